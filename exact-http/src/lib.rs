@@ -1,0 +1,2 @@
+//! exact-http: the EXACT-compatible HTTP layer over the library handle.
+#![warn(missing_docs)]

@@ -1,0 +1,1 @@
+//! exact-py: Python bindings of exact-rs (module `exact_wsi`).

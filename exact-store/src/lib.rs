@@ -1,0 +1,2 @@
+//! exact-store: storage adapters and the `Exact` library handle.
+#![warn(missing_docs)]

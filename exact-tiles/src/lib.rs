@@ -1,0 +1,2 @@
+//! exact-tiles: the pyramidal slide engine of exact-rs.
+#![warn(missing_docs)]
