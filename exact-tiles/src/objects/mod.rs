@@ -154,7 +154,7 @@ fn path_of(key: &str) -> Path {
     Path::from_iter(key.split('/').filter(|s| !s.is_empty()))
 }
 
-fn percent_decode(s: &str) -> Result<String> {
+pub(crate) fn percent_decode(s: &str) -> Result<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -1,0 +1,233 @@
+//! Decoding one stored tile or strip to RGB: JPEG (with JPEGTables), Deflate, LZW and
+//! uncompressed, 8 bits per sample, with the horizontal predictor. Output sizes are fixed by the
+//! directory before any decoding, so a hostile stream cannot make the decoder allocate more.
+
+use std::io::Read;
+
+use bytes::Bytes;
+
+use crate::error::{Error, Result};
+use crate::image::Image;
+use crate::jpeg;
+use crate::tiff::{Directory, compression, photometric};
+
+/// The largest decoded tile or strip accepted (bytes of RGB output).
+pub const MAX_DECODED_BYTES: usize = 256 << 20;
+
+/// How to decode the tiles of one directory.
+#[derive(Debug, Clone)]
+pub struct TileCodec {
+    compression: u16,
+    photometric: u16,
+    samples: u16,
+    bits: u16,
+    planar: u16,
+    predictor: u16,
+    /// SOI + JPEGTables body (no APP14: the decoder is told the colour space instead).
+    jpeg_prefix: Option<Bytes>,
+}
+
+impl TileCodec {
+    /// The codec for `dir`, or [`Error::Unsupported`] naming `name` and what is not supported.
+    pub fn new(dir: &Directory, name: &str) -> Result<Self> {
+        let unsupported = |what: String| Err(Error::unsupported(format!("{name}: {what}")));
+        match dir.compression {
+            compression::NONE
+            | compression::LZW
+            | compression::JPEG
+            | compression::ADOBE_DEFLATE
+            | compression::DEFLATE => {}
+            compression::APERIO_J2K_RGB | compression::APERIO_J2K_YCBCR | compression::JPEG2000 => {
+                return unsupported(format!(
+                    "JPEG 2000 tiles (compression {}) are not supported by this build",
+                    dir.compression
+                ));
+            }
+            c => return unsupported(format!("TIFF compression {c}")),
+        }
+        if dir.bits_per_sample != 8 {
+            return unsupported(format!("{} bits per sample", dir.bits_per_sample));
+        }
+        if dir.sample_format != 1 {
+            return unsupported(format!("sample format {}", dir.sample_format));
+        }
+        if !matches!(dir.samples_per_pixel, 1 | 3 | 4) {
+            return unsupported(format!("{} samples per pixel", dir.samples_per_pixel));
+        }
+        if dir.planar_config != 1 && dir.samples_per_pixel > 1 {
+            return unsupported("planar (separate) sample layout".into());
+        }
+        if dir.compression != compression::JPEG && dir.photometric == photometric::YCBCR {
+            return unsupported("YCbCr pixels without JPEG compression".into());
+        }
+        if !matches!(dir.predictor, 1 | 2) {
+            return unsupported(format!("predictor {}", dir.predictor));
+        }
+        let jpeg_prefix = if dir.compression == compression::JPEG {
+            Some(
+                jpeg::tile_prefix(dir.jpeg_tables.as_deref(), false)
+                    .map_err(|e| Error::corrupt(name, e.0))?,
+            )
+        } else {
+            None
+        };
+        Ok(Self {
+            compression: dir.compression,
+            photometric: dir.photometric,
+            samples: dir.samples_per_pixel,
+            bits: dir.bits_per_sample,
+            planar: dir.planar_config,
+            predictor: dir.predictor,
+            jpeg_prefix,
+        })
+    }
+
+    /// True for JPEG tiles (which can be passed through).
+    pub fn is_jpeg(&self) -> bool {
+        self.compression == compression::JPEG
+    }
+
+    /// Decode `data` holding a `w` × `h` block to RGB.
+    pub fn decode(&self, data: &[u8], w: u32, h: u32, name: &str) -> Result<Image> {
+        let _ = (self.bits, self.planar);
+        let out_len = w as usize * h as usize * 3;
+        if out_len > MAX_DECODED_BYTES || w == 0 || h == 0 {
+            return Err(Error::unsupported(format!(
+                "{name}: {w}x{h} tile is too large"
+            )));
+        }
+        if self.is_jpeg() {
+            return self.decode_jpeg(data, w, h, name);
+        }
+        let samples = usize::from(self.samples);
+        let raw_len = w as usize * h as usize * samples;
+        let mut raw = Vec::with_capacity(raw_len);
+        let corrupt = |what: String| Error::corrupt(name, what);
+        match self.compression {
+            compression::NONE => raw.extend_from_slice(&data[..data.len().min(raw_len)]),
+            compression::ADOBE_DEFLATE | compression::DEFLATE => {
+                flate2::read::ZlibDecoder::new(data)
+                    .take(raw_len as u64)
+                    .read_to_end(&mut raw)
+                    .map_err(|e| corrupt(format!("Deflate tile: {e}")))?;
+            }
+            compression::LZW => {
+                let mut dec =
+                    weezl::decode::Decoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8);
+                raw.resize(raw_len, 0);
+                let mut filled = 0;
+                let mut input = data;
+                while filled < raw_len {
+                    let r = dec.decode_bytes(input, &mut raw[filled..]);
+                    filled += r.consumed_out;
+                    input = &input[r.consumed_in..];
+                    match r.status {
+                        Ok(weezl::LzwStatus::Ok) if r.consumed_in + r.consumed_out > 0 => {}
+                        Ok(_) => break,
+                        Err(e) => return Err(corrupt(format!("LZW tile: {e}"))),
+                    }
+                }
+                raw.truncate(filled);
+            }
+            c => return Err(Error::unsupported(format!("{name}: compression {c}"))),
+        }
+        if raw.len() < raw_len {
+            // Short data: libtiff fills the rest with zeros too.
+            raw.resize(raw_len, 0);
+        }
+        if self.predictor == 2 {
+            for row in raw.chunks_exact_mut(w as usize * samples) {
+                for i in samples..row.len() {
+                    row[i] = row[i].wrapping_add(row[i - samples]);
+                }
+            }
+        }
+        let data = match samples {
+            3 => raw,
+            1 => {
+                let invert = self.photometric == 0;
+                raw.iter()
+                    .flat_map(|&v| {
+                        let v = if invert { 255 - v } else { v };
+                        [v, v, v]
+                    })
+                    .collect()
+            }
+            _ => raw
+                .chunks_exact(samples)
+                .flat_map(|p| [p[0], p[1], p[2]])
+                .collect(),
+        };
+        Ok(Image {
+            width: w,
+            height: h,
+            channels: 3,
+            data,
+        })
+    }
+
+    fn decode_jpeg(&self, data: &[u8], w: u32, h: u32, name: &str) -> Result<Image> {
+        use zune_jpeg::zune_core::colorspace::ColorSpace;
+        use zune_jpeg::zune_core::options::DecoderOptions;
+        let corrupt = |what: String| Error::corrupt(name, what);
+        let prefix = self.jpeg_prefix.as_deref().unwrap_or(&[0xFF, 0xD8]);
+        if data.len() < 4 || data[..2] != [0xFF, 0xD8] {
+            return Err(corrupt("JPEG tile does not start with SOI".into()));
+        }
+        let mut stream = Vec::with_capacity(prefix.len() + data.len());
+        stream.extend_from_slice(prefix);
+        stream.extend_from_slice(&data[2..]);
+        // Photometric RGB: the components are RGB already; ask for them unconverted.
+        let (out, channels) = match (self.samples, self.photometric) {
+            (1, _) => (ColorSpace::Luma, 1),
+            (_, photometric::RGB) => (ColorSpace::YCbCr, 3),
+            _ => (ColorSpace::RGB, 3),
+        };
+        let opts = DecoderOptions::default()
+            .set_max_width(w as usize)
+            .set_max_height(h as usize)
+            .jpeg_set_out_colorspace(out);
+        let mut dec = zune_jpeg::JpegDecoder::new_with_options(&stream[..], opts);
+        let pixels = dec
+            .decode()
+            .map_err(|e| corrupt(format!("JPEG tile: {e:?}")))?;
+        let info = dec
+            .info()
+            .ok_or_else(|| corrupt("JPEG tile: no header".into()))?;
+        let (dw, dh) = (u32::from(info.width), u32::from(info.height));
+        if pixels.len() != dw as usize * dh as usize * channels {
+            return Err(corrupt(format!(
+                "JPEG tile decoded to {} bytes for {dw}x{dh}",
+                pixels.len()
+            )));
+        }
+        let pixels = if channels == 1 {
+            pixels.iter().flat_map(|&v| [v, v, v]).collect()
+        } else {
+            pixels
+        };
+        let img = Image {
+            width: dw,
+            height: dh,
+            channels: 3,
+            data: pixels,
+        };
+        if (dw, dh) == (w, h) {
+            Ok(img)
+        } else {
+            Ok(crop_or_pad(&img, w, h))
+        }
+    }
+}
+
+/// `img` cut or extended (with black) to `w` × `h`.
+pub fn crop_or_pad(img: &Image, w: u32, h: u32) -> Image {
+    let mut out = Image::new(w, h, img.channels);
+    let c = usize::from(img.channels);
+    let cw = w.min(img.width) as usize * c;
+    let stride = out.stride();
+    for y in 0..h.min(img.height) as usize {
+        out.data[y * stride..][..cw].copy_from_slice(&img.data[y * img.stride()..][..cw]);
+    }
+    out
+}

@@ -1,0 +1,448 @@
+//! [`Slide`]: an open pyramidal image — its levels, properties and associated images, with
+//! native tiles (raw, passthrough JPEG, or decoded) read through a [`Source`].
+//!
+//! Formats: Aperio SVS (`aperio`), generic tiled TIFF pyramids (`generic-tiff`), OME-TIFF
+//! (`ome-tiff`, first series with its SubIFD pyramid), and striped TIFFs as a one-level
+//! fallback. Level layout and properties follow OpenSlide's naming.
+
+mod props;
+mod region;
+
+pub use props::{format_double, format_g};
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use object_store::ObjectStore;
+use object_store::path::Path;
+
+use crate::cache::ByteCache;
+use crate::codec::TileCodec;
+use crate::error::{Error, Result};
+use crate::image::Image;
+use crate::jpeg;
+use crate::source::Source;
+use crate::tiff::{self, Directory, Limits, compression, photometric};
+
+/// Default bytes of decoded tiles kept per slide.
+pub const DEFAULT_TILE_CACHE_BYTES: usize = 64 << 20;
+
+/// One resolution level of a slide.
+#[derive(Debug, Clone)]
+pub struct Level {
+    /// Width in pixels.
+    pub width: u64,
+    /// Height in pixels.
+    pub height: u64,
+    /// Downsample relative to level 0, computed as OpenSlide does.
+    pub downsample: f64,
+    /// Native tile (or strip) width.
+    pub tile_width: u32,
+    /// Native tile (or strip) height.
+    pub tile_height: u32,
+    /// Tiles per row.
+    pub tiles_across: u32,
+    /// Tile rows.
+    pub tiles_down: u32,
+    /// TIFF compression code of the tiles.
+    pub compression: u16,
+    dir: Arc<Directory>,
+    codec: Result<TileCodec, String>,
+    /// SOI + APP14 (RGB) + JPEGTables: what goes before each passthrough tile.
+    passthrough_prefix: Option<Bytes>,
+}
+
+impl Level {
+    /// True if tiles of this level can be served as JPEG without decoding.
+    pub fn is_passthrough(&self) -> bool {
+        self.passthrough_prefix.is_some()
+    }
+}
+
+/// A native JPEG tile ready to serve: `prefix` (shared by the level) then `body` (the tile's
+/// bytes minus SOI, a zero-copy slice of what was read).
+#[derive(Debug, Clone)]
+pub struct NativeTile {
+    /// SOI, Adobe APP14 when needed, and the level's JPEG tables.
+    pub prefix: Bytes,
+    /// The stored tile after its SOI.
+    pub body: Bytes,
+}
+
+impl NativeTile {
+    /// The two parts in one buffer (one copy of the tile).
+    pub fn to_bytes(&self) -> Bytes {
+        let mut v = Vec::with_capacity(self.prefix.len() + self.body.len());
+        v.extend_from_slice(&self.prefix);
+        v.extend_from_slice(&self.body);
+        Bytes::from(v)
+    }
+
+    /// Total length in bytes.
+    pub fn len(&self) -> usize {
+        self.prefix.len() + self.body.len()
+    }
+
+    /// True if empty (never, for a valid tile).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// An associated image (label, macro, thumbnail).
+#[derive(Debug, Clone)]
+struct Associated {
+    dir: Arc<Directory>,
+}
+
+/// An open slide. Cheap to share behind an `Arc`; all methods take `&self`.
+#[derive(Debug)]
+pub struct Slide {
+    source: Source,
+    vendor: &'static str,
+    levels: Vec<Level>,
+    properties: BTreeMap<String, String>,
+    associated: BTreeMap<String, Associated>,
+    tiles: ByteCache<(usize, u32, u32), Arc<Image>>,
+}
+
+impl Slide {
+    /// Open a slide from a URL (`s3://bucket/key`, `file:///path`, `memory://`) or a local path.
+    pub async fn open(url: &str) -> Result<Self> {
+        let (source, head) = Source::open_url(url).await?;
+        Self::from_source(source, head).await
+    }
+
+    /// Open the object at `path` in `store` (at most a few GETs: see [`Source::from_store`]).
+    pub async fn open_store(store: Arc<dyn ObjectStore>, path: Path) -> Result<Self> {
+        let (source, head) = Source::from_store(store, path).await?;
+        Self::from_source(source, Some(head)).await
+    }
+
+    /// Open a slide from a [`Source`]; `head` holds its first bytes if already read.
+    pub async fn from_source(source: Source, head: Option<Bytes>) -> Result<Self> {
+        let dirs = tiff::read_directories(&source, head, &Limits::default()).await?;
+        Self::from_directories(source, dirs)
+    }
+
+    fn from_directories(source: Source, dirs: Vec<Directory>) -> Result<Self> {
+        let name = source.name().to_string();
+        let first = dirs
+            .first()
+            .ok_or_else(|| Error::corrupt(&name, "no image directories"))?;
+        let desc = first.description.clone().unwrap_or_default();
+        let mut properties = BTreeMap::new();
+        props::tiff_properties(first, &mut properties);
+        let mut associated = BTreeMap::new();
+        let mut level_dirs: Vec<Arc<Directory>> = Vec::new();
+        let vendor = if desc.starts_with("Aperio") {
+            props::aperio_properties(&desc, &mut properties);
+            for d in dirs.into_iter().filter(|d| !d.is_subifd) {
+                let d = Arc::new(d);
+                if d.is_tiled() {
+                    level_dirs.push(d);
+                } else if d.index == 1 {
+                    associated.insert("thumbnail".to_string(), Associated { dir: d });
+                } else if let Some(n) = aperio_associated_name(&d) {
+                    associated.insert(n, Associated { dir: d });
+                }
+            }
+            "aperio"
+        } else if desc.contains("<OME")
+            && desc.contains("http://www.openmicroscopy.org/Schemas/OME")
+        {
+            props::resolution_mpp(first, &mut properties);
+            // First series: the first main IFD and its SubIFD pyramid.
+            let main = Arc::new(first.clone());
+            level_dirs.push(main);
+            for d in dirs.into_iter().filter(|d| d.is_subifd && d.index == 0) {
+                level_dirs.push(Arc::new(d));
+            }
+            "ome-tiff"
+        } else if first.is_tiled() {
+            props::resolution_mpp(first, &mut properties);
+            for d in dirs.into_iter().filter(|d| !d.is_subifd) {
+                let reduced = d.subfile_type & 1 == 1;
+                if d.is_tiled() && (d.index == 0 || reduced) {
+                    level_dirs.push(Arc::new(d));
+                }
+            }
+            "generic-tiff"
+        } else {
+            // Not a pyramid: one striped level (callers may prefer converting it).
+            props::resolution_mpp(first, &mut properties);
+            level_dirs.push(Arc::new(first.clone()));
+            "tiff"
+        };
+        if level_dirs.is_empty() {
+            return Err(Error::corrupt(&name, "no tiled image levels"));
+        }
+        level_dirs.sort_by_key(|d| std::cmp::Reverse(d.width));
+        let (w0, h0) = (
+            f64::from(level_dirs[0].width),
+            f64::from(level_dirs[0].height),
+        );
+        let mut levels = Vec::with_capacity(level_dirs.len());
+        for dir in level_dirs {
+            let (tw, th) = dir.tile_size.unwrap_or((dir.width, dir.rows_per_strip));
+            let downsample = (w0 / f64::from(dir.width) + h0 / f64::from(dir.height)) / 2.0;
+            let codec = TileCodec::new(&dir, &name).map_err(|e| e.to_string());
+            let passthrough_prefix = if dir.compression == compression::JPEG
+                && dir.is_tiled()
+                && matches!(dir.samples_per_pixel, 1 | 3)
+            {
+                let rgb = dir.photometric == photometric::RGB;
+                Some(
+                    jpeg::tile_prefix(dir.jpeg_tables.as_deref(), rgb)
+                        .map_err(|e| Error::corrupt(&name, e.0))?,
+                )
+            } else {
+                None
+            };
+            levels.push(Level {
+                width: u64::from(dir.width),
+                height: u64::from(dir.height),
+                downsample: if levels.is_empty() { 1.0 } else { downsample },
+                tile_width: tw,
+                tile_height: th,
+                tiles_across: dir.width.div_ceil(tw),
+                tiles_down: dir.height.div_ceil(th),
+                compression: dir.compression,
+                dir,
+                codec,
+                passthrough_prefix,
+            });
+        }
+        properties.insert("openslide.vendor".into(), vendor.into());
+        properties.insert("openslide.level-count".into(), levels.len().to_string());
+        for (i, l) in levels.iter().enumerate() {
+            let p = format!("openslide.level[{i}]");
+            properties.insert(format!("{p}.width"), l.width.to_string());
+            properties.insert(format!("{p}.height"), l.height.to_string());
+            properties.insert(format!("{p}.downsample"), format_double(l.downsample));
+            properties.insert(format!("{p}.tile-width"), l.tile_width.to_string());
+            properties.insert(format!("{p}.tile-height"), l.tile_height.to_string());
+        }
+        for (n, a) in &associated {
+            let p = format!("openslide.associated.{n}");
+            properties.insert(format!("{p}.width"), a.dir.width.to_string());
+            properties.insert(format!("{p}.height"), a.dir.height.to_string());
+        }
+        if let Some(icc) = levels[0].dir.icc_size {
+            properties.insert("openslide.icc-size".into(), icc.to_string());
+        }
+        Ok(Self {
+            source,
+            vendor,
+            levels,
+            properties,
+            associated,
+            tiles: ByteCache::new(DEFAULT_TILE_CACHE_BYTES),
+        })
+    }
+
+    /// The source's name (URL or path), as used in errors.
+    pub fn name(&self) -> &str {
+        self.source.name()
+    }
+
+    /// The byte source the slide reads from.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// `aperio`, `generic-tiff`, `ome-tiff` or `tiff` (OpenSlide's `openslide.vendor`).
+    pub fn vendor(&self) -> &'static str {
+        self.vendor
+    }
+
+    /// Level 0 width and height.
+    pub fn dimensions(&self) -> (u64, u64) {
+        (self.levels[0].width, self.levels[0].height)
+    }
+
+    /// Number of levels.
+    pub fn level_count(&self) -> usize {
+        self.levels.len()
+    }
+
+    /// All levels, finest first.
+    pub fn levels(&self) -> &[Level] {
+        &self.levels
+    }
+
+    /// One level, or [`Error::NotFound`].
+    pub fn level(&self, level: usize) -> Result<&Level> {
+        self.levels
+            .get(level)
+            .ok_or_else(|| Error::not_found(format!("level {level} of {}", self.name())))
+    }
+
+    /// Width and height of each level.
+    pub fn level_dimensions(&self) -> Vec<(u64, u64)> {
+        self.levels.iter().map(|l| (l.width, l.height)).collect()
+    }
+
+    /// Downsample of each level.
+    pub fn level_downsamples(&self) -> Vec<f64> {
+        self.levels.iter().map(|l| l.downsample).collect()
+    }
+
+    /// Properties with OpenSlide's names (`openslide.*`, `tiff.*`, `aperio.*`).
+    pub fn properties(&self) -> &BTreeMap<String, String> {
+        &self.properties
+    }
+
+    /// Names of the associated images (`label`, `macro`, `thumbnail` …).
+    pub fn associated_image_names(&self) -> Vec<&str> {
+        self.associated.keys().map(String::as_str).collect()
+    }
+
+    /// The level OpenSlide picks for `downsample`: the last whose downsample is not above it.
+    pub fn best_level_for_downsample(&self, downsample: f64) -> usize {
+        if downsample < self.levels[0].downsample {
+            return 0;
+        }
+        for (i, l) in self.levels.iter().enumerate().skip(1) {
+            if downsample < l.downsample {
+                return i - 1;
+            }
+        }
+        self.levels.len() - 1
+    }
+
+    fn tile_range(
+        &self,
+        level: usize,
+        col: u32,
+        row: u32,
+    ) -> Result<(&Level, std::ops::Range<u64>)> {
+        let l = self.level(level)?;
+        if col >= l.tiles_across || row >= l.tiles_down {
+            return Err(Error::not_found(format!(
+                "tile {col},{row} of level {level} ({}x{} tiles) in {}",
+                l.tiles_across,
+                l.tiles_down,
+                self.name()
+            )));
+        }
+        let i = row as usize * l.tiles_across as usize + col as usize;
+        let (off, len) = (l.dir.offsets[i], l.dir.byte_counts[i]);
+        let end = off
+            .checked_add(len)
+            .ok_or_else(|| Error::corrupt(self.name(), format!("tile {i} offset overflows")))?;
+        Ok((l, off..end))
+    }
+
+    /// The stored (compressed) bytes of a native tile: one ranged read.
+    pub async fn raw_tile(&self, level: usize, col: u32, row: u32) -> Result<Bytes> {
+        let (_, range) = self.tile_range(level, col, row)?;
+        self.source.read(range).await
+    }
+
+    /// A native JPEG tile without decoding (tables spliced in, APP14 when the TIFF holds RGB).
+    /// Exactly one ranged read. [`Error::Unsupported`] if the level is not JPEG-tiled.
+    pub async fn native_tile(&self, level: usize, col: u32, row: u32) -> Result<NativeTile> {
+        let (l, range) = self.tile_range(level, col, row)?;
+        let Some(prefix) = &l.passthrough_prefix else {
+            return Err(Error::unsupported(format!(
+                "{}: level {level} is {} compressed, not JPEG tiles",
+                self.name(),
+                tiff::compression_name(l.compression)
+            )));
+        };
+        if range.is_empty() {
+            return Err(Error::not_found(format!(
+                "tile {col},{row} of level {level} (sparse)"
+            )));
+        }
+        let raw = self.source.read(range).await?;
+        let body = jpeg::tile_body(&raw).map_err(|e| Error::corrupt(self.name(), e.0))?;
+        Ok(NativeTile {
+            prefix: prefix.clone(),
+            body,
+        })
+    }
+
+    /// A native tile decoded to RGB at its full stored size (edge tiles include padding),
+    /// through the slide's byte-bounded tile cache and the CPU pool.
+    pub async fn decoded_tile(&self, level: usize, col: u32, row: u32) -> Result<Arc<Image>> {
+        if let Some(t) = self.tiles.get(&(level, col, row)) {
+            return Ok(t);
+        }
+        let (l, range) = self.tile_range(level, col, row)?;
+        let codec = l.codec.clone().map_err(Error::unsupported)?;
+        let (w, h) = (l.tile_width, l.tile_height);
+        let img = if range.is_empty() {
+            // Sparse tile: OpenSlide paints nothing, which reads as white after compositing.
+            Image {
+                width: w,
+                height: h,
+                channels: 3,
+                data: vec![255; w as usize * h as usize * 3],
+            }
+        } else {
+            let raw = self.source.read(range).await?;
+            let name = self.name().to_string();
+            crate::cpu::run(move || codec.decode(&raw, w, h, &name)).await?
+        };
+        let img = Arc::new(img);
+        self.tiles.insert((level, col, row), img.clone());
+        Ok(img)
+    }
+
+    /// An associated image decoded to RGB.
+    pub async fn associated_image(&self, name: &str) -> Result<Image> {
+        let a = self.associated.get(name).ok_or_else(|| {
+            Error::not_found(format!("associated image {name:?} in {}", self.name()))
+        })?;
+        self.read_whole_directory(&a.dir).await
+    }
+
+    /// Decode every strip or tile of `dir` into one RGB image (associated images, one-level
+    /// striped TIFFs). Bounded by [`crate::codec::MAX_DECODED_BYTES`].
+    async fn read_whole_directory(&self, dir: &Arc<Directory>) -> Result<Image> {
+        let codec = TileCodec::new(dir, self.name())?;
+        let (w, h) = (dir.width, dir.height);
+        if w as usize * h as usize * 3 > crate::codec::MAX_DECODED_BYTES {
+            return Err(Error::unsupported(format!(
+                "{}: {w}x{h} image is too large to decode whole",
+                self.name()
+            )));
+        }
+        let (tw, th) = dir.tile_size.unwrap_or((w, dir.rows_per_strip));
+        let across = w.div_ceil(tw);
+        let down = h.div_ceil(th);
+        let n = across as usize * down as usize;
+        let ranges: Vec<_> = (0..n)
+            .map(|i| dir.offsets[i]..dir.offsets[i].saturating_add(dir.byte_counts[i]))
+            .collect();
+        let blocks = self.source.read_many(&ranges).await?;
+        let name = self.name().to_string();
+        let striped = !dir.is_tiled();
+        crate::cpu::run(move || {
+            let mut out = Image::new(w, h, 3);
+            for (i, raw) in blocks.iter().enumerate() {
+                let (c, r) = (i as u32 % across, i as u32 / across);
+                // Strips are stored at their true height; tiles at full size.
+                let bh = if striped { th.min(h - r * th) } else { th };
+                let block = codec.decode(raw, tw, bh, &name)?;
+                region::blit(&block, &mut out, i64::from(c * tw), i64::from(r * th));
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+/// Aperio names label and macro images by the second line of their ImageDescription.
+fn aperio_associated_name(dir: &Directory) -> Option<String> {
+    let desc = dir.description.as_deref()?;
+    let line = desc.split(['\r', '\n']).filter(|s| !s.is_empty()).nth(1)?;
+    let word = line.split(' ').next()?;
+    matches!(word, "label" | "macro").then(|| word.to_string())
+}
+
+#[cfg(test)]
+mod tests;

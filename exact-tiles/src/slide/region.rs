@@ -1,0 +1,160 @@
+//! Regions and thumbnails: `read_region` composes decoded native tiles into an RGBA image like
+//! OpenSlide (transparent outside the level), `thumbnail` follows openslide-python.
+
+use std::sync::Arc;
+
+use super::Slide;
+use crate::error::{Error, Result};
+use crate::image::Image;
+use crate::resize;
+
+/// The largest region `read_region` returns (pixels).
+pub const MAX_REGION_PIXELS: u64 = 256 << 20;
+
+/// Copy `src` (RGB or RGBA) into `dst` at (`dx`, `dy`), clipped to `dst`; RGBA destinations
+/// get alpha 255 from RGB sources.
+pub(crate) fn blit(src: &Image, dst: &mut Image, dx: i64, dy: i64) {
+    blit_clipped(src, src.width, src.height, dst, dx, dy);
+}
+
+/// Like [`blit`] but only the top-left `vw` × `vh` of `src`.
+pub(crate) fn blit_clipped(src: &Image, vw: u32, vh: u32, dst: &mut Image, dx: i64, dy: i64) {
+    let (sc, dc) = (usize::from(src.channels), usize::from(dst.channels));
+    let x0 = dx.max(0);
+    let y0 = dy.max(0);
+    let x1 = (dx + i64::from(vw.min(src.width))).min(i64::from(dst.width));
+    let y1 = (dy + i64::from(vh.min(src.height))).min(i64::from(dst.height));
+    if x0 >= x1 || y0 >= y1 {
+        return;
+    }
+    let n = (x1 - x0) as usize;
+    let (src_stride, dst_stride) = (src.stride(), dst.stride());
+    for y in y0..y1 {
+        let sy = (y - dy) as usize;
+        let sx = (x0 - dx) as usize;
+        let s = &src.data[sy * src_stride + sx * sc..][..n * sc];
+        let d = &mut dst.data[y as usize * dst_stride + x0 as usize * dc..][..n * dc];
+        if sc == dc {
+            d.copy_from_slice(s);
+        } else if sc == 3 && dc == 4 {
+            for (d, s) in d.chunks_exact_mut(4).zip(s.chunks_exact(3)) {
+                d[..3].copy_from_slice(s);
+                d[3] = 255;
+            }
+        } else {
+            for (d, s) in d.chunks_exact_mut(dc).zip(s.chunks_exact(sc)) {
+                d[..3].copy_from_slice(&s[..3]);
+            }
+        }
+    }
+}
+
+impl Slide {
+    /// The `w` × `h` region of `level` whose top-left corner is at (`x`, `y`) in level-0
+    /// coordinates, as straight RGBA: transparent where it lies outside the image.
+    pub async fn read_region(&self, x: i64, y: i64, level: usize, w: u32, h: u32) -> Result<Image> {
+        if u64::from(w) * u64::from(h) > MAX_REGION_PIXELS {
+            return Err(Error::invalid(
+                "size",
+                format!("{w}x{h} exceeds {MAX_REGION_PIXELS} pixels"),
+            ));
+        }
+        let l = self.level(level)?.clone();
+        let mut out = Image::new(w, h, 4);
+        // Level coordinates of the corner (OpenSlide divides by the downsample).
+        let lx = (x as f64 / l.downsample).round() as i64;
+        let ly = (y as f64 / l.downsample).round() as i64;
+        let (lw, lh) = (l.width as i64, l.height as i64);
+        let (vx0, vy0) = (lx.max(0), ly.max(0));
+        let (vx1, vy1) = ((lx + i64::from(w)).min(lw), (ly + i64::from(h)).min(lh));
+        if vx0 >= vx1 || vy0 >= vy1 {
+            return Ok(out);
+        }
+        let (tw, th) = (i64::from(l.tile_width), i64::from(l.tile_height));
+        let tiles: Vec<(u32, u32)> = (vy0 / th..=(vy1 - 1) / th)
+            .flat_map(|r| (vx0 / tw..=(vx1 - 1) / tw).map(move |c| (c as u32, r as u32)))
+            .collect();
+        let decoded = self.decoded_tiles(level, &tiles).await?;
+        for ((c, r), tile) in tiles.iter().zip(decoded) {
+            let (tx, ty) = (i64::from(*c) * tw, i64::from(*r) * th);
+            // Clip the tile to the level: edge tiles carry padding OpenSlide does not show.
+            let vw = (lw - tx).min(tw) as u32;
+            let vh = (lh - ty).min(th) as u32;
+            blit_clipped(&tile, vw, vh, &mut out, tx - lx, ty - ly);
+        }
+        Ok(out)
+    }
+
+    /// Decoded tiles of one level, reading the missing ones with coalesced reads and decoding
+    /// them in parallel on the CPU pool.
+    pub(crate) async fn decoded_tiles(
+        &self,
+        level: usize,
+        tiles: &[(u32, u32)],
+    ) -> Result<Vec<Arc<Image>>> {
+        let mut out: Vec<Option<Arc<Image>>> = tiles
+            .iter()
+            .map(|&(c, r)| self.tiles.get(&(level, c, r)))
+            .collect();
+        let missing: Vec<usize> = (0..tiles.len()).filter(|&i| out[i].is_none()).collect();
+        if !missing.is_empty() {
+            let l = self.level(level)?;
+            let codec = l.codec.clone().map_err(Error::unsupported)?;
+            let mut ranges = Vec::with_capacity(missing.len());
+            for &i in &missing {
+                let (c, r) = tiles[i];
+                ranges.push(self.tile_range(level, c, r)?.1);
+            }
+            let raws = self.source.read_many(&ranges).await?;
+            let (w, h) = (l.tile_width, l.tile_height);
+            let jobs = raws.into_iter().map(|raw| {
+                let codec = codec.clone();
+                let name = self.name().to_string();
+                crate::cpu::run(move || {
+                    if raw.is_empty() {
+                        Ok(Image {
+                            width: w,
+                            height: h,
+                            channels: 3,
+                            data: vec![255; w as usize * h as usize * 3],
+                        })
+                    } else {
+                        codec.decode(&raw, w, h, &name)
+                    }
+                })
+            });
+            let decoded = futures::future::try_join_all(jobs).await?;
+            for (&i, img) in missing.iter().zip(decoded) {
+                let img = Arc::new(img);
+                let (c, r) = tiles[i];
+                self.tiles.insert((level, c, r), img.clone());
+                out[i] = Some(img);
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    /// A thumbnail fitting in `max_width` × `max_height`, as openslide-python's
+    /// `get_thumbnail`: the whole of the best level, composited on white, resized (Lanczos)
+    /// keeping the aspect ratio.
+    pub async fn thumbnail(&self, max_width: u32, max_height: u32) -> Result<Image> {
+        if max_width == 0 || max_height == 0 {
+            return Err(Error::invalid("size", "thumbnail size must be positive"));
+        }
+        let (w0, h0) = self.dimensions();
+        let ds = (w0 as f64 / f64::from(max_width)).max(h0 as f64 / f64::from(max_height));
+        let level = self.best_level_for_downsample(ds);
+        let l = self.level(level)?;
+        let (lw, lh) = (u32::try_from(l.width), u32::try_from(l.height));
+        let (Ok(lw), Ok(lh)) = (lw, lh) else {
+            return Err(Error::unsupported("level too large for a thumbnail"));
+        };
+        let region = self.read_region(0, 0, level, lw, lh).await?;
+        let size = resize::pil_thumbnail_size((lw, lh), (max_width, max_height));
+        crate::cpu::run(move || {
+            let rgb = region.to_rgb([255, 255, 255]);
+            resize::lanczos(&rgb, size.0, size.1)
+        })
+        .await
+    }
+}
