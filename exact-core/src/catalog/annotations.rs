@@ -1,0 +1,535 @@
+//! Annotations: create (one or in bulk), read, update, soft delete, history and restore.
+//! Every change appends to the annotation's history in the same atomic batch.
+
+use super::{Catalog, Tx, check_text};
+use crate::codec;
+use crate::ids::{AnnotationId, AnnotationTypeId, ChangeId, ImageId, UserId};
+use crate::keys::{Key, prefix_end};
+use crate::model::{
+    Annotation, AnnotationChange, AnnotationType, ChangeAction, CollaborationType, ImageSet,
+    Product, VectorType,
+};
+use crate::permissions::{Actor, SetRights};
+use crate::record::change_term;
+use crate::store::{Index, Kind};
+use crate::time::Timestamp;
+use crate::vector::Vector;
+use crate::{Error, ErrorKind, Result};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// An annotation to create. `time`, `last_edit_time` and `unique_identifier` may be given by
+/// syncing clients (SlideRunner, EXACT-Sync) and are then kept as sent.
+#[derive(Debug, Clone)]
+pub struct NewAnnotation {
+    /// Its class.
+    pub annotation_type: AnnotationTypeId,
+    /// The image.
+    pub image: ImageId,
+    /// The geometry; `None` = "not in image" or an image-level global label.
+    pub vector: Option<Vector>,
+    /// Flag.
+    pub concealed: bool,
+    /// Flag.
+    pub blurred: bool,
+    /// Remark, at most 1000 characters.
+    pub description: String,
+    /// Free JSON.
+    pub meta_data: serde_json::Value,
+    /// Client key; a fresh UUID when absent.
+    pub unique_identifier: Option<Uuid>,
+    /// Create already soft-deleted (sync of deleted annotations).
+    pub deleted: bool,
+    /// Creation time override.
+    pub time: Option<Timestamp>,
+    /// Last-edit time override.
+    pub last_edit_time: Option<Timestamp>,
+    /// Creator override: superusers only (imports on behalf of others).
+    pub user: Option<UserId>,
+}
+
+impl NewAnnotation {
+    /// An annotation of `annotation_type` on `image` with `vector`.
+    pub fn new(annotation_type: AnnotationTypeId, image: ImageId, vector: Option<Vector>) -> Self {
+        NewAnnotation {
+            annotation_type,
+            image,
+            vector,
+            concealed: false,
+            blurred: false,
+            description: String::new(),
+            meta_data: serde_json::Value::Null,
+            unique_identifier: None,
+            deleted: false,
+            time: None,
+            last_edit_time: None,
+            user: None,
+        }
+    }
+}
+
+/// Changes to an annotation; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct AnnotationPatch {
+    /// New class (must be offered on the image's set).
+    pub annotation_type: Option<AnnotationTypeId>,
+    /// New geometry (`Some(None)` = "not in image").
+    pub vector: Option<Option<Vector>>,
+    /// Soft delete (`true`) or undelete (`false`).
+    pub deleted: Option<bool>,
+    /// Flag.
+    pub concealed: Option<bool>,
+    /// Flag.
+    pub blurred: Option<bool>,
+    /// Remark.
+    pub description: Option<String>,
+    /// Free JSON.
+    pub meta_data: Option<serde_json::Value>,
+    /// Client key.
+    pub unique_identifier: Option<Uuid>,
+    /// Last-edit time override (sync); otherwise now.
+    pub last_edit_time: Option<Timestamp>,
+}
+
+/// One state in an annotation's history: revision 0 is the creation, each later one a change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Revision {
+    /// 0 for the creation, then 1, 2, … in order.
+    pub number: usize,
+    /// The history entry, `None` for the creation.
+    pub change: Option<ChangeId>,
+    /// What happened.
+    pub action: ChangeAction,
+    /// Who did it.
+    pub user: Option<UserId>,
+    /// When.
+    pub time: Timestamp,
+    /// The annotation before (`None` for the creation).
+    pub before: Option<Annotation>,
+    /// The annotation after.
+    pub after: Annotation,
+}
+
+/// Annotation use cases.
+pub struct Annotations<'a>(pub(crate) &'a Catalog);
+
+/// What a write needs to know about an image, loaded once per image in bulk writes.
+pub(crate) struct ImageCtx {
+    pub set: ImageSet,
+    pub rights: SetRights,
+}
+
+impl Annotations<'_> {
+    /// Creates one annotation.
+    pub fn create(&self, actor: &Actor, new: NewAnnotation) -> Result<Annotation> {
+        let mut out = self.create_many_inner(actor, vec![new], false)?;
+        Ok(out.remove(0))
+    }
+
+    /// Creates many annotations in one atomic, durable batch (all or none). Errors name the
+    /// offending element as `[i].field`.
+    pub fn create_many(&self, actor: &Actor, news: Vec<NewAnnotation>) -> Result<Vec<Annotation>> {
+        self.create_many_inner(actor, news, true)
+    }
+
+    fn create_many_inner(
+        &self,
+        actor: &Actor,
+        news: Vec<NewAnnotation>,
+        indexed: bool,
+    ) -> Result<Vec<Annotation>> {
+        let c = self.0;
+        if news.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut images: HashMap<ImageId, ImageCtx> = HashMap::new();
+        let mut types: HashMap<AnnotationTypeId, AnnotationType> = HashMap::new();
+        let mut globals: Vec<(ImageId, AnnotationTypeId, Option<u32>, Option<UserId>)> = Vec::new();
+        let now = c.now();
+        let mut out = Vec::with_capacity(news.len());
+        for (i, new) in news.into_iter().enumerate() {
+            let a = self
+                .prepare(actor, new, now, &mut images, &mut types, &mut globals)
+                .map_err(|e| if indexed { at_index(i, e) } else { e })?;
+            out.push(a);
+        }
+        let first = c.store.allocate_ids(Kind::Annotation, out.len() as u64)?;
+        let mut tx = Tx::default();
+        for (i, a) in out.iter_mut().enumerate() {
+            a.id = AnnotationId(first + i as u64);
+            tx.push_new(a, Vec::new());
+        }
+        tx.commit(c)?;
+        Ok(out)
+    }
+
+    fn prepare(
+        &self,
+        actor: &Actor,
+        new: NewAnnotation,
+        now: Timestamp,
+        images: &mut HashMap<ImageId, ImageCtx>,
+        types: &mut HashMap<AnnotationTypeId, AnnotationType>,
+        globals: &mut Vec<(ImageId, AnnotationTypeId, Option<u32>, Option<UserId>)>,
+    ) -> Result<Annotation> {
+        let c = self.0;
+        if !images.contains_key(&new.image) {
+            let (_, set, rights) = c
+                .readable_image(actor, new.image)
+                .map_err(|e| field_of(e, "image"))?;
+            images.insert(new.image, ImageCtx { set, rights });
+        }
+        let ctx = &images[&new.image];
+        if !ctx.rights.annotate {
+            return Err(Error::denied(format!(
+                "no rights to annotate {}",
+                new.image
+            )));
+        }
+        if !types.contains_key(&new.annotation_type) {
+            let t = self.offered_type(actor, &ctx.set, new.annotation_type)?;
+            types.insert(new.annotation_type, t);
+        }
+        let t = &types[&new.annotation_type];
+        Vector::validate(new.vector.as_ref(), t.vector_type, t.node_count)?;
+        check_text("description", &new.description, 1000)?;
+        let user = match new.user {
+            Some(u) if u != actor.user && !actor.superuser => {
+                return Err(Error::denied(
+                    "only superusers create annotations on behalf of others",
+                ));
+            }
+            Some(u) => u,
+            None => actor.user,
+        };
+        if t.vector_type == VectorType::Global && !new.deleted {
+            let owner =
+                (ctx.set.collaboration_type == CollaborationType::Competitive).then_some(user);
+            let frame = new.vector.as_ref().and_then(|v| v.frame);
+            let key = (new.image, t.id, frame, owner);
+            if globals.contains(&key) || self.live_global(new.image, t.id, frame, owner)? {
+                return Err(Error::exists(format!(
+                    "a global label {:?} on {}{}",
+                    t.name,
+                    new.image,
+                    frame.map(|f| format!(" frame {f}")).unwrap_or_default()
+                )));
+            }
+            globals.push(key);
+        }
+        let time = new.time.unwrap_or(now);
+        Ok(Annotation {
+            id: AnnotationId(0),
+            annotation_type: t.id,
+            vector: new.vector,
+            image: new.image,
+            user: Some(user),
+            last_editor: Some(user),
+            time,
+            last_edit_time: new.last_edit_time.unwrap_or(time),
+            deleted: new.deleted,
+            concealed: new.concealed,
+            blurred: new.blurred,
+            description: new.description,
+            unique_identifier: new.unique_identifier.unwrap_or_else(Uuid::new_v4),
+            meta_data: new.meta_data,
+        })
+    }
+
+    /// The type `id` if it may be used on `set`: active, and from a product attached to the set
+    /// or owned by the set's team.
+    fn offered_type(
+        &self,
+        actor: &Actor,
+        set: &ImageSet,
+        id: AnnotationTypeId,
+    ) -> Result<AnnotationType> {
+        let c = self.0;
+        let t: AnnotationType = c
+            .find(id.0)?
+            .ok_or_else(|| Error::invalid("annotation_type", format!("{id} does not exist")))?;
+        let product: Option<Product> = match t.product {
+            Some(p) => c.find(p.0)?,
+            None => None,
+        };
+        let offered = product.is_some_and(|p| {
+            p.imagesets.contains(&set.id) || (p.team.is_some() && p.team == set.team)
+        });
+        if !offered && !actor.superuser {
+            return Err(Error::invalid(
+                "annotation_type",
+                format!(
+                    "{id} is not offered on {} (attach its product to the set)",
+                    set.id
+                ),
+            ));
+        }
+        if !t.active {
+            return Err(Error::invalid(
+                "annotation_type",
+                format!("{id} ({:?}) is inactive", t.name),
+            ));
+        }
+        Ok(t)
+    }
+
+    fn live_global(
+        &self,
+        image: ImageId,
+        t: AnnotationTypeId,
+        frame: Option<u32>,
+        owner: Option<UserId>,
+    ) -> Result<bool> {
+        let prefix = crate::grid::cell_key(image.0, None);
+        let entries = self.0.store.index_range(
+            Index::AnnotationGrid,
+            &prefix,
+            &prefix_end(&prefix),
+            usize::MAX,
+        )?;
+        for e in entries {
+            let a = codec::decode_annotation(e.id, &e.value, self.0.store.location())?;
+            let same_frame = a.vector.as_ref().and_then(|v| v.frame) == frame;
+            if a.annotation_type == t
+                && !a.deleted
+                && same_frame
+                && (owner.is_none() || a.user == owner)
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// An annotation the actor may see (deleted ones included).
+    pub fn get(&self, actor: &Actor, id: AnnotationId) -> Result<Annotation> {
+        let a: Annotation = self.0.load(id.0)?;
+        let (_, set, rights) = self.0.readable_image(actor, a.image).map_err(|e| {
+            if e.kind() == ErrorKind::NotFound {
+                Error::not_found(id)
+            } else {
+                e
+            }
+        })?;
+        if !actor.sees(&set, &rights, &a) {
+            return Err(Error::not_found(id));
+        }
+        Ok(a)
+    }
+
+    /// The annotations with this client UUID that the actor may see.
+    pub fn by_uuid(&self, actor: &Actor, uuid: Uuid) -> Result<Vec<Annotation>> {
+        let found: Vec<Annotation> = self.0.by_index(
+            Index::AnnotationUuid,
+            &crate::record::uuid_key(uuid).build(),
+        )?;
+        Ok(found
+            .into_iter()
+            .filter(|a| self.get(actor, a.id).is_ok())
+            .collect())
+    }
+
+    /// Changes an annotation the actor may edit, appending to its history.
+    pub fn update(
+        &self,
+        actor: &Actor,
+        id: AnnotationId,
+        patch: AnnotationPatch,
+    ) -> Result<Annotation> {
+        let current = self.get(actor, id)?;
+        let (_, set, rights) = self.0.readable_image(actor, current.image)?;
+        if !actor.may_edit(&set, &rights, &current) {
+            return Err(Error::denied(format!("{id} belongs to someone else")));
+        }
+        let new_type = match patch.annotation_type {
+            Some(t) if t != current.annotation_type => Some(self.offered_type(actor, &set, t)?),
+            _ => None,
+        };
+        let old_type: Option<AnnotationType> = self.0.find(current.annotation_type.0)?;
+        if let Some(d) = &patch.description {
+            check_text("description", d, 1000)?;
+        }
+        let now = self.0.now();
+        let me = actor.user;
+        self.0.modify::<Annotation>(id.0, |old| {
+            let mut a = old.clone();
+            let p = patch.clone();
+            if let Some(t) = &new_type {
+                a.annotation_type = t.id;
+            }
+            if let Some(v) = p.vector {
+                a.vector = v;
+            }
+            let t = new_type.as_ref().or(old_type.as_ref());
+            if let Some(t) = t.filter(|_| new_type.is_some() || patch.vector.is_some()) {
+                Vector::validate(a.vector.as_ref(), t.vector_type, t.node_count)?;
+            }
+            a.deleted = p.deleted.unwrap_or(a.deleted);
+            a.concealed = p.concealed.unwrap_or(a.concealed);
+            a.blurred = p.blurred.unwrap_or(a.blurred);
+            a.description = p.description.unwrap_or(a.description);
+            a.meta_data = p.meta_data.unwrap_or(a.meta_data);
+            a.unique_identifier = p.unique_identifier.unwrap_or(a.unique_identifier);
+            a.last_editor = Some(me);
+            a.last_edit_time = p.last_edit_time.unwrap_or(now);
+            let action = match (old.deleted, a.deleted) {
+                (false, true) => ChangeAction::Deleted,
+                (true, false) => ChangeAction::Restored,
+                _ => ChangeAction::Updated,
+            };
+            let change = self.change(old, action, me, now)?;
+            Ok((a, vec![change_term(&change)]))
+        })
+    }
+
+    /// Soft-deletes an annotation: it is hidden from queries but kept, with its history.
+    pub fn delete(&self, actor: &Actor, id: AnnotationId) -> Result<Annotation> {
+        self.update(
+            actor,
+            id,
+            AnnotationPatch {
+                deleted: Some(true),
+                ..Default::default()
+            },
+        )
+    }
+
+    /// The annotation's history, oldest first: the creation, then every change.
+    pub fn history(&self, actor: &Actor, id: AnnotationId) -> Result<Vec<Revision>> {
+        let live = self.get(actor, id)?;
+        let prefix = Key::new().u64(id.0).build();
+        let entries =
+            self.0
+                .store
+                .index_range(Index::Changes, &prefix, &prefix_end(&prefix), usize::MAX)?;
+        let mut changes = Vec::with_capacity(entries.len());
+        for e in entries {
+            let change_id = e
+                .key
+                .get(8..16)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            changes.push(codec::decode_change(
+                change_id,
+                id,
+                &e.value,
+                self.0.store.location(),
+            )?);
+        }
+        // The state after change i is the state before change i + 1, or the live annotation.
+        let state_after = |i: usize| -> Annotation {
+            changes
+                .get(i + 1)
+                .and_then(|c| c.before.clone())
+                .unwrap_or_else(|| live.clone())
+        };
+        let created = changes
+            .first()
+            .and_then(|c| c.before.clone())
+            .unwrap_or_else(|| live.clone());
+        let mut out = vec![Revision {
+            number: 0,
+            change: None,
+            action: ChangeAction::Created,
+            user: created.user,
+            time: created.time,
+            before: None,
+            after: created,
+        }];
+        for (i, c) in changes.iter().enumerate() {
+            out.push(Revision {
+                number: i + 1,
+                change: Some(c.id),
+                action: c.action,
+                user: c.user,
+                time: c.time,
+                before: c.before.clone(),
+                after: state_after(i),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Restores the annotation to the state after revision `number` of its history (undelete
+    /// included); the restore is itself a new history entry.
+    pub fn restore(&self, actor: &Actor, id: AnnotationId, number: usize) -> Result<Annotation> {
+        let history = self.history(actor, id)?;
+        let target = history
+            .get(number)
+            .ok_or_else(|| Error::not_found(format!("revision {number} of {id}")))?
+            .after
+            .clone();
+        let current = history
+            .last()
+            .map(|r| r.after.clone())
+            .unwrap_or_else(|| target.clone());
+        let (_, set, rights) = self.0.readable_image(actor, current.image)?;
+        if !actor.may_edit(&set, &rights, &current) {
+            return Err(Error::denied(format!("{id} belongs to someone else")));
+        }
+        let now = self.0.now();
+        let me = actor.user;
+        self.0.modify::<Annotation>(id.0, |old| {
+            let a = Annotation {
+                annotation_type: target.annotation_type,
+                vector: target.vector.clone(),
+                deleted: target.deleted,
+                concealed: target.concealed,
+                blurred: target.blurred,
+                description: target.description.clone(),
+                meta_data: target.meta_data.clone(),
+                unique_identifier: target.unique_identifier,
+                last_editor: Some(me),
+                last_edit_time: now,
+                ..old.clone()
+            };
+            let change = self.change(old, ChangeAction::Restored, me, now)?;
+            Ok((a, vec![change_term(&change)]))
+        })
+    }
+
+    fn change(
+        &self,
+        before: &Annotation,
+        action: ChangeAction,
+        user: UserId,
+        time: Timestamp,
+    ) -> Result<AnnotationChange> {
+        Ok(AnnotationChange {
+            id: ChangeId(self.0.store.allocate_ids(Kind::AnnotationChange, 1)?),
+            annotation: before.id,
+            user: Some(user),
+            time,
+            action,
+            before: Some(before.clone()),
+        })
+    }
+}
+
+fn at_index(i: usize, e: Error) -> Error {
+    match e {
+        Error::InvalidInput { field, reason } => Error::InvalidInput {
+            field: format!("[{i}].{field}"),
+            reason,
+        },
+        Error::NotFound { what } => Error::NotFound {
+            what: format!("[{i}] {what}"),
+        },
+        Error::PermissionDenied { reason } => Error::PermissionDenied {
+            reason: format!("[{i}] {reason}"),
+        },
+        Error::AlreadyExists { what } => Error::AlreadyExists {
+            what: format!("[{i}] {what}"),
+        },
+        other => other,
+    }
+}
+
+/// A referenced object that does not exist is invalid input of the referring field.
+fn field_of(e: Error, field: &str) -> Error {
+    match e {
+        Error::NotFound { what } => Error::invalid(field, format!("{what}")),
+        other => other,
+    }
+}

@@ -1,0 +1,206 @@
+//! Images: registering them in a set and changing their metadata. Pixels are the tile engine's
+//! business; here an image is its record.
+
+use super::{Catalog, check_name};
+use crate::ids::{ImageId, ImageSetId};
+use crate::model::{Image, ImageType};
+use crate::permissions::Actor;
+use crate::{Error, Result};
+
+/// Largest image side accepted, in pixels (well above any scanner's).
+pub const MAX_SIDE: u64 = 1 << 31;
+
+/// An image to register in a set.
+#[derive(Debug, Clone)]
+#[allow(missing_docs)] // fields mirror `Image`
+pub struct NewImage {
+    pub image_set: ImageSetId,
+    pub name: String,
+    pub filename: String,
+    pub checksum: String,
+    pub mpp: f64,
+    pub objective_power: f64,
+    pub width: u64,
+    pub height: u64,
+    pub depth: u32,
+    pub frames: u32,
+    pub channels: u32,
+    pub image_type: ImageType,
+    pub default_frame: u32,
+}
+
+impl NewImage {
+    /// An image `name` of `width` × `height` pixels in `image_set`, served from `name`.
+    pub fn new(image_set: ImageSetId, name: impl Into<String>, width: u64, height: u64) -> Self {
+        let name = name.into();
+        NewImage {
+            image_set,
+            filename: name.clone(),
+            name,
+            checksum: String::new(),
+            mpp: 0.0,
+            objective_power: 1.0,
+            width,
+            height,
+            depth: 1,
+            frames: 1,
+            channels: 3,
+            image_type: ImageType::Default,
+            default_frame: 1,
+        }
+    }
+}
+
+/// Changes to an image's metadata.
+#[derive(Debug, Clone, Default)]
+#[allow(missing_docs)] // fields mirror `Image`
+pub struct ImagePatch {
+    pub name: Option<String>,
+    pub filename: Option<String>,
+    pub mpp: Option<f64>,
+    pub objective_power: Option<f64>,
+    pub width: Option<u64>,
+    pub height: Option<u64>,
+    pub depth: Option<u32>,
+    pub frames: Option<u32>,
+    pub channels: Option<u32>,
+    pub image_type: Option<ImageType>,
+    pub default_frame: Option<u32>,
+    /// Move to another set (edit rights on both).
+    pub image_set: Option<ImageSetId>,
+    pub checksum: Option<String>,
+}
+
+/// Image use cases.
+pub struct Images<'a>(pub(crate) &'a Catalog);
+
+impl Images<'_> {
+    /// Registers an image in a set the actor may edit and that is not locked.
+    pub fn add(&self, actor: &Actor, new: NewImage) -> Result<Image> {
+        self.require_upload(actor, new.image_set)?;
+        let image = Image {
+            id: ImageId(0),
+            image_set: new.image_set,
+            name: new.name,
+            filename: new.filename,
+            time: self.0.now(),
+            checksum: new.checksum,
+            mpp: new.mpp,
+            objective_power: new.objective_power,
+            width: new.width,
+            height: new.height,
+            depth: new.depth,
+            frames: new.frames,
+            channels: new.channels,
+            image_type: new.image_type,
+            default_frame: new.default_frame,
+            creator: Some(actor.user),
+        };
+        validate_image(&image)?;
+        self.0.insert(image)
+    }
+
+    /// An image the actor may read.
+    pub fn get(&self, actor: &Actor, id: ImageId) -> Result<Image> {
+        self.0.readable_image(actor, id).map(|(i, _, _)| i)
+    }
+
+    /// Every image the actor may read, by id.
+    pub fn list(&self, actor: &Actor) -> Result<Vec<Image>> {
+        let sets = self.0.image_sets().list(actor)?;
+        let mut out = Vec::new();
+        for s in sets {
+            out.extend(self.0.image_sets().images(actor, s.id)?);
+        }
+        out.sort_by_key(|i| i.id);
+        Ok(out)
+    }
+
+    /// Changes an image's metadata (edit rights on its set, and on the target set when moving).
+    pub fn update(&self, actor: &Actor, id: ImageId, patch: ImagePatch) -> Result<Image> {
+        let (_, _, rights) = self.0.readable_image(actor, id)?;
+        if !rights.edit_set {
+            return Err(Error::denied(format!("no edit rights on the set of {id}")));
+        }
+        if let Some(target) = patch.image_set {
+            self.require_upload(actor, target)?;
+        }
+        self.0.modify::<Image>(id.0, |old| {
+            let mut i = old.clone();
+            let p = patch.clone();
+            i.name = p.name.unwrap_or(i.name);
+            i.filename = p.filename.unwrap_or(i.filename);
+            i.mpp = p.mpp.unwrap_or(i.mpp);
+            i.objective_power = p.objective_power.unwrap_or(i.objective_power);
+            i.width = p.width.unwrap_or(i.width);
+            i.height = p.height.unwrap_or(i.height);
+            i.depth = p.depth.unwrap_or(i.depth);
+            i.frames = p.frames.unwrap_or(i.frames);
+            i.channels = p.channels.unwrap_or(i.channels);
+            i.image_type = p.image_type.unwrap_or(i.image_type);
+            i.default_frame = p.default_frame.unwrap_or(i.default_frame);
+            i.image_set = p.image_set.unwrap_or(i.image_set);
+            i.checksum = p.checksum.unwrap_or(i.checksum);
+            validate_image(&i)?;
+            Ok((i, Vec::new()))
+        })
+    }
+
+    fn require_upload(&self, actor: &Actor, set: ImageSetId) -> Result<()> {
+        let (set, rights) = self.0.readable_set(actor, set)?;
+        if !rights.edit_set {
+            return Err(Error::denied(format!(
+                "no rights to add images to {}",
+                set.id
+            )));
+        }
+        if set.image_lock {
+            return Err(Error::denied(format!(
+                "{} is locked against adding images",
+                set.id
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn validate_image(i: &Image) -> Result<()> {
+    check_name("name", &i.name, 1, 256)?;
+    if i.filename.is_empty() || i.filename.len() > 4096 {
+        return Err(Error::invalid("filename", "must be 1 to 4096 bytes"));
+    }
+    for (field, v) in [("width", i.width), ("height", i.height)] {
+        if v == 0 || v > MAX_SIDE {
+            return Err(Error::invalid(
+                field,
+                format!("{v} is not within 1..={MAX_SIDE}"),
+            ));
+        }
+    }
+    for (field, v) in [
+        ("depth", i.depth),
+        ("frames", i.frames),
+        ("channels", i.channels),
+        ("defaultFrame", i.default_frame),
+    ] {
+        if v == 0 {
+            return Err(Error::invalid(field, "must be at least 1"));
+        }
+    }
+    if i.default_frame > i.frames.max(i.depth) {
+        return Err(Error::invalid("defaultFrame", "beyond the image's frames"));
+    }
+    if !i.mpp.is_finite() || i.mpp < 0.0 {
+        return Err(Error::invalid(
+            "mpp",
+            format!("{} is not a non-negative number (0 = unknown)", i.mpp),
+        ));
+    }
+    if !i.objective_power.is_finite() || i.objective_power < 0.0 {
+        return Err(Error::invalid(
+            "objectivePower",
+            format!("{} is not a non-negative number", i.objective_power),
+        ));
+    }
+    Ok(())
+}

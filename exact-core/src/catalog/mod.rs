@@ -1,0 +1,361 @@
+//! The use cases: every operation a user can do, with validation and permission checks inside,
+//! written once over the [`MetaStore`] port. [`Catalog`] groups them by resource
+//! (`catalog.teams().create(&actor, …)`); the library handle, the HTTP server and the Python
+//! wheel call these and add nothing but translation.
+
+mod annotations;
+mod images;
+mod misc;
+mod query;
+mod sets;
+mod teams;
+mod versions;
+
+pub use annotations::{AnnotationPatch, Annotations, NewAnnotation, Revision};
+pub use images::{ImagePatch, Images, NewImage};
+pub use misc::{
+    ExportFormats, LogImageActions, MediaFiles, NewExportFormat, ScreeningModes, SetTags,
+    Verifications,
+};
+pub use query::AnnotationQuery;
+pub use sets::{
+    AnnotationTypePatch, AnnotationTypes, ImageSetPatch, ImageSets, NewAnnotationType, NewImageSet,
+    NewProduct, ProductPatch, Products,
+};
+pub use teams::{NewTeam, NewUser, TeamPatch, Teams, UserPatch, Users};
+pub use versions::{VersionChange, VersionDiff, Versions};
+
+use crate::ids::{ImageId, ImageSetId, UserId};
+use crate::keys::{Key, prefix_end};
+use crate::model::{Image, ImageSet, TeamMembership, User};
+use crate::permissions::{Actor, SetRights};
+use crate::record::Record;
+use crate::store::{Batch, Expect, Index, MetaStore, Term, Write};
+use crate::time::{Clock, SystemClock, Timestamp};
+use crate::{Error, ErrorKind, Result};
+use std::sync::Arc;
+
+/// How often an optimistic read-modify-write is retried before giving up with `Conflict`.
+const RETRIES: usize = 16;
+/// Page size of internal scans.
+const PAGE: usize = 4096;
+
+/// The use cases over one metadata store. Cheap to clone; thread-safe.
+#[derive(Clone)]
+pub struct Catalog {
+    store: Arc<dyn MetaStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog")
+            .field("store", &self.store.location())
+            .finish()
+    }
+}
+
+impl Catalog {
+    /// Use cases over `store`, with the system clock.
+    pub fn new(store: Arc<dyn MetaStore>) -> Self {
+        Catalog {
+            store,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Replaces the clock (tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Arc<dyn MetaStore> {
+        &self.store
+    }
+
+    /// The current time of the catalog's clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Loads who `user` is and their team roles; fails for unknown or inactive users.
+    pub fn actor(&self, user: UserId) -> Result<Actor> {
+        let u: User = self.load(user.0)?;
+        if !u.is_active {
+            return Err(Error::denied(format!("user {:?} is inactive", u.username)));
+        }
+        let mut actor = Actor::new(user);
+        actor.superuser = u.is_superuser;
+        for m in self
+            .by_index::<TeamMembership>(Index::MembershipByUser, &Key::new().u64(user.0).build())?
+        {
+            actor.teams.insert(m.team, m.is_admin);
+        }
+        Ok(actor)
+    }
+
+    /// Users.
+    pub fn users(&self) -> Users<'_> {
+        Users(self)
+    }
+    /// Teams and their members.
+    pub fn teams(&self) -> Teams<'_> {
+        Teams(self)
+    }
+    /// Products (labelling schemas).
+    pub fn products(&self) -> Products<'_> {
+        Products(self)
+    }
+    /// Annotation types.
+    pub fn annotation_types(&self) -> AnnotationTypes<'_> {
+        AnnotationTypes(self)
+    }
+    /// Image sets.
+    pub fn image_sets(&self) -> ImageSets<'_> {
+        ImageSets(self)
+    }
+    /// Images.
+    pub fn images(&self) -> Images<'_> {
+        Images(self)
+    }
+    /// Annotations, their history and viewport queries.
+    pub fn annotations(&self) -> Annotations<'_> {
+        Annotations(self)
+    }
+    /// Verifications.
+    pub fn verifications(&self) -> Verifications<'_> {
+        Verifications(self)
+    }
+    /// Set versions (snapshots) and their diffs.
+    pub fn versions(&self) -> Versions<'_> {
+        Versions(self)
+    }
+    /// Set tags.
+    pub fn set_tags(&self) -> SetTags<'_> {
+        SetTags(self)
+    }
+    /// The image open/close log.
+    pub fn log_image_actions(&self) -> LogImageActions<'_> {
+        LogImageActions(self)
+    }
+    /// Screening progress.
+    pub fn screening_modes(&self) -> ScreeningModes<'_> {
+        ScreeningModes(self)
+    }
+    /// Media files attached to annotations.
+    pub fn media_files(&self) -> MediaFiles<'_> {
+        MediaFiles(self)
+    }
+    /// Export formats.
+    pub fn export_formats(&self) -> ExportFormats<'_> {
+        ExportFormats(self)
+    }
+
+    // ---- repository helpers shared by the use cases ----
+
+    pub(crate) fn find<R: Record>(&self, id: u64) -> Result<Option<R>> {
+        match self.store.get(R::KIND, id)? {
+            Some(bytes) => R::decode(id, &bytes, self.store.location()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) fn load<R: Record>(&self, id: u64) -> Result<R> {
+        self.find(id)?
+            .ok_or_else(|| Error::not_found(format!("{} {id}", R::LABEL)))
+    }
+
+    pub(crate) fn all<R: Record>(&self) -> Result<Vec<R>> {
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.store.scan(R::KIND, after, PAGE)?;
+            let done = page.len() < PAGE;
+            for (id, bytes) in page {
+                out.push(R::decode(id, &bytes, self.store.location())?);
+                after = id;
+            }
+            if done {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Records whose `index` key starts with `prefix`, by increasing id within each key.
+    pub(crate) fn by_index<R: Record>(&self, index: Index, prefix: &[u8]) -> Result<Vec<R>> {
+        let entries = self
+            .store
+            .index_range(index, prefix, &prefix_end(prefix), usize::MAX)?;
+        let ids: Vec<u64> = entries.iter().map(|e| e.id).collect();
+        let mut out = Vec::with_capacity(ids.len());
+        for (id, bytes) in ids.iter().zip(self.store.get_many(R::KIND, &ids)?) {
+            if let Some(bytes) = bytes {
+                out.push(R::decode(*id, &bytes, self.store.location())?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Fails with `AlreadyExists` if a unique key of `rec` belongs to another record.
+    pub(crate) fn check_unique<R: Record>(&self, rec: &R) -> Result<()> {
+        for t in rec.terms().iter().filter(|t| t.index.unique()) {
+            let hits = self
+                .store
+                .index_range(t.index, &t.key, &prefix_end(&t.key), 2)?;
+            if hits.iter().any(|e| e.id != rec.id()) {
+                return Err(Error::exists(rec.describe(t.index)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Inserts a new record under a fresh id and returns it.
+    pub(crate) fn insert<R: Record>(&self, rec: R) -> Result<R> {
+        let mut tx = Tx::default();
+        let rec = tx.insert(self, rec)?;
+        tx.commit(self)?;
+        Ok(rec)
+    }
+
+    /// Read-modify-write of one record with optimistic retries: `change` gets the current
+    /// record and returns the new one plus extra index entries (history) to add.
+    pub(crate) fn modify<R: Record>(
+        &self,
+        id: u64,
+        mut change: impl FnMut(&R) -> Result<(R, Vec<Term>)>,
+    ) -> Result<R> {
+        for _ in 0..RETRIES {
+            let old: R = self.load(id)?;
+            let (new, extra) = change(&old)?;
+            self.check_unique(&new)?;
+            let mut tx = Tx::default();
+            tx.replace(&old, &new, extra);
+            match tx.commit(self) {
+                Err(e) if e.kind() == ErrorKind::Conflict => continue,
+                Err(e) => return Err(e),
+                Ok(()) => return Ok(new),
+            }
+        }
+        Err(Error::Conflict {
+            what: format!("{} {id}", R::LABEL),
+        })
+    }
+
+    /// The set `id` if the actor may read it, with the actor's rights. Sets the actor may not
+    /// see are reported as not found, so ids of other teams leak nothing.
+    pub(crate) fn readable_set(
+        &self,
+        actor: &Actor,
+        id: ImageSetId,
+    ) -> Result<(ImageSet, SetRights)> {
+        let set: ImageSet = self.load(id.0)?;
+        let rights = actor.rights(&set);
+        if !rights.read {
+            return Err(Error::not_found(id));
+        }
+        Ok((set, rights))
+    }
+
+    /// The image `id`, its set and the actor's rights, if the actor may read it.
+    pub(crate) fn readable_image(
+        &self,
+        actor: &Actor,
+        id: ImageId,
+    ) -> Result<(Image, ImageSet, SetRights)> {
+        let image: Image = self.load(id.0)?;
+        let (set, rights) = self.readable_set(actor, image.image_set).map_err(|e| {
+            if e.kind() == ErrorKind::NotFound {
+                Error::not_found(id)
+            } else {
+                e
+            }
+        })?;
+        Ok((image, set, rights))
+    }
+}
+
+/// A batch under construction.
+#[derive(Default)]
+pub(crate) struct Tx {
+    batch: Batch,
+}
+
+impl Tx {
+    /// Allocates an id for `rec`, checks its unique keys and queues it.
+    pub(crate) fn insert<R: Record>(&mut self, c: &Catalog, mut rec: R) -> Result<R> {
+        let id = c.store.allocate_ids(R::KIND, 1)?;
+        rec.set_id(id);
+        c.check_unique(&rec)?;
+        self.push_new(&rec, Vec::new());
+        Ok(rec)
+    }
+
+    /// Queues a record that already has a fresh id (bulk inserts allocate ids in one call).
+    pub(crate) fn push_new<R: Record>(&mut self, rec: &R, extra: Vec<Term>) {
+        let mut add = rec.terms();
+        add.extend(extra);
+        self.batch.writes.push(Write {
+            kind: R::KIND,
+            id: rec.id(),
+            data: Some(rec.encode()),
+            expect: Expect::Anything,
+            remove: Vec::new(),
+            add,
+        });
+    }
+
+    /// Queues replacing `old` by `new`, provided nobody changed `old` meanwhile.
+    pub(crate) fn replace<R: Record>(&mut self, old: &R, new: &R, extra: Vec<Term>) {
+        let mut add = new.terms();
+        add.extend(extra);
+        self.batch.writes.push(Write {
+            kind: R::KIND,
+            id: old.id(),
+            data: Some(new.encode()),
+            expect: Expect::Exactly(old.encode()),
+            remove: old.terms(),
+            add,
+        });
+    }
+
+    /// Queues removing `old` (hard delete; used for memberships only).
+    pub(crate) fn remove<R: Record>(&mut self, old: &R) {
+        self.batch.writes.push(Write {
+            kind: R::KIND,
+            id: old.id(),
+            data: None,
+            expect: Expect::Exactly(old.encode()),
+            remove: old.terms(),
+            add: Vec::new(),
+        });
+    }
+
+    pub(crate) fn commit(self, c: &Catalog) -> Result<()> {
+        if self.batch.writes.is_empty() {
+            return Ok(());
+        }
+        c.store.commit(self.batch)
+    }
+}
+
+/// Checks a required name: trimmed length within `min..=max` characters.
+pub(crate) fn check_name(field: &str, value: &str, min: usize, max: usize) -> Result<()> {
+    let n = value.trim().chars().count();
+    if n < min || n > max || value.trim() != value {
+        return Err(Error::invalid(
+            field,
+            format!("must be {min} to {max} characters without surrounding spaces, got {value:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks an optional free text's length.
+pub(crate) fn check_text(field: &str, value: &str, max: usize) -> Result<()> {
+    if value.chars().count() > max {
+        return Err(Error::invalid(field, format!("at most {max} characters")));
+    }
+    Ok(())
+}

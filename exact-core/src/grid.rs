@@ -1,0 +1,121 @@
+//! The spatial index of annotations: a hierarchical "loose" grid stored in an ordered index, so
+//! every backend with ordered keys gets viewport queries without a separate R-tree file.
+//!
+//! An annotation is filed once, under the cell holding its bbox's top-left corner, at the
+//! finest level whose cell is at least as large as the bbox. It then lies within a 2×2 block of
+//! cells from that corner, so a viewport query at each level scans rows of cells from one cell
+//! before the viewport to its end. Cells grow 4× per level: 512 px … 8 Mpx; anything larger goes
+//! to one overflow cell, and annotations without geometry ("not in image", global labels) to a
+//! bucket of their own. Key: `image | level | cell_y | cell_x`, then the record id.
+
+use crate::geometry::BBox;
+use crate::keys::{Key, prefix_end};
+
+/// Cell size at level 0 is `1 << BASE_SHIFT` pixels.
+pub const BASE_SHIFT: u32 = 9;
+/// Number of grid levels; level `LEVELS` is the overflow cell.
+pub const LEVELS: u8 = 8;
+/// The level of annotations larger than the largest cell.
+pub const OVERFLOW: u8 = LEVELS;
+/// The bucket of annotations without geometry.
+pub const NO_GEOMETRY: u8 = 0xFF;
+
+/// Cell edge length at `level` in pixels.
+pub fn cell_size(level: u8) -> f64 {
+    (1u64 << (BASE_SHIFT + 2 * level as u32)) as f64
+}
+
+fn cell_index(coord: f64, level: u8) -> i32 {
+    // Coordinates are validated to ±1e9, so the quotient always fits.
+    (coord / cell_size(level)).floor() as i32
+}
+
+/// Where an annotation with this bbox (or none) is filed.
+pub fn cell_key(image: u64, bbox: Option<&BBox>) -> Vec<u8> {
+    let Some(b) = bbox else {
+        return Key::new().u64(image).u8(NO_GEOMETRY).build();
+    };
+    let size = b.width().max(b.height());
+    match (0..LEVELS).find(|&l| cell_size(l) >= size) {
+        Some(level) => Key::new()
+            .u64(image)
+            .u8(level)
+            .i32(cell_index(b.min_y, level))
+            .i32(cell_index(b.min_x, level))
+            .build(),
+        None => Key::new().u64(image).u8(OVERFLOW).build(),
+    }
+}
+
+/// All keys of one image: `(start, end)` of its range.
+pub fn image_range(image: u64) -> (Vec<u8>, Vec<u8>) {
+    let start = Key::new().u64(image).build();
+    let end = prefix_end(&start);
+    (start, end)
+}
+
+/// The key ranges to scan for annotations of `image` whose bbox may intersect `viewport`: one
+/// range per row of cells per level, plus the overflow cell. Every candidate must still be
+/// checked against the viewport exactly.
+pub fn query_ranges(image: u64, viewport: &BBox) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut ranges = Vec::new();
+    for level in 0..LEVELS {
+        let x0 = cell_index(viewport.min_x, level).saturating_sub(1);
+        let x1 = cell_index(viewport.max_x, level);
+        let y0 = cell_index(viewport.min_y, level).saturating_sub(1);
+        let y1 = cell_index(viewport.max_y, level);
+        for y in y0..=y1 {
+            let row = Key::new().u64(image).u8(level).i32(y);
+            ranges.push((
+                row.clone().i32(x0).build(),
+                row.i32(x1.saturating_add(1)).build(),
+            ));
+        }
+    }
+    let overflow = Key::new().u64(image).u8(OVERFLOW).build();
+    let end = prefix_end(&overflow);
+    ranges.push((overflow, end));
+    ranges
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn in_ranges(key: &[u8], ranges: &[(Vec<u8>, Vec<u8>)]) -> bool {
+        ranges
+            .iter()
+            .any(|(s, e)| s.as_slice() <= key && key < e.as_slice())
+    }
+
+    proptest! {
+        /// Every bbox that intersects the viewport is filed inside one of the scanned ranges.
+        #[test]
+        fn intersecting_boxes_are_found(
+            x in -5000.0..300_000.0f64, y in -5000.0..300_000.0f64,
+            w in 0.0..40_000.0f64, h in 0.0..40_000.0f64,
+            vx in -5000.0..300_000.0f64, vy in -5000.0..300_000.0f64,
+            vw in 0.0..50_000.0f64, vh in 0.0..50_000.0f64,
+        ) {
+            let b = BBox::new(x, y, x + w, y + h);
+            let v = BBox::new(vx, vy, vx + vw, vy + vh);
+            let key = cell_key(7, Some(&b));
+            if b.intersects(&v) {
+                prop_assert!(in_ranges(&key, &query_ranges(7, &v)));
+            }
+            // Other images are never scanned.
+            prop_assert!(!in_ranges(&cell_key(8, Some(&b)), &query_ranges(7, &v)));
+        }
+    }
+
+    #[test]
+    fn huge_and_empty_geometry_have_their_buckets() {
+        let huge = BBox::new(0.0, 0.0, 9.0e6, 10.0);
+        let v = BBox::new(100.0, 100.0, 200.0, 200.0);
+        assert!(in_ranges(&cell_key(1, Some(&huge)), &query_ranges(1, &v)));
+        assert!(!in_ranges(&cell_key(1, None), &query_ranges(1, &v)));
+        let (s, e) = image_range(1);
+        assert!(in_ranges(&cell_key(1, None), &[(s, e)]));
+    }
+}

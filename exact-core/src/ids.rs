@@ -1,0 +1,68 @@
+//! Id newtypes: one per entity, so an image id cannot be passed where an annotation id is meant.
+//! They serialize as the bare integers EXACT uses.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+macro_rules! ids {
+    ($($(#[$doc:meta])* $name:ident = $label:literal;)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub u64);
+
+        impl $name {
+            /// The entity this id names, for messages (`image 12`).
+            pub const LABEL: &'static str = $label;
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{} {}", $label, self.0)
+            }
+        }
+
+        impl From<u64> for $name {
+            fn from(v: u64) -> Self {
+                Self(v)
+            }
+        }
+    )*};
+}
+
+ids! {
+    /// A user.
+    UserId = "user";
+    /// A team.
+    TeamId = "team";
+    /// A team membership.
+    MembershipId = "team membership";
+    /// A product (a labelling schema).
+    ProductId = "product";
+    /// An annotation type.
+    AnnotationTypeId = "annotation type";
+    /// An image set.
+    ImageSetId = "image set";
+    /// An image.
+    ImageId = "image";
+    /// A set tag.
+    SetTagId = "set tag";
+    /// A set version (snapshot).
+    SetVersionId = "set version";
+    /// One annotation inside a set version.
+    AnnotationVersionId = "annotation version";
+    /// An annotation.
+    AnnotationId = "annotation";
+    /// A verification.
+    VerificationId = "verification";
+    /// An image open/close log entry.
+    LogImageActionId = "log image action";
+    /// A screening mode.
+    ScreeningModeId = "screening mode";
+    /// A media file attached to an annotation.
+    MediaFileId = "annotation media file";
+    /// An export format.
+    ExportFormatId = "export format";
+    /// One entry of an annotation's history.
+    ChangeId = "annotation change";
+}

@@ -1,0 +1,229 @@
+//! The metadata-store port: what a backend (sled, memory, PostgreSQL) must provide.
+//!
+//! The contract is record-level, not SQL: records of a [`Kind`] are opaque bytes under a `u64`
+//! id, plus ordered secondary [`Index`]es whose entries carry a small value. Core decides what
+//! goes into records and index entries (including the spatial grid of annotations, see
+//! [`crate::grid`]); a backend only stores, orders and commits them. This keeps callers unchanged
+//! whatever the backend: a PostgreSQL adapter maps kinds and indexes to two tables with b-tree
+//! keys and runs [`MetaStore::commit`] as one transaction.
+//!
+//! Implementations are synchronous and thread-safe (`Send + Sync`); async callers run them on a
+//! blocking pool. A [`MetaStore::commit`] is atomic (all writes or none) and durable when it
+//! returns `Ok` (flushed / committed).
+
+use crate::Result;
+
+/// A table of records, each under its own id space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+#[allow(missing_docs)] // the variants name the model types
+pub enum Kind {
+    User = 1,
+    Team = 2,
+    Membership = 3,
+    Product = 4,
+    AnnotationType = 5,
+    ImageSet = 6,
+    Image = 7,
+    SetTag = 8,
+    SetVersion = 9,
+    AnnotationVersion = 10,
+    Annotation = 11,
+    Verification = 12,
+    LogImageAction = 13,
+    ScreeningMode = 14,
+    MediaFile = 15,
+    ExportFormat = 16,
+    /// Id space of annotation history entries (stored as index entries, see [`Index::Changes`]).
+    AnnotationChange = 17,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: &'static [Kind] = &[
+        Kind::User,
+        Kind::Team,
+        Kind::Membership,
+        Kind::Product,
+        Kind::AnnotationType,
+        Kind::ImageSet,
+        Kind::Image,
+        Kind::SetTag,
+        Kind::SetVersion,
+        Kind::AnnotationVersion,
+        Kind::Annotation,
+        Kind::Verification,
+        Kind::LogImageAction,
+        Kind::ScreeningMode,
+        Kind::MediaFile,
+        Kind::ExportFormat,
+        Kind::AnnotationChange,
+    ];
+
+    /// The byte that tags this kind in keys.
+    pub fn tag(self) -> u8 {
+        self as u8
+    }
+
+    /// The kind for a key tag.
+    pub fn from_tag(tag: u8) -> Option<Kind> {
+        Kind::ALL.iter().copied().find(|k| k.tag() == tag)
+    }
+}
+
+/// A secondary index. Entries are ordered by `(key bytes, id)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+#[allow(missing_docs)] // see `Index::unique` and the record impls for what each holds
+pub enum Index {
+    UserName = 1,
+    TeamName = 2,
+    MembershipByUser = 3,
+    MembershipByTeam = 4,
+    ProductName = 5,
+    ProductBySet = 6,
+    TypeName = 7,
+    TypeByProduct = 8,
+    SetName = 9,
+    SetByTeam = 10,
+    ImageName = 11,
+    ImageBySet = 12,
+    TagName = 13,
+    TagBySet = 14,
+    VersionName = 15,
+    VersionBySet = 16,
+    AnnotationVersionByVersion = 17,
+    /// The spatial grid of annotations; values are the encoded annotations (clustered).
+    AnnotationGrid = 18,
+    AnnotationUuid = 19,
+    VerificationPair = 20,
+    LogByImage = 21,
+    ScreeningPair = 22,
+    MediaFileName = 23,
+    ExportFormatName = 24,
+    /// Annotation history: key = annotation id, id = change id, value = the encoded change.
+    Changes = 25,
+    VerificationByAnnotation = 26,
+}
+
+impl Index {
+    /// Whether a key may map to at most one id. [`MetaStore::commit`] rejects a second one
+    /// with `AlreadyExists`.
+    pub fn unique(self) -> bool {
+        matches!(
+            self,
+            Index::UserName
+                | Index::TeamName
+                | Index::MembershipByUser
+                | Index::ProductName
+                | Index::TypeName
+                | Index::SetName
+                | Index::ImageName
+                | Index::TagName
+                | Index::VersionName
+                | Index::AnnotationVersionByVersion
+                | Index::VerificationPair
+                | Index::ScreeningPair
+                | Index::MediaFileName
+                | Index::ExportFormatName
+        )
+    }
+
+    /// The byte that tags this index in keys.
+    pub fn tag(self) -> u8 {
+        self as u8
+    }
+}
+
+/// One entry a record puts into an index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Term {
+    /// The index.
+    pub index: Index,
+    /// Order-preserving key bytes (see [`crate::keys`]); prefix-free for unique indexes.
+    pub key: Vec<u8>,
+    /// A value stored with the entry (may be empty).
+    pub value: Vec<u8>,
+}
+
+/// An index entry as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// The key bytes.
+    pub key: Vec<u8>,
+    /// The record id the entry points at.
+    pub id: u64,
+    /// The value stored with it.
+    pub value: Vec<u8>,
+}
+
+/// A precondition on the current bytes of a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    /// No check (fresh ids from [`MetaStore::allocate_ids`] need none).
+    Anything,
+    /// The record must not exist.
+    Absent,
+    /// The record must currently hold exactly these bytes (optimistic concurrency).
+    Exactly(Vec<u8>),
+}
+
+/// One record write inside a [`Batch`].
+#[derive(Debug, Clone)]
+pub struct Write {
+    /// Kind of the record.
+    pub kind: Kind,
+    /// Its id.
+    pub id: u64,
+    /// New bytes; `None` removes the record.
+    pub data: Option<Vec<u8>>,
+    /// Checked before anything in the batch is written; a failed check fails the batch with
+    /// `Conflict`.
+    pub expect: Expect,
+    /// Index entries to remove (pointing at this id); applied before `add`.
+    pub remove: Vec<Term>,
+    /// Index entries to add (pointing at this id).
+    pub add: Vec<Term>,
+}
+
+/// Writes committed together: atomically and durably.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    /// The writes, applied in order.
+    pub writes: Vec<Write>,
+}
+
+/// The metadata store. See the module docs for the contract.
+pub trait MetaStore: Send + Sync {
+    /// Where the store lives, for messages (`sled://./exact-data/db`).
+    fn location(&self) -> &str;
+
+    /// The record of `kind` under `id`; `Ok(None)` when absent.
+    fn get(&self, kind: Kind, id: u64) -> Result<Option<Vec<u8>>>;
+
+    /// Up to `limit` records of `kind` with id > `after`, by increasing id.
+    fn scan(&self, kind: Kind, after: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>>;
+
+    /// Up to `limit` entries of `index` with `start <= key < end`, ordered by (key, id).
+    fn index_range(
+        &self,
+        index: Index,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<IndexEntry>>;
+
+    /// Reserves `count` consecutive fresh ids of `kind` and returns the first. Ids are never
+    /// handed out twice, even across restarts, once a batch using them has committed.
+    fn allocate_ids(&self, kind: Kind, count: u64) -> Result<u64>;
+
+    /// Applies `batch` atomically; durable when it returns `Ok`. Fails with `Conflict` when a
+    /// precondition does not hold and with `AlreadyExists` when a unique index key would point
+    /// at two ids; then nothing is written.
+    fn commit(&self, batch: Batch) -> Result<()>;
+
+    /// The records of `kind` under `ids`, in the same order (`None` where absent).
+    fn get_many(&self, kind: Kind, ids: &[u64]) -> Result<Vec<Option<Vec<u8>>>> {
+        ids.iter().map(|id| self.get(kind, *id)).collect()
+    }
+}
