@@ -16,6 +16,7 @@ use crate::time::Timestamp;
 use crate::vector::Vector;
 use crate::{Error, ErrorKind, Result};
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use uuid::Uuid;
 
 /// An annotation to create. `time`, `last_edit_time` and `unique_identifier` may be given by
@@ -173,24 +174,27 @@ impl Annotations<'_> {
         globals: &mut Vec<(ImageId, AnnotationTypeId, Option<u32>, Option<UserId>)>,
     ) -> Result<Annotation> {
         let c = self.0;
-        if !images.contains_key(&new.image) {
-            let (_, set, rights) = c
-                .readable_image(actor, new.image)
-                .map_err(|e| field_of(e, "image"))?;
-            images.insert(new.image, ImageCtx { set, rights });
-        }
-        let ctx = &images[&new.image];
+        let ctx = match images.entry(new.image) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => {
+                let (_, set, rights) = c
+                    .readable_image(actor, new.image)
+                    .map_err(|e| field_of(e, "image"))?;
+                v.insert(ImageCtx { set, rights })
+            }
+        };
         if !ctx.rights.annotate {
             return Err(Error::denied(format!(
                 "no rights to annotate {}",
                 new.image
             )));
         }
-        if !types.contains_key(&new.annotation_type) {
-            let t = self.offered_type(actor, &ctx.set, new.annotation_type)?;
-            types.insert(new.annotation_type, t);
-        }
-        let t = &types[&new.annotation_type];
+        let t = match types.entry(new.annotation_type) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => {
+                v.insert(self.offered_type(actor, &ctx.set, new.annotation_type)?)
+            }
+        };
         Vector::validate(new.vector.as_ref(), t.vector_type, t.node_count)?;
         check_text("description", &new.description, 1000)?;
         let user = match new.user {
@@ -529,7 +533,7 @@ fn at_index(i: usize, e: Error) -> Error {
 /// A referenced object that does not exist is invalid input of the referring field.
 fn field_of(e: Error, field: &str) -> Error {
     match e {
-        Error::NotFound { what } => Error::invalid(field, format!("{what}")),
+        Error::NotFound { what } => Error::invalid(field, what),
         other => other,
     }
 }

@@ -63,14 +63,14 @@ impl Verifications<'_> {
             )?,
         };
         let delta = i64::from(verified) - i64::from(before == Some(true));
-        if let (Some(creator), true) = (a.user, delta != 0) {
-            if let Some(old) = c.find::<User>(creator.0)? {
-                let new = User {
-                    points: old.points + delta,
-                    ..old.clone()
-                };
-                tx.replace(&old, &new, Vec::new());
-            }
+        if let (Some(creator), true) = (a.user, delta != 0)
+            && let Some(old) = c.find::<User>(creator.0)?
+        {
+            let new = User {
+                points: old.points + delta,
+                ..old.clone()
+            };
+            tx.replace(&old, &new, Vec::new());
         }
         tx.commit(c)?;
         Ok(v)

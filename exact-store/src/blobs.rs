@@ -1,0 +1,135 @@
+//! Blob storage (uploaded originals, converted pyramids, thumbnails, media files, exports)
+//! through `object_store`, built from a URL: `file://DIR` or a plain path (the default),
+//! `memory://`, `s3://bucket/prefix`. Keys are relative to the URL's prefix.
+
+use bytes::Bytes;
+use exact_core::{Error, Result};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use std::ops::Range;
+use std::sync::Arc;
+
+/// A blob store rooted at a URL.
+#[derive(Clone)]
+pub struct Blobs {
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+    url: String,
+}
+
+impl std::fmt::Debug for Blobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Blobs").field("url", &self.url).finish()
+    }
+}
+
+impl Blobs {
+    /// Opens the blob store named by `url` (local directories are created).
+    pub fn open(url: &str) -> Result<Blobs> {
+        let (store, prefix) =
+            exact_tiles::objects::object_store_from_url(url).map_err(|e| tiles_error(url, e))?;
+        Ok(Blobs {
+            store,
+            prefix,
+            url: url.to_owned(),
+        })
+    }
+
+    /// The URL it was opened from.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The underlying object store and the prefix keys live under (for the tile engine).
+    pub fn object_store(&self) -> (&Arc<dyn ObjectStore>, &Path) {
+        (&self.store, &self.prefix)
+    }
+
+    /// The full path of `key`; keys are `/`-separated and may not climb out of the prefix.
+    pub fn path(&self, key: &str) -> Result<Path> {
+        if key.is_empty()
+            || key
+                .split('/')
+                .any(|p| p.is_empty() || p == "." || p == "..")
+        {
+            return Err(Error::invalid(
+                "key",
+                format!("{key:?} is not a relative blob key like a/b.tif"),
+            ));
+        }
+        let mut path = self.prefix.clone();
+        for part in key.split('/') {
+            path = path.clone().join(part);
+        }
+        Ok(path)
+    }
+
+    /// Stores `data` under `key`, replacing what was there; durable when it returns.
+    pub async fn put(&self, key: &str, data: Bytes) -> Result<()> {
+        let path = self.path(key)?;
+        self.store
+            .put(&path, PutPayload::from(data))
+            .await
+            .map_err(|e| self.fail(key, e))?;
+        Ok(())
+    }
+
+    /// The whole blob under `key`.
+    pub async fn get(&self, key: &str) -> Result<Bytes> {
+        let path = self.path(key)?;
+        let got = self.store.get(&path).await.map_err(|e| self.fail(key, e))?;
+        got.bytes().await.map_err(|e| self.fail(key, e))
+    }
+
+    /// The bytes `range` of the blob under `key`.
+    pub async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes> {
+        let path = self.path(key)?;
+        self.store
+            .get_range(&path, range)
+            .await
+            .map_err(|e| self.fail(key, e))
+    }
+
+    /// The size of the blob under `key`.
+    pub async fn size(&self, key: &str) -> Result<u64> {
+        let path = self.path(key)?;
+        Ok(self
+            .store
+            .head(&path)
+            .await
+            .map_err(|e| self.fail(key, e))?
+            .size)
+    }
+
+    /// Removes the blob under `key` (absent blobs are fine).
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        let path = self.path(key)?;
+        match self.store.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.fail(key, e)),
+        }
+    }
+
+    fn fail(&self, key: &str, e: object_store::Error) -> Error {
+        match e {
+            object_store::Error::NotFound { .. } => {
+                Error::not_found(format!("blob {key:?} in {}", self.url))
+            }
+            other => Error::backend(self.url.clone(), other),
+        }
+    }
+}
+
+/// Maps a tile-engine error about `url` onto the core error kinds.
+pub fn tiles_error(url: &str, e: exact_tiles::Error) -> Error {
+    use exact_tiles::ErrorKind as K;
+    match e.kind() {
+        K::NotFound => Error::not_found(e.to_string()),
+        K::InvalidInput => Error::invalid("url", e.to_string()),
+        K::Unsupported => Error::Unsupported {
+            what: e.to_string(),
+        },
+        K::Corrupt => Error::corrupt(url, e.to_string()),
+        K::Backend => Error::backend(url, e),
+    }
+}

@@ -1,0 +1,9 @@
+//! exact-store integration tests: the metadata-store conformance suite run against every
+//! backend, the permission matrix, history and versions, durability, viewport queries.
+
+mod common;
+mod conformance;
+mod durability;
+mod history;
+mod permissions;
+mod viewport;

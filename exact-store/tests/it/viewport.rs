@@ -1,0 +1,189 @@
+//! Viewport queries equal a brute-force scan, on random data, on every backend.
+
+use crate::common::{Backend, World};
+use exact_core::catalog::{AnnotationPatch, AnnotationQuery, NewAnnotation};
+use exact_core::model::Annotation;
+use exact_core::{BBox, Point, Vector, VectorType};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+
+#[derive(Debug, Clone)]
+enum Shape {
+    Rect(f64, f64, f64, f64),
+    Poly(Vec<(f64, f64)>),
+    Nothing,
+}
+
+fn shape() -> impl Strategy<Value = Shape> {
+    let coord = -2_000.0..120_000.0f64;
+    prop_oneof![
+        4 => (coord.clone(), coord.clone(), 1.0..3_000.0f64, 1.0..3_000.0f64).prop_map(|(x, y, w, h)| Shape::Rect(x.round(), y.round(), w.round().max(1.0), h.round().max(1.0))),
+        // Long thin polygons cross many cells and start far from where they end.
+        3 => (coord.clone(), coord, proptest::collection::vec((-40_000.0..40_000.0f64, -40_000.0..40_000.0f64), 3..12))
+            .prop_map(|(x, y, d)| Shape::Poly(d.into_iter().map(|(dx, dy)| (x + dx, y + dy)).collect())),
+        1 => Just(Shape::Nothing),
+    ]
+}
+
+fn viewport() -> impl Strategy<Value = BBox> {
+    (
+        -5_000.0..110_000.0f64,
+        -5_000.0..90_000.0f64,
+        0.0..30_000.0f64,
+        0.0..30_000.0f64,
+    )
+        .prop_map(|(x, y, w, h)| BBox::new(x, y, x + w, y + h))
+}
+
+fn check(b: Backend) {
+    let w = World::new(b);
+    let admin = w.actor(&w.admin);
+    let (boxt, poly) = (
+        w.ty(VectorType::BoundingBox).id,
+        w.ty(VectorType::Polygon).id,
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: 8,
+        ..Config::default()
+    });
+    let round = std::cell::Cell::new(0);
+    runner
+        .run(
+            &(
+                proptest::collection::vec(shape(), 1..150),
+                proptest::collection::vec(viewport(), 1..8),
+                any::<u64>(),
+            ),
+            |(shapes, views, seed)| {
+                round.set(round.get() + 1);
+                let news: Vec<NewAnnotation> = shapes
+                    .iter()
+                    .map(|s| match s {
+                        Shape::Rect(x, y, ww, hh) => NewAnnotation::new(
+                            boxt,
+                            w.image.id,
+                            Some(Vector::rect(*x, *y, x + ww, y + hh)),
+                        ),
+                        Shape::Poly(p) => NewAnnotation::new(
+                            poly,
+                            w.image.id,
+                            Some(Vector::new(
+                                p.iter().map(|(x, y)| Point::new(*x, *y)).collect(),
+                            )),
+                        ),
+                        Shape::Nothing => NewAnnotation::new(boxt, w.image.id, None),
+                    })
+                    .collect();
+                let made = w.c.annotations().create_many(&admin, news).unwrap();
+                // Move and delete some, so the index must follow updates.
+                for (i, a) in made.iter().enumerate() {
+                    match (seed >> (i % 60)) & 7 {
+                        0 => {
+                            w.c.annotations().delete(&admin, a.id).unwrap();
+                        }
+                        1 if a.annotation_type == boxt => {
+                            let v = Vector::rect(
+                                1000.0 * i as f64,
+                                50.0,
+                                1000.0 * i as f64 + 9_000.0,
+                                60.0,
+                            );
+                            w.c.annotations()
+                                .update(
+                                    &admin,
+                                    a.id,
+                                    AnnotationPatch {
+                                        vector: Some(Some(v)),
+                                        ..Default::default()
+                                    },
+                                )
+                                .unwrap();
+                        }
+                        _ => {}
+                    }
+                }
+                let everything =
+                    w.c.annotations()
+                        .query(
+                            &admin,
+                            w.image.id,
+                            &AnnotationQuery {
+                                deleted: None,
+                                ..Default::default()
+                            },
+                        )
+                        .unwrap();
+                for v in &views {
+                    let brute: Vec<&Annotation> = everything
+                        .iter()
+                        .filter(|a| {
+                            !a.deleted
+                                && a.vector
+                                    .as_ref()
+                                    .and_then(|x| x.bbox())
+                                    .is_some_and(|b| b.intersects(v))
+                        })
+                        .collect();
+                    let got =
+                        w.c.annotations()
+                            .query(&admin, w.image.id, &AnnotationQuery::viewport(*v))
+                            .unwrap();
+                    prop_assert_eq!(
+                        got.iter().collect::<Vec<_>>(),
+                        brute,
+                        "round {} viewport {:?}",
+                        round.get(),
+                        v
+                    );
+                    // Filters combine with the viewport.
+                    let q = AnnotationQuery {
+                        viewport: Some(*v),
+                        annotation_types: Some(vec![poly]),
+                        deleted: None,
+                        ..Default::default()
+                    };
+                    let got = w.c.annotations().query(&admin, w.image.id, &q).unwrap();
+                    let brute: Vec<&Annotation> =
+                        everything.iter().filter(|a| q.matches(a)).collect();
+                    prop_assert_eq!(got.iter().collect::<Vec<_>>(), brute);
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+}
+
+fn polling_filters(b: Backend) {
+    let w = World::new(b);
+    let (admin, member) = (w.actor(&w.admin), w.actor(&w.member));
+    let t = w.ty(VectorType::BoundingBox).id;
+    let mk = |x: f64| NewAnnotation::new(t, w.image.id, Some(Vector::rect(x, x, x + 5.0, x + 5.0)));
+    let first = w.c.annotations().create(&admin, mk(0.0)).unwrap();
+    let mine = w.c.annotations().create(&member, mk(10.0)).unwrap();
+    let since = AnnotationQuery {
+        edited_since: Some(mine.last_edit_time),
+        ..Default::default()
+    };
+    let got = w.c.annotations().query(&admin, w.image.id, &since).unwrap();
+    assert!(got.iter().any(|a| a.id == mine.id));
+    assert!(got.iter().all(|a| a.last_edit_time >= mine.last_edit_time));
+    let by_member = AnnotationQuery {
+        user: Some(w.member.id),
+        ..Default::default()
+    };
+    assert_eq!(
+        w.c.annotations()
+            .query(&admin, w.image.id, &by_member)
+            .unwrap(),
+        vec![mine]
+    );
+    assert_eq!(
+        w.c.annotations()
+            .count(&admin, w.image.id, &AnnotationQuery::default())
+            .unwrap(),
+        2
+    );
+    let _ = first;
+}
+
+crate::per_backend!(check, polling_filters);
