@@ -177,17 +177,25 @@ impl TileCodec {
         let mut stream = Vec::with_capacity(prefix.len() + data.len());
         stream.extend_from_slice(prefix);
         stream.extend_from_slice(&data[2..]);
-        // Photometric RGB: the components are RGB already; ask for them unconverted.
-        let (out, channels) = match (self.samples, self.photometric) {
-            (1, _) => (ColorSpace::Luma, 1),
-            (_, photometric::RGB) => (ColorSpace::YCbCr, 3),
+        let limits = DecoderOptions::default()
+            .set_max_width(w as usize)
+            .set_max_height(h as usize);
+        let mut dec = zune_jpeg::JpegDecoder::new_with_options(&stream[..], limits);
+        dec.decode_headers()
+            .map_err(|e| corrupt(format!("JPEG tile: {e:?}")))?;
+        let input = dec.get_input_colorspace();
+        // Photometric RGB with a stream that looks like YCbCr (no Adobe marker, plain component
+        // ids): the components are RGB already, so ask for them unconverted.
+        let (out, channels) = match (self.samples, self.photometric, input) {
+            (1, _, _) => (ColorSpace::Luma, 1),
+            (_, photometric::RGB, Some(ColorSpace::YCbCr)) => (ColorSpace::YCbCr, 3),
             _ => (ColorSpace::RGB, 3),
         };
         let opts = DecoderOptions::default()
             .set_max_width(w as usize)
             .set_max_height(h as usize)
             .jpeg_set_out_colorspace(out);
-        let mut dec = zune_jpeg::JpegDecoder::new_with_options(&stream[..], opts);
+        dec.set_options(opts);
         let pixels = dec
             .decode()
             .map_err(|e| corrupt(format!("JPEG tile: {e:?}")))?;

@@ -67,11 +67,14 @@ pub fn tiff_properties(dir: &Directory, props: &mut BTreeMap<String, String>) {
     props.insert("tiff.ResolutionUnit".into(), unit.into());
 }
 
-/// `openslide.mpp-x/-y` from the resolution tags, when the unit is centimetres.
+/// `openslide.mpp-x/-y` from the resolution tags, when the unit is centimetres or inches
+/// (libtiff's default unit).
 pub fn resolution_mpp(dir: &Directory, props: &mut BTreeMap<String, String>) {
-    if dir.resolution_unit != Some(3) {
-        return;
-    }
+    let microns_per_unit = match dir.resolution_unit.unwrap_or(2) {
+        2 => 25400.0,
+        3 => 10000.0,
+        _ => return,
+    };
     for (t, name) in [
         (tag::X_RESOLUTION, "openslide.mpp-x"),
         (tag::Y_RESOLUTION, "openslide.mpp-y"),
@@ -79,7 +82,7 @@ pub fn resolution_mpp(dir: &Directory, props: &mut BTreeMap<String, String>) {
         if let Some((_, res)) = dir.rationals.iter().find(|(tt, _)| *tt == t)
             && *res > 0.0
         {
-            props.insert(name.into(), format_double(10000.0 / res));
+            props.insert(name.into(), format_double(microns_per_unit / res));
         }
     }
 }
