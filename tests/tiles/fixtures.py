@@ -124,3 +124,32 @@ def all_slides():
                                       tile_width=128, tile_height=128),
         "tifffile-aperio.svs": aperio_svs("tifffile-aperio.svs", 2400, 1900),
     }
+
+
+def vips_big_pyramid(name, width, height, **opts):
+    """A large tiled JPEG pyramid made lazily by libvips (never the whole image in memory):
+    gradients and rings computed per tile."""
+    def make(tmp):
+        import pyvips
+        xyz = pyvips.Image.xyz(width, height)
+        x, y = xyz[0], xyz[1]
+        r = x * (255.0 / max(width - 1, 1))
+        g = y * (255.0 / max(height - 1, 1))
+        d = ((x - width * 0.37) ** 2 + (y - height * 0.61) ** 2) ** 0.5
+        b = (d * (360.0 / (2 * 3.14159265 * 17))).sin() * 100 + 127
+        im = r.bandjoin([g, b]).cast("uchar")
+        args = dict(tile=True, pyramid=True, tile_width=256, tile_height=256,
+                    compression="jpeg", Q=85, bigtiff=True)
+        args.update(opts)
+        im.tiffsave(str(tmp), **args)
+    return _cached(name, make)
+
+
+if __name__ == "__main__":
+    # `python fixtures.py big` makes the benchmark pyramid and prints its path.
+    import sys
+    if sys.argv[1:] == ["big"]:
+        print(vips_big_pyramid("bench-40000x30001.tif", 40000, 30001))
+    else:
+        for n, p in all_slides().items():
+            print(n, p)
