@@ -228,6 +228,26 @@ impl TileCodec {
     }
 }
 
+/// Decode a complete JPEG stream of at most `max_w` × `max_h` to RGB; `rgb` says the TIFF
+/// declared Photometric RGB (components stored unconverted). Used for passthrough checks and
+/// fuzzing the splice + decode path.
+pub fn decode_jpeg_stream(data: &[u8], max_w: u32, max_h: u32, rgb: bool) -> Result<Image> {
+    let codec = TileCodec {
+        compression: compression::JPEG,
+        photometric: if rgb {
+            photometric::RGB
+        } else {
+            photometric::YCBCR
+        },
+        samples: 3,
+        bits: 8,
+        planar: 1,
+        predictor: 1,
+        jpeg_prefix: None,
+    };
+    codec.decode_jpeg(data, max_w, max_h, "jpeg stream")
+}
+
 /// `img` cut or extended (with black) to `w` × `h`.
 pub fn crop_or_pad(img: &Image, w: u32, h: u32) -> Image {
     let mut out = Image::new(w, h, img.channels);
