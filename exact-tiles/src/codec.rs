@@ -167,6 +167,7 @@ impl TileCodec {
     }
 
     fn decode_jpeg(&self, data: &[u8], w: u32, h: u32, name: &str) -> Result<Image> {
+        use zune_jpeg::zune_core::bytestream::ZCursor;
         use zune_jpeg::zune_core::colorspace::ColorSpace;
         use zune_jpeg::zune_core::options::DecoderOptions;
         let corrupt = |what: String| Error::corrupt(name, what);
@@ -180,10 +181,10 @@ impl TileCodec {
         let limits = DecoderOptions::default()
             .set_max_width(w as usize)
             .set_max_height(h as usize);
-        let mut dec = zune_jpeg::JpegDecoder::new_with_options(&stream[..], limits);
+        let mut dec = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(&stream[..]), limits);
         dec.decode_headers()
             .map_err(|e| corrupt(format!("JPEG tile: {e:?}")))?;
-        let input = dec.get_input_colorspace();
+        let input = dec.input_colorspace();
         // Photometric RGB with a stream that looks like YCbCr (no Adobe marker, plain component
         // ids): the components are RGB already, so ask for them unconverted.
         let (out, channels) = match (self.samples, self.photometric, input) {
