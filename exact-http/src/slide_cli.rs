@@ -107,6 +107,22 @@ pub enum SlideCommand {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Convert a PNG, JPEG, BMP, WebP or TIFF image into a tiled JPEG pyramidal TIFF.
+    Convert {
+        /// Input image.
+        input: PathBuf,
+        /// Output TIFF.
+        output: PathBuf,
+        /// Tile edge (multiple of 16).
+        #[arg(long, default_value_t = 256)]
+        tile_size: u32,
+        /// JPEG quality.
+        #[arg(long, default_value_t = 85)]
+        quality: u8,
+        /// Print no progress.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Write an associated image (label, macro, thumbnail) as PNG.
     Associated {
         /// A local path or URL.
@@ -279,6 +295,43 @@ async fn run_async(cmd: SlideCommand) -> Result<(), BoxError> {
             let s = Slide::open(&slide).await?;
             let img = s.thumbnail(size, size).await?;
             std::fs::write(&output, img.encode_png()?)?;
+        }
+        SlideCommand::Convert {
+            input,
+            output,
+            tile_size,
+            quality,
+            quiet,
+        } => {
+            let opts = exact_tiles::convert::ConvertOptions {
+                tile_size,
+                quality,
+                ..Default::default()
+            };
+            let summary = tokio::task::spawn_blocking(move || {
+                exact_tiles::convert::convert_file(&input, &output, &opts, &mut |p| {
+                    if !quiet {
+                        eprint!(
+                            "\rconverting: {:>3}% ({} / {} rows)",
+                            p.rows_done * 100 / p.rows_total.max(1),
+                            p.rows_done,
+                            p.rows_total
+                        );
+                    }
+                })
+            })
+            .await??;
+            if !quiet {
+                eprintln!();
+            }
+            out(&format!(
+                "{:?} -> {} levels {:?}, {} bytes{}\n",
+                summary.format,
+                summary.levels.len(),
+                summary.levels,
+                summary.bytes,
+                if summary.bigtiff { " (BigTIFF)" } else { "" }
+            ));
         }
         SlideCommand::Associated {
             slide,
