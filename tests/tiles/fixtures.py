@@ -83,6 +83,35 @@ def aperio_svs(name, width, height, tile=240, levels=3):
     return _cached(name, make)
 
 
+def rgb_to_ycbcr(arr):
+    """JFIF full-range RGB -> YCbCr (what Aperio stores in 33003 JPEG 2000 tiles)."""
+    a = arr.astype(np.float32)
+    r, g, b = a[..., 0], a[..., 1], a[..., 2]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cb = 128 - 0.168736 * r - 0.331264 * g + 0.5 * b
+    cr = 128 + 0.5 * r - 0.418688 * g - 0.081312 * b
+    return np.clip(np.stack([y, cb, cr], -1).round(), 0, 255).astype(np.uint8)
+
+
+def aperio_j2k(name, width, height, compression, tile=256):
+    """An Aperio SVS with JPEG 2000 tiles (33005 RGB, or 33003 with YCbCr components),
+    written by tifffile + imagecodecs (OpenJPEG); two levels and a JPEG thumbnail."""
+    def make(tmp):
+        import tifffile
+        base = synthetic_rgb(width, height, seed=4)
+        desc = (f"Aperio Image Library v12.0.15 \r\n{width}x{height} [0,0 {width}x{height}] "
+                f"({tile}x{tile}) J2K/KDU Q=70|AppMag = 20|MPP = 0.5021")
+        store = (lambda a: rgb_to_ycbcr(a)) if compression == 33003 else (lambda a: a)
+        with tifffile.TiffWriter(tmp) as tw:
+            tw.write(store(base), tile=(tile, tile), compression=compression, photometric="rgb",
+                     description=desc, metadata=None)
+            tw.write(np.ascontiguousarray(base[::8, ::8]), compression="jpeg", photometric="rgb",
+                     description=desc, metadata=None, subsampling=(1, 1))
+            tw.write(store(np.ascontiguousarray(base[::4, ::4])), tile=(tile, tile),
+                     compression=compression, photometric="rgb", description=desc, metadata=None)
+    return _cached(name, make)
+
+
 def ome_tiff(name, width, height, tile=256, levels=3):
     """An OME-TIFF with a SubIFD pyramid (tifffile)."""
     def make(tmp):
@@ -123,6 +152,8 @@ def all_slides():
         "vips-none.tif": vips_pyramid("vips-none.tif", 700, 513, compression="none",
                                       tile_width=128, tile_height=128),
         "tifffile-aperio.svs": aperio_svs("tifffile-aperio.svs", 2400, 1900),
+        "aperio-j2k-33005.svs": aperio_j2k("aperio-j2k-33005.svs", 1200, 1000, 33005),
+        "aperio-j2k-33003.svs": aperio_j2k("aperio-j2k-33003.svs", 1100, 900, 33003),
     }
 
 

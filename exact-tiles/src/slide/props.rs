@@ -4,15 +4,9 @@ use std::collections::BTreeMap;
 
 use crate::tiff::{Directory, tag};
 
-/// Format a double as OpenSlide (glib's `g_ascii_dtostr`) does: the shortest of `%.15g`,
-/// `%.16g`, `%.17g` that reads back as the same number... glib tries 15 digits then 17.
+/// Format a double as OpenSlide does (glib's `g_ascii_dtostr`: C's `%.17g`).
 pub fn format_double(v: f64) -> String {
-    let short = format_g(v, 15);
-    if short.parse::<f64>().ok() == Some(v) {
-        short
-    } else {
-        format_g(v, 17)
-    }
+    format_g(v, 17)
 }
 
 /// C's `%.{prec}g`.
@@ -115,6 +109,8 @@ mod tests {
     fn doubles_print_like_openslide() {
         assert_eq!(format_double(0.499), "0.499");
         assert_eq!(format_double(1.0), "1");
+        assert_eq!(format_double(0.5021), "0.50209999999999999");
+        assert_eq!(format_double(0.4), "0.40000000000000002");
         assert_eq!(format_double(4.016129032258064), "4.0161290322580641");
         assert_eq!(
             format_double(f64::from(28.346_457_f32)),
