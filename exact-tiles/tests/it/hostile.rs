@@ -107,13 +107,25 @@ fn unsupported_compression_is_named() {
     let mut b = boxes();
     let first = le32(&b, 4) as usize;
     let c = entry(&b, first, 259);
+    b[c + 8..c + 10].copy_from_slice(&34892u16.to_le_bytes()); // lossy JPEG (DNG)
+    let slide = open_bytes("odd.tiff", b).unwrap();
+    let err = block(slide.decoded_tile(0, 0, 0)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    assert!(err.to_string().contains("compression 34892"), "{err}");
+    let err = block(slide.native_tile(0, 0, 0)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+}
+
+#[test]
+fn deflate_data_labelled_jpeg_2000_is_corrupt() {
+    let mut b = boxes();
+    let first = le32(&b, 4) as usize;
+    let c = entry(&b, first, 259);
     b[c + 8..c + 10].copy_from_slice(&33003u16.to_le_bytes());
     let slide = open_bytes("j2k.tiff", b).unwrap();
     let err = block(slide.decoded_tile(0, 0, 0)).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    assert_eq!(err.kind(), ErrorKind::Corrupt);
     assert!(err.to_string().contains("JPEG 2000"), "{err}");
-    let err = block(slide.native_tile(0, 0, 0)).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unsupported);
 }
 
 #[test]
