@@ -117,6 +117,14 @@ impl Source {
         Ok((source, Some(head)))
     }
 
+    /// The local file this source reads, if it is one.
+    pub fn local_path(&self) -> Option<std::path::PathBuf> {
+        match &self.backend {
+            Backend::File(_) => Some(std::path::PathBuf::from(&*self.name)),
+            _ => None,
+        }
+    }
+
     /// Set the gap below which [`Source::read_many`] merges ranges.
     pub fn with_coalesce_gap(mut self, gap: u64) -> Self {
         self.coalesce_gap = gap;

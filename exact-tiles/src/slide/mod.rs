@@ -5,6 +5,8 @@
 //! (`ome-tiff`, first series with its SubIFD pyramid), and striped TIFFs as a one-level
 //! fallback. Level layout and properties follow OpenSlide's naming.
 
+#[cfg(feature = "openslide")]
+mod openslide;
 mod props;
 mod region;
 
@@ -100,18 +102,36 @@ struct Associated {
 #[derive(Debug)]
 pub struct Slide {
     source: Source,
-    vendor: &'static str,
+    vendor: String,
     levels: Vec<Level>,
     properties: BTreeMap<String, String>,
     associated: BTreeMap<String, Associated>,
     tiles: ByteCache<(usize, u32, u32), Arc<Image>>,
+    /// Set when OpenSlide (the `openslide` feature) reads this slide instead of the TIFF code.
+    #[cfg(feature = "openslide")]
+    osr: Option<Arc<openslide_rs::OpenSlide>>,
 }
 
 impl Slide {
     /// Open a slide from a URL (`s3://bucket/key`, `file:///path`, `memory://`) or a local path.
+    /// With the `openslide` feature, local files the pure reader cannot read (MRXS, NDPI …)
+    /// are opened with OpenSlide.
     pub async fn open(url: &str) -> Result<Self> {
         let (source, head) = Source::open_url(url).await?;
-        Self::from_source(source, head).await
+        let pure = Self::from_source(source.clone(), head).await;
+        #[cfg(feature = "openslide")]
+        if let Err(e) = &pure
+            && matches!(
+                e.kind(),
+                crate::ErrorKind::Unsupported | crate::ErrorKind::Corrupt
+            )
+            && let Some(path) = source.local_path()
+        {
+            return Self::open_with_openslide(&path)
+                .await
+                .map_err(|_| pure.unwrap_err());
+        }
+        pure
     }
 
     /// Open the object at `path` in `store` (at most a few GETs: see [`Source::from_store`]).
@@ -234,11 +254,13 @@ impl Slide {
         }
         Ok(Self {
             source,
-            vendor,
+            vendor: vendor.to_string(),
             levels,
             properties,
             associated,
             tiles: ByteCache::new(DEFAULT_TILE_CACHE_BYTES),
+            #[cfg(feature = "openslide")]
+            osr: None,
         })
     }
 
@@ -252,9 +274,10 @@ impl Slide {
         &self.source
     }
 
-    /// `aperio`, `generic-tiff`, `ome-tiff` or `tiff` (OpenSlide's `openslide.vendor`).
-    pub fn vendor(&self) -> &'static str {
-        self.vendor
+    /// `aperio`, `generic-tiff`, `ome-tiff` or `tiff` (OpenSlide's `openslide.vendor`), or
+    /// OpenSlide's vendor for slides it reads.
+    pub fn vendor(&self) -> &str {
+        &self.vendor
     }
 
     /// Level 0 width and height.
@@ -328,7 +351,12 @@ impl Slide {
             )));
         }
         let i = row as usize * l.tiles_across as usize + col as usize;
-        let (off, len) = (l.dir.offsets[i], l.dir.byte_counts[i]);
+        let (Some(&off), Some(&len)) = (l.dir.offsets.get(i), l.dir.byte_counts.get(i)) else {
+            return Err(Error::unsupported(format!(
+                "{}: level {level} has no stored tiles (read it with read_region)",
+                self.name()
+            )));
+        };
         let end = off
             .checked_add(len)
             .ok_or_else(|| Error::corrupt(self.name(), format!("tile {i} offset overflows")))?;
@@ -394,6 +422,10 @@ impl Slide {
 
     /// An associated image decoded to RGB.
     pub async fn associated_image(&self, name: &str) -> Result<Image> {
+        #[cfg(feature = "openslide")]
+        if let Some(osr) = &self.osr {
+            return openslide::associated(osr.clone(), name, self.name()).await;
+        }
         let a = self.associated.get(name).ok_or_else(|| {
             Error::not_found(format!("associated image {name:?} in {}", self.name()))
         })?;

@@ -64,6 +64,11 @@ impl Slide {
             ));
         }
         let ds = self.level(level)?.downsample;
+        #[cfg(feature = "openslide")]
+        if let Some(osr) = &self.osr {
+            return super::openslide::read_region(osr.clone(), x, y, level, w, h, ds, self.name())
+                .await;
+        }
         // OpenSlide handles a negative corner by a whole-pixel shift of the output, then reads
         // from 0 on that axis.
         let shift = |v: i64| if v < 0 { ((-v) as f64 / ds) as i64 } else { 0 };

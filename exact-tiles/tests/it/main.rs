@@ -2,6 +2,8 @@
 //! of them. One test binary (faster to link).
 
 mod hostile;
+#[cfg(feature = "openslide")]
+mod openslide;
 mod stores;
 
 pub fn data(name: &str) -> std::path::PathBuf {
