@@ -66,3 +66,30 @@ def test_convert_rejects_garbage_naming_the_file(tmp_path):
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)
     p = run_exact("slide", "convert", bad, tmp_path / "o.tif", check=False)
     assert p.returncode != 0 and "broken.png" in p.stderr and "panicked" not in p.stderr
+
+
+def test_convert_streams_large_png(tmp_path):
+    """A PNG bigger than the memory the conversion may use: peak RSS of the converter stays
+    below the decoded image's size (rows stream through one band per level)."""
+    import resource
+    import subprocess
+
+    import pyvips
+    from conftest import exact_bin
+    w, h = 6000, 4000  # 72 MB of RGB
+    xyz = pyvips.Image.xyz(w, h)
+    im = (xyz[0] * (255.0 / w)).bandjoin([xyz[1] * (255.0 / h), (xyz[0] + xyz[1]) % 256]).cast("uchar")
+    src = tmp_path / "big.png"
+    im.pngsave(str(src), compression=1)
+    out = tmp_path / "big.tif"
+    code = ("import resource, subprocess, sys; "
+            "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    p = subprocess.run(["python3", "-c", code, exact_bin(), "slide", "convert", "-q", str(src), str(out)],
+                       capture_output=True, text=True, check=True)
+    peak_kb = int(p.stdout.strip())
+    assert peak_kb * 1024 < w * h * 3 * 0.6, f"peak RSS {peak_kb} kB"
+    osr = openslide.OpenSlide(str(out))
+    assert osr.dimensions == (w, h)
+    px = np.asarray(osr.read_region((3000, 2000), 0, (1, 1)).convert("RGB"))[0, 0]
+    assert abs(int(px[0]) - 127) <= 3 and abs(int(px[1]) - 127) <= 3
