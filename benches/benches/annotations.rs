@@ -149,7 +149,11 @@ fn main() {
     // A viewport holding ~1,000 annotations at this density.
     let side = (1_000.0 * W * H / n as f64).sqrt();
     let mut rng = Rng::new(7);
-    let queries: Vec<BBox> = (0..300)
+    let nq: usize = std::env::var("EXACT_BENCH_QUERIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let queries: Vec<BBox> = (0..nq)
         .map(|_| {
             let (x, y) = (rng.range(0.0, W - side), rng.range(0.0, H - side));
             BBox::new(x, y, x + side, y + side)

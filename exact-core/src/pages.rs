@@ -14,8 +14,13 @@ use crate::geometry::BBox;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 
-/// Target size of a page; a page is only larger when one annotation alone is.
+/// Largest size a page is filled to; a page is only larger when one annotation alone is.
 pub const PAGE_BYTES: usize = 8192;
+/// New annotations are appended to a cell's last page only while it is smaller than this;
+/// otherwise they start a new page. Appending rewrites the page, so this bounds how often
+/// stored bytes are rewritten by later inserts (write amplification), at the cost of a few
+/// more, smaller pages per cell for queries to read.
+pub const APPEND_BELOW: usize = 2048;
 const PAGE_VERSION: u8 = 1;
 
 /// Integer bounds enclosing a bbox (floor of minima, ceil of maxima).

@@ -9,7 +9,7 @@ use crate::grid;
 use crate::ids::{AnnotationId, ImageId};
 use crate::keys::{Key, prefix_end};
 use crate::model::Annotation;
-use crate::pages::{self, IBox, PAGE_BYTES, PageEntry};
+use crate::pages::{self, APPEND_BELOW, IBox, PAGE_BYTES, PageEntry};
 use crate::store::{Batch, EntryWrite, Expect, Index, IndexEntry, Kind};
 use crate::{Error, ErrorKind, Result};
 use std::collections::BTreeMap;
@@ -105,7 +105,7 @@ impl Catalog {
             .store
             .index_last(Index::AnnotationGrid, cell, &prefix_end(cell))?;
         let mut current: Option<(u64, Vec<u8>, Expect)> = match last {
-            Some(last) if last.value.len() < PAGE_BYTES => {
+            Some(last) if last.value.len() < APPEND_BELOW => {
                 let old = last.value.clone();
                 Some((last.id, last.value, Expect::Exactly(old)))
             }
