@@ -38,10 +38,12 @@ impl TileCodec {
             | compression::ADOBE_DEFLATE
             | compression::DEFLATE => {}
             compression::APERIO_J2K_RGB | compression::APERIO_J2K_YCBCR | compression::JPEG2000 => {
-                return unsupported(format!(
-                    "JPEG 2000 tiles (compression {}) are not supported by this build",
-                    dir.compression
-                ));
+                if !cfg!(feature = "jpeg2000") {
+                    return unsupported(format!(
+                        "JPEG 2000 tiles (compression {}) need the `jpeg2000` feature",
+                        dir.compression
+                    ));
+                }
             }
             c => return unsupported(format!("TIFF compression {c}")),
         }
@@ -98,6 +100,12 @@ impl TileCodec {
         }
         if self.is_jpeg() {
             return self.decode_jpeg(data, w, h, name);
+        }
+        if matches!(
+            self.compression,
+            compression::APERIO_J2K_RGB | compression::APERIO_J2K_YCBCR | compression::JPEG2000
+        ) {
+            return self.decode_j2k(data, w, h, name);
         }
         let samples = usize::from(self.samples);
         let raw_len = w as usize * h as usize * samples;
@@ -167,6 +175,7 @@ impl TileCodec {
     }
 
     fn decode_jpeg(&self, data: &[u8], w: u32, h: u32, name: &str) -> Result<Image> {
+        use zune_jpeg::zune_core::bytestream::ZCursor;
         use zune_jpeg::zune_core::colorspace::ColorSpace;
         use zune_jpeg::zune_core::options::DecoderOptions;
         let corrupt = |what: String| Error::corrupt(name, what);
@@ -177,17 +186,25 @@ impl TileCodec {
         let mut stream = Vec::with_capacity(prefix.len() + data.len());
         stream.extend_from_slice(prefix);
         stream.extend_from_slice(&data[2..]);
-        // Photometric RGB: the components are RGB already; ask for them unconverted.
-        let (out, channels) = match (self.samples, self.photometric) {
-            (1, _) => (ColorSpace::Luma, 1),
-            (_, photometric::RGB) => (ColorSpace::YCbCr, 3),
+        let limits = DecoderOptions::default()
+            .set_max_width(w as usize)
+            .set_max_height(h as usize);
+        let mut dec = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(&stream[..]), limits);
+        dec.decode_headers()
+            .map_err(|e| corrupt(format!("JPEG tile: {e:?}")))?;
+        let input = dec.input_colorspace();
+        // Photometric RGB with a stream that looks like YCbCr (no Adobe marker, plain component
+        // ids): the components are RGB already, so ask for them unconverted.
+        let (out, channels) = match (self.samples, self.photometric, input) {
+            (1, _, _) => (ColorSpace::Luma, 1),
+            (_, photometric::RGB, Some(ColorSpace::YCbCr)) => (ColorSpace::YCbCr, 3),
             _ => (ColorSpace::RGB, 3),
         };
         let opts = DecoderOptions::default()
             .set_max_width(w as usize)
             .set_max_height(h as usize)
             .jpeg_set_out_colorspace(out);
-        let mut dec = zune_jpeg::JpegDecoder::new_with_options(&stream[..], opts);
+        dec.set_options(opts);
         let pixels = dec
             .decode()
             .map_err(|e| corrupt(format!("JPEG tile: {e:?}")))?;
@@ -218,6 +235,98 @@ impl TileCodec {
             Ok(crop_or_pad(&img, w, h))
         }
     }
+}
+
+impl TileCodec {
+    #[cfg(feature = "jpeg2000")]
+    fn decode_j2k(&self, data: &[u8], w: u32, h: u32, name: &str) -> Result<Image> {
+        use hayro_jpeg2000::{DecodeSettings, DecoderContext, Image as J2k};
+        let corrupt = |what: String| Error::corrupt(name, what);
+        let img = J2k::new(data, &DecodeSettings::default())
+            .map_err(|e| corrupt(format!("JPEG 2000 tile: {e:?}")))?;
+        let (dw, dh) = (img.width(), img.height());
+        // The codestream's own size must fit the tile: nothing larger is ever allocated.
+        if dw == 0 || dh == 0 || dw > w || dh > h {
+            return Err(corrupt(format!(
+                "JPEG 2000 tile is {dw}x{dh}, the TIFF says {w}x{h}"
+            )));
+        }
+        let mut ctx = DecoderContext::default();
+        let decoded = img
+            .decode(&mut ctx)
+            .map_err(|e| corrupt(format!("JPEG 2000 tile: {e:?}")))?;
+        let n = decoded.components().len();
+        let raw = decoded.data_u8();
+        if n == 0 || raw.len() != dw as usize * dh as usize * n {
+            return Err(corrupt(
+                "JPEG 2000 tile: unexpected component layout".into(),
+            ));
+        }
+        let ycbcr = self.compression == compression::APERIO_J2K_YCBCR;
+        let mut rgb = Vec::with_capacity(dw as usize * dh as usize * 3);
+        for p in raw.chunks_exact(n) {
+            let px = if n >= 3 {
+                [p[0], p[1], p[2]]
+            } else {
+                [p[0]; 3]
+            };
+            rgb.extend_from_slice(&if ycbcr && n >= 3 {
+                ycbcr_to_rgb(px)
+            } else {
+                px
+            });
+        }
+        let img = Image {
+            width: dw,
+            height: dh,
+            channels: 3,
+            data: rgb,
+        };
+        Ok(if (dw, dh) == (w, h) {
+            img
+        } else {
+            crop_or_pad(&img, w, h)
+        })
+    }
+
+    #[cfg(not(feature = "jpeg2000"))]
+    fn decode_j2k(&self, _data: &[u8], _w: u32, _h: u32, name: &str) -> Result<Image> {
+        Err(Error::unsupported(format!(
+            "{name}: JPEG 2000 needs the `jpeg2000` feature"
+        )))
+    }
+}
+
+/// Full-range YCbCr (JFIF) to RGB, as OpenSlide converts Aperio's 33003 tiles.
+#[cfg_attr(not(feature = "jpeg2000"), allow(dead_code))]
+fn ycbcr_to_rgb([y, cb, cr]: [u8; 3]) -> [u8; 3] {
+    let (y, cb, cr) = (f32::from(y), f32::from(cb) - 128.0, f32::from(cr) - 128.0);
+    let c = |v: f32| v.round().clamp(0.0, 255.0) as u8;
+    [
+        c(y + 1.402 * cr),
+        c(y - 0.344_136 * cb - 0.714_136 * cr),
+        c(y + 1.772 * cb),
+    ]
+}
+
+/// Decode a complete JPEG stream of at most `max_w` × `max_h` to RGB; `rgb` says the TIFF
+/// declared Photometric RGB (components stored unconverted). Used for passthrough checks and
+/// fuzzing the splice + decode path.
+pub fn decode_jpeg_stream(data: &[u8], max_w: u32, max_h: u32, rgb: bool) -> Result<Image> {
+    let codec = TileCodec {
+        compression: compression::JPEG,
+        photometric: if rgb {
+            photometric::RGB
+        } else {
+            photometric::YCBCR
+        },
+        samples: 3,
+        bits: 8,
+        planar: 1,
+        predictor: 1,
+        jpeg_prefix: None,
+    };
+    codec.decode_jpeg(data, max_w, max_h, "jpeg stream")
 }
 
 /// `img` cut or extended (with black) to `w` × `h`.

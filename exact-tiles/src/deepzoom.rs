@@ -277,16 +277,11 @@ impl DeepZoomGenerator {
         (full_w && full_h && col < l.tiles_across && row < l.tiles_down).then_some((sl, col, row))
     }
 
-    /// One tile as JPEG bytes.
-    pub async fn tile(&self, level: usize, col: u32, row: u32) -> Result<Bytes> {
-        if let Some((sl, c, r)) = self.passthrough_source(level, col, row) {
-            return Ok(self.slide.native_tile(sl, c, r).await?.to_bytes());
-        }
-        if let Some(b) = self.cache.get(&(level, col, row)) {
-            return Ok(b);
-        }
+    /// One tile's pixels (RGB, composited on white), rendered as openslide-python's
+    /// `get_tile` does: the source rectangle read with `read_region`, then reduced to the tile
+    /// size with PIL's thumbnail rules when they differ.
+    pub async fn render(&self, level: usize, col: u32, row: u32) -> Result<crate::Image> {
         let info = self.dz.tile_info(level, col, row)?;
-        let quality = self.dz.opts.quality;
         let region = self
             .slide
             .read_region(
@@ -297,15 +292,31 @@ impl DeepZoomGenerator {
                 info.l_size.1,
             )
             .await?;
-        let bytes = crate::cpu::run(move || -> Result<Bytes> {
+        crate::cpu::run(move || {
             let rgb = region.to_rgb([255, 255, 255]);
-            let rgb = if info.l_size != info.z_size {
+            if info.l_size != info.z_size {
                 let (w, h) = resize::pil_thumbnail_size(info.l_size, info.z_size);
-                resize::lanczos(&rgb, w, h)?
+                resize::pil_resize(&rgb, w, h)
             } else {
-                rgb
-            };
-            let jpeg = rgb
+                Ok(rgb)
+            }
+        })
+        .await
+    }
+
+    /// One tile as JPEG bytes: passed through untouched when it is a native tile, else
+    /// rendered ([`DeepZoomGenerator::render`]), encoded and cached.
+    pub async fn tile(&self, level: usize, col: u32, row: u32) -> Result<Bytes> {
+        if let Some((sl, c, r)) = self.passthrough_source(level, col, row) {
+            return Ok(self.slide.native_tile(sl, c, r).await?.to_bytes());
+        }
+        if let Some(b) = self.cache.get(&(level, col, row)) {
+            return Ok(b);
+        }
+        let quality = self.dz.opts.quality;
+        let img = self.render(level, col, row).await?;
+        let bytes = crate::cpu::run(move || -> Result<Bytes> {
+            let jpeg = img
                 .encode_jpeg(quality)
                 .map_err(|e| Error::invalid("tile", format!("JPEG encode: {e}")))?;
             Ok(Bytes::from(jpeg))

@@ -55,7 +55,9 @@ impl Image {
     /// Encode as baseline JPEG at `quality` (1–100).
     pub fn encode_jpeg(&self, quality: u8) -> Result<Vec<u8>, jpeg_encoder::EncodingError> {
         let mut out = Vec::with_capacity(self.data.len() / 8);
-        let enc = jpeg_encoder::Encoder::new(&mut out, quality);
+        let mut enc = jpeg_encoder::Encoder::new(&mut out, quality);
+        // 4:4:4: no chroma subsampling, so small tiles and sharp colour edges stay faithful.
+        enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_4_4);
         let ct = if self.channels == 4 {
             jpeg_encoder::ColorType::Rgba
         } else {
@@ -72,6 +74,26 @@ impl Image {
         } else {
             enc.encode(&self.data, w, h, ct)?;
         }
+        Ok(out)
+    }
+}
+
+impl Image {
+    /// Encode as PNG (RGB or RGBA).
+    pub fn encode_png(&self) -> Result<Vec<u8>, image::ImageError> {
+        use image::ImageEncoder;
+        let mut out = Vec::new();
+        let ct = if self.channels == 4 {
+            image::ExtendedColorType::Rgba8
+        } else {
+            image::ExtendedColorType::Rgb8
+        };
+        image::codecs::png::PngEncoder::new(&mut out).write_image(
+            &self.data,
+            self.width,
+            self.height,
+            ct,
+        )?;
         Ok(out)
     }
 }

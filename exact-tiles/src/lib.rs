@@ -15,6 +15,7 @@
 
 pub mod cache;
 pub mod codec;
+pub mod convert;
 pub mod cpu;
 pub mod deepzoom;
 pub mod error;

@@ -4,15 +4,9 @@ use std::collections::BTreeMap;
 
 use crate::tiff::{Directory, tag};
 
-/// Format a double as OpenSlide (glib's `g_ascii_dtostr`) does: the shortest of `%.15g`,
-/// `%.16g`, `%.17g` that reads back as the same number... glib tries 15 digits then 17.
+/// Format a double as OpenSlide does (glib's `g_ascii_dtostr`: C's `%.17g`).
 pub fn format_double(v: f64) -> String {
-    let short = format_g(v, 15);
-    if short.parse::<f64>().ok() == Some(v) {
-        short
-    } else {
-        format_g(v, 17)
-    }
+    format_g(v, 17)
 }
 
 /// C's `%.{prec}g`.
@@ -67,11 +61,14 @@ pub fn tiff_properties(dir: &Directory, props: &mut BTreeMap<String, String>) {
     props.insert("tiff.ResolutionUnit".into(), unit.into());
 }
 
-/// `openslide.mpp-x/-y` from the resolution tags, when the unit is centimetres.
+/// `openslide.mpp-x/-y` from the resolution tags, when the unit is centimetres or inches
+/// (libtiff's default unit).
 pub fn resolution_mpp(dir: &Directory, props: &mut BTreeMap<String, String>) {
-    if dir.resolution_unit != Some(3) {
-        return;
-    }
+    let microns_per_unit = match dir.resolution_unit.unwrap_or(2) {
+        2 => 25400.0,
+        3 => 10000.0,
+        _ => return,
+    };
     for (t, name) in [
         (tag::X_RESOLUTION, "openslide.mpp-x"),
         (tag::Y_RESOLUTION, "openslide.mpp-y"),
@@ -79,7 +76,7 @@ pub fn resolution_mpp(dir: &Directory, props: &mut BTreeMap<String, String>) {
         if let Some((_, res)) = dir.rationals.iter().find(|(tt, _)| *tt == t)
             && *res > 0.0
         {
-            props.insert(name.into(), format_double(10000.0 / res));
+            props.insert(name.into(), format_double(microns_per_unit / res));
         }
     }
 }
@@ -112,6 +109,8 @@ mod tests {
     fn doubles_print_like_openslide() {
         assert_eq!(format_double(0.499), "0.499");
         assert_eq!(format_double(1.0), "1");
+        assert_eq!(format_double(0.5021), "0.50209999999999999");
+        assert_eq!(format_double(0.4), "0.40000000000000002");
         assert_eq!(format_double(4.016129032258064), "4.0161290322580641");
         assert_eq!(
             format_double(f64::from(28.346_457_f32)),

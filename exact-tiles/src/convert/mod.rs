@@ -1,0 +1,137 @@
+//! Conversion of non-pyramidal images (PNG, JPEG, BMP, WebP, striped or tiled TIFF) into a
+//! tiled JPEG pyramidal TIFF that this crate, OpenSlide and libvips read.
+//!
+//! Streaming: rows flow from the decoder into one band (`tile_size` rows) per pyramid level;
+//! each full band is cut into tiles, JPEG-encoded and appended to the file, and averaged 2×2
+//! into the next level's band. Memory is about two level-0 bands, plus the decoded image for
+//! formats whose decoders cannot stream rows (JPEG, BMP, WebP, interlaced PNG) — once, never
+//! three times over. IFDs are written at the end, classic TIFF or BigTIFF by size.
+
+mod input;
+mod writer;
+
+pub use input::{DecodeLimits, Format, probe};
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::image::Image;
+
+/// Conversion settings.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvertOptions {
+    /// Tile edge (a multiple of 16).
+    pub tile_size: u32,
+    /// JPEG quality of the tiles.
+    pub quality: u8,
+    /// Limits on the input.
+    pub limits: DecodeLimits,
+}
+
+impl Default for ConvertOptions {
+    fn default() -> Self {
+        Self {
+            tile_size: 256,
+            quality: 85,
+            limits: DecodeLimits::default(),
+        }
+    }
+}
+
+/// Progress of a conversion: level-0 rows consumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Rows done.
+    pub rows_done: u64,
+    /// Rows in the image.
+    pub rows_total: u64,
+}
+
+/// What a conversion produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvertSummary {
+    /// Input format.
+    pub format: Format,
+    /// Level dimensions, finest first.
+    pub levels: Vec<(u32, u32)>,
+    /// Bytes written.
+    pub bytes: u64,
+    /// True if written as BigTIFF.
+    pub bigtiff: bool,
+}
+
+/// Convert the image file `input` into a pyramidal TIFF at `output`, calling `progress` after
+/// each band of rows. Blocking: run it on a blocking thread.
+pub fn convert_file(
+    input: &Path,
+    output: &Path,
+    opts: &ConvertOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<ConvertSummary> {
+    if opts.tile_size == 0 || !opts.tile_size.is_multiple_of(16) || opts.tile_size > 4096 {
+        return Err(Error::invalid(
+            "tile_size",
+            "must be a multiple of 16 up to 4096",
+        ));
+    }
+    let mut rows = input::open(input, &opts.limits)?;
+    let io = |source| Error::Io {
+        source_name: output.display().to_string(),
+        source,
+    };
+    let file = std::fs::File::create(output).map_err(io)?;
+    let mut out = writer::PyramidWriter::new(
+        std::io::BufWriter::with_capacity(1 << 20, file),
+        rows.width(),
+        rows.height(),
+        opts.tile_size,
+        opts.quality,
+        output.display().to_string(),
+    )?;
+    let (w, h) = (rows.width(), rows.height());
+    let mut row = vec![0u8; w as usize * 3];
+    let every = u64::from(opts.tile_size);
+    for y in 0..h {
+        rows.next_row(&mut row)?;
+        out.push_row(&row)?;
+        let done = u64::from(y) + 1;
+        if done % every == 0 || done == u64::from(h) {
+            progress(Progress {
+                rows_done: done,
+                rows_total: u64::from(h),
+            });
+        }
+    }
+    let (levels, bytes, bigtiff) = out.finish()?;
+    Ok(ConvertSummary {
+        format: rows.format(),
+        levels,
+        bytes,
+        bigtiff,
+    })
+}
+
+/// 2×2 box average of two RGB rows (`b` may be the same row at an odd bottom edge) into
+/// `out` (`ceil(w / 2)` pixels).
+pub(crate) fn halve_rows(a: &[u8], b: &[u8], out: &mut [u8]) {
+    let w = a.len() / 3;
+    for (x, o) in out.chunks_exact_mut(3).enumerate() {
+        let x0 = 2 * x;
+        let x1 = (x0 + 1).min(w - 1);
+        for c in 0..3 {
+            let s = u32::from(a[x0 * 3 + c])
+                + u32::from(a[x1 * 3 + c])
+                + u32::from(b[x0 * 3 + c])
+                + u32::from(b[x1 * 3 + c]);
+            o[c] = ((s + 2) / 4) as u8;
+        }
+    }
+}
+
+/// A decoded image as RGB (composited on white when it has alpha).
+pub(crate) fn to_rgb(img: Image) -> Image {
+    img.to_rgb([255, 255, 255])
+}
+
+#[cfg(test)]
+mod tests;

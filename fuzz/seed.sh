@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Seed the tiff_ifd corpus from the real test slides (whole files, and their first 64 KiB,
+# which hold the header and often the first IFDs) and the generated fixtures if present.
+set -euo pipefail
+cd "$(dirname "$0")"
+mkdir -p seeds/tiff seeds/jpeg
+for f in ../../shared/data/*.svs ../../shared/data/*.tiff ../tests/fixtures/cache/*.tif ../tests/fixtures/cache/*.svs; do
+  [ -f "$f" ] || continue
+  size=$(stat -c %s "$f")
+  [ "$size" -le 3000000 ] && cp "$f" "seeds/tiff/$(basename "$f")"
+  head -c 65536 "$f" > "seeds/tiff/head-$(basename "$f")"
+done

@@ -1,0 +1,186 @@
+"""Test slides made by real tools (libvips via pyvips, tifffile + imagecodecs), cached under
+tests/fixtures/cache (gitignored). Each generator is idempotent: it writes to a temporary name
+and renames, so an interrupted run never leaves a half-written slide in the cache."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE = REPO / "tests" / "fixtures" / "cache"
+SHARED = REPO.parent / "shared" / "data"
+
+
+def synthetic_rgb(width, height, seed=0):
+    """A smooth but busy RGB image: gradients, rings and blocks (sub-pixel shifts stay small)."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    r = (x / max(width - 1, 1)) * 255
+    g = (y / max(height - 1, 1)) * 255
+    cx, cy = width * 0.37, height * 0.61
+    d = np.sqrt((x - cx) ** 2 + (y - cy) ** 2)
+    b = 127 + 100 * np.sin(d / (17 + seed))
+    img = np.stack([r, g, b], axis=-1)
+    # a few flat rectangles with sharp edges
+    rng = np.random.default_rng(seed)
+    for _ in range(12):
+        x0, y0 = rng.integers(0, width), rng.integers(0, height)
+        w, h = rng.integers(20, max(21, width // 6)), rng.integers(20, max(21, height // 6))
+        img[y0:y0 + h, x0:x0 + w] = rng.integers(0, 256, 3)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _cached(name, make):
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / name
+    if not path.exists():
+        tmp = CACHE / (name + ".tmp" + str(os.getpid()))
+        make(tmp)
+        tmp.rename(path)
+    return path
+
+
+def vips_pyramid(name, width, height, **opts):
+    """A tiled pyramid written by libvips' tiffsave."""
+    def make(tmp):
+        import pyvips
+        arr = synthetic_rgb(width, height)
+        im = pyvips.Image.new_from_memory(arr.tobytes(), width, height, 3, "uchar")
+        args = dict(tile=True, pyramid=True, tile_width=256, tile_height=256)
+        args.update(opts)
+        im.tiffsave(str(tmp), **args)
+    return _cached(name, make)
+
+
+def aperio_svs(name, width, height, tile=240, levels=3):
+    """An Aperio-style SVS written by tifffile: tiled JPEG levels (Photometric RGB, like real
+    Aperio files), a stripped thumbnail as IFD 1, then label and macro."""
+    def make(tmp):
+        import tifffile
+        base = synthetic_rgb(width, height, seed=3)
+        desc = (f"Aperio Image Library v12.0.15 \r\n{width}x{height} [0,0 {width}x{height}] "
+                f"({tile}x{tile}) JPEG/RGB Q=70|AppMag = 40|StripeWidth = 1000|"
+                "ScanScope ID = SS1234|Filename = synthetic|MPP = 0.2500|Date = 01/02/24")
+        with tifffile.TiffWriter(tmp, bigtiff=False) as tw:
+            tw.write(base, tile=(tile, tile), compression="jpeg", compressionargs={"level": 85},
+                     photometric="rgb", description=desc, subsampling=(1, 1), metadata=None)
+            thumb = base[::16, ::16]
+            tw.write(np.ascontiguousarray(thumb), compression="jpeg", photometric="rgb",
+                     description=f"Aperio Image Library v12.0.15 \r\n{width}x{height} -> {thumb.shape[1]}x{thumb.shape[0]} - |AppMag = 40|MPP = 0.2500",
+                     subsampling=(1, 1), rowsperstrip=16, metadata=None)
+            img = base
+            for _ in range(1, levels):
+                img = img[::4, ::4]
+                tw.write(np.ascontiguousarray(img), tile=(tile, tile), compression="jpeg",
+                         compressionargs={"level": 85}, photometric="rgb", subsampling=(1, 1),
+                         description=desc, subfiletype=0, metadata=None)
+            label = synthetic_rgb(300, 200, seed=5)
+            tw.write(label, compression="lzw", photometric="rgb", subfiletype=1,
+                     description="Aperio Image Library v12.0.15\r\nlabel 300x200", rowsperstrip=64, metadata=None)
+            macro = synthetic_rgb(600, 240, seed=6)
+            tw.write(macro, compression="jpeg", photometric="rgb", subfiletype=9,
+                     description="Aperio Image Library v12.0.15\r\nmacro 600x240", rowsperstrip=64, metadata=None)
+    return _cached(name, make)
+
+
+def rgb_to_ycbcr(arr):
+    """JFIF full-range RGB -> YCbCr (what Aperio stores in 33003 JPEG 2000 tiles)."""
+    a = arr.astype(np.float32)
+    r, g, b = a[..., 0], a[..., 1], a[..., 2]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cb = 128 - 0.168736 * r - 0.331264 * g + 0.5 * b
+    cr = 128 + 0.5 * r - 0.418688 * g - 0.081312 * b
+    return np.clip(np.stack([y, cb, cr], -1).round(), 0, 255).astype(np.uint8)
+
+
+def aperio_j2k(name, width, height, compression, tile=256):
+    """An Aperio SVS with JPEG 2000 tiles (33005 RGB, or 33003 with YCbCr components),
+    written by tifffile + imagecodecs (OpenJPEG); two levels and a JPEG thumbnail."""
+    def make(tmp):
+        import tifffile
+        base = synthetic_rgb(width, height, seed=4)
+        desc = (f"Aperio Image Library v12.0.15 \r\n{width}x{height} [0,0 {width}x{height}] "
+                f"({tile}x{tile}) J2K/KDU Q=70|AppMag = 20|MPP = 0.5021")
+        store = (lambda a: rgb_to_ycbcr(a)) if compression == 33003 else (lambda a: a)
+        with tifffile.TiffWriter(tmp) as tw:
+            tw.write(store(base), tile=(tile, tile), compression=compression, photometric="rgb",
+                     description=desc, metadata=None)
+            tw.write(np.ascontiguousarray(base[::8, ::8]), compression="jpeg", photometric="rgb",
+                     description=desc, metadata=None, subsampling=(1, 1))
+            tw.write(store(np.ascontiguousarray(base[::4, ::4])), tile=(tile, tile),
+                     compression=compression, photometric="rgb", description=desc, metadata=None)
+    return _cached(name, make)
+
+
+def ome_tiff(name, width, height, tile=256, levels=3):
+    """An OME-TIFF with a SubIFD pyramid (tifffile)."""
+    def make(tmp):
+        import tifffile
+        base = synthetic_rgb(width, height, seed=7)
+        with tifffile.TiffWriter(tmp, ome=True) as tw:
+            tw.write(base, tile=(tile, tile), compression="deflate", photometric="rgb",
+                     subifds=levels - 1, metadata={"axes": "YXS"})
+            img = base
+            for _ in range(1, levels):
+                img = np.ascontiguousarray(img[::2, ::2])
+                tw.write(img, tile=(tile, tile), compression="deflate", photometric="rgb",
+                         subfiletype=1)
+    return _cached(name, make)
+
+
+def striped_tiff(name, width, height):
+    """A non-pyramidal striped TIFF (input for conversion)."""
+    def make(tmp):
+        import tifffile
+        tifffile.imwrite(tmp, synthetic_rgb(width, height, seed=9), photometric="rgb",
+                         compression="lzw", rowsperstrip=32)
+    return _cached(name, make)
+
+
+def all_slides():
+    """name -> path of every slide the comparison tests run on."""
+    return {
+        "CMU-1-Small-Region.svs": SHARED / "CMU-1-Small-Region.svs",
+        "openslide-python-boxes.tiff": SHARED / "openslide-python-boxes.tiff",
+        "openslide-python-small.svs": SHARED / "openslide-python-small.svs",
+        "vips-jpeg-odd.tif": vips_pyramid("vips-jpeg-odd.tif", 3001, 2001, compression="jpeg", Q=85),
+        "vips-bigtiff.tif": vips_pyramid("vips-bigtiff.tif", 2000, 1537, compression="jpeg", Q=90,
+                                         bigtiff=True, tile_width=240, tile_height=240),
+        "vips-deflate.tif": vips_pyramid("vips-deflate.tif", 1203, 907, compression="deflate",
+                                         predictor="horizontal"),
+        "vips-lzw.tif": vips_pyramid("vips-lzw.tif", 901, 700, compression="lzw"),
+        "vips-none.tif": vips_pyramid("vips-none.tif", 700, 513, compression="none",
+                                      tile_width=128, tile_height=128),
+        "tifffile-aperio.svs": aperio_svs("tifffile-aperio.svs", 2400, 1900),
+        "aperio-j2k-33005.svs": aperio_j2k("aperio-j2k-33005.svs", 1200, 1000, 33005),
+        "aperio-j2k-33003.svs": aperio_j2k("aperio-j2k-33003.svs", 1100, 900, 33003),
+    }
+
+
+def vips_big_pyramid(name, width, height, **opts):
+    """A large tiled JPEG pyramid made lazily by libvips (never the whole image in memory):
+    gradients and rings computed per tile."""
+    def make(tmp):
+        import pyvips
+        xyz = pyvips.Image.xyz(width, height)
+        x, y = xyz[0], xyz[1]
+        r = x * (255.0 / max(width - 1, 1))
+        g = y * (255.0 / max(height - 1, 1))
+        d = ((x - width * 0.37) ** 2 + (y - height * 0.61) ** 2) ** 0.5
+        b = (d * (360.0 / (2 * 3.14159265 * 17))).sin() * 100 + 127
+        im = r.bandjoin([g, b]).cast("uchar")
+        args = dict(tile=True, pyramid=True, tile_width=256, tile_height=256,
+                    compression="jpeg", Q=85, bigtiff=True)
+        args.update(opts)
+        im.tiffsave(str(tmp), **args)
+    return _cached(name, make)
+
+
+if __name__ == "__main__":
+    # `python fixtures.py big` makes the benchmark pyramid and prints its path.
+    import sys
+    if sys.argv[1:] == ["big"]:
+        print(vips_big_pyramid("bench-40000x30001.tif", 40000, 30001))
+    else:
+        for n, p in all_slides().items():
+            print(n, p)
