@@ -4,7 +4,7 @@
 //! An annotation is filed once, under the cell holding its bbox's top-left corner, at the
 //! finest level whose cell is at least as large as the bbox. It then lies within a 2×2 block of
 //! cells from that corner, so a viewport query at each level scans rows of cells from one cell
-//! before the viewport to its end. Cells grow 4× per level: 512 px … 8 Mpx; anything larger goes
+//! before the viewport to its end. Cells grow 4× per level: 2,048 px … 32 Mpx; anything larger goes
 //! to one overflow cell, and annotations without geometry ("not in image", global labels) to a
 //! bucket of their own. Key: `image | level | cell_y | cell_x`, then the record id.
 
@@ -12,7 +12,7 @@ use crate::geometry::BBox;
 use crate::keys::{Key, prefix_end};
 
 /// Cell size at level 0 is `1 << BASE_SHIFT` pixels.
-pub const BASE_SHIFT: u32 = 9;
+pub const BASE_SHIFT: u32 = 11;
 /// Number of grid levels; level `LEVELS` is the overflow cell.
 pub const LEVELS: u8 = 8;
 /// The level of annotations larger than the largest cell.

@@ -21,6 +21,7 @@ pub mod grid;
 mod ids;
 pub mod keys;
 pub mod model;
+pub mod pages;
 pub mod permissions;
 pub mod record;
 pub mod store;

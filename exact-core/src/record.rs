@@ -1,10 +1,9 @@
 //! How each model type is stored: its [`Kind`], its bytes, and the index entries it owns.
 
 use crate::codec;
-use crate::grid;
 use crate::keys::Key;
 use crate::model::*;
-use crate::store::{Index, Kind, Term};
+use crate::store::{EntryWrite, Expect, Index, Kind, Term};
 use crate::{Error, Result};
 
 /// A model type that lives in the metadata store.
@@ -259,53 +258,14 @@ json_record!(
     |f, _i| format!("export format named {:?}", f.name)
 );
 
-impl Record for Annotation {
-    const KIND: Kind = Kind::Annotation;
-    const LABEL: &'static str = "annotation";
-
-    fn id(&self) -> u64 {
-        self.id.0
-    }
-
-    fn set_id(&mut self, id: u64) {
-        self.id.0 = id;
-    }
-
-    fn encode(&self) -> Vec<u8> {
-        codec::encode_annotation(self)
-    }
-
-    fn decode(id: u64, bytes: &[u8], what: &str) -> Result<Self> {
-        codec::decode_annotation(id, bytes, what)
-    }
-
-    /// The grid entry carries the whole encoded annotation, so a viewport query reads index
-    /// ranges only and never fetches records one by one.
-    fn terms(&self) -> Vec<Term> {
-        let bbox = self.vector.as_ref().and_then(|v| v.bbox());
-        vec![
-            Term {
-                index: Index::AnnotationGrid,
-                key: grid::cell_key(self.image.0, bbox.as_ref()),
-                value: self.encode(),
-            },
-            term(Index::AnnotationUuid, uuid_key(self.unique_identifier)),
-        ]
-    }
-}
-
-/// The key of a client UUID in [`Index::AnnotationUuid`].
-pub fn uuid_key(uuid: uuid::Uuid) -> Key {
-    let v = uuid.as_u128();
-    Key::new().u64((v >> 64) as u64).u64(v as u64)
-}
-
-/// The history entry of a change, as an index term of the changed annotation: key =
-/// `annotation | change id`, so an annotation's entries read back in order.
-pub fn change_term(change: &AnnotationChange) -> Term {
-    Term {
+/// The history entry of a change, as an index entry of the changed annotation: key =
+/// `annotation | change id`, so an annotation's entries read back in order. Append-only.
+pub fn change_entry(change: &AnnotationChange) -> EntryWrite {
+    EntryWrite {
         index: Index::Changes,
         key: Key::new().u64(change.annotation.0).u64(change.id.0).build(),
-        value: codec::encode_change(change),
+        id: change.annotation.0,
+        value: Some(codec::encode_change(change)),
+        expect: Expect::Absent,
     }
 }

@@ -36,6 +36,8 @@ pub enum Kind {
     ExportFormat = 16,
     /// Id space of annotation history entries (stored as index entries, see [`Index::Changes`]).
     AnnotationChange = 17,
+    /// Id space of annotation pages (stored as index entries, see [`Index::AnnotationGrid`]).
+    AnnotationPage = 18,
 }
 
 impl Kind {
@@ -58,6 +60,7 @@ impl Kind {
         Kind::MediaFile,
         Kind::ExportFormat,
         Kind::AnnotationChange,
+        Kind::AnnotationPage,
     ];
 
     /// The byte that tags this kind in keys.
@@ -93,9 +96,11 @@ pub enum Index {
     VersionName = 15,
     VersionBySet = 16,
     AnnotationVersionByVersion = 17,
-    /// The spatial grid of annotations; values are the encoded annotations (clustered).
+    /// The spatial grid of annotations: key = grid cell, id = page id, value = a page of
+    /// encoded annotations (see [`crate::pages`]). Annotations live only here.
     AnnotationGrid = 18,
-    AnnotationUuid = 19,
+    /// Where each annotation is: key = annotation id / 256, value = a locator block.
+    AnnotationLocator = 19,
     VerificationPair = 20,
     LogByImage = 21,
     ScreeningPair = 22,
@@ -186,11 +191,29 @@ pub struct Write {
     pub add: Vec<Term>,
 }
 
+/// A write of one index entry by itself (annotation pages and locators, history entries),
+/// with the same optimistic precondition as records, checked against the entry's value.
+#[derive(Debug, Clone)]
+pub struct EntryWrite {
+    /// The index.
+    pub index: Index,
+    /// The entry's key bytes.
+    pub key: Vec<u8>,
+    /// The entry's id.
+    pub id: u64,
+    /// New value; `None` removes the entry.
+    pub value: Option<Vec<u8>>,
+    /// Checked before anything in the batch is written.
+    pub expect: Expect,
+}
+
 /// Writes committed together: atomically and durably.
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
-    /// The writes, applied in order.
+    /// Record writes, applied in order.
     pub writes: Vec<Write>,
+    /// Index entry writes, applied after the record writes.
+    pub entries: Vec<EntryWrite>,
 }
 
 /// The metadata store. See the module docs for the contract.
@@ -212,6 +235,11 @@ pub trait MetaStore: Send + Sync {
         end: &[u8],
         limit: usize,
     ) -> Result<Vec<IndexEntry>>;
+
+    /// The last entry of `index` with `start <= key < end` in (key, id) order, if any.
+    fn index_last(&self, index: Index, start: &[u8], end: &[u8]) -> Result<Option<IndexEntry>> {
+        Ok(self.index_range(index, start, end, usize::MAX)?.pop())
+    }
 
     /// Reserves `count` consecutive fresh ids of `kind` and returns the first. Ids are never
     /// handed out twice, even across restarts, once a batch using them has committed.

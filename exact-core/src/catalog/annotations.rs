@@ -1,7 +1,8 @@
 //! Annotations: create (one or in bulk), read, update, soft delete, history and restore.
 //! Every change appends to the annotation's history in the same atomic batch.
 
-use super::{Catalog, Tx, check_text};
+use super::query::AnnotationQuery;
+use super::{Catalog, check_text};
 use crate::codec;
 use crate::ids::{AnnotationId, AnnotationTypeId, ChangeId, ImageId, UserId};
 use crate::keys::{Key, prefix_end};
@@ -10,7 +11,7 @@ use crate::model::{
     Product, VectorType,
 };
 use crate::permissions::{Actor, SetRights};
-use crate::record::change_term;
+use crate::record::change_entry;
 use crate::store::{Index, Kind};
 use crate::time::Timestamp;
 use crate::vector::Vector;
@@ -155,12 +156,10 @@ impl Annotations<'_> {
             out.push(a);
         }
         let first = c.store.allocate_ids(Kind::Annotation, out.len() as u64)?;
-        let mut tx = Tx::default();
         for (i, a) in out.iter_mut().enumerate() {
             a.id = AnnotationId(first + i as u64);
-            tx.push_new(a, Vec::new());
         }
-        tx.commit(c)?;
+        c.insert_annotations(&out)?;
         Ok(out)
     }
 
@@ -284,15 +283,15 @@ impl Annotations<'_> {
         frame: Option<u32>,
         owner: Option<UserId>,
     ) -> Result<bool> {
-        let prefix = crate::grid::cell_key(image.0, None);
-        let entries = self.0.store.index_range(
-            Index::AnnotationGrid,
-            &prefix,
-            &prefix_end(&prefix),
-            usize::MAX,
-        )?;
-        for e in entries {
-            let a = codec::decode_annotation(e.id, &e.value, self.0.store.location())?;
+        let cell = crate::grid::cell_key(image.0, None);
+        let what = self.0.store.location();
+        let mut entries = Vec::new();
+        for page in self.0.cell_pages(&cell)? {
+            for e in crate::pages::entries(&page.value, what)? {
+                entries.push(codec::decode_annotation(e.id, e.data, what)?);
+            }
+        }
+        for a in entries {
             let same_frame = a.vector.as_ref().and_then(|v| v.frame) == frame;
             if a.annotation_type == t
                 && !a.deleted
@@ -307,7 +306,10 @@ impl Annotations<'_> {
 
     /// An annotation the actor may see (deleted ones included).
     pub fn get(&self, actor: &Actor, id: AnnotationId) -> Result<Annotation> {
-        let a: Annotation = self.0.load(id.0)?;
+        let a = self
+            .0
+            .find_annotation(id)?
+            .ok_or_else(|| Error::not_found(id))?;
         let (_, set, rights) = self.0.readable_image(actor, a.image).map_err(|e| {
             if e.kind() == ErrorKind::NotFound {
                 Error::not_found(id)
@@ -321,16 +323,17 @@ impl Annotations<'_> {
         Ok(a)
     }
 
-    /// The annotations with this client UUID that the actor may see.
-    pub fn by_uuid(&self, actor: &Actor, uuid: Uuid) -> Result<Vec<Annotation>> {
-        let found: Vec<Annotation> = self.0.by_index(
-            Index::AnnotationUuid,
-            &crate::record::uuid_key(uuid).build(),
-        )?;
-        Ok(found
-            .into_iter()
-            .filter(|a| self.get(actor, a.id).is_ok())
-            .collect())
+    /// The annotations of `image` with this client UUID that the actor may see (deleted ones
+    /// included): how syncing clients match their objects.
+    pub fn by_uuid(&self, actor: &Actor, image: ImageId, uuid: Uuid) -> Result<Vec<Annotation>> {
+        let (_, set, rights) = self.0.readable_image(actor, image)?;
+        let all = AnnotationQuery {
+            deleted: None,
+            ..Default::default()
+        };
+        let mut found = self.0.grid_scan(image, &all)?;
+        found.retain(|a| a.unique_identifier == uuid && actor.sees(&set, &rights, a));
+        Ok(found)
     }
 
     /// Changes an annotation the actor may edit, appending to its history.
@@ -355,7 +358,7 @@ impl Annotations<'_> {
         }
         let now = self.0.now();
         let me = actor.user;
-        self.0.modify::<Annotation>(id.0, |old| {
+        self.0.modify_annotation(id, |old| {
             let mut a = old.clone();
             let p = patch.clone();
             if let Some(t) = &new_type {
@@ -382,7 +385,7 @@ impl Annotations<'_> {
                 _ => ChangeAction::Updated,
             };
             let change = self.change(old, action, me, now)?;
-            Ok((a, vec![change_term(&change)]))
+            Ok((a, vec![change_entry(&change)]))
         })
     }
 
@@ -474,7 +477,7 @@ impl Annotations<'_> {
         }
         let now = self.0.now();
         let me = actor.user;
-        self.0.modify::<Annotation>(id.0, |old| {
+        self.0.modify_annotation(id, |old| {
             let a = Annotation {
                 annotation_type: target.annotation_type,
                 vector: target.vector.clone(),
@@ -489,7 +492,7 @@ impl Annotations<'_> {
                 ..old.clone()
             };
             let change = self.change(old, ChangeAction::Restored, me, now)?;
-            Ok((a, vec![change_term(&change)]))
+            Ok((a, vec![change_entry(&change)]))
         })
     }
 

@@ -3,6 +3,7 @@
 //! (`catalog.teams().create(&actor, …)`); the library handle, the HTTP server and the Python
 //! wheel call these and add nothing but translation.
 
+mod annostore;
 mod annotations;
 mod images;
 mod misc;
@@ -36,7 +37,7 @@ use crate::{Error, ErrorKind, Result};
 use std::sync::Arc;
 
 /// How often an optimistic read-modify-write is retried before giving up with `Conflict`.
-const RETRIES: usize = 16;
+pub(crate) const RETRIES: usize = 16;
 /// Page size of internal scans.
 const PAGE: usize = 4096;
 

@@ -1,16 +1,12 @@
 //! Viewport queries: one image's annotations whose bbox intersects a rectangle, read from the
 //! spatial grid ([`crate::grid`]) whose entries carry the whole annotation, then filtered.
 
-use super::Catalog;
 use super::annotations::Annotations;
 use crate::Result;
-use crate::codec;
 use crate::geometry::BBox;
-use crate::grid;
 use crate::ids::{AnnotationTypeId, ImageId, UserId};
 use crate::model::Annotation;
 use crate::permissions::Actor;
-use crate::store::Index;
 use crate::time::Timestamp;
 
 /// Filters of a viewport query. The default returns every live annotation of the image.
@@ -96,34 +92,5 @@ impl Annotations<'_> {
     /// How many annotations of `image` match `query` for the actor.
     pub fn count(&self, actor: &Actor, image: ImageId, query: &AnnotationQuery) -> Result<usize> {
         self.query(actor, image, query).map(|v| v.len())
-    }
-}
-
-impl Catalog {
-    /// Every annotation of `image` matching `query`, without permission checks, by id.
-    pub(crate) fn grid_scan(
-        &self,
-        image: ImageId,
-        query: &AnnotationQuery,
-    ) -> Result<Vec<Annotation>> {
-        let ranges = match &query.viewport {
-            Some(v) => grid::query_ranges(image.0, v),
-            None => vec![grid::image_range(image.0)],
-        };
-        let what = self.store.location();
-        let mut out = Vec::new();
-        for (start, end) in ranges {
-            for e in self
-                .store
-                .index_range(Index::AnnotationGrid, &start, &end, usize::MAX)?
-            {
-                let a = codec::decode_annotation(e.id, &e.value, what)?;
-                if query.matches(&a) {
-                    out.push(a);
-                }
-            }
-        }
-        out.sort_unstable_by_key(|a| a.id);
-        Ok(out)
     }
 }

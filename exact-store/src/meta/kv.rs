@@ -28,6 +28,8 @@ pub trait Kv: Send + Sync {
         end: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<()>;
+    /// The last pair with `start <= key < end`.
+    fn last(&self, start: &[u8], end: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
     /// Applies puts (`Some`) and deletes (`None`) atomically and durably; for a key given twice
     /// the last operation wins.
     fn apply(&self, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<()>;
@@ -162,6 +164,24 @@ impl<K: Kv> MetaStore for KvMetaStore<K> {
         Ok(out)
     }
 
+    fn index_last(&self, index: Index, start: &[u8], end: &[u8]) -> Result<Option<IndexEntry>> {
+        let (s, e) = (index_prefix(index, start), index_prefix(index, end));
+        match self.kv.last(&s, &e)? {
+            None => Ok(None),
+            Some((k, v)) => {
+                let (key, id) = k
+                    .get(2..)
+                    .and_then(split_id)
+                    .ok_or_else(|| self.corrupt("short index key"))?;
+                Ok(Some(IndexEntry {
+                    key: key.to_vec(),
+                    id,
+                    value: v,
+                }))
+            }
+        }
+    }
+
     fn allocate_ids(&self, kind: Kind, count: u64) -> Result<u64> {
         let mut next = self.locked();
         let first = self.next_id(&mut next, kind)?;
@@ -219,6 +239,20 @@ impl<K: Kv> MetaStore for KvMetaStore<K> {
                 ops.push((index_key(t.index, &t.key, w.id), Some(t.value.clone())));
             }
             ops.push((key, w.data.clone()));
+        }
+        for e in batch.entries {
+            let key = index_key(e.index, &e.key, e.id);
+            let ok = match &e.expect {
+                Expect::Anything => true,
+                Expect::Absent => self.kv.get(&key)?.is_none(),
+                Expect::Exactly(bytes) => self.kv.get(&key)?.as_deref() == Some(bytes.as_slice()),
+            };
+            if !ok {
+                return Err(Error::Conflict {
+                    what: format!("{:?} entry of id {}", e.index, e.id),
+                });
+            }
+            ops.push((key, e.value));
         }
         for (kind, n) in next.iter() {
             ops.push((counter_key(*kind), Some(n.to_be_bytes().to_vec())));

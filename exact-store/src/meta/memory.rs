@@ -57,6 +57,15 @@ impl Kv for MemoryKv {
         Ok(())
     }
 
+    fn last(&self, start: &[u8], end: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        if start >= end {
+            return Ok(None);
+        }
+        let map = self.read();
+        let mut range = map.range::<[u8], _>((Bound::Included(start), Bound::Excluded(end)));
+        Ok(range.next_back().map(|(k, v)| (k.clone(), v.clone())))
+    }
+
     fn apply(&self, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<()> {
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
         for (k, v) in ops {

@@ -88,6 +88,19 @@ impl Kv for SledKv {
         Ok(())
     }
 
+    fn last(&self, start: &[u8], end: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        if start >= end {
+            return Ok(None);
+        }
+        match self.db.range(start..end).next_back() {
+            None => Ok(None),
+            Some(item) => {
+                let (k, v) = item.map_err(|e| self.fail(e))?;
+                Ok(Some((k.to_vec(), v.to_vec())))
+            }
+        }
+    }
+
     fn apply(&self, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<()> {
         let mut batch = sled::Batch::default();
         for (k, v) in ops {

@@ -3,7 +3,7 @@
 
 use crate::common::{Backend, World};
 use exact_core::catalog::{AnnotationQuery, NewAnnotation, NewImage, NewTeam, NewUser, TeamPatch};
-use exact_core::store::{Batch, Expect, Index, Kind, Term, Write};
+use exact_core::store::{Batch, EntryWrite, Expect, Index, Kind, Term, Write};
 use exact_core::{ErrorKind, Vector, VectorType};
 
 fn put(kind: Kind, id: u64, data: &[u8], expect: Expect, add: Vec<Term>) -> Write {
@@ -29,6 +29,7 @@ fn records_round_trip(b: Backend) {
     let s = &b.store;
     assert_eq!(s.get(Kind::Team, 1).unwrap(), None);
     let batch = Batch {
+        entries: vec![],
         writes: vec![
             put(Kind::Team, 1, b"one", Expect::Absent, vec![]),
             put(Kind::Team, 2, b"two", Expect::Anything, vec![]),
@@ -51,6 +52,7 @@ fn records_round_trip(b: Backend) {
     );
     // Hard delete.
     s.commit(Batch {
+        entries: vec![],
         writes: vec![Write {
             kind: Kind::Team,
             id: 2,
@@ -67,10 +69,12 @@ fn records_round_trip(b: Backend) {
 fn preconditions_fail_the_whole_batch(b: Backend) {
     let s = &b.store;
     s.commit(Batch {
+        entries: vec![],
         writes: vec![put(Kind::Team, 1, b"v1", Expect::Absent, vec![])],
     })
     .unwrap();
     let stale = Batch {
+        entries: vec![],
         writes: vec![
             put(
                 Kind::Team,
@@ -100,10 +104,12 @@ fn preconditions_fail_the_whole_batch(b: Backend) {
             .is_empty()
     );
     let absent = Batch {
+        entries: vec![],
         writes: vec![put(Kind::Team, 1, b"v3", Expect::Absent, vec![])],
     };
     assert_eq!(s.commit(absent).unwrap_err().kind(), ErrorKind::Conflict);
     let fresh = Batch {
+        entries: vec![],
         writes: vec![put(
             Kind::Team,
             1,
@@ -119,6 +125,7 @@ fn preconditions_fail_the_whole_batch(b: Backend) {
 fn indexes_order_and_uniqueness(b: Backend) {
     let s = &b.store;
     s.commit(Batch {
+        entries: vec![],
         writes: vec![
             put(
                 Kind::Image,
@@ -168,6 +175,7 @@ fn indexes_order_and_uniqueness(b: Backend) {
     );
     // A unique key cannot point at two ids, neither across batches nor inside one.
     s.commit(Batch {
+        entries: vec![],
         writes: vec![put(
             Kind::Team,
             1,
@@ -178,6 +186,7 @@ fn indexes_order_and_uniqueness(b: Backend) {
     })
     .unwrap();
     let dup = Batch {
+        entries: vec![],
         writes: vec![put(
             Kind::Team,
             2,
@@ -188,6 +197,7 @@ fn indexes_order_and_uniqueness(b: Backend) {
     };
     assert_eq!(s.commit(dup).unwrap_err().kind(), ErrorKind::AlreadyExists);
     let twice = Batch {
+        entries: vec![],
         writes: vec![
             put(
                 Kind::Team,
@@ -219,7 +229,11 @@ fn indexes_order_and_uniqueness(b: Backend) {
         remove: vec![term(Index::TeamName, b"lab\0\0", b"")],
         add: vec![term(Index::TeamName, b"lab\0\0", b"")],
     };
-    s.commit(Batch { writes: vec![same] }).unwrap();
+    s.commit(Batch {
+        entries: vec![],
+        writes: vec![same],
+    })
+    .unwrap();
     let freed = Write {
         kind: Kind::Team,
         id: 1,
@@ -229,10 +243,12 @@ fn indexes_order_and_uniqueness(b: Backend) {
         add: vec![term(Index::TeamName, b"lab2\0\0", b"")],
     };
     s.commit(Batch {
+        entries: vec![],
         writes: vec![freed],
     })
     .unwrap();
     s.commit(Batch {
+        entries: vec![],
         writes: vec![put(
             Kind::Team,
             2,
@@ -242,6 +258,57 @@ fn indexes_order_and_uniqueness(b: Backend) {
         )],
     })
     .unwrap();
+}
+
+fn entry_writes_have_preconditions(b: Backend) {
+    let s = &b.store;
+    let entry = |value: Option<&[u8]>, expect: Expect| EntryWrite {
+        index: Index::AnnotationGrid,
+        key: b"cell".to_vec(),
+        id: 7,
+        value: value.map(|v| v.to_vec()),
+        expect,
+    };
+    s.commit(Batch {
+        writes: vec![],
+        entries: vec![entry(Some(b"page1"), Expect::Absent)],
+    })
+    .unwrap();
+    let got = s
+        .index_range(Index::AnnotationGrid, b"cell", b"celm", 10)
+        .unwrap();
+    assert_eq!((got[0].id, got[0].value.clone()), (7, b"page1".to_vec()));
+    // A stale precondition fails the batch, record writes included.
+    let stale = Batch {
+        writes: vec![put(Kind::Team, 1, b"t", Expect::Anything, vec![])],
+        entries: vec![entry(Some(b"page2"), Expect::Exactly(b"page0".to_vec()))],
+    };
+    assert_eq!(s.commit(stale).unwrap_err().kind(), ErrorKind::Conflict);
+    assert_eq!(s.get(Kind::Team, 1).unwrap(), None);
+    assert_eq!(
+        s.commit(Batch {
+            writes: vec![],
+            entries: vec![entry(Some(b"x"), Expect::Absent)]
+        })
+        .unwrap_err()
+        .kind(),
+        ErrorKind::Conflict
+    );
+    s.commit(Batch {
+        writes: vec![],
+        entries: vec![entry(Some(b"page2"), Expect::Exactly(b"page1".to_vec()))],
+    })
+    .unwrap();
+    s.commit(Batch {
+        writes: vec![],
+        entries: vec![entry(None, Expect::Exactly(b"page2".to_vec()))],
+    })
+    .unwrap();
+    assert!(
+        s.index_range(Index::AnnotationGrid, b"cell", b"celm", 10)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 fn ids_are_fresh(b: Backend) {
@@ -404,6 +471,7 @@ crate::per_backend!(
     preconditions_fail_the_whole_batch,
     indexes_order_and_uniqueness,
     ids_are_fresh,
+    entry_writes_have_preconditions,
     catalog_round_trip,
     duplicates_are_refused,
     bad_input_is_typed,

@@ -114,7 +114,10 @@ fn synced_times_and_uuids_are_kept(b: Backend) {
         back.last_edit_time.to_string(),
         "2021-06-16T10:20:30.000001"
     );
-    assert_eq!(w.c.annotations().by_uuid(&admin, uuid).unwrap(), vec![back]);
+    assert_eq!(
+        w.c.annotations().by_uuid(&admin, w.image.id, uuid).unwrap(),
+        vec![back]
+    );
 }
 
 fn versions_snapshot_and_diff(b: Backend) {

@@ -6,4 +6,5 @@ mod conformance;
 mod durability;
 mod history;
 mod permissions;
+mod s3;
 mod viewport;

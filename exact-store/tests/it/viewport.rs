@@ -186,4 +186,77 @@ fn polling_filters(b: Backend) {
     let _ = first;
 }
 
-crate::per_backend!(check, polling_filters);
+crate::per_backend!(check, polling_filters, crowded_cells);
+
+/// Hundreds of annotations in a few cells: pages fill up and split, updates move annotations
+/// between full pages and cells, and queries still equal a brute-force scan.
+fn crowded_cells(b: Backend) {
+    let w = World::new(b);
+    let admin = w.actor(&w.admin);
+    let t = w.ty(VectorType::Polygon).id;
+    let mut rng = 12345u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut made = Vec::new();
+    for _ in 0..4 {
+        let news: Vec<NewAnnotation> = (0..400)
+            .map(|_| {
+                let (x, y) = ((next() % 4000) as f64, (next() % 4000) as f64);
+                let n = 8 + (next() % 33) as usize;
+                let pts = (0..n)
+                    .map(|i| Point::new(x + (i as f64 * 7.0) % 60.0, y + (i * i) as f64 % 50.0))
+                    .collect();
+                NewAnnotation::new(t, w.image.id, Some(Vector::new(pts)))
+            })
+            .collect();
+        made.extend(w.c.annotations().create_many(&admin, news).unwrap());
+    }
+    for (i, a) in made.iter().enumerate().step_by(7) {
+        let dx = if i % 2 == 0 { 50_000.0 } else { 3.0 };
+        let v = a.vector.as_ref().unwrap();
+        let moved = Vector::new(v.points.iter().map(|p| Point::new(p.x + dx, p.y)).collect());
+        w.c.annotations()
+            .update(
+                &admin,
+                a.id,
+                AnnotationPatch {
+                    vector: Some(Some(moved)),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+    }
+    for a in made.iter().skip(3).step_by(11) {
+        w.c.annotations().delete(&admin, a.id).unwrap();
+    }
+    let all = AnnotationQuery {
+        deleted: None,
+        ..Default::default()
+    };
+    let everything = w.c.annotations().query(&admin, w.image.id, &all).unwrap();
+    assert_eq!(everything.len(), made.len());
+    for a in &made {
+        let got = w.c.annotations().get(&admin, a.id).unwrap();
+        assert_eq!(everything.iter().find(|e| e.id == a.id), Some(&got));
+    }
+    for v in [
+        BBox::new(0.0, 0.0, 1000.0, 1000.0),
+        BBox::new(1900.0, 1900.0, 2200.0, 2200.0),
+        BBox::new(50_000.0, 0.0, 54_000.0, 4_100.0),
+        BBox::new(-10.0, -10.0, 100_000.0, 100_000.0),
+    ] {
+        let brute: Vec<&Annotation> = everything
+            .iter()
+            .filter(|a| AnnotationQuery::viewport(v).matches(a))
+            .collect();
+        let got =
+            w.c.annotations()
+                .query(&admin, w.image.id, &AnnotationQuery::viewport(v))
+                .unwrap();
+        assert_eq!(got.iter().collect::<Vec<_>>(), brute, "viewport {v:?}");
+    }
+}

@@ -1,0 +1,237 @@
+//! Annotation store benchmark (issue: foundation). One image in the sled store holding
+//! N annotations (default 1,000,000; `EXACT_BENCH_N` to change), mixed boxes and 8–40-node
+//! polygons spread over a 100,000 × 80,000 px slide. Prints, each beside its baseline:
+//! bulk insert rate; viewport queries returning ~1,000 annotations (p50/p99) against a
+//! brute-force scan of the image; empty viewports; bytes on disk per box annotation.
+//!
+//! Run: `cargo bench -p exact-benches --bench annotations`
+
+use exact_benches::{Rng, dir_size, quantile, timed};
+use exact_core::catalog::{
+    AnnotationQuery, NewAnnotation, NewAnnotationType, NewImage, NewImageSet, NewProduct, NewTeam,
+    NewUser,
+};
+use exact_core::{Actor, AnnotationTypeId, BBox, ImageId, Point, Vector, VectorType};
+use exact_store::{Exact, ExactConfig};
+use std::time::Duration;
+
+const W: f64 = 100_000.0;
+const H: f64 = 80_000.0;
+const CHUNK: usize = 10_000;
+
+struct Setup {
+    exact: Exact,
+    me: Actor,
+    image: ImageId,
+    boxes: AnnotationTypeId,
+    polygons: AnnotationTypeId,
+}
+
+fn setup(dir: &std::path::Path) -> Setup {
+    let mut config = ExactConfig::in_dir(dir);
+    if std::env::var("EXACT_BENCH_META").is_ok() {
+        config.meta = std::env::var("EXACT_BENCH_META").ok();
+    }
+    let exact = Exact::open(config).expect("open store");
+    let u = exact.users().register(NewUser::new("bench")).unwrap();
+    let me = exact.actor(u.id).unwrap();
+    let team = exact
+        .teams()
+        .create(&me, NewTeam::new("bench team"))
+        .unwrap();
+    let me = exact.actor(u.id).unwrap();
+    let set = exact
+        .image_sets()
+        .create(&me, NewImageSet::new("bench", team.id))
+        .unwrap();
+    let p = exact
+        .products()
+        .create(
+            &me,
+            NewProduct {
+                name: "p".into(),
+                team: Some(team.id),
+                imagesets: vec![set.id],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let boxes = exact
+        .annotation_types()
+        .create(
+            &me,
+            NewAnnotationType::new("cell", VectorType::BoundingBox, p.id),
+        )
+        .unwrap()
+        .id;
+    let polygons = exact
+        .annotation_types()
+        .create(
+            &me,
+            NewAnnotationType::new("gland", VectorType::Polygon, p.id),
+        )
+        .unwrap()
+        .id;
+    let image = exact
+        .images()
+        .add(&me, NewImage::new(set.id, "slide.svs", W as u64, H as u64))
+        .unwrap()
+        .id;
+    Setup {
+        exact,
+        me,
+        image,
+        boxes,
+        polygons,
+    }
+}
+
+fn make(s: &Setup, rng: &mut Rng, polygons: bool) -> NewAnnotation {
+    let (x, y) = (rng.range(0.0, W), rng.range(0.0, H));
+    if polygons && rng.next_u64().is_multiple_of(2) {
+        let n = 8 + (rng.next_u64() % 33) as usize;
+        let r = rng.range(10.0, 60.0);
+        let pts = (0..n)
+            .map(|i| {
+                let a = i as f64 / n as f64 * std::f64::consts::TAU;
+                Point::new((x + r * a.cos()).round(), (y + r * a.sin()).round())
+            })
+            .collect();
+        NewAnnotation::new(s.polygons, s.image, Some(Vector::new(pts)))
+    } else {
+        let (w, h) = (rng.range(10.0, 80.0).round(), rng.range(10.0, 80.0).round());
+        NewAnnotation::new(
+            s.boxes,
+            s.image,
+            Some(Vector::rect(
+                x.round(),
+                y.round(),
+                x.round() + w,
+                y.round() + h,
+            )),
+        )
+    }
+}
+
+fn insert(s: &Setup, n: usize, polygons: bool) -> Duration {
+    let mut rng = Rng::new(42);
+    let mut total = Duration::ZERO;
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(CHUNK);
+        let batch: Vec<NewAnnotation> = (0..k).map(|_| make(s, &mut rng, polygons)).collect();
+        let (r, t) = timed(|| s.exact.annotations().create_many(&s.me, batch));
+        r.expect("bulk insert");
+        total += t;
+        left -= k;
+    }
+    total
+}
+
+fn main() {
+    let n: usize = std::env::var("EXACT_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    println!(
+        "annotation store benchmark: {n} annotations on one 100,000 × 80,000 px image, sled store"
+    );
+
+    // Mixed boxes and polygons: insert rate and queries.
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path());
+    let t = insert(&s, n, true);
+    let rate = n as f64 / t.as_secs_f64();
+    println!(
+        "bulk insert (create_many, {CHUNK} per durable batch): {rate:>12.0} annotations/s  (target ≥ 200,000/s)"
+    );
+
+    // A viewport holding ~1,000 annotations at this density.
+    let side = (1_000.0 * W * H / n as f64).sqrt();
+    let mut rng = Rng::new(7);
+    let nq: usize = std::env::var("EXACT_BENCH_QUERIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let queries: Vec<BBox> = (0..nq)
+        .map(|_| {
+            let (x, y) = (rng.range(0.0, W - side), rng.range(0.0, H - side));
+            BBox::new(x, y, x + side, y + side)
+        })
+        .collect();
+    let a = s.exact.annotations();
+    let mut lat = Vec::new();
+    let mut returned = 0;
+    for q in &queries {
+        let (r, t) = timed(|| {
+            a.query(&s.me, s.image, &AnnotationQuery::viewport(*q))
+                .unwrap()
+        });
+        returned += r.len();
+        lat.push(t);
+    }
+    let (p50, p99) = (quantile(&mut lat, 0.5), quantile(&mut lat, 0.99));
+    // Baseline: the same query without the spatial index — scan every annotation of the image.
+    let mut brute = Vec::new();
+    for q in queries.iter().take(5) {
+        let (r, t) = timed(|| {
+            let all = a
+                .query(&s.me, s.image, &AnnotationQuery::default())
+                .unwrap();
+            all.into_iter()
+                .filter(|x| {
+                    x.vector
+                        .as_ref()
+                        .and_then(|v| v.bbox())
+                        .is_some_and(|b| b.intersects(q))
+                })
+                .count()
+        });
+        std::hint::black_box(r);
+        brute.push(t);
+    }
+    let b50 = quantile(&mut brute, 0.5);
+    println!(
+        "viewport {side:.0} px square, {:.0} annotations/query on average: p50 {:>8.3} ms  p99 {:>8.3} ms  (targets ≤ 1 ms, ≤ 5 ms)",
+        returned as f64 / queries.len() as f64,
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3
+    );
+    println!(
+        "  baseline brute-force scan of the image: p50 {:>8.3} ms  → index is {:.0}× faster",
+        b50.as_secs_f64() * 1e3,
+        b50.as_secs_f64() / p50.as_secs_f64()
+    );
+
+    // Empty viewports: outside the slide, where nothing is.
+    let mut empty = Vec::new();
+    for i in 0..2_000 {
+        let x = 200_000.0 + i as f64 * 10.0;
+        let q = BBox::new(x, 200_000.0, x + side, 200_000.0 + side);
+        let (r, t) = timed(|| {
+            a.query(&s.me, s.image, &AnnotationQuery::viewport(q))
+                .unwrap()
+        });
+        assert!(r.is_empty());
+        empty.push(t);
+    }
+    println!(
+        "empty viewport: p50 {:>8.1} µs  (target ≤ 50 µs)",
+        quantile(&mut empty, 0.5).as_secs_f64() * 1e6
+    );
+    drop(s);
+
+    // Size on disk with boxes only.
+    let dir2 = tempfile::tempdir().unwrap();
+    let s2 = setup(dir2.path());
+    let base = dir_size(dir2.path());
+    insert(&s2, n, false);
+    drop(s2);
+    // Reopen so sled has written everything it keeps.
+    drop(Exact::open(ExactConfig::in_dir(dir2.path())).unwrap());
+    let size = dir_size(dir2.path()) - base;
+    println!(
+        "disk: {:.0} bytes per box annotation  (target ≤ 400; baseline: the encoded record is ~50 bytes)",
+        size as f64 / n as f64
+    );
+}
