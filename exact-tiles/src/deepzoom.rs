@@ -262,18 +262,23 @@ impl DeepZoomGenerator {
         if o.overlap != 0 || (o.limit_bounds && self.dz.l0_offset != (0.0, 0.0)) {
             return None;
         }
-        let sl = *self.dz.slide_from_dz_level.get(level)?;
-        let l = &self.slide.levels()[sl];
-        if !l.is_passthrough()
-            || l.tile_width != o.tile_size
-            || l.tile_height != o.tile_size
-            || self.dz.z_dimensions[level] != (l.width, l.height)
-        {
+        // The native level this Deep Zoom level coincides with. Deep Zoom halves with ceil,
+        // some writers (libvips) with floor, and OpenSlide's downsample rule may then pick the
+        // finer level: a native level within one pixel still shares the grid, so its whole
+        // tiles pass through.
+        let (zw, zh) = *self.dz.z_dimensions.get(level)?;
+        let (sl, l) = self
+            .slide
+            .levels()
+            .iter()
+            .enumerate()
+            .find(|(_, l)| zw.abs_diff(l.width) <= 1 && zh.abs_diff(l.height) <= 1)?;
+        if !l.is_passthrough() || l.tile_width != o.tile_size || l.tile_height != o.tile_size {
             return None;
         }
         let ts = u64::from(o.tile_size);
-        let full_w = (u64::from(col) + 1) * ts <= l.width;
-        let full_h = (u64::from(row) + 1) * ts <= l.height;
+        let full_w = (u64::from(col) + 1) * ts <= l.width.min(zw);
+        let full_h = (u64::from(row) + 1) * ts <= l.height.min(zh);
         (full_w && full_h && col < l.tiles_across && row < l.tiles_down).then_some((sl, col, row))
     }
 
