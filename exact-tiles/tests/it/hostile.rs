@@ -153,3 +153,13 @@ fn region_requests_are_bounded_by_the_request() {
         ErrorKind::NotFound
     );
 }
+
+/// Found by `fuzz/ tiff_ifd`: a damaged JPEG tile (from a mutated libvips BigTIFF, minimised
+/// to 12 KB) on which zune-jpeg 0.4's bit reader hit an assertion. Decoding it must return,
+/// with pixels or an error.
+#[test]
+fn fuzz_regression_zune_bitstream_tile() {
+    let data = include_bytes!("regressions/zune-jpeg-bitstream.jpg");
+    let _ = exact_tiles::codec::decode_jpeg_stream(data, 240, 240, false);
+    let _ = exact_tiles::codec::decode_jpeg_stream(data, 240, 240, true);
+}
