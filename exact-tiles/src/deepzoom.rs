@@ -14,7 +14,7 @@ use crate::resize;
 use crate::slide::Slide;
 
 /// Deep Zoom parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DeepZoomOptions {
     /// Tile edge without overlap (OpenSlide's default 254).
     pub tile_size: u32,

@@ -1,0 +1,161 @@
+//! [`SlideCache`]: open slides (IFDs parsed once) and their Deep Zoom generators (with their
+//! rendered-tile caches), shared by URL across requests. Concurrent first requests for one URL
+//! open it once; failures are not cached; the least recently used entries are dropped beyond
+//! the capacity.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::OnceCell;
+
+use crate::deepzoom::{DeepZoomGenerator, DeepZoomOptions};
+use crate::error::Result;
+use crate::slide::Slide;
+
+type Cell<T> = Arc<OnceCell<Arc<T>>>;
+
+#[derive(Debug, Default)]
+struct Entries {
+    slides: HashMap<String, (Cell<Slide>, u64)>,
+    generators: HashMap<(String, Option<DeepZoomOptions>), (Cell<DeepZoomGenerator>, u64)>,
+    clock: u64,
+}
+
+/// A bounded, shared cache of open slides and Deep Zoom generators, keyed by URL.
+#[derive(Debug)]
+pub struct SlideCache {
+    capacity: usize,
+    entries: Mutex<Entries>,
+}
+
+fn evict<K: Clone + Eq + std::hash::Hash, V>(map: &mut HashMap<K, (V, u64)>, capacity: usize) {
+    while map.len() > capacity {
+        let Some(oldest) = map
+            .iter()
+            .min_by_key(|(_, (_, t))| *t)
+            .map(|(k, _)| k.clone())
+        else {
+            return;
+        };
+        map.remove(&oldest);
+    }
+}
+
+impl SlideCache {
+    /// A cache holding up to `capacity` slides (and as many generators).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            entries: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The open slide for `url`, opening it on first use.
+    pub async fn slide(&self, url: &str) -> Result<Arc<Slide>> {
+        let cell = {
+            let mut g = self.lock();
+            g.clock += 1;
+            let now = g.clock;
+            let cell = {
+                let e = g
+                    .slides
+                    .entry(url.to_string())
+                    .or_insert_with(|| (Arc::default(), now));
+                e.1 = now;
+                e.0.clone()
+            };
+            let cap = self.capacity;
+            evict(&mut g.slides, cap);
+            cell
+        };
+        let r = cell
+            .get_or_try_init(|| async { Slide::open(url).await.map(Arc::new) })
+            .await
+            .cloned();
+        if r.is_err() {
+            self.lock().slides.remove(url);
+        }
+        r
+    }
+
+    /// The Deep Zoom generator for `url`: `None` for the native grid, else OpenSlide's.
+    pub async fn deepzoom(
+        &self,
+        url: &str,
+        opts: Option<DeepZoomOptions>,
+    ) -> Result<Arc<DeepZoomGenerator>> {
+        let key = (url.to_string(), opts);
+        let cell = {
+            let mut g = self.lock();
+            g.clock += 1;
+            let now = g.clock;
+            let cell = {
+                let e = g
+                    .generators
+                    .entry(key.clone())
+                    .or_insert_with(|| (Arc::default(), now));
+                e.1 = now;
+                e.0.clone()
+            };
+            let cap = self.capacity;
+            evict(&mut g.generators, cap);
+            cell
+        };
+        let r = cell
+            .get_or_try_init(|| async {
+                let slide = self.slide(url).await?;
+                let g = match opts {
+                    None => DeepZoomGenerator::native(slide)?,
+                    Some(o) => DeepZoomGenerator::new(slide, o)?,
+                };
+                Ok(Arc::new(g))
+            })
+            .await
+            .cloned();
+        if r.is_err() {
+            self.lock().generators.remove(&key);
+        }
+        r
+    }
+
+    /// Forget `url` (after the object changed).
+    pub fn invalidate(&self, url: &str) {
+        let mut g = self.lock();
+        g.slides.remove(url);
+        g.generators.retain(|(u, _), _| u != url);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmu() -> String {
+        format!(
+            "{}/../../shared/data/CMU-1-Small-Region.svs",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    }
+
+    #[tokio::test]
+    async fn opens_once_shares_and_evicts() {
+        let cache = SlideCache::new(1);
+        let a = cache.slide(&cmu()).await.unwrap();
+        let b = cache.slide(&cmu()).await.unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        let g1 = cache.deepzoom(&cmu(), None).await.unwrap();
+        let g2 = cache.deepzoom(&cmu(), None).await.unwrap();
+        assert!(Arc::ptr_eq(&g1, &g2));
+        assert!(Arc::ptr_eq(g1.slide(), &a));
+        assert!(cache.slide("/nonexistent.svs").await.is_err());
+        // the failure evicted nothing it should not have, and was not cached
+        assert!(cache.lock().slides.len() <= 1);
+        cache.invalidate(&cmu());
+        let c = cache.slide(&cmu()).await.unwrap();
+        assert!(!Arc::ptr_eq(&a, &c));
+    }
+}
