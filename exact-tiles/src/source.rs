@@ -196,17 +196,29 @@ impl Source {
         let merged = coalesce(ranges, self.coalesce_gap);
         let fetched =
             futures::future::try_join_all(merged.iter().map(|r| self.read(r.clone()))).await?;
-        Ok(ranges
+        ranges
             .iter()
             .map(|r| {
-                // `merged` is sorted and disjoint: find the one containing `r`.
-                let i = merged.partition_point(|m| m.end < r.end.max(r.start + 1));
-                let i = i.min(merged.len().saturating_sub(1));
-                let m = &merged[i];
-                let start = (r.start - m.start) as usize;
-                fetched[i].slice(start..start + (r.end - r.start) as usize)
+                if r.is_empty() {
+                    return Ok(Bytes::new());
+                }
+                // `merged` is sorted and disjoint: the last one starting at or before `r`.
+                let i = merged.partition_point(|m| m.start <= r.start);
+                match i.checked_sub(1).map(|i| (i, &merged[i])) {
+                    Some((i, m)) if r.end <= m.end => {
+                        let start = (r.start - m.start) as usize;
+                        Ok(fetched[i].slice(start..start + (r.end - r.start) as usize))
+                    }
+                    _ => Err(Error::corrupt(
+                        &self.name,
+                        format!(
+                            "range {}..{} not covered by the coalesced reads",
+                            r.start, r.end
+                        ),
+                    )),
+                }
             })
-            .collect())
+            .collect()
     }
 }
 
@@ -220,10 +232,6 @@ pub fn coalesce(ranges: &[Range<u64>], gap: u64) -> Vec<Range<u64>> {
             Some(last) if r.start <= last.end.saturating_add(gap) => last.end = last.end.max(r.end),
             _ => out.push(r),
         }
-    }
-    if out.is_empty() && !ranges.is_empty() {
-        // Only empty ranges: keep one empty range so lookups find something.
-        out.push(0..0);
     }
     out
 }
@@ -294,9 +302,10 @@ mod tests {
             assert_eq!(head.len(), 10_000);
             let src = src.with_coalesce_gap(100);
             let got = src
-                .read_many(&[5000..5010, 100..200, 150..160, 9000..9001])
+                .read_many(&[5000..5010, 100..200, 150..160, 9000..9001, 7000..7000])
                 .await
                 .unwrap();
+            assert!(got[4].is_empty());
             assert_eq!(&got[0][..], &data[5000..5010]);
             assert_eq!(&got[1][..], &data[100..200]);
             assert_eq!(&got[2][..], &data[150..160]);

@@ -163,3 +163,15 @@ fn fuzz_regression_zune_bitstream_tile() {
     let _ = exact_tiles::codec::decode_jpeg_stream(data, 240, 240, false);
     let _ = exact_tiles::codec::decode_jpeg_stream(data, 240, 240, true);
 }
+
+/// Found by `fuzz/ convert_decode`: a striped TIFF with a zero-length strip made the
+/// coalescing range reader slice out of bounds. Empty ranges now read as empty.
+#[test]
+fn fuzz_regression_empty_strip_range() {
+    let data = include_bytes!("regressions/empty-strip-range.tif");
+    let limits = exact_tiles::convert::DecodeLimits::default();
+    let _ = exact_tiles::convert::probe(data, &limits);
+    if let Ok(slide) = open_bytes("empty-strip.tif", data.to_vec()) {
+        let _ = block(slide.read_region(0, 0, 0, 50, 40));
+    }
+}
