@@ -11,6 +11,9 @@ use crate::resize;
 /// The largest region `read_region` returns (pixels).
 pub const MAX_REGION_PIXELS: u64 = 256 << 20;
 
+/// The most native tiles one region may touch (files with absurdly small tiles).
+pub const MAX_REGION_TILES: i64 = 1 << 16;
+
 /// Copy `src` (RGB or RGBA) into `dst` at (`dx`, `dy`), clipped to `dst`; RGBA destinations
 /// get alpha 255 from RGB sources.
 pub(crate) fn blit(src: &Image, dst: &mut Image, dx: i64, dy: i64) {
@@ -113,6 +116,13 @@ impl Slide {
             return Ok(out);
         }
         let (tw, th) = (i64::from(l.tile_width), i64::from(l.tile_height));
+        let count = ((vx1 - 1) / tw - vx0 / tw + 1) * ((vy1 - 1) / th - vy0 / th + 1);
+        if count > MAX_REGION_TILES {
+            return Err(Error::unsupported(format!(
+                "{}: a {w}x{h} region spans {count} tiles of {tw}x{th} (limit {MAX_REGION_TILES})",
+                self.name()
+            )));
+        }
         let tiles: Vec<(u32, u32)> = (vy0 / th..=(vy1 - 1) / th)
             .flat_map(|r| (vx0 / tw..=(vx1 - 1) / tw).map(move |c| (c as u32, r as u32)))
             .collect();
