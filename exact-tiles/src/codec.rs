@@ -20,8 +20,6 @@ pub struct TileCodec {
     compression: u16,
     photometric: u16,
     samples: u16,
-    bits: u16,
-    planar: u16,
     predictor: u16,
     /// SOI + JPEGTables body (no APP14: the decoder is told the colour space instead).
     jpeg_prefix: Option<Bytes>,
@@ -77,8 +75,6 @@ impl TileCodec {
             compression: dir.compression,
             photometric: dir.photometric,
             samples: dir.samples_per_pixel,
-            bits: dir.bits_per_sample,
-            planar: dir.planar_config,
             predictor: dir.predictor,
             jpeg_prefix,
         })
@@ -91,7 +87,6 @@ impl TileCodec {
 
     /// Decode `data` holding a `w` × `h` block to RGB.
     pub fn decode(&self, data: &[u8], w: u32, h: u32, name: &str) -> Result<Image> {
-        let _ = (self.bits, self.planar);
         let out_len = w as usize * h as usize * 3;
         if out_len > MAX_DECODED_BYTES || w == 0 || h == 0 {
             return Err(Error::unsupported(format!(
@@ -321,8 +316,6 @@ pub fn decode_jpeg_stream(data: &[u8], max_w: u32, max_h: u32, rgb: bool) -> Res
             photometric::YCBCR
         },
         samples: 3,
-        bits: 8,
-        planar: 1,
         predictor: 1,
         jpeg_prefix: None,
     };

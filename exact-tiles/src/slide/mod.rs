@@ -264,6 +264,13 @@ impl Slide {
         })
     }
 
+    /// Keep at most `bytes` of decoded tiles for this slide (default
+    /// [`DEFAULT_TILE_CACHE_BYTES`]; 0 disables the cache).
+    pub fn with_tile_cache_bytes(mut self, bytes: usize) -> Self {
+        self.tiles = ByteCache::new(bytes);
+        self
+    }
+
     /// The source's name (URL or path), as used in errors.
     pub fn name(&self) -> &str {
         self.source.name()
