@@ -400,6 +400,45 @@ impl Slide {
         })
     }
 
+    /// Several native JPEG tiles of one level, with neighbouring tiles fetched in one
+    /// coalesced read (a viewer's batch, a prefetch).
+    pub async fn native_tiles(
+        &self,
+        level: usize,
+        tiles: &[(u32, u32)],
+    ) -> Result<Vec<NativeTile>> {
+        let l = self.level(level)?;
+        let Some(prefix) = &l.passthrough_prefix else {
+            return Err(Error::unsupported(format!(
+                "{}: level {level} is {} compressed, not JPEG tiles",
+                self.name(),
+                tiff::compression_name(l.compression)
+            )));
+        };
+        let mut ranges = Vec::with_capacity(tiles.len());
+        for &(c, r) in tiles {
+            let range = self.tile_range(level, c, r)?.1;
+            if range.is_empty() {
+                return Err(Error::not_found(format!(
+                    "tile {c},{r} of level {level} (sparse)"
+                )));
+            }
+            ranges.push(range);
+        }
+        self.source
+            .read_many(&ranges)
+            .await?
+            .into_iter()
+            .map(|raw| {
+                let body = jpeg::tile_body(&raw).map_err(|e| Error::corrupt(self.name(), e.0))?;
+                Ok(NativeTile {
+                    prefix: prefix.clone(),
+                    body,
+                })
+            })
+            .collect()
+    }
+
     /// A native tile decoded to RGB at its full stored size (edge tiles include padding),
     /// through the slide's byte-bounded tile cache and the CPU pool.
     pub async fn decoded_tile(&self, level: usize, col: u32, row: u32) -> Result<Arc<Image>> {

@@ -48,3 +48,16 @@ fn neighbouring_tiles_of_a_region_are_coalesced() {
     block(slide.read_region(0, 0, 0, 700, 700)).unwrap();
     assert_eq!(counting.counts().gets, 1);
 }
+
+#[test]
+fn a_batch_of_neighbouring_native_tiles_is_one_get() {
+    let (counting, path) = in_memory("CMU-1-Small-Region.svs");
+    let slide = block(Slide::open_store(Arc::new(counting.clone()), path)).unwrap();
+    counting.reset();
+    let batch = block(slide.native_tiles(0, &[(3, 2), (4, 2), (5, 2)])).unwrap();
+    assert_eq!(counting.counts().gets, 1);
+    for (t, c) in batch.iter().zip(3..) {
+        let one = block(slide.native_tile(0, c, 2)).unwrap();
+        assert_eq!(t.to_bytes(), one.to_bytes());
+    }
+}
