@@ -236,6 +236,24 @@ pub trait MetaStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<IndexEntry>>;
 
+    /// Visits the entries of `index` with `start <= key < end` in (key, id) order, borrowing
+    /// their bytes, until `visit` returns `false`. Hot paths (viewport queries) use this to read
+    /// annotation pages without copying them.
+    fn index_visit(
+        &self,
+        index: Index,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut dyn FnMut(&[u8], u64, &[u8]) -> bool,
+    ) -> Result<()> {
+        for e in self.index_range(index, start, end, usize::MAX)? {
+            if !visit(&e.key, e.id, &e.value) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// The last entry of `index` with `start <= key < end` in (key, id) order, if any.
     fn index_last(&self, index: Index, start: &[u8], end: &[u8]) -> Result<Option<IndexEntry>> {
         Ok(self.index_range(index, start, end, usize::MAX)?.pop())

@@ -164,6 +164,29 @@ impl<K: Kv> MetaStore for KvMetaStore<K> {
         Ok(out)
     }
 
+    fn index_visit(
+        &self,
+        index: Index,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut dyn FnMut(&[u8], u64, &[u8]) -> bool,
+    ) -> Result<()> {
+        let (s, e) = (index_prefix(index, start), index_prefix(index, end));
+        let mut bad = false;
+        self.kv
+            .for_each(&s, &e, &mut |k, v| match k.get(2..).and_then(split_id) {
+                Some((key, id)) => visit(key, id, v),
+                None => {
+                    bad = true;
+                    false
+                }
+            })?;
+        if bad {
+            return Err(self.corrupt("short index key"));
+        }
+        Ok(())
+    }
+
     fn index_last(&self, index: Index, start: &[u8], end: &[u8]) -> Result<Option<IndexEntry>> {
         let (s, e) = (index_prefix(index, start), index_prefix(index, end));
         match self.kv.last(&s, &e)? {
