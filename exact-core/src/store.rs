@@ -216,6 +216,9 @@ pub struct Batch {
     pub entries: Vec<EntryWrite>,
 }
 
+/// Visits one index entry (key, id, value); returns whether to go on.
+pub type EntryVisitor<'a> = dyn FnMut(&[u8], u64, &[u8]) -> bool + 'a;
+
 /// The metadata store. See the module docs for the contract.
 pub trait MetaStore: Send + Sync {
     /// Where the store lives, for messages (`sled://./exact-data/db`).
@@ -244,7 +247,7 @@ pub trait MetaStore: Send + Sync {
         index: Index,
         start: &[u8],
         end: &[u8],
-        visit: &mut dyn FnMut(&[u8], u64, &[u8]) -> bool,
+        visit: &mut EntryVisitor<'_>,
     ) -> Result<()> {
         for e in self.index_range(index, start, end, usize::MAX)? {
             if !visit(&e.key, e.id, &e.value) {

@@ -6,7 +6,7 @@
 //! counters are advanced in memory and persisted inside the next committed batch: ids handed out
 //! but never committed may be reused after a crash, committed ones never are.
 
-use exact_core::store::{Batch, Expect, Index, IndexEntry, Kind, MetaStore};
+use exact_core::store::{Batch, EntryVisitor, Expect, Index, IndexEntry, Kind, MetaStore};
 use exact_core::{Error, Result};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -169,7 +169,7 @@ impl<K: Kv> MetaStore for KvMetaStore<K> {
         index: Index,
         start: &[u8],
         end: &[u8],
-        visit: &mut dyn FnMut(&[u8], u64, &[u8]) -> bool,
+        visit: &mut EntryVisitor<'_>,
     ) -> Result<()> {
         let (s, e) = (index_prefix(index, start), index_prefix(index, end));
         let mut bad = false;
