@@ -216,6 +216,9 @@ pub struct Batch {
     pub entries: Vec<EntryWrite>,
 }
 
+/// Visits one index entry (key, id, value); returns whether to go on.
+pub type EntryVisitor<'a> = dyn FnMut(&[u8], u64, &[u8]) -> bool + 'a;
+
 /// The metadata store. See the module docs for the contract.
 pub trait MetaStore: Send + Sync {
     /// Where the store lives, for messages (`sled://./exact-data/db`).
@@ -235,6 +238,24 @@ pub trait MetaStore: Send + Sync {
         end: &[u8],
         limit: usize,
     ) -> Result<Vec<IndexEntry>>;
+
+    /// Visits the entries of `index` with `start <= key < end` in (key, id) order, borrowing
+    /// their bytes, until `visit` returns `false`. Hot paths (viewport queries) use this to read
+    /// annotation pages without copying them.
+    fn index_visit(
+        &self,
+        index: Index,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut EntryVisitor<'_>,
+    ) -> Result<()> {
+        for e in self.index_range(index, start, end, usize::MAX)? {
+            if !visit(&e.key, e.id, &e.value) {
+                break;
+            }
+        }
+        Ok(())
+    }
 
     /// The last entry of `index` with `start <= key < end` in (key, id) order, if any.
     fn index_last(&self, index: Index, start: &[u8], end: &[u8]) -> Result<Option<IndexEntry>> {

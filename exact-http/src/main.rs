@@ -2,6 +2,10 @@
 
 mod slide_cli;
 
+/// sled and page decoding allocate a lot; mimalloc beats glibc malloc on that workload.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -277,26 +277,49 @@ impl Catalog {
         };
         let what = self.store.location();
         let mut out = Vec::new();
+        let mut failed = None;
         for (start, end) in ranges {
-            for page in self
-                .store
-                .index_range(Index::AnnotationGrid, &start, &end, usize::MAX)?
-            {
-                for e in pages::entries(&page.value, what)? {
-                    if let Some(v) = &query.viewport {
-                        match &e.bbox {
-                            Some(b) if pages::may_intersect(b, v) => {}
-                            _ => continue,
+            self.store
+                .index_visit(
+                    Index::AnnotationGrid,
+                    &start,
+                    &end,
+                    &mut |_, _, page| match scan_page(page, query, what, &mut out) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            failed = Some(e);
+                            false
                         }
-                    }
-                    let a = codec::decode_annotation(e.id, e.data, what)?;
-                    if query.matches(&a) {
-                        out.push(a);
-                    }
-                }
+                    },
+                )?;
+            if let Some(e) = failed.take() {
+                return Err(e);
             }
         }
         out.sort_unstable_by_key(|a| a.id);
         Ok(out)
     }
+}
+
+/// Decodes the annotations of one page that match `query` into `out`, skipping those whose
+/// integer bounds miss the viewport without decoding them.
+fn scan_page(
+    page: &[u8],
+    query: &AnnotationQuery,
+    what: &str,
+    out: &mut Vec<Annotation>,
+) -> Result<()> {
+    for e in pages::entries(page, what)? {
+        if let Some(v) = &query.viewport {
+            match &e.bbox {
+                Some(b) if pages::may_intersect(b, v) => {}
+                _ => continue,
+            }
+        }
+        let a = codec::decode_annotation(e.id, e.data, what)?;
+        if query.matches(&a) {
+            out.push(a);
+        }
+    }
+    Ok(())
 }

@@ -99,3 +99,81 @@ impl VectorType {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::*;
+    use crate::time::Timestamp;
+    use crate::vector::Vector;
+    use serde_json::json;
+
+    /// Field names and value shapes are EXACT's, so the HTTP layer translates nothing.
+    #[test]
+    fn annotations_serialize_as_exact_does() {
+        let a = Annotation {
+            id: AnnotationId(7),
+            annotation_type: AnnotationTypeId(2),
+            vector: Some(Vector::rect(10.0, 20.0, 30.5, 40.0)),
+            image: ImageId(3),
+            user: Some(UserId(1)),
+            last_editor: None,
+            time: Timestamp::parse("t", "2021-06-15T10:20:30.123456").unwrap(),
+            last_edit_time: Timestamp::parse("t", "2021-06-15T10:20:30.123456").unwrap(),
+            deleted: false,
+            concealed: true,
+            blurred: false,
+            description: "remark".into(),
+            unique_identifier: uuid::Uuid::nil(),
+            meta_data: json!({"score": 0.5}),
+        };
+        let v = serde_json::to_value(&a).unwrap();
+        assert_eq!(
+            v,
+            json!({
+                "id": 7, "annotation_type": 2, "image": 3, "user": 1, "last_editor": null,
+                "vector": {"x1": 10, "y1": 20, "x2": 30.5, "y2": 40},
+                "time": "2021-06-15T10:20:30.123456", "last_edit_time": "2021-06-15T10:20:30.123456",
+                "deleted": false, "concealed": true, "blurred": false, "description": "remark",
+                "unique_identifier": "00000000-0000-0000-0000-000000000000", "meta_data": {"score": 0.5}
+            })
+        );
+        assert_eq!(serde_json::from_value::<Annotation>(v).unwrap(), a);
+    }
+
+    #[test]
+    fn images_use_exacts_camel_case_and_codes() {
+        let i = Image {
+            id: ImageId(1),
+            image_set: ImageSetId(2),
+            name: "a.svs".into(),
+            filename: "s3://archive/a.svs".into(),
+            time: Timestamp(0),
+            checksum: String::new(),
+            mpp: 0.25,
+            objective_power: 40.0,
+            width: 100,
+            height: 50,
+            depth: 1,
+            frames: 1,
+            channels: 3,
+            image_type: ImageType::FileLink,
+            default_frame: 1,
+            creator: None,
+        };
+        let v = serde_json::to_value(&i).unwrap();
+        assert_eq!(v["objectivePower"], 40.0);
+        assert_eq!(v["image_type"], 2);
+        assert_eq!(v["defaultFrame"], 1);
+        let e = serde_json::from_value::<VectorType>(json!(9)).unwrap_err();
+        assert!(e.to_string().contains("1, 2, 3, 4, 5, 6, 7"), "{e}");
+        assert_eq!(
+            serde_json::to_value(CollaborationType::SecondOpinion).unwrap(),
+            2
+        );
+        assert_eq!(
+            serde_json::from_value::<Priority>(json!(-1)).unwrap(),
+            Priority::Low
+        );
+    }
+}

@@ -6,7 +6,7 @@
 //! counters are advanced in memory and persisted inside the next committed batch: ids handed out
 //! but never committed may be reused after a crash, committed ones never are.
 
-use exact_core::store::{Batch, Expect, Index, IndexEntry, Kind, MetaStore};
+use exact_core::store::{Batch, EntryVisitor, Expect, Index, IndexEntry, Kind, MetaStore};
 use exact_core::{Error, Result};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -162,6 +162,29 @@ impl<K: Kv> MetaStore for KvMetaStore<K> {
             return Err(self.corrupt("short index key"));
         }
         Ok(out)
+    }
+
+    fn index_visit(
+        &self,
+        index: Index,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut EntryVisitor<'_>,
+    ) -> Result<()> {
+        let (s, e) = (index_prefix(index, start), index_prefix(index, end));
+        let mut bad = false;
+        self.kv
+            .for_each(&s, &e, &mut |k, v| match k.get(2..).and_then(split_id) {
+                Some((key, id)) => visit(key, id, v),
+                None => {
+                    bad = true;
+                    false
+                }
+            })?;
+        if bad {
+            return Err(self.corrupt("short index key"));
+        }
+        Ok(())
     }
 
     fn index_last(&self, index: Index, start: &[u8], end: &[u8]) -> Result<Option<IndexEntry>> {

@@ -183,5 +183,50 @@ fn versions_snapshot_and_diff(b: Backend) {
 crate::per_backend!(
     history_and_restore,
     synced_times_and_uuids_are_kept,
-    versions_snapshot_and_diff
+    versions_snapshot_and_diff,
+    concurrent_writers_lose_nothing
 );
+
+/// Concurrent writers into the same cells: optimistic retries keep every annotation.
+fn concurrent_writers_lose_nothing(b: Backend) {
+    let w = World::new(b);
+    let t = w.ty(VectorType::BoundingBox).id;
+    let image = w.image.id;
+    std::thread::scope(|scope| {
+        for thread in 0..4u32 {
+            let (c, admin) = (w.c.clone(), w.actor(&w.admin));
+            scope.spawn(move || {
+                for round in 0..10u32 {
+                    let news = (0..50u32)
+                        .map(|i| {
+                            let x = f64::from((thread * 7 + round * 13 + i * 31) % 3000);
+                            NewAnnotation::new(t, image, Some(Vector::rect(x, x, x + 4.0, x + 4.0)))
+                        })
+                        .collect();
+                    let made = c.annotations().create_many(&admin, news).unwrap();
+                    // Edits race with the other threads' inserts into the same pages.
+                    let patch = AnnotationPatch {
+                        description: Some(format!("t{thread}")),
+                        ..Default::default()
+                    };
+                    c.annotations().update(&admin, made[0].id, patch).unwrap();
+                }
+            });
+        }
+    });
+    let admin = w.actor(&w.admin);
+    let all =
+        w.c.annotations()
+            .query(&admin, image, &AnnotationQuery::default())
+            .unwrap();
+    assert_eq!(all.len(), 4 * 10 * 50);
+    assert_eq!(
+        all.iter()
+            .filter(|a| a.description.starts_with('t'))
+            .count(),
+        40
+    );
+    for a in all.iter().step_by(37) {
+        assert_eq!(&w.c.annotations().get(&admin, a.id).unwrap(), a);
+    }
+}

@@ -6,5 +6,6 @@ mod conformance;
 mod durability;
 mod history;
 mod permissions;
+mod resources;
 mod s3;
 mod viewport;
