@@ -119,7 +119,8 @@ def ome_tiff(name, width, height, tile=256, levels=3):
         base = synthetic_rgb(width, height, seed=7)
         with tifffile.TiffWriter(tmp, ome=True) as tw:
             tw.write(base, tile=(tile, tile), compression="deflate", photometric="rgb",
-                     subifds=levels - 1, metadata={"axes": "YXS"})
+                     subifds=levels - 1,
+                     metadata={"axes": "YXS", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5})
             img = base
             for _ in range(1, levels):
                 img = np.ascontiguousarray(img[::2, ::2])

@@ -44,6 +44,7 @@ def test_ome_tiff_first_series_with_subifd_pyramid():
         want = [(p.shape[1], p.shape[0]) for p in t.series[0].levels]
     assert info["vendor"] == "ome-tiff"
     assert [tuple(d) for d in info["level_dimensions"]] == want
+    assert float(info["properties"]["openslide.mpp-x"]) == pytest.approx(0.5)
 
 
 def test_errors_name_the_file(tmp_path):

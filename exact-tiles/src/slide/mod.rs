@@ -173,6 +173,7 @@ impl Slide {
             && desc.contains("http://www.openmicroscopy.org/Schemas/OME")
         {
             props::resolution_mpp(first, &mut properties);
+            props::ome_mpp(&desc, &mut properties);
             // First series: the first main IFD and its SubIFD pyramid.
             let main = Arc::new(first.clone());
             level_dirs.push(main);

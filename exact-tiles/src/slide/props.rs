@@ -137,3 +137,50 @@ mod tests {
         assert_eq!(p["openslide.objective-power"], "20");
     }
 }
+
+/// `openslide.mpp-x/-y` from the first `<Pixels>` of OME-XML (`PhysicalSizeX/Y`, in µm unless
+/// `PhysicalSizeXUnit` says nm, mm or cm).
+pub fn ome_mpp(xml: &str, props: &mut BTreeMap<String, String>) {
+    let Some(start) = xml.find("<Pixels ") else {
+        return;
+    };
+    let tag = &xml[start..];
+    let tag = &tag[..tag.find('>').unwrap_or(tag.len())];
+    let attr = |name: &str| -> Option<&str> {
+        let key = format!(" {name}=\"");
+        let i = tag.find(&key)? + key.len();
+        Some(&tag[i..i + tag[i..].find('"')?])
+    };
+    for (axis, prop) in [("X", "openslide.mpp-x"), ("Y", "openslide.mpp-y")] {
+        let Some(v) = attr(&format!("PhysicalSize{axis}")).and_then(|v| v.parse::<f64>().ok())
+        else {
+            continue;
+        };
+        let scale = match attr(&format!("PhysicalSize{axis}Unit")).unwrap_or("µm") {
+            "µm" | "um" | "\u{3bc}m" => 1.0,
+            "nm" => 1e-3,
+            "mm" => 1e3,
+            "cm" => 1e4,
+            _ => continue,
+        };
+        if v > 0.0 {
+            props.insert(prop.into(), format_double(v * scale));
+        }
+    }
+}
+
+#[cfg(test)]
+mod ome_tests {
+    use super::*;
+
+    #[test]
+    fn ome_physical_size_becomes_mpp() {
+        let mut p = BTreeMap::new();
+        ome_mpp(
+            r#"<OME><Image><Pixels ID="Pixels:0" PhysicalSizeX="0.25" PhysicalSizeY="250" PhysicalSizeYUnit="nm" SizeX="10"></Pixels></Image></OME>"#,
+            &mut p,
+        );
+        assert_eq!(p["openslide.mpp-x"], "0.25");
+        assert_eq!(p["openslide.mpp-y"], "0.25");
+    }
+}
