@@ -215,7 +215,7 @@ fn main() {
     let nq: usize = std::env::var("EXACT_BENCH_QUERIES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
+        .unwrap_or(1000);
     let queries: Vec<BBox> = (0..nq)
         .map(|_| {
             let (x, y) = (rng.range(0.0, W - side), rng.range(0.0, H - side));
@@ -223,17 +223,30 @@ fn main() {
         })
         .collect();
     let a = s.exact.annotations();
-    let mut lat = Vec::new();
-    let mut returned = 0;
-    for q in &queries {
-        let (r, t) = timed(|| {
-            a.query(&s.me, s.image, &AnnotationQuery::viewport(*q))
-                .unwrap()
-        });
-        returned += r.len();
-        lat.push(t);
-    }
-    let (p50, p99) = (quantile(&mut lat, 0.5), quantile(&mut lat, 0.99));
+    // Two passes over the same viewports: the first reads pages sled has not consolidated since
+    // the bulk insert (cold), the second is the steady state of a viewer panning around.
+    let pass = |label: &str| {
+        let mut lat = Vec::new();
+        let mut returned = 0;
+        for q in &queries {
+            let (r, t) = timed(|| {
+                a.query(&s.me, s.image, &AnnotationQuery::viewport(*q))
+                    .unwrap()
+            });
+            returned += r.len();
+            lat.push(t);
+        }
+        let (p50, p99) = (quantile(&mut lat, 0.5), quantile(&mut lat, 0.99));
+        println!(
+            "viewport {side:.0} px square, {:.0} annotations/query, {label}: p50 {:>8.3} ms  p99 {:>8.3} ms  (targets ≤ 1 ms, ≤ 5 ms)",
+            returned as f64 / queries.len() as f64,
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3
+        );
+        p50
+    };
+    pass("cold pass");
+    let p50 = pass("warm pass");
     // Baseline: the same query without the spatial index — scan every annotation of the image.
     let mut brute = Vec::new();
     for q in queries.iter().take(5) {
@@ -254,12 +267,7 @@ fn main() {
         brute.push(t);
     }
     let b50 = quantile(&mut brute, 0.5);
-    println!(
-        "viewport {side:.0} px square, {:.0} annotations/query on average: p50 {:>8.3} ms  p99 {:>8.3} ms  (targets ≤ 1 ms, ≤ 5 ms)",
-        returned as f64 / queries.len() as f64,
-        p50.as_secs_f64() * 1e3,
-        p99.as_secs_f64() * 1e3
-    );
+
     println!(
         "  baseline brute-force scan of the image: p50 {:>8.3} ms  → index is {:.0}× faster",
         b50.as_secs_f64() * 1e3,
