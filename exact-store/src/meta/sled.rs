@@ -61,15 +61,6 @@ impl Kv for SledKv {
             .map_err(|e| self.fail(e))
     }
 
-    fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let mut out = Vec::new();
-        self.for_each(start, end, &mut |k, v| {
-            out.push((k.to_vec(), v.to_vec()));
-            out.len() < limit
-        })?;
-        Ok(out)
-    }
-
     fn for_each(
         &self,
         start: &[u8],
