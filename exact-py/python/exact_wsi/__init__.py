@@ -1,0 +1,235 @@
+"""exact_wsi: whole-slide images with openslide-python's API, read by exact-rs.
+
+Switch from openslide-python by changing one import::
+
+    import exact_wsi as openslide
+    with openslide.open_slide("slide.svs") as s:          # or "s3://bucket/slide.svs"
+        region = s.read_region((0, 0), 0, (512, 512))     # PIL RGBA
+        pixels = s.read_region((0, 0), 0, (512, 512), as_array=True)  # numpy (h, w, 4)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Iterator
+
+from . import _native
+from ._errors import (
+    BackendError,
+    ClosedError,
+    CorruptError,
+    ExactError,
+    InvalidInputError,
+    NotFoundError,
+    UnsupportedError,
+)
+
+__version__ = _native.__version__
+
+__all__ = [
+    "OpenSlide", "open_slide", "AbstractSlide", "ExactError", "NotFoundError",
+    "InvalidInputError", "UnsupportedError", "CorruptError", "BackendError", "ClosedError",
+    "OpenSlideError", "PROPERTY_NAME_COMMENT", "PROPERTY_NAME_VENDOR",
+    "PROPERTY_NAME_QUICKHASH1", "PROPERTY_NAME_BACKGROUND_COLOR",
+    "PROPERTY_NAME_OBJECTIVE_POWER", "PROPERTY_NAME_MPP_X", "PROPERTY_NAME_MPP_Y",
+    "PROPERTY_NAME_BOUNDS_X", "PROPERTY_NAME_BOUNDS_Y", "PROPERTY_NAME_BOUNDS_WIDTH",
+    "PROPERTY_NAME_BOUNDS_HEIGHT",
+]
+
+# openslide-python's names, so `import exact_wsi as openslide` keeps working.
+OpenSlideError = ExactError
+PROPERTY_NAME_COMMENT = "openslide.comment"
+PROPERTY_NAME_VENDOR = "openslide.vendor"
+PROPERTY_NAME_QUICKHASH1 = "openslide.quickhash-1"
+PROPERTY_NAME_BACKGROUND_COLOR = "openslide.background-color"
+PROPERTY_NAME_OBJECTIVE_POWER = "openslide.objective-power"
+PROPERTY_NAME_MPP_X = "openslide.mpp-x"
+PROPERTY_NAME_MPP_Y = "openslide.mpp-y"
+PROPERTY_NAME_BOUNDS_X = "openslide.bounds-x"
+PROPERTY_NAME_BOUNDS_Y = "openslide.bounds-y"
+PROPERTY_NAME_BOUNDS_WIDTH = "openslide.bounds-width"
+PROPERTY_NAME_BOUNDS_HEIGHT = "openslide.bounds-height"
+
+
+def _to_pil(pixels: tuple) -> Any:
+    from PIL import Image
+
+    w, h, channels, data = pixels
+    mode = "RGBA" if channels == 4 else "RGB"
+    if w == 0 or h == 0:
+        return Image.new(mode, (w, h))
+    return Image.frombuffer(mode, (w, h), data, "raw", mode, 0, 1)
+
+
+def _to_array(pixels: tuple) -> Any:
+    import numpy as np
+
+    w, h, channels, data = pixels
+    # `data` is a bytearray: the array shares it and stays writable.
+    return np.frombuffer(data, dtype=np.uint8).reshape(h, w, channels)
+
+
+def _as_int(name: str, v: Any) -> int:
+    import numbers
+
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise InvalidInputError(f"{name} must be an integer, got {type(v).__name__}")
+    return int(v)
+
+
+def _pair(name: str, v: Any) -> tuple[int, int]:
+    try:
+        a, b = v
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{name} must be a pair of integers, got {v!r}") from None
+    return _as_int(name, a), _as_int(name, b)
+
+
+class AbstractSlide:
+    """Marker base, as in openslide-python."""
+
+
+class _AssociatedImages(Mapping):
+    """Associated images (label, macro, thumbnail …), decoded lazily on access."""
+
+    def __init__(self, native: Any) -> None:
+        self._native = native
+        self._names = list(native.associated_image_names)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._names:
+            raise NotFoundError(f"no associated image {name!r}")
+        return _to_pil(self._native.associated_image(name))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __repr__(self) -> str:
+        return f"<_AssociatedImages {self._names!r}>"
+
+
+class OpenSlide(AbstractSlide):
+    """A whole-slide image, with openslide-python's ``OpenSlide`` API.
+
+    ``filename`` is a path or a URL: ``file://…``, ``s3://bucket/key`` (credentials and endpoint
+    from the usual ``AWS_*`` variables) or ``memory://…``.
+    """
+
+    def __init__(self, filename: Any) -> None:
+        import os
+
+        if not isinstance(filename, (str, os.PathLike)):
+            raise InvalidInputError(f"filename must be a str or path, got {type(filename).__name__}")
+        self._filename = os.fspath(filename)
+        self._native: Any = _native.NativeSlide(self._filename)
+        self._properties = dict(self._native.properties)
+        self._level_dimensions = tuple(tuple(d) for d in self._native.level_dimensions)
+        self._level_downsamples = tuple(self._native.level_downsamples)
+
+    @classmethod
+    def detect_format(cls, filename: Any) -> str | None:
+        try:
+            with cls(filename) as s:
+                return s.properties.get(PROPERTY_NAME_VENDOR)
+        except ExactError:
+            return None
+
+    def _n(self) -> Any:
+        if self._native is None:
+            raise ClosedError(f"slide {self._filename!r} is closed")
+        return self._native
+
+    def close(self) -> None:
+        self._native = None
+
+    def __enter__(self) -> "OpenSlide":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = " closed" if self._native is None else ""
+        return f"OpenSlide({self._filename!r}){state}"
+
+    @property
+    def level_count(self) -> int:
+        return len(self._level_dimensions)
+
+    @property
+    def dimensions(self) -> tuple[int, int]:
+        return self._level_dimensions[0]
+
+    @property
+    def level_dimensions(self) -> tuple[tuple[int, int], ...]:
+        return self._level_dimensions
+
+    @property
+    def level_downsamples(self) -> tuple[float, ...]:
+        return self._level_downsamples
+
+    @property
+    def properties(self) -> Mapping[str, str]:
+        return self._properties
+
+    @property
+    def associated_images(self) -> Mapping[str, Any]:
+        return _AssociatedImages(self._n())
+
+    @property
+    def color_profile(self) -> None:
+        return None
+
+    def get_best_level_for_downsample(self, downsample: float) -> int:
+        try:
+            d = float(downsample)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"downsample must be a number, got {downsample!r}") from None
+        return self._n().best_level_for_downsample(d)
+
+    def read_region(self, location: Any, level: int, size: Any, *, as_array: bool = False) -> Any:
+        """The region of ``level`` whose top-left corner is ``location`` (level-0 coordinates),
+        as a PIL RGBA image, or a numpy ``(h, w, 4)`` uint8 array with ``as_array=True``."""
+        x, y = _pair("location", location)
+        level = _as_int("level", level)
+        w, h = _pair("size", size)
+        n = self._n()
+        if w < 0 or h < 0:
+            raise InvalidInputError(f"negative width ({w}) or height ({h})")
+        if not 0 <= level < self.level_count:
+            raise InvalidInputError(f"level {level} out of range (0..{self.level_count})")
+        if w == 0 or h == 0:
+            empty = (w, h, 4, bytearray())
+            return _to_array(empty) if as_array else _to_pil(empty)
+        px = n.read_region(x, y, level, w, h)
+        return _to_array(px) if as_array else _to_pil(px)
+
+    def read_region_array(self, location: Any, level: int, size: Any) -> Any:
+        """``read_region(..., as_array=True)``."""
+        return self.read_region(location, level, size, as_array=True)
+
+    def get_thumbnail(self, size: Any) -> Any:
+        """An RGB thumbnail fitting in ``size``, as openslide-python makes it."""
+        w, h = _pair("size", size)
+        return _to_pil(self._n().thumbnail(w, h))
+
+    def read_native_tile(self, level: int, col: int, row: int) -> bytes:
+        """The stored bytes of a native tile (a complete JPEG for JPEG slides), undecoded."""
+        return self._n().native_tile(_as_int("level", level), _as_int("col", col), _as_int("row", row))
+
+    def set_cache(self, cache: Any) -> None:
+        """Accepted for openslide-python compatibility; exact_wsi caches per slide."""
+
+
+def open_slide(filename: Any) -> OpenSlide:
+    """Open a slide (path or URL) — openslide-python's ``open_slide``."""
+    return OpenSlide(filename)
+
+
+from . import deepzoom  # noqa: E402  (needs OpenSlide defined)
+from .deepzoom import DeepZoomGenerator  # noqa: E402
+
+__all__ += ["deepzoom", "DeepZoomGenerator"]

@@ -1,0 +1,36 @@
+"""The exception hierarchy of exact_wsi, rooted at :class:`ExactError`.
+
+The native module raises these by error *kind* (never by message text): not-found is also a
+``FileNotFoundError`` and a ``KeyError``, invalid input also a ``ValueError``.
+"""
+
+
+class ExactError(Exception):
+    """Root of every error exact_wsi raises."""
+
+
+class NotFoundError(ExactError, FileNotFoundError, KeyError):
+    """A slide, level, associated image or record does not exist."""
+
+    # KeyError's str() would quote the message; keep it readable.
+    __str__ = Exception.__str__
+
+
+class InvalidInputError(ExactError, ValueError):
+    """An argument is out of range or of the wrong shape."""
+
+
+class UnsupportedError(ExactError):
+    """The file is valid but uses a format or feature exact_wsi does not read."""
+
+
+class CorruptError(ExactError):
+    """The file is damaged or not what its name says."""
+
+
+class BackendError(ExactError, OSError):
+    """The storage (filesystem, S3) failed."""
+
+
+class ClosedError(ExactError):
+    """The slide was closed."""
