@@ -258,6 +258,25 @@ json_record!(
     |f, _i| format!("export format named {:?}", f.name)
 );
 
+json_record!(
+    Credential,
+    Kind::Credential,
+    "credential",
+    |c| vec![term(Index::CredentialByUser, Key::new().u64(c.user.0))],
+    |c, _i| format!("password of {}", c.user)
+);
+
+json_record!(
+    AccessToken,
+    Kind::AccessToken,
+    "access token",
+    |t| vec![
+        term(Index::TokenDigest, Key::new().str(&t.digest)),
+        term(Index::TokenByUser, Key::new().u64(t.user.0)),
+    ],
+    |t, _i| format!("access token {}", t.id.0)
+);
+
 /// The history entry of a change, as an index entry of the changed annotation: key =
 /// `annotation | change id`, so an annotation's entries read back in order. Append-only.
 pub fn change_entry(change: &AnnotationChange) -> EntryWrite {

@@ -38,6 +38,10 @@ pub enum Kind {
     AnnotationChange = 17,
     /// Id space of annotation pages (stored as index entries, see [`Index::AnnotationGrid`]).
     AnnotationPage = 18,
+    /// Password hashes ([`crate::model::Credential`]).
+    Credential = 19,
+    /// Personal access tokens ([`crate::model::AccessToken`]).
+    AccessToken = 20,
 }
 
 impl Kind {
@@ -61,6 +65,8 @@ impl Kind {
         Kind::ExportFormat,
         Kind::AnnotationChange,
         Kind::AnnotationPage,
+        Kind::Credential,
+        Kind::AccessToken,
     ];
 
     /// The byte that tags this kind in keys.
@@ -109,6 +115,10 @@ pub enum Index {
     /// Annotation history: key = annotation id, id = change id, value = the encoded change.
     Changes = 25,
     VerificationByAnnotation = 26,
+    CredentialByUser = 27,
+    /// Key = hex digest of a token's secret.
+    TokenDigest = 28,
+    TokenByUser = 29,
 }
 
 impl Index {
@@ -131,6 +141,8 @@ impl Index {
                 | Index::ScreeningPair
                 | Index::MediaFileName
                 | Index::ExportFormatName
+                | Index::CredentialByUser
+                | Index::TokenDigest
         )
     }
 

@@ -2,18 +2,43 @@
 //! was wrong; internal errors become a plain 500 and are logged with their source chain.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use exact_core::{Error, ErrorKind};
 use serde_json::json;
 
 /// An error answered over HTTP.
 #[derive(Debug)]
-pub struct ApiError(pub Error);
+pub enum ApiError {
+    /// A library error; its kind decides the status.
+    Core(Error),
+    /// No or wrong credentials (401 with a `WWW-Authenticate` challenge).
+    Unauthenticated(String),
+    /// The request is malformed before it reaches the library (400 naming the field).
+    BadRequest {
+        /// The offending field or parameter (`body` for the whole body).
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Results of handlers.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    /// A 400 naming `field`.
+    pub fn bad(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        ApiError(e)
+        ApiError::Core(e)
     }
 }
 
@@ -32,10 +57,29 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = status_of(self.0.kind());
+        let e = match self {
+            ApiError::Unauthenticated(detail) => {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Basic realm=\"api\"")],
+                    Json(json!({ "detail": detail })),
+                )
+                    .into_response();
+            }
+            ApiError::BadRequest { field, reason } => {
+                let detail = format!("{field}: {reason}");
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({ field: [reason], "detail": detail })),
+                )
+                    .into_response();
+            }
+            ApiError::Core(e) => e,
+        };
+        let status = status_of(e.kind());
         if status.is_server_error() {
-            let mut chain = self.0.to_string();
-            let mut source = std::error::Error::source(&self.0);
+            let mut chain = e.to_string();
+            let mut source = std::error::Error::source(&e);
             while let Some(s) = source {
                 chain.push_str(": ");
                 chain.push_str(&s.to_string());
@@ -44,9 +88,9 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %chain, "internal error");
             return (status, Json(json!({"detail": "internal server error"}))).into_response();
         }
-        let body = match &self.0 {
+        let body = match &e {
             Error::InvalidInput { field, reason } => {
-                json!({ field.clone(): [reason], "detail": self.0.to_string() })
+                json!({ field.clone(): [reason], "detail": e.to_string() })
             }
             other => json!({"detail": other.to_string()}),
         };

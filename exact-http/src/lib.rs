@@ -1,31 +1,74 @@
 //! exact-http: the HTTP layer over the [`exact_store::Exact`] library handle. Handlers parse,
 //! call the library and map errors; use cases and permission checks live below the handle.
 //!
-//! This first cut serves the server's status; the EXACT-compatible REST API v1 builds on it.
+//! [`router`] serves EXACT's REST API v1 under `/api/v1/` (see `routes`), authenticated by
+//! [`auth`] (HTTP Basic, `Token` and `Bearer` personal access tokens).
 #![warn(missing_docs)]
 
+pub mod auth;
+pub mod body;
 pub mod error;
+pub mod pagination;
+pub mod query;
+mod routes;
 
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::get;
 use axum::{Json, Router};
+use error::{ApiError, ApiResult};
 use exact_store::Exact;
 use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// What every handler gets: the library handle and the credential cache.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The library handle.
+    pub exact: Exact,
+    /// Verifies credentials and remembers verified Basic ones.
+    pub auth: Arc<auth::Authenticator>,
+}
 
 /// The application router over `exact`.
 pub fn router(exact: Exact) -> Router {
+    let state = AppState {
+        exact,
+        auth: Arc::new(auth::Authenticator::default()),
+    };
     Router::new()
         .route("/api/v1/", get(status))
         .route("/health", get(|| async { "ok" }))
-        .with_state(exact)
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(routes::routes())
+        .fallback(|| async {
+            (
+                axum::http::StatusCode::NOT_FOUND,
+                Json(json!({"detail": "Not found."})),
+            )
+        })
+        .layer(DefaultBodyLimit::max(body::BODY_LIMIT))
+        .with_state(state)
 }
 
-async fn status(State(exact): State<Exact>) -> Json<Value> {
-    let config = exact.config();
+async fn status(State(state): State<AppState>) -> Json<Value> {
+    let config = state.exact.config();
     Json(json!({
         "name": "exact-rs",
         "version": env!("CARGO_PKG_VERSION"),
         "meta": config.meta_url(),
         "blobs": config.blobs_url(),
     }))
+}
+
+/// Runs synchronous library work (store reads and writes, password hashing) on the blocking
+/// pool, so async workers never wait on disk or CPU.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(ApiError::Core(exact_core::Error::Backend {
+            backend: "exact-http".into(),
+            source: Box::new(std::io::Error::other(format!("handler task failed: {e}"))),
+        }))
+    })
 }

@@ -79,37 +79,192 @@ enum UserCommand {
         /// Grant every right everywhere.
         #[arg(long)]
         superuser: bool,
+        #[command(flatten)]
+        password: PasswordArgs,
     },
+    /// Set a user's password.
+    Passwd {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Login name.
+        username: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Create a personal access token (printed once; only its digest is stored).
+    Token {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Login name.
+        username: String,
+        /// A label for the token.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Days until the token expires (never when absent).
+        #[arg(long)]
+        expires_days: Option<u32>,
+    },
+}
+
+/// Where a password comes from.
+#[derive(Debug, clap::Args)]
+struct PasswordArgs {
+    /// Read the password from the first line of standard input.
+    #[arg(long, conflicts_with = "password")]
+    password_stdin: bool,
+    /// The password (visible in the process list; prefer --password-stdin).
+    #[arg(long)]
+    password: Option<String>,
+}
+
+impl PasswordArgs {
+    fn read(self) -> Result<Option<String>, String> {
+        if let Some(p) = self.password {
+            return Ok(Some(p));
+        }
+        if !self.password_stdin {
+            return Ok(None);
+        }
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+        let p = line.trim_end_matches(['\r', '\n']).to_owned();
+        if p.is_empty() {
+            return Err("empty password on stdin".into());
+        }
+        Ok(Some(p))
+    }
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve { data, bind } => serve(data, bind),
-        Command::User {
-            cmd:
-                UserCommand::Add {
-                    data,
-                    username,
-                    superuser,
-                },
-        } => {
-            let result = data.open().and_then(|exact| {
-                exact.users().register(NewUser {
+        Command::User { cmd } => user(cmd),
+        Command::Slide { cmd } => slide_cli::run(cmd),
+    }
+}
+
+fn user(cmd: UserCommand) -> ExitCode {
+    let result = match cmd {
+        UserCommand::Add {
+            data,
+            username,
+            superuser,
+            password,
+        } => password.read().and_then(|password| {
+            let exact = data.open().map_err(|e| e.to_string())?;
+            let user = exact
+                .users()
+                .register(NewUser {
                     username,
                     is_superuser: superuser,
                     ..Default::default()
                 })
-            });
-            match result {
-                Ok(user) => {
-                    println!("created user {} (id {})", user.username, user.id.0);
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(&e),
+                .map_err(|e| e.to_string())?;
+            if let Some(p) = password {
+                set_password(&exact, user.id, &p)?;
             }
+            println!("created user {} (id {})", user.username, user.id.0);
+            Ok(())
+        }),
+        UserCommand::Passwd {
+            data,
+            username,
+            password,
+        } => password.read().and_then(|password| {
+            let password = password.ok_or("give --password-stdin or --password")?;
+            let exact = data.open().map_err(|e| e.to_string())?;
+            let user = find_user(&exact, &username)?;
+            set_password(&exact, user, &password)?;
+            println!("password of {username} changed");
+            Ok(())
+        }),
+        UserCommand::Token {
+            data,
+            username,
+            name,
+            expires_days,
+        } => (|| {
+            let exact = data.open().map_err(|e| e.to_string())?;
+            let user = find_user(&exact, &username)?;
+            let expires = expires_days.map(|d| {
+                exact_core::Timestamp(exact.catalog().now().0 + i64::from(d) * 86_400 * 1_000_000)
+            });
+            let (secret, digest) = exact_http::auth::new_token();
+            exact
+                .catalog()
+                .credentials()
+                .add_token(user, &name, digest, expires)
+                .map_err(|e| e.to_string())?;
+            println!("{secret}");
+            Ok(())
+        })(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("exact: {e}");
+            ExitCode::FAILURE
         }
-        Command::Slide { cmd } => slide_cli::run(cmd),
     }
+}
+
+fn find_user(exact: &Exact, username: &str) -> Result<exact_core::UserId, String> {
+    exact
+        .users()
+        .by_username(username)
+        .map_err(|e| e.to_string())?
+        .map(|u| u.id)
+        .ok_or_else(|| format!("no user named {username:?}"))
+}
+
+fn set_password(exact: &Exact, user: exact_core::UserId, password: &str) -> Result<(), String> {
+    let phc = exact_http::auth::hash_password(password).map_err(|e| e.to_string())?;
+    exact
+        .catalog()
+        .credentials()
+        .set_password(user, phc)
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// On first start with no user at all, creates the superuser `exact` with the password in
+/// `EXACT_ADMIN_PASSWORD`, or a random one printed once.
+fn bootstrap(exact: &Exact) -> Result<(), String> {
+    let store = exact.catalog().store();
+    let empty = store
+        .scan(exact_core::store::Kind::User, 0, 1)
+        .map_err(|e| e.to_string())?
+        .is_empty();
+    if !empty {
+        return Ok(());
+    }
+    let (password, generated) = match std::env::var("EXACT_ADMIN_PASSWORD") {
+        Ok(p) if !p.is_empty() => (p, false),
+        _ => {
+            let (secret, _) = exact_http::auth::new_token();
+            (
+                secret.trim_start_matches(exact_http::auth::TOKEN_PREFIX)[..20].to_owned(),
+                true,
+            )
+        }
+    };
+    let user = exact
+        .users()
+        .register(NewUser {
+            username: "exact".into(),
+            is_superuser: true,
+            ..Default::default()
+        })
+        .map_err(|e| e.to_string())?;
+    set_password(exact, user.id, &password)?;
+    if generated {
+        println!("created superuser exact with password {password} (shown once)");
+    } else {
+        println!("created superuser exact with the password in EXACT_ADMIN_PASSWORD");
+    }
+    Ok(())
 }
 
 fn fail(e: &dyn std::error::Error) -> ExitCode {
@@ -122,6 +277,10 @@ fn serve(data: DataArgs, bind: SocketAddr) -> ExitCode {
         Ok(e) => e,
         Err(e) => return fail(&e),
     };
+    if let Err(e) = bootstrap(&exact) {
+        eprintln!("exact: cannot create the first user: {e}");
+        return ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => return fail(&e),

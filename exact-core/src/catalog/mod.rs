@@ -5,6 +5,7 @@
 
 mod annostore;
 mod annotations;
+mod auth;
 mod images;
 mod misc;
 mod query;
@@ -13,6 +14,7 @@ mod teams;
 mod versions;
 
 pub use annotations::{AnnotationPatch, Annotations, NewAnnotation, Revision};
+pub use auth::Credentials;
 pub use images::{ImagePatch, Images, NewImage};
 pub use misc::{
     ExportFormats, LogImageActions, MediaFiles, NewExportFormat, ScreeningModes, SetTags,
@@ -152,6 +154,10 @@ impl Catalog {
     /// Export formats.
     pub fn export_formats(&self) -> ExportFormats<'_> {
         ExportFormats(self)
+    }
+    /// Password hashes and access tokens (for authentication; no actor).
+    pub fn credentials(&self) -> Credentials<'_> {
+        Credentials(self)
     }
 
     // ---- repository helpers shared by the use cases ----

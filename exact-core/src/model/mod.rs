@@ -4,6 +4,7 @@
 
 mod admin;
 mod annotations;
+mod auth;
 mod images;
 mod users;
 
@@ -12,6 +13,7 @@ pub use annotations::{
     Annotation, AnnotationChange, AnnotationMediaFile, AnnotationType, AnnotationVersion,
     ChangeAction, ExportFormat, MediaFileType, Verification,
 };
+pub use auth::{AccessToken, AccessTokenId, Credential, CredentialId};
 pub use images::{
     CollaborationType, Image, ImageSet, ImageType, LogAction, LogImageAction, Priority,
     ScreeningMode, SetTag, SetVersion,

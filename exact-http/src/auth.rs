@@ -1,0 +1,230 @@
+//! Authentication: HTTP Basic (EXACT-Sync, SlideRunner), `Authorization: Token …` and
+//! `Bearer …` personal access tokens. Handlers take an [`Authed`] and get the [`Actor`].
+//!
+//! Passwords are argon2id hashes, slow on purpose; clients that send Basic auth on every call
+//! would pay that per request, so a verified credential is remembered in memory under an HMAC
+//! of it (keyed with a per-process random key, so the cache never holds anything a password
+//! could be recovered from). An entry stays valid only while the stored hash is the one it was
+//! verified against: changing a password (new salt, new PHC string) invalidates it, also in
+//! other processes sharing the store. Tokens are long random secrets: a SHA-256 digest suffices.
+
+use crate::AppState;
+use crate::error::ApiError;
+use argon2::Argon2;
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use exact_core::UserId;
+use exact_core::permissions::Actor;
+use exact_core::{Error, ErrorKind};
+use exact_store::Exact;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a verified Basic credential is remembered.
+const CACHE_TTL: Duration = Duration::from_secs(300);
+/// Entries kept at most; beyond, expired ones are dropped, then everything.
+const CACHE_MAX: usize = 10_000;
+/// Prefix of personal access tokens, so leaked ones are recognisable.
+pub const TOKEN_PREFIX: &str = "exact_";
+
+/// Hashes a password (argon2id, random salt) into a PHC string.
+pub fn hash_password(password: &str) -> Result<String, Error> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::invalid("password", e.to_string()))
+}
+
+/// Whether `password` matches the PHC string `phc`.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A fresh token secret (shown once) and the digest stored for it.
+pub fn new_token() -> (String, String) {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    let secret = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+    let digest = token_digest(&secret);
+    (secret, digest)
+}
+
+/// The stored digest of a token secret.
+pub fn token_digest(secret: &str) -> String {
+    hex(&Sha256::digest(secret.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+struct Verified {
+    user: UserId,
+    phc: String,
+    at: Instant,
+}
+
+/// The in-memory cache of verified Basic credentials.
+pub struct Authenticator {
+    key: [u8; 32],
+    verified: Mutex<HashMap<[u8; 32], Verified>>,
+}
+
+impl Default for Authenticator {
+    fn default() -> Self {
+        let mut key = [0u8; 32];
+        OsRng.fill_bytes(&mut key);
+        Authenticator {
+            key,
+            verified: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator").finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    fn cache_key(&self, username: &str, password: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("any key length");
+        mac.update(username.as_bytes());
+        mac.update(&[0]);
+        mac.update(password.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The user a Basic credential belongs to (blocking: may hash).
+    pub fn basic(&self, exact: &Exact, username: &str, password: &str) -> Result<UserId, ApiError> {
+        let wrong = || ApiError::Unauthenticated("Invalid username/password.".into());
+        let key = self.cache_key(username, password);
+        let cached = {
+            let map = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+            map.get(&key)
+                .filter(|v| v.at.elapsed() < CACHE_TTL)
+                .map(|v| (v.user, v.phc.clone()))
+        };
+        if let Some((user, phc)) = cached {
+            let current = exact.catalog().credentials().password(user)?;
+            if current.is_some_and(|c| c.password == phc) {
+                return Ok(user);
+            }
+        }
+        let user = exact.users().by_username(username)?.ok_or_else(wrong)?;
+        let cred = exact
+            .catalog()
+            .credentials()
+            .password(user.id)?
+            .ok_or_else(wrong)?;
+        if !verify_password(password, &cred.password) {
+            return Err(wrong());
+        }
+        let mut map = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= CACHE_MAX {
+            map.retain(|_, v| v.at.elapsed() < CACHE_TTL);
+            if map.len() >= CACHE_MAX {
+                map.clear();
+            }
+        }
+        map.insert(
+            key,
+            Verified {
+                user: user.id,
+                phc: cred.password,
+                at: Instant::now(),
+            },
+        );
+        Ok(user.id)
+    }
+
+    /// The user a token secret belongs to.
+    pub fn token(&self, exact: &Exact, secret: &str) -> Result<UserId, ApiError> {
+        exact
+            .catalog()
+            .credentials()
+            .token(&token_digest(secret))?
+            .map(|t| t.user)
+            .ok_or_else(|| ApiError::Unauthenticated("Invalid token.".into()))
+    }
+
+    /// The actor of an `Authorization` header value (blocking).
+    pub fn authenticate(&self, exact: &Exact, header: Option<&str>) -> Result<Actor, ApiError> {
+        let header = header.ok_or_else(|| {
+            ApiError::Unauthenticated("Authentication credentials were not provided.".into())
+        })?;
+        let (scheme, rest) = header
+            .trim()
+            .split_once(' ')
+            .ok_or_else(|| ApiError::Unauthenticated("Malformed Authorization header.".into()))?;
+        let rest = rest.trim();
+        let user = match scheme.to_ascii_lowercase().as_str() {
+            "basic" => {
+                let decoded = STANDARD
+                    .decode(rest)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(|| {
+                        ApiError::Unauthenticated("Invalid basic header: not base64 UTF-8.".into())
+                    })?;
+                let (name, password) = decoded.split_once(':').ok_or_else(|| {
+                    ApiError::Unauthenticated("Invalid basic header: no colon.".into())
+                })?;
+                self.basic(exact, name, password)?
+            }
+            "token" | "bearer" => self.token(exact, rest)?,
+            _ => {
+                return Err(ApiError::Unauthenticated(format!(
+                    "Unsupported authorization scheme {scheme:?}."
+                )));
+            }
+        };
+        exact.actor(user).map_err(|e| match e.kind() {
+            ErrorKind::PermissionDenied | ErrorKind::NotFound => {
+                ApiError::Unauthenticated("User inactive or deleted.".into())
+            }
+            _ => ApiError::Core(e),
+        })
+    }
+}
+
+/// An authenticated request: the acting user and their team roles.
+#[derive(Debug, Clone)]
+pub struct Authed(pub Actor);
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .map(|v| v.to_str().map(str::to_owned))
+            .transpose()
+            .map_err(|_| ApiError::Unauthenticated("Authorization header is not ASCII.".into()))?;
+        let state = state.clone();
+        crate::blocking(move || {
+            state
+                .auth
+                .authenticate(&state.exact, header.as_deref())
+                .map(Authed)
+        })
+        .await
+    }
+}

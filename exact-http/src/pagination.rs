@@ -1,0 +1,39 @@
+//! DRF's `LimitOffsetPagination`: `{count, next, previous, results}` with absolute links that
+//! carry both `limit` and `offset` (EXACT-Sync regex-parses them out of `next`), default limit
+//! 50, no maximum. Callers sort by id first so pages are stable.
+
+use crate::error::ApiResult;
+use crate::query::ListQuery;
+use serde_json::{Value, json};
+
+/// The default page size.
+pub const DEFAULT_LIMIT: u64 = 50;
+
+/// One page of `items` (already filtered and ordered) in the envelope.
+pub fn page(q: &ListQuery, mut items: Vec<Value>) -> ApiResult<Value> {
+    let limit = match q.u64("limit")? {
+        Some(0) | None => DEFAULT_LIMIT,
+        Some(n) => n,
+    };
+    let offset = q.u64("offset")?.unwrap_or(0);
+    let count = items.len() as u64;
+    let start = offset.min(count) as usize;
+    let end = offset.saturating_add(limit).min(count) as usize;
+    let mut results: Vec<Value> = items.drain(start..end).collect();
+    q.shape(&mut results);
+    let next = (offset.saturating_add(limit) < count).then(|| link(q, limit, offset + limit));
+    let previous = (offset > 0).then(|| link(q, limit, offset.saturating_sub(limit)));
+    Ok(json!({"count": count, "next": next, "previous": previous, "results": results}))
+}
+
+fn link(q: &ListQuery, limit: u64, offset: u64) -> String {
+    let mut ser = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in &q.params {
+        if k != "limit" && k != "offset" {
+            ser.append_pair(k, v);
+        }
+    }
+    ser.append_pair("limit", &limit.to_string());
+    ser.append_pair("offset", &offset.to_string());
+    format!("{}?{}", q.base, ser.finish())
+}

@@ -1,0 +1,253 @@
+//! `annotations/annotations/`: annotations of the requester's images. POST takes one object or
+//! a JSON list (bulk create → list); client `time`/`last_edit_time` are kept as sent; DELETE is
+//! a soft delete (nothing a user made is lost). List filters map onto the library's viewport
+//! query per image, the rest go through the generic filters.
+
+use super::{Authed, Body, Id, blocking, json, list, one};
+use crate::AppState;
+use crate::body::Obj;
+use crate::error::{ApiError, ApiResult};
+use crate::query::ListQuery;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use exact_core::catalog::{AnnotationPatch, AnnotationQuery, NewAnnotation};
+use exact_core::{AnnotationId, AnnotationTypeId, BBox, ImageId, UserId, Vector};
+use serde_json::Value;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/annotations/annotations/", get(index).post(create))
+        .route(
+            "/api/v1/annotations/annotations/{id}/",
+            get(show).patch(update).put(update).delete(destroy),
+        )
+}
+
+/// The parameters handled by the viewport query rather than the generic filters.
+const QUERY_PARAMS: &[&str] = &[
+    "image",
+    "image__in",
+    "annotation_type",
+    "annotation_type__in",
+    "deleted",
+    "user",
+    "last_edit_time__gte",
+    "vector_x_min",
+    "vector_x_max",
+    "vector_y_min",
+    "vector_y_max",
+];
+
+/// A viewport side given by `vector_x_min` & co.; the open sides are bounded by the image when
+/// the query runs (a grid query walks the cells of its rectangle, so it must stay finite).
+type Sides = (Option<f64>, Option<f64>, Option<f64>, Option<f64>);
+
+fn bounded(sides: Sides, width: u64, height: u64) -> BBox {
+    let (x0, y0, x1, y1) = sides;
+    let (w, h) = (width.max(1) as f64, height.max(1) as f64);
+    BBox::new(
+        x0.unwrap_or(0.0).clamp(-w, 2.0 * w),
+        y0.unwrap_or(0.0).clamp(-h, 2.0 * h),
+        x1.unwrap_or(w).clamp(-w, 2.0 * w),
+        y1.unwrap_or(h).clamp(-h, 2.0 * h),
+    )
+}
+
+fn query_of(q: &ListQuery) -> ApiResult<(AnnotationQuery, Option<Sides>)> {
+    let mut types: Option<Vec<AnnotationTypeId>> = None;
+    if let Some(t) = q.u64("annotation_type")? {
+        types = Some(vec![AnnotationTypeId(t)]);
+    }
+    if let Some(ts) = q.ids("annotation_type__in")? {
+        types = Some(ts.into_iter().map(AnnotationTypeId).collect());
+    }
+    let (x0, x1, y0, y1) = (
+        q.f64("vector_x_min")?,
+        q.f64("vector_x_max")?,
+        q.f64("vector_y_min")?,
+        q.f64("vector_y_max")?,
+    );
+    let viewport =
+        (x0.is_some() || x1.is_some() || y0.is_some() || y1.is_some()).then_some((x0, y0, x1, y1));
+    Ok((
+        AnnotationQuery {
+            viewport: None,
+            annotation_types: types,
+            // EXACT's API lists deleted annotations too unless asked.
+            deleted: q.bool("deleted")?,
+            user: q.u64("user")?.map(UserId),
+            edited_since: match q.get("last_edit_time__gte") {
+                Some(t) => Some(exact_core::Timestamp::parse("last_edit_time__gte", t)?),
+                None => None,
+            },
+        },
+        viewport,
+    ))
+}
+
+async fn index(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    q: ListQuery,
+) -> ApiResult<Json<Value>> {
+    blocking(move || {
+        let (mut query, sides) = query_of(&q)?;
+        let mut images: Vec<u64> = Vec::new();
+        if let Some(i) = q.u64("image")? {
+            images.push(i);
+        }
+        if let Some(is) = q.ids("image__in")? {
+            images.extend(is);
+        }
+        if images.is_empty() {
+            images = s
+                .exact
+                .images()
+                .list(&actor)?
+                .iter()
+                .map(|i| i.id.0)
+                .collect();
+        }
+        images.sort_unstable();
+        images.dedup();
+        let mut items = Vec::new();
+        for image in images {
+            if let Some(sides) = sides {
+                let i = s.exact.images().get(&actor, ImageId(image))?;
+                query.viewport = Some(bounded(sides, i.width, i.height));
+            }
+            items.extend(
+                s.exact
+                    .annotations()
+                    .query(&actor, ImageId(image), &query)?
+                    .iter()
+                    .map(json),
+            );
+        }
+        list(&q, items, QUERY_PARAMS).map(Json)
+    })
+    .await
+}
+
+async fn show(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    Id(id): Id,
+    q: ListQuery,
+) -> ApiResult<Json<Value>> {
+    blocking(move || {
+        let a = s.exact.annotations().get(&actor, AnnotationId(id))?;
+        Ok(Json(one(&q, json(&a))))
+    })
+    .await
+}
+
+fn new_of(b: &Obj) -> ApiResult<NewAnnotation> {
+    let annotation_type = AnnotationTypeId(b.req_u64("annotation_type")?);
+    let image = ImageId(b.req_u64("image")?);
+    let mut new = NewAnnotation::new(annotation_type, image, b.parse::<Vector>("vector")?);
+    new.concealed = b.bool("concealed")?.unwrap_or(false);
+    new.blurred = b.bool("blurred")?.unwrap_or(false);
+    new.description = b.str("description")?.unwrap_or_default();
+    new.meta_data = b.raw("meta_data").cloned().unwrap_or(Value::Null);
+    new.unique_identifier = b.parse("unique_identifier")?;
+    new.deleted = b.bool("deleted")?.unwrap_or(false);
+    new.time = b.time("time")?;
+    new.last_edit_time = b.time("last_edit_time")?;
+    new.user = b.u64("user")?.map(UserId);
+    Ok(new)
+}
+
+async fn create(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    q: ListQuery,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    match body.0 {
+        Value::Array(items) => {
+            let news = items
+                .into_iter()
+                .enumerate()
+                .map(|(n, v)| match v {
+                    Value::Object(m) => new_of(&Obj(m)).map_err(|e| at(n, e)),
+                    _ => Err(ApiError::bad(format!("{n}"), "expected an object")),
+                })
+                .collect::<ApiResult<Vec<_>>>()?;
+            blocking(move || {
+                let created = s.exact.annotations().create_many(&actor, news)?;
+                let mut items: Vec<Value> = created.iter().map(json).collect();
+                q.shape(&mut items);
+                Ok((StatusCode::CREATED, Json(Value::Array(items))))
+            })
+            .await
+        }
+        other => {
+            let mut new = new_of(&Body(other).object()?)?;
+            // The requester is the creator unless a superuser imports for someone else.
+            if new.user == Some(actor.user) {
+                new.user = None;
+            }
+            blocking(move || {
+                let a = s.exact.annotations().create(&actor, new)?;
+                Ok((StatusCode::CREATED, Json(one(&q, json(&a)))))
+            })
+            .await
+        }
+    }
+}
+
+/// Prefixes a bulk item's error with its index.
+fn at(n: usize, e: ApiError) -> ApiError {
+    match e {
+        ApiError::BadRequest { field, reason } => ApiError::bad(format!("{n}.{field}"), reason),
+        other => other,
+    }
+}
+
+async fn update(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    Id(id): Id,
+    q: ListQuery,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let b = body.object()?;
+    let patch = AnnotationPatch {
+        annotation_type: b.u64("annotation_type")?.map(AnnotationTypeId),
+        vector: if b.has("vector") {
+            Some(b.parse::<Vector>("vector")?)
+        } else {
+            None
+        },
+        deleted: b.bool("deleted")?,
+        concealed: b.bool("concealed")?,
+        blurred: b.bool("blurred")?,
+        description: b.str("description")?,
+        meta_data: b.raw("meta_data").cloned(),
+        unique_identifier: b.parse("unique_identifier")?,
+        last_edit_time: b.time("last_edit_time")?,
+    };
+    blocking(move || {
+        let a = s
+            .exact
+            .annotations()
+            .update(&actor, AnnotationId(id), patch)?;
+        Ok(Json(one(&q, json(&a))))
+    })
+    .await
+}
+
+async fn destroy(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    Id(id): Id,
+) -> ApiResult<StatusCode> {
+    blocking(move || {
+        s.exact.annotations().delete(&actor, AnnotationId(id))?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}

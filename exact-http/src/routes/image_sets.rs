@@ -1,0 +1,192 @@
+//! `images/image_sets/`: sets of the requester's teams, with their images, products and tags.
+
+use super::{Authed, Body, Id, blocking, json, list, one, with};
+use crate::AppState;
+use crate::body::Obj;
+use crate::error::{ApiError, ApiResult};
+use crate::query::ListQuery;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use exact_core::catalog::{ImageSetPatch, NewImageSet};
+use exact_core::model::{CollaborationType, ImageSet, Priority};
+use exact_core::permissions::Actor;
+use exact_core::{AnnotationTypeId, ImageSetId, TeamId, UserId};
+use exact_store::Exact;
+use serde_json::Value;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/images/image_sets/", get(index).post(create))
+        .route(
+            "/api/v1/images/image_sets/{id}/",
+            get(show).patch(update).put(update),
+        )
+}
+
+/// Sets with their derived to-many relations (ids).
+fn render(exact: &Exact, actor: &Actor, sets: &[ImageSet]) -> ApiResult<Vec<Value>> {
+    let images = exact.images().list(actor)?;
+    let products = exact.products().list(actor)?;
+    let tags = exact.set_tags().list(actor)?;
+    Ok(sets
+        .iter()
+        .map(|set| {
+            let ids = |it: Vec<u64>| json(&it);
+            let mut v = json(set);
+            if let Value::Object(m) = &mut v {
+                m.remove("pinned_by");
+            }
+            let v = with(
+                v,
+                "images",
+                ids(images
+                    .iter()
+                    .filter(|i| i.image_set == set.id)
+                    .map(|i| i.id.0)
+                    .collect()),
+            );
+            let v = with(
+                v,
+                "product_set",
+                ids(products
+                    .iter()
+                    .filter(|p| p.imagesets.contains(&set.id))
+                    .map(|p| p.id.0)
+                    .collect()),
+            );
+            with(
+                v,
+                "set_tags",
+                ids(tags
+                    .iter()
+                    .filter(|t| t.imagesets.contains(&set.id))
+                    .map(|t| t.id.0)
+                    .collect()),
+            )
+        })
+        .collect())
+}
+
+fn render_one(exact: &Exact, actor: &Actor, set: ImageSet) -> ApiResult<Value> {
+    Ok(render(exact, actor, &[set])?.pop().unwrap_or(Value::Null))
+}
+
+async fn index(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    q: ListQuery,
+) -> ApiResult<Json<Value>> {
+    blocking(move || {
+        let sets = s.exact.image_sets().list(&actor)?;
+        let items = render(&s.exact, &actor, &sets)?;
+        // `product=<id>` and `images=<id>` filter on the derived relations.
+        let items = rename(&q, items);
+        list(&q, items, &["product"]).map(Json)
+    })
+    .await
+}
+
+/// `product=<id>` filters on `product_set`.
+fn rename(q: &ListQuery, items: Vec<Value>) -> Vec<Value> {
+    match q.get("product").and_then(|p| p.parse::<u64>().ok()) {
+        None => items,
+        Some(p) => items
+            .into_iter()
+            .filter(|v| {
+                v["product_set"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x.as_u64() == Some(p)))
+            })
+            .collect(),
+    }
+}
+
+async fn show(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    Id(id): Id,
+    q: ListQuery,
+) -> ApiResult<Json<Value>> {
+    blocking(move || {
+        let set = s.exact.image_sets().get(&actor, ImageSetId(id))?;
+        Ok(Json(one(&q, render_one(&s.exact, &actor, set)?)))
+    })
+    .await
+}
+
+fn patch_of(b: &Obj) -> ApiResult<ImageSetPatch> {
+    Ok(ImageSetPatch {
+        name: b.str("name")?,
+        location: b.str("location")?,
+        description: b.str("description")?,
+        public: b.bool("public")?,
+        public_collaboration: b.bool("public_collaboration")?,
+        image_lock: b.bool("image_lock")?,
+        priority: b.parse::<Priority>("priority")?,
+        main_annotation_type: if b.has("main_annotation_type") {
+            Some(b.u64("main_annotation_type")?.map(AnnotationTypeId))
+        } else {
+            None
+        },
+        collaboration_type: b.parse::<CollaborationType>("collaboration_type")?,
+        creator: if b.has("creator") {
+            Some(b.u64("creator")?.map(UserId))
+        } else {
+            None
+        },
+        pinned: None,
+    })
+}
+
+async fn create(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    q: ListQuery,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let b = body.object()?;
+    let name = b.req_str("name")?;
+    let team = TeamId(
+        b.u64("team")?
+            .ok_or_else(|| ApiError::bad("team", "This field is required."))?,
+    );
+    let p = patch_of(&b)?;
+    let mut new = NewImageSet::new(name, team);
+    new.location = p.location.unwrap_or_default();
+    new.description = p.description.unwrap_or_default();
+    new.public = p.public.unwrap_or(false);
+    new.public_collaboration = p.public_collaboration.unwrap_or(false);
+    new.image_lock = p.image_lock.unwrap_or(false);
+    if let Some(v) = p.priority {
+        new.priority = v;
+    }
+    new.main_annotation_type = p.main_annotation_type.flatten();
+    if let Some(v) = p.collaboration_type {
+        new.collaboration_type = v;
+    }
+    blocking(move || {
+        let set = s.exact.image_sets().create(&actor, new)?;
+        Ok((
+            StatusCode::CREATED,
+            Json(one(&q, render_one(&s.exact, &actor, set)?)),
+        ))
+    })
+    .await
+}
+
+async fn update(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    Id(id): Id,
+    q: ListQuery,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let patch = patch_of(&body.object()?)?;
+    blocking(move || {
+        let set = s.exact.image_sets().update(&actor, ImageSetId(id), patch)?;
+        Ok(Json(one(&q, render_one(&s.exact, &actor, set)?)))
+    })
+    .await
+}

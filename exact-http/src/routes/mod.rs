@@ -1,0 +1,84 @@
+//! The REST API v1 resources, one module each. Every handler authenticates ([`Authed`]),
+//! parses, calls one use case on the blocking pool and renders EXACT's JSON.
+
+mod annotation_types;
+mod annotations;
+mod image_sets;
+mod images;
+mod products;
+mod teams;
+mod users;
+mod verifications;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::pagination;
+use crate::query::ListQuery;
+use axum::Router;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use serde::Serialize;
+use serde_json::Value;
+
+pub(crate) use crate::auth::Authed;
+pub(crate) use crate::blocking;
+pub(crate) use crate::body::Body;
+
+/// Every resource's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .merge(users::routes())
+        .merge(teams::routes())
+        .merge(products::routes())
+        .merge(annotation_types::routes())
+        .merge(image_sets::routes())
+        .merge(images::routes())
+        .merge(annotations::routes())
+        .merge(verifications::routes())
+}
+
+/// The numeric id in a `…/{id}/` path; anything else is a 404 with a JSON body.
+pub(crate) struct Id(pub u64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad("id", e.body_text()))?;
+        raw.parse().map(Id).map_err(|_| {
+            ApiError::Core(exact_core::Error::not_found(format!(
+                "no object with id {raw:?}"
+            )))
+        })
+    }
+}
+
+/// The JSON of a model value.
+pub(crate) fn json<T: Serialize>(t: &T) -> Value {
+    serde_json::to_value(t).unwrap_or(Value::Null)
+}
+
+/// Filters, orders by id, pages and shapes `items`.
+pub(crate) fn list(q: &ListQuery, items: Vec<Value>, skip: &[&str]) -> ApiResult<Value> {
+    let mut items = q.filter(items, skip)?;
+    items.sort_by_key(|v| v.get("id").and_then(Value::as_u64).unwrap_or(0));
+    pagination::page(q, items)
+}
+
+/// One object, shaped by `fields`/`omit`.
+pub(crate) fn one(q: &ListQuery, item: Value) -> Value {
+    let mut items = [item];
+    q.shape(&mut items);
+    let [item] = items;
+    item
+}
+
+/// Inserts `key: value` into a JSON object.
+pub(crate) fn with(mut v: Value, key: &str, value: Value) -> Value {
+    if let Value::Object(m) = &mut v {
+        m.insert(key.to_owned(), value);
+    }
+    v
+}

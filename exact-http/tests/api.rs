@@ -1,0 +1,497 @@
+//! The REST API v1 driven through the router: auth, pagination, filters, team scoping, bad
+//! input. One in-memory store per test.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use base64::Engine;
+use exact_http::auth::{hash_password, new_token};
+use exact_store::{Exact, ExactConfig};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct Api {
+    exact: Exact,
+    app: Router,
+}
+
+fn basic(user: &str, password: &str) -> String {
+    let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {b}")
+}
+
+impl Api {
+    fn new() -> Api {
+        let exact = Exact::open(ExactConfig::memory()).unwrap();
+        let app = exact_http::router(exact.clone());
+        Api { exact, app }
+    }
+
+    fn user(&self, name: &str, superuser: bool) -> String {
+        let u = self
+            .exact
+            .users()
+            .register(exact_core::catalog::NewUser {
+                username: name.into(),
+                is_superuser: superuser,
+                ..Default::default()
+            })
+            .unwrap();
+        let password = format!("{name}-secret");
+        self.exact
+            .catalog()
+            .credentials()
+            .set_password(u.id, hash_password(&password).unwrap())
+            .unwrap();
+        basic(name, &password)
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        auth: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::HOST, "testserver");
+        if let Some(a) = auth {
+            req = req.header(header::AUTHORIZATION, a);
+        }
+        let req = match body {
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(b.to_string())),
+            None => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::empty()),
+        }
+        .unwrap();
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let v = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                panic!(
+                    "{method} {uri}: not JSON: {}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })
+        };
+        (status, v)
+    }
+
+    async fn ok(&self, method: &str, uri: &str, auth: &str, body: Option<Value>) -> Value {
+        let (s, v) = self.call(method, uri, Some(auth), body).await;
+        assert!(s.is_success(), "{method} {uri}: {s} {v}");
+        v
+    }
+
+    /// A team with a product, a box type, a set and an image, owned by `auth`.
+    async fn world(&self, auth: &str, name: &str) -> (u64, u64, u64, u64) {
+        let team = self
+            .ok(
+                "POST",
+                "/api/v1/users/teams/",
+                auth,
+                Some(json!({"name": name, "image_sets": [], "product_set": []})),
+            )
+            .await["id"]
+            .as_u64()
+            .unwrap();
+        let set = self
+            .ok("POST", "/api/v1/images/image_sets/", auth, Some(json!({"name": format!("{name} set"), "team": team, "images": [], "set_tags": []})))
+            .await["id"]
+            .as_u64()
+            .unwrap();
+        let product = self
+            .ok("POST", "/api/v1/administration/products/", auth, Some(json!({"name": format!("{name} product"), "team": team, "imagesets": [set], "annotationtype_set": []})))
+            .await["id"]
+            .as_u64()
+            .unwrap();
+        let kind = self
+            .ok(
+                "POST",
+                "/api/v1/annotations/annotation_types/",
+                auth,
+                Some(json!({
+                    "name": "mitosis", "vector_type": 1, "product": product, "node_count": 1,
+                    "enable_concealed": 1, "closed": 1, "area_hit_test": 1, "color_code": "#FF0000",
+                    "default_width": 50, "default_height": 50, "sort_order": 0
+                })),
+            )
+            .await["id"]
+            .as_u64()
+            .unwrap();
+        let image = self
+            .ok("POST", "/api/v1/images/images/", auth, Some(json!({"name": format!("{name}.svs"), "image_set": set, "width": 10000, "height": 8000})))
+            .await["id"]
+            .as_u64()
+            .unwrap();
+        (team, set, kind, image)
+    }
+}
+
+#[tokio::test]
+async fn anonymous_and_wrong_credentials_get_401_with_json() {
+    let api = Api::new();
+    let alice = api.user("alice", false);
+    let (s, v) = api.call("GET", "/api/v1/users/teams/", None, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(
+        v["detail"].as_str().unwrap().contains("not provided"),
+        "{v}"
+    );
+    let (s, _) = api
+        .call(
+            "GET",
+            "/api/v1/users/teams/",
+            Some(&basic("alice", "nope")),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = api
+        .call(
+            "GET",
+            "/api/v1/users/teams/",
+            Some(&basic("nobody", "x")),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = api
+        .call(
+            "GET",
+            "/api/v1/users/teams/",
+            Some("Token exact_nope"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // Twice: the second answer comes from the verified-credential cache.
+    for _ in 0..2 {
+        let v = api.ok("GET", "/api/v1/users/teams/", &alice, None).await;
+        assert_eq!(v["count"], 0);
+    }
+}
+
+#[tokio::test]
+async fn tokens_and_bearer_authenticate_and_password_change_invalidates_basic() {
+    let api = Api::new();
+    let alice = api.user("alice", false);
+    let id = api.exact.users().by_username("alice").unwrap().unwrap().id;
+    let (secret, digest) = new_token();
+    let token = api
+        .exact
+        .catalog()
+        .credentials()
+        .add_token(id, "t", digest, None)
+        .unwrap();
+    for scheme in ["Token", "Bearer"] {
+        api.ok(
+            "GET",
+            "/api/v1/users/users/",
+            &format!("{scheme} {secret}"),
+            None,
+        )
+        .await;
+    }
+    api.exact
+        .catalog()
+        .credentials()
+        .revoke(id, token.id)
+        .unwrap();
+    let (s, _) = api
+        .call(
+            "GET",
+            "/api/v1/users/users/",
+            Some(&format!("Bearer {secret}")),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    api.ok("GET", "/api/v1/users/users/", &alice, None).await;
+    api.exact
+        .catalog()
+        .credentials()
+        .set_password(id, hash_password("new").unwrap())
+        .unwrap();
+    let (s, _) = api
+        .call("GET", "/api/v1/users/users/", Some(&alice), None)
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::UNAUTHORIZED,
+        "the cached old password must not work"
+    );
+    api.ok("GET", "/api/v1/users/users/", &basic("alice", "new"), None)
+        .await;
+}
+
+#[tokio::test]
+async fn annotations_page_with_absolute_links_and_keep_client_times() {
+    let api = Api::new();
+    let alice = api.user("alice", false);
+    let (_, _, kind, image) = api.world(&alice, "lab").await;
+    let items: Vec<Value> = (0..120)
+        .map(|n| {
+            json!({
+                "annotation_type": kind, "image": image,
+                "vector": {"x1": n * 10, "y1": n * 10, "x2": n * 10 + 5, "y2": n * 10 + 5},
+                "time": "2021-06-15T10:20:30.123456", "last_edit_time": "2021-06-15T10:20:31.000001",
+                "deleted": n % 10 == 0, "uploaded_media_files": [], "annotationversion_set": []
+            })
+        })
+        .collect();
+    let (s, created) = api
+        .call(
+            "POST",
+            "/api/v1/annotations/annotations/",
+            Some(&alice),
+            Some(Value::Array(items)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    assert_eq!(created.as_array().unwrap().len(), 120);
+    assert_eq!(created[0]["time"], "2021-06-15T10:20:30.123456");
+    assert_eq!(created[0]["last_edit_time"], "2021-06-15T10:20:31.000001");
+
+    let first = api
+        .ok(
+            "GET",
+            &format!("/api/v1/annotations/annotations/?image={image}&omit=meta_data"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(first["count"], 120);
+    assert_eq!(first["results"].as_array().unwrap().len(), 50);
+    assert!(first["previous"].is_null());
+    assert!(first["results"][0].get("meta_data").is_none());
+    let next = first["next"].as_str().unwrap();
+    assert!(
+        next.starts_with("http://testserver/api/v1/annotations/annotations/?"),
+        "{next}"
+    );
+    assert!(
+        next.contains("limit=50") && next.contains("offset=50"),
+        "{next}"
+    );
+    // Walk every page: ids ascend and none repeats.
+    let mut ids = Vec::new();
+    let mut url = Some(format!("/api/v1/annotations/annotations/?image={image}"));
+    while let Some(u) = url {
+        let page = api.ok("GET", &u, &alice, None).await;
+        ids.extend(
+            page["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["id"].as_u64().unwrap()),
+        );
+        url = page["next"]
+            .as_str()
+            .map(|n| n.trim_start_matches("http://testserver").to_owned());
+    }
+    assert_eq!(ids.len(), 120);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+
+    for (q, n) in [
+        ("deleted=True", 12),
+        ("deleted=false", 108),
+        ("deleted=1", 12),
+    ] {
+        let v = api
+            .ok(
+                "GET",
+                &format!("/api/v1/annotations/annotations/?image={image}&{q}&limit=1"),
+                &alice,
+                None,
+            )
+            .await;
+        assert_eq!(v["count"], n, "{q}");
+    }
+    let v = api
+        .ok("GET", &format!("/api/v1/annotations/annotations/?image={image}&vector_x_max=95&vector_y_max=95&fields=id,vector"), &alice, None)
+        .await;
+    assert_eq!(v["count"], 10, "{v}");
+    assert_eq!(v["results"][0].as_object().unwrap().len(), 2);
+    let some: Vec<String> = ids[..3].iter().map(u64::to_string).collect();
+    let v = api
+        .ok(
+            "GET",
+            &format!(
+                "/api/v1/annotations/annotations/?id__in={}&unknown_param=1",
+                some.join(",")
+            ),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(v["count"], 3);
+    let (s, v) = api
+        .call(
+            "GET",
+            "/api/v1/annotations/annotations/?deleted=maybe",
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+
+    // Update, verify, soft-delete.
+    let a = ids[1];
+    let v = api
+        .ok(
+            "PATCH",
+            &format!("/api/v1/annotations/annotations/{a}/"),
+            &alice,
+            Some(json!({"description": "checked", "last_edit_time": "2022-01-01T00:00:00.000000"})),
+        )
+        .await;
+    assert_eq!(v["description"], "checked");
+    assert_eq!(v["last_edit_time"], "2022-01-01T00:00:00.000000");
+    let v = api
+        .ok(
+            "POST",
+            "/api/v1/annotations/verifications/",
+            &alice,
+            Some(json!({"annotation": a, "verified": true})),
+        )
+        .await;
+    assert_eq!(v["verified"], true);
+    let v = api
+        .ok(
+            "GET",
+            &format!("/api/v1/annotations/verifications/?annotation={a}"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(v["count"], 1);
+    let (s, _) = api
+        .call(
+            "DELETE",
+            &format!("/api/v1/annotations/annotations/{a}/"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let v = api
+        .ok(
+            "GET",
+            &format!("/api/v1/annotations/annotations/{a}/"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(v["deleted"], true);
+}
+
+#[tokio::test]
+async fn other_teams_are_invisible_and_their_ids_refused() {
+    let api = Api::new();
+    let alice = api.user("alice", false);
+    let bob = api.user("bob", false);
+    let (_, set, kind, image) = api.world(&alice, "alpha").await;
+    api.world(&bob, "beta").await;
+    for path in [
+        "users/teams",
+        "images/image_sets",
+        "images/images",
+        "administration/products",
+        "annotations/annotation_types",
+    ] {
+        let v = api.ok("GET", &format!("/api/v1/{path}/"), &bob, None).await;
+        assert_eq!(v["count"], 1, "{path}: {v}");
+    }
+    let v = api
+        .ok(
+            "GET",
+            "/api/v1/images/image_sets/?name__contains=alpha",
+            &bob,
+            None,
+        )
+        .await;
+    assert_eq!(v["count"], 0);
+    let v = api
+        .ok(
+            "GET",
+            "/api/v1/images/image_sets/?name__contains=alpha",
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(v["count"], 1);
+    let (s, _) = api
+        .call(
+            "GET",
+            &format!("/api/v1/images/image_sets/{set}/"),
+            Some(&bob),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = api
+        .call("POST", "/api/v1/annotations/annotations/", Some(&bob), Some(json!({"annotation_type": kind, "image": image, "vector": {"x1": 1, "y1": 1, "x2": 2, "y2": 2}})))
+        .await;
+    assert!(s.is_client_error(), "{s} {v}");
+    let (s, _) = api
+        .call(
+            "POST",
+            "/api/v1/images/images/",
+            Some(&bob),
+            Some(json!({"name": "x.svs", "image_set": set})),
+        )
+        .await;
+    assert!(s.is_client_error());
+}
+
+#[tokio::test]
+async fn bad_bodies_are_400_with_a_reason() {
+    let api = Api::new();
+    let alice = api.user("alice", true);
+    for path in [
+        "users/users",
+        "users/team_membership",
+        "annotations/verifications",
+        "annotations/annotations",
+        "users/teams",
+    ] {
+        let (s, v) = api
+            .call("POST", &format!("/api/v1/{path}/"), Some(&alice), None)
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{path}: {v}");
+        assert!(v["detail"].is_string(), "{path}: {v}");
+    }
+    let req = Request::builder()
+        .method("POST")
+        .uri("/api/v1/users/teams/")
+        .header(header::AUTHORIZATION, &alice)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{not json"))
+        .unwrap();
+    let res = api.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let (s, _) = api
+        .call(
+            "POST",
+            "/api/v1/users/teams/",
+            Some(&alice),
+            Some(json!({"name": ["x"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = api
+        .call("GET", "/api/v1/users/teams/abc/", Some(&alice), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
