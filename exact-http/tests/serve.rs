@@ -63,3 +63,95 @@ fn user_add_registers_and_refuses_duplicates() {
         "{dup:?}"
     );
 }
+
+/// One raw HTTP/1.1 request; returns the whole response text.
+fn http(port: u16, method: &str, path: &str, auth: Option<&str>) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let auth = auth
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn cli_passwords_and_tokens_authenticate_against_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let exact = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_exact"))
+            .args(args)
+            .arg("--data")
+            .arg(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    exact(&["user", "add", "alice", "--password-stdin"], "s3cret pw\n");
+    let token = exact(&["user", "token", "alice"], "");
+    let token = token.trim();
+    assert!(token.starts_with("exact_"), "{token}");
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_exact"))
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // "alice:s3cret pw" in base64.
+    let basic = "Basic YWxpY2U6czNjcmV0IHB3";
+    let anonymous = http(port, "GET", "/api/v1/users/users/", None);
+    let wrong = http(
+        port,
+        "GET",
+        "/api/v1/users/users/",
+        Some("Basic YWxpY2U6bm9wZQ=="),
+    );
+    let with_basic = http(port, "GET", "/api/v1/users/users/", Some(basic));
+    let with_token = http(
+        port,
+        "GET",
+        "/api/v1/users/users/",
+        Some(&format!("Bearer {token}")),
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(anonymous.starts_with("HTTP/1.1 401"), "{anonymous}");
+    assert!(anonymous.contains("\"detail\""), "{anonymous}");
+    assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
+    assert!(with_basic.starts_with("HTTP/1.1 200"), "{with_basic}");
+    assert!(
+        with_basic.contains("\"username\":\"alice\""),
+        "{with_basic}"
+    );
+    assert!(with_token.starts_with("HTTP/1.1 200"), "{with_token}");
+}
