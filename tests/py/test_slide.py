@@ -100,3 +100,20 @@ def test_threads_read_concurrently():
     with ThreadPoolExecutor(4) as ex:
         got = list(ex.map(lambda _: s.read_region((100, 100), 0, (256, 256), as_array=True), range(16)))
     assert all(np.array_equal(g, want) for g in got)
+
+
+def test_usable_after_fork():
+    import os
+
+    s = exact_wsi.open_slide(str(SLIDES["CMU-1-Small-Region.svs"]))
+    want = s.read_region((10, 10), 0, (64, 64), as_array=True)  # the parent's runtime exists
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            got = s.read_region((10, 10), 0, (64, 64), as_array=True)
+            code = 0 if np.array_equal(got, want) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
