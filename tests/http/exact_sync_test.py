@@ -13,9 +13,11 @@ from exact_sync.v1.api.image_sets_api import ImageSetsApi
 from exact_sync.v1.api.images_api import ImagesApi
 from exact_sync.v1.api.products_api import ProductsApi
 from exact_sync.v1.api.teams_api import TeamsApi
+from exact_sync.v1.api.verifications_api import VerificationsApi
 from exact_sync.v1.api_client import ApiClient
 from exact_sync.v1.configuration import Configuration
 from exact_sync.v1.models import Annotation, AnnotationType, ImageSet, Product, Team
+from exact_sync.v1.rest import ApiException
 
 host, user, password = sys.argv[1:4]
 conf = Configuration()
@@ -70,5 +72,28 @@ assert live.count == 130, live.count
 annotations.destroy_annotation(created[1].id)
 assert annotations.list_annotations(image=image_id, deleted=True).count == 1
 assert annotations.retrieve_annotation(created[1].id).deleted is True
+
+# The client's create_verification sends its form parameters as an empty JSON body: a 400.
+try:
+    VerificationsApi(client).create_verification(annotation=first.id, verified=True)
+    raise AssertionError("create_verification without a body must fail")
+except ApiException as e:
+    assert e.status == 400, e
+r = requests.post(
+    f"{host}/api/v1/annotations/verifications/",
+    auth=(user, password),
+    json={"annotation": first.id, "verified": True},
+)
+assert r.status_code == 201 and r.json()["verified"] is True, r.text
+assert VerificationsApi(client).list_verifications(annotation=first.id).count == 1
+
+annotations.multiple_delete(id__in=f"{created[2].id},{created[3].id}")
+assert annotations.list_annotations(image=image_id, deleted=True).count == 3
+shaped = requests.get(
+    f"{host}/api/v1/annotations/annotations/?image={image_id}&fields=id,time&limit=2",
+    auth=(user, password),
+).json()
+assert set(shaped["results"][0]) == {"id", "time"}, shaped
+assert "limit=2" in shaped["next"] and "offset=2" in shaped["next"], shaped["next"]
 
 print(json.dumps({"ok": True, "annotations": len(everything.results)}))

@@ -20,6 +20,10 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/annotations/annotations/", get(index).post(create))
         .route(
+            "/api/v1/annotations/annotations/multiple_delete/",
+            axum::routing::delete(multiple_delete),
+        )
+        .route(
             "/api/v1/annotations/annotations/{id}/",
             get(show).patch(update).put(update).delete(destroy),
         )
@@ -248,6 +252,31 @@ async fn destroy(
     blocking(move || {
         s.exact.annotations().delete(&actor, AnnotationId(id))?;
         Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+/// `DELETE multiple_delete/?id__in=1,2,3`: EXACT hard-deletes; here each is soft-deleted (kept
+/// with its history, hidden from `deleted=False` lists). All or nothing is checked first: every
+/// id must be one the requester may edit.
+async fn multiple_delete(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    q: ListQuery,
+) -> ApiResult<Json<Value>> {
+    let ids = q.ids("id__in")?.filter(|v| !v.is_empty()).ok_or_else(|| {
+        ApiError::Core(exact_core::Error::not_found(
+            "annotations: give id__in=1,2,3",
+        ))
+    })?;
+    blocking(move || {
+        for id in &ids {
+            s.exact.annotations().get(&actor, AnnotationId(*id))?;
+        }
+        for id in &ids {
+            s.exact.annotations().delete(&actor, AnnotationId(*id))?;
+        }
+        Ok(Json(serde_json::json!({ "deleted": ids.len() })))
     })
     .await
 }

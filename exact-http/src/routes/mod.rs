@@ -35,6 +35,22 @@ pub fn routes() -> Router<AppState> {
         .merge(images::routes())
         .merge(annotations::routes())
         .merge(verifications::routes())
+        .route("/api/v1/processing/{*rest}", axum::routing::any(not_yet))
+        .route("/api/v1/images/registration/", axum::routing::any(not_yet))
+        .route(
+            "/api/v1/images/registration/{*rest}",
+            axum::routing::any(not_yet),
+        )
+}
+
+/// Routes of EXACT that exact-rs does not serve yet: a 501 with a JSON reason.
+async fn not_yet(uri: axum::http::Uri) -> (axum::http::StatusCode, axum::Json<Value>) {
+    (
+        axum::http::StatusCode::NOT_IMPLEMENTED,
+        axum::Json(serde_json::json!({
+            "detail": format!("{} is not implemented by exact-rs yet", uri.path())
+        })),
+    )
 }
 
 /// The numeric id in a `…/{id}/` path; anything else is a 404 with a JSON body.
