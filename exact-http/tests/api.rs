@@ -495,3 +495,63 @@ async fn bad_bodies_are_400_with_a_reason() {
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn set_tags_versions_and_unimplemented_routes() {
+    let api = Api::new();
+    let alice = api.user("alice", false);
+    let bob = api.user("bob", false);
+    let (_, set, kind, image) = api.world(&alice, "alpha").await;
+    api.ok("POST", "/api/v1/annotations/annotations/", &alice, Some(json!({"annotation_type": kind, "image": image, "vector": {"x1": 1, "y1": 1, "x2": 9, "y2": 9}})))
+        .await;
+    let t = api
+        .ok(
+            "POST",
+            "/api/v1/images/set_tags/",
+            &alice,
+            Some(json!({"name": "lung", "imagesets": [set]})),
+        )
+        .await;
+    assert_eq!(t["name"], "lung");
+    let v = api
+        .ok(
+            "GET",
+            "/api/v1/images/set_tags/?name__contains=lu",
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(v["count"], 1);
+    let v = api.ok("GET", "/api/v1/images/set_tags/", &bob, None).await;
+    assert_eq!(v["count"], 0, "another team's tags stay hidden");
+    let version = api
+        .ok(
+            "POST",
+            "/api/v1/images/set_versions/",
+            &alice,
+            Some(json!({"name": "v1", "imagesets": [set]})),
+        )
+        .await;
+    let id = version["id"].as_u64().unwrap();
+    api.ok(
+        "GET",
+        &format!("/api/v1/images/set_versions/{id}/"),
+        &alice,
+        None,
+    )
+    .await;
+    let (s, _) = api
+        .call(
+            "GET",
+            &format!("/api/v1/images/set_versions/{id}/"),
+            Some(&bob),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = api
+        .call("GET", "/api/v1/processing/plugins/", Some(&alice), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
+    assert!(v["detail"].is_string());
+}

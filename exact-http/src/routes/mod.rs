@@ -6,6 +6,7 @@ mod annotations;
 mod image_sets;
 mod images;
 mod products;
+mod set_meta;
 mod teams;
 mod users;
 mod verifications;
@@ -35,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         .merge(images::routes())
         .merge(annotations::routes())
         .merge(verifications::routes())
+        .merge(set_meta::routes())
         .route("/api/v1/processing/{*rest}", axum::routing::any(not_yet))
         .route("/api/v1/images/registration/", axum::routing::any(not_yet))
         .route(
