@@ -1,6 +1,7 @@
 //! The REST API v1 resources, one module each. Every handler authenticates ([`Authed`]),
 //! parses, calls one use case on the blocking pool and renders EXACT's JSON.
 
+mod activity;
 mod annotation_types;
 mod annotations;
 mod image_sets;
@@ -37,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .merge(annotations::routes())
         .merge(verifications::routes())
         .merge(set_meta::routes())
+        .merge(activity::routes())
         .route("/api/v1/processing/{*rest}", axum::routing::any(not_yet))
         .route("/api/v1/images/registration/", axum::routing::any(not_yet))
         .route(
