@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod expand;
 pub mod pagination;
 pub mod query;
 mod routes;

@@ -9,8 +9,13 @@ use serde_json::{Value, json};
 /// The default page size.
 pub const DEFAULT_LIMIT: u64 = 50;
 
-/// One page of `items` (already filtered and ordered) in the envelope.
-pub fn page(q: &ListQuery, mut items: Vec<Value>) -> ApiResult<Value> {
+/// One page of `items` (already filtered and ordered) in the envelope; `finish` runs on the
+/// page's results before `fields`/`omit` (expansion).
+pub fn page(
+    q: &ListQuery,
+    mut items: Vec<Value>,
+    finish: impl FnOnce(&mut [Value]),
+) -> ApiResult<Value> {
     let limit = match q.u64("limit")? {
         Some(0) | None => DEFAULT_LIMIT,
         Some(n) => n,
@@ -20,6 +25,7 @@ pub fn page(q: &ListQuery, mut items: Vec<Value>) -> ApiResult<Value> {
     let start = offset.min(count) as usize;
     let end = offset.saturating_add(limit).min(count) as usize;
     let mut results: Vec<Value> = items.drain(start..end).collect();
+    finish(&mut results);
     q.shape(&mut results);
     let next = (offset.saturating_add(limit) < count).then(|| link(q, limit, offset + limit));
     let previous = (offset > 0).then(|| link(q, limit, offset.saturating_sub(limit)));

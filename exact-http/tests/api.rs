@@ -607,3 +607,39 @@ async fn logs_and_screening() {
     assert_eq!(m["current_index"], 3);
     assert_eq!(m["screening_tiles"]["3"]["Screened"], true, "{m}");
 }
+
+#[tokio::test]
+async fn expand_replaces_visible_relations() {
+    let api = Api::new();
+    let alice = api.user("alice", false);
+    let (team, set, kind, image) = api.world(&alice, "alpha").await;
+    api.ok("POST", "/api/v1/annotations/annotations/", &alice, Some(json!({"annotation_type": kind, "image": image, "vector": {"x1": 1, "y1": 1, "x2": 9, "y2": 9}})))
+        .await;
+    let v = api
+        .ok("GET", &format!("/api/v1/annotations/annotations/?image={image}&expand=annotation_type&fields=id,annotation_type.name"), &alice, None)
+        .await;
+    assert_eq!(
+        v["results"][0]["annotation_type"],
+        json!({"name": "mitosis"}),
+        "{v}"
+    );
+    let v = api
+        .ok(
+            "GET",
+            &format!("/api/v1/images/image_sets/{set}/?expand=team,images"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(v["team"]["id"], team);
+    assert_eq!(v["images"][0]["id"], image);
+    let v = api
+        .ok(
+            "GET",
+            &format!("/api/v1/images/image_sets/{set}/"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(v["team"], team);
+}

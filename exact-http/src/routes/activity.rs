@@ -53,7 +53,7 @@ async fn logs(
                     .map(json),
             );
         }
-        list(&q, items, &[]).map(Json)
+        list(&s.exact, &actor, &q, items, &[]).map(Json)
     })
     .await
 }
@@ -82,7 +82,10 @@ async fn log(
             .exact
             .log_image_actions()
             .log(&actor, image, action, &ip)?;
-        Ok((StatusCode::CREATED, Json(one(&q, json(&l)))))
+        Ok((
+            StatusCode::CREATED,
+            Json(one(&s.exact, &actor, &q, json(&l))),
+        ))
     })
     .await
 }
@@ -99,7 +102,10 @@ async fn open(
     let y = b.u32("y_resolution")?.unwrap_or(1024);
     blocking(move || {
         let m = s.exact.screening_modes().open(&actor, image, x, y)?;
-        Ok((StatusCode::CREATED, Json(one(&q, json(&m)))))
+        Ok((
+            StatusCode::CREATED,
+            Json(one(&s.exact, &actor, &q, json(&m))),
+        ))
     })
     .await
 }
@@ -121,7 +127,7 @@ async fn advance(
             .exact
             .screening_modes()
             .advance(&actor, ScreeningModeId(id), index, tiles)?;
-        Ok(Json(one(&q, json(&m))))
+        Ok(Json(one(&s.exact, &actor, &q, json(&m))))
     })
     .await
 }

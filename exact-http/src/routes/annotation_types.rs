@@ -40,7 +40,7 @@ async fn index(
             .iter()
             .map(json)
             .collect();
-        list(&q, items, &[]).map(Json)
+        list(&s.exact, &actor, &q, items, &[]).map(Json)
     })
     .await
 }
@@ -56,7 +56,7 @@ async fn show(
             .exact
             .annotation_types()
             .get(&actor, AnnotationTypeId(id))?;
-        Ok(Json(one(&q, json(&t))))
+        Ok(Json(one(&s.exact, &actor, &q, json(&t))))
     })
     .await
 }
@@ -129,7 +129,10 @@ async fn create(
     }
     blocking(move || {
         let t = s.exact.annotation_types().create(&actor, new)?;
-        Ok((StatusCode::CREATED, Json(one(&q, json(&t)))))
+        Ok((
+            StatusCode::CREATED,
+            Json(one(&s.exact, &actor, &q, json(&t))),
+        ))
     })
     .await
 }
@@ -147,7 +150,7 @@ async fn update(
             .exact
             .annotation_types()
             .update(&actor, AnnotationTypeId(id), patch)?;
-        Ok(Json(one(&q, json(&t))))
+        Ok(Json(one(&s.exact, &actor, &q, json(&t))))
     })
     .await
 }

@@ -130,7 +130,7 @@ async fn index(
                     .map(json),
             );
         }
-        list(&q, items, QUERY_PARAMS).map(Json)
+        list(&s.exact, &actor, &q, items, QUERY_PARAMS).map(Json)
     })
     .await
 }
@@ -143,7 +143,7 @@ async fn show(
 ) -> ApiResult<Json<Value>> {
     blocking(move || {
         let a = s.exact.annotations().get(&actor, AnnotationId(id))?;
-        Ok(Json(one(&q, json(&a))))
+        Ok(Json(one(&s.exact, &actor, &q, json(&a))))
     })
     .await
 }
@@ -196,7 +196,10 @@ async fn create(
             }
             blocking(move || {
                 let a = s.exact.annotations().create(&actor, new)?;
-                Ok((StatusCode::CREATED, Json(one(&q, json(&a)))))
+                Ok((
+                    StatusCode::CREATED,
+                    Json(one(&s.exact, &actor, &q, json(&a))),
+                ))
             })
             .await
         }
@@ -239,7 +242,7 @@ async fn update(
             .exact
             .annotations()
             .update(&actor, AnnotationId(id), patch)?;
-        Ok(Json(one(&q, json(&a))))
+        Ok(Json(one(&s.exact, &actor, &q, json(&a))))
     })
     .await
 }

@@ -83,7 +83,7 @@ async fn index(
         let items = render(&s.exact, &actor, &sets)?;
         // `product=<id>` and `images=<id>` filter on the derived relations.
         let items = rename(&q, items);
-        list(&q, items, &["product"]).map(Json)
+        list(&s.exact, &actor, &q, items, &["product"]).map(Json)
     })
     .await
 }
@@ -111,7 +111,12 @@ async fn show(
 ) -> ApiResult<Json<Value>> {
     blocking(move || {
         let set = s.exact.image_sets().get(&actor, ImageSetId(id))?;
-        Ok(Json(one(&q, render_one(&s.exact, &actor, set)?)))
+        Ok(Json(one(
+            &s.exact,
+            &actor,
+            &q,
+            render_one(&s.exact, &actor, set)?,
+        )))
     })
     .await
 }
@@ -170,7 +175,12 @@ async fn create(
         let set = s.exact.image_sets().create(&actor, new)?;
         Ok((
             StatusCode::CREATED,
-            Json(one(&q, render_one(&s.exact, &actor, set)?)),
+            Json(one(
+                &s.exact,
+                &actor,
+                &q,
+                render_one(&s.exact, &actor, set)?,
+            )),
         ))
     })
     .await
@@ -186,7 +196,12 @@ async fn update(
     let patch = patch_of(&body.object()?)?;
     blocking(move || {
         let set = s.exact.image_sets().update(&actor, ImageSetId(id), patch)?;
-        Ok(Json(one(&q, render_one(&s.exact, &actor, set)?)))
+        Ok(Json(one(
+            &s.exact,
+            &actor,
+            &q,
+            render_one(&s.exact, &actor, set)?,
+        )))
     })
     .await
 }

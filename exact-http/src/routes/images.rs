@@ -38,7 +38,7 @@ async fn index(
                 *k = format!("objectivePower{rest}");
             }
         }
-        list(&q, items, &[]).map(Json)
+        list(&s.exact, &actor, &q, items, &[]).map(Json)
     })
     .await
 }
@@ -51,7 +51,7 @@ async fn show(
 ) -> ApiResult<Json<Value>> {
     blocking(move || {
         let i = s.exact.images().get(&actor, ImageId(id))?;
-        Ok(Json(one(&q, json(&i))))
+        Ok(Json(one(&s.exact, &actor, &q, json(&i))))
     })
     .await
 }
@@ -117,7 +117,10 @@ async fn create(
     }
     blocking(move || {
         let i = s.exact.images().add(&actor, new)?;
-        Ok((StatusCode::CREATED, Json(one(&q, json(&i)))))
+        Ok((
+            StatusCode::CREATED,
+            Json(one(&s.exact, &actor, &q, json(&i))),
+        ))
     })
     .await
 }
@@ -132,7 +135,7 @@ async fn update(
     let patch = patch_of(&body.object()?)?;
     blocking(move || {
         let i = s.exact.images().update(&actor, ImageId(id), patch)?;
-        Ok(Json(one(&q, json(&i))))
+        Ok(Json(one(&s.exact, &actor, &q, json(&i))))
     })
     .await
 }

@@ -14,11 +14,14 @@ mod verifications;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::expand::expand;
 use crate::pagination;
 use crate::query::ListQuery;
 use axum::Router;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
+use exact_core::permissions::Actor;
+use exact_store::Exact;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -81,15 +84,22 @@ pub(crate) fn json<T: Serialize>(t: &T) -> Value {
 }
 
 /// Filters, orders by id, pages and shapes `items`.
-pub(crate) fn list(q: &ListQuery, items: Vec<Value>, skip: &[&str]) -> ApiResult<Value> {
+pub(crate) fn list(
+    exact: &Exact,
+    actor: &Actor,
+    q: &ListQuery,
+    items: Vec<Value>,
+    skip: &[&str],
+) -> ApiResult<Value> {
     let mut items = q.filter(items, skip)?;
     items.sort_by_key(|v| v.get("id").and_then(Value::as_u64).unwrap_or(0));
-    pagination::page(q, items)
+    pagination::page(q, items, |page| expand(exact, actor, q, page))
 }
 
-/// One object, shaped by `fields`/`omit`.
-pub(crate) fn one(q: &ListQuery, item: Value) -> Value {
+/// One object, expanded and shaped by `fields`/`omit`.
+pub(crate) fn one(exact: &Exact, actor: &Actor, q: &ListQuery, item: Value) -> Value {
     let mut items = [item];
+    expand(exact, actor, q, &mut items);
     q.shape(&mut items);
     let [item] = items;
     item

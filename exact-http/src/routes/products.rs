@@ -53,7 +53,7 @@ async fn index(
                 })
             })
             .collect();
-        list(&q, items, &["annotationtype"]).map(Json)
+        list(&s.exact, &actor, &q, items, &["annotationtype"]).map(Json)
     })
     .await
 }
@@ -67,7 +67,7 @@ async fn show(
     blocking(move || {
         let p = s.exact.products().get(&actor, ProductId(id))?;
         let types = s.exact.annotation_types().list(&actor)?;
-        Ok(Json(one(&q, render(&p, &types))))
+        Ok(Json(one(&s.exact, &actor, &q, render(&p, &types))))
     })
     .await
 }
@@ -92,7 +92,10 @@ async fn create(
     };
     blocking(move || {
         let p = s.exact.products().create(&actor, new)?;
-        Ok((StatusCode::CREATED, Json(one(&q, render(&p, &[])))))
+        Ok((
+            StatusCode::CREATED,
+            Json(one(&s.exact, &actor, &q, render(&p, &[]))),
+        ))
     })
     .await
 }
@@ -115,7 +118,7 @@ async fn update(
     blocking(move || {
         let p = s.exact.products().update(&actor, ProductId(id), patch)?;
         let types = s.exact.annotation_types().list(&actor)?;
-        Ok(Json(one(&q, render(&p, &types))))
+        Ok(Json(one(&s.exact, &actor, &q, render(&p, &types))))
     })
     .await
 }

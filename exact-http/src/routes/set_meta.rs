@@ -34,7 +34,7 @@ async fn tags(
             .filter(|t| !t.imagesets.is_empty())
             .map(json)
             .collect();
-        list(&q, items, &[]).map(Json)
+        list(&s.exact, &actor, &q, items, &[]).map(Json)
     })
     .await
 }
@@ -51,7 +51,7 @@ async fn one_tag(
             .list(&actor)?
             .into_iter()
             .find(|t| t.id.0 == id && !t.imagesets.is_empty())
-            .map(|t| Json(one(&q, json(&t))))
+            .map(|t| Json(one(&s.exact, &actor, &q, json(&t))))
             .ok_or_else(|| ApiError::Core(exact_core::Error::not_found(format!("set tag {id}"))))
     })
     .await
@@ -78,7 +78,10 @@ async fn tag(
         for set in sets {
             last = Some(s.exact.set_tags().tag(&actor, ImageSetId(set), &name)?);
         }
-        Ok((StatusCode::CREATED, Json(one(&q, json(&last)))))
+        Ok((
+            StatusCode::CREATED,
+            Json(one(&s.exact, &actor, &q, json(&last))),
+        ))
     })
     .await
 }
@@ -90,7 +93,7 @@ async fn versions(
 ) -> ApiResult<Json<Value>> {
     blocking(move || {
         let items = s.exact.versions().list(&actor)?.iter().map(json).collect();
-        list(&q, items, &[]).map(Json)
+        list(&s.exact, &actor, &q, items, &[]).map(Json)
     })
     .await
 }
@@ -103,7 +106,7 @@ async fn one_version(
 ) -> ApiResult<Json<Value>> {
     blocking(move || {
         let v = s.exact.versions().get(&actor, SetVersionId(id))?;
-        Ok(Json(one(&q, json(&v))))
+        Ok(Json(one(&s.exact, &actor, &q, json(&v))))
     })
     .await
 }
@@ -125,7 +128,10 @@ async fn snapshot(
         .collect();
     blocking(move || {
         let v = s.exact.versions().create(&actor, &name, &sets)?;
-        Ok((StatusCode::CREATED, Json(one(&q, json(&v)))))
+        Ok((
+            StatusCode::CREATED,
+            Json(one(&s.exact, &actor, &q, json(&v))),
+        ))
     })
     .await
 }

@@ -92,7 +92,7 @@ async fn index(
 ) -> ApiResult<Json<Value>> {
     blocking(move || {
         let teams = s.exact.teams().list(&actor)?;
-        list(&q, render(&s.exact, &actor, &teams)?, &[]).map(Json)
+        list(&s.exact, &actor, &q, render(&s.exact, &actor, &teams)?, &[]).map(Json)
     })
     .await
 }
@@ -105,7 +105,12 @@ async fn show(
 ) -> ApiResult<Json<Value>> {
     blocking(move || {
         let t = s.exact.teams().get(&actor, TeamId(id))?;
-        Ok(Json(one(&q, render_one(&s.exact, &actor, t)?)))
+        Ok(Json(one(
+            &s.exact,
+            &actor,
+            &q,
+            render_one(&s.exact, &actor, t)?,
+        )))
     })
     .await
 }
@@ -127,7 +132,7 @@ async fn create(
         let actor = s.exact.actor(actor.user)?;
         Ok((
             StatusCode::CREATED,
-            Json(one(&q, render_one(&s.exact, &actor, t)?)),
+            Json(one(&s.exact, &actor, &q, render_one(&s.exact, &actor, t)?)),
         ))
     })
     .await
@@ -147,7 +152,12 @@ async fn update(
     };
     blocking(move || {
         let t = s.exact.teams().update(&actor, TeamId(id), patch)?;
-        Ok(Json(one(&q, render_one(&s.exact, &actor, t)?)))
+        Ok(Json(one(
+            &s.exact,
+            &actor,
+            &q,
+            render_one(&s.exact, &actor, t)?,
+        )))
     })
     .await
 }
@@ -178,7 +188,7 @@ async fn memberships(
             .iter()
             .map(json)
             .collect();
-        list(&q, items, &[]).map(Json)
+        list(&s.exact, &actor, &q, items, &[]).map(Json)
     })
     .await
 }
@@ -189,7 +199,15 @@ async fn membership(
     Id(id): Id,
     q: ListQuery,
 ) -> ApiResult<Json<Value>> {
-    blocking(move || Ok(Json(one(&q, json(&find_membership(&s.exact, &actor, id)?))))).await
+    blocking(move || {
+        Ok(Json(one(
+            &s.exact,
+            &actor,
+            &q,
+            json(&find_membership(&s.exact, &actor, id)?),
+        )))
+    })
+    .await
 }
 
 async fn add_member(
@@ -204,7 +222,10 @@ async fn add_member(
     let is_admin = b.bool("is_admin")?.unwrap_or(false);
     blocking(move || {
         let m = s.exact.teams().add_member(&actor, team, user, is_admin)?;
-        Ok((StatusCode::CREATED, Json(one(&q, json(&m)))))
+        Ok((
+            StatusCode::CREATED,
+            Json(one(&s.exact, &actor, &q, json(&m))),
+        ))
     })
     .await
 }
@@ -224,7 +245,7 @@ async fn update_member(
             Some(a) if a != m.is_admin => s.exact.teams().set_admin(&actor, m.team, m.user, a)?,
             _ => m,
         };
-        Ok(Json(one(&q, json(&m))))
+        Ok(Json(one(&s.exact, &actor, &q, json(&m))))
     })
     .await
 }

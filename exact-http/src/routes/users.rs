@@ -64,7 +64,7 @@ async fn index(
             .filter(|u| team.is_none_or(|t| teams.get(&u.id).is_some_and(|ts| ts.contains(&t))))
             .map(|u| render(u, &teams))
             .collect();
-        list(&q, items, &["team"]).map(Json)
+        list(&s.exact, &actor, &q, items, &["team"]).map(Json)
     })
     .await
 }
@@ -77,7 +77,12 @@ async fn show(
 ) -> ApiResult<Json<Value>> {
     blocking(move || {
         let u = s.exact.users().get(&actor, UserId(id))?;
-        Ok(Json(one(&q, render(&u, &team_sets(&s.exact, &actor)?))))
+        Ok(Json(one(
+            &s.exact,
+            &actor,
+            &q,
+            render(&u, &team_sets(&s.exact, &actor)?),
+        )))
     })
     .await
 }
@@ -103,7 +108,7 @@ async fn create(
             s.exact.catalog().credentials().set_password(u.id, phc)?;
         }
         let v = render(&u, &team_sets(&s.exact, &actor)?);
-        Ok((StatusCode::CREATED, Json(one(&q, v))))
+        Ok((StatusCode::CREATED, Json(one(&s.exact, &actor, &q, v))))
     })
     .await
 }
@@ -124,7 +129,12 @@ async fn update(
     };
     blocking(move || {
         let u = s.exact.users().update(&actor, UserId(id), patch)?;
-        Ok(Json(one(&q, render(&u, &team_sets(&s.exact, &actor)?))))
+        Ok(Json(one(
+            &s.exact,
+            &actor,
+            &q,
+            render(&u, &team_sets(&s.exact, &actor)?),
+        )))
     })
     .await
 }

@@ -71,7 +71,7 @@ async fn index(
                     .map(json),
             );
         }
-        list(&q, items, &["image"]).map(Json)
+        list(&s.exact, &actor, &q, items, &["image"]).map(Json)
     })
     .await
 }
@@ -84,7 +84,7 @@ async fn show(
 ) -> ApiResult<Json<Value>> {
     blocking(move || {
         let v = s.exact.verifications().get(&actor, VerificationId(id))?;
-        Ok(Json(one(&q, json(&v))))
+        Ok(Json(one(&s.exact, &actor, &q, json(&v))))
     })
     .await
 }
@@ -111,7 +111,10 @@ async fn create(
             .exact
             .verifications()
             .verify(&actor, annotation, verified)?;
-        Ok((StatusCode::CREATED, Json(one(&q, json(&v)))))
+        Ok((
+            StatusCode::CREATED,
+            Json(one(&s.exact, &actor, &q, json(&v))),
+        ))
     })
     .await
 }
@@ -136,7 +139,7 @@ async fn update(
             .exact
             .verifications()
             .verify(&actor, old.annotation, verified)?;
-        Ok(Json(one(&q, json(&v))))
+        Ok(Json(one(&s.exact, &actor, &q, json(&v))))
     })
     .await
 }
