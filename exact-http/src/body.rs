@@ -27,7 +27,10 @@ impl<S: Send + Sync> FromRequest<S> for Body {
             .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
         let bytes = Bytes::from_request(req, state)
             .await
-            .map_err(|e| ApiError::bad("body", e.body_text()))?;
+            .map_err(|e| ApiError::Rejected {
+                status: e.status(),
+                detail: e.body_text(),
+            })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Body(Value::Null));
         }

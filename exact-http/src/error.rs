@@ -14,6 +14,13 @@ pub enum ApiError {
     Core(Error),
     /// No or wrong credentials (401 with a `WWW-Authenticate` challenge).
     Unauthenticated(String),
+    /// The body could not be read (too large: 413, and the like), with axum's status.
+    Rejected {
+        /// The status to answer.
+        status: StatusCode,
+        /// Why.
+        detail: String,
+    },
     /// The request is malformed before it reaches the library (400 naming the field).
     BadRequest {
         /// The offending field or parameter (`body` for the whole body).
@@ -65,6 +72,9 @@ impl IntoResponse for ApiError {
                     Json(json!({ "detail": detail })),
                 )
                     .into_response();
+            }
+            ApiError::Rejected { status, detail } => {
+                return (status, Json(json!({ "detail": detail }))).into_response();
             }
             ApiError::BadRequest { field, reason } => {
                 let detail = format!("{field}: {reason}");

@@ -643,3 +643,22 @@ async fn expand_replaces_visible_relations() {
         .await;
     assert_eq!(v["team"], team);
 }
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_413_with_json() {
+    let api = Api::new();
+    let alice = api.user("alice", false);
+    let big = vec![b' '; exact_http::body::BODY_LIMIT + 1];
+    let req = Request::builder()
+        .method("POST")
+        .uri("/api/v1/annotations/annotations/")
+        .header(header::AUTHORIZATION, &alice)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(big))
+        .unwrap();
+    let res = api.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    assert!(v["detail"].is_string());
+}
