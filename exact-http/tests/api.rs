@@ -662,3 +662,46 @@ async fn bodies_over_the_limit_are_413_with_json() {
     let v: Value = serde_json::from_slice(&bytes).unwrap();
     assert!(v["detail"].is_string());
 }
+
+#[tokio::test]
+async fn personal_access_tokens_over_http() {
+    let api = Api::new();
+    let alice = api.user("alice", false);
+    let bob = api.user("bob", false);
+    let v = api
+        .ok(
+            "POST",
+            "/users/api/tokens/",
+            &alice,
+            Some(json!({"name": "laptop"})),
+        )
+        .await;
+    let secret = v["token"].as_str().unwrap().to_owned();
+    let id = v["id"].as_u64().unwrap();
+    let bearer = format!("Bearer {secret}");
+    let me = api.ok("GET", "/api/v1/users/users/", &bearer, None).await;
+    assert_eq!(me["results"][0]["username"], "alice");
+    let list = api.ok("GET", "/users/api/tokens/", &alice, None).await;
+    assert_eq!(list[0]["name"], "laptop");
+    assert!(list[0].get("token").is_none() && list[0].get("digest").is_none());
+    let (s, _) = api
+        .call(
+            "POST",
+            &format!("/users/api/tokens/{id}/revoke/"),
+            Some(&bob),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "only the owner revokes");
+    api.ok(
+        "POST",
+        &format!("/users/api/tokens/{id}/revoke/"),
+        &alice,
+        None,
+    )
+    .await;
+    let (s, _) = api
+        .call("GET", "/api/v1/users/users/", Some(&bearer), None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}

@@ -9,6 +9,7 @@ mod images;
 mod products;
 mod set_meta;
 mod teams;
+mod tokens;
 mod users;
 mod verifications;
 
@@ -42,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         .merge(verifications::routes())
         .merge(set_meta::routes())
         .merge(activity::routes())
+        .merge(tokens::routes())
         .route("/api/v1/processing/{*rest}", axum::routing::any(not_yet))
         .route("/api/v1/images/registration/", axum::routing::any(not_yet))
         .route(
