@@ -153,10 +153,17 @@ json_record!(
     Image,
     Kind::Image,
     "image",
-    |i| vec![
-        term(Index::ImageName, Key::new().u64(i.image_set.0).str(&i.name)),
-        term(Index::ImageBySet, Key::new().u64(i.image_set.0)),
-    ],
+    // A deleted image gives its name back, so the file can be uploaded again.
+    |i| {
+        let mut terms = vec![term(Index::ImageBySet, Key::new().u64(i.image_set.0))];
+        if !i.deleted {
+            terms.push(term(
+                Index::ImageName,
+                Key::new().u64(i.image_set.0).str(&i.name),
+            ));
+        }
+        terms
+    },
     |i, _x| format!("image named {:?} in {}", i.name, i.image_set)
 );
 

@@ -107,3 +107,13 @@ impl IntoResponse for ApiError {
         (status, Json(body)).into_response()
     }
 }
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiError::Core(e) => e.fmt(f),
+            ApiError::Unauthenticated(d) | ApiError::Rejected { detail: d, .. } => f.write_str(d),
+            ApiError::BadRequest { field, reason } => write!(f, "{field}: {reason}"),
+        }
+    }
+}

@@ -9,7 +9,9 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod expand;
+pub mod ingest;
 pub mod pagination;
+pub mod pixels;
 pub mod query;
 mod routes;
 
@@ -28,18 +30,23 @@ pub struct AppState {
     pub exact: Exact,
     /// Verifies credentials and remembers verified Basic ones.
     pub auth: Arc<auth::Authenticator>,
+    /// Open slides, Deep Zoom generators and tile counters.
+    pub pixels: Arc<pixels::Pixels>,
 }
 
 /// The application router over `exact`.
 pub fn router(exact: Exact) -> Router {
     let state = AppState {
+        pixels: Arc::new(pixels::Pixels::new(exact.blobs().clone())),
         exact,
         auth: Arc::new(auth::Authenticator::default()),
     };
+    resume_conversions(&state);
     Router::new()
         .route("/api/v1/", get(status))
         .route("/health", get(|| async { "ok" }))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
         .merge(routes::routes())
         .fallback(|| async {
             (
@@ -49,6 +56,33 @@ pub fn router(exact: Exact) -> Router {
         })
         .layer(DefaultBodyLimit::max(body::BODY_LIMIT))
         .with_state(state)
+}
+
+/// Restarts conversions a previous run left unfinished (when called inside a runtime).
+fn resume_conversions(state: &AppState) {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return;
+    }
+    match state.exact.images().converting() {
+        Ok(images) => {
+            for image in images {
+                tracing::info!(image = image.id.0, "resuming conversion");
+                ingest::spawn_conversion(state.clone(), image);
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot list unfinished conversions"),
+    }
+}
+
+/// Prometheus text exposition.
+async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.pixels.counters.render(),
+    )
 }
 
 async fn status(State(state): State<AppState>) -> Json<Value> {

@@ -61,6 +61,11 @@ enum Command {
         #[command(subcommand)]
         cmd: UserCommand,
     },
+    /// Manage images.
+    Image {
+        #[command(subcommand)]
+        cmd: ImageCommand,
+    },
     /// Inspect slides and write tiles, regions and thumbnails.
     Slide {
         #[command(subcommand)]
@@ -106,6 +111,27 @@ enum UserCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum ImageCommand {
+    /// Register a slide in place by URL (s3://bucket/key.svs, file:///path, or a path),
+    /// without copying it: an image of EXACT's file-link type.
+    Add {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The image set to add it to.
+        #[arg(long)]
+        set: u64,
+        /// Name in the set (defaults to the file name).
+        #[arg(long)]
+        name: Option<String>,
+        /// The superuser acting.
+        #[arg(long = "as", default_value = "exact")]
+        user: String,
+        /// The slide's URL or path.
+        url: String,
+    },
+}
+
 /// Where a password comes from.
 #[derive(Debug, clap::Args)]
 struct PasswordArgs {
@@ -141,6 +167,7 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve { data, bind } => serve(data, bind),
         Command::User { cmd } => user(cmd),
+        Command::Image { cmd } => image(cmd),
         Command::Slide { cmd } => slide_cli::run(cmd),
     }
 }
@@ -203,6 +230,55 @@ fn user(cmd: UserCommand) -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("exact: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn image(cmd: ImageCommand) -> ExitCode {
+    let ImageCommand::Add {
+        data,
+        set,
+        name,
+        user,
+        url,
+    } = cmd;
+    let result = (|| -> Result<exact_core::model::Image, String> {
+        let url = match url.split_once("://") {
+            Some(_) => url,
+            None => std::path::absolute(&url)
+                .map_err(|e| format!("{url}: {e}"))?
+                .display()
+                .to_string(),
+        };
+        let exact = data.open().map_err(|e| e.to_string())?;
+        let actor = exact
+            .actor(find_user(&exact, &user)?)
+            .map_err(|e| e.to_string())?;
+        let mut new = exact_core::catalog::NewImage::new(
+            exact_core::ImageSetId(set),
+            name.unwrap_or_else(|| exact_http::ingest::safe_name(&url)),
+            1,
+            1,
+        );
+        new.filename = url;
+        new.image_type = exact_core::model::ImageType::FileLink;
+        let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+        runtime
+            .block_on(exact_http::ingest::link_slide(&actor, &mut new))
+            .map_err(|e| e.to_string())?;
+        exact.images().add(&actor, new).map_err(|e| e.to_string())
+    })();
+    match result {
+        Ok(i) => {
+            println!(
+                "added image {} ({:?}, {} × {}) to set {}",
+                i.id.0, i.name, i.width, i.height, i.image_set.0
+            );
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("exact: {e}");
             ExitCode::FAILURE

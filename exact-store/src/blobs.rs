@@ -15,6 +15,8 @@ pub struct Blobs {
     store: Arc<dyn ObjectStore>,
     prefix: Path,
     url: String,
+    /// The directory the blobs live in, when they are local files.
+    local: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Blobs {
@@ -28,11 +30,42 @@ impl Blobs {
     pub fn open(url: &str) -> Result<Blobs> {
         let (store, prefix) =
             exact_tiles::objects::object_store_from_url(url).map_err(|e| tiles_error(url, e))?;
+        let local = match url.split_once("://") {
+            None => Some(std::path::absolute(url).map_err(|e| Error::backend(url, e))?),
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("file") => {
+                let rest = rest.strip_prefix("localhost").unwrap_or(rest);
+                Some(std::path::PathBuf::from(percent_decode(rest)))
+            }
+            Some(_) => None,
+        };
         Ok(Blobs {
             store,
             prefix,
             url: url.to_owned(),
+            local,
         })
+    }
+
+    /// The local file of `key` when blobs are local files (read with `pread`, renamed into
+    /// place), `None` for object stores.
+    pub fn local_path(&self, key: &str) -> Result<Option<std::path::PathBuf>> {
+        self.path(key)?;
+        Ok(self.local.as_ref().map(|dir| dir.join(key)))
+    }
+
+    /// A URL of `key` that the tile engine opens directly (a local path or `s3://…`), or
+    /// `None` when only this store can read it (`memory://`).
+    pub fn object_url(&self, key: &str) -> Result<Option<String>> {
+        if let Some(p) = self.local_path(key)? {
+            return Ok(Some(p.display().to_string()));
+        }
+        let path = self.path(key)?;
+        Ok(self
+            .url
+            .split_once("://")
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("s3"))
+            .and_then(|(_, rest)| rest.split('/').next())
+            .map(|bucket| format!("s3://{bucket}/{path}")))
     }
 
     /// The URL it was opened from.
@@ -132,4 +165,24 @@ pub fn tiles_error(url: &str, e: exact_tiles::Error) -> Error {
         K::Corrupt => Error::corrupt(url, e.to_string()),
         K::Backend => Error::backend(url, e),
     }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(h) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(h);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -56,6 +56,17 @@ impl SlideCache {
 
     /// The open slide for `url`, opening it on first use.
     pub async fn slide(&self, url: &str) -> Result<Arc<Slide>> {
+        self.slide_with(url, || Slide::open(url)).await
+    }
+
+    /// The open slide cached under `key`, opened by `open` on first use (for slides that
+    /// no URL names, e.g. objects of an in-memory store).
+    pub async fn slide_with<F, Fut>(&self, key: &str, open: F) -> Result<Arc<Slide>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Slide>>,
+    {
+        let url = key;
         let cell = {
             let mut g = self.lock();
             g.clock += 1;
@@ -73,7 +84,7 @@ impl SlideCache {
             cell
         };
         let r = cell
-            .get_or_try_init(|| async { Slide::open(url).await.map(Arc::new) })
+            .get_or_try_init(|| async { open().await.map(Arc::new) })
             .await
             .cloned();
         if r.is_err() {
@@ -88,6 +99,20 @@ impl SlideCache {
         url: &str,
         opts: Option<DeepZoomOptions>,
     ) -> Result<Arc<DeepZoomGenerator>> {
+        self.deepzoom_with(url, opts, || Slide::open(url)).await
+    }
+
+    /// The Deep Zoom generator of the slide cached under `key` (see [`SlideCache::slide_with`]).
+    pub async fn deepzoom_with<F, Fut>(
+        &self,
+        url: &str,
+        opts: Option<DeepZoomOptions>,
+        open: F,
+    ) -> Result<Arc<DeepZoomGenerator>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Slide>>,
+    {
         let key = (url.to_string(), opts);
         let cell = {
             let mut g = self.lock();
@@ -107,7 +132,7 @@ impl SlideCache {
         };
         let r = cell
             .get_or_try_init(|| async {
-                let slide = self.slide(url).await?;
+                let slide = self.slide_with(url, open).await?;
                 let g = match opts {
                     None => DeepZoomGenerator::native(slide)?,
                     Some(o) => DeepZoomGenerator::new(slide, o)?,

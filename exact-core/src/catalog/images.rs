@@ -3,8 +3,10 @@
 
 use super::{Catalog, check_name};
 use crate::ids::{ImageId, ImageSetId};
-use crate::model::{Image, ImageType};
+use crate::keys::Key;
+use crate::model::{Image, ImageType, PixelState};
 use crate::permissions::Actor;
+use crate::store::Index;
 use crate::{Error, Result};
 
 /// Largest image side accepted, in pixels (well above any scanner's).
@@ -27,6 +29,9 @@ pub struct NewImage {
     pub channels: u32,
     pub image_type: ImageType,
     pub default_frame: u32,
+    pub state: PixelState,
+    pub state_detail: String,
+    pub original: String,
 }
 
 impl NewImage {
@@ -47,8 +52,25 @@ impl NewImage {
             channels: 3,
             image_type: ImageType::Default,
             default_frame: 1,
+            state: PixelState::Ready,
+            state_detail: String::new(),
+            original: String::new(),
         }
     }
+}
+
+/// What the server learnt about an image's pixels (after probing or converting an upload).
+#[derive(Debug, Clone)]
+#[allow(missing_docs)] // fields mirror `Image`
+pub struct PixelUpdate {
+    pub state: PixelState,
+    pub state_detail: String,
+    /// The file tiles are served from from now on (e.g. the converted pyramid).
+    pub filename: Option<String>,
+    pub width: Option<u64>,
+    pub height: Option<u64>,
+    pub mpp: Option<f64>,
+    pub objective_power: Option<f64>,
 }
 
 /// Changes to an image's metadata.
@@ -95,6 +117,10 @@ impl Images<'_> {
             image_type: new.image_type,
             default_frame: new.default_frame,
             creator: Some(actor.user),
+            state: new.state,
+            state_detail: new.state_detail,
+            original: new.original,
+            deleted: false,
         };
         validate_image(&image)?;
         self.0.insert(image)
@@ -144,6 +170,69 @@ impl Images<'_> {
             validate_image(&i)?;
             Ok((i, Vec::new()))
         })
+    }
+
+    /// The live image named `name` in `set`, if any (duplicate detection on upload).
+    pub fn by_name(&self, actor: &Actor, set: ImageSetId, name: &str) -> Result<Option<Image>> {
+        self.0.readable_set(actor, set)?;
+        let found: Vec<Image> = self
+            .0
+            .by_index(Index::ImageName, &Key::new().u64(set.0).str(name).build())?;
+        Ok(found.into_iter().find(|i| i.name == name && !i.deleted))
+    }
+
+    /// Soft-deletes an image (delete rights on its set, which must not be locked): hidden
+    /// from every read, its annotations and files kept, its name free for a new upload.
+    pub fn delete(&self, actor: &Actor, id: ImageId) -> Result<Image> {
+        let (_, set, rights) = self.0.readable_image(actor, id)?;
+        if !rights.delete_images {
+            return Err(Error::denied(format!(
+                "no rights to delete images of {}",
+                set.id
+            )));
+        }
+        if set.image_lock {
+            return Err(Error::denied(format!(
+                "{} is locked against deleting images",
+                set.id
+            )));
+        }
+        self.0.modify::<Image>(id.0, |old| {
+            let mut i = old.clone();
+            i.deleted = true;
+            Ok((i, Vec::new()))
+        })
+    }
+
+    /// Records what the server learnt about an image's pixels. Not a user action: the
+    /// server's upload worker calls it after probing or converting a file it accepted
+    /// from a user with upload rights.
+    pub fn record_pixels(&self, id: ImageId, update: PixelUpdate) -> Result<Image> {
+        self.0.modify::<Image>(id.0, |old| {
+            let mut i = old.clone();
+            let u = update.clone();
+            i.state = u.state;
+            i.state_detail = u.state_detail;
+            i.filename = u.filename.unwrap_or(i.filename);
+            i.width = u.width.unwrap_or(i.width);
+            i.height = u.height.unwrap_or(i.height);
+            i.mpp = u.mpp.unwrap_or(i.mpp);
+            i.objective_power = u.objective_power.unwrap_or(i.objective_power);
+            validate_image(&i)?;
+            Ok((i, Vec::new()))
+        })
+    }
+
+    /// Live images whose conversion has not finished (the server resumes them on start).
+    pub fn converting(&self) -> Result<Vec<Image>> {
+        let mut all: Vec<Image> = self.0.all()?;
+        all.retain(|i| i.state == PixelState::Converting && !i.deleted);
+        Ok(all)
+    }
+
+    /// Fails unless the actor may add images to `set` (edit rights, set not locked).
+    pub fn check_upload(&self, actor: &Actor, set: ImageSetId) -> Result<()> {
+        self.require_upload(actor, set)
     }
 
     fn require_upload(&self, actor: &Actor, set: ImageSetId) -> Result<()> {

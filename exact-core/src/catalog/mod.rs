@@ -15,7 +15,7 @@ mod versions;
 
 pub use annotations::{AnnotationPatch, Annotations, NewAnnotation, Revision};
 pub use auth::Credentials;
-pub use images::{ImagePatch, Images, NewImage};
+pub use images::{ImagePatch, Images, NewImage, PixelUpdate};
 pub use misc::{
     ExportFormats, LogImageActions, MediaFiles, NewExportFormat, ScreeningModes, SetTags,
     Verifications,
@@ -272,6 +272,9 @@ impl Catalog {
         id: ImageId,
     ) -> Result<(Image, ImageSet, SetRights)> {
         let image: Image = self.load(id.0)?;
+        if image.deleted {
+            return Err(Error::not_found(id));
+        }
         let (set, rights) = self.readable_set(actor, image.image_set).map_err(|e| {
             if e.kind() == ErrorKind::NotFound {
                 Error::not_found(id)

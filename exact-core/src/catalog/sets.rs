@@ -510,8 +510,11 @@ impl ImageSets<'_> {
     /// The images of a set the actor may read, by id.
     pub fn images(&self, actor: &Actor, id: ImageSetId) -> Result<Vec<Image>> {
         self.0.readable_set(actor, id)?;
-        self.0
-            .by_index(Index::ImageBySet, &Key::new().u64(id.0).build())
+        let mut images: Vec<Image> = self
+            .0
+            .by_index(Index::ImageBySet, &Key::new().u64(id.0).build())?;
+        images.retain(|i| !i.deleted);
+        Ok(images)
     }
 
     /// Changes a set (edit rights; the creator only by team admins).

@@ -151,6 +151,32 @@ pub struct Image {
     /// Who uploaded it.
     #[serde(default)]
     pub creator: Option<UserId>,
+    /// Whether its pixels can be served yet (uploads that need a pyramid are converted first).
+    #[serde(default)]
+    pub state: PixelState,
+    /// Why conversion failed, or what it is doing; empty when ready.
+    #[serde(default)]
+    pub state_detail: String,
+    /// Blob key of the file as uploaded (served by downloads with `original_image=True`);
+    /// empty for file links and images registered by metadata only.
+    #[serde(default)]
+    pub original: String,
+    /// Soft-deleted: hidden from every read, its name free again, its files kept.
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// Whether an image's pixels can be served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PixelState {
+    /// Tiles, regions and downloads work.
+    #[default]
+    Ready,
+    /// A pyramid is being built from the upload; try again later.
+    Converting,
+    /// The upload could not be turned into a pyramid (`state_detail` says why).
+    Failed,
 }
 
 fn one_f64() -> f64 {

@@ -15,7 +15,7 @@ pub use annotations::{
 };
 pub use auth::{AccessToken, AccessTokenId, Credential, CredentialId};
 pub use images::{
-    CollaborationType, Image, ImageSet, ImageType, LogAction, LogImageAction, Priority,
+    CollaborationType, Image, ImageSet, ImageType, LogAction, LogImageAction, PixelState, Priority,
     ScreeningMode, SetTag, SetVersion,
 };
 pub use users::{Team, TeamMembership, User};
@@ -162,8 +162,13 @@ mod tests {
             image_type: ImageType::FileLink,
             default_frame: 1,
             creator: None,
+            state: PixelState::Converting,
+            state_detail: String::new(),
+            original: String::new(),
+            deleted: false,
         };
         let v = serde_json::to_value(&i).unwrap();
+        assert_eq!(v["state"], "converting");
         assert_eq!(v["objectivePower"], 40.0);
         assert_eq!(v["image_type"], 2);
         assert_eq!(v["defaultFrame"], 1);

@@ -17,10 +17,15 @@ use serde_json::Value;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/images/images/", get(index).post(create))
+        .route(
+            "/api/v1/images/images/",
+            get(index)
+                .post(create_or_upload)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route(
             "/api/v1/images/images/{id}/",
-            get(show).patch(update).put(update),
+            get(show).patch(update).put(update).delete(destroy),
         )
 }
 
@@ -77,9 +82,45 @@ fn patch_of(b: &Obj) -> ApiResult<ImagePatch> {
     })
 }
 
-async fn create(
+/// Multipart bodies are uploads; JSON and form bodies register an image by its metadata, or a
+/// slide by URL (`image_type` 2, `filename` = `s3://…`, `file:///…` or a server path;
+/// superusers only, since the server reads the URL with its own credentials).
+async fn create_or_upload(
     State(s): State<AppState>,
     Authed(actor): Authed,
+    q: ListQuery,
+    req: axum::extract::Request,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let multipart = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("multipart/form-data"));
+    if multipart {
+        use axum::extract::FromRequest;
+        let m = axum::extract::Multipart::from_request(req, &s)
+            .await
+            .map_err(|e| crate::error::ApiError::bad("body", e.body_text()))?;
+        return super::files::api_upload(s, actor, q, m).await;
+    }
+    // Metadata bodies keep the ordinary body limit (the route lifts it for uploads).
+    let req = req
+        .map(|b| axum::body::Body::new(http_body_util::Limited::new(b, crate::body::BODY_LIMIT)));
+    let body = <Body as axum::extract::FromRequest<AppState>>::from_request(req, &s).await?;
+    create(s, actor, q, body).await
+}
+
+async fn destroy(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    Id(id): Id,
+) -> ApiResult<StatusCode> {
+    super::files::delete_image(s, actor, id).await
+}
+
+async fn create(
+    s: AppState,
+    actor: exact_core::permissions::Actor,
     q: ListQuery,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -114,6 +155,9 @@ async fn create(
     }
     if let Some(v) = p.checksum {
         new.checksum = v;
+    }
+    if new.image_type == ImageType::FileLink {
+        crate::ingest::link_slide(&actor, &mut new).await?;
     }
     blocking(move || {
         let i = s.exact.images().add(&actor, new)?;

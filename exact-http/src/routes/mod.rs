@@ -4,11 +4,13 @@
 mod activity;
 mod annotation_types;
 mod annotations;
+mod files;
 mod image_sets;
 mod images;
 mod products;
 mod set_meta;
 mod teams;
+mod tiles;
 mod tokens;
 mod users;
 mod verifications;
@@ -44,6 +46,8 @@ pub fn routes() -> Router<AppState> {
         .merge(set_meta::routes())
         .merge(activity::routes())
         .merge(tokens::routes())
+        .merge(tiles::routes())
+        .merge(files::routes())
         .route("/api/v1/processing/{*rest}", axum::routing::any(not_yet))
         .route("/api/v1/images/registration/", axum::routing::any(not_yet))
         .route(

@@ -60,6 +60,40 @@ pub struct ConvertSummary {
     pub bigtiff: bool,
 }
 
+/// Format and size of the image file `path` from its header, without decoding its pixels
+/// (the check run when an upload arrives; conversion decodes later, in the background).
+pub fn dimensions(path: &Path) -> Result<(Format, u32, u32)> {
+    let name = path.display().to_string();
+    let mut head = [0u8; 16];
+    let n = {
+        use std::io::Read;
+        let mut f = std::fs::File::open(path).map_err(|source| Error::Io {
+            source_name: name.clone(),
+            source,
+        })?;
+        f.read(&mut head).map_err(|source| Error::Io {
+            source_name: name.clone(),
+            source,
+        })?
+    };
+    let format = Format::sniff(&head[..n]).ok_or_else(|| {
+        Error::unsupported(format!("{name}: not a PNG, JPEG, BMP, WebP or TIFF image"))
+    })?;
+    if format == Format::Tiff {
+        let rows = input::open(path, &DecodeLimits::default())?;
+        return Ok((format, rows.width(), rows.height()));
+    }
+    let (w, h) = image::ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|source| Error::Io {
+            source_name: name.clone(),
+            source,
+        })?
+        .into_dimensions()
+        .map_err(|e| Error::corrupt(&name, format!("unreadable {format:?} header: {e}")))?;
+    Ok((format, w, h))
+}
+
 /// Convert the image file `input` into a pyramidal TIFF at `output`, calling `progress` after
 /// each band of rows. Blocking: run it on a blocking thread.
 pub fn convert_file(

@@ -1,0 +1,182 @@
+//! Where an image's pixels live and how they are opened: uploaded files in the blob store
+//! (read by local `pread` or ranged GETs), slides linked by URL, and the shared cache of open
+//! slides and Deep Zoom generators. Counters for `/metrics` live here too.
+
+use crate::error::{ApiError, ApiResult};
+use exact_core::model::{Image, ImageType, PixelState};
+use exact_store::Blobs;
+use exact_store::blobs::tiles_error;
+use exact_tiles::{DeepZoomGenerator, DeepZoomOptions, Slide, SlideCache};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Open slides kept per process (each holds its parsed IFDs and a decoded-tile cache).
+const OPEN_SLIDES: usize = 64;
+
+/// Tile counters exposed at `/metrics`.
+#[derive(Debug, Default)]
+pub struct TileCounters {
+    /// Native tiles sent as stored (JPEG tables spliced, no decoding).
+    pub passthrough: AtomicU64,
+    /// Tiles rendered (decoded, resized, encoded) or answered from the rendered-tile cache.
+    pub rendered: AtomicU64,
+    /// Conditional requests answered `304 Not Modified`.
+    pub not_modified: AtomicU64,
+}
+
+impl TileCounters {
+    /// Prometheus text exposition of the counters.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (name, help, v) in [
+            (
+                "exact_tiles_passthrough_total",
+                "Native tiles served without decoding.",
+                &self.passthrough,
+            ),
+            (
+                "exact_tiles_rendered_total",
+                "Tiles rendered or served from the rendered-tile cache.",
+                &self.rendered,
+            ),
+            (
+                "exact_tiles_not_modified_total",
+                "Tile requests answered 304 Not Modified.",
+                &self.not_modified,
+            ),
+        ] {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
+                v.load(Ordering::Relaxed)
+            ));
+        }
+        out
+    }
+}
+
+/// The pixel side of the server.
+#[derive(Debug)]
+pub struct Pixels {
+    blobs: Blobs,
+    slides: SlideCache,
+    /// Tile counters.
+    pub counters: TileCounters,
+}
+
+/// Where an image's served file is.
+enum Location {
+    /// A URL or local path the tile engine opens itself.
+    Url(String),
+    /// A key only the blob store reads (`memory://`).
+    Blob(String),
+}
+
+impl Pixels {
+    /// Pixels of images whose files live in `blobs`.
+    pub fn new(blobs: Blobs) -> Self {
+        Pixels {
+            blobs,
+            slides: SlideCache::new(OPEN_SLIDES),
+            counters: TileCounters::default(),
+        }
+    }
+
+    /// The blob store.
+    pub fn blobs(&self) -> &Blobs {
+        &self.blobs
+    }
+
+    fn location(&self, image: &Image) -> ApiResult<Location> {
+        if image.image_type == ImageType::FileLink {
+            return Ok(Location::Url(image.filename.clone()));
+        }
+        Ok(match self.blobs.object_url(&image.filename)? {
+            Some(url) => Location::Url(url),
+            None => Location::Blob(image.filename.clone()),
+        })
+    }
+
+    /// Fails with 409-style JSON unless the image's pixels are ready.
+    pub fn require_ready(image: &Image) -> ApiResult<()> {
+        match image.state {
+            PixelState::Ready => Ok(()),
+            PixelState::Converting => Err(ApiError::Rejected {
+                status: axum::http::StatusCode::ACCEPTED,
+                detail: format!(
+                    "image {} is being converted into a pyramid; try again shortly",
+                    image.id
+                ),
+            }),
+            PixelState::Failed => Err(ApiError::Rejected {
+                status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                detail: format!(
+                    "image {} has no servable pixels: {}",
+                    image.id, image.state_detail
+                ),
+            }),
+        }
+    }
+
+    /// The open slide of a ready image.
+    pub async fn slide(&self, image: &Image) -> ApiResult<Arc<Slide>> {
+        Self::require_ready(image)?;
+        match self.location(image)? {
+            Location::Url(url) => self
+                .slides
+                .slide(&url)
+                .await
+                .map_err(|e| slide_error(&url, e)),
+            Location::Blob(key) => {
+                let path = self.blobs.path(&key)?;
+                let store = self.blobs.object_store().0.clone();
+                self.slides
+                    .slide_with(&format!("blob:{key}"), || Slide::open_store(store, path))
+                    .await
+                    .map_err(|e| slide_error(&key, e))
+            }
+        }
+    }
+
+    /// The Deep Zoom generator of a ready image: `None` for the native grid, else OpenSlide's.
+    pub async fn deepzoom(
+        &self,
+        image: &Image,
+        opts: Option<DeepZoomOptions>,
+    ) -> ApiResult<Arc<DeepZoomGenerator>> {
+        Self::require_ready(image)?;
+        match self.location(image)? {
+            Location::Url(url) => self
+                .slides
+                .deepzoom(&url, opts)
+                .await
+                .map_err(|e| slide_error(&url, e)),
+            Location::Blob(key) => {
+                let path = self.blobs.path(&key)?;
+                let store = self.blobs.object_store().0.clone();
+                self.slides
+                    .deepzoom_with(&format!("blob:{key}"), opts, || {
+                        Slide::open_store(store, path)
+                    })
+                    .await
+                    .map_err(|e| slide_error(&key, e))
+            }
+        }
+    }
+
+    /// Forget the open slide of `image` (deleted, or its file replaced).
+    pub fn invalidate(&self, image: &Image) {
+        if let Ok(loc) = self.location(image) {
+            match loc {
+                Location::Url(url) => self.slides.invalidate(&url),
+                Location::Blob(key) => self.slides.invalidate(&format!("blob:{key}")),
+            }
+        }
+    }
+}
+
+/// A tile-engine error about a stored slide. The file was accepted on upload, so a slide that
+/// no longer opens is the server's problem (500, logged), except a missing file (404) and
+/// requests out of range (400).
+pub fn slide_error(name: &str, e: exact_tiles::Error) -> ApiError {
+    ApiError::Core(tiles_error(name, e))
+}

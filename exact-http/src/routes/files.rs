@@ -1,0 +1,638 @@
+//! Image files over HTTP: uploads as EXACT-Sync (`POST /api/v1/images/images/`, multipart) and
+//! EXACT's UI (`POST /images/image/upload/<set>/`, `files[]`) send them, downloads of one image
+//! (`/images/api/image/download/<id>/`, with ranges) or of a whole set as a zip streamed on the
+//! fly (`/images/imageset/<id>/download/`), and the image actions EXACT-Sync calls
+//! (`slide_information/`, `get_patch/`, `thumbnail/`, `update_image_cache/`, `DELETE`).
+
+use super::{Authed, Id, blocking, json, one};
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::ingest::{self, Outcome, Received};
+use crate::query::ListQuery;
+use axum::Json;
+use axum::Router;
+use axum::body::Body as HttpBody;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use bytes::Bytes;
+use exact_core::model::{Image, ImageType};
+use exact_core::{ImageId, ImageSetId};
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/images/image/upload/{set}/",
+            post(ui_upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/images/api/image/download/{id}/", get(download))
+        .route("/images/imageset/{id}/download/", get(set_zip))
+        .route(
+            "/api/v1/images/images/{id}/slide_information/",
+            get(slide_information),
+        )
+        // EXACT-Sync asks for `get_patch` without the trailing slash.
+        .route("/api/v1/images/images/{id}/get_patch/", get(get_patch))
+        .route("/api/v1/images/images/{id}/get_patch", get(get_patch))
+        .route("/api/v1/images/images/{id}/thumbnail/", get(thumbnail))
+        .route("/api/v1/images/images/{id}/thumbnail", get(thumbnail))
+        .route(
+            "/api/v1/images/images/{id}/update_image_cache/",
+            axum::routing::patch(update_image_cache).post(update_image_cache),
+        )
+        .route("/images/api/image/delete/{id}/", delete(legacy_delete))
+}
+
+/// `POST /api/v1/images/images/` with a multipart body: every part with a file name is an
+/// upload (EXACT-Sync calls it `file_path`), `image_set` and `image_type` may come after the
+/// files, so files are streamed into the blob store first and registered once the set is
+/// known. Answers EXACT's paginated envelope of the images.
+pub(super) async fn api_upload(
+    s: AppState,
+    actor: exact_core::permissions::Actor,
+    q: ListQuery,
+    mut multipart: Multipart,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let mut received = Vec::new();
+    let mut set = None;
+    let mut image_type = ImageType::Default;
+    let mut error = None;
+    let max = ingest::max_upload();
+    loop {
+        let mut field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                error = Some(ApiError::bad(
+                    "body",
+                    format!("malformed multipart body: {}", e.body_text()),
+                ));
+                break;
+            }
+        };
+        if field.file_name().is_some() {
+            match ingest::receive(s.exact.blobs(), &mut field, max).await {
+                Ok(r) => received.push(r),
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+            continue;
+        }
+        let name = field.name().unwrap_or("").to_owned();
+        let text = match field.text().await {
+            Ok(t) => t,
+            Err(e) => {
+                error = Some(ApiError::bad(name, e.body_text()));
+                break;
+            }
+        };
+        match name.as_str() {
+            "image_set" => match text.trim().parse() {
+                Ok(v) => set = Some(ImageSetId(v)),
+                Err(_) => {
+                    error = Some(ApiError::bad("image_set", format!("{text:?} is not an id")))
+                }
+            },
+            "image_type" => match text
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .and_then(ImageType::from_code)
+            {
+                Some(t) => image_type = t,
+                None => {
+                    error = Some(ApiError::bad(
+                        "image_type",
+                        format!("{text:?} is not 0, 1 or 2"),
+                    ))
+                }
+            },
+            _ => {}
+        }
+    }
+    let fail = async |received: &[Received], e: ApiError| {
+        for r in received {
+            let _ = s.exact.blobs().delete(&r.key).await;
+        }
+        Err(e)
+    };
+    if let Some(e) = error {
+        return fail(&received, e).await;
+    }
+    let Some(set) = set else {
+        return fail(
+            &received,
+            ApiError::bad("image_set", "This field is required."),
+        )
+        .await;
+    };
+    if received.is_empty() {
+        return Err(ApiError::bad("file_path", "No file was submitted."));
+    }
+    let (exact, a) = (s.exact.clone(), actor.clone());
+    if let Err(e) = blocking(move || Ok(exact.images().check_upload(&a, set)?)).await {
+        return fail(&received, e).await;
+    }
+    let mut images = Vec::new();
+    let mut errors = Vec::new();
+    for r in received {
+        for o in ingest::ingest(&s, &actor, set, image_type, r).await {
+            match o {
+                Outcome::Created(i) | Outcome::Duplicate(i) => images.push(i),
+                Outcome::Failed {
+                    name,
+                    error,
+                    status,
+                    ..
+                } => errors.push((name, error, status)),
+            }
+        }
+    }
+    if images.is_empty() {
+        let (name, error, status) = errors.remove(0);
+        return Err(ApiError::Rejected {
+            status,
+            detail: format!("{name}: {error}"),
+        });
+    }
+    let results: Vec<Value> = images
+        .iter()
+        .map(|i| one(&s.exact, &actor, &q, json(i)))
+        .collect();
+    let failures: Vec<Value> = errors
+        .into_iter()
+        .map(|(name, error, _)| json!({"name": name, "error": error}))
+        .collect();
+    let mut body = json!({
+        "count": results.len(), "next": null, "previous": null, "results": results,
+    });
+    if !failures.is_empty() {
+        body["errors"] = Value::Array(failures);
+    }
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// EXACT's UI upload: `files[]` parts into the set of the path; answers `{"files": [...]}`
+/// with `{name, size, id}` per new image and `{name, size, error, id}` (existing id or -1)
+/// per refused file.
+async fn ui_upload(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    Path(set): Path<String>,
+    mut multipart: Multipart,
+) -> ApiResult<Json<Value>> {
+    let set =
+        ImageSetId(set.parse().map_err(|_| {
+            ApiError::Core(exact_core::Error::not_found(format!("image set {set:?}")))
+        })?);
+    let (exact, a) = (s.exact.clone(), actor.clone());
+    blocking(move || Ok(exact.images().check_upload(&a, set)?)).await?;
+    let max = ingest::max_upload();
+    let mut files = Vec::new();
+    loop {
+        let mut field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(ApiError::bad(
+                    "files[]",
+                    format!("malformed multipart body: {}", e.body_text()),
+                ));
+            }
+        };
+        if field.file_name().is_none() {
+            continue;
+        }
+        let got = ingest::receive(s.exact.blobs(), &mut field, max).await?;
+        for o in ingest::ingest(&s, &actor, set, ImageType::Default, got.clone()).await {
+            files.push(match o {
+                Outcome::Created(i) => json!({"name": i.name, "size": got.size, "id": i.id}),
+                Outcome::Duplicate(i) => json!({
+                    "name": i.name, "size": got.size, "id": i.id,
+                    "error": "Duplicate: the set already holds this file",
+                }),
+                Outcome::Failed {
+                    name, size, error, ..
+                } => {
+                    json!({"name": name, "size": size, "error": error, "id": -1})
+                }
+            });
+        }
+    }
+    if files.is_empty() {
+        return Err(ApiError::bad("files[]", "No file was submitted."));
+    }
+    Ok(Json(json!({ "files": files })))
+}
+
+/// A readable image by the id in the path.
+async fn image_of(
+    s: &AppState,
+    actor: exact_core::permissions::Actor,
+    id: u64,
+) -> ApiResult<Image> {
+    let exact = s.exact.clone();
+    blocking(move || Ok(exact.images().get(&actor, ImageId(id))?)).await
+}
+
+/// Where a file of an image is: an object store and path.
+fn object_of(
+    s: &AppState,
+    image: &Image,
+    key: &str,
+) -> ApiResult<(Arc<dyn ObjectStore>, object_store::path::Path)> {
+    if image.image_type == ImageType::FileLink && key == image.filename {
+        return exact_tiles::objects::object_from_url(key)
+            .map_err(|e| crate::pixels::slide_error(key, e));
+    }
+    let blobs = s.exact.blobs();
+    Ok((blobs.object_store().0.clone(), blobs.path(key)?))
+}
+
+/// `bytes=a-b`, `bytes=a-`, `bytes=-n` of a file of `size` bytes; `None` for no header,
+/// `Err` for ranges that cannot be satisfied.
+fn parse_range(h: Option<&str>, size: u64) -> Result<Option<std::ops::Range<u64>>, ()> {
+    let Some(h) = h else { return Ok(None) };
+    let Some(spec) = h.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None); // multi-range: answer the whole file, as allowed
+    }
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let r = match (a.trim(), b.trim()) {
+        ("", n) => {
+            let n: u64 = n.parse().map_err(|_| ())?;
+            size.saturating_sub(n)..size
+        }
+        (a, "") => a.parse().map_err(|_| ())?..size,
+        (a, b) => {
+            let a: u64 = a.parse().map_err(|_| ())?;
+            let b: u64 = b.parse().map_err(|_| ())?;
+            a..b.saturating_add(1).min(size)
+        }
+    };
+    if r.start >= r.end || r.start >= size {
+        return Err(());
+    }
+    Ok(Some(r))
+}
+
+/// `GET /images/api/image/download/<id>/?original_image=True|False`: the file as uploaded, or
+/// the file served (the converted pyramid, the linked slide), streamed with Content-Length,
+/// Content-Disposition and single-range support.
+async fn download(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    Id(id): Id,
+    q: ListQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let original = q.bool("original_image")?.unwrap_or(false);
+    let image = image_of(&s, actor, id).await?;
+    let key = if original && !image.original.is_empty() {
+        image.original.clone()
+    } else {
+        crate::pixels::Pixels::require_ready(&image)?;
+        image.filename.clone()
+    };
+    let (store, path) = object_of(&s, &image, &key)?;
+    let meta = store
+        .head(&path)
+        .await
+        .map_err(|e| ApiError::Core(object_error(&key, e)))?;
+    let size = meta.size;
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(|h| parse_range(Some(h), size));
+    let range = match range {
+        None => None,
+        Some(Ok(r)) => r,
+        Some(Err(())) => {
+            return Ok((
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                [(header::CONTENT_RANGE, format!("bytes */{size}"))],
+                Json(json!({"detail": format!("the range is outside the file's {size} bytes")})),
+            )
+                .into_response());
+        }
+    };
+    let file_name = if original {
+        image.name.clone()
+    } else {
+        key.rsplit('/').next().unwrap_or(&image.name).to_owned()
+    };
+    let opts = GetOptions::new().with_range(range.clone().map(GetRange::Bounded));
+    let got = store
+        .get_opts(&path, opts)
+        .await
+        .map_err(|e| ApiError::Core(object_error(&key, e)))?;
+    let body = HttpBody::from_stream(got.into_stream());
+    let disposition = format!(
+        "attachment; filename=\"{}\"",
+        file_name.replace(['"', '\\', '\r', '\n'], "_")
+    );
+    let mut r = Response::builder()
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CONTENT_DISPOSITION, disposition)
+        .header(header::ACCEPT_RANGES, "bytes");
+    r = match &range {
+        Some(rg) => r
+            .status(StatusCode::PARTIAL_CONTENT)
+            .header(header::CONTENT_LENGTH, rg.end - rg.start)
+            .header(
+                header::CONTENT_RANGE,
+                format!("bytes {}-{}/{size}", rg.start, rg.end - 1),
+            ),
+        None => r
+            .status(StatusCode::OK)
+            .header(header::CONTENT_LENGTH, size),
+    };
+    r.body(body).map_err(|e| {
+        ApiError::Core(exact_core::Error::backend(
+            "download",
+            std::io::Error::other(e),
+        ))
+    })
+}
+
+fn object_error(key: &str, e: object_store::Error) -> exact_core::Error {
+    match e {
+        object_store::Error::NotFound { .. } => {
+            exact_core::Error::not_found(format!("file {key:?}"))
+        }
+        other => exact_core::Error::backend("blob store", other),
+    }
+}
+
+/// `GET /images/imageset/<id>/download/`: every image of the set in one zip, streamed while
+/// it is written (stored, not recompressed: slides are compressed already), so a set is never
+/// held in memory or on disk. `204` for a set without images.
+async fn set_zip(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    Id(id): Id,
+) -> ApiResult<Response> {
+    let exact = s.exact.clone();
+    let images = blocking(move || Ok(exact.image_sets().images(&actor, ImageSetId(id))?)).await?;
+    if images.is_empty() {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let mut entries = Vec::with_capacity(images.len());
+    let mut names = std::collections::HashSet::new();
+    for image in &images {
+        let key = if image.original.is_empty() {
+            image.filename.clone()
+        } else {
+            image.original.clone()
+        };
+        let (store, path) = match object_of(&s, image, &key) {
+            Ok(o) => o,
+            Err(_) => continue,
+        };
+        let mut name = ingest::safe_name(&image.name);
+        if !names.insert(name.clone()) {
+            name = format!("{}_{name}", image.id.0);
+            names.insert(name.clone());
+        }
+        entries.push((name, store, path));
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let writer = ChannelWriter {
+            tx: tx.clone(),
+            buf: Vec::with_capacity(1 << 20),
+        };
+        let mut zip = zip::ZipWriter::new_stream(writer);
+        let r = (|| -> std::io::Result<()> {
+            for (name, store, path) in entries {
+                let opts = zip::write::SimpleFileOptions::default()
+                    .compression_method(zip::CompressionMethod::Stored)
+                    .large_file(true);
+                zip.start_file(name, opts).map_err(std::io::Error::other)?;
+                let got = handle
+                    .block_on(store.get(&path))
+                    .map_err(std::io::Error::other)?;
+                let mut stream = got.into_stream();
+                use futures::StreamExt;
+                use std::io::Write;
+                while let Some(chunk) = handle.block_on(stream.next()) {
+                    zip.write_all(&chunk.map_err(std::io::Error::other)?)?;
+                }
+            }
+            let mut w = zip.finish().map_err(std::io::Error::other)?;
+            use std::io::Write;
+            w.flush()
+        })();
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "set zip stream aborted");
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    let stream =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) });
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/zip"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&format!("attachment; filename=\"imageset_{id}.zip\""))
+                    .unwrap_or(HeaderValue::from_static("attachment")),
+            ),
+        ],
+        HttpBody::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// A `Write` that sends 1 MiB chunks down a channel (the zip writer runs on a blocking thread).
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= 1 << 20 {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(1 << 20),
+        ));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
+    }
+}
+
+/// `slide_information/`: the pyramid as EXACT describes it.
+async fn slide_information(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    Id(id): Id,
+) -> ApiResult<Json<Value>> {
+    let image = image_of(&s, actor, id).await?;
+    let g = s
+        .pixels
+        .deepzoom(&image, Some(super::tiles::EXACT_GRID))
+        .await?;
+    let slide = g.slide();
+    Ok(Json(json!({
+        "id": id,
+        "levels": slide.level_count(),
+        "level_count": slide.level_count(),
+        "level_dimensions": slide.level_dimensions(),
+        "level_downsamples": slide.level_downsamples(),
+        "level_tiles": g.geometry().level_tiles(),
+        "dimensions": slide.dimensions(),
+        "mpp": image.mpp,
+        "objectivePower": image.objective_power,
+        "properties": slide.properties(),
+    })))
+}
+
+/// Largest patch `get_patch/` renders, per side (EXACT's limit).
+const MAX_PATCH: u32 = 2048;
+
+fn png_response(png: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "image/png")], png).into_response()
+}
+
+/// `get_patch/?x&y&level&width&height`: a PNG of the region, clipped to the level.
+async fn get_patch(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    Id(id): Id,
+    q: ListQuery,
+) -> ApiResult<Response> {
+    let x = q.f64("x")?.unwrap_or(0.0).floor() as i64;
+    let y = q.f64("y")?.unwrap_or(0.0).floor() as i64;
+    let level = q.u64("level")?.unwrap_or(0) as usize;
+    let w = q.u64("width")?.unwrap_or(256);
+    let h = q.u64("height")?.unwrap_or(256);
+    if w == 0 || h == 0 || w > u64::from(MAX_PATCH) || h > u64::from(MAX_PATCH) {
+        return Err(ApiError::bad(
+            "width",
+            format!("{w} × {h}: patches are 1 to {MAX_PATCH} pixels per side"),
+        ));
+    }
+    if x < 0 || y < 0 {
+        return Err(ApiError::bad("x", "x and y must not be negative"));
+    }
+    let image = image_of(&s, actor, id).await?;
+    let slide = s.pixels.slide(&image).await?;
+    let dims = slide.level_dimensions();
+    let Some(&(lw, lh)) = dims.get(level) else {
+        return Err(ApiError::bad(
+            "level",
+            format!("{level}: the image has levels 0..{}", dims.len()),
+        ));
+    };
+    let ds = slide.level_downsamples()[level];
+    let (lx, ly) = ((x as f64 / ds) as u64, (y as f64 / ds) as u64);
+    if lx >= lw || ly >= lh {
+        return Err(ApiError::bad(
+            "x",
+            format!("({x}, {y}) is outside the image"),
+        ));
+    }
+    // Clipped to the level, as EXACT does.
+    let w = w.min(lw - lx) as u32;
+    let h = h.min(lh - ly) as u32;
+    let name = slide.name().to_owned();
+    let img = slide
+        .read_region(x, y, level, w, h)
+        .await
+        .map_err(|e| crate::pixels::slide_error(&name, e))?;
+    let png = exact_tiles::cpu::run(move || img.encode_png())
+        .await
+        .map_err(|e| ApiError::bad("patch", format!("PNG encoding failed: {e}")))?;
+    Ok(png_response(png))
+}
+
+/// `thumbnail/`: a PNG of at most 128 × 128 pixels.
+async fn thumbnail(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    Id(id): Id,
+) -> ApiResult<Response> {
+    let image = image_of(&s, actor, id).await?;
+    let slide = s.pixels.slide(&image).await?;
+    let name = slide.name().to_owned();
+    let img = slide
+        .thumbnail(128, 128)
+        .await
+        .map_err(|e| crate::pixels::slide_error(&name, e))?;
+    let png = exact_tiles::cpu::run(move || img.encode_png())
+        .await
+        .map_err(|e| ApiError::bad("thumbnail", format!("PNG encoding failed: {e}")))?;
+    Ok(png_response(png))
+}
+
+/// `update_image_cache/`: opens the slide and renders the small Deep Zoom levels of EXACT's
+/// grid (what a viewer asks first), so the first view is fast.
+async fn update_image_cache(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    Id(id): Id,
+) -> ApiResult<Json<Value>> {
+    let image = image_of(&s, actor, id).await?;
+    let g = s
+        .pixels
+        .deepzoom(&image, Some(super::tiles::EXACT_GRID))
+        .await?;
+    let mut warmed = 0u64;
+    for (level, &(cols, rows)) in g.geometry().level_tiles().iter().enumerate() {
+        if u64::from(cols) * u64::from(rows) > 64 {
+            break;
+        }
+        for row in 0..rows {
+            for col in 0..cols {
+                if g.tile(level, col, row).await.is_ok() {
+                    warmed += 1;
+                }
+            }
+        }
+    }
+    Ok(Json(json!({"id": id, "warmed_tiles": warmed})))
+}
+
+/// `DELETE /api/v1/images/images/<id>/`: soft delete (annotations and files kept); its open
+/// slide and cached tiles are dropped.
+pub(super) async fn delete_image(
+    s: AppState,
+    actor: exact_core::permissions::Actor,
+    id: u64,
+) -> ApiResult<StatusCode> {
+    let exact = s.exact.clone();
+    let image = blocking(move || Ok(exact.images().delete(&actor, ImageId(id))?)).await?;
+    s.pixels.invalidate(&image);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn legacy_delete(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    Id(id): Id,
+) -> ApiResult<StatusCode> {
+    delete_image(s, actor, id).await
+}

@@ -1,0 +1,301 @@
+//! Deep Zoom over HTTP. EXACT's paths serve OpenSlide's grid (254 px, overlap 1, JPEG q90):
+//! `/images/image/<id>/<z>/<frame>/tile/` (DZI) and `…/tile_files/<level>/<col>_<row>.jpeg`,
+//! also under `/api/v1/images/images/<id>/`. The native grid, `…/<id>/native.dzi` with tiles
+//! at `…/<id>/native_files/<level>/<col>_<row>.jpeg`, uses the slide's own tile size and no
+//! overlap, so tiles of native levels are the stored JPEG bytes, never decoded.
+//!
+//! Permissions are checked on every request before any cache; tiles are immutable for an
+//! image id (its pixels never change once ready), so they carry a strong ETag and a year of
+//! private caching.
+
+use super::{Authed, blocking};
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::pixels::slide_error;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use exact_core::ImageId;
+use exact_core::model::Image;
+use exact_tiles::{DeepZoomGenerator, DeepZoomOptions};
+use std::sync::atomic::Ordering;
+
+/// EXACT's grid: OpenSlide's DeepZoomGenerator defaults, JPEG quality 90.
+pub(super) const EXACT_GRID: DeepZoomOptions = DeepZoomOptions {
+    tile_size: 254,
+    overlap: 1,
+    limit_bounds: false,
+    quality: 90,
+};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/images/image/{id}/{z}/{frame}/tile/", get(exact_dzi))
+        .route(
+            "/images/image/{id}/{z}/{frame}/tile_files/{level}/{tile}",
+            get(exact_tile),
+        )
+        .route(
+            "/api/v1/images/images/{id}/{z}/{frame}/tile/",
+            get(exact_dzi),
+        )
+        .route(
+            "/api/v1/images/images/{id}/{z}/{frame}/tile_files/{level}/{tile}",
+            get(exact_tile),
+        )
+        .route("/api/v1/images/images/{id}/native.dzi", get(native_dzi))
+        .route(
+            "/api/v1/images/images/{id}/native_files/{level}/{tile}",
+            get(native_tile),
+        )
+}
+
+/// Which grid a request is for.
+#[derive(Clone, Copy)]
+enum Grid {
+    Exact,
+    Native,
+}
+
+impl Grid {
+    fn opts(self) -> Option<DeepZoomOptions> {
+        match self {
+            Grid::Exact => Some(EXACT_GRID),
+            Grid::Native => None,
+        }
+    }
+    fn tag(self) -> &'static str {
+        match self {
+            Grid::Exact => "dz",
+            Grid::Native => "n",
+        }
+    }
+}
+
+fn parse_id(raw: &str) -> ApiResult<ImageId> {
+    raw.parse()
+        .map(ImageId)
+        .map_err(|_| ApiError::Core(exact_core::Error::not_found(format!("image {raw:?}"))))
+}
+
+/// The image, readable by the actor, with `z`/`frame` (1-based) inside it.
+async fn readable(
+    s: &AppState,
+    actor: exact_core::permissions::Actor,
+    id: ImageId,
+    z: Option<&str>,
+    frame: Option<&str>,
+) -> ApiResult<Image> {
+    let exact = s.exact.clone();
+    let image = blocking(move || Ok(exact.images().get(&actor, id)?)).await?;
+    for (what, raw, max) in [("z", z, image.depth), ("frame", frame, image.frames)] {
+        let Some(raw) = raw else { continue };
+        let v: u32 = raw
+            .parse()
+            .map_err(|_| ApiError::bad(what, format!("{raw:?} is not a positive integer")))?;
+        // Multi-frame images keep one pyramid per (z, frame); exact-rs stores one.
+        if v != 1 {
+            return Err(ApiError::Core(exact_core::Error::not_found(format!(
+                "{what} {v} of {id} (it has {max}; exact-rs serves plane 1)"
+            ))));
+        }
+    }
+    Ok(image)
+}
+
+async fn exact_dzi(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    Path((id, z, frame)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    let image = readable(&s, actor, parse_id(&id)?, Some(&z), Some(&frame)).await?;
+    dzi(&s, &image, Grid::Exact).await
+}
+
+async fn native_dzi(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let image = readable(&s, actor, parse_id(&id)?, None, None).await?;
+    dzi(&s, &image, Grid::Native).await
+}
+
+async fn dzi(s: &AppState, image: &Image, grid: Grid) -> ApiResult<Response> {
+    let g = s.pixels.deepzoom(image, grid.opts()).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/xml"),
+            (header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        g.geometry().dzi("jpeg"),
+    )
+        .into_response())
+}
+
+async fn exact_tile(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    headers: HeaderMap,
+    Path((id, z, frame, level, tile)): Path<(String, String, String, String, String)>,
+) -> ApiResult<Response> {
+    let image = readable(&s, actor, parse_id(&id)?, Some(&z), Some(&frame)).await?;
+    serve_tile(&s, &image, Grid::Exact, &level, &tile, &headers).await
+}
+
+async fn native_tile(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    headers: HeaderMap,
+    Path((id, level, tile)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    let image = readable(&s, actor, parse_id(&id)?, None, None).await?;
+    serve_tile(&s, &image, Grid::Native, &level, &tile, &headers).await
+}
+
+/// Tile formats a client may ask for.
+#[derive(Clone, Copy, PartialEq)]
+enum Format {
+    Jpeg,
+    Png,
+}
+
+/// `<col>_<row>.<jpeg|jpg|png>`.
+fn parse_tile(level: &str, tile: &str) -> ApiResult<(usize, u32, u32, Format)> {
+    let bad = || {
+        ApiError::bad(
+            "tile",
+            format!("{level}/{tile} is not <level>/<col>_<row>.jpeg|png"),
+        )
+    };
+    let level: usize = level.parse().map_err(|_| bad())?;
+    let (stem, ext) = tile.rsplit_once('.').ok_or_else(bad)?;
+    let format = match ext.to_ascii_lowercase().as_str() {
+        "jpeg" | "jpg" => Format::Jpeg,
+        "png" => Format::Png,
+        _ => return Err(bad()),
+    };
+    let (col, row) = stem.split_once('_').ok_or_else(bad)?;
+    Ok((
+        level,
+        col.parse().map_err(|_| bad())?,
+        row.parse().map_err(|_| bad())?,
+        format,
+    ))
+}
+
+/// A strong validator: the image's identity and content checksum, the grid and the tile.
+fn etag(image: &Image, grid: Grid, level: usize, col: u32, row: u32, f: Format) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (&image.filename, &image.checksum, image.width, image.height).hash(&mut h);
+    let ext = if f == Format::Png { "p" } else { "j" };
+    format!(
+        "\"{}-{:016x}-{}{ext}-{level}-{col}-{row}\"",
+        image.id.0,
+        h.finish(),
+        grid.tag()
+    )
+}
+
+async fn serve_tile(
+    s: &AppState,
+    image: &Image,
+    grid: Grid,
+    level: &str,
+    tile: &str,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let (level, col, row, format) = parse_tile(level, tile)?;
+    let g = s.pixels.deepzoom(image, grid.opts()).await?;
+    check_in_range(&g, level, col, row)?;
+    let tag = etag(image, grid, level, col, row, format);
+    let cache = [
+        (header::ETAG, HeaderValue::from_str(&tag).ok()),
+        (
+            header::CACHE_CONTROL,
+            Some(HeaderValue::from_static(
+                "private, max-age=31536000, immutable",
+            )),
+        ),
+    ];
+    let cache = cache
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect::<Vec<_>>();
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"))
+    {
+        s.pixels
+            .counters
+            .not_modified
+            .fetch_add(1, Ordering::Relaxed);
+        let mut r = StatusCode::NOT_MODIFIED.into_response();
+        r.headers_mut().extend(cache);
+        return Ok(r);
+    }
+    let name = g.slide().name().to_owned();
+    let (bytes, content_type) = match format {
+        Format::Jpeg => {
+            if let Some((sl, c, r)) = g.passthrough_source(level, col, row) {
+                s.pixels
+                    .counters
+                    .passthrough
+                    .fetch_add(1, Ordering::Relaxed);
+                let t = g
+                    .slide()
+                    .native_tile(sl, c, r)
+                    .await
+                    .map_err(|e| slide_error(&name, e))?;
+                (t.to_bytes(), "image/jpeg")
+            } else {
+                s.pixels.counters.rendered.fetch_add(1, Ordering::Relaxed);
+                let b = g
+                    .tile(level, col, row)
+                    .await
+                    .map_err(|e| slide_error(&name, e))?;
+                (b, "image/jpeg")
+            }
+        }
+        Format::Png => {
+            s.pixels.counters.rendered.fetch_add(1, Ordering::Relaxed);
+            let img = g
+                .render(level, col, row)
+                .await
+                .map_err(|e| slide_error(&name, e))?;
+            let png = exact_tiles::cpu::run(move || img.encode_png())
+                .await
+                .map_err(|e| ApiError::bad("tile", format!("PNG encoding failed: {e}")))?;
+            (Bytes::from(png), "image/png")
+        }
+    };
+    let mut r = (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        bytes,
+    )
+        .into_response();
+    r.headers_mut().extend(cache);
+    Ok(r)
+}
+
+/// 404 with the grid's bounds for tiles outside it (not a 500 from deep inside the engine).
+fn check_in_range(g: &DeepZoomGenerator, level: usize, col: u32, row: u32) -> ApiResult<()> {
+    let geo = g.geometry();
+    let Some(&(cols, rows)) = geo.level_tiles().get(level) else {
+        return Err(ApiError::Core(exact_core::Error::not_found(format!(
+            "Deep Zoom level {level} (levels are 0..{})",
+            geo.level_count()
+        ))));
+    };
+    if col >= cols || row >= rows {
+        return Err(ApiError::Core(exact_core::Error::not_found(format!(
+            "tile {col}_{row} of level {level} (it has {cols} × {rows} tiles)"
+        ))));
+    }
+    Ok(())
+}

@@ -1,0 +1,329 @@
+"""Images over HTTP against a running `exact serve`: uploads (EXACT-Sync and EXACT's UI
+endpoint), conversion, downloads, set zips, Deep Zoom at EXACT's paths and the native grid
+(pixels compared with the real OpenSlide), slides linked by s3:// URL on a real S3-protocol
+server, image actions, and bad input."""
+
+import hashlib
+import io
+import zipfile
+
+import numpy as np
+import openslide
+import pytest
+from exact_sync.v1.api.images_api import ImagesApi
+from exact_sync.v1.api_client import ApiClient
+from exact_sync.v1.configuration import Configuration
+from openslide.deepzoom import DeepZoomGenerator
+
+from conftest import CMU, PASSWORD, decode, gradient_png, mae
+
+
+@pytest.fixture(scope="module")
+def cmu(server):
+    """CMU-1-Small-Region.svs uploaded into a fresh set."""
+    set_id = server.new_set("cmu set")
+    image = server.upload(set_id, CMU)["results"][0]
+    assert image["state"] == "ready"
+    return set_id, image
+
+
+def sync_images(server):
+    conf = Configuration()
+    conf.username, conf.password, conf.host = "exact", PASSWORD, server.url
+    return ImagesApi(ApiClient(conf))
+
+
+def test_exact_sync_uploads_and_downloads_byte_identical(server, tmp_path):
+    set_id = server.new_set("sync uploads")
+    images = sync_images(server)
+    created = images.create_image(file_path=str(CMU), image_type=0, image_set=set_id)
+    image = created.results[0]
+    assert image.name == CMU.name and image.width == 2220 and image.height == 2967
+    assert image.image_set == set_id
+    assert abs(image.mpp - 0.499) < 1e-6 and image.objective_power == 20
+    target = tmp_path / "down.svs"
+    status, _ = images.download_image(image.id, target_path=target, original_image=True)
+    assert status == 200
+    assert target.read_bytes() == CMU.read_bytes()
+    # The checksum is the upload's SHA-512 (the client's model has no field for it).
+    raw = sync_images(server).api_client.rest_client.GET(
+        f"{server.url}/api/v1/images/images/{image.id}/",
+        headers={"Authorization": "Basic " + __import__("base64").b64encode(
+            f"exact:{PASSWORD}".encode()).decode()})
+    assert __import__("json").loads(raw.data)["checksum"] == hashlib.sha512(CMU.read_bytes()).hexdigest()
+    listed = images.list_images(image_set=set_id).results
+    assert [i.id for i in listed] == [image.id]
+
+
+def test_download_headers_and_ranges(server, cmu):
+    _, image = cmu
+    r = server.ok(server.get(f"/images/api/image/download/{image['id']}/",
+                             params={"original_image": "False"}))
+    size = CMU.stat().st_size
+    assert int(r.headers["Content-Length"]) == size
+    assert 'filename="CMU-1-Small-Region.svs"' in r.headers["Content-Disposition"]
+    r = server.get(f"/images/api/image/download/{image['id']}/", headers={"Range": "bytes=100-199"})
+    assert r.status_code == 206
+    assert r.content == CMU.read_bytes()[100:200]
+    assert r.headers["Content-Range"] == f"bytes 100-199/{size}"
+    r = server.get(f"/images/api/image/download/{image['id']}/",
+                   headers={"Range": f"bytes={size + 10}-"})
+    assert r.status_code == 416
+
+
+def test_ui_upload_endpoint_and_duplicates(server):
+    set_id = server.new_set("ui uploads")
+    with open(CMU, "rb") as f:
+        r = server.ok(server.post(f"/images/image/upload/{set_id}/",
+                                  files=[("files[]", (CMU.name, f))]))
+    first = r.json()["files"][0]
+    assert first["name"] == CMU.name and first["size"] == CMU.stat().st_size and first["id"] > 0
+    assert "error" not in first
+    # The same file again is a duplicate: reported with the existing id, nothing added.
+    with open(CMU, "rb") as f:
+        again = server.ok(server.post(f"/images/image/upload/{set_id}/",
+                                      files=[("files[]", (CMU.name, f))])).json()["files"][0]
+    assert again["id"] == first["id"] and "Duplicate" in again["error"]
+    listed = server.ok(server.get("/api/v1/images/images/", params={"image_set": set_id})).json()
+    assert listed["count"] == 1
+
+
+def dz_tiles(dz):
+    """A sample of (level, col, row) over every level of a Deep Zoom grid. JPEG tiles of the
+    few-pixel levels differ by JPEG rounding alone, so those are compared as PNG."""
+    out = []
+    for level in range(dz.level_count):
+        cols, rows = dz.level_tiles[level]
+        for col, row in {(0, 0), (cols - 1, rows - 1), (cols // 2, rows // 2)}:
+            out.append((level, col, row))
+    return out
+
+
+def test_exact_grid_tiles_match_openslide(server, cmu):
+    _, image = cmu
+    dzi = server.ok(server.get(f"/images/image/{image['id']}/1/1/tile/")).text
+    assert 'TileSize="254"' in dzi and 'Overlap="1"' in dzi
+    assert 'Width="2220"' in dzi and 'Height="2967"' in dzi
+    dz = DeepZoomGenerator(openslide.OpenSlide(str(CMU)), tile_size=254, overlap=1)
+    for level, col, row in dz_tiles(dz):
+        ref = dz.get_tile(level, (col, row)).convert("RGB")
+        # PNG: the rendered pixels themselves.
+        r = server.ok(server.get(
+            f"/images/image/{image['id']}/1/1/tile_files/{level}/{col}_{row}.png"))
+        assert r.headers["Content-Type"] == "image/png"
+        ours = decode(r.content).convert("RGB")
+        assert ours.size == ref.size, (level, col, row)
+        assert mae(ours, ref) <= 2, (level, col, row, mae(ours, ref))
+        # JPEG (quality 90, as EXACT): the same pixels plus JPEG's rounding.
+        r = server.ok(server.get(
+            f"/api/v1/images/images/{image['id']}/1/1/tile_files/{level}/{col}_{row}.jpeg"))
+        assert r.headers["Content-Type"] == "image/jpeg"
+        assert mae(decode(r.content).convert("RGB"), ref) <= 6, (level, col, row)
+
+
+def test_native_grid_passes_tiles_through(server, cmu):
+    _, image = cmu
+    dzi = server.ok(server.get(f"/api/v1/images/images/{image['id']}/native.dzi")).text
+    assert 'TileSize="240"' in dzi and 'Overlap="0"' in dzi
+    slide = openslide.OpenSlide(str(CMU))
+    dz = DeepZoomGenerator(slide, tile_size=240, overlap=0)
+    top = dz.level_count - 1
+    before = metrics(server)
+    for level, col, row in dz_tiles(dz):
+        # Full resolution is the slide's own level: stored JPEG tiles, compared as JPEG.
+        # Coarser levels are rendered: compared as PNG.
+        ext = "jpeg" if level == top else "png"
+        r = server.ok(server.get(
+            f"/api/v1/images/images/{image['id']}/native_files/{level}/{col}_{row}.{ext}"))
+        ours = decode(r.content).convert("RGB")
+        ref = dz.get_tile(level, (col, row)).convert("RGB")
+        assert ours.size == ref.size, (level, col, row)
+        assert mae(ours, ref) <= 2, (level, col, row, mae(ours, ref))
+    after = metrics(server)
+    assert after["exact_tiles_passthrough_total"] > before["exact_tiles_passthrough_total"]
+
+
+def metrics(server):
+    out = {}
+    for line in server.ok(server.get("/metrics")).text.splitlines():
+        if line.startswith("exact_tiles_"):
+            k, v = line.split()
+            out[k] = float(v)
+    return out
+
+
+def test_tiles_carry_etags_and_answer_304(server, cmu):
+    _, image = cmu
+    url = f"/api/v1/images/images/{image['id']}/native_files/12/1_1.jpeg"
+    r = server.ok(server.get(url))
+    tag = r.headers["ETag"]
+    assert tag.startswith('"') and "immutable" in r.headers["Cache-Control"]
+    r2 = server.get(url, headers={"If-None-Match": tag})
+    assert r2.status_code == 304 and r2.content == b""
+    assert server.ok(server.get(url, headers={"If-None-Match": '"other"'})).content == r.content
+
+
+def test_png_upload_is_converted_then_served(server, tmp_path):
+    set_id = server.new_set("pictures")
+    rgb = gradient_png(tmp_path / "gradient.png", 1500, 1100)
+    image = server.upload(set_id, tmp_path / "gradient.png")["results"][0]
+    assert image["state"] in ("converting", "ready")
+    assert (image["width"], image["height"]) == (1500, 1100)
+    image = server.wait_ready(image["id"])
+    assert image["state"] == "ready", image
+    dzi = server.ok(server.get(f"/api/v1/images/images/{image['id']}/native.dzi")).text
+    assert 'Width="1500"' in dzi and 'Height="1100"' in dzi
+    # Native level 0 tile (1, 1) holds pixels 256..512.
+    levels = 12  # ceil(log2(1500)) + 1
+    r = server.ok(server.get(
+        f"/api/v1/images/images/{image['id']}/native_files/{levels - 1}/1_1.jpeg"))
+    assert mae(decode(r.content).convert("RGB"), rgb[256:512, 256:512]) <= 3
+    # The original PNG downloads unchanged; the served file is the pyramid.
+    orig = server.ok(server.get(f"/images/api/image/download/{image['id']}/",
+                                params={"original_image": "True"})).content
+    assert orig == (tmp_path / "gradient.png").read_bytes()
+    served = server.ok(server.get(f"/images/api/image/download/{image['id']}/",
+                                  params={"original_image": "False"})).content
+    assert served[:4] in (b"II*\x00", b"II+\x00")
+    pyramid = tmp_path / "pyramid.tiff"
+    pyramid.write_bytes(served)
+    assert openslide.OpenSlide(str(pyramid)).dimensions == (1500, 1100)
+
+
+def test_zip_upload_and_set_zip_download(server, tmp_path):
+    set_id = server.new_set("zipped")
+    gradient_png(tmp_path / "a.png", 300, 200)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.write(CMU, "slides/CMU-1-Small-Region.svs")
+        z.write(tmp_path / "a.png", "a.png")
+    (tmp_path / "bundle.zip").write_bytes(buf.getvalue())
+    created = server.upload(set_id, tmp_path / "bundle.zip")["results"]
+    assert sorted(i["name"] for i in created) == ["CMU-1-Small-Region.svs", "a.png"]
+    for i in created:
+        server.wait_ready(i["id"])
+    r = server.ok(server.get(f"/images/imageset/{set_id}/download/"))
+    assert r.headers["Content-Type"] == "application/zip"
+    z = zipfile.ZipFile(io.BytesIO(r.content))
+    assert sorted(z.namelist()) == ["CMU-1-Small-Region.svs", "a.png"]
+    assert z.read("CMU-1-Small-Region.svs") == CMU.read_bytes()
+    assert z.read("a.png") == (tmp_path / "a.png").read_bytes()
+    empty = server.new_set("empty set")
+    assert server.get(f"/images/imageset/{empty}/download/").status_code == 204
+
+
+def test_s3_linked_slide_serves_the_same_tiles(server, s3, cmu, tmp_path):
+    s3.create_bucket(Bucket="slides")
+    s3.upload_file(str(CMU), "slides", "cases/CMU-1-Small-Region.svs")
+    set_id, local = cmu
+    r = server.ok(server.post("/api/v1/images/images/", json={
+        "name": "linked.svs", "image_set": set_id, "image_type": 2,
+        "filename": "s3://slides/cases/CMU-1-Small-Region.svs"}), 201)
+    linked = r.json()
+    assert linked["image_type"] == 2 and (linked["width"], linked["height"]) == (2220, 2967)
+    for path in ["native_files/12/1_1.jpeg", "native_files/10/0_0.jpeg", "1/1/tile_files/12/2_3.jpeg",
+                 "1/1/tile_files/9/0_0.jpeg"]:
+        a = server.ok(server.get(f"/api/v1/images/images/{linked['id']}/{path}")).content
+        b = server.ok(server.get(f"/api/v1/images/images/{local['id']}/{path}")).content
+        assert a == b, path
+    # The download of a link streams the linked object.
+    got = server.ok(server.get(f"/images/api/image/download/{linked['id']}/")).content
+    assert got == CMU.read_bytes()
+
+
+def test_image_actions(server, cmu):
+    _, image = cmu
+    info = server.ok(server.get(f"/api/v1/images/images/{image['id']}/slide_information/")).json()
+    slide = openslide.OpenSlide(str(CMU))
+    assert info["level_dimensions"] == [list(d) for d in slide.level_dimensions]
+    assert info["levels"] == slide.level_count
+    r = server.ok(server.get(f"/api/v1/images/images/{image['id']}/get_patch",
+                             params={"x": 100, "y": 200, "level": 0, "width": 300, "height": 200}))
+    patch = decode(r.content)
+    assert r.headers["Content-Type"] == "image/png" and patch.size == (300, 200)
+    ref = slide.read_region((100, 200), 0, (300, 200))
+    assert mae(patch.convert("RGB"), ref.convert("RGB")) <= 2
+    # Clipped at the edge.
+    r = server.ok(server.get(f"/api/v1/images/images/{image['id']}/get_patch/",
+                             params={"x": 2100, "y": 0, "level": 0, "width": 500, "height": 10}))
+    assert decode(r.content).size == (120, 10)
+    assert server.get(f"/api/v1/images/images/{image['id']}/get_patch/",
+                      params={"width": 4096, "height": 10}).status_code == 400
+    thumb = decode(server.ok(server.get(f"/api/v1/images/images/{image['id']}/thumbnail/")).content)
+    assert max(thumb.size) <= 128
+    warm = server.http.patch(f"{server.url}/api/v1/images/images/{image['id']}/update_image_cache/",
+                             json={"mem_size_mb": 5, "z_dimension": 1, "frame": 1})
+    assert server.ok(warm).json()["warmed_tiles"] > 0
+
+
+def test_delete_image_is_soft_and_frees_the_name(server, tmp_path):
+    set_id = server.new_set("deletions")
+    image = server.upload(set_id, CMU)["results"][0]
+    assert server.delete(f"/api/v1/images/images/{image['id']}/").status_code == 204
+    assert server.get(f"/api/v1/images/images/{image['id']}/").status_code == 404
+    assert server.get(f"/api/v1/images/images/{image['id']}/native.dzi").status_code == 404
+    again = server.upload(set_id, CMU)["results"][0]
+    assert again["id"] != image["id"]
+
+
+def test_other_teams_see_no_tiles(server, cmu):
+    _, image = cmu
+    server.ok(server.post("/api/v1/users/users/", json={"username": "outsider", "password": "outsider-pw"}), 201)
+    import requests
+    r = requests.get(f"{server.url}/api/v1/images/images/{image['id']}/native_files/12/0_0.jpeg",
+                     auth=("outsider", "outsider-pw"))
+    assert r.status_code == 404, r.text
+    assert "detail" in r.json()
+    r = requests.get(f"{server.url}/images/image/{image['id']}/1/1/tile/")
+    assert r.status_code == 401
+
+
+def test_bad_input_is_refused_cleanly(server, tmp_path):
+    set_id = server.new_set("bad input")
+    junk = tmp_path / "junk.svs"
+    junk.write_bytes(b"this is not a slide" * 100)
+    r = server.post("/api/v1/images/images/", files={"file_path": ("junk.svs", junk.read_bytes())},
+                    data={"image_type": "0", "image_set": str(set_id)})
+    assert r.status_code == 400 and "not an image" in r.json()["detail"], r.text
+    # Truncated TIFF header.
+    trunc = tmp_path / "trunc.tif"
+    trunc.write_bytes(CMU.read_bytes()[:5000])
+    r = server.post("/api/v1/images/images/", files={"file_path": ("trunc.tif", trunc.read_bytes())},
+                    data={"image_set": str(set_id)})
+    assert r.status_code == 400, r.text
+    # Path traversal in a zip entry.
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("../../evil.png", b"x")
+    r = server.post("/api/v1/images/images/", files={"file_path": ("evil.zip", buf.getvalue())},
+                    data={"image_set": str(set_id)})
+    assert r.status_code == 400 and "escapes" in r.json()["detail"], r.text
+    # A zip bomb: 200 MB of zeros compress to ~200 KB.
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("zeros.png", b"\0" * (200 << 20))
+    r = server.post("/api/v1/images/images/", files={"file_path": ("bomb.zip", buf.getvalue())},
+                    data={"image_set": str(set_id)})
+    assert r.status_code == 400 and "expands beyond" in r.json()["detail"], r.text
+    # A traversal attempt in the file name itself lands safely inside the blob store.
+    r = server.post("/api/v1/images/images/",
+                    files={"file_path": ("../../../../tmp/x.svs", CMU.read_bytes())},
+                    data={"image_set": str(set_id)})
+    assert r.status_code == 201 and r.json()["results"][0]["name"] == "x.svs"
+    # Missing set, unknown set, no file.
+    r = server.post("/api/v1/images/images/", files={"file_path": ("a.svs", b"abc")})
+    assert r.status_code == 400 and "image_set" in r.json()
+    r = server.post("/api/v1/images/images/", files={"file_path": ("a.svs", CMU.read_bytes())},
+                    data={"image_set": "999999"})
+    assert r.status_code == 404
+    # Nothing half-registered: only x.svs made it.
+    listed = server.ok(server.get("/api/v1/images/images/", params={"image_set": set_id})).json()
+    assert [i["name"] for i in listed["results"]] == ["x.svs"]
+    image = listed["results"][0]["id"]
+    for path, status in [(f"native_files/99/0_0.jpeg", 404), ("native_files/12/99_0.jpeg", 404),
+                         ("native_files/12/a_b.jpeg", 400), ("native_files/12/0_0.gif", 400),
+                         ("1/2/tile/", 404)]:
+        r = server.get(f"/api/v1/images/images/{image}/{path}")
+        assert r.status_code == status, (path, r.status_code, r.text)
+        assert "detail" in r.json()
+    assert server.get("/api/v1/images/images/424242/native.dzi").status_code == 404
