@@ -4,6 +4,7 @@
 mod activity;
 mod annotation_types;
 mod annotations;
+mod common;
 mod image_sets;
 mod images;
 mod products;
@@ -29,6 +30,7 @@ use serde_json::Value;
 pub(crate) use crate::auth::Authed;
 pub(crate) use crate::blocking;
 pub(crate) use crate::body::Body;
+pub(crate) use common::Req;
 
 /// Every resource's routes.
 pub fn routes() -> Router<AppState> {
