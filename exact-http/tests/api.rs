@@ -705,3 +705,240 @@ async fn personal_access_tokens_over_http() {
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
+
+/// A raw request with extra headers; returns status, headers and JSON.
+async fn raw(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, String)>,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::HOST, "testserver");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = match body {
+        Some((ct, b)) => req.header(header::CONTENT_TYPE, ct).body(Body::from(b)),
+        None => req.body(Body::empty()),
+    }
+    .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let (parts, body) = res.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (parts.status, parts.headers, v)
+}
+
+fn set_cookie(h: &axum::http::HeaderMap, name: &str) -> (String, String) {
+    let c = h
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie in {h:?}"));
+    let value = c.split(';').next().unwrap()[name.len() + 1..].to_owned();
+    (value, c)
+}
+
+#[tokio::test]
+async fn session_cookie_login_csrf_and_logout() {
+    let api = Api::new();
+    let alice = api.user("alice", false);
+    // Anonymous: 401 JSON.
+    let (s, _, v) = raw(&api.app, "GET", "/api/v1/auth/me/", &[], None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(v["detail"].is_string());
+    // A wrong password: 401, no cookie.
+    let (s, h, _) = raw(
+        &api.app,
+        "POST",
+        "/api/v1/auth/login/",
+        &[],
+        Some((
+            "application/json",
+            json!({"username": "alice", "password": "nope"}).to_string(),
+        )),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(h.get(header::SET_COOKIE).is_none());
+    // Form login sets both cookies.
+    let (s, h, v) = raw(
+        &api.app,
+        "POST",
+        "/api/v1/auth/login/",
+        &[],
+        Some((
+            "application/x-www-form-urlencoded",
+            "username=alice&password=alice-secret".into(),
+        )),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["user"]["username"], "alice");
+    let (session, sc) = set_cookie(&h, "sessionid");
+    assert!(
+        sc.contains("HttpOnly") && sc.contains("SameSite=Lax"),
+        "{sc}"
+    );
+    let (csrf, cc) = set_cookie(&h, "csrftoken");
+    assert!(!cc.contains("HttpOnly"), "{cc}");
+    let cookie = format!("sessionid={session}; csrftoken={csrf}");
+    let (s, _, v) = raw(
+        &api.app,
+        "GET",
+        "/api/v1/auth/me/",
+        &[("cookie", &cookie)],
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["username"], "alice");
+    // Unsafe methods need X-CSRFToken equal to the cookie.
+    let team = json!({"name": "cookies"}).to_string();
+    for bad in [None, Some("wrong")] {
+        let mut hs = vec![("cookie", cookie.as_str())];
+        if let Some(b) = bad {
+            hs.push(("x-csrftoken", b));
+        }
+        let (s, _, v) = raw(
+            &api.app,
+            "POST",
+            "/api/v1/users/teams/",
+            &hs,
+            Some(("application/json", team.clone())),
+        )
+        .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+        assert!(v["detail"].as_str().unwrap().contains("CSRF"));
+    }
+    let (s, _, v) = raw(
+        &api.app,
+        "POST",
+        "/api/v1/users/teams/",
+        &[("cookie", &cookie), ("x-csrftoken", &csrf)],
+        Some(("application/json", team.clone())),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    // A session secret is no bearer token, and sessions are not personal tokens.
+    let bearer = format!("Bearer {session}");
+    let (s, _, _) = raw(
+        &api.app,
+        "GET",
+        "/api/v1/auth/me/",
+        &[("authorization", &bearer)],
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let tokens = api.ok("GET", "/users/api/tokens/", &alice, None).await;
+    assert_eq!(tokens, json!([]));
+    // Logout needs the CSRF header too, then the cookie is dead.
+    let (s, _, _) = raw(
+        &api.app,
+        "POST",
+        "/api/v1/auth/logout/",
+        &[("cookie", &cookie)],
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, h, _) = raw(
+        &api.app,
+        "POST",
+        "/api/v1/auth/logout/",
+        &[("cookie", &cookie), ("x-csrftoken", &csrf)],
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(set_cookie(&h, "sessionid").1.contains("Max-Age=0"));
+    let (s, _, _) = raw(
+        &api.app,
+        "GET",
+        "/api/v1/auth/me/",
+        &[("cookie", &cookie)],
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn empty_teams_and_sets_are_deleted_full_ones_refused() {
+    let api = Api::new();
+    let alice = api.user("alice", false);
+    let bob = api.user("bob", false);
+    let (team, set, _product, _kind) = api.world(&alice, "delteam").await;
+    let (s, v) = api
+        .call(
+            "DELETE",
+            &format!("/api/v1/users/teams/{team}/"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("image set"));
+    let (s, _) = api
+        .call(
+            "DELETE",
+            &format!("/api/v1/images/image_sets/{set}/"),
+            Some(&bob),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let empty = api
+        .ok(
+            "POST",
+            "/api/v1/images/image_sets/",
+            &alice,
+            Some(json!({"name": "empty", "team": team})),
+        )
+        .await["id"]
+        .as_u64()
+        .unwrap();
+    let (s, _) = api
+        .call(
+            "DELETE",
+            &format!("/api/v1/images/image_sets/{empty}/"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = api
+        .call(
+            "GET",
+            &format!("/api/v1/images/image_sets/{empty}/"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let scratch = api
+        .ok(
+            "POST",
+            "/api/v1/users/teams/",
+            &alice,
+            Some(json!({"name": "scratch"})),
+        )
+        .await["id"]
+        .as_u64()
+        .unwrap();
+    let (s, _) = api
+        .call(
+            "DELETE",
+            &format!("/api/v1/users/teams/{scratch}/"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+}

@@ -8,6 +8,7 @@ mod common;
 mod image_sets;
 mod images;
 mod products;
+mod session;
 mod set_meta;
 mod teams;
 mod tokens;
@@ -46,6 +47,7 @@ pub fn routes() -> Router<AppState> {
         .merge(set_meta::routes())
         .merge(activity::routes())
         .merge(tokens::routes())
+        .merge(session::routes())
         .route("/api/v1/processing/{*rest}", axum::routing::any(not_yet))
         .route("/api/v1/images/registration/", axum::routing::any(not_yet))
         .route(
