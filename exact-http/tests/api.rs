@@ -874,7 +874,7 @@ async fn empty_teams_and_sets_are_deleted_full_ones_refused() {
     let api = Api::new();
     let alice = api.user("alice", false);
     let bob = api.user("bob", false);
-    let (team, set, _product, _kind) = api.world(&alice, "delteam").await;
+    let (team, set, _kind, _image) = api.world(&alice, "delteam").await;
     let (s, v) = api
         .call(
             "DELETE",
@@ -941,4 +941,139 @@ async fn empty_teams_and_sets_are_deleted_full_ones_refused() {
         )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn derived_fields_versions_media_and_nested_expand() {
+    let api = Api::new();
+    let alice = api.user("alice", false);
+    let bob = api.user("bob", false);
+    let (_team, set, kind, image) = api.world(&alice, "derive").await;
+    let a = api
+        .ok("POST", "/api/v1/annotations/annotations/", &alice, Some(json!({"annotation_type": kind, "image": image, "vector": {"x1": 1, "y1": 1, "x2": 9, "y2": 9}})))
+        .await;
+    let id = a["id"].as_u64().unwrap();
+    assert_eq!(a["verified_by_user"], false);
+    assert_eq!(a["uploaded_media_files"], json!([]));
+    assert_eq!(a["annotationversion_set"], json!([]));
+    api.ok(
+        "POST",
+        "/api/v1/annotations/verifications/",
+        &alice,
+        Some(json!({"annotation": id, "verified": true})),
+    )
+    .await;
+    api.ok(
+        "POST",
+        "/api/v1/images/set_versions/",
+        &alice,
+        Some(json!({"name": "v1", "imagesets": [set]})),
+    )
+    .await;
+    // Media bytes as the body; the metadata in the query.
+    let req = Request::builder()
+        .method("POST")
+        .uri(format!("/api/v1/annotations/annotation_media_files/?annotation={id}&name=cell.png&media_file_type=2"))
+        .header(header::AUTHORIZATION, &alice)
+        .header(header::CONTENT_TYPE, "image/png")
+        .body(Body::from(&b"\x89PNG fake"[..]))
+        .unwrap();
+    let res = api.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let m: Value =
+        serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let file = m["file"].as_str().unwrap().to_owned();
+    let req = Request::builder()
+        .uri(&file)
+        .header(header::AUTHORIZATION, &alice)
+        .body(Body::empty())
+        .unwrap();
+    let res = api.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        &res.into_body().collect().await.unwrap().to_bytes()[..],
+        b"\x89PNG fake"
+    );
+    // Others see neither the file nor its bytes.
+    let (s, _) = api.call("GET", &file, Some(&bob), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let v = api
+        .ok(
+            "GET",
+            "/api/v1/annotations/annotation_media_files/",
+            &bob,
+            None,
+        )
+        .await;
+    assert_eq!(v["count"], 0);
+    // A JSON body is refused with a reason, nothing stored.
+    let (s, v) = api
+        .call(
+            "POST",
+            &format!("/api/v1/annotations/annotation_media_files/?annotation={id}&name=x"),
+            Some(&alice),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let v = api
+        .ok(
+            "GET",
+            &format!("/api/v1/annotations/annotations/{id}/"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(v["verified_by_user"], true);
+    assert_eq!(v["uploaded_media_files"], json!([m["id"]]));
+    assert_eq!(v["annotationversion_set"].as_array().unwrap().len(), 1);
+    // Versions: unchanged, then changed after an edit.
+    let v = api
+        .ok(
+            "GET",
+            "/api/v1/annotations/annotation_versions/?has_changes=true",
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(v["count"], 0, "{v}");
+    api.ok(
+        "PATCH",
+        &format!("/api/v1/annotations/annotations/{id}/"),
+        &alice,
+        Some(json!({"vector": {"x1": 2, "y1": 2, "x2": 9, "y2": 9}})),
+    )
+    .await;
+    let v = api
+        .ok(
+            "GET",
+            "/api/v1/annotations/annotation_versions/?has_changes=true",
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(v["count"], 1, "{v}");
+    assert_eq!(v["results"][0]["annotation"], id);
+    let v = api
+        .ok(
+            "GET",
+            "/api/v1/annotations/annotation_versions/",
+            &bob,
+            None,
+        )
+        .await;
+    assert_eq!(v["count"], 0);
+    // Nested expand follows dot paths.
+    let v = api
+        .ok(
+            "GET",
+            &format!("/api/v1/annotations/annotations/{id}/?expand=annotation_type.product"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(
+        v["annotation_type"]["product"]["name"], "derive product",
+        "{v}"
+    );
 }

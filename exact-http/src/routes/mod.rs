@@ -2,6 +2,7 @@
 //! parses, calls one use case on the blocking pool and renders EXACT's JSON.
 
 mod activity;
+mod annotation_meta;
 mod annotation_types;
 mod annotations;
 mod common;
@@ -48,6 +49,7 @@ pub fn routes() -> Router<AppState> {
         .merge(activity::routes())
         .merge(tokens::routes())
         .merge(session::routes())
+        .merge(annotation_meta::routes())
         .route("/api/v1/processing/{*rest}", axum::routing::any(not_yet))
         .route("/api/v1/images/registration/", axum::routing::any(not_yet))
         .route(
