@@ -8,6 +8,7 @@ mod annotations;
 mod common;
 mod image_sets;
 mod images;
+mod legacy;
 mod products;
 mod session;
 mod set_meta;
@@ -50,6 +51,7 @@ pub fn routes() -> Router<AppState> {
         .merge(tokens::routes())
         .merge(session::routes())
         .merge(annotation_meta::routes())
+        .merge(legacy::routes())
         .route("/api/v1/processing/{*rest}", axum::routing::any(not_yet))
         .route("/api/v1/images/registration/", axum::routing::any(not_yet))
         .route(
