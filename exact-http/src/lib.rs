@@ -9,6 +9,7 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod expand;
+pub mod openapi;
 pub mod pagination;
 pub mod query;
 mod routes;
@@ -40,11 +41,21 @@ pub fn router(exact: Exact) -> Router {
         .route("/api/v1/", get(status))
         .route("/health", get(|| async { "ok" }))
         .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/api/v1/openapi",
+            get(|| async { Json(openapi::document()) }),
+        )
         .merge(routes::routes())
         .fallback(|| async {
             (
                 axum::http::StatusCode::NOT_FOUND,
                 Json(json!({"detail": "Not found."})),
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            (
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                Json(json!({"detail": "Method not allowed."})),
             )
         })
         .layer(DefaultBodyLimit::max(body::BODY_LIMIT))

@@ -1192,3 +1192,39 @@ async fn legacy_annotation_endpoints_for_sliderunner() {
         .await;
     assert_eq!(v["annotations"], json!([]));
 }
+
+#[tokio::test]
+async fn openapi_documents_only_served_routes() {
+    let api = Api::new();
+    let root = api.user("root", true);
+    let (s, doc) = api.call("GET", "/api/v1/openapi", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.0.3");
+    let ops = exact_http::openapi::operations();
+    assert!(ops.len() > 60);
+    for (method, path) in ops {
+        if path.starts_with("/health") || path.ends_with("/file/") {
+            continue; // not JSON
+        }
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing from the document"
+        );
+        let uri = path.replace("{id}", "999999");
+        let (s, v) = api
+            .call(&method.to_uppercase(), &uri, Some(&root), None)
+            .await;
+        assert_ne!(s, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}: {v}");
+        assert!(
+            !(s == StatusCode::NOT_FOUND && v["detail"] == "Not found."),
+            "{method} {uri} is documented but not routed"
+        );
+        assert!(!s.is_server_error(), "{method} {uri}: {s} {v}");
+    }
+    // Wrong methods answer 405 with JSON.
+    let (s, v) = api
+        .call("DELETE", "/api/v1/users/users/", Some(&root), None)
+        .await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(v["detail"].is_string());
+}

@@ -130,6 +130,14 @@ impl Users<'_> {
                 "only superusers change other users or their flags",
             ));
         }
+        // Nobody locks themself out: the last way back in would be the admin CLI.
+        if actor.user == id && (patch.is_active == Some(false) || patch.is_superuser == Some(false))
+        {
+            return Err(Error::invalid(
+                "is_active",
+                "you cannot deactivate yourself or drop your own superuser flag",
+            ));
+        }
         if let Some(e) = &patch.email {
             check_text("email", e, 254)?;
         }

@@ -499,3 +499,44 @@ fn teams_and_sets_are_deleted_only_by_admins_and_only_when_empty() {
             .all(|x| x.id != t.id)
     );
 }
+
+#[test]
+fn nobody_locks_themself_out() {
+    use exact_core::catalog::NewUser;
+    let w = World::new(memory());
+    let root =
+        w.c.users()
+            .register(NewUser {
+                username: "root".into(),
+                is_superuser: true,
+                ..Default::default()
+            })
+            .unwrap();
+    let r = w.c.actor(root.id).unwrap();
+    for patch in [
+        UserPatch {
+            is_active: Some(false),
+            ..Default::default()
+        },
+        UserPatch {
+            is_superuser: Some(false),
+            ..Default::default()
+        },
+    ] {
+        assert_eq!(
+            w.c.users().update(&r, root.id, patch).unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+    }
+    // Other users' flags remain the superuser's to change.
+    w.c.users()
+        .update(
+            &r,
+            w.member.id,
+            UserPatch {
+                is_active: Some(false),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+}
