@@ -10,6 +10,7 @@ pub mod body;
 pub mod error;
 pub mod expand;
 pub mod openapi;
+pub mod ops;
 pub mod pagination;
 pub mod query;
 mod routes;
@@ -37,7 +38,7 @@ pub fn router(exact: Exact) -> Router {
         exact,
         auth: Arc::new(auth::Authenticator::default()),
     };
-    Router::new()
+    let app = Router::new()
         .route("/api/v1/", get(status))
         .route("/health", get(|| async { "ok" }))
         .route("/healthz", get(|| async { "ok" }))
@@ -59,7 +60,8 @@ pub fn router(exact: Exact) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(body::BODY_LIMIT))
-        .with_state(state)
+        .with_state(state);
+    ops::instrument(app)
 }
 
 async fn status(State(state): State<AppState>) -> Json<Value> {

@@ -169,6 +169,14 @@ fn table() -> Vec<Op> {
             Out::Text,
         )),
         public(op(
+            "get",
+            "/metrics",
+            "meta",
+            "Prometheus metrics: requests by route and status, latency histograms",
+            In::None,
+            Out::Text,
+        )),
+        public(op(
             "post",
             "/api/v1/auth/login/",
             "auth",
