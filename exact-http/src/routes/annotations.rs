@@ -125,7 +125,7 @@ fn derived(r: &Req, a: &Annotation) -> ApiResult<Value> {
 }
 
 async fn index(r: Req) -> ApiResult<Json<Value>> {
-    r.list_derived(
+    r.list_models(
         QUERY_PARAMS,
         |r| {
             let (mut query, sides) = query_of(&r.q)?;
@@ -156,13 +156,12 @@ async fn index(r: Req) -> ApiResult<Json<Value>> {
                 items.extend(
                     r.exact
                         .annotations()
-                        .query(&r.actor, ImageId(image), &query)?
-                        .iter()
-                        .map(json),
+                        .query(&r.actor, ImageId(image), &query)?,
                 );
             }
             Ok(items)
         },
+        |a: &Annotation| a.id.0,
         derive,
     )
     .await

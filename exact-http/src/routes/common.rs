@@ -59,21 +59,40 @@ impl Req {
         .await
     }
 
-    /// Like [`Req::list`], with `derive` filling in computed fields of the page's results only
-    /// (before expansion), so their cost is bounded by the page size.
-    pub async fn list_derived(
+    /// Like [`Req::list`] over model values, with `derive` filling in computed fields of the
+    /// page's results only (before expansion). When no generic filter applies, the values are
+    /// ordered and paged first and only the page is rendered to JSON (large annotation lists).
+    pub async fn list_models<T: serde::Serialize + Send + 'static>(
         self,
         skip: &'static [&'static str],
-        items: impl FnOnce(&Req) -> ApiResult<Vec<Value>> + Send + 'static,
+        items: impl FnOnce(&Req) -> ApiResult<Vec<T>> + Send + 'static,
+        id: fn(&T) -> u64,
         derive: impl FnOnce(&Req, &mut [Value]) -> ApiResult<()> + Send + 'static,
     ) -> ApiResult<Json<Value>> {
         crate::blocking(move || {
-            let mut items = self.q.filter(items(&self)?, skip)?;
-            items.sort_by_key(|v| v.get("id").and_then(Value::as_u64).unwrap_or(0));
+            let mut items = items(&self)?;
+            let filtered = match items.first() {
+                Some(first) => self.q.filters(&super::json(first), skip)?,
+                None => false,
+            };
+            let (count, page) = if filtered {
+                let mut all = self
+                    .q
+                    .filter(items.iter().map(super::json).collect(), skip)?;
+                all.sort_by_key(|v| v.get("id").and_then(Value::as_u64).unwrap_or(0));
+                let range = crate::pagination::window(&self.q, all.len())?;
+                (all.len(), all.drain(range).collect())
+            } else {
+                items.sort_by_key(id);
+                let range = crate::pagination::window(&self.q, items.len())?;
+                (items.len(), items[range].iter().map(super::json).collect())
+            };
             let mut failed = None;
-            let page = crate::pagination::page(&self.q, items, |page| match derive(&self, page) {
-                Ok(()) => crate::expand::expand(&self.exact, &self.actor, &self.q, page),
-                Err(e) => failed = Some(e),
+            let page = crate::pagination::envelope(&self.q, count, page, |page| {
+                match derive(&self, page) {
+                    Ok(()) => crate::expand::expand(&self.exact, &self.actor, &self.q, page),
+                    Err(e) => failed = Some(e),
+                }
             })?;
             match failed {
                 Some(e) => Err(e),
