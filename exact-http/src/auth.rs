@@ -1,5 +1,12 @@
 //! Authentication: HTTP Basic (EXACT-Sync, SlideRunner), `Authorization: Token …` and
-//! `Bearer …` personal access tokens. Handlers take an [`Authed`] and get the [`Actor`].
+//! `Bearer …` personal access tokens, and the browser's session cookie. Handlers take an
+//! [`Authed`] and get the [`Actor`].
+//!
+//! Sessions are access tokens named [`SESSION_NAME`] with an expiry, so they live in the
+//! store (surviving restarts, shared by processes) hashed like any token; they authenticate
+//! only as the `sessionid` cookie, never as a header. A cookie-authenticated unsafe request
+//! must carry an `X-CSRFToken` header equal to the `csrftoken` cookie (Django's double
+//! submit): another site can make the browser send the cookies but cannot read them.
 //!
 //! Passwords are argon2id hashes, slow on purpose; clients that send Basic auth on every call
 //! would pay that per request, so a verified credential is remembered in memory under an HMAC
@@ -34,6 +41,16 @@ const CACHE_TTL: Duration = Duration::from_secs(300);
 const CACHE_MAX: usize = 10_000;
 /// Prefix of personal access tokens, so leaked ones are recognisable.
 pub const TOKEN_PREFIX: &str = "exact_";
+/// The name under which session tokens are stored (reserved: no personal token has it).
+pub const SESSION_NAME: &str = "session";
+/// The session cookie (HttpOnly).
+pub const SESSION_COOKIE: &str = "sessionid";
+/// The CSRF cookie, readable by the page's scripts.
+pub const CSRF_COOKIE: &str = "csrftoken";
+/// The header that must repeat the CSRF cookie on unsafe cookie-authenticated requests.
+pub const CSRF_HEADER: &str = "x-csrftoken";
+/// How long a session lasts (Django's default: two weeks).
+pub const SESSION_TTL: Duration = Duration::from_secs(14 * 86_400);
 
 /// Hashes a password (argon2id, random salt) into a PHC string.
 pub fn hash_password(password: &str) -> Result<String, Error> {
@@ -154,14 +171,76 @@ impl Authenticator {
         Ok(user.id)
     }
 
-    /// The user a token secret belongs to.
+    /// The user a token secret belongs to (session tokens are not accepted as headers).
     pub fn token(&self, exact: &Exact, secret: &str) -> Result<UserId, ApiError> {
         exact
             .catalog()
             .credentials()
             .token(&token_digest(secret))?
+            .filter(|t| t.name != SESSION_NAME)
             .map(|t| t.user)
             .ok_or_else(|| ApiError::Unauthenticated("Invalid token.".into()))
+    }
+
+    /// The session token of a `sessionid` cookie, if it is a live session.
+    pub fn session(
+        &self,
+        exact: &Exact,
+        secret: &str,
+    ) -> Result<Option<exact_core::model::AccessToken>, ApiError> {
+        Ok(exact
+            .catalog()
+            .credentials()
+            .token(&token_digest(secret))?
+            .filter(|t| t.name == SESSION_NAME))
+    }
+
+    /// Starts a session for `user`: the cookie secret (to send once) and the CSRF secret.
+    pub fn start_session(&self, exact: &Exact, user: UserId) -> Result<(String, String), ApiError> {
+        let (secret, digest) = new_token();
+        let ttl = i64::try_from(SESSION_TTL.as_micros()).unwrap_or(i64::MAX);
+        let expires = exact_core::Timestamp(exact.catalog().now().0.saturating_add(ttl));
+        exact
+            .catalog()
+            .credentials()
+            .add_token(user, SESSION_NAME, digest, Some(expires))?;
+        let (csrf, _) = new_token();
+        Ok((secret, csrf))
+    }
+
+    /// Ends the session of a `sessionid` cookie (idempotent).
+    pub fn end_session(&self, exact: &Exact, secret: &str) -> Result<(), ApiError> {
+        if let Some(t) = self.session(exact, secret)? {
+            exact.catalog().credentials().revoke(t.user, t.id)?;
+        }
+        Ok(())
+    }
+
+    /// The actor of a request: the `Authorization` header if there is one, else the session
+    /// cookie (with the CSRF check on unsafe methods). Blocking.
+    pub fn authenticate_request(
+        &self,
+        exact: &Exact,
+        header: Option<&str>,
+        cookies: &Cookies,
+        unsafe_method: bool,
+    ) -> Result<Actor, ApiError> {
+        let Some(secret) = cookies.get(SESSION_COOKIE).filter(|_| header.is_none()) else {
+            return self.authenticate(exact, header);
+        };
+        let session = self
+            .session(exact, secret)?
+            .ok_or_else(|| ApiError::Unauthenticated("Session expired or logged out.".into()))?;
+        if unsafe_method {
+            let cookie = cookies.get(CSRF_COOKIE).unwrap_or_default();
+            let sent = cookies.csrf_header.as_deref().unwrap_or_default();
+            if cookie.is_empty() || !constant_time_eq(cookie.as_bytes(), sent.as_bytes()) {
+                return Err(ApiError::Core(Error::denied(
+                    "CSRF Failed: CSRF token missing or incorrect (send the csrftoken cookie's value as X-CSRFToken).",
+                )));
+            }
+        }
+        actor_of(exact, session.user)
     }
 
     /// The actor of an `Authorization` header value (blocking).
@@ -195,12 +274,55 @@ impl Authenticator {
                 )));
             }
         };
-        exact.actor(user).map_err(|e| match e.kind() {
-            ErrorKind::PermissionDenied | ErrorKind::NotFound => {
-                ApiError::Unauthenticated("User inactive or deleted.".into())
-            }
-            _ => ApiError::Core(e),
-        })
+        actor_of(exact, user)
+    }
+}
+
+fn actor_of(exact: &Exact, user: UserId) -> Result<Actor, ApiError> {
+    exact.actor(user).map_err(|e| match e.kind() {
+        ErrorKind::PermissionDenied | ErrorKind::NotFound => {
+            ApiError::Unauthenticated("User inactive or deleted.".into())
+        }
+        _ => ApiError::Core(e),
+    })
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The cookies of a request (every `Cookie` header) and its `X-CSRFToken` header.
+#[derive(Debug, Clone, Default)]
+pub struct Cookies {
+    pairs: Vec<(String, String)>,
+    /// The `X-CSRFToken` header, if sent.
+    pub csrf_header: Option<String>,
+}
+
+impl Cookies {
+    /// Reads them from request headers.
+    pub fn from_headers(headers: &axum::http::HeaderMap) -> Cookies {
+        let pairs = headers
+            .get_all(axum::http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect();
+        let csrf_header = headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Cookies { pairs, csrf_header }
+    }
+
+    /// The first cookie named `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -218,11 +340,13 @@ impl FromRequestParts<AppState> for Authed {
             .map(|v| v.to_str().map(str::to_owned))
             .transpose()
             .map_err(|_| ApiError::Unauthenticated("Authorization header is not ASCII.".into()))?;
+        let cookies = Cookies::from_headers(&parts.headers);
+        let unsafe_method = !parts.method.is_safe();
         let state = state.clone();
         crate::blocking(move || {
             state
                 .auth
-                .authenticate(&state.exact, header.as_deref())
+                .authenticate_request(&state.exact, header.as_deref(), &cookies, unsafe_method)
                 .map(Authed)
         })
         .await

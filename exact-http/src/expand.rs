@@ -1,6 +1,7 @@
 //! drf-flex-fields `expand=a,b`: relation ids replaced by the related objects, fetched through
-//! the same permission-checked use cases (an id the requester may not see stays an id). One
-//! level deep; applied to a page's results only, so its cost is bounded by the page size.
+//! the same permission-checked use cases (an id the requester may not see stays an id). Dot
+//! paths expand further inside expanded objects; applied to a page's results only, so its
+//! cost is bounded by the page size times the path length.
 
 use crate::query::ListQuery;
 use exact_core::permissions::Actor;
@@ -33,6 +34,14 @@ fn fetch(exact: &Exact, actor: &Actor, key: &str, id: u64) -> Option<Value> {
             .annotations()
             .get(actor, AnnotationId(id))
             .map(|x| j(&x))),
+        "version" | "set_versions" => v(exact
+            .versions()
+            .get(actor, exact_core::SetVersionId(id))
+            .map(|x| j(&x))),
+        "uploaded_media_files" => v(exact
+            .media_files()
+            .get(actor, exact_core::MediaFileId(id))
+            .map(|x| j(&x))),
         "set_tags" => exact
             .set_tags()
             .list(actor)
@@ -56,40 +65,46 @@ mod erased {
     }
 }
 
-/// Expands the `expand` keys of `items` in place.
+/// Expands the `expand` keys of `items` in place; dot paths (`annotation_type.product`)
+/// expand inside the expanded objects, as drf-flex-fields does.
 pub fn expand(exact: &Exact, actor: &Actor, q: &ListQuery, items: &mut [Value]) {
-    let keys: Vec<String> = q
+    let paths: Vec<Vec<&str>> = q
         .params
         .iter()
         .filter(|(k, _)| k == "expand")
         .flat_map(|(_, v)| v.split(','))
-        .map(|k| k.trim().split('.').next().unwrap_or("").to_owned())
-        .filter(|k| !k.is_empty())
+        .map(|p| p.trim().split('.').filter(|k| !k.is_empty()).collect())
+        .filter(|p: &Vec<&str>| !p.is_empty())
         .collect();
-    if keys.is_empty() {
+    if paths.is_empty() {
         return;
     }
     for item in items {
-        let Value::Object(map) = item else { continue };
-        for key in &keys {
-            let Some(field) = map.get_mut(key) else {
-                continue;
-            };
-            match field {
-                Value::Number(n) => {
-                    if let Some(obj) = n.as_u64().and_then(|id| fetch(exact, actor, key, id)) {
-                        *field = obj;
-                    }
-                }
-                Value::Array(ids) => {
-                    for id in ids.iter_mut() {
-                        if let Some(obj) = id.as_u64().and_then(|i| fetch(exact, actor, key, i)) {
-                            *id = obj;
-                        }
-                    }
-                }
-                _ => {}
-            }
+        for path in &paths {
+            expand_path(exact, actor, item, path);
         }
+    }
+}
+
+/// Expands `path[0]` in `item`, then the rest of the path inside what it expanded to.
+fn expand_path(exact: &Exact, actor: &Actor, item: &mut Value, path: &[&str]) {
+    let Some((key, rest)) = path.split_first() else {
+        return;
+    };
+    let Value::Object(map) = item else { return };
+    let Some(field) = map.get_mut(*key) else {
+        return;
+    };
+    let one = |v: &mut Value| {
+        if let Some(obj) = v.as_u64().and_then(|id| fetch(exact, actor, key, id)) {
+            *v = obj;
+        }
+        if v.is_object() {
+            expand_path(exact, actor, v, rest);
+        }
+    };
+    match field {
+        Value::Array(vs) => vs.iter_mut().for_each(one),
+        v => one(v),
     }
 }

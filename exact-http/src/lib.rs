@@ -10,6 +10,8 @@ pub mod body;
 pub mod error;
 pub mod expand;
 pub mod ingest;
+pub mod openapi;
+pub mod ops;
 pub mod pagination;
 pub mod pixels;
 pub mod query;
@@ -42,11 +44,15 @@ pub fn router(exact: Exact) -> Router {
         auth: Arc::new(auth::Authenticator::default()),
     };
     resume_conversions(&state);
-    Router::new()
+    let pixels = state.pixels.clone();
+    let app = Router::new()
         .route("/api/v1/", get(status))
         .route("/health", get(|| async { "ok" }))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics))
+        .route(
+            "/api/v1/openapi",
+            get(|| async { Json(openapi::document()) }),
+        )
         .merge(routes::routes())
         .fallback(|| async {
             (
@@ -54,8 +60,15 @@ pub fn router(exact: Exact) -> Router {
                 Json(json!({"detail": "Not found."})),
             )
         })
+        .method_not_allowed_fallback(|| async {
+            (
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                Json(json!({"detail": "Method not allowed."})),
+            )
+        })
         .layer(DefaultBodyLimit::max(body::BODY_LIMIT))
-        .with_state(state)
+        .with_state(state);
+    ops::instrument(app, pixels)
 }
 
 /// Restarts conversions a previous run left unfinished (when called inside a runtime).
@@ -72,17 +85,6 @@ fn resume_conversions(state: &AppState) {
         }
         Err(e) => tracing::error!(error = %e, "cannot list unfinished conversions"),
     }
-}
-
-/// Prometheus text exposition.
-async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        state.pixels.counters.render(),
-    )
 }
 
 async fn status(State(state): State<AppState>) -> Json<Value> {

@@ -164,6 +164,15 @@ impl PasswordArgs {
 }
 
 fn main() -> ExitCode {
+    // EXACT_LOG=debug shows every request with its id, status and time; default: warnings.
+    let level = std::env::var("EXACT_LOG")
+        .ok()
+        .and_then(|l| l.parse::<tracing::Level>().ok())
+        .unwrap_or(tracing::Level::WARN);
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .init();
     match Cli::parse().command {
         Command::Serve { data, bind } => serve(data, bind),
         Command::User { cmd } => user(cmd),
@@ -374,7 +383,29 @@ fn serve(data: DataArgs, bind: SocketAddr) -> ExitCode {
             exact.config().meta_url(),
             exact.config().blobs_url()
         );
+        // Interactive answers come in small writes: no Nagle delay on them.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::warn!("cannot set TCP_NODELAY: {e}");
+            }
+        });
+        // Ctrl-C or SIGTERM: stop accepting, let requests in flight finish (their writes are
+        // flushed before they answer), then exit.
         let shutdown = async {
+            #[cfg(unix)]
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("no SIGTERM handler ({e}); only Ctrl-C stops gracefully");
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+            #[cfg(not(unix))]
             let _ = tokio::signal::ctrl_c().await;
         };
         match axum::serve(listener, exact_http::router(exact))

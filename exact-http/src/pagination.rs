@@ -16,15 +16,36 @@ pub fn page(
     mut items: Vec<Value>,
     finish: impl FnOnce(&mut [Value]),
 ) -> ApiResult<Value> {
+    let count = items.len();
+    let range = window(q, count)?;
+    let results: Vec<Value> = items.drain(range).collect();
+    envelope(q, count, results, finish)
+}
+
+/// The index range of the page `limit`/`offset` asks for among `count` items.
+pub fn window(q: &ListQuery, count: usize) -> ApiResult<std::ops::Range<usize>> {
+    let (limit, offset) = limit_offset(q)?;
+    let count = count as u64;
+    Ok(offset.min(count) as usize..offset.saturating_add(limit).min(count) as usize)
+}
+
+fn limit_offset(q: &ListQuery) -> ApiResult<(u64, u64)> {
     let limit = match q.u64("limit")? {
         Some(0) | None => DEFAULT_LIMIT,
         Some(n) => n,
     };
-    let offset = q.u64("offset")?.unwrap_or(0);
-    let count = items.len() as u64;
-    let start = offset.min(count) as usize;
-    let end = offset.saturating_add(limit).min(count) as usize;
-    let mut results: Vec<Value> = items.drain(start..end).collect();
+    Ok((limit, q.u64("offset")?.unwrap_or(0)))
+}
+
+/// The envelope around one page's `results` out of `count` items.
+pub fn envelope(
+    q: &ListQuery,
+    count: usize,
+    mut results: Vec<Value>,
+    finish: impl FnOnce(&mut [Value]),
+) -> ApiResult<Value> {
+    let (limit, offset) = limit_offset(q)?;
+    let count = count as u64;
     finish(&mut results);
     q.shape(&mut results);
     let next = (offset.saturating_add(limit) < count).then(|| link(q, limit, offset + limit));

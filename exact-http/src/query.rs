@@ -155,6 +155,23 @@ impl ListQuery {
             .collect())
     }
 
+    /// Whether any parameter (outside `skip`) filters objects shaped like `sample`; when none
+    /// does, callers may page before rendering JSON.
+    pub fn filters(&self, sample: &Value, skip: &[&str]) -> ApiResult<bool> {
+        let Some(sample) = sample.as_object() else {
+            return Ok(false);
+        };
+        for (name, value) in &self.params {
+            if RESERVED.contains(&name.as_str()) || skip.contains(&name.as_str()) {
+                continue;
+            }
+            if Test::parse(sample, name, value)?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Applies `fields` (whitelist) and `omit` (blacklist) to each object; dot paths reach
     /// into nested objects.
     pub fn shape(&self, items: &mut [Value]) {

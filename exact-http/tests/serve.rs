@@ -35,9 +35,29 @@ fn serve_opens_the_embedded_default_and_answers() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    let _ = child.kill();
-    let _ = child.wait();
+    // SIGTERM is a graceful shutdown: the server exits by itself, successfully.
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("serve did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(
+        body.to_ascii_lowercase().contains("x-request-id: "),
+        "{body}"
+    );
     assert!(body.contains("sled://./exact-data/db"), "{body}");
     assert!(dir.path().join("exact-data/db").is_dir());
     assert!(dir.path().join("exact-data/blobs").is_dir());

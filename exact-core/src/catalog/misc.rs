@@ -297,6 +297,27 @@ impl MediaFiles<'_> {
         })
     }
 
+    /// Every media file on an annotation the actor may see, by id.
+    pub fn list(&self, actor: &Actor) -> Result<Vec<AnnotationMediaFile>> {
+        let mut out = Vec::new();
+        for m in self.0.all::<AnnotationMediaFile>()? {
+            if self.0.annotations().get(actor, m.annotation).is_ok() {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A media file on an annotation the actor may see.
+    pub fn get(&self, actor: &Actor, id: MediaFileId) -> Result<AnnotationMediaFile> {
+        let m: AnnotationMediaFile = self.0.load(id.0)?;
+        self.0
+            .annotations()
+            .get(actor, m.annotation)
+            .map_err(|_| Error::not_found(id))?;
+        Ok(m)
+    }
+
     /// The files of an annotation the actor may see.
     pub fn of_annotation(
         &self,

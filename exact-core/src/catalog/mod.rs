@@ -20,7 +20,7 @@ pub use misc::{
     ExportFormats, LogImageActions, MediaFiles, NewExportFormat, ScreeningModes, SetTags,
     Verifications,
 };
-pub use query::AnnotationQuery;
+pub use query::{AnnotationExtras, AnnotationQuery};
 pub use sets::{
     AnnotationTypePatch, AnnotationTypes, ImageSetPatch, ImageSets, NewAnnotationType, NewImageSet,
     NewProduct, ProductPatch, Products,
@@ -330,7 +330,7 @@ impl Tx {
         });
     }
 
-    /// Queues removing `old` (hard delete; used for memberships only).
+    /// Queues removing `old` (hard delete: memberships, and teams and sets once empty).
     pub(crate) fn remove<R: Record>(&mut self, old: &R) {
         self.batch.writes.push(Write {
             kind: R::KIND,

@@ -517,6 +517,41 @@ impl ImageSets<'_> {
         Ok(images)
     }
 
+    /// Deletes an empty set (team admins and its creator). A set that still holds images is
+    /// refused, so no image or annotation is dropped with it; products and tags let go of it
+    /// in the same batch; set versions keep their snapshots.
+    pub fn delete(&self, actor: &Actor, id: ImageSetId) -> Result<()> {
+        let (set, rights) = self.0.readable_set(actor, id)?;
+        if !rights.delete_set {
+            return Err(Error::denied(format!("only team admins delete {id}")));
+        }
+        let c = self.0;
+        let images = c
+            .by_index::<Image>(Index::ImageBySet, &Key::new().u64(id.0).build())?
+            .len();
+        if images > 0 {
+            return Err(Error::invalid(
+                "image_set",
+                format!("{id} still holds {images} image(s); delete them first"),
+            ));
+        }
+        let mut tx = super::Tx::default();
+        for p in c.by_index::<Product>(Index::ProductBySet, &Key::new().u64(id.0).build())? {
+            let mut q = p.clone();
+            q.imagesets.retain(|s| *s != id);
+            tx.replace(&p, &q, Vec::new());
+        }
+        for t in
+            c.by_index::<crate::model::SetTag>(Index::TagBySet, &Key::new().u64(id.0).build())?
+        {
+            let mut u = t.clone();
+            u.imagesets.retain(|s| *s != id);
+            tx.replace(&t, &u, Vec::new());
+        }
+        tx.remove(&set);
+        tx.commit(c)
+    }
+
     /// Changes a set (edit rights; the creator only by team admins).
     pub fn update(&self, actor: &Actor, id: ImageSetId, patch: ImageSetPatch) -> Result<ImageSet> {
         let (set, rights) = self.0.readable_set(actor, id)?;

@@ -130,6 +130,14 @@ impl Users<'_> {
                 "only superusers change other users or their flags",
             ));
         }
+        // Nobody locks themself out: the last way back in would be the admin CLI.
+        if actor.user == id && (patch.is_active == Some(false) || patch.is_superuser == Some(false))
+        {
+            return Err(Error::invalid(
+                "is_active",
+                "you cannot deactivate yourself or drop your own superuser flag",
+            ));
+        }
         if let Some(e) = &patch.email {
             check_text("email", e, 254)?;
         }
@@ -336,6 +344,38 @@ impl Teams<'_> {
         let mut tx = Tx::default();
         tx.remove(&m);
         tx.commit(self.0)
+    }
+
+    /// Deletes a team (its admins). A team that still owns image sets or products is refused:
+    /// nothing a user made is dropped along with it. Its memberships go with it.
+    pub fn delete(&self, actor: &Actor, id: TeamId) -> Result<()> {
+        self.require_admin(actor, id)?;
+        let c = self.0;
+        let sets = c
+            .by_index::<crate::model::ImageSet>(Index::SetByTeam, &Key::new().u64(id.0).build())?
+            .len();
+        let products = c
+            .all::<crate::model::Product>()?
+            .iter()
+            .filter(|p| p.team == Some(id))
+            .count();
+        if sets + products > 0 {
+            return Err(Error::invalid(
+                "team",
+                format!(
+                    "{id} still owns {sets} image set(s) and {products} product(s); delete those first"
+                ),
+            ));
+        }
+        let team: Team = c.load(id.0)?;
+        let mut tx = Tx::default();
+        for m in
+            c.by_index::<TeamMembership>(Index::MembershipByTeam, &Key::new().u64(id.0).build())?
+        {
+            tx.remove(&m);
+        }
+        tx.remove(&team);
+        tx.commit(c)
     }
 
     fn membership(&self, team: TeamId, user: UserId) -> Result<TeamMembership> {

@@ -2,11 +2,9 @@
 //! (a user's progress through an image's tile grid; PATCH `current_index` marks that tile
 //! screened).
 
-use super::{Authed, Body, Id, blocking, json, list, one};
+use super::{Body, Id, Req, json};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::query::ListQuery;
-use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
@@ -27,18 +25,14 @@ pub(super) fn routes() -> Router<AppState> {
         )
 }
 
-async fn logs(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    q: ListQuery,
-) -> ApiResult<Json<Value>> {
-    blocking(move || {
-        let images: Vec<ImageId> = match q.u64("image")? {
+async fn logs(r: Req) -> ApiResult<Json<Value>> {
+    r.list(&[], |r| {
+        let images: Vec<ImageId> = match r.q.u64("image")? {
             Some(i) => vec![ImageId(i)],
-            None => s
+            None => r
                 .exact
                 .images()
-                .list(&actor)?
+                .list(&r.actor)?
                 .iter()
                 .map(|i| i.id)
                 .collect(),
@@ -46,25 +40,19 @@ async fn logs(
         let mut items = Vec::new();
         for image in images {
             items.extend(
-                s.exact
+                r.exact
                     .log_image_actions()
-                    .of_image(&actor, image)?
+                    .of_image(&r.actor, image)?
                     .iter()
                     .map(json),
             );
         }
-        list(&s.exact, &actor, &q, items, &[]).map(Json)
+        Ok(items)
     })
     .await
 }
 
-async fn log(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    headers: HeaderMap,
-    q: ListQuery,
-    body: Body,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn log(r: Req, headers: HeaderMap, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {
     let b = body.object()?;
     let image = ImageId(b.req_u64("image")?);
     let action = b
@@ -77,57 +65,42 @@ async fn log(
         .and_then(|v| v.split(',').next())
         .map(|v| v.trim().to_owned())
         .unwrap_or_default();
-    blocking(move || {
-        let l = s
-            .exact
-            .log_image_actions()
-            .log(&actor, image, action, &ip)?;
-        Ok((
-            StatusCode::CREATED,
-            Json(one(&s.exact, &actor, &q, json(&l))),
+    r.created(move |r| {
+        Ok(json(
+            &r.exact
+                .log_image_actions()
+                .log(&r.actor, image, action, &ip)?,
         ))
     })
     .await
 }
 
-async fn open(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    q: ListQuery,
-    body: Body,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn open(r: Req, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {
     let b = body.object()?;
     let image = ImageId(b.req_u64("image")?);
     let x = b.u32("x_resolution")?.unwrap_or(1024);
     let y = b.u32("y_resolution")?.unwrap_or(1024);
-    blocking(move || {
-        let m = s.exact.screening_modes().open(&actor, image, x, y)?;
-        Ok((
-            StatusCode::CREATED,
-            Json(one(&s.exact, &actor, &q, json(&m))),
+    r.created(move |r| {
+        Ok(json(
+            &r.exact.screening_modes().open(&r.actor, image, x, y)?,
         ))
     })
     .await
 }
 
-async fn advance(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    Id(id): Id,
-    q: ListQuery,
-    body: Body,
-) -> ApiResult<Json<Value>> {
+async fn advance(r: Req, Id(id): Id, body: Body) -> ApiResult<Json<Value>> {
     let b = body.object()?;
     let index = b
         .u32("current_index")?
         .ok_or_else(|| ApiError::bad("current_index", "This field is required."))?;
     let tiles = b.raw("screening_tiles").cloned();
-    blocking(move || {
-        let m = s
-            .exact
-            .screening_modes()
-            .advance(&actor, ScreeningModeId(id), index, tiles)?;
-        Ok(Json(one(&s.exact, &actor, &q, json(&m))))
+    r.one(move |r| {
+        Ok(json(&r.exact.screening_modes().advance(
+            &r.actor,
+            ScreeningModeId(id),
+            index,
+            tiles,
+        )?))
     })
     .await
 }

@@ -1,12 +1,10 @@
 //! `annotations/annotation_types/`: types of the requester's teams' products. EXACT-Sync sends
 //! model defaults (`node_count: 1`, integers as booleans); they are accepted.
 
-use super::{Authed, Body, Id, blocking, json, list, one};
+use super::{Body, Id, Req, json};
 use crate::AppState;
 use crate::body::Obj;
 use crate::error::{ApiError, ApiResult};
-use crate::query::ListQuery;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -27,36 +25,25 @@ pub(super) fn routes() -> Router<AppState> {
         )
 }
 
-async fn index(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    q: ListQuery,
-) -> ApiResult<Json<Value>> {
-    blocking(move || {
-        let items = s
-            .exact
+async fn index(r: Req) -> ApiResult<Json<Value>> {
+    r.list(&[], |r| {
+        Ok(r.exact
             .annotation_types()
-            .list(&actor)?
+            .list(&r.actor)?
             .iter()
             .map(json)
-            .collect();
-        list(&s.exact, &actor, &q, items, &[]).map(Json)
+            .collect())
     })
     .await
 }
 
-async fn show(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    Id(id): Id,
-    q: ListQuery,
-) -> ApiResult<Json<Value>> {
-    blocking(move || {
-        let t = s
-            .exact
-            .annotation_types()
-            .get(&actor, AnnotationTypeId(id))?;
-        Ok(Json(one(&s.exact, &actor, &q, json(&t))))
+async fn show(r: Req, Id(id): Id) -> ApiResult<Json<Value>> {
+    r.one(move |r| {
+        Ok(json(
+            &r.exact
+                .annotation_types()
+                .get(&r.actor, AnnotationTypeId(id))?,
+        ))
     })
     .await
 }
@@ -79,12 +66,7 @@ fn patch_of(b: &Obj) -> ApiResult<AnnotationTypePatch> {
     })
 }
 
-async fn create(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    q: ListQuery,
-    body: Body,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(r: Req, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {
     let b = body.object()?;
     let name = b.req_str("name")?;
     let vector_type = b
@@ -127,30 +109,18 @@ async fn create(
     if let Some(v) = p.multi_frame {
         new.multi_frame = v;
     }
-    blocking(move || {
-        let t = s.exact.annotation_types().create(&actor, new)?;
-        Ok((
-            StatusCode::CREATED,
-            Json(one(&s.exact, &actor, &q, json(&t))),
-        ))
-    })
-    .await
+    r.created(move |r| Ok(json(&r.exact.annotation_types().create(&r.actor, new)?)))
+        .await
 }
 
-async fn update(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    Id(id): Id,
-    q: ListQuery,
-    body: Body,
-) -> ApiResult<Json<Value>> {
+async fn update(r: Req, Id(id): Id, body: Body) -> ApiResult<Json<Value>> {
     let patch = patch_of(&body.object()?)?;
-    blocking(move || {
-        let t = s
-            .exact
-            .annotation_types()
-            .update(&actor, AnnotationTypeId(id), patch)?;
-        Ok(Json(one(&s.exact, &actor, &q, json(&t))))
+    r.one(move |r| {
+        Ok(json(&r.exact.annotation_types().update(
+            &r.actor,
+            AnnotationTypeId(id),
+            patch,
+        )?))
     })
     .await
 }

@@ -1,18 +1,20 @@
 //! `annotations/annotations/`: annotations of the requester's images. POST takes one object or
 //! a JSON list (bulk create → list); client `time`/`last_edit_time` are kept as sent; DELETE is
 //! a soft delete (nothing a user made is lost). List filters map onto the library's viewport
-//! query per image, the rest go through the generic filters.
+//! query per image, the rest go through the generic filters. Every answer carries EXACT's
+//! derived fields for the requester (`verified_by_user`, `uploaded_media_files`,
+//! `annotationversion_set`), computed for the returned page only.
 
-use super::{Authed, Body, Id, blocking, json, list, one};
+use super::{Body, Id, Req, json};
 use crate::AppState;
 use crate::body::Obj;
 use crate::error::{ApiError, ApiResult};
 use crate::query::ListQuery;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use exact_core::catalog::{AnnotationPatch, AnnotationQuery, NewAnnotation};
+use exact_core::model::Annotation;
 use exact_core::{AnnotationId, AnnotationTypeId, BBox, ImageId, UserId, Vector};
 use serde_json::Value;
 
@@ -91,61 +93,83 @@ fn query_of(q: &ListQuery) -> ApiResult<(AnnotationQuery, Option<Sides>)> {
     ))
 }
 
-async fn index(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    q: ListQuery,
-) -> ApiResult<Json<Value>> {
-    blocking(move || {
-        let (mut query, sides) = query_of(&q)?;
-        let mut images: Vec<u64> = Vec::new();
-        if let Some(i) = q.u64("image")? {
-            images.push(i);
-        }
-        if let Some(is) = q.ids("image__in")? {
-            images.extend(is);
-        }
-        if images.is_empty() {
-            images = s
-                .exact
-                .images()
-                .list(&actor)?
-                .iter()
-                .map(|i| i.id.0)
-                .collect();
-        }
-        images.sort_unstable();
-        images.dedup();
-        let mut items = Vec::new();
-        for image in images {
-            if let Some(sides) = sides {
-                let i = s.exact.images().get(&actor, ImageId(image))?;
-                query.viewport = Some(bounded(sides, i.width, i.height));
-            }
-            items.extend(
-                s.exact
-                    .annotations()
-                    .query(&actor, ImageId(image), &query)?
-                    .iter()
-                    .map(json),
+/// Adds the derived fields to annotation JSON objects (items that are not annotations, as
+/// after `fields=`, are left alone).
+pub(crate) fn derive(r: &Req, items: &mut [Value]) -> ApiResult<()> {
+    let parsed: Vec<(usize, Annotation)> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(n, v)| serde_json::from_value(v.clone()).ok().map(|a| (n, a)))
+        .collect();
+    let annotations: Vec<Annotation> = parsed.iter().map(|(_, a)| a.clone()).collect();
+    let extras = r.exact.annotations().extras(&r.actor, &annotations)?;
+    for ((n, _), x) in parsed.iter().zip(extras) {
+        if let Value::Object(m) = &mut items[*n] {
+            m.insert("verified_by_user".into(), Value::Bool(x.verified_by_user));
+            m.insert("uploaded_media_files".into(), json(&x.uploaded_media_files));
+            m.insert(
+                "annotationversion_set".into(),
+                json(&x.annotationversion_set),
             );
         }
-        list(&s.exact, &actor, &q, items, QUERY_PARAMS).map(Json)
-    })
+    }
+    Ok(())
+}
+
+/// One annotation with its derived fields.
+fn derived(r: &Req, a: &Annotation) -> ApiResult<Value> {
+    let mut items = [json(a)];
+    derive(r, &mut items)?;
+    let [v] = items;
+    Ok(v)
+}
+
+async fn index(r: Req) -> ApiResult<Json<Value>> {
+    r.list_models(
+        QUERY_PARAMS,
+        |r| {
+            let (mut query, sides) = query_of(&r.q)?;
+            let mut images: Vec<u64> = Vec::new();
+            if let Some(i) = r.q.u64("image")? {
+                images.push(i);
+            }
+            if let Some(is) = r.q.ids("image__in")? {
+                images.extend(is);
+            }
+            if images.is_empty() {
+                images = r
+                    .exact
+                    .images()
+                    .list(&r.actor)?
+                    .iter()
+                    .map(|i| i.id.0)
+                    .collect();
+            }
+            images.sort_unstable();
+            images.dedup();
+            let mut items = Vec::new();
+            for image in images {
+                if let Some(sides) = sides {
+                    let i = r.exact.images().get(&r.actor, ImageId(image))?;
+                    query.viewport = Some(bounded(sides, i.width, i.height));
+                }
+                items.extend(
+                    r.exact
+                        .annotations()
+                        .query(&r.actor, ImageId(image), &query)?,
+                );
+            }
+            Ok(items)
+        },
+        |a: &Annotation| a.id.0,
+        derive,
+    )
     .await
 }
 
-async fn show(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    Id(id): Id,
-    q: ListQuery,
-) -> ApiResult<Json<Value>> {
-    blocking(move || {
-        let a = s.exact.annotations().get(&actor, AnnotationId(id))?;
-        Ok(Json(one(&s.exact, &actor, &q, json(&a))))
-    })
-    .await
+async fn show(r: Req, Id(id): Id) -> ApiResult<Json<Value>> {
+    r.one(move |r| derived(r, &r.exact.annotations().get(&r.actor, AnnotationId(id))?))
+        .await
 }
 
 fn new_of(b: &Obj) -> ApiResult<NewAnnotation> {
@@ -164,12 +188,7 @@ fn new_of(b: &Obj) -> ApiResult<NewAnnotation> {
     Ok(new)
 }
 
-async fn create(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    q: ListQuery,
-    body: Body,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(r: Req, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {
     match body.0 {
         Value::Array(items) => {
             let news = items
@@ -180,10 +199,11 @@ async fn create(
                     _ => Err(ApiError::bad(format!("{n}"), "expected an object")),
                 })
                 .collect::<ApiResult<Vec<_>>>()?;
-            blocking(move || {
-                let created = s.exact.annotations().create_many(&actor, news)?;
+            crate::blocking(move || {
+                let created = r.exact.annotations().create_many(&r.actor, news)?;
                 let mut items: Vec<Value> = created.iter().map(json).collect();
-                q.shape(&mut items);
+                derive(&r, &mut items)?;
+                r.q.shape(&mut items);
                 Ok((StatusCode::CREATED, Json(Value::Array(items))))
             })
             .await
@@ -191,17 +211,11 @@ async fn create(
         other => {
             let mut new = new_of(&Body(other).object()?)?;
             // The requester is the creator unless a superuser imports for someone else.
-            if new.user == Some(actor.user) {
+            if new.user == Some(r.actor.user) {
                 new.user = None;
             }
-            blocking(move || {
-                let a = s.exact.annotations().create(&actor, new)?;
-                Ok((
-                    StatusCode::CREATED,
-                    Json(one(&s.exact, &actor, &q, json(&a))),
-                ))
-            })
-            .await
+            r.created(move |r| derived(r, &r.exact.annotations().create(&r.actor, new)?))
+                .await
         }
     }
 }
@@ -214,13 +228,7 @@ fn at(n: usize, e: ApiError) -> ApiError {
     }
 }
 
-async fn update(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    Id(id): Id,
-    q: ListQuery,
-    body: Body,
-) -> ApiResult<Json<Value>> {
+async fn update(r: Req, Id(id): Id, body: Body) -> ApiResult<Json<Value>> {
     let b = body.object()?;
     let patch = AnnotationPatch {
         annotation_type: b.u64("annotation_type")?.map(AnnotationTypeId),
@@ -237,24 +245,20 @@ async fn update(
         unique_identifier: b.parse("unique_identifier")?,
         last_edit_time: b.time("last_edit_time")?,
     };
-    blocking(move || {
-        let a = s
+    r.one(move |r| {
+        let a = r
             .exact
             .annotations()
-            .update(&actor, AnnotationId(id), patch)?;
-        Ok(Json(one(&s.exact, &actor, &q, json(&a))))
+            .update(&r.actor, AnnotationId(id), patch)?;
+        derived(r, &a)
     })
     .await
 }
 
-async fn destroy(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    Id(id): Id,
-) -> ApiResult<StatusCode> {
-    blocking(move || {
-        s.exact.annotations().delete(&actor, AnnotationId(id))?;
-        Ok(StatusCode::NO_CONTENT)
+async fn destroy(r: Req, Id(id): Id) -> ApiResult<StatusCode> {
+    r.gone(move |r| {
+        r.exact.annotations().delete(&r.actor, AnnotationId(id))?;
+        Ok(())
     })
     .await
 }
@@ -262,22 +266,21 @@ async fn destroy(
 /// `DELETE multiple_delete/?id__in=1,2,3`: EXACT hard-deletes; here each is soft-deleted (kept
 /// with its history, hidden from `deleted=False` lists). All or nothing is checked first: every
 /// id must be one the requester may edit.
-async fn multiple_delete(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    q: ListQuery,
-) -> ApiResult<Json<Value>> {
-    let ids = q.ids("id__in")?.filter(|v| !v.is_empty()).ok_or_else(|| {
-        ApiError::Core(exact_core::Error::not_found(
-            "annotations: give id__in=1,2,3",
-        ))
-    })?;
-    blocking(move || {
+async fn multiple_delete(r: Req) -> ApiResult<Json<Value>> {
+    let ids =
+        r.q.ids("id__in")?
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| {
+                ApiError::Core(exact_core::Error::not_found(
+                    "annotations: give id__in=1,2,3",
+                ))
+            })?;
+    crate::blocking(move || {
         for id in &ids {
-            s.exact.annotations().get(&actor, AnnotationId(*id))?;
+            r.exact.annotations().get(&r.actor, AnnotationId(*id))?;
         }
         for id in &ids {
-            s.exact.annotations().delete(&actor, AnnotationId(*id))?;
+            r.exact.annotations().delete(&r.actor, AnnotationId(*id))?;
         }
         Ok(Json(serde_json::json!({ "deleted": ids.len() })))
     })

@@ -1,11 +1,11 @@
 //! `images/image_sets/`: sets of the requester's teams, with their images, products and tags.
+//! DELETE (team admins, the set's creator) is refused while the set holds images.
 
-use super::{Authed, Body, Id, blocking, json, list, one, with};
+use super::{Body, Id, Req, json, with};
 use crate::AppState;
 use crate::body::Obj;
 use crate::error::{ApiError, ApiResult};
 use crate::query::ListQuery;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -21,7 +21,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/images/image_sets/", get(index).post(create))
         .route(
             "/api/v1/images/image_sets/{id}/",
-            get(show).patch(update).put(update),
+            get(show).patch(update).put(update).delete(destroy),
         )
 }
 
@@ -73,17 +73,11 @@ fn render_one(exact: &Exact, actor: &Actor, set: ImageSet) -> ApiResult<Value> {
     Ok(render(exact, actor, &[set])?.pop().unwrap_or(Value::Null))
 }
 
-async fn index(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    q: ListQuery,
-) -> ApiResult<Json<Value>> {
-    blocking(move || {
-        let sets = s.exact.image_sets().list(&actor)?;
-        let items = render(&s.exact, &actor, &sets)?;
-        // `product=<id>` and `images=<id>` filter on the derived relations.
-        let items = rename(&q, items);
-        list(&s.exact, &actor, &q, items, &["product"]).map(Json)
+async fn index(r: Req) -> ApiResult<Json<Value>> {
+    r.list(&["product"], |r| {
+        let sets = r.exact.image_sets().list(&r.actor)?;
+        // `product=<id>` filters on the derived `product_set`.
+        Ok(rename(&r.q, render(&r.exact, &r.actor, &sets)?))
     })
     .await
 }
@@ -103,22 +97,17 @@ fn rename(q: &ListQuery, items: Vec<Value>) -> Vec<Value> {
     }
 }
 
-async fn show(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    Id(id): Id,
-    q: ListQuery,
-) -> ApiResult<Json<Value>> {
-    blocking(move || {
-        let set = s.exact.image_sets().get(&actor, ImageSetId(id))?;
-        Ok(Json(one(
-            &s.exact,
-            &actor,
-            &q,
-            render_one(&s.exact, &actor, set)?,
-        )))
+async fn show(r: Req, Id(id): Id) -> ApiResult<Json<Value>> {
+    r.one(move |r| {
+        let set = r.exact.image_sets().get(&r.actor, ImageSetId(id))?;
+        render_one(&r.exact, &r.actor, set)
     })
     .await
+}
+
+async fn destroy(r: Req, Id(id): Id) -> ApiResult<StatusCode> {
+    r.gone(move |r| Ok(r.exact.image_sets().delete(&r.actor, ImageSetId(id))?))
+        .await
 }
 
 fn patch_of(b: &Obj) -> ApiResult<ImageSetPatch> {
@@ -145,12 +134,7 @@ fn patch_of(b: &Obj) -> ApiResult<ImageSetPatch> {
     })
 }
 
-async fn create(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    q: ListQuery,
-    body: Body,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(r: Req, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {
     let b = body.object()?;
     let name = b.req_str("name")?;
     let team = TeamId(
@@ -171,37 +155,21 @@ async fn create(
     if let Some(v) = p.collaboration_type {
         new.collaboration_type = v;
     }
-    blocking(move || {
-        let set = s.exact.image_sets().create(&actor, new)?;
-        Ok((
-            StatusCode::CREATED,
-            Json(one(
-                &s.exact,
-                &actor,
-                &q,
-                render_one(&s.exact, &actor, set)?,
-            )),
-        ))
+    r.created(move |r| {
+        let set = r.exact.image_sets().create(&r.actor, new)?;
+        render_one(&r.exact, &r.actor, set)
     })
     .await
 }
 
-async fn update(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    Id(id): Id,
-    q: ListQuery,
-    body: Body,
-) -> ApiResult<Json<Value>> {
+async fn update(r: Req, Id(id): Id, body: Body) -> ApiResult<Json<Value>> {
     let patch = patch_of(&body.object()?)?;
-    blocking(move || {
-        let set = s.exact.image_sets().update(&actor, ImageSetId(id), patch)?;
-        Ok(Json(one(
-            &s.exact,
-            &actor,
-            &q,
-            render_one(&s.exact, &actor, set)?,
-        )))
+    r.one(move |r| {
+        let set = r
+            .exact
+            .image_sets()
+            .update(&r.actor, ImageSetId(id), patch)?;
+        render_one(&r.exact, &r.actor, set)
     })
     .await
 }

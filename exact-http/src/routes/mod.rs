@@ -2,12 +2,16 @@
 //! parses, calls one use case on the blocking pool and renders EXACT's JSON.
 
 mod activity;
+mod annotation_meta;
 mod annotation_types;
 mod annotations;
+mod common;
 mod files;
 mod image_sets;
 mod images;
+mod legacy;
 mod products;
+mod session;
 mod set_meta;
 mod teams;
 mod tiles;
@@ -31,6 +35,7 @@ use serde_json::Value;
 pub(crate) use crate::auth::Authed;
 pub(crate) use crate::blocking;
 pub(crate) use crate::body::Body;
+pub(crate) use common::Req;
 
 /// Every resource's routes.
 pub fn routes() -> Router<AppState> {
@@ -48,6 +53,9 @@ pub fn routes() -> Router<AppState> {
         .merge(tokens::routes())
         .merge(tiles::routes())
         .merge(files::routes())
+        .merge(session::routes())
+        .merge(annotation_meta::routes())
+        .merge(legacy::routes())
         .route("/api/v1/processing/{*rest}", axum::routing::any(not_yet))
         .route("/api/v1/images/registration/", axum::routing::any(not_yet))
         .route(

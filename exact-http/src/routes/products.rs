@@ -1,10 +1,8 @@
 //! `administration/products/`: labelling schemas of the requester's teams.
 
-use super::{Authed, Body, Id, blocking, json, list, one, with};
+use super::{Body, Id, Req, json, with};
 use crate::AppState;
 use crate::error::ApiResult;
-use crate::query::ListQuery;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -31,53 +29,35 @@ fn render(p: &Product, types: &[AnnotationType]) -> Value {
     with(json(p), "annotationtype_set", json(&ids))
 }
 
-async fn index(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    q: ListQuery,
-) -> ApiResult<Json<Value>> {
-    blocking(move || {
-        let types = s.exact.annotation_types().list(&actor)?;
-        let annotationtype = q.u64("annotationtype")?;
-        let items = s
-            .exact
+/// A product with its annotation types, as the requester sees them.
+fn rendered(r: &Req, p: &Product) -> ApiResult<Value> {
+    Ok(render(p, &r.exact.annotation_types().list(&r.actor)?))
+}
+
+async fn index(r: Req) -> ApiResult<Json<Value>> {
+    r.list(&["annotationtype"], |r| {
+        let types = r.exact.annotation_types().list(&r.actor)?;
+        let annotationtype = r.q.u64("annotationtype")?;
+        Ok(r.exact
             .products()
-            .list(&actor)?
+            .list(&r.actor)?
             .iter()
-            .map(|p| render(p, &types))
-            .filter(|v| {
-                annotationtype.is_none_or(|t| {
-                    v["annotationtype_set"]
-                        .as_array()
-                        .is_some_and(|a| a.iter().any(|x| x.as_u64() == Some(t)))
-                })
+            .filter(|p| {
+                annotationtype
+                    .is_none_or(|t| types.iter().any(|x| x.id.0 == t && x.product == Some(p.id)))
             })
-            .collect();
-        list(&s.exact, &actor, &q, items, &["annotationtype"]).map(Json)
+            .map(|p| render(p, &types))
+            .collect())
     })
     .await
 }
 
-async fn show(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    Id(id): Id,
-    q: ListQuery,
-) -> ApiResult<Json<Value>> {
-    blocking(move || {
-        let p = s.exact.products().get(&actor, ProductId(id))?;
-        let types = s.exact.annotation_types().list(&actor)?;
-        Ok(Json(one(&s.exact, &actor, &q, render(&p, &types))))
-    })
-    .await
+async fn show(r: Req, Id(id): Id) -> ApiResult<Json<Value>> {
+    r.one(move |r| rendered(r, &r.exact.products().get(&r.actor, ProductId(id))?))
+        .await
 }
 
-async fn create(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    q: ListQuery,
-    body: Body,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(r: Req, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {
     let b = body.object()?;
     let new = NewProduct {
         name: b.req_str("name")?,
@@ -90,23 +70,11 @@ async fn create(
             .map(ImageSetId)
             .collect(),
     };
-    blocking(move || {
-        let p = s.exact.products().create(&actor, new)?;
-        Ok((
-            StatusCode::CREATED,
-            Json(one(&s.exact, &actor, &q, render(&p, &[]))),
-        ))
-    })
-    .await
+    r.created(move |r| Ok(render(&r.exact.products().create(&r.actor, new)?, &[])))
+        .await
 }
 
-async fn update(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    Id(id): Id,
-    q: ListQuery,
-    body: Body,
-) -> ApiResult<Json<Value>> {
+async fn update(r: Req, Id(id): Id, body: Body) -> ApiResult<Json<Value>> {
     let b = body.object()?;
     let patch = ProductPatch {
         name: b.str("name")?,
@@ -115,10 +83,9 @@ async fn update(
             .ids("imagesets")?
             .map(|v| v.into_iter().map(ImageSetId).collect()),
     };
-    blocking(move || {
-        let p = s.exact.products().update(&actor, ProductId(id), patch)?;
-        let types = s.exact.annotation_types().list(&actor)?;
-        Ok(Json(one(&s.exact, &actor, &q, render(&p, &types))))
+    r.one(move |r| {
+        let p = r.exact.products().update(&r.actor, ProductId(id), patch)?;
+        rendered(r, &p)
     })
     .await
 }

@@ -1,11 +1,9 @@
 //! `images/set_tags/` and `images/set_versions/`: tags and snapshots of the requester's sets.
 //! A tag or version is visible through its sets; only the visible sets are listed.
 
-use super::{Authed, Body, Id, blocking, json, list, one};
+use super::{Body, Id, Req, json};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::query::ListQuery;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -20,50 +18,34 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/images/set_versions/{id}/", get(one_version))
 }
 
-async fn tags(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    q: ListQuery,
-) -> ApiResult<Json<Value>> {
-    blocking(move || {
-        let items = s
-            .exact
+async fn tags(r: Req) -> ApiResult<Json<Value>> {
+    r.list(&[], |r| {
+        Ok(r.exact
             .set_tags()
-            .list(&actor)?
+            .list(&r.actor)?
             .iter()
             .filter(|t| !t.imagesets.is_empty())
             .map(json)
-            .collect();
-        list(&s.exact, &actor, &q, items, &[]).map(Json)
+            .collect())
     })
     .await
 }
 
-async fn one_tag(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    Id(id): Id,
-    q: ListQuery,
-) -> ApiResult<Json<Value>> {
-    blocking(move || {
-        s.exact
+async fn one_tag(r: Req, Id(id): Id) -> ApiResult<Json<Value>> {
+    r.one(move |r| {
+        r.exact
             .set_tags()
-            .list(&actor)?
+            .list(&r.actor)?
             .into_iter()
             .find(|t| t.id.0 == id && !t.imagesets.is_empty())
-            .map(|t| Json(one(&s.exact, &actor, &q, json(&t))))
+            .map(|t| json(&t))
             .ok_or_else(|| ApiError::Core(exact_core::Error::not_found(format!("set tag {id}"))))
     })
     .await
 }
 
 /// POST `{name, imagesets}`: tags each set (the tag is shared by name).
-async fn tag(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    q: ListQuery,
-    body: Body,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn tag(r: Req, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {
     let b = body.object()?;
     let name = b.req_str("name")?;
     let sets = b.ids("imagesets")?.unwrap_or_default();
@@ -73,51 +55,35 @@ async fn tag(
             "name at least one image set to tag",
         ));
     }
-    blocking(move || {
+    r.created(move |r| {
         let mut last = None;
         for set in sets {
-            last = Some(s.exact.set_tags().tag(&actor, ImageSetId(set), &name)?);
+            last = Some(r.exact.set_tags().tag(&r.actor, ImageSetId(set), &name)?);
         }
-        Ok((
-            StatusCode::CREATED,
-            Json(one(&s.exact, &actor, &q, json(&last))),
-        ))
+        Ok(json(&last))
     })
     .await
 }
 
-async fn versions(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    q: ListQuery,
-) -> ApiResult<Json<Value>> {
-    blocking(move || {
-        let items = s.exact.versions().list(&actor)?.iter().map(json).collect();
-        list(&s.exact, &actor, &q, items, &[]).map(Json)
+async fn versions(r: Req) -> ApiResult<Json<Value>> {
+    r.list(&[], |r| {
+        Ok(r.exact
+            .versions()
+            .list(&r.actor)?
+            .iter()
+            .map(json)
+            .collect())
     })
     .await
 }
 
-async fn one_version(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    Id(id): Id,
-    q: ListQuery,
-) -> ApiResult<Json<Value>> {
-    blocking(move || {
-        let v = s.exact.versions().get(&actor, SetVersionId(id))?;
-        Ok(Json(one(&s.exact, &actor, &q, json(&v))))
-    })
-    .await
+async fn one_version(r: Req, Id(id): Id) -> ApiResult<Json<Value>> {
+    r.one(move |r| Ok(json(&r.exact.versions().get(&r.actor, SetVersionId(id))?)))
+        .await
 }
 
 /// POST `{name, imagesets}`: snapshots every annotation of the sets.
-async fn snapshot(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    q: ListQuery,
-    body: Body,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn snapshot(r: Req, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {
     let b = body.object()?;
     let name = b.req_str("name")?;
     let sets: Vec<ImageSetId> = b
@@ -126,12 +92,6 @@ async fn snapshot(
         .into_iter()
         .map(ImageSetId)
         .collect();
-    blocking(move || {
-        let v = s.exact.versions().create(&actor, &name, &sets)?;
-        Ok((
-            StatusCode::CREATED,
-            Json(one(&s.exact, &actor, &q, json(&v))),
-        ))
-    })
-    .await
+    r.created(move |r| Ok(json(&r.exact.versions().create(&r.actor, &name, &sets)?)))
+        .await
 }

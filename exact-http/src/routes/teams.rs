@@ -1,19 +1,16 @@
 //! `users/teams/` and `users/team_membership/`: the requester's teams and their members;
-//! creating a team makes the creator its admin, team admins manage members.
+//! creating a team makes the creator its admin, team admins manage members. DELETE of a team
+//! is refused while it owns image sets or products.
 
-use super::{Authed, Body, Id, blocking, json, list, one, with};
+use super::{Body, Id, Req, json, with};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::query::ListQuery;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use exact_core::catalog::{NewTeam, TeamPatch};
 use exact_core::model::{Team, TeamMembership};
-use exact_core::permissions::Actor;
 use exact_core::{TeamId, UserId};
-use exact_store::Exact;
 use serde_json::Value;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -21,7 +18,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/users/teams/", get(index).post(create))
         .route(
             "/api/v1/users/teams/{id}/",
-            get(show).patch(update).put(update),
+            get(show).patch(update).put(update).delete(destroy),
         )
         .route(
             "/api/v1/users/team_membership/",
@@ -36,136 +33,98 @@ pub(super) fn routes() -> Router<AppState> {
         )
 }
 
-/// A team with its members, image sets and products (ids), as EXACT serializes it.
-fn render(exact: &Exact, actor: &Actor, teams: &[Team]) -> ApiResult<Vec<Value>> {
+/// Teams with their members, image sets and products (ids), as EXACT serializes them.
+fn render(r: &Req, teams: &[Team]) -> ApiResult<Vec<Value>> {
+    let (exact, actor) = (&r.exact, &r.actor);
     let sets = exact.image_sets().list(actor)?;
     let products = exact.products().list(actor)?;
     let mut out = Vec::with_capacity(teams.len());
     for t in teams {
         let members = exact.teams().members(actor, t.id)?;
+        let ids = |it: Vec<u64>| json(&it);
         let mut v = json(t);
         v = with(
             v,
             "members",
-            json(&members.iter().map(|m| m.user.0).collect::<Vec<_>>()),
+            ids(members.iter().map(|m| m.user.0).collect()),
         );
         v = with(
             v,
             "memberships",
-            json(&members.iter().map(|m| m.id.0).collect::<Vec<_>>()),
+            ids(members.iter().map(|m| m.id.0).collect()),
         );
         v = with(
             v,
             "image_sets",
-            json(
-                &sets
-                    .iter()
-                    .filter(|s| s.team == Some(t.id))
-                    .map(|s| s.id.0)
-                    .collect::<Vec<_>>(),
-            ),
+            ids(sets
+                .iter()
+                .filter(|s| s.team == Some(t.id))
+                .map(|s| s.id.0)
+                .collect()),
         );
         v = with(
             v,
             "product_set",
-            json(
-                &products
-                    .iter()
-                    .filter(|p| p.team == Some(t.id))
-                    .map(|p| p.id.0)
-                    .collect::<Vec<_>>(),
-            ),
+            ids(products
+                .iter()
+                .filter(|p| p.team == Some(t.id))
+                .map(|p| p.id.0)
+                .collect()),
         );
         out.push(v);
     }
     Ok(out)
 }
 
-fn render_one(exact: &Exact, actor: &Actor, team: Team) -> ApiResult<Value> {
-    Ok(render(exact, actor, &[team])?.pop().unwrap_or(Value::Null))
+fn render_one(r: &Req, team: Team) -> ApiResult<Value> {
+    Ok(render(r, &[team])?.pop().unwrap_or(Value::Null))
 }
 
-async fn index(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    q: ListQuery,
-) -> ApiResult<Json<Value>> {
-    blocking(move || {
-        let teams = s.exact.teams().list(&actor)?;
-        list(&s.exact, &actor, &q, render(&s.exact, &actor, &teams)?, &[]).map(Json)
-    })
-    .await
+async fn index(r: Req) -> ApiResult<Json<Value>> {
+    r.list(&[], |r| render(r, &r.exact.teams().list(&r.actor)?))
+        .await
 }
 
-async fn show(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    Id(id): Id,
-    q: ListQuery,
-) -> ApiResult<Json<Value>> {
-    blocking(move || {
-        let t = s.exact.teams().get(&actor, TeamId(id))?;
-        Ok(Json(one(
-            &s.exact,
-            &actor,
-            &q,
-            render_one(&s.exact, &actor, t)?,
-        )))
-    })
-    .await
+async fn show(r: Req, Id(id): Id) -> ApiResult<Json<Value>> {
+    r.one(move |r| render_one(r, r.exact.teams().get(&r.actor, TeamId(id))?))
+        .await
 }
 
-async fn create(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    q: ListQuery,
-    body: Body,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(mut r: Req, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {
     let b = body.object()?;
     let new = NewTeam {
         name: b.req_str("name")?,
         website: b.str("website")?.unwrap_or_default(),
     };
-    blocking(move || {
-        let t = s.exact.teams().create(&actor, new)?;
-        // The creator is now the team's admin: reload the actor to see the team's relations.
-        let actor = s.exact.actor(actor.user)?;
-        Ok((
-            StatusCode::CREATED,
-            Json(one(&s.exact, &actor, &q, render_one(&s.exact, &actor, t)?)),
-        ))
-    })
-    .await
+    let t = {
+        let (exact, actor) = (r.exact.clone(), r.actor.clone());
+        crate::blocking(move || Ok(exact.teams().create(&actor, new)?)).await?
+    };
+    // The creator is now the team's admin: reload the actor to see the team's relations.
+    let (exact, user) = (r.exact.clone(), r.actor.user);
+    r.actor = crate::blocking(move || Ok(exact.actor(user)?)).await?;
+    r.created(move |r| render_one(r, t)).await
 }
 
-async fn update(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    Id(id): Id,
-    q: ListQuery,
-    body: Body,
-) -> ApiResult<Json<Value>> {
+async fn update(r: Req, Id(id): Id, body: Body) -> ApiResult<Json<Value>> {
     let b = body.object()?;
     let patch = TeamPatch {
         name: b.str("name")?,
         website: b.str("website")?,
     };
-    blocking(move || {
-        let t = s.exact.teams().update(&actor, TeamId(id), patch)?;
-        Ok(Json(one(
-            &s.exact,
-            &actor,
-            &q,
-            render_one(&s.exact, &actor, t)?,
-        )))
-    })
-    .await
+    r.one(move |r| render_one(r, r.exact.teams().update(&r.actor, TeamId(id), patch)?))
+        .await
 }
 
-fn find_membership(exact: &Exact, actor: &Actor, id: u64) -> ApiResult<TeamMembership> {
-    exact
+async fn destroy(r: Req, Id(id): Id) -> ApiResult<StatusCode> {
+    r.gone(move |r| Ok(r.exact.teams().delete(&r.actor, TeamId(id))?))
+        .await
+}
+
+fn find_membership(r: &Req, id: u64) -> ApiResult<TeamMembership> {
+    r.exact
         .teams()
-        .memberships(actor)?
+        .memberships(&r.actor)?
         .into_iter()
         .find(|m| m.id.0 == id)
         .ok_or_else(|| {
@@ -175,90 +134,52 @@ fn find_membership(exact: &Exact, actor: &Actor, id: u64) -> ApiResult<TeamMembe
         })
 }
 
-async fn memberships(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    q: ListQuery,
-) -> ApiResult<Json<Value>> {
-    blocking(move || {
-        let items = s
-            .exact
+async fn memberships(r: Req) -> ApiResult<Json<Value>> {
+    r.list(&[], |r| {
+        Ok(r.exact
             .teams()
-            .memberships(&actor)?
+            .memberships(&r.actor)?
             .iter()
             .map(json)
-            .collect();
-        list(&s.exact, &actor, &q, items, &[]).map(Json)
+            .collect())
     })
     .await
 }
 
-async fn membership(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    Id(id): Id,
-    q: ListQuery,
-) -> ApiResult<Json<Value>> {
-    blocking(move || {
-        Ok(Json(one(
-            &s.exact,
-            &actor,
-            &q,
-            json(&find_membership(&s.exact, &actor, id)?),
-        )))
-    })
-    .await
+async fn membership(r: Req, Id(id): Id) -> ApiResult<Json<Value>> {
+    r.one(move |r| Ok(json(&find_membership(r, id)?))).await
 }
 
-async fn add_member(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    q: ListQuery,
-    body: Body,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn add_member(r: Req, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {
     let b = body.object()?;
     let team = TeamId(b.req_u64("team")?);
     let user = UserId(b.req_u64("user")?);
     let is_admin = b.bool("is_admin")?.unwrap_or(false);
-    blocking(move || {
-        let m = s.exact.teams().add_member(&actor, team, user, is_admin)?;
-        Ok((
-            StatusCode::CREATED,
-            Json(one(&s.exact, &actor, &q, json(&m))),
+    r.created(move |r| {
+        Ok(json(
+            &r.exact.teams().add_member(&r.actor, team, user, is_admin)?,
         ))
     })
     .await
 }
 
-async fn update_member(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    Id(id): Id,
-    q: ListQuery,
-    body: Body,
-) -> ApiResult<Json<Value>> {
-    let b = body.object()?;
-    let is_admin = b.bool("is_admin")?;
-    blocking(move || {
-        let m = find_membership(&s.exact, &actor, id)?;
+async fn update_member(r: Req, Id(id): Id, body: Body) -> ApiResult<Json<Value>> {
+    let is_admin = body.object()?.bool("is_admin")?;
+    r.one(move |r| {
+        let m = find_membership(r, id)?;
         let m = match is_admin {
-            Some(a) if a != m.is_admin => s.exact.teams().set_admin(&actor, m.team, m.user, a)?,
+            Some(a) if a != m.is_admin => r.exact.teams().set_admin(&r.actor, m.team, m.user, a)?,
             _ => m,
         };
-        Ok(Json(one(&s.exact, &actor, &q, json(&m))))
+        Ok(json(&m))
     })
     .await
 }
 
-async fn remove_member(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    Id(id): Id,
-) -> ApiResult<StatusCode> {
-    blocking(move || {
-        let m = find_membership(&s.exact, &actor, id)?;
-        s.exact.teams().remove_member(&actor, m.team, m.user)?;
-        Ok(StatusCode::NO_CONTENT)
+async fn remove_member(r: Req, Id(id): Id) -> ApiResult<StatusCode> {
+    r.gone(move |r| {
+        let m = find_membership(r, id)?;
+        Ok(r.exact.teams().remove_member(&r.actor, m.team, m.user)?)
     })
     .await
 }

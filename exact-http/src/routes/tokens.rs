@@ -3,7 +3,7 @@
 
 use super::{Authed, Body, Id, blocking};
 use crate::AppState;
-use crate::auth::new_token;
+use crate::auth::{SESSION_NAME, new_token};
 use crate::error::ApiResult;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -32,7 +32,14 @@ fn render(t: &AccessToken) -> Value {
 async fn index(State(s): State<AppState>, Authed(actor): Authed) -> ApiResult<Json<Value>> {
     blocking(move || {
         let tokens = s.exact.catalog().credentials().tokens(actor.user)?;
-        Ok(Json(Value::Array(tokens.iter().map(render).collect())))
+        // Browser sessions are tokens too, but not personal ones.
+        Ok(Json(Value::Array(
+            tokens
+                .iter()
+                .filter(|t| t.name != SESSION_NAME)
+                .map(render)
+                .collect(),
+        )))
     })
     .await
 }
@@ -47,6 +54,12 @@ async fn create(
         other => crate::body::Body(other).object()?,
     };
     let name = b.str("name")?.unwrap_or_default();
+    if name == SESSION_NAME {
+        return Err(crate::error::ApiError::bad(
+            "name",
+            format!("{SESSION_NAME:?} is reserved for browser sessions"),
+        ));
+    }
     let expires = b.time("expires_at")?;
     blocking(move || {
         let (secret, digest) = new_token();

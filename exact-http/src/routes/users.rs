@@ -1,11 +1,9 @@
 //! `users/users/`: users sharing a team with the requester (and themself); superusers create.
 
-use super::{Authed, Body, Id, blocking, json, list, one, with};
+use super::{Body, Id, Req, json, with};
 use crate::AppState;
 use crate::auth::hash_password;
 use crate::error::ApiResult;
-use crate::query::ListQuery;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -48,51 +46,30 @@ fn render(u: &User, teams: &HashMap<UserId, Vec<u64>>) -> Value {
     )
 }
 
-async fn index(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    q: ListQuery,
-) -> ApiResult<Json<Value>> {
-    blocking(move || {
-        let teams = team_sets(&s.exact, &actor)?;
-        let team = q.u64("team")?;
-        let items = s
-            .exact
+async fn index(r: Req) -> ApiResult<Json<Value>> {
+    r.list(&["team"], |r| {
+        let teams = team_sets(&r.exact, &r.actor)?;
+        let team = r.q.u64("team")?;
+        Ok(r.exact
             .users()
-            .list(&actor)?
+            .list(&r.actor)?
             .iter()
             .filter(|u| team.is_none_or(|t| teams.get(&u.id).is_some_and(|ts| ts.contains(&t))))
             .map(|u| render(u, &teams))
-            .collect();
-        list(&s.exact, &actor, &q, items, &["team"]).map(Json)
+            .collect())
     })
     .await
 }
 
-async fn show(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    Id(id): Id,
-    q: ListQuery,
-) -> ApiResult<Json<Value>> {
-    blocking(move || {
-        let u = s.exact.users().get(&actor, UserId(id))?;
-        Ok(Json(one(
-            &s.exact,
-            &actor,
-            &q,
-            render(&u, &team_sets(&s.exact, &actor)?),
-        )))
+async fn show(r: Req, Id(id): Id) -> ApiResult<Json<Value>> {
+    r.one(move |r| {
+        let u = r.exact.users().get(&r.actor, UserId(id))?;
+        Ok(render(&u, &team_sets(&r.exact, &r.actor)?))
     })
     .await
 }
 
-async fn create(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    q: ListQuery,
-    body: Body,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(r: Req, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {
     let b = body.object()?;
     let new = NewUser {
         username: b.req_str("username")?,
@@ -101,25 +78,19 @@ async fn create(
         is_staff: b.bool("is_staff")?.unwrap_or(false),
     };
     let password = b.str("password")?;
-    blocking(move || {
-        let u = s.exact.users().create(&actor, new)?;
-        if let Some(p) = password {
-            let phc = hash_password(&p)?;
-            s.exact.catalog().credentials().set_password(u.id, phc)?;
+    r.created(move |r| {
+        // Hash first, so a bad password leaves no half-made user behind.
+        let phc = password.as_deref().map(hash_password).transpose()?;
+        let u = r.exact.users().create(&r.actor, new)?;
+        if let Some(phc) = phc {
+            r.exact.catalog().credentials().set_password(u.id, phc)?;
         }
-        let v = render(&u, &team_sets(&s.exact, &actor)?);
-        Ok((StatusCode::CREATED, Json(one(&s.exact, &actor, &q, v))))
+        Ok(render(&u, &team_sets(&r.exact, &r.actor)?))
     })
     .await
 }
 
-async fn update(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    Id(id): Id,
-    q: ListQuery,
-    body: Body,
-) -> ApiResult<Json<Value>> {
+async fn update(r: Req, Id(id): Id, body: Body) -> ApiResult<Json<Value>> {
     let b = body.object()?;
     let patch = UserPatch {
         email: b.str("email")?,
@@ -127,14 +98,9 @@ async fn update(
         is_superuser: b.bool("is_superuser")?,
         is_staff: b.bool("is_staff")?,
     };
-    blocking(move || {
-        let u = s.exact.users().update(&actor, UserId(id), patch)?;
-        Ok(Json(one(
-            &s.exact,
-            &actor,
-            &q,
-            render(&u, &team_sets(&s.exact, &actor)?),
-        )))
+    r.one(move |r| {
+        let u = r.exact.users().update(&r.actor, UserId(id), patch)?;
+        Ok(render(&u, &team_sets(&r.exact, &r.actor)?))
     })
     .await
 }

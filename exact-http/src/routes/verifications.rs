@@ -1,11 +1,9 @@
 //! `annotations/verifications/`: one verdict per user and annotation; POST gives (or changes)
 //! the requester's verdict.
 
-use super::{Authed, Body, Id, blocking, json, list, one};
+use super::{Body, Id, Req, json};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::query::ListQuery;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -25,35 +23,31 @@ pub(super) fn routes() -> Router<AppState> {
         )
 }
 
-async fn index(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    q: ListQuery,
-) -> ApiResult<Json<Value>> {
-    blocking(move || {
-        let annotations: Vec<AnnotationId> = match q.u64("annotation")? {
+async fn index(r: Req) -> ApiResult<Json<Value>> {
+    r.list(&["image"], |r| {
+        let annotations: Vec<AnnotationId> = match r.q.u64("annotation")? {
             Some(a) => vec![AnnotationId(a)],
             None => {
                 let all = AnnotationQuery {
                     deleted: None,
                     ..Default::default()
                 };
-                let mut ids = Vec::new();
-                let images: Vec<ImageId> = match q.u64("image")? {
+                let images: Vec<ImageId> = match r.q.u64("image")? {
                     Some(i) => vec![ImageId(i)],
-                    None => s
+                    None => r
                         .exact
                         .images()
-                        .list(&actor)?
+                        .list(&r.actor)?
                         .iter()
                         .map(|i| i.id)
                         .collect(),
                 };
+                let mut ids = Vec::new();
                 for image in images {
                     ids.extend(
-                        s.exact
+                        r.exact
                             .annotations()
-                            .query(&actor, image, &all)?
+                            .query(&r.actor, image, &all)?
                             .iter()
                             .map(|a| a.id),
                     );
@@ -64,82 +58,64 @@ async fn index(
         let mut items = Vec::new();
         for a in annotations {
             items.extend(
-                s.exact
+                r.exact
                     .verifications()
-                    .of_annotation(&actor, a)?
+                    .of_annotation(&r.actor, a)?
                     .iter()
                     .map(json),
             );
         }
-        list(&s.exact, &actor, &q, items, &["image"]).map(Json)
+        Ok(items)
     })
     .await
 }
 
-async fn show(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    Id(id): Id,
-    q: ListQuery,
-) -> ApiResult<Json<Value>> {
-    blocking(move || {
-        let v = s.exact.verifications().get(&actor, VerificationId(id))?;
-        Ok(Json(one(&s.exact, &actor, &q, json(&v))))
-    })
-    .await
-}
-
-async fn create(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    q: ListQuery,
-    body: Body,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let b = body.object()?;
-    let annotation = AnnotationId(b.req_u64("annotation")?);
-    let verified = b
-        .bool("verified")?
-        .ok_or_else(|| ApiError::bad("verified", "This field is required."))?;
-    if b.u64("user")?.is_some_and(|u| u != actor.user.0) {
-        return Err(ApiError::bad(
-            "user",
-            "a verification is always the requester's own",
-        ));
-    }
-    blocking(move || {
-        let v = s
-            .exact
-            .verifications()
-            .verify(&actor, annotation, verified)?;
-        Ok((
-            StatusCode::CREATED,
-            Json(one(&s.exact, &actor, &q, json(&v))),
+async fn show(r: Req, Id(id): Id) -> ApiResult<Json<Value>> {
+    r.one(move |r| {
+        Ok(json(
+            &r.exact.verifications().get(&r.actor, VerificationId(id))?,
         ))
     })
     .await
 }
 
-async fn update(
-    State(s): State<AppState>,
-    Authed(actor): Authed,
-    Id(id): Id,
-    q: ListQuery,
-    body: Body,
-) -> ApiResult<Json<Value>> {
+async fn create(r: Req, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {
     let b = body.object()?;
-    blocking(move || {
-        let old = s.exact.verifications().get(&actor, VerificationId(id))?;
-        if old.user != actor.user {
+    let annotation = AnnotationId(b.req_u64("annotation")?);
+    let verified = b
+        .bool("verified")?
+        .ok_or_else(|| ApiError::bad("verified", "This field is required."))?;
+    if b.u64("user")?.is_some_and(|u| u != r.actor.user.0) {
+        return Err(ApiError::bad(
+            "user",
+            "a verification is always the requester's own",
+        ));
+    }
+    r.created(move |r| {
+        Ok(json(
+            &r.exact
+                .verifications()
+                .verify(&r.actor, annotation, verified)?,
+        ))
+    })
+    .await
+}
+
+async fn update(r: Req, Id(id): Id, body: Body) -> ApiResult<Json<Value>> {
+    let verified = body.object()?.bool("verified")?;
+    r.one(move |r| {
+        let old = r.exact.verifications().get(&r.actor, VerificationId(id))?;
+        if old.user != r.actor.user {
             return Err(ApiError::Core(exact_core::Error::denied(
                 "only the verifier changes a verification",
             )));
         }
-        let verified = b.bool("verified")?.unwrap_or(old.verified);
-        let v = s
-            .exact
-            .verifications()
-            .verify(&actor, old.annotation, verified)?;
-        Ok(Json(one(&s.exact, &actor, &q, json(&v))))
+        let verified = verified.unwrap_or(old.verified);
+        Ok(json(&r.exact.verifications().verify(
+            &r.actor,
+            old.annotation,
+            verified,
+        )?))
     })
     .await
 }

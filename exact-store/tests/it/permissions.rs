@@ -421,3 +421,122 @@ fn superusers_see_everything() {
     w.c.images().get(&root, w.other_image.id).unwrap();
     assert_eq!(w.c.teams().list(&root).unwrap().len(), 2);
 }
+
+#[test]
+fn teams_and_sets_are_deleted_only_by_admins_and_only_when_empty() {
+    use exact_core::catalog::{NewImageSet, NewTeam};
+    let w = World::new(memory());
+    let admin = w.actor(&w.admin);
+    let member = w.actor(&w.member);
+    // A set with an image is refused, also to its admin; a member may not delete at all.
+    assert_eq!(
+        w.c.image_sets()
+            .delete(&admin, w.set.id)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidInput
+    );
+    let empty =
+        w.c.image_sets()
+            .create(&member, NewImageSet::new("empty", w.team.id))
+            .unwrap();
+    w.c.set_tags().tag(&admin, empty.id, "tagged").unwrap();
+    let other = w.actor(&w.other_admin);
+    assert_eq!(
+        w.c.image_sets()
+            .delete(&other, empty.id)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
+    // A member may not delete a set someone else created.
+    let admins_set =
+        w.c.image_sets()
+            .create(&admin, NewImageSet::new("admins", w.team.id))
+            .unwrap();
+    assert_eq!(
+        w.c.image_sets()
+            .delete(&member, admins_set.id)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::PermissionDenied
+    );
+    w.c.image_sets().delete(&admin, empty.id).unwrap();
+    assert_eq!(
+        w.c.image_sets().get(&admin, empty.id).unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    assert!(
+        w.c.set_tags()
+            .list(&admin)
+            .unwrap()
+            .iter()
+            .all(|t| !t.imagesets.contains(&empty.id))
+    );
+    // Teams: non-empty refused, members refused, an empty one goes with its memberships.
+    assert_eq!(
+        w.c.teams().delete(&admin, w.team.id).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    let t = w.c.teams().create(&admin, NewTeam::new("scratch")).unwrap();
+    let admin = w.actor(&w.admin);
+    w.c.teams()
+        .add_member(&admin, t.id, w.member.id, false)
+        .unwrap();
+    let member = w.actor(&w.member);
+    assert_eq!(
+        w.c.teams().delete(&member, t.id).unwrap_err().kind(),
+        ErrorKind::PermissionDenied
+    );
+    w.c.teams().delete(&admin, t.id).unwrap();
+    let admin = w.actor(&w.admin);
+    assert!(!admin.member_of(Some(t.id)));
+    assert!(
+        w.c.teams()
+            .list(&admin)
+            .unwrap()
+            .iter()
+            .all(|x| x.id != t.id)
+    );
+}
+
+#[test]
+fn nobody_locks_themself_out() {
+    use exact_core::catalog::NewUser;
+    let w = World::new(memory());
+    let root =
+        w.c.users()
+            .register(NewUser {
+                username: "root".into(),
+                is_superuser: true,
+                ..Default::default()
+            })
+            .unwrap();
+    let r = w.c.actor(root.id).unwrap();
+    for patch in [
+        UserPatch {
+            is_active: Some(false),
+            ..Default::default()
+        },
+        UserPatch {
+            is_superuser: Some(false),
+            ..Default::default()
+        },
+    ] {
+        assert_eq!(
+            w.c.users().update(&r, root.id, patch).unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+    }
+    // Other users' flags remain the superuser's to change.
+    w.c.users()
+        .update(
+            &r,
+            w.member.id,
+            UserPatch {
+                is_active: Some(false),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+}

@@ -1,0 +1,752 @@
+//! The OpenAPI 3 document served at `GET /api/v1/openapi`: the routes this server answers,
+//! built from one table so it stays truthful (a test walks every documented operation
+//! through the router and checks that none falls through to the 404/405 fallbacks).
+//! Responses are described loosely (`type: object`), request bodies by their fields; errors
+//! always carry a `detail` string. The processing and registration routes that answer 501
+//! are not served features and are left out.
+
+use serde_json::{Map, Value, json};
+
+/// What an operation returns on success.
+#[derive(Clone, Copy)]
+enum Out {
+    /// 200 with a paged envelope (or a plain list with `pagination=False`).
+    Page,
+    /// 200 with one object.
+    One,
+    /// 201 with one object.
+    Made,
+    /// 201 with one object or, for a list body, a list.
+    MadeMany,
+    /// 204 without a body.
+    Gone,
+    /// 200 with a JSON list.
+    List,
+    /// 200 with bytes.
+    Bytes,
+    /// 200 with text.
+    Text,
+}
+
+/// What an operation takes as a body.
+#[derive(Clone, Copy, PartialEq)]
+enum In {
+    None,
+    Object,
+    ObjectOrList,
+    Bytes,
+}
+
+/// One operation: method, path, tag, summary, body, result, query parameters.
+struct Op {
+    method: &'static str,
+    path: &'static str,
+    tag: &'static str,
+    summary: &'static str,
+    body: In,
+    out: Out,
+    query: &'static [&'static str],
+    public: bool,
+}
+
+const fn op(
+    method: &'static str,
+    path: &'static str,
+    tag: &'static str,
+    summary: &'static str,
+    body: In,
+    out: Out,
+) -> Op {
+    Op {
+        method,
+        path,
+        tag,
+        summary,
+        body,
+        out,
+        query: &[],
+        public: false,
+    }
+}
+
+const fn q(mut o: Op, query: &'static [&'static str]) -> Op {
+    o.query = query;
+    o
+}
+
+const fn public(mut o: Op) -> Op {
+    o.public = true;
+    o
+}
+
+/// A REST resource: list and create on the collection, retrieve/update (and delete) on items.
+fn resource(
+    ops: &mut Vec<Op>,
+    coll: &'static str,
+    item: &'static str,
+    tag: &'static str,
+    create: bool,
+    update: bool,
+    delete: bool,
+) {
+    ops.push(q(
+        op(
+            "get",
+            coll,
+            tag,
+            "List (paged, filtered)",
+            In::None,
+            Out::Page,
+        ),
+        LIST,
+    ));
+    if create {
+        ops.push(op("post", coll, tag, "Create", In::Object, Out::Made));
+    }
+    ops.push(q(
+        op("get", item, tag, "Retrieve", In::None, Out::One),
+        SHAPE,
+    ));
+    if update {
+        ops.push(q(
+            op(
+                "patch",
+                item,
+                tag,
+                "Update some fields",
+                In::Object,
+                Out::One,
+            ),
+            SHAPE,
+        ));
+        ops.push(q(
+            op("put", item, tag, "Update", In::Object, Out::One),
+            SHAPE,
+        ));
+    }
+    if delete {
+        ops.push(op("delete", item, tag, "Delete", In::None, Out::Gone));
+    }
+}
+
+const LIST: &[&str] = &[
+    "limit", "offset", "fields", "omit", "expand", "id", "id__in",
+];
+const SHAPE: &[&str] = &["fields", "omit", "expand"];
+
+fn table() -> Vec<Op> {
+    let mut ops = vec![
+        public(op(
+            "get",
+            "/api/v1/",
+            "meta",
+            "Server name, version and stores",
+            In::None,
+            Out::One,
+        )),
+        public(op(
+            "get",
+            "/api/v1/openapi",
+            "meta",
+            "This document",
+            In::None,
+            Out::One,
+        )),
+        public(op(
+            "get",
+            "/health",
+            "meta",
+            "Liveness",
+            In::None,
+            Out::Text,
+        )),
+        public(op(
+            "get",
+            "/healthz",
+            "meta",
+            "Liveness",
+            In::None,
+            Out::Text,
+        )),
+        public(op(
+            "get",
+            "/metrics",
+            "meta",
+            "Prometheus metrics: requests by route and status, latency histograms",
+            In::None,
+            Out::Text,
+        )),
+        public(op(
+            "post",
+            "/api/v1/auth/login/",
+            "auth",
+            "Log in (JSON or form username/password): sets the sessionid and csrftoken cookies",
+            In::Object,
+            Out::One,
+        )),
+        op(
+            "post",
+            "/api/v1/auth/logout/",
+            "auth",
+            "End the session",
+            In::None,
+            Out::One,
+        ),
+        op(
+            "get",
+            "/api/v1/auth/me/",
+            "auth",
+            "The requester",
+            In::None,
+            Out::One,
+        ),
+        op(
+            "get",
+            "/users/api/tokens/",
+            "auth",
+            "The requester's personal access tokens",
+            In::None,
+            Out::List,
+        ),
+        op(
+            "post",
+            "/users/api/tokens/",
+            "auth",
+            "Create a token (secret shown once)",
+            In::Object,
+            Out::Made,
+        ),
+        op(
+            "post",
+            "/users/api/tokens/{id}/revoke/",
+            "auth",
+            "Revoke a token",
+            In::None,
+            Out::One,
+        ),
+    ];
+    resource(
+        &mut ops,
+        "/api/v1/users/users/",
+        "/api/v1/users/users/{id}/",
+        "users",
+        true,
+        true,
+        false,
+    );
+    resource(
+        &mut ops,
+        "/api/v1/users/teams/",
+        "/api/v1/users/teams/{id}/",
+        "users",
+        true,
+        true,
+        true,
+    );
+    resource(
+        &mut ops,
+        "/api/v1/users/team_membership/",
+        "/api/v1/users/team_membership/{id}/",
+        "users",
+        true,
+        true,
+        true,
+    );
+    resource(
+        &mut ops,
+        "/api/v1/administration/products/",
+        "/api/v1/administration/products/{id}/",
+        "administration",
+        true,
+        true,
+        false,
+    );
+    resource(
+        &mut ops,
+        "/api/v1/annotations/annotation_types/",
+        "/api/v1/annotations/annotation_types/{id}/",
+        "annotations",
+        true,
+        true,
+        false,
+    );
+    resource(
+        &mut ops,
+        "/api/v1/images/image_sets/",
+        "/api/v1/images/image_sets/{id}/",
+        "images",
+        true,
+        true,
+        true,
+    );
+    resource(
+        &mut ops,
+        "/api/v1/images/images/",
+        "/api/v1/images/images/{id}/",
+        "images",
+        true,
+        true,
+        false,
+    );
+    resource(
+        &mut ops,
+        "/api/v1/annotations/annotations/",
+        "/api/v1/annotations/annotations/{id}/",
+        "annotations",
+        false,
+        true,
+        true,
+    );
+    ops.push(op(
+        "post",
+        "/api/v1/annotations/annotations/",
+        "annotations",
+        "Create one annotation, or a list of them (bulk)",
+        In::ObjectOrList,
+        Out::MadeMany,
+    ));
+    ops.push(q(
+        op(
+            "delete",
+            "/api/v1/annotations/annotations/multiple_delete/",
+            "annotations",
+            "Soft-delete the annotations id__in names",
+            In::None,
+            Out::One,
+        ),
+        &["id__in"],
+    ));
+    resource(
+        &mut ops,
+        "/api/v1/annotations/verifications/",
+        "/api/v1/annotations/verifications/{id}/",
+        "annotations",
+        true,
+        true,
+        false,
+    );
+    resource(
+        &mut ops,
+        "/api/v1/annotations/annotation_versions/",
+        "/api/v1/annotations/annotation_versions/{id}/",
+        "annotations",
+        false,
+        false,
+        false,
+    );
+    resource(
+        &mut ops,
+        "/api/v1/annotations/annotation_media_files/",
+        "/api/v1/annotations/annotation_media_files/{id}/",
+        "annotations",
+        false,
+        false,
+        false,
+    );
+    ops.push(q(
+        op(
+            "post",
+            "/api/v1/annotations/annotation_media_files/",
+            "annotations",
+            "Upload a media file: the bytes as the body, metadata as query parameters",
+            In::Bytes,
+            Out::Made,
+        ),
+        &["annotation", "name", "media_file_type"],
+    ));
+    ops.push(op(
+        "get",
+        "/api/v1/annotations/annotation_media_files/{id}/file/",
+        "annotations",
+        "A media file's bytes",
+        In::None,
+        Out::Bytes,
+    ));
+    resource(
+        &mut ops,
+        "/api/v1/images/set_tags/",
+        "/api/v1/images/set_tags/{id}/",
+        "images",
+        true,
+        false,
+        false,
+    );
+    resource(
+        &mut ops,
+        "/api/v1/images/set_versions/",
+        "/api/v1/images/set_versions/{id}/",
+        "images",
+        true,
+        false,
+        false,
+    );
+    ops.push(q(
+        op(
+            "get",
+            "/api/v1/annotations/log_image_actions/",
+            "annotations",
+            "List (paged, filtered)",
+            In::None,
+            Out::Page,
+        ),
+        LIST,
+    ));
+    ops.push(op(
+        "post",
+        "/api/v1/annotations/log_image_actions/",
+        "annotations",
+        "Log an image being opened or closed",
+        In::Object,
+        Out::Made,
+    ));
+    ops.push(op(
+        "post",
+        "/api/v1/images/screening_modes/",
+        "images",
+        "Open (or resume) screening of an image",
+        In::Object,
+        Out::Made,
+    ));
+    for m in ["patch", "put"] {
+        ops.push(op(
+            m,
+            "/api/v1/images/screening_modes/{id}/",
+            "images",
+            "Advance screening: current_index marks that tile screened",
+            In::Object,
+            Out::One,
+        ));
+    }
+    let legacy = |m, p, s, b, o, query| q(op(m, p, "legacy", s, b, o), query);
+    ops.extend([
+        legacy(
+            "post",
+            "/annotations/api/annotation/create/",
+            "Create an annotation ({annotations, tempid})",
+            In::Object,
+            Out::Made,
+            &[],
+        ),
+        legacy(
+            "post",
+            "/annotations/api/annotation/update/",
+            "Update an annotation ({annotations})",
+            In::Object,
+            Out::One,
+            &[],
+        ),
+        legacy(
+            "delete",
+            "/annotations/api/annotation/delete/",
+            "Soft-delete an annotation ({annotations})",
+            In::None,
+            Out::One,
+            &["annotation_id", "keep_deleted_element"],
+        ),
+        legacy(
+            "get",
+            "/annotations/api/annotation/load/",
+            "An image's annotations ({annotations})",
+            In::None,
+            Out::One,
+            &[
+                "image_id",
+                "since",
+                "min_x",
+                "min_y",
+                "max_x",
+                "max_y",
+                "include_deleted",
+            ],
+        ),
+        legacy(
+            "get",
+            "/annotations/api/annotation/loadone/",
+            "One annotation ({annotation})",
+            In::None,
+            Out::One,
+            &["annotation_id"],
+        ),
+        legacy(
+            "post",
+            "/annotations/api/annotation/verify/",
+            "Accept or reject an annotation",
+            In::Object,
+            Out::One,
+            &[],
+        ),
+        legacy(
+            "post",
+            "/annotations/api/annotation/blurred_concealed/",
+            "Set blurred and concealed",
+            In::Object,
+            Out::One,
+            &[],
+        ),
+    ]);
+    ops
+}
+
+fn object() -> Value {
+    json!({"type": "object"})
+}
+
+fn error() -> Value {
+    json!({"$ref": "#/components/schemas/Error"})
+}
+
+fn json_content(schema: Value) -> Value {
+    json!({"application/json": {"schema": schema}})
+}
+
+fn responses(o: &Op) -> Value {
+    let mut r = Map::new();
+    let (code, body) = match o.out {
+        Out::Page => (
+            "200",
+            Some(json!({"oneOf": [
+                {"$ref": "#/components/schemas/Page"},
+                {"type": "array", "items": object()},
+            ]})),
+        ),
+        Out::One => ("200", Some(object())),
+        Out::List => ("200", Some(json!({"type": "array", "items": object()}))),
+        Out::Made => ("201", Some(object())),
+        Out::MadeMany => (
+            "201",
+            Some(json!({"oneOf": [object(), {"type": "array", "items": object()}]})),
+        ),
+        Out::Gone => ("204", None),
+        Out::Bytes => ("200", None),
+        Out::Text => ("200", None),
+    };
+    let ok = match (o.out, body) {
+        (Out::Bytes, _) => json!({"description": "The bytes",
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
+        (Out::Text, _) => json!({"description": "ok",
+            "content": {"text/plain": {"schema": {"type": "string"}}}}),
+        (_, Some(schema)) => json!({"description": "Success", "content": json_content(schema)}),
+        (_, None) => json!({"description": "Done, no body"}),
+    };
+    r.insert(code.into(), ok);
+    let err = |d: &str| json!({"description": d, "content": json_content(error())});
+    r.insert("400".into(), err("Bad input; the body names the field"));
+    if !o.public || o.path == "/api/v1/auth/login/" {
+        r.insert("401".into(), err("Not authenticated"));
+        r.insert("403".into(), err("Not allowed (or CSRF check failed)"));
+    }
+    if !o.public {
+        r.insert(
+            "404".into(),
+            err("Not found, or not visible to the requester"),
+        );
+        r.insert("409".into(), err("Already exists, or changed concurrently"));
+        r.insert("422".into(), err("Not supported"));
+    }
+    if o.body != In::None {
+        r.insert("413".into(), err("Body too large"));
+    }
+    Value::Object(r)
+}
+
+fn parameters(o: &Op) -> Vec<Value> {
+    let mut ps = Vec::new();
+    if o.path.contains("{id}") {
+        ps.push(json!({"name": "id", "in": "path", "required": true,
+            "schema": {"type": "integer", "minimum": 0, "maximum": 9_007_199_254_740_991u64}}));
+    }
+    for name in o.query {
+        let schema = match *name {
+            "limit" | "offset" | "id" | "annotation" | "annotation_id" | "image_id"
+            | "media_file_type" => json!({"type": "integer", "minimum": 0}),
+            "min_x" | "min_y" | "max_x" | "max_y" | "since" => json!({"type": "number"}),
+            "include_deleted" | "keep_deleted_element" => json!({"type": "boolean"}),
+            _ => json!({"type": "string"}),
+        };
+        ps.push(json!({"name": name, "in": "query", "required": false, "schema": schema}));
+    }
+    ps
+}
+
+fn request_body(o: &Op) -> Option<Value> {
+    let content = match o.body {
+        In::None => return None,
+        In::Object if o.path == "/api/v1/auth/login/" => {
+            let schema = json!({"type": "object", "required": ["username", "password"],
+                "properties": {"username": {"type": "string"}, "password": {"type": "string"}}});
+            json!({"application/json": {"schema": schema},
+                   "application/x-www-form-urlencoded": {"schema": schema}})
+        }
+        In::Object => json_content(body_schema(o)),
+        In::ObjectOrList => {
+            let one = body_schema(o);
+            json_content(json!({"oneOf": [one, {"type": "array", "items": one}]}))
+        }
+        In::Bytes => {
+            json!({"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}})
+        }
+    };
+    Some(json!({"required": true, "content": content}))
+}
+
+/// The fields a body takes (what the handler reads; others are ignored, as DRF does).
+fn body_schema(o: &Op) -> Value {
+    let id = || json!({"type": "integer", "minimum": 0});
+    let int = || json!({"type": "integer"});
+    let text = || json!({"type": "string"});
+    let flag = || json!({"type": "boolean"});
+    let ids = || json!({"type": "array", "items": {"type": "integer", "minimum": 0}});
+    let vector = || {
+        json!({"type": "object", "nullable": true,
+        "additionalProperties": {"type": "number"},
+        "description": "x1, y1, x2, y2, … as EXACT stores them"})
+    };
+    let (props, required): (Value, &[&str]) = match o.path {
+        "/api/v1/users/users/" | "/api/v1/users/users/{id}/" => (
+            json!({"username": text(), "password": text(), "email": text(),
+                "is_superuser": flag(), "is_staff": flag(), "is_active": flag()}),
+            &["username"],
+        ),
+        "/api/v1/users/teams/" | "/api/v1/users/teams/{id}/" => {
+            (json!({"name": text(), "website": text()}), &["name"])
+        }
+        "/api/v1/users/team_membership/" | "/api/v1/users/team_membership/{id}/" => (
+            json!({"team": id(), "user": id(), "is_admin": flag()}),
+            &["team", "user"],
+        ),
+        "/api/v1/administration/products/" | "/api/v1/administration/products/{id}/" => (
+            json!({"name": text(), "description": text(), "team": id(), "imagesets": ids()}),
+            &["name", "team"],
+        ),
+        "/api/v1/annotations/annotation_types/" | "/api/v1/annotations/annotation_types/{id}/" => (
+            json!({"name": text(), "product": id(),
+                "vector_type": {"type": "integer", "minimum": 1, "maximum": 7},
+                "node_count": int(), "color_code": text(), "closed": flag(), "active": flag(),
+                "enable_concealed": flag(), "enable_blurred": flag(), "default_width": int(),
+                "default_height": int(), "sort_order": int(), "area_hit_test": flag(),
+                "multi_frame": flag()}),
+            &["name", "product"],
+        ),
+        "/api/v1/images/image_sets/" | "/api/v1/images/image_sets/{id}/" => (
+            json!({"name": text(), "team": id(), "location": text(), "description": text(),
+                "public": flag(), "public_collaboration": flag(), "image_lock": flag(),
+                "priority": int(), "collaboration_type": int(), "main_annotation_type": id()}),
+            &["name", "team"],
+        ),
+        "/api/v1/images/images/" | "/api/v1/images/images/{id}/" => (
+            json!({"name": text(), "image_set": id(), "width": id(), "height": id(),
+                "filename": text(), "mpp": {"type": "number"}, "objectivePower": {"type": "number"},
+                "frames": int(), "depth": int(), "channels": int(), "image_type": int(),
+                "defaultFrame": int()}),
+            &["name", "image_set"],
+        ),
+        "/api/v1/annotations/annotations/" | "/api/v1/annotations/annotations/{id}/" => (
+            json!({"annotation_type": id(), "image": id(), "vector": vector(), "deleted": flag(),
+                "concealed": flag(), "blurred": flag(), "description": text(), "meta_data": {},
+                "unique_identifier": {"type": "string", "format": "uuid"},
+                "time": text(), "last_edit_time": text(), "user": id()}),
+            &["annotation_type", "image"],
+        ),
+        "/api/v1/annotations/verifications/" | "/api/v1/annotations/verifications/{id}/" => (
+            json!({"annotation": id(), "verified": flag()}),
+            &["annotation", "verified"],
+        ),
+        "/api/v1/images/set_tags/" | "/api/v1/images/set_versions/" => (
+            json!({"name": text(), "imagesets": ids()}),
+            &["name", "imagesets"],
+        ),
+        "/api/v1/annotations/log_image_actions/" => (
+            json!({"image": id(), "action": {"type": "integer", "minimum": 1, "maximum": 2}}),
+            &["image", "action"],
+        ),
+        "/api/v1/images/screening_modes/" => (
+            json!({"image": id(), "x_resolution": id(), "y_resolution": id()}),
+            &["image"],
+        ),
+        "/api/v1/images/screening_modes/{id}/" => (
+            json!({"current_index": id(), "screening_tiles": {}}),
+            &["current_index"],
+        ),
+        "/annotations/api/annotation/create/" => (
+            json!({"image_id": id(), "annotation_type_id": id(), "vector": vector(),
+                "blurred": flag(), "concealed": flag(), "description": text(), "tempid": {}}),
+            &["image_id", "annotation_type_id"],
+        ),
+        "/annotations/api/annotation/update/" => (
+            json!({"annotation_id": id(), "image_id": id(), "annotation_type_id": id(),
+                "vector": vector(), "deleted": flag(), "blurred": flag(), "concealed": flag()}),
+            &["annotation_id", "image_id", "annotation_type_id"],
+        ),
+        "/annotations/api/annotation/verify/" => (
+            json!({"annotation_id": id(),
+                "state": {"type": "string", "enum": ["accept", "reject"]}}),
+            &["annotation_id", "state"],
+        ),
+        "/annotations/api/annotation/blurred_concealed/" => (
+            json!({"annotation_id": id(), "blurred": flag(), "concealed": flag()}),
+            &["annotation_id", "blurred", "concealed"],
+        ),
+        "/users/api/tokens/" => (json!({"name": text(), "expires_at": text()}), &[]),
+        _ => (json!({}), &[]),
+    };
+    let mut schema = json!({"type": "object", "properties": props});
+    if o.method == "post" && !required.is_empty() {
+        schema["required"] = json!(required);
+    }
+    schema
+}
+
+/// The document.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for o in table() {
+        let entry = paths.entry(o.path.to_owned()).or_insert_with(|| json!({}));
+        let mut operation = json!({
+            "tags": [o.tag],
+            "summary": o.summary,
+            "operationId": format!("{}{}", o.method, o.path.replace(['/', '{', '}'], "_")),
+            "parameters": parameters(&o),
+            "responses": responses(&o),
+        });
+        if let Some(b) = request_body(&o) {
+            operation["requestBody"] = b;
+        }
+        if o.public {
+            operation["security"] = json!([]);
+        }
+        entry[o.method] = operation;
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "exact-rs - EXACT-compatible API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "EXACT's REST API v1 (limit/offset pages, django-filter style filters, drf-flex-fields fields/omit/expand) and its legacy annotation endpoints.",
+        },
+        "paths": paths,
+        "security": [{"basic": []}, {"token": []}, {"session": []}],
+        "components": {
+            "securitySchemes": {
+                "basic": {"type": "http", "scheme": "basic"},
+                "token": {"type": "http", "scheme": "bearer", "description": "Personal access token (also `Authorization: Token …`)"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "sessionid", "description": "Browser session; unsafe methods need X-CSRFToken equal to the csrftoken cookie"},
+            },
+            "schemas": {
+                "Error": {"type": "object", "required": ["detail"],
+                    "properties": {"detail": {"type": "string"}}},
+                "Page": {"type": "object", "required": ["count", "next", "previous", "results"],
+                    "properties": {
+                        "count": {"type": "integer"},
+                        "next": {"type": "string", "nullable": true},
+                        "previous": {"type": "string", "nullable": true},
+                        "results": {"type": "array", "items": {"type": "object"}},
+                    }},
+            },
+        },
+    })
+}
+
+/// Every documented (method, path) pair, for the test that the router serves them all.
+pub fn operations() -> Vec<(&'static str, &'static str)> {
+    table().into_iter().map(|o| (o.method, o.path)).collect()
+}

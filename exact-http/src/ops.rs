@@ -1,0 +1,171 @@
+//! Operations: every request gets an id (the client's `X-Request-Id` if it sent a sane one,
+//! else a fresh UUID) that names its tracing span and comes back as `X-Request-Id`; request
+//! counts by route, method and status and a latency histogram by route and method are kept in
+//! memory and exposed in Prometheus' text format at `GET /metrics` (route = the matched
+//! pattern such as `/api/v1/images/images/{id}/`, so ids never blow up the label set).
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tracing::Instrument;
+
+/// Upper bounds (seconds) of the latency histogram's buckets.
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+#[derive(Default)]
+struct Latency {
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// Request counters and latency histograms.
+#[derive(Default)]
+pub struct Metrics {
+    counts: Mutex<BTreeMap<(String, String, u16), u64>>,
+    latency: Mutex<BTreeMap<(String, String), Latency>>,
+}
+
+impl Metrics {
+    fn record(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        {
+            let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+            *c.entry((route.to_owned(), method.to_owned(), status))
+                .or_default() += 1;
+        }
+        let mut l = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+        let h = l.entry((route.to_owned(), method.to_owned())).or_default();
+        h.count += 1;
+        h.sum += seconds;
+        for (b, upper) in h.buckets.iter_mut().zip(BUCKETS) {
+            if seconds <= upper {
+                *b += 1;
+            }
+        }
+    }
+
+    /// The Prometheus text exposition (format 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP exact_http_requests_total HTTP requests answered.\n");
+        out.push_str("# TYPE exact_http_requests_total counter\n");
+        for ((route, method, status), n) in
+            self.counts.lock().unwrap_or_else(|p| p.into_inner()).iter()
+        {
+            let _ = writeln!(
+                out,
+                "exact_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {n}",
+                escape(route)
+            );
+        }
+        out.push_str("# HELP exact_http_request_duration_seconds Time to answer a request.\n");
+        out.push_str("# TYPE exact_http_request_duration_seconds histogram\n");
+        for ((route, method), h) in self
+            .latency
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let labels = format!("route=\"{}\",method=\"{method}\"", escape(route));
+            for (upper, n) in BUCKETS.iter().zip(h.buckets) {
+                let _ = writeln!(
+                    out,
+                    "exact_http_request_duration_seconds_bucket{{{labels},le=\"{upper}\"}} {n}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "exact_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "exact_http_request_duration_seconds_sum{{{labels}}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "exact_http_request_duration_seconds_count{{{labels}}} {}",
+                h.count
+            );
+        }
+        out
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// A client's request id if it is short and printable, else a fresh one.
+fn request_id(req: &Request) -> String {
+    req.headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let id = request_id(&req);
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().as_str().to_owned();
+    let span = tracing::info_span!("request", id = %id, method = %method, path = %req.uri().path());
+    let mut res = next.run(req).instrument(span.clone()).await;
+    let seconds = start.elapsed().as_secs_f64();
+    let status = res.status().as_u16();
+    metrics.record(&route, &method, status, seconds);
+    span.in_scope(|| {
+        if res.status().is_server_error() {
+            tracing::warn!(status, ms = seconds * 1e3, "answered");
+        } else {
+            tracing::debug!(status, ms = seconds * 1e3, "answered");
+        }
+    });
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID.clone(), v);
+    }
+    res
+}
+
+/// Adds `GET /metrics` (request metrics and the tile counters of `pixels`) and the
+/// request-id and metrics middleware around `app`.
+pub fn instrument(app: Router, pixels: Arc<crate::pixels::Pixels>) -> Router {
+    let metrics = Arc::new(Metrics::default());
+    let exposition = metrics.clone();
+    app.route(
+        "/metrics",
+        get(move || {
+            let m = exposition.clone();
+            let tiles = pixels.counters.render();
+            async move {
+                (
+                    [(CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    m.render() + &tiles,
+                )
+                    .into_response()
+            }
+        }),
+    )
+    .layer(axum::middleware::from_fn_with_state(metrics, track))
+}
