@@ -11,7 +11,7 @@ use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -31,22 +31,42 @@ struct Latency {
     sum: f64,
 }
 
-/// Request counters and latency histograms.
+/// Counters of one route: by (method, status), and latency by method.
+#[derive(Default)]
+struct RouteStats {
+    counts: Vec<(String, u16, u64)>,
+    latency: Vec<(String, Latency)>,
+}
+
+/// Request counters and latency histograms. Recording allocates only the first time a
+/// (route, method, status) is seen: tiles are answered tens of thousands of times a second.
 #[derive(Default)]
 pub struct Metrics {
-    counts: Mutex<BTreeMap<(String, String, u16), u64>>,
-    latency: Mutex<BTreeMap<(String, String), Latency>>,
+    routes: Mutex<HashMap<String, RouteStats>>,
 }
 
 impl Metrics {
     fn record(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        let stats = match routes.get_mut(route) {
+            Some(s) => s,
+            None => routes.entry(route.to_owned()).or_default(),
+        };
+        match stats
+            .counts
+            .iter_mut()
+            .find(|(m, s, _)| m == method && *s == status)
         {
-            let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-            *c.entry((route.to_owned(), method.to_owned(), status))
-                .or_default() += 1;
+            Some((_, _, n)) => *n += 1,
+            None => stats.counts.push((method.to_owned(), status, 1)),
         }
-        let mut l = self.latency.lock().unwrap_or_else(|p| p.into_inner());
-        let h = l.entry((route.to_owned(), method.to_owned())).or_default();
+        let h = match stats.latency.iter().position(|(m, _)| m == method) {
+            Some(i) => &mut stats.latency[i].1,
+            None => {
+                stats.latency.push((method.to_owned(), Latency::default()));
+                &mut stats.latency.last_mut().expect("just pushed").1
+            }
+        };
         h.count += 1;
         h.sum += seconds;
         for (b, upper) in h.buckets.iter_mut().zip(BUCKETS) {
@@ -56,14 +76,41 @@ impl Metrics {
         }
     }
 
+    /// Snapshot in label order (stable output).
+    fn snapshot(
+        &self,
+    ) -> (
+        BTreeMap<(String, String, u16), u64>,
+        BTreeMap<(String, String), Latency>,
+    ) {
+        let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counts = BTreeMap::new();
+        let mut latency = BTreeMap::new();
+        for (route, stats) in routes.iter() {
+            for (m, s, n) in &stats.counts {
+                counts.insert((route.clone(), m.clone(), *s), *n);
+            }
+            for (m, l) in &stats.latency {
+                latency.insert(
+                    (route.clone(), m.clone()),
+                    Latency {
+                        buckets: l.buckets,
+                        count: l.count,
+                        sum: l.sum,
+                    },
+                );
+            }
+        }
+        (counts, latency)
+    }
+
     /// The Prometheus text exposition (format 0.0.4).
     pub fn render(&self) -> String {
+        let (counts, latency) = self.snapshot();
         let mut out = String::new();
         out.push_str("# HELP exact_http_requests_total HTTP requests answered.\n");
         out.push_str("# TYPE exact_http_requests_total counter\n");
-        for ((route, method, status), n) in
-            self.counts.lock().unwrap_or_else(|p| p.into_inner()).iter()
-        {
+        for ((route, method, status), n) in &counts {
             let _ = writeln!(
                 out,
                 "exact_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {n}",
@@ -72,12 +119,7 @@ impl Metrics {
         }
         out.push_str("# HELP exact_http_request_duration_seconds Time to answer a request.\n");
         out.push_str("# TYPE exact_http_request_duration_seconds histogram\n");
-        for ((route, method), h) in self
-            .latency
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
+        for ((route, method), h) in &latency {
             let labels = format!("route=\"{}\",method=\"{method}\"", escape(route));
             for (upper, n) in BUCKETS.iter().zip(h.buckets) {
                 let _ = writeln!(
@@ -124,17 +166,14 @@ fn request_id(req: &Request) -> String {
 async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let id = request_id(&req);
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().as_str().to_owned();
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let method = req.method().clone();
     let span = tracing::info_span!("request", id = %id, method = %method, path = %req.uri().path());
     let mut res = next.run(req).instrument(span.clone()).await;
     let seconds = start.elapsed().as_secs_f64();
     let status = res.status().as_u16();
-    metrics.record(&route, &method, status, seconds);
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    metrics.record(route, method.as_str(), status, seconds);
     span.in_scope(|| {
         if res.status().is_server_error() {
             tracing::warn!(status, ms = seconds * 1e3, "answered");

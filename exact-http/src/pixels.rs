@@ -3,6 +3,7 @@
 //! slides and Deep Zoom generators. Counters for `/metrics` live here too.
 
 use crate::error::{ApiError, ApiResult};
+use exact_core::ImageId;
 use exact_core::model::{Image, ImageType, PixelState};
 use exact_store::Blobs;
 use exact_store::blobs::tiles_error;
@@ -54,6 +55,47 @@ impl TileCounters {
     }
 }
 
+/// How long the tile path remembers that a credential may read an image.
+pub const ACCESS_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+const ACCESS_MAX: usize = 10_000;
+
+/// Granted accesses of the tile path: (credential, image) → the image record, for
+/// [`ACCESS_TTL`]. Only grants are kept; the credential is the request's own
+/// `Authorization` header or session cookie, so nothing is shared between users.
+#[derive(Debug, Default)]
+pub struct AccessCache {
+    map:
+        std::sync::Mutex<std::collections::HashMap<(String, ImageId), (Image, std::time::Instant)>>,
+}
+
+impl AccessCache {
+    /// The image if `credential` was granted it within [`ACCESS_TTL`].
+    pub fn get(&self, credential: &str, image: ImageId) -> Option<Image> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&(credential.to_owned(), image))
+            .filter(|(_, at)| at.elapsed() < ACCESS_TTL)
+            .map(|(i, _)| i.clone())
+    }
+
+    /// Remembers a grant.
+    pub fn insert(&self, credential: String, image: Image) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= ACCESS_MAX {
+            map.retain(|_, (_, at)| at.elapsed() < ACCESS_TTL);
+            if map.len() >= ACCESS_MAX {
+                map.clear();
+            }
+        }
+        map.insert((credential, image.id), (image, std::time::Instant::now()));
+    }
+
+    /// Forgets every grant of an image (deleted, or its pixels changed).
+    pub fn forget(&self, image: ImageId) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|(_, i), _| *i != image);
+    }
+}
+
 /// The pixel side of the server.
 #[derive(Debug)]
 pub struct Pixels {
@@ -61,6 +103,8 @@ pub struct Pixels {
     slides: SlideCache,
     /// Tile counters.
     pub counters: TileCounters,
+    /// Recent access grants of the tile path.
+    pub access: AccessCache,
 }
 
 /// Where an image's served file is.
@@ -78,6 +122,7 @@ impl Pixels {
             blobs,
             slides: SlideCache::new(OPEN_SLIDES),
             counters: TileCounters::default(),
+            access: AccessCache::default(),
         }
     }
 
@@ -165,6 +210,7 @@ impl Pixels {
 
     /// Forget the open slide of `image` (deleted, or its file replaced).
     pub fn invalidate(&self, image: &Image) {
+        self.access.forget(image.id);
         if let Ok(loc) = self.location(image) {
             match loc {
                 Location::Url(url) => self.slides.invalidate(&url),

@@ -8,7 +8,7 @@
 //! image id (its pixels never change once ready), so they carry a strong ETag and a year of
 //! private caching.
 
-use super::{Authed, blocking};
+use super::blocking;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::pixels::slide_error;
@@ -81,16 +81,46 @@ fn parse_id(raw: &str) -> ApiResult<ImageId> {
         .map_err(|_| ApiError::Core(exact_core::Error::not_found(format!("image {raw:?}"))))
 }
 
-/// The image, readable by the actor, with `z`/`frame` (1-based) inside it.
+/// Authenticates the request and loads the image, readable by the requester, with `z` and
+/// `frame` (1-based) inside it. A viewer asks for dozens of tiles per second with the same
+/// credential, so the tile path remembers a granted access (credential, image) for
+/// [`crate::pixels::ACCESS_TTL`]: a permission change takes effect within that time. Refusals
+/// are never remembered, and nothing is served without this check.
 async fn readable(
     s: &AppState,
-    actor: exact_core::permissions::Actor,
+    headers: &HeaderMap,
     id: ImageId,
     z: Option<&str>,
     frame: Option<&str>,
 ) -> ApiResult<Image> {
-    let exact = s.exact.clone();
-    let image = blocking(move || Ok(exact.images().get(&actor, id)?)).await?;
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().map(str::to_owned))
+        .transpose()
+        .map_err(|_| ApiError::Unauthenticated("Authorization header is not ASCII.".into()))?;
+    let cookies = crate::auth::Cookies::from_headers(headers);
+    let credential = match &authorization {
+        Some(a) => format!("h:{a}"),
+        None => format!("c:{}", cookies.get("sessionid").unwrap_or_default()),
+    };
+    let image = match s.pixels.access.get(&credential, id) {
+        Some(image) => image,
+        None => {
+            let st = s.clone();
+            let image = blocking(move || {
+                let actor = st.auth.authenticate_request(
+                    &st.exact,
+                    authorization.as_deref(),
+                    &cookies,
+                    false,
+                )?;
+                Ok(st.exact.images().get(&actor, id)?)
+            })
+            .await?;
+            s.pixels.access.insert(credential, image.clone());
+            image
+        }
+    };
     for (what, raw, max) in [("z", z, image.depth), ("frame", frame, image.frames)] {
         let Some(raw) = raw else { continue };
         let v: u32 = raw
@@ -108,19 +138,19 @@ async fn readable(
 
 async fn exact_dzi(
     State(s): State<AppState>,
-    Authed(actor): Authed,
+    headers: HeaderMap,
     Path((id, z, frame)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    let image = readable(&s, actor, parse_id(&id)?, Some(&z), Some(&frame)).await?;
+    let image = readable(&s, &headers, parse_id(&id)?, Some(&z), Some(&frame)).await?;
     dzi(&s, &image, Grid::Exact).await
 }
 
 async fn native_dzi(
     State(s): State<AppState>,
-    Authed(actor): Authed,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let image = readable(&s, actor, parse_id(&id)?, None, None).await?;
+    let image = readable(&s, &headers, parse_id(&id)?, None, None).await?;
     dzi(&s, &image, Grid::Native).await
 }
 
@@ -138,21 +168,19 @@ async fn dzi(s: &AppState, image: &Image, grid: Grid) -> ApiResult<Response> {
 
 async fn exact_tile(
     State(s): State<AppState>,
-    Authed(actor): Authed,
     headers: HeaderMap,
     Path((id, z, frame, level, tile)): Path<(String, String, String, String, String)>,
 ) -> ApiResult<Response> {
-    let image = readable(&s, actor, parse_id(&id)?, Some(&z), Some(&frame)).await?;
+    let image = readable(&s, &headers, parse_id(&id)?, Some(&z), Some(&frame)).await?;
     serve_tile(&s, &image, Grid::Exact, &level, &tile, &headers).await
 }
 
 async fn native_tile(
     State(s): State<AppState>,
-    Authed(actor): Authed,
     headers: HeaderMap,
     Path((id, level, tile)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    let image = readable(&s, actor, parse_id(&id)?, None, None).await?;
+    let image = readable(&s, &headers, parse_id(&id)?, None, None).await?;
     serve_tile(&s, &image, Grid::Native, &level, &tile, &headers).await
 }
 
