@@ -402,86 +402,118 @@ pub fn query(o: &Obj<'_>) -> Result<AnnotationQuery> {
 /// (NaN without geometry); `offsets` (int64, N + 1) and `coords` (float64, 2 per node): the
 /// nodes of annotation i are `coords[offsets[i]:offsets[i+1]]` as (x, y) pairs;
 /// `unique_identifier`: 36-byte ASCII strings (`S36`).
-pub struct Columns {
-    pub columns: Vec<(&'static str, &'static str, Vec<u8>)>,
+///
+/// The caller allocates the buffers ([`COLUMNS`] and [`column_len`]) and [`fill_columns`]
+/// writes them in place: a million annotations are ~170 MB of columns, not worth a second copy.
+pub const COLUMNS: [(&str, &str); 17] = [
+    ("id", "<i8"),
+    ("annotation_type", "<i8"),
+    ("user", "<i8"),
+    ("last_editor", "<i8"),
+    ("frame", "<i8"),
+    ("time", "<i8"),
+    ("last_edit_time", "<i8"),
+    ("deleted", "?"),
+    ("concealed", "?"),
+    ("blurred", "?"),
+    ("x_min", "<f8"),
+    ("y_min", "<f8"),
+    ("x_max", "<f8"),
+    ("y_max", "<f8"),
+    ("offsets", "<i8"),
+    ("coords", "<f8"),
+    ("unique_identifier", "S36"),
+];
+
+/// Total nodes of `anns`.
+pub fn node_count(anns: &[Annotation]) -> usize {
+    anns.iter()
+        .map(|a| a.vector.as_ref().map_or(0, |v| v.points.len()))
+        .sum()
 }
 
-impl Columns {
-    pub fn of(anns: &[Annotation]) -> Columns {
-        let n = anns.len();
-        let mut i64s: Vec<(&'static str, Vec<u8>)> = [
-            "id",
-            "annotation_type",
-            "user",
-            "last_editor",
-            "frame",
-            "time",
-            "last_edit_time",
-        ]
-        .iter()
-        .map(|name| (*name, Vec::with_capacity(n * 8)))
-        .collect();
-        let mut bools: Vec<(&'static str, Vec<u8>)> = ["deleted", "concealed", "blurred"]
-            .iter()
-            .map(|name| (*name, Vec::with_capacity(n)))
-            .collect();
-        let mut bbox: Vec<(&'static str, Vec<u8>)> = ["x_min", "y_min", "x_max", "y_max"]
-            .iter()
-            .map(|name| (*name, Vec::with_capacity(n * 8)))
-            .collect();
-        let mut offsets = Vec::with_capacity((n + 1) * 8);
-        let mut coords = Vec::with_capacity(n * 32);
-        let mut uuids = Vec::with_capacity(n * 36);
-        let mut nodes: i64 = 0;
-        offsets.extend_from_slice(&nodes.to_le_bytes());
-        for a in anns {
-            let ints = [
-                a.id.0 as i64,
-                a.annotation_type.0 as i64,
-                a.user.map_or(0, |u| u.0 as i64),
-                a.last_editor.map_or(0, |u| u.0 as i64),
-                a.vector.as_ref().and_then(|v| v.frame).map_or(0, i64::from),
-                a.time.micros(),
-                a.last_edit_time.micros(),
-            ];
-            for ((_, col), v) in i64s.iter_mut().zip(ints) {
-                col.extend_from_slice(&v.to_le_bytes());
+/// Bytes of column `i` of [`COLUMNS`] for `n` annotations with `nodes` nodes.
+pub fn column_len(i: usize, n: usize, nodes: usize) -> usize {
+    match COLUMNS[i].0 {
+        "offsets" => (n + 1) * 8,
+        "coords" => nodes * 16,
+        "unique_identifier" => n * 36,
+        _ if COLUMNS[i].1 == "?" => n,
+        _ => n * 8,
+    }
+}
+
+/// Writes `anns` into `out`, the buffers of [`COLUMNS`] sized by [`column_len`].
+pub fn fill_columns(anns: &[Annotation], out: &mut [&mut [u8]]) {
+    let [
+        id,
+        annotation_type,
+        user,
+        last_editor,
+        frame,
+        time,
+        last_edit_time,
+        deleted,
+        concealed,
+        blurred,
+        x_min,
+        y_min,
+        x_max,
+        y_max,
+        offsets,
+        coords,
+        uuid,
+    ] = out
+    else {
+        return;
+    };
+    let put = |buf: &mut [u8], i: usize, v: [u8; 8]| buf[i * 8..i * 8 + 8].copy_from_slice(&v);
+    let mut node = 0usize;
+    put(offsets, 0, 0i64.to_le_bytes());
+    for (i, a) in anns.iter().enumerate() {
+        put(id, i, (a.id.0 as i64).to_le_bytes());
+        put(
+            annotation_type,
+            i,
+            (a.annotation_type.0 as i64).to_le_bytes(),
+        );
+        put(user, i, a.user.map_or(0, |u| u.0 as i64).to_le_bytes());
+        put(
+            last_editor,
+            i,
+            a.last_editor.map_or(0, |u| u.0 as i64).to_le_bytes(),
+        );
+        let f = a.vector.as_ref().and_then(|v| v.frame).map_or(0, i64::from);
+        put(frame, i, f.to_le_bytes());
+        put(time, i, a.time.micros().to_le_bytes());
+        put(last_edit_time, i, a.last_edit_time.micros().to_le_bytes());
+        deleted[i] = u8::from(a.deleted);
+        concealed[i] = u8::from(a.concealed);
+        blurred[i] = u8::from(a.blurred);
+        let mut b = [f64::NAN; 4];
+        if let Some(v) = &a.vector {
+            if let Some(first) = v.points.first() {
+                b = [first.x, first.y, first.x, first.y];
             }
-            for ((_, col), v) in bools.iter_mut().zip([a.deleted, a.concealed, a.blurred]) {
-                col.push(u8::from(v));
+            for p in &v.points {
+                b = [b[0].min(p.x), b[1].min(p.y), b[2].max(p.x), b[3].max(p.y)];
+                put(coords, node * 2, p.x.to_le_bytes());
+                put(coords, node * 2 + 1, p.y.to_le_bytes());
+                node += 1;
             }
-            let b = a.vector.as_ref().and_then(|v| v.bbox());
-            let corners = match b {
-                Some(b) => [b.min_x, b.min_y, b.max_x, b.max_y],
-                None => [f64::NAN; 4],
-            };
-            for ((_, col), v) in bbox.iter_mut().zip(corners) {
-                col.extend_from_slice(&v.to_le_bytes());
-            }
-            if let Some(v) = &a.vector {
-                for p in &v.points {
-                    coords.extend_from_slice(&p.x.to_le_bytes());
-                    coords.extend_from_slice(&p.y.to_le_bytes());
-                }
-                nodes += v.points.len() as i64;
-            }
-            offsets.extend_from_slice(&nodes.to_le_bytes());
-            let mut buf = [0u8; 36];
-            uuids.extend_from_slice(
-                a.unique_identifier
-                    .hyphenated()
-                    .encode_lower(&mut buf)
-                    .as_bytes(),
-            );
         }
-        let mut columns = Vec::new();
-        columns.extend(i64s.into_iter().map(|(k, v)| (k, "<i8", v)));
-        columns.extend(bools.into_iter().map(|(k, v)| (k, "?", v)));
-        columns.extend(bbox.into_iter().map(|(k, v)| (k, "<f8", v)));
-        columns.push(("offsets", "<i8", offsets));
-        columns.push(("coords", "<f8", coords));
-        columns.push(("unique_identifier", "S36", uuids));
-        Columns { columns }
+        put(x_min, i, b[0].to_le_bytes());
+        put(y_min, i, b[1].to_le_bytes());
+        put(x_max, i, b[2].to_le_bytes());
+        put(y_max, i, b[3].to_le_bytes());
+        put(offsets, i + 1, (node as i64).to_le_bytes());
+        let mut text = [0u8; 36];
+        uuid[i * 36..i * 36 + 36].copy_from_slice(
+            a.unique_identifier
+                .hyphenated()
+                .encode_lower(&mut text)
+                .as_bytes(),
+        );
     }
 }
 

@@ -24,7 +24,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::errors;
-use crate::rows::{self, Columns, Obj};
+use crate::rows::{self, Obj};
 
 /// Open handles of this process by metadata URL, so a directory is opened once.
 static OPEN: Mutex<Option<HashMap<String, Weak<Exact>>>> = Mutex::new(None);
@@ -238,7 +238,8 @@ impl NativeStore {
         run(py, move || dispatch(&e, user, &op, &args))
     }
 
-    /// Annotations of `image` matching `query` (JSON) as columns `[(name, dtype, buffer)]`.
+    /// Annotations of `image` matching `query` (JSON) as columns `[(name, dtype, buffer)]`
+    /// (see [`rows::COLUMNS`]).
     fn annotation_columns<'py>(
         &self,
         py: Python<'py>,
@@ -247,17 +248,32 @@ impl NativeStore {
         query: String,
     ) -> PyResult<Vec<(&'static str, &'static str, Bound<'py, PyByteArray>)>> {
         let e = self.handle()?;
-        let cols = run(py, move || {
+        let anns = run(py, move || {
             let q = rows::query(&Obj::of(&parse(&query)?, "query")?)?;
-            let anns = e
-                .annotations()
-                .query(&actor(&e, user)?, ImageId(image), &q)?;
-            Ok(Columns::of(&anns))
+            e.annotations().query(&actor(&e, user)?, ImageId(image), &q)
         })?;
-        Ok(cols
-            .columns
-            .into_iter()
-            .map(|(name, dtype, data)| (name, dtype, PyByteArray::new(py, &data)))
+        let (n, nodes) = (anns.len(), rows::node_count(&anns));
+        let buffers: Vec<Bound<'py, PyByteArray>> = (0..rows::COLUMNS.len())
+            .map(|i| PyByteArray::new_with(py, rows::column_len(i, n, nodes), |_| Ok(())))
+            .collect::<PyResult<_>>()?;
+        // SAFETY: the bytearrays were just made here and no Python code has a reference to
+        // them until this function returns, so nothing can read, resize or free them while
+        // they are filled with the GIL released.
+        let mut slices: Vec<&mut [u8]> = buffers
+            .iter()
+            .map(|b| unsafe { b.as_bytes_mut() })
+            .collect();
+        py.detach(|| rows::fill_columns(&anns, &mut slices));
+        drop(slices);
+        // Freeing a million annotations takes a while too: in the background, off the caller.
+        match crate::runtime::runtime() {
+            Ok(rt) => drop(rt.spawn_blocking(move || drop(anns))),
+            Err(_) => py.detach(move || drop(anns)),
+        }
+        Ok(rows::COLUMNS
+            .iter()
+            .zip(buffers)
+            .map(|((name, dtype), b)| (*name, *dtype, b))
             .collect())
     }
 
