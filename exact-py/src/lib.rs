@@ -31,29 +31,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<slide::NativeSlide>()?;
     m.add_class::<slide::NativeDeepZoom>()?;
     m.add_class::<store::NativeStore>()?;
+    m.add_class::<store::NativeBuffer>()?;
     m.add_class::<server::NativeServer>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    keep_freed_memory_briefly();
     Ok(())
-}
-
-unsafe extern "C" {
-    fn mi_option_get(option: std::ffi::c_int) -> std::ffi::c_long;
-    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
-}
-
-/// mimalloc's `mi_option_purge_delay` (the same ordinal in its v2 and v3 headers).
-const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
-
-/// Keep freed memory for a second before returning it to the OS, so the decoded tiles of the
-/// next slide reuse pages instead of faulting in fresh zeroed ones (a seventh of the CPU time of
-/// a cold Deep Zoom pass). Only when the option still has mimalloc's default of 10 ms: that
-/// checks the ordinal, and leaves a `MIMALLOC_PURGE_DELAY` the user set alone.
-fn keep_freed_memory_briefly() {
-    // SAFETY: plain getters/setters of mimalloc's option table, callable at any time.
-    unsafe {
-        if mi_option_get(MI_OPTION_PURGE_DELAY) == 10 {
-            mi_option_set(MI_OPTION_PURGE_DELAY, 1000);
-        }
-    }
 }

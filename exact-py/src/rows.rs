@@ -413,16 +413,16 @@ pub const COLUMNS: [(&str, &str); 17] = [
     ("frame", "<i8"),
     ("time", "<i8"),
     ("last_edit_time", "<i8"),
-    ("deleted", "?"),
-    ("concealed", "?"),
-    ("blurred", "?"),
+    ("deleted", "|b1"),
+    ("concealed", "|b1"),
+    ("blurred", "|b1"),
     ("x_min", "<f8"),
     ("y_min", "<f8"),
     ("x_max", "<f8"),
     ("y_max", "<f8"),
     ("offsets", "<i8"),
     ("coords", "<f8"),
-    ("unique_identifier", "S36"),
+    ("unique_identifier", "|S36"),
 ];
 
 /// Total nodes of `anns`.
@@ -438,7 +438,7 @@ pub fn column_len(i: usize, n: usize, nodes: usize) -> usize {
         "offsets" => (n + 1) * 8,
         "coords" => nodes * 16,
         "unique_identifier" => n * 36,
-        _ if COLUMNS[i].1 == "?" => n,
+        _ if COLUMNS[i].1 == "|b1" => n,
         _ => n * 8,
     }
 }

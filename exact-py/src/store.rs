@@ -19,7 +19,7 @@ use exact_core::{
 };
 use exact_store::{Exact, ExactConfig};
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes};
+use pyo3::types::{PyBytes, PyDict};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -238,42 +238,50 @@ impl NativeStore {
         run(py, move || dispatch(&e, user, &op, &args))
     }
 
-    /// Annotations of `image` matching `query` (JSON) as columns `[(name, dtype, buffer)]`
-    /// (see [`rows::COLUMNS`]).
-    fn annotation_columns<'py>(
+    /// Annotations of `image` matching `query` (JSON) as columns `[(name, buffer)]` (see
+    /// [`rows::COLUMNS`]); each buffer is a [`NativeBuffer`] numpy adopts without copying.
+    fn annotation_columns(
         &self,
-        py: Python<'py>,
+        py: Python<'_>,
         user: u64,
         image: u64,
         query: String,
-    ) -> PyResult<Vec<(&'static str, &'static str, Bound<'py, PyByteArray>)>> {
+    ) -> PyResult<Vec<(&'static str, NativeBuffer)>> {
         let e = self.handle()?;
-        let anns = run(py, move || {
+        let buffers = run(py, move || {
             let q = rows::query(&Obj::of(&parse(&query)?, "query")?)?;
-            e.annotations().query(&actor(&e, user)?, ImageId(image), &q)
+            let anns = e
+                .annotations()
+                .query(&actor(&e, user)?, ImageId(image), &q)?;
+            let (n, nodes) = (anns.len(), rows::node_count(&anns));
+            let mut buffers: Vec<Vec<u8>> = (0..rows::COLUMNS.len())
+                .map(|i| vec![0u8; rows::column_len(i, n, nodes)])
+                .collect();
+            let mut slices: Vec<&mut [u8]> = buffers.iter_mut().map(Vec::as_mut_slice).collect();
+            rows::fill_columns(&anns, &mut slices);
+            // Freeing a million annotations takes a while too: in the background.
+            drop(tokio::task::spawn_blocking(move || drop(anns)));
+            Ok((n, nodes, buffers))
         })?;
-        let (n, nodes) = (anns.len(), rows::node_count(&anns));
-        let buffers: Vec<Bound<'py, PyByteArray>> = (0..rows::COLUMNS.len())
-            .map(|i| PyByteArray::new_with(py, rows::column_len(i, n, nodes), |_| Ok(())))
-            .collect::<PyResult<_>>()?;
-        // SAFETY: the bytearrays were just made here and no Python code has a reference to
-        // them until this function returns, so nothing can read, resize or free them while
-        // they are filled with the GIL released.
-        let mut slices: Vec<&mut [u8]> = buffers
-            .iter()
-            .map(|b| unsafe { b.as_bytes_mut() })
-            .collect();
-        py.detach(|| rows::fill_columns(&anns, &mut slices));
-        drop(slices);
-        // Freeing a million annotations takes a while too: in the background, off the caller.
-        match crate::runtime::runtime() {
-            Ok(rt) => drop(rt.spawn_blocking(move || drop(anns))),
-            Err(_) => py.detach(move || drop(anns)),
-        }
+        let (n, nodes, buffers) = buffers;
         Ok(rows::COLUMNS
             .iter()
             .zip(buffers)
-            .map(|((name, dtype), b)| (*name, *dtype, b))
+            .map(|((name, dtype), data)| {
+                let shape = match *name {
+                    "offsets" => vec![n + 1],
+                    "coords" => vec![nodes, 2],
+                    _ => vec![n],
+                };
+                (
+                    *name,
+                    NativeBuffer {
+                        data,
+                        typestr: dtype,
+                        shape,
+                    },
+                )
+            })
             .collect())
     }
 
@@ -558,5 +566,37 @@ fn at(i: usize, e: Error) -> Error {
             what: format!("[{i}] {what}"),
         },
         other => other,
+    }
+}
+
+/// A column owned by Rust that numpy adopts without a copy: `numpy.asarray(buffer)` reads
+/// `__array_interface__` and keeps the buffer alive as the array's base. (The buffer protocol
+/// is not in the stable ABI before Python 3.11; this works on every version the wheel serves.)
+#[pyclass(frozen, module = "exact_wsi._native")]
+pub struct NativeBuffer {
+    data: Vec<u8>,
+    typestr: &'static str,
+    shape: Vec<usize>,
+}
+
+#[pymethods]
+impl NativeBuffer {
+    #[getter]
+    fn __array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("version", 3)?;
+        d.set_item("shape", pyo3::types::PyTuple::new(py, &self.shape)?)?;
+        d.set_item("typestr", self.typestr)?;
+        // Read-only: the array is a view of memory this object owns and never changes.
+        d.set_item("data", (self.data.as_ptr() as usize, true))?;
+        Ok(d)
+    }
+
+    fn __len__(&self) -> usize {
+        self.data.len()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("NativeBuffer({}, shape={:?})", self.typestr, self.shape)
     }
 }

@@ -44,7 +44,13 @@ class NativeDeepZoom:
     def render(self, level: int, col: int, row: int) -> Pixels: ...
     def tile(self, level: int, col: int, row: int) -> bytes: ...
 
-Column = tuple[str, str, bytearray]  # (name, numpy dtype, little-endian buffer)
+class NativeBuffer:
+    """A Rust-owned column; ``numpy.asarray`` adopts it without copying."""
+    @property
+    def __array_interface__(self) -> dict: ...
+    def __len__(self) -> int: ...
+
+Column = tuple[str, NativeBuffer]
 
 class NativeStore:
     def __init__(self, data_dir: Optional[str] = None, meta: Optional[str] = None,

@@ -36,7 +36,8 @@ coords                 float64, (M, 2)   every node as (x, y), annotation after 
 unique_identifier      S36               the client UUID as ASCII
 =====================  ================  ==================================================
 
-``description`` and ``meta_data`` are only in the dict rows.
+``description`` and ``meta_data`` are only in the dict rows. The arrays are read-only views
+of memory the extension owns (no copy is made); ``.copy()`` one to change it.
 """
 
 from __future__ import annotations
@@ -365,12 +366,11 @@ def _columns(raw: list) -> dict:
     import numpy as np
 
     out = {}
-    for name, dtype, data in raw:
-        a = np.frombuffer(data, dtype=dtype)
+    for name, buf in raw:
+        # Zero-copy: the array's base is the Rust-owned buffer (read-only; copy to modify).
+        a = np.asarray(buf)
         if name in ("time", "last_edit_time"):
             a = a.view("datetime64[us]")
-        elif name == "coords":
-            a = a.reshape(-1, 2)
         out[name] = a
     return out
 
