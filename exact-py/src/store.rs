@@ -248,39 +248,23 @@ impl NativeStore {
         query: String,
     ) -> PyResult<Vec<(&'static str, NativeBuffer)>> {
         let e = self.handle()?;
-        let buffers = run(py, move || {
+        let (n, nodes, columns) = run(py, move || {
             let q = rows::query(&Obj::of(&parse(&query)?, "query")?)?;
-            let anns = e
-                .annotations()
-                .query(&actor(&e, user)?, ImageId(image), &q)?;
-            let (n, nodes) = (anns.len(), rows::node_count(&anns));
-            let mut buffers: Vec<Vec<u8>> = (0..rows::COLUMNS.len())
-                .map(|i| vec![0u8; rows::column_len(i, n, nodes)])
-                .collect();
-            let mut slices: Vec<&mut [u8]> = buffers.iter_mut().map(Vec::as_mut_slice).collect();
-            rows::fill_columns(&anns, &mut slices);
-            // Freeing a million annotations takes a while too: in the background.
-            drop(tokio::task::spawn_blocking(move || drop(anns)));
-            Ok((n, nodes, buffers))
+            let mut cols = rows::ColumnBuilder::default();
+            e.annotations()
+                .query_each(&actor(&e, user)?, ImageId(image), &q, |a| cols.push(&a))?;
+            Ok(cols.finish())
         })?;
-        let (n, nodes, buffers) = buffers;
         Ok(rows::COLUMNS
             .iter()
-            .zip(buffers)
-            .map(|((name, dtype), data)| {
+            .zip(columns)
+            .map(|(name, data)| {
                 let shape = match *name {
                     "offsets" => vec![n + 1],
                     "coords" => vec![nodes, 2],
                     _ => vec![n],
                 };
-                (
-                    *name,
-                    NativeBuffer {
-                        data,
-                        typestr: dtype,
-                        shape,
-                    },
-                )
+                (*name, NativeBuffer { data, shape })
             })
             .collect())
     }
@@ -574,8 +558,7 @@ fn at(i: usize, e: Error) -> Error {
 /// is not in the stable ABI before Python 3.11; this works on every version the wheel serves.)
 #[pyclass(frozen, module = "exact_wsi._native")]
 pub struct NativeBuffer {
-    data: Vec<u8>,
-    typestr: &'static str,
+    data: rows::Column,
     shape: Vec<usize>,
 }
 
@@ -586,17 +569,21 @@ impl NativeBuffer {
         let d = PyDict::new(py);
         d.set_item("version", 3)?;
         d.set_item("shape", pyo3::types::PyTuple::new(py, &self.shape)?)?;
-        d.set_item("typestr", self.typestr)?;
+        d.set_item("typestr", self.data.typestr())?;
         // Read-only: the array is a view of memory this object owns and never changes.
-        d.set_item("data", (self.data.as_ptr() as usize, true))?;
+        d.set_item("data", (self.data.addr(), true))?;
         Ok(d)
     }
 
     fn __len__(&self) -> usize {
-        self.data.len()
+        self.data.byte_len()
     }
 
     fn __repr__(&self) -> String {
-        format!("NativeBuffer({}, shape={:?})", self.typestr, self.shape)
+        format!(
+            "NativeBuffer({}, shape={:?})",
+            self.data.typestr(),
+            self.shape
+        )
     }
 }
