@@ -286,3 +286,26 @@ def test_bad_input_raises_typed_errors():
     with pytest.raises(ValueError):
         exact_wsi.serve(store, bind="nonsense")
     assert store.annotations(image) == []  # nothing half-written
+
+
+def test_columns_outlive_the_store_and_are_read_only():
+    import gc
+
+    store = Store.memory()
+    _, _, box, _, image = setup(store)
+    store.add_boxes(image, box, random_boxes(1000))
+    cols = store.annotations(image, as_columns=True)
+    store.close()
+    del store
+    gc.collect()
+    assert len(cols["id"]) == 1000 and cols["coords"].shape == (2000, 2)
+    assert (cols["x_max"] > cols["x_min"]).all()
+    assert not cols["id"].flags.writeable
+    with pytest.raises(ValueError):
+        cols["id"][0] = 5
+    mine = cols["id"].copy()
+    mine[0] = 5
+    empty = Store.memory()
+    _, _, _, _, im2 = setup(empty)
+    none = empty.annotations(im2, as_columns=True)
+    assert len(none["id"]) == 0 and none["offsets"].tolist() == [0] and none["coords"].shape == (0, 2)
