@@ -38,3 +38,37 @@ pub fn tiles(err: exact_tiles::Error) -> PyErr {
 pub fn invalid(message: impl Into<String>) -> PyErr {
     Python::attach(|py| raise(py, "InvalidInputError", message.into()))
 }
+
+/// Convert a library (store, use case) error into its typed Python exception.
+pub fn core(err: exact_core::Error) -> PyErr {
+    use exact_core::ErrorKind as K;
+    let class = match err.kind() {
+        K::NotFound => "NotFoundError",
+        K::AlreadyExists => "AlreadyExistsError",
+        K::InvalidInput => "InvalidInputError",
+        K::PermissionDenied => "PermissionDeniedError",
+        K::Unsupported => "UnsupportedError",
+        K::Corrupt => "CorruptError",
+        K::Conflict => "ConflictError",
+        K::Backend => "BackendError",
+    };
+    // A backend error's own text only names the backend; the cause is what a user can act on.
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    Python::attach(|py| raise(py, class, message))
+}
+
+/// The data directory is locked by another process (or another open handle).
+pub fn in_use(message: String) -> PyErr {
+    Python::attach(|py| raise(py, "StoreInUseError", message))
+}
+
+/// A handle used in a process it does not belong to (after `fork`), or after `close()`.
+pub fn closed(message: impl Into<String>) -> PyErr {
+    Python::attach(|py| raise(py, "ClosedError", message.into()))
+}

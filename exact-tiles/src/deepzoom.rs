@@ -287,24 +287,23 @@ impl DeepZoomGenerator {
     /// size with PIL's thumbnail rules when they differ.
     pub async fn render(&self, level: usize, col: u32, row: u32) -> Result<crate::Image> {
         let info = self.dz.tile_info(level, col, row)?;
-        let region = self
+        let rgb = self
             .slide
-            .read_region(
+            .read_region_rgb(
                 info.l0_location.0,
                 info.l0_location.1,
                 info.slide_level,
                 info.l_size.0,
                 info.l_size.1,
+                [255, 255, 255],
             )
             .await?;
+        if info.l_size == info.z_size {
+            return Ok(rgb);
+        }
         crate::cpu::run(move || {
-            let rgb = region.to_rgb([255, 255, 255]);
-            if info.l_size != info.z_size {
-                let (w, h) = resize::pil_thumbnail_size(info.l_size, info.z_size);
-                resize::pil_resize(&rgb, w, h)
-            } else {
-                Ok(rgb)
-            }
+            let (w, h) = resize::pil_thumbnail_size(info.l_size, info.z_size);
+            resize::pil_resize(&rgb, w, h)
         })
         .await
     }

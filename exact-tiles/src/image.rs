@@ -43,6 +43,18 @@ impl Image {
         }
         let mut out = Image::new(self.width, self.height, 3);
         for (d, s) in out.data.chunks_exact_mut(3).zip(self.data.chunks_exact(4)) {
+            // Most pixels are opaque (inside the slide) or fully transparent (outside it).
+            match s[3] {
+                255 => {
+                    d.copy_from_slice(&s[..3]);
+                    continue;
+                }
+                0 => {
+                    d.copy_from_slice(&background);
+                    continue;
+                }
+                _ => {}
+            }
             let a = u32::from(s[3]);
             for c in 0..3 {
                 let v = u32::from(s[c]) * a + u32::from(background[c]) * (255 - a);

@@ -271,12 +271,25 @@ impl Catalog {
         image: ImageId,
         query: &AnnotationQuery,
     ) -> Result<Vec<Annotation>> {
+        let mut out = Vec::new();
+        self.grid_visit(image, query, &mut |a| out.push(a))?;
+        out.sort_unstable_by_key(|a| a.id);
+        Ok(out)
+    }
+
+    /// Every annotation of `image` matching `query`, without permission checks, handed to
+    /// `sink` as it is decoded, in storage order (grid cell by cell, not by id).
+    pub(crate) fn grid_visit(
+        &self,
+        image: ImageId,
+        query: &AnnotationQuery,
+        sink: &mut dyn FnMut(Annotation),
+    ) -> Result<()> {
         let ranges = match &query.viewport {
             Some(v) => grid::query_ranges(image.0, v),
             None => vec![grid::image_range(image.0)],
         };
         let what = self.store.location();
-        let mut out = Vec::new();
         let mut failed = None;
         for (start, end) in ranges {
             self.store
@@ -284,7 +297,7 @@ impl Catalog {
                     Index::AnnotationGrid,
                     &start,
                     &end,
-                    &mut |_, _, page| match scan_page(page, query, what, &mut out) {
+                    &mut |_, _, page| match scan_page(page, query, what, sink) {
                         Ok(()) => true,
                         Err(e) => {
                             failed = Some(e);
@@ -296,18 +309,17 @@ impl Catalog {
                 return Err(e);
             }
         }
-        out.sort_unstable_by_key(|a| a.id);
-        Ok(out)
+        Ok(())
     }
 }
 
-/// Decodes the annotations of one page that match `query` into `out`, skipping those whose
+/// Decodes the annotations of one page that match `query` into `sink`, skipping those whose
 /// integer bounds miss the viewport without decoding them.
 fn scan_page(
     page: &[u8],
     query: &AnnotationQuery,
     what: &str,
-    out: &mut Vec<Annotation>,
+    sink: &mut dyn FnMut(Annotation),
 ) -> Result<()> {
     for e in pages::entries(page, what)? {
         if let Some(v) = &query.viewport {
@@ -318,7 +330,7 @@ fn scan_page(
         }
         let a = codec::decode_annotation(e.id, e.data, what)?;
         if query.matches(&a) {
-            out.push(a);
+            sink(a);
         }
     }
     Ok(())

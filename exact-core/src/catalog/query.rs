@@ -103,6 +103,25 @@ impl Annotations<'_> {
         Ok(out)
     }
 
+    /// Like [`Annotations::query`], but streaming: each match the actor may see goes to `f` as
+    /// it is decoded, in storage order (grid cell by cell, not by id), and nothing is
+    /// collected. For bulk readers that build their own layout (the Python wheel's columns).
+    pub fn query_each(
+        &self,
+        actor: &Actor,
+        image: ImageId,
+        query: &AnnotationQuery,
+        mut f: impl FnMut(Annotation),
+    ) -> Result<()> {
+        let c = self.0;
+        let (_, set, rights) = c.readable_image(actor, image)?;
+        c.grid_visit(image, query, &mut |a| {
+            if actor.sees(&set, &rights, &a) {
+                f(a);
+            }
+        })
+    }
+
     /// How many annotations of `image` match `query` for the actor.
     pub fn count(&self, actor: &Actor, image: ImageId, query: &AnnotationQuery) -> Result<usize> {
         self.query(actor, image, query).map(|v| v.len())

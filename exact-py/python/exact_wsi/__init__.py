@@ -1,4 +1,5 @@
-"""exact_wsi: whole-slide images with openslide-python's API, read by exact-rs.
+"""exact_wsi: whole-slide images with openslide-python's API, read by exact-rs, and the
+exact-rs annotation store (:class:`Store`, :func:`serve`) in-process.
 
 Switch from openslide-python by changing one import::
 
@@ -15,12 +16,16 @@ from typing import Any, Iterator
 
 from . import _native
 from ._errors import (
+    AlreadyExistsError,
     BackendError,
     ClosedError,
+    ConflictError,
     CorruptError,
     ExactError,
     InvalidInputError,
     NotFoundError,
+    PermissionDeniedError,
+    StoreInUseError,
     UnsupportedError,
 )
 
@@ -29,6 +34,7 @@ __version__ = _native.__version__
 __all__ = [
     "OpenSlide", "open_slide", "AbstractSlide", "ExactError", "NotFoundError",
     "InvalidInputError", "UnsupportedError", "CorruptError", "BackendError", "ClosedError",
+    "AlreadyExistsError", "PermissionDeniedError", "ConflictError", "StoreInUseError",
     "OpenSlideError", "PROPERTY_NAME_COMMENT", "PROPERTY_NAME_VENDOR",
     "PROPERTY_NAME_QUICKHASH1", "PROPERTY_NAME_BACKGROUND_COLOR",
     "PROPERTY_NAME_OBJECTIVE_POWER", "PROPERTY_NAME_MPP_X", "PROPERTY_NAME_MPP_Y",
@@ -231,5 +237,6 @@ def open_slide(filename: Any) -> OpenSlide:
 
 from . import deepzoom  # noqa: E402  (needs OpenSlide defined)
 from .deepzoom import DeepZoomGenerator  # noqa: E402
+from .store import Server, Store, serve  # noqa: E402
 
-__all__ += ["deepzoom", "DeepZoomGenerator"]
+__all__ += ["deepzoom", "DeepZoomGenerator", "Store", "Server", "serve"]

@@ -34,3 +34,21 @@ class BackendError(ExactError, OSError):
 
 class ClosedError(ExactError):
     """The slide was closed."""
+
+
+class AlreadyExistsError(ExactError, ValueError):
+    """A unique name or key is already taken (a team name, a global label …)."""
+
+
+class PermissionDeniedError(ExactError, PermissionError):
+    """The acting user may see the object but not do this to it."""
+
+
+class ConflictError(ExactError):
+    """Another writer changed the object first; retrying may succeed."""
+
+
+class StoreInUseError(BackendError):
+    """The data directory is locked by another process (``exact serve``, another notebook).
+
+    sled allows one process per directory: stop the other process, or talk to it over HTTP."""

@@ -14,6 +14,11 @@ pub const MAX_REGION_PIXELS: u64 = 256 << 20;
 /// The most native tiles one region may touch (files with absurdly small tiles).
 pub const MAX_REGION_TILES: i64 = 1 << 16;
 
+/// pixman's 16.16 fixed point of a sub-pixel offset, then its 7-bit bilinear weight.
+fn pixman_weight(f: f64) -> u32 {
+    (((f * 65536.0).round() as i64).clamp(0, 65535) >> 9) as u32
+}
+
 /// Copy `src` (RGB or RGBA) into `dst` at (`dx`, `dy`), clipped to `dst`; RGBA destinations
 /// get alpha 255 from RGB sources.
 pub(crate) fn blit(src: &Image, dst: &mut Image, dx: i64, dy: i64) {
@@ -41,8 +46,7 @@ pub(crate) fn blit_clipped(src: &Image, vw: u32, vh: u32, dst: &mut Image, dx: i
             d.copy_from_slice(s);
         } else if sc == 3 && dc == 4 {
             for (d, s) in d.chunks_exact_mut(4).zip(s.chunks_exact(3)) {
-                d[..3].copy_from_slice(s);
-                d[3] = 255;
+                d.copy_from_slice(&[s[0], s[1], s[2], 255]);
             }
         } else {
             for (d, s) in d.chunks_exact_mut(dc).zip(s.chunks_exact(sc)) {
@@ -87,15 +91,91 @@ impl Slide {
         }
         let (ox, oy) = (x as f64 / ds, y as f64 / ds);
         let (ix, iy) = (ox.floor(), oy.floor());
-        // pixman's 16.16 fixed point, then its 7-bit bilinear weight
-        let weight = |f: f64| (((f * 65536.0).round() as i64).clamp(0, 65535) >> 9) as u32;
-        let (wx, wy) = (weight(ox - ix), weight(oy - iy));
+        let (wx, wy) = (pixman_weight(ox - ix), pixman_weight(oy - iy));
         let (ix, iy) = (ix as i64, iy as i64);
         if wx == 0 && wy == 0 {
             return self.read_level_region(ix, iy, level, w, h).await;
         }
         let src = self.read_level_region(ix, iy, level, w + 1, h + 1).await?;
         Ok(crate::cpu::run(move || bilinear(&src, w, h, wx, wy)).await)
+    }
+
+    /// The region as RGB composited on `background`: exactly
+    /// `read_region(..).to_rgb(background)`, but composed straight from the decoded tiles when
+    /// the corner falls on whole level pixels and the tiles are RGB (every Deep Zoom tile of a
+    /// level that matches a slide level), skipping the RGBA intermediate and the blend.
+    pub async fn read_region_rgb(
+        &self,
+        x: i64,
+        y: i64,
+        level: usize,
+        w: u32,
+        h: u32,
+        background: [u8; 3],
+    ) -> Result<Image> {
+        let ds = self.level(level)?.downsample;
+        #[cfg(feature = "openslide")]
+        let direct = self.osr.is_none();
+        #[cfg(not(feature = "openslide"))]
+        let direct = true;
+        if direct && x >= 0 && y >= 0 && u64::from(w) * u64::from(h) <= MAX_REGION_PIXELS {
+            let (ox, oy) = (x as f64 / ds, y as f64 / ds);
+            let (ix, iy) = (ox.floor(), oy.floor());
+            if pixman_weight(ox - ix) == 0 && pixman_weight(oy - iy) == 0 {
+                let (ix, iy) = (ix as i64, iy as i64);
+                if let Some(img) = self
+                    .read_level_region_rgb(ix, iy, level, w, h, background)
+                    .await?
+                {
+                    return Ok(img);
+                }
+            }
+        }
+        let region = self.read_region(x, y, level, w, h).await?;
+        Ok(crate::cpu::run(move || region.to_rgb(background)).await)
+    }
+
+    /// [`Slide::read_level_region`] into RGB on `background`; `None` when a tile is not RGB.
+    async fn read_level_region_rgb(
+        &self,
+        lx: i64,
+        ly: i64,
+        level: usize,
+        w: u32,
+        h: u32,
+        background: [u8; 3],
+    ) -> Result<Option<Image>> {
+        let l = self.level(level)?.clone();
+        let mut out = Image {
+            width: w,
+            height: h,
+            channels: 3,
+            data: background.repeat(w as usize * h as usize),
+        };
+        let (lw, lh) = (l.width as i64, l.height as i64);
+        let (vx1, vy1) = ((lx + i64::from(w)).min(lw), (ly + i64::from(h)).min(lh));
+        if lx >= vx1 || ly >= vy1 {
+            return Ok(Some(out));
+        }
+        let (tw, th) = (i64::from(l.tile_width), i64::from(l.tile_height));
+        let count = ((vx1 - 1) / tw - lx / tw + 1) * ((vy1 - 1) / th - ly / th + 1);
+        if count > MAX_REGION_TILES {
+            return Ok(None);
+        }
+        let tiles: Vec<(u32, u32)> = (ly / th..=(vy1 - 1) / th)
+            .flat_map(|r| (lx / tw..=(vx1 - 1) / tw).map(move |c| (c as u32, r as u32)))
+            .collect();
+        let decoded = self.decoded_tiles(level, &tiles).await?;
+        if decoded.iter().any(|t| t.channels != 3) {
+            return Ok(None);
+        }
+        for ((c, r), tile) in tiles.iter().zip(decoded) {
+            let (tx, ty) = (i64::from(*c) * tw, i64::from(*r) * th);
+            let vw = (lw - tx).min(tw) as u32;
+            let vh = (lh - ty).min(th) as u32;
+            blit_clipped(&tile, vw, vh, &mut out, tx - lx, ty - ly);
+        }
+        Ok(Some(out))
     }
 
     /// The region at whole level coordinates (`lx`, `ly`).

@@ -68,3 +68,32 @@ fn regions_are_transparent_outside_the_image() {
     let inside = &r.data[(15 * 20 + 15) * 4..][..4];
     assert_eq!(inside[3], 255);
 }
+
+#[test]
+fn rgb_regions_equal_rgba_regions_composited() {
+    for name in ["CMU-1-Small-Region.svs", "openslide-python-boxes.tiff"] {
+        let s = block(Slide::open(&data(name))).unwrap();
+        let (w, h) = s.dimensions();
+        let (w, h) = (w as i64, h as i64);
+        let bg = [255, 250, 240];
+        for level in 0..s.level_count() {
+            let ds = s.level_downsamples()[level] as i64;
+            // Whole-pixel corners (the direct path), a sub-pixel one and a negative one
+            // (composited), inside, across tile edges and past the right/bottom edge.
+            for (x, y, rw, rh) in [
+                (0, 0, 256, 256),
+                (239 * ds, 241 * ds, 300, 200),
+                (w - 100 * ds, h - 50 * ds, 256, 256),
+                (w + 10, h + 10, 20, 20),
+                (1, 3, 50, 40),
+                (-7, -9, 64, 64),
+            ] {
+                let rgb = block(s.read_region_rgb(x, y, level, rw, rh, bg)).unwrap();
+                let want = block(s.read_region(x, y, level, rw, rh))
+                    .unwrap()
+                    .to_rgb(bg);
+                assert_eq!(rgb, want, "{name} level {level} at ({x}, {y}) {rw}x{rh}");
+            }
+        }
+    }
+}
