@@ -26,6 +26,8 @@ enum Out {
     Bytes,
     /// 200 with text.
     Text,
+    /// 200 with a file of one of these media types (tiles, PNGs, downloads, zips).
+    Media(&'static [&'static str]),
 }
 
 /// What an operation takes as a body.
@@ -286,8 +288,91 @@ fn table() -> Vec<Op> {
         "images",
         true,
         true,
-        false,
+        true,
     );
+    const JPEG_PNG: &[&str] = &["image/jpeg", "image/png"];
+    const XML: &[&str] = &["application/xml"];
+    const PNG: &[&str] = &["image/png"];
+    let pixels = |path, summary, out| op("get", path, "pixels", summary, In::None, out);
+    ops.extend([
+        pixels(
+            "/api/v1/images/images/{id}/native.dzi",
+            "Deep Zoom descriptor of the native grid (slide tile size, overlap 0)",
+            Out::Media(XML),
+        ),
+        pixels(
+            "/api/v1/images/images/{id}/native_files/{level}/{tile}",
+            "A native-grid tile; native levels pass through untouched (ETag, 304)",
+            Out::Media(JPEG_PNG),
+        ),
+        pixels(
+            "/api/v1/images/images/{id}/{z}/{frame}/tile/",
+            "Deep Zoom descriptor on EXACT's grid (254 px, overlap 1)",
+            Out::Media(XML),
+        ),
+        pixels(
+            "/api/v1/images/images/{id}/{z}/{frame}/tile_files/{level}/{tile}",
+            "A tile on EXACT's grid (JPEG quality 90, or PNG)",
+            Out::Media(JPEG_PNG),
+        ),
+        pixels(
+            "/images/image/{id}/{z}/{frame}/tile/",
+            "Deep Zoom descriptor on EXACT's grid, at EXACT's viewer path",
+            Out::Media(XML),
+        ),
+        pixels(
+            "/images/image/{id}/{z}/{frame}/tile_files/{level}/{tile}",
+            "A tile on EXACT's grid, at EXACT's viewer path",
+            Out::Media(JPEG_PNG),
+        ),
+        pixels(
+            "/api/v1/images/images/{id}/slide_information/",
+            "Levels, downsamples and Deep Zoom tiles of the slide",
+            Out::One,
+        ),
+        q(
+            pixels(
+                "/api/v1/images/images/{id}/get_patch/",
+                "A region as PNG (clipped to the level; at most 2048 px a side)",
+                Out::Media(PNG),
+            ),
+            &["x", "y", "level", "width", "height"],
+        ),
+        pixels(
+            "/api/v1/images/images/{id}/thumbnail/",
+            "A thumbnail of at most 128 × 128 px (PNG)",
+            Out::Media(PNG),
+        ),
+        op(
+            "patch",
+            "/api/v1/images/images/{id}/update_image_cache/",
+            "pixels",
+            "Open the slide and render the small levels ahead of viewing",
+            In::None,
+            Out::One,
+        ),
+        q(
+            pixels(
+                "/images/api/image/download/{id}/",
+                "The image file, as uploaded or as served (Range supported)",
+                Out::Media(&["application/octet-stream"]),
+            ),
+            &["original_image"],
+        ),
+        pixels(
+            "/images/imageset/{id}/download/",
+            "Every image of a set in one zip, streamed (204 for an empty set)",
+            Out::Media(&["application/zip"]),
+        ),
+        op(
+            "delete",
+            "/images/api/image/delete/{id}/",
+            "pixels",
+            "Soft-delete an image (EXACT's legacy path)",
+            In::None,
+            Out::Gone,
+        ),
+    ]);
     resource(
         &mut ops,
         "/api/v1/annotations/annotations/",
@@ -519,10 +604,19 @@ fn responses(o: &Op) -> Value {
         Out::Gone => ("204", None),
         Out::Bytes => ("200", None),
         Out::Text => ("200", None),
+        Out::Media(_) => ("200", None),
     };
     let ok = match (o.out, body) {
         (Out::Bytes, _) => json!({"description": "The bytes",
             "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
+        (Out::Media(types), _) => {
+            let binary = json!({"schema": {"type": "string", "format": "binary"}});
+            let content: Map<String, Value> = types
+                .iter()
+                .map(|t| ((*t).to_owned(), binary.clone()))
+                .collect();
+            json!({"description": "The file", "content": content})
+        }
         (Out::Text, _) => json!({"description": "ok",
             "content": {"text/plain": {"schema": {"type": "string"}}}}),
         (_, Some(schema)) => json!({"description": "Success", "content": json_content(schema)}),
@@ -546,6 +640,30 @@ fn responses(o: &Op) -> Value {
     if o.body != In::None {
         r.insert("413".into(), err("Body too large"));
     }
+    if let Out::Media(types) = o.out {
+        r.insert(
+            "202".into(),
+            err("The image's pixels are still being converted into a pyramid"),
+        );
+        r.insert(
+            "204".into(),
+            json!({"description": "Nothing to send (an empty set)"}),
+        );
+        r.insert(
+            "304".into(),
+            json!({"description": "Not modified (If-None-Match matched the ETag)"}),
+        );
+        let binary = json!({"schema": {"type": "string", "format": "binary"}});
+        let content: Map<String, Value> = types
+            .iter()
+            .map(|t| ((*t).to_owned(), binary.clone()))
+            .collect();
+        r.insert(
+            "206".into(),
+            json!({"description": "The requested byte range", "content": content}),
+        );
+        r.insert("416".into(), err("The range lies outside the file"));
+    }
     Value::Object(r)
 }
 
@@ -555,11 +673,26 @@ fn parameters(o: &Op) -> Vec<Value> {
         ps.push(json!({"name": "id", "in": "path", "required": true,
             "schema": {"type": "integer", "minimum": 0, "maximum": 9_007_199_254_740_991u64}}));
     }
+    for name in ["z", "frame", "level"] {
+        if o.path.contains(&format!("{{{name}}}")) {
+            ps.push(json!({"name": name, "in": "path", "required": true,
+                "schema": {"type": "integer", "minimum": 0, "maximum": 1_000_000}}));
+        }
+    }
+    if o.path.contains("{tile}") {
+        ps.push(json!({"name": "tile", "in": "path", "required": true,
+            "description": "<col>_<row>.jpeg or .png",
+            "schema": {"type": "string", "pattern": "^[0-9]{1,6}_[0-9]{1,6}\\.(jpeg|jpg|png)$"}}));
+    }
     for name in o.query {
         let schema = match *name {
             "limit" | "offset" | "id" | "annotation" | "annotation_id" | "image_id"
             | "media_file_type" => json!({"type": "integer", "minimum": 0}),
-            "min_x" | "min_y" | "max_x" | "max_y" | "since" => json!({"type": "number"}),
+            "min_x" | "min_y" | "max_x" | "max_y" | "since" | "x" | "y" => {
+                json!({"type": "number"})
+            }
+            "width" | "height" => json!({"type": "integer", "minimum": 0}),
+            "original_image" => json!({"type": "boolean"}),
             "include_deleted" | "keep_deleted_element" => json!({"type": "boolean"}),
             _ => json!({"type": "string"}),
         };

@@ -24,6 +24,17 @@ pub fn open(path: impl AsRef<Path>) -> Result<KvMetaStore<SledKv>> {
     let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
     let db = match opened {
         Ok(Ok(db)) => db,
+        // sled holds an exclusive lock on its directory while open.
+        Ok(Err(sled::Error::Io(e))) if e.to_string().starts_with("could not acquire lock") => {
+            return Err(Error::invalid(
+                "data",
+                format!(
+                    "the database directory {} is in use by another process (a running \
+                     `exact serve`, or a Python exact_wsi.Store); stop it, or talk to it over HTTP",
+                    path.display()
+                ),
+            ));
+        }
         Ok(Err(e)) => {
             return Err(Error::corrupt(
                 location,
