@@ -397,12 +397,20 @@ async fn set_zip(
             Ok(o) => o,
             Err(_) => continue,
         };
+        // Images registered by metadata only have no file: leave them out rather than break
+        // the stream halfway.
+        if store.head(&path).await.is_err() {
+            continue;
+        }
         let mut name = ingest::safe_name(&image.name);
         if !names.insert(name.clone()) {
             name = format!("{}_{name}", image.id.0);
             names.insert(name.clone());
         }
         entries.push((name, store, path));
+    }
+    if entries.is_empty() {
+        return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
     let handle = tokio::runtime::Handle::current();
