@@ -66,6 +66,9 @@ print(f"{seen} annotations in {len(runs)} runs: median {statistics.median(runs):
       f"min {min(runs):.3f} s, max {max(runs):.3f} s")
 PY
 
+if [ "$write_seconds" -eq 0 ]; then
+    exit 0
+fi
 echo "== 3. 200 concurrent writers for ${write_seconds}s, then a restart"
 out="$(BENCH_IMAGE="$image3" BENCH_TYPE="$kind" \
     wrk -t2 -c200 -d"${write_seconds}s" --latency -s tests/http/bench_writers.lua "$base")"

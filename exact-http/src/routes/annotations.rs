@@ -93,18 +93,15 @@ fn query_of(q: &ListQuery) -> ApiResult<(AnnotationQuery, Option<Sides>)> {
     ))
 }
 
-/// Adds the derived fields to annotation JSON objects (items that are not annotations, as
-/// after `fields=`, are left alone).
-pub(crate) fn derive(r: &Req, items: &mut [Value]) -> ApiResult<()> {
-    let parsed: Vec<(usize, Annotation)> = items
-        .iter()
-        .enumerate()
-        .filter_map(|(n, v)| serde_json::from_value(v.clone()).ok().map(|a| (n, a)))
-        .collect();
-    let annotations: Vec<Annotation> = parsed.iter().map(|(_, a)| a.clone()).collect();
-    let extras = r.exact.annotations().extras(&r.actor, &annotations)?;
-    for ((n, _), x) in parsed.iter().zip(extras) {
-        if let Value::Object(m) = &mut items[*n] {
+/// Adds the derived fields of `annotations` to their JSON objects `items` (same order).
+pub(crate) fn derive_typed(
+    r: &Req,
+    annotations: &[Annotation],
+    items: &mut [Value],
+) -> ApiResult<()> {
+    let extras = r.exact.annotations().extras(&r.actor, annotations)?;
+    for (v, x) in items.iter_mut().zip(extras) {
+        if let Value::Object(m) = v {
             m.insert("verified_by_user".into(), Value::Bool(x.verified_by_user));
             m.insert("uploaded_media_files".into(), json(&x.uploaded_media_files));
             m.insert(
@@ -114,6 +111,25 @@ pub(crate) fn derive(r: &Req, items: &mut [Value]) -> ApiResult<()> {
         }
     }
     Ok(())
+}
+
+/// Adds the derived fields to annotation JSON objects (items that are not annotations are
+/// left alone).
+pub(crate) fn derive(r: &Req, items: &mut [Value]) -> ApiResult<()> {
+    let mut at = Vec::new();
+    let mut annotations = Vec::new();
+    for (n, v) in items.iter().enumerate() {
+        if let Ok(a) = serde_json::from_value::<Annotation>(v.clone()) {
+            at.push(n);
+            annotations.push(a);
+        }
+    }
+    let mut subset: Vec<Value> = at.iter().map(|n| std::mem::take(&mut items[*n])).collect();
+    let done = derive_typed(r, &annotations, &mut subset);
+    for (n, v) in at.into_iter().zip(subset) {
+        items[n] = v;
+    }
+    done
 }
 
 /// One annotation with its derived fields.
@@ -162,7 +178,7 @@ async fn index(r: Req) -> ApiResult<Json<Value>> {
             Ok(items)
         },
         |a: &Annotation| a.id.0,
-        derive,
+        derive_typed,
     )
     .await
 }
