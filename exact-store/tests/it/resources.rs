@@ -258,7 +258,7 @@ fn annotation_extras_media_list_and_get() {
     // Another team neither gets extras nor sees the file.
     assert_eq!(
         w.c.annotations()
-            .extras(&other, &[a.clone()])
+            .extras(&other, std::slice::from_ref(&a))
             .unwrap_err()
             .kind(),
         ErrorKind::NotFound
