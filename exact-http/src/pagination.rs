@@ -44,13 +44,20 @@ pub fn envelope(
     mut results: Vec<Value>,
     finish: impl FnOnce(&mut [Value]),
 ) -> ApiResult<Value> {
-    let (limit, offset) = limit_offset(q)?;
     let count = count as u64;
     finish(&mut results);
     q.shape(&mut results);
-    let next = (offset.saturating_add(limit) < count).then(|| link(q, limit, offset + limit));
-    let previous = (offset > 0).then(|| link(q, limit, offset.saturating_sub(limit)));
+    let (next, previous) = links(q, count as usize)?;
     Ok(json!({"count": count, "next": next, "previous": previous, "results": results}))
+}
+
+/// The `next` and `previous` links of the page `q` asks for among `count` items.
+pub fn links(q: &ListQuery, count: usize) -> ApiResult<(Option<String>, Option<String>)> {
+    let (limit, offset) = limit_offset(q)?;
+    let next =
+        (offset.saturating_add(limit) < count as u64).then(|| link(q, limit, offset + limit));
+    let previous = (offset > 0).then(|| link(q, limit, offset.saturating_sub(limit)));
+    Ok((next, previous))
 }
 
 fn link(q: &ListQuery, limit: u64, offset: u64) -> String {

@@ -8,7 +8,7 @@ use crate::ids::{AnnotationTypeId, AnnotationVersionId, ImageId, MediaFileId, Us
 use crate::keys::Key;
 use crate::model::{Annotation, AnnotationMediaFile, AnnotationVersion, SetVersion, Verification};
 use crate::permissions::Actor;
-use crate::store::Index;
+use crate::store::{Index, Kind};
 use crate::time::Timestamp;
 use std::collections::HashMap;
 
@@ -162,21 +162,32 @@ impl Annotations<'_> {
                 snapshots.entry(snap.annotation).or_default().push(snap.id);
             }
         }
+        // Most stores hold no verification or media file at all: then no per-annotation lookup.
+        let any = |kind| -> Result<bool> { Ok(!c.store().scan(kind, 0, 1)?.is_empty()) };
+        let (verifications, media) = (any(Kind::Verification)?, any(Kind::MediaFile)?);
         let mut out = Vec::with_capacity(annotations.len());
         for a in annotations {
-            let mine = c.by_index::<Verification>(
-                Index::VerificationPair,
-                &Key::new().u64(a.id.0).u64(actor.user.0).build(),
-            )?;
-            let media = c.by_index::<AnnotationMediaFile>(
-                Index::MediaFileName,
-                &Key::new().u64(a.id.0).build(),
-            )?;
+            let mine = if verifications {
+                c.by_index::<Verification>(
+                    Index::VerificationPair,
+                    &Key::new().u64(a.id.0).u64(actor.user.0).build(),
+                )?
+            } else {
+                Vec::new()
+            };
+            let files = if media {
+                c.by_index::<AnnotationMediaFile>(
+                    Index::MediaFileName,
+                    &Key::new().u64(a.id.0).build(),
+                )?
+            } else {
+                Vec::new()
+            };
             let mut versions = snapshots.remove(&a.id).unwrap_or_default();
             versions.sort();
             out.push(AnnotationExtras {
                 verified_by_user: mine.iter().any(|v| v.verified),
-                uploaded_media_files: media.iter().map(|m| m.id).collect(),
+                uploaded_media_files: files.iter().map(|m| m.id).collect(),
                 annotationversion_set: versions,
             });
         }

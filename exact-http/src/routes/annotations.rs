@@ -93,18 +93,15 @@ fn query_of(q: &ListQuery) -> ApiResult<(AnnotationQuery, Option<Sides>)> {
     ))
 }
 
-/// Adds the derived fields to annotation JSON objects (items that are not annotations, as
-/// after `fields=`, are left alone).
-pub(crate) fn derive(r: &Req, items: &mut [Value]) -> ApiResult<()> {
-    let parsed: Vec<(usize, Annotation)> = items
-        .iter()
-        .enumerate()
-        .filter_map(|(n, v)| serde_json::from_value(v.clone()).ok().map(|a| (n, a)))
-        .collect();
-    let annotations: Vec<Annotation> = parsed.iter().map(|(_, a)| a.clone()).collect();
-    let extras = r.exact.annotations().extras(&r.actor, &annotations)?;
-    for ((n, _), x) in parsed.iter().zip(extras) {
-        if let Value::Object(m) = &mut items[*n] {
+/// Adds the derived fields of `annotations` to their JSON objects `items` (same order).
+pub(crate) fn derive_typed(
+    r: &Req,
+    annotations: &[Annotation],
+    items: &mut [Value],
+) -> ApiResult<()> {
+    let extras = r.exact.annotations().extras(&r.actor, annotations)?;
+    for (v, x) in items.iter_mut().zip(extras) {
+        if let Value::Object(m) = v {
             m.insert("verified_by_user".into(), Value::Bool(x.verified_by_user));
             m.insert("uploaded_media_files".into(), json(&x.uploaded_media_files));
             m.insert(
@@ -116,6 +113,25 @@ pub(crate) fn derive(r: &Req, items: &mut [Value]) -> ApiResult<()> {
     Ok(())
 }
 
+/// Adds the derived fields to annotation JSON objects (items that are not annotations are
+/// left alone).
+pub(crate) fn derive(r: &Req, items: &mut [Value]) -> ApiResult<()> {
+    let mut at = Vec::new();
+    let mut annotations = Vec::new();
+    for (n, v) in items.iter().enumerate() {
+        if let Ok(a) = serde_json::from_value::<Annotation>(v.clone()) {
+            at.push(n);
+            annotations.push(a);
+        }
+    }
+    let mut subset: Vec<Value> = at.iter().map(|n| std::mem::take(&mut items[*n])).collect();
+    let done = derive_typed(r, &annotations, &mut subset);
+    for (n, v) in at.into_iter().zip(subset) {
+        items[n] = v;
+    }
+    done
+}
+
 /// One annotation with its derived fields.
 fn derived(r: &Req, a: &Annotation) -> ApiResult<Value> {
     let mut items = [json(a)];
@@ -124,46 +140,113 @@ fn derived(r: &Req, a: &Annotation) -> ApiResult<Value> {
     Ok(v)
 }
 
-async fn index(r: Req) -> ApiResult<Json<Value>> {
-    r.list_models(
-        QUERY_PARAMS,
-        |r| {
-            let (mut query, sides) = query_of(&r.q)?;
-            let mut images: Vec<u64> = Vec::new();
-            if let Some(i) = r.q.u64("image")? {
-                images.push(i);
-            }
-            if let Some(is) = r.q.ids("image__in")? {
-                images.extend(is);
-            }
-            if images.is_empty() {
-                images = r
-                    .exact
-                    .images()
-                    .list(&r.actor)?
-                    .iter()
-                    .map(|i| i.id.0)
-                    .collect();
-            }
-            images.sort_unstable();
-            images.dedup();
-            let mut items = Vec::new();
-            for image in images {
-                if let Some(sides) = sides {
-                    let i = r.exact.images().get(&r.actor, ImageId(image))?;
-                    query.viewport = Some(bounded(sides, i.width, i.height));
-                }
-                items.extend(
-                    r.exact
-                        .annotations()
-                        .query(&r.actor, ImageId(image), &query)?,
-                );
-            }
-            Ok(items)
-        },
-        |a: &Annotation| a.id.0,
-        derive,
-    )
+/// The annotations the list query selects (images, types, viewport, deleted, user, time).
+fn select(r: &Req) -> ApiResult<Vec<Annotation>> {
+    let (mut query, sides) = query_of(&r.q)?;
+    let mut images: Vec<u64> = Vec::new();
+    if let Some(i) = r.q.u64("image")? {
+        images.push(i);
+    }
+    if let Some(is) = r.q.ids("image__in")? {
+        images.extend(is);
+    }
+    if images.is_empty() {
+        images = r
+            .exact
+            .images()
+            .list(&r.actor)?
+            .iter()
+            .map(|i| i.id.0)
+            .collect();
+    }
+    images.sort_unstable();
+    images.dedup();
+    let mut items = Vec::new();
+    for image in images {
+        if let Some(sides) = sides {
+            let i = r.exact.images().get(&r.actor, ImageId(image))?;
+            query.viewport = Some(bounded(sides, i.width, i.height));
+        }
+        items.extend(
+            r.exact
+                .annotations()
+                .query(&r.actor, ImageId(image), &query)?,
+        );
+    }
+    Ok(items)
+}
+
+/// One page of annotations with their derived fields, serialized straight to bytes (no JSON
+/// tree): the viewer's viewport queries take this path.
+#[derive(serde::Serialize)]
+struct Row<'a> {
+    #[serde(flatten)]
+    a: &'a Annotation,
+    verified_by_user: bool,
+    uploaded_media_files: &'a [exact_core::MediaFileId],
+    annotationversion_set: &'a [exact_core::AnnotationVersionId],
+}
+
+#[derive(serde::Serialize)]
+struct Page<'a> {
+    count: usize,
+    next: Option<String>,
+    previous: Option<String>,
+    results: Vec<Row<'a>>,
+}
+
+async fn index(r: Req) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let shaped = ["fields", "omit", "expand"].iter().any(|k| r.q.has(k));
+    if shaped {
+        return r
+            .list_models(QUERY_PARAMS, select, |a: &Annotation| a.id.0, derive_typed)
+            .await
+            .map(IntoResponse::into_response);
+    }
+    crate::blocking(move || {
+        let mut items = select(&r)?;
+        if let Some(first) = items.first()
+            && r.q.filters(&json(first), QUERY_PARAMS)?
+        {
+            // Generic filters work on JSON: the general path.
+            let v = r.q.filter(items.iter().map(json).collect(), QUERY_PARAMS)?;
+            let keep: std::collections::HashSet<u64> =
+                v.iter().filter_map(|v| v["id"].as_u64()).collect();
+            items.retain(|a| keep.contains(&a.id.0));
+        }
+        items.sort_by_key(|a| a.id.0);
+        let count = items.len();
+        let page = &items[crate::pagination::window(&r.q, count)?];
+        let extras = r.exact.annotations().extras(&r.actor, page)?;
+        let (next, previous) = crate::pagination::links(&r.q, count)?;
+        let body = Page {
+            count,
+            next,
+            previous,
+            results: page
+                .iter()
+                .zip(&extras)
+                .map(|(a, x)| Row {
+                    a,
+                    verified_by_user: x.verified_by_user,
+                    uploaded_media_files: &x.uploaded_media_files,
+                    annotationversion_set: &x.annotationversion_set,
+                })
+                .collect(),
+        };
+        let bytes = serde_json::to_vec(&body).map_err(|e| {
+            ApiError::Core(exact_core::Error::backend(
+                "json",
+                std::io::Error::other(e.to_string()),
+            ))
+        })?;
+        Ok((
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            bytes,
+        )
+            .into_response())
+    })
     .await
 }
 

@@ -67,7 +67,7 @@ impl Req {
         skip: &'static [&'static str],
         items: impl FnOnce(&Req) -> ApiResult<Vec<T>> + Send + 'static,
         id: fn(&T) -> u64,
-        derive: impl FnOnce(&Req, &mut [Value]) -> ApiResult<()> + Send + 'static,
+        derive: impl FnOnce(&Req, &[T], &mut [Value]) -> ApiResult<()> + Send + 'static,
     ) -> ApiResult<Json<Value>> {
         crate::blocking(move || {
             let mut items = items(&self)?;
@@ -75,21 +75,32 @@ impl Req {
                 Some(first) => self.q.filters(&super::json(first), skip)?,
                 None => false,
             };
-            let (count, page) = if filtered {
-                let mut all = self
+            items.sort_by_key(id);
+            let (count, models, page): (usize, Vec<T>, Vec<Value>) = if filtered {
+                // Filter on the JSON, keeping each value's model beside it.
+                let json: Vec<Value> = items.iter().map(super::json).collect();
+                let keep: std::collections::HashSet<u64> = self
                     .q
-                    .filter(items.iter().map(super::json).collect(), skip)?;
-                all.sort_by_key(|v| v.get("id").and_then(Value::as_u64).unwrap_or(0));
-                let range = crate::pagination::window(&self.q, all.len())?;
-                (all.len(), all.drain(range).collect())
-            } else {
-                items.sort_by_key(id);
+                    .filter(json, skip)?
+                    .iter()
+                    .filter_map(|v| v.get("id").and_then(Value::as_u64))
+                    .collect();
+                items.retain(|t| keep.contains(&id(t)));
                 let range = crate::pagination::window(&self.q, items.len())?;
-                (items.len(), items[range].iter().map(super::json).collect())
+                let count = items.len();
+                let models: Vec<T> = items.drain(range).collect();
+                let page = models.iter().map(super::json).collect();
+                (count, models, page)
+            } else {
+                let range = crate::pagination::window(&self.q, items.len())?;
+                let count = items.len();
+                let models: Vec<T> = items.drain(range).collect();
+                let page = models.iter().map(super::json).collect();
+                (count, models, page)
             };
             let mut failed = None;
             let page = crate::pagination::envelope(&self.q, count, page, |page| {
-                match derive(&self, page) {
+                match derive(&self, &models, page) {
                     Ok(()) => crate::expand::expand(&self.exact, &self.actor, &self.q, page),
                     Err(e) => failed = Some(e),
                 }

@@ -214,3 +214,60 @@ fn inactive_types_take_no_new_annotations() {
         ErrorKind::InvalidInput
     );
 }
+
+#[test]
+fn annotation_extras_media_list_and_get() {
+    let w = World::new(memory());
+    let (admin, member, other) = (
+        w.actor(&w.admin),
+        w.actor(&w.member),
+        w.actor(&w.other_admin),
+    );
+    let t = w.ty(VectorType::BoundingBox).id;
+    let mk = |x: f64| {
+        w.c.annotations()
+            .create(
+                &admin,
+                NewAnnotation::new(t, w.image.id, Some(Vector::rect(x, x, x + 9.0, x + 9.0))),
+            )
+            .unwrap()
+    };
+    let (a, b) = (mk(0.0), mk(100.0));
+    // Nothing verified, attached or versioned yet.
+    let none =
+        w.c.annotations()
+            .extras(&admin, &[a.clone(), b.clone()])
+            .unwrap();
+    assert!(none.iter().all(|x| *x == Default::default()));
+    w.c.verifications().verify(&admin, a.id, true).unwrap();
+    w.c.verifications().verify(&member, b.id, true).unwrap();
+    let f =
+        w.c.media_files()
+            .attach(&admin, a.id, "a.png", MediaFileType::Image, "media/a")
+            .unwrap();
+    w.c.versions().create(&admin, "v1", &[w.set.id]).unwrap();
+    let x =
+        w.c.annotations()
+            .extras(&admin, &[a.clone(), b.clone()])
+            .unwrap();
+    assert!(x[0].verified_by_user && !x[1].verified_by_user);
+    assert_eq!(x[0].uploaded_media_files, vec![f.id]);
+    assert!(x[1].uploaded_media_files.is_empty());
+    assert_eq!(x[0].annotationversion_set.len(), 1);
+    assert_eq!(x[1].annotationversion_set.len(), 1);
+    // Another team neither gets extras nor sees the file.
+    assert_eq!(
+        w.c.annotations()
+            .extras(&other, std::slice::from_ref(&a))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(w.c.media_files().list(&admin).unwrap(), vec![f.clone()]);
+    assert!(w.c.media_files().list(&other).unwrap().is_empty());
+    assert_eq!(w.c.media_files().get(&member, f.id).unwrap(), f);
+    assert_eq!(
+        w.c.media_files().get(&other, f.id).unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+}
