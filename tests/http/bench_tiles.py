@@ -240,7 +240,7 @@ http {{ access_log off; sendfile on; tcp_nopush on; tcp_nodelay on; keepalive_re
 
         rport = free_port()
         ref = subprocess.Popen([sys.executable, str(HERE / "ref_openslide_server.py"), str(slide),
-                                str(rport)])
+                                str(rport)], stderr=subprocess.DEVNULL)
         procs.append(ref)
         wait(f"http://127.0.0.1:{rport}/tile_files/0/0_0.jpeg", ref)
         dz_top = top  # the 254 grid has the same level count
