@@ -503,6 +503,80 @@ fn table() -> Vec<Op> {
         ));
     }
     let legacy = |m, p, s, b, o, query| q(op(m, p, "legacy", s, b, o), query);
+    ops.push(public(op(
+        "get",
+        "/timesync/",
+        "legacy",
+        "The server's clock ({unixtime})",
+        In::None,
+        Out::One,
+    )));
+    ops.extend([
+        legacy(
+            "get",
+            "/images/api/list_imagesets/",
+            "Image sets with their images, products and annotation types",
+            In::None,
+            Out::List,
+            &[],
+        ),
+        legacy(
+            "get",
+            "/images/api/imageset/load/",
+            "One image set ({image_set})",
+            In::None,
+            Out::One,
+            &["image_set_id"],
+        ),
+        legacy(
+            "post",
+            "/images/api/imageset/product/add/",
+            "Attach a product to an image set",
+            In::Object,
+            Out::One,
+            &[],
+        ),
+        legacy(
+            "post",
+            "/images/api/imageset/product/delete/",
+            "Detach a product from an image set",
+            In::Object,
+            Out::One,
+            &[],
+        ),
+        legacy(
+            "get",
+            "/annotations/api/annotation/loadannotationtypes/",
+            "Active annotation types of a set ({annotation_types})",
+            In::None,
+            Out::One,
+            &["imageset_id"],
+        ),
+        legacy(
+            "post",
+            "/administration/api/annotation_type/create/",
+            "Create an annotation type in a product",
+            In::Object,
+            Out::Made,
+            &[],
+        ),
+        legacy(
+            "post",
+            "/administration/api/annotation_type/delete/",
+            "Deactivate an annotation type",
+            In::Object,
+            Out::One,
+            &[],
+        ),
+        legacy(
+            "get",
+            "/users/api/team/filter/",
+            "The requester's teams by name and id ({teams})",
+            In::None,
+            Out::One,
+            &["name", "id"],
+        ),
+    ]);
     ops.extend([
         legacy(
             "post",
@@ -687,7 +761,9 @@ fn parameters(o: &Op) -> Vec<Value> {
     for name in o.query {
         let schema = match *name {
             "limit" | "offset" | "id" | "annotation" | "annotation_id" | "image_id"
-            | "media_file_type" => json!({"type": "integer", "minimum": 0}),
+            | "media_file_type" | "image_set_id" | "imageset_id" => {
+                json!({"type": "integer", "minimum": 0})
+            }
             "min_x" | "min_y" | "max_x" | "max_y" | "since" | "x" | "y" => {
                 json!({"type": "number"})
             }
@@ -820,6 +896,20 @@ fn body_schema(o: &Op) -> Value {
             &["annotation_id", "blurred", "concealed"],
         ),
         "/users/api/tokens/" => (json!({"name": text(), "expires_at": text()}), &[]),
+        "/images/api/imageset/product/add/" | "/images/api/imageset/product/delete/" => (
+            json!({"image_set_id": id(), "product_id": id()}),
+            &["image_set_id", "product_id"],
+        ),
+        "/administration/api/annotation_type/create/" => (
+            json!({"product_id": id(), "name": text(),
+                "vector_type": {"type": "integer", "minimum": 1, "maximum": 7},
+                "color_code": text(), "default_width": id(), "default_height": id(),
+                "sort_order": id(), "area_hit_test": flag(), "closed": flag()}),
+            &["product_id", "name", "vector_type"],
+        ),
+        "/administration/api/annotation_type/delete/" => {
+            (json!({"annotation_type_id": id()}), &["annotation_type_id"])
+        }
         _ => (json!({}), &[]),
     };
     let mut schema = json!({"type": "object", "properties": props});

@@ -7,8 +7,8 @@ use super::{Id, Req, json, with};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use axum::body::Bytes;
+use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
 use exact_core::model::{AnnotationMediaFile, MediaFileType};
@@ -75,7 +75,7 @@ async fn version(r: Req, Id(id): Id) -> ApiResult<Json<Value>> {
 }
 
 /// A media file as EXACT serializes it: `file` is where its bytes are served.
-fn render(m: &AnnotationMediaFile) -> Value {
+pub(super) fn render(m: &AnnotationMediaFile) -> Value {
     with(
         json(m),
         "file",
@@ -107,59 +107,127 @@ async fn medium(r: Req, Id(id): Id) -> ApiResult<Json<Value>> {
     .await
 }
 
-/// `POST ?annotation=<id>&name=<file name>&media_file_type=<1..4>` with the file's bytes as
-/// the body. The bytes are stored first under a fresh key; the record is written only if
-/// the requester may attach files to the annotation, else the bytes are removed again.
-async fn upload(r: Req, headers: HeaderMap, body: Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
-    let ct = headers
+/// `POST` a file to attach: multipart as EXACT-Sync sends it (`file` plus `annotation`, `name`,
+/// `media_file_type` fields), or the raw bytes as the body with those three as query
+/// parameters.
+async fn upload(r: Req, req: axum::extract::Request) -> ApiResult<(StatusCode, Json<Value>)> {
+    let ct = req
+        .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if ct.starts_with("application/json") || ct.starts_with("multipart/") {
+        .unwrap_or("")
+        .to_owned();
+    let mut fields: std::collections::HashMap<String, String> =
+        r.q.params
+            .iter()
+            .filter(|(k, _)| ["annotation", "name", "media_file_type"].contains(&k.as_str()))
+            .cloned()
+            .collect();
+    let multipart = ct.starts_with("multipart/form-data");
+    let body = if multipart {
+        use axum::extract::FromRequest;
+        let mut m = axum::extract::Multipart::from_request(req, &())
+            .await
+            .map_err(|e| ApiError::bad("body", e.body_text()))?;
+        let mut file = None;
+        while let Some(field) = m
+            .next_field()
+            .await
+            .map_err(|e| ApiError::bad("body", e.body_text()))?
+        {
+            let key = field.name().unwrap_or("").to_owned();
+            if field.file_name().is_some() {
+                if let Some(n) = field.file_name() {
+                    fields.entry("name".into()).or_insert_with(|| n.to_owned());
+                }
+                file = Some(
+                    field
+                        .bytes()
+                        .await
+                        .map_err(|e| ApiError::bad("file", e.body_text()))?,
+                );
+            } else {
+                let text = field
+                    .text()
+                    .await
+                    .map_err(|e| ApiError::bad(key.clone(), e.body_text()))?;
+                fields.insert(key, text);
+            }
+        }
+        file.ok_or_else(|| ApiError::bad("file", "No file was submitted."))?
+    } else if ct.starts_with("application/json") {
         return Err(ApiError::bad(
             "body",
-            "send the file's bytes as the body, with annotation, name and media_file_type as query parameters",
+            "send the file as multipart (file, annotation, name, media_file_type) or as the raw body",
         ));
-    }
+    } else {
+        Bytes::from_request(req, &())
+            .await
+            .map_err(|e| ApiError::bad("body", e.body_text()))?
+    };
     let annotation = AnnotationId(
-        r.q.u64("annotation")?
-            .ok_or_else(|| ApiError::bad("annotation", "This field is required."))?,
+        fields
+            .get("annotation")
+            .ok_or_else(|| ApiError::bad("annotation", "This field is required."))?
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::bad("annotation", "not an id"))?,
     );
-    let name =
-        r.q.get("name")
-            .ok_or_else(|| ApiError::bad("name", "This field is required."))?
-            .to_owned();
-    if name.contains(['/', '\\']) || name.len() > 255 {
-        return Err(ApiError::bad(
-            "name",
-            "a file name without slashes, at most 255 bytes",
+    let name = fields
+        .get("name")
+        .ok_or_else(|| ApiError::bad("name", "This field is required."))?
+        .clone();
+    let kind = media_kind(fields.get("media_file_type").map(String::as_str))?;
+    let m = store_media(&r.exact, &r.actor, annotation, &name, kind, body).await?;
+    if multipart {
+        // EXACT answers its multipart create with the paginated envelope of the new files
+        // (EXACT-Sync reads it as such).
+        return Ok((
+            StatusCode::CREATED,
+            Json(
+                serde_json::json!({"count": 1, "next": null, "previous": null,
+                                    "results": [render(&m)]}),
+            ),
         ));
     }
-    let kind = match r.q.u64("media_file_type")? {
-        None => MediaFileType::Undefined,
-        Some(n) => i64::try_from(n)
+    Ok((StatusCode::CREATED, Json(render(&m))))
+}
+
+use axum::extract::FromRequest;
+
+/// A media file type code (`1`..`4`; absent = undefined).
+pub(super) fn media_kind(raw: Option<&str>) -> ApiResult<MediaFileType> {
+    match raw.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(MediaFileType::Undefined),
+        Some(v) => v
+            .parse::<i64>()
             .ok()
             .and_then(MediaFileType::from_code)
-            .ok_or_else(|| ApiError::bad("media_file_type", "one of 1, 2, 3, 4"))?,
-    };
-    if body.is_empty() {
-        return Err(ApiError::bad("body", "the file is empty"));
+            .ok_or_else(|| ApiError::bad("media_file_type", "one of 1, 2, 3, 4")),
     }
-    // Check the rights before storing anything.
-    let (exact, actor) = (r.exact.clone(), r.actor.clone());
-    crate::blocking(move || Ok(exact.annotations().get(&actor, annotation).map(|_| ())?)).await?;
+}
+
+/// Stores `bytes` and attaches them to `annotation`. The rights are checked before anything is
+/// stored, and the bytes are removed again if the record is refused.
+pub(super) async fn store_media(
+    exact: &exact_store::Exact,
+    actor: &exact_core::permissions::Actor,
+    annotation: AnnotationId,
+    name: &str,
+    kind: MediaFileType,
+    bytes: Bytes,
+) -> ApiResult<AnnotationMediaFile> {
+    let name = crate::ingest::safe_name(name);
+    if bytes.is_empty() {
+        return Err(ApiError::bad("file", "the file is empty"));
+    }
+    let (e, a) = (exact.clone(), actor.clone());
+    crate::blocking(move || Ok(e.annotations().get(&a, annotation).map(|_| ())?)).await?;
     let key = format!("media/{}/{}-{name}", annotation.0, uuid::Uuid::new_v4());
-    r.exact.blobs().put(&key, body).await?;
-    let (exact, blob_key) = (r.exact.clone(), key.clone());
-    let made = r
-        .created(move |r| {
-            Ok(render(
-                &r.exact
-                    .media_files()
-                    .attach(&r.actor, annotation, &name, kind, &blob_key)?,
-            ))
-        })
-        .await;
+    exact.blobs().put(&key, bytes).await?;
+    let (e, a, k) = (exact.clone(), actor.clone(), key.clone());
+    let made =
+        crate::blocking(move || Ok(e.media_files().attach(&a, annotation, &name, kind, &k)?)).await;
     if made.is_err() {
         let _ = exact.blobs().delete(&key).await;
     }

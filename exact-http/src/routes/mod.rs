@@ -10,6 +10,7 @@ mod files;
 mod image_sets;
 mod images;
 mod legacy;
+mod legacy_sync;
 mod products;
 mod session;
 mod set_meta;
@@ -56,6 +57,7 @@ pub fn routes() -> Router<AppState> {
         .merge(session::routes())
         .merge(annotation_meta::routes())
         .merge(legacy::routes())
+        .merge(legacy_sync::routes())
         .route("/api/v1/processing/{*rest}", axum::routing::any(not_yet))
         .route("/api/v1/images/registration/", axum::routing::any(not_yet))
         .route(
