@@ -99,3 +99,24 @@ def test_exact_sync_media_file_multipart(server, world, tmp_path):
     assert made.name == "example.png" and made.annotation == a["id"]
     got = server.ok(server.get(f"/api/v1/annotations/annotation_media_files/{made.id}/file/"))
     assert got.content == pic.read_bytes()
+
+
+def test_image_custom_filters_and_annotation_ids(server, world):
+    team, set_id, product = world
+    t = server.ok(server.post("/api/v1/annotations/annotation_types/", json={
+        "name": "cell", "vector_type": 1, "product": product["id"]}), 201).json()
+    a = server.upload(set_id, CMU, name="filters-a.svs")["results"][0]["id"]
+    b = server.upload(set_id, CMU, name="filters-b.svs")["results"][0]["id"]
+    made = server.ok(server.post("/api/v1/annotations/annotations/", json=[
+        {"annotation_type": t["id"], "image": a, "vector": {"x1": n, "y1": n, "x2": n + 9, "y2": n + 9}}
+        for n in range(3)]),
+        201).json()
+    listed = lambda **p: [i["id"] for i in server.ok(server.get(
+        "/api/v1/images/images/", params={"image_set": set_id, **p})).json()["results"]]
+    assert listed(annotation_type=t["id"]) == [a]
+    assert a in listed(num_annotations_min=3) and b not in listed(num_annotations_min=3)
+    assert b in listed(num_annotations_max=0) and a not in listed(num_annotations_max=2)
+    one = server.ok(server.get(f"/api/v1/images/images/{a}/")).json()
+    assert sorted(one["annotations"]) == sorted(m["id"] for m in made)
+    assert "annotations" not in server.ok(server.get(
+        f"/api/v1/images/images/{a}/", params={"omit": "annotations"})).json()

@@ -1,7 +1,7 @@
 //! `images/images/`: image metadata of the requester's sets. Uploads and tiles are another
 //! module's; a JSON/form POST here registers an image's metadata (EXACT-Sync's `index_image`).
 
-use super::{Authed, Body, Id, blocking, json, list, one};
+use super::{Authed, Body, Id, blocking, json, list, one, with};
 use crate::AppState;
 use crate::body::Obj;
 use crate::error::ApiResult;
@@ -35,7 +35,23 @@ async fn index(
     q: ListQuery,
 ) -> ApiResult<Json<Value>> {
     blocking(move || {
-        let items = s.exact.images().list(&actor)?.iter().map(json).collect();
+        let images = s.exact.images().list(&actor)?;
+        let images = custom_filters(&s.exact, &actor, &q, images)?;
+        let with_ids = wants_annotation_ids(&q);
+        let items = images
+            .iter()
+            .map(|i| {
+                let v = json(i);
+                if !with_ids {
+                    return Ok(v);
+                }
+                Ok(with(
+                    v,
+                    "annotations",
+                    annotation_ids(&s.exact, &actor, i.id)?,
+                ))
+            })
+            .collect::<ApiResult<Vec<_>>>()?;
         // EXACT-Sync spells the filter `objective_power`; the field is `objectivePower`.
         let mut q = q;
         for (k, _) in q.params.iter_mut() {
@@ -43,9 +59,77 @@ async fn index(
                 *k = format!("objectivePower{rest}");
             }
         }
-        list(&s.exact, &actor, &q, items, &[]).map(Json)
+        list(&s.exact, &actor, &q, items, CUSTOM).map(Json)
     })
     .await
+}
+
+/// EXACT's custom image filters, applied before the generic ones.
+const CUSTOM: &[&str] = &[
+    "annotation_type",
+    "num_annotations_min",
+    "num_annotations_max",
+];
+
+/// `annotation_type=<id>`: images with a live annotation of that type; `num_annotations_min`
+/// / `_max`: bounds on the count of live annotations the requester sees.
+fn custom_filters(
+    exact: &exact_store::Exact,
+    actor: &exact_core::permissions::Actor,
+    q: &ListQuery,
+    images: Vec<exact_core::model::Image>,
+) -> ApiResult<Vec<exact_core::model::Image>> {
+    let ty = q.u64("annotation_type")?;
+    let min = q.u64("num_annotations_min")?;
+    let max = q.u64("num_annotations_max")?;
+    if ty.is_none() && min.is_none() && max.is_none() {
+        return Ok(images);
+    }
+    let mut out = Vec::new();
+    for image in images {
+        let mut query = exact_core::catalog::AnnotationQuery::default();
+        if let Some(t) = ty {
+            query.annotation_types = Some(vec![exact_core::AnnotationTypeId(t)]);
+        }
+        let n = exact.annotations().count(actor, image.id, &query)? as u64;
+        if ty.is_some() && n == 0 {
+            continue;
+        }
+        if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) {
+            continue;
+        }
+        out.push(image);
+    }
+    Ok(out)
+}
+
+/// EXACT lists the ids of an image's annotations unless the client leaves them out
+/// (`omit=annotations`, as EXACT-Sync always does, or `fields` without them).
+fn wants_annotation_ids(q: &ListQuery) -> bool {
+    let names = |key: &str| {
+        q.get(key)
+            .map(|v| v.split(',').any(|f| f.trim() == "annotations"))
+    };
+    match (names("omit"), names("fields")) {
+        (Some(true), _) => false,
+        (_, Some(false)) => false,
+        _ => true,
+    }
+}
+
+fn annotation_ids(
+    exact: &exact_store::Exact,
+    actor: &exact_core::permissions::Actor,
+    image: ImageId,
+) -> ApiResult<Value> {
+    let mut ids = Vec::new();
+    exact.annotations().query_each(
+        actor,
+        image,
+        &exact_core::catalog::AnnotationQuery::default(),
+        |a| ids.push(Value::from(a.id.0)),
+    )?;
+    Ok(Value::Array(ids))
 }
 
 async fn show(
@@ -56,7 +140,11 @@ async fn show(
 ) -> ApiResult<Json<Value>> {
     blocking(move || {
         let i = s.exact.images().get(&actor, ImageId(id))?;
-        Ok(Json(one(&s.exact, &actor, &q, json(&i))))
+        let mut v = json(&i);
+        if wants_annotation_ids(&q) {
+            v = with(v, "annotations", annotation_ids(&s.exact, &actor, i.id)?);
+        }
+        Ok(Json(one(&s.exact, &actor, &q, v)))
     })
     .await
 }
