@@ -31,6 +31,11 @@ struct Latency {
     sum: f64,
 }
 
+/// Request counts by (route, method, status), in label order.
+type Counts = BTreeMap<(String, String, u16), u64>;
+/// Latency histograms by (route, method), in label order.
+type Latencies = BTreeMap<(String, String), Latency>;
+
 /// Counters of one route: by (method, status), and latency by method.
 #[derive(Default)]
 struct RouteStats {
@@ -77,12 +82,7 @@ impl Metrics {
     }
 
     /// Snapshot in label order (stable output).
-    fn snapshot(
-        &self,
-    ) -> (
-        BTreeMap<(String, String, u16), u64>,
-        BTreeMap<(String, String), Latency>,
-    ) {
+    fn snapshot(&self) -> (Counts, Latencies) {
         let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
         let mut counts = BTreeMap::new();
         let mut latency = BTreeMap::new();

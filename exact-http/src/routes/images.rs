@@ -110,11 +110,10 @@ fn wants_annotation_ids(q: &ListQuery) -> bool {
         q.get(key)
             .map(|v| v.split(',').any(|f| f.trim() == "annotations"))
     };
-    match (names("omit"), names("fields")) {
-        (Some(true), _) => false,
-        (_, Some(false)) => false,
-        _ => true,
-    }
+    !matches!(
+        (names("omit"), names("fields")),
+        (Some(true), _) | (_, Some(false))
+    )
 }
 
 fn annotation_ids(
