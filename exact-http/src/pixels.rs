@@ -19,8 +19,10 @@ const OPEN_SLIDES: usize = 64;
 pub struct TileCounters {
     /// Native tiles sent as stored (JPEG tables spliced, no decoding).
     pub passthrough: AtomicU64,
-    /// Tiles rendered (decoded, resized, encoded) or answered from the rendered-tile cache.
+    /// Tiles rendered (decoded, resized, encoded).
     pub rendered: AtomicU64,
+    /// Rendered tiles answered from the rendered-tile cache.
+    pub cache_hits: AtomicU64,
     /// Conditional requests answered `304 Not Modified`.
     pub not_modified: AtomicU64,
 }
@@ -37,8 +39,13 @@ impl TileCounters {
             ),
             (
                 "exact_tiles_rendered_total",
-                "Tiles rendered or served from the rendered-tile cache.",
+                "Tiles rendered (decoded, resized, encoded).",
                 &self.rendered,
+            ),
+            (
+                "exact_tiles_cache_hits_total",
+                "Rendered tiles answered from the rendered-tile cache.",
+                &self.cache_hits,
             ),
             (
                 "exact_tiles_not_modified_total",

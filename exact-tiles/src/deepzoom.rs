@@ -308,6 +308,11 @@ impl DeepZoomGenerator {
         .await
     }
 
+    /// The rendered tile if the cache holds it (no rendering).
+    pub fn cached_tile(&self, level: usize, col: u32, row: u32) -> Option<Bytes> {
+        self.cache.get(&(level, col, row))
+    }
+
     /// One tile as JPEG bytes: passed through untouched when it is a native tile, else
     /// rendered ([`DeepZoomGenerator::render`]), encoded and cached.
     pub async fn tile(&self, level: usize, col: u32, row: u32) -> Result<Bytes> {

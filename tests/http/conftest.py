@@ -19,6 +19,8 @@ REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"
 CMU = SHARED / "CMU-1-Small-Region.svs"
 PASSWORD = "images-secret"
+# The test server's upload limit (EXACT_MAX_UPLOAD), small enough to test.
+MAX_UPLOAD = 48 << 20
 
 
 def free_port():
@@ -121,7 +123,8 @@ class Server:
 def server(s3_env):
     data = Path(tempfile.mkdtemp(prefix="exact-http-test-"))
     port = free_port()
-    env = dict(os.environ, EXACT_ADMIN_PASSWORD=PASSWORD, **s3_env)
+    env = dict(os.environ, EXACT_ADMIN_PASSWORD=PASSWORD, EXACT_MAX_UPLOAD=str(MAX_UPLOAD),
+               **s3_env)
     env.pop("AWS_PROFILE", None)
     log = open(data / "serve.log", "w")
     proc = subprocess.Popen([exact_bin(), "serve", "--data", str(data / "d"), "--bind",

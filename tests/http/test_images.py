@@ -15,7 +15,12 @@ from exact_sync.v1.api_client import ApiClient
 from exact_sync.v1.configuration import Configuration
 from openslide.deepzoom import DeepZoomGenerator
 
-from conftest import CMU, PASSWORD, decode, gradient_png, mae
+import os
+import subprocess
+
+import requests
+
+from conftest import CMU, MAX_UPLOAD, PASSWORD, decode, exact_bin, free_port, gradient_png, mae, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +146,12 @@ def test_native_grid_passes_tiles_through(server, cmu):
         assert mae(ours, ref) <= 2, (level, col, row, mae(ours, ref))
     after = metrics(server)
     assert after["exact_tiles_passthrough_total"] > before["exact_tiles_passthrough_total"]
+    # A rendered tile asked twice comes from the rendered-tile cache the second time.
+    url = f"/api/v1/images/images/{image['id']}/native_files/10/0_0.jpeg"
+    first = server.ok(server.get(url)).content
+    hits = metrics(server)["exact_tiles_cache_hits_total"]
+    assert server.ok(server.get(url)).content == first
+    assert metrics(server)["exact_tiles_cache_hits_total"] == hits + 1
 
 
 def metrics(server):
@@ -327,3 +338,64 @@ def test_bad_input_is_refused_cleanly(server, tmp_path):
         assert r.status_code == status, (path, r.status_code, r.text)
         assert "detail" in r.json()
     assert server.get("/api/v1/images/images/424242/native.dzi").status_code == 404
+
+
+def test_upload_over_the_limit_is_refused_whole(server, tmp_path):
+    set_id = server.new_set("too big")
+    big = tmp_path / "big.tif"
+    with open(big, "wb") as f:
+        f.write(CMU.read_bytes())
+        f.write(b"\0" * (MAX_UPLOAD + 1 - CMU.stat().st_size))
+    with open(big, "rb") as f:
+        r = server.post("/api/v1/images/images/", files={"file_path": ("big.tif", f)},
+                        data={"image_set": str(set_id)})
+    assert r.status_code == 413 and "upload limit" in r.json()["detail"], r.text
+    assert server.ok(server.get("/api/v1/images/images/", params={"image_set": set_id})).json()["count"] == 0
+    # Nothing left behind in the blob store either.
+    blobs = server.data / "d" / "blobs" / "images"
+    assert not any(p.name.startswith("big") for p in blobs.rglob("*"))
+
+
+def test_cli_registers_a_slide_by_url(tmp_path):
+    """`exact image add --set ID URL`: the slide stays where it is; the server serves it."""
+    data = tmp_path / "data"
+    port = free_port()
+    env = dict(os.environ, EXACT_ADMIN_PASSWORD=PASSWORD)
+
+    def serve():
+        p = subprocess.Popen([exact_bin(), "serve", "--data", str(data), "--bind",
+                              f"127.0.0.1:{port}"], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        wait_for(f"http://127.0.0.1:{port}/healthz", p, "exact serve")
+        return p
+
+    p = serve()
+    base, auth = f"http://127.0.0.1:{port}", ("exact", PASSWORD)
+    team = requests.post(base + "/api/v1/users/teams/", json={"name": "cli team"}, auth=auth).json()
+    set_id = requests.post(base + "/api/v1/images/image_sets/", json={"name": "cli", "team": team["id"]},
+                           auth=auth).json()["id"]
+    # The server holds the data directory: the CLI says so and changes nothing.
+    busy = subprocess.run([exact_bin(), "image", "add", "--data", str(data), "--set", str(set_id),
+                           str(CMU)], capture_output=True, text=True)
+    assert busy.returncode != 0 and "in use by another process" in busy.stderr
+    p.terminate()
+    p.wait(10)
+    out = subprocess.run([exact_bin(), "image", "add", "--data", str(data), "--set", str(set_id),
+                          str(CMU)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "2220 × 2967" in out.stdout
+    bad = subprocess.run([exact_bin(), "image", "add", "--data", str(data), "--set", str(set_id),
+                          str(tmp_path / "missing.svs")], capture_output=True, text=True)
+    assert bad.returncode != 0 and "missing.svs" in bad.stderr
+    p = serve()
+    try:
+        images = requests.get(base + "/api/v1/images/images/", params={"image_set": set_id},
+                              auth=auth).json()["results"]
+        assert [(i["name"], i["image_type"], i["filename"]) for i in images] == [
+            (CMU.name, 2, str(CMU))]
+        tile = requests.get(f"{base}/api/v1/images/images/{images[0]['id']}/native_files/12/1_1.jpeg",
+                            auth=auth)
+        assert tile.status_code == 200 and tile.headers["Content-Type"] == "image/jpeg"
+    finally:
+        p.terminate()
+        p.wait(10)

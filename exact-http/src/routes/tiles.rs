@@ -281,6 +281,9 @@ async fn serve_tile(
                     .await
                     .map_err(|e| slide_error(&name, e))?;
                 (t.to_bytes(), "image/jpeg")
+            } else if let Some(b) = g.cached_tile(level, col, row) {
+                s.pixels.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
+                (b, "image/jpeg")
             } else {
                 s.pixels.counters.rendered.fetch_add(1, Ordering::Relaxed);
                 let b = g
