@@ -169,24 +169,13 @@ impl Pixels {
         }
     }
 
-    /// The open slide of a ready image.
+    /// The open slide of a ready image (shared with its generators; OpenSlide's default grid
+    /// is valid for every slide, whatever its tiling).
     pub async fn slide(&self, image: &Image) -> ApiResult<Arc<Slide>> {
-        Self::require_ready(image)?;
-        match self.location(image)? {
-            Location::Url(url) => self
-                .slides
-                .slide(&url)
-                .await
-                .map_err(|e| slide_error(&url, e)),
-            Location::Blob(key) => {
-                let path = self.blobs.path(&key)?;
-                let store = self.blobs.object_store().0.clone();
-                self.slides
-                    .slide_with(&format!("blob:{key}"), || Slide::open_store(store, path))
-                    .await
-                    .map_err(|e| slide_error(&key, e))
-            }
-        }
+        let g = self
+            .deepzoom(image, Some(DeepZoomOptions::default()))
+            .await?;
+        Ok(g.slide().clone())
     }
 
     /// The Deep Zoom generator of a ready image: `None` for the native grid, else OpenSlide's.

@@ -521,8 +521,9 @@ async fn slide_information(
 /// Largest patch `get_patch/` renders, per side (EXACT's limit).
 const MAX_PATCH: u32 = 2048;
 
-fn png_response(png: Vec<u8>) -> Response {
-    ([(header::CONTENT_TYPE, "image/png")], png).into_response()
+async fn png_response(img: exact_tiles::Image) -> ApiResult<Response> {
+    let png = super::tiles::encode_png(img).await?;
+    Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
 }
 
 /// `get_patch/?x&y&level&width&height`: a PNG of the region, clipped to the level.
@@ -571,10 +572,7 @@ async fn get_patch(
         .read_region(x, y, level, w, h)
         .await
         .map_err(|e| crate::pixels::slide_error(&name, e))?;
-    let png = exact_tiles::cpu::run(move || img.encode_png())
-        .await
-        .map_err(|e| ApiError::bad("patch", format!("PNG encoding failed: {e}")))?;
-    Ok(png_response(png))
+    png_response(img).await
 }
 
 /// `thumbnail/`: a PNG of at most 128 × 128 pixels.
@@ -590,10 +588,7 @@ async fn thumbnail(
         .thumbnail(128, 128)
         .await
         .map_err(|e| crate::pixels::slide_error(&name, e))?;
-    let png = exact_tiles::cpu::run(move || img.encode_png())
-        .await
-        .map_err(|e| ApiError::bad("thumbnail", format!("PNG encoding failed: {e}")))?;
-    Ok(png_response(png))
+    png_response(img).await
 }
 
 /// `update_image_cache/`: opens the slide and renders the small Deep Zoom levels of EXACT's

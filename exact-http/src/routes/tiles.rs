@@ -299,10 +299,7 @@ async fn serve_tile(
                 .render(level, col, row)
                 .await
                 .map_err(|e| slide_error(&name, e))?;
-            let png = exact_tiles::cpu::run(move || img.encode_png())
-                .await
-                .map_err(|e| ApiError::bad("tile", format!("PNG encoding failed: {e}")))?;
-            (Bytes::from(png), "image/png")
+            (encode_png(img).await?, "image/png")
         }
     };
     let mut r = (
@@ -312,6 +309,19 @@ async fn serve_tile(
         .into_response();
     r.headers_mut().extend(cache);
     Ok(r)
+}
+
+/// PNG bytes of rendered pixels, encoded on the CPU pool.
+pub(super) async fn encode_png(img: exact_tiles::Image) -> ApiResult<Bytes> {
+    exact_tiles::cpu::run(move || img.encode_png())
+        .await
+        .map(Bytes::from)
+        .map_err(|e| {
+            ApiError::Core(exact_core::Error::backend(
+                "png encoder",
+                std::io::Error::other(e.to_string()),
+            ))
+        })
 }
 
 /// 404 with the grid's bounds for tiles outside it (not a 500 from deep inside the engine).
