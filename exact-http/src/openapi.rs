@@ -569,6 +569,22 @@ fn table() -> Vec<Op> {
             &[],
         ),
         legacy(
+            "post",
+            "/images/api/image/opened/{id}/",
+            "Log that the requester opened an image",
+            In::None,
+            Out::One,
+            &[],
+        ),
+        legacy(
+            "post",
+            "/images/api/image/closed/{id}/",
+            "Log that the requester closed an image",
+            In::None,
+            Out::One,
+            &[],
+        ),
+        legacy(
             "get",
             "/users/api/team/filter/",
             "The requester's teams by name and id ({teams})",

@@ -120,3 +120,15 @@ def test_image_custom_filters_and_annotation_ids(server, world):
     assert sorted(one["annotations"]) == sorted(m["id"] for m in made)
     assert "annotations" not in server.ok(server.get(
         f"/api/v1/images/images/{a}/", params={"omit": "annotations"})).json()
+
+
+def test_viewer_open_close_log(server, world):
+    team, set_id, product = world
+    image = server.upload(set_id, CMU, name="logged.svs")["results"][0]["id"]
+    opened = server.ok(server.post(f"/images/api/image/opened/{image}/",
+                                   headers={"X-Forwarded-For": "10.1.2.3, 127.0.0.1"})).json()
+    assert opened["action"] == 1 and opened["ip"] == "10.1.2.3"
+    assert server.ok(server.post(f"/images/api/image/closed/{image}/")).json()["action"] == 2
+    log = server.ok(server.get("/api/v1/annotations/log_image_actions/", params={"image": image})).json()
+    assert [e["action"] for e in log["results"]] == [1, 2]
+    assert server.post("/images/api/image/opened/999999/").status_code == 404

@@ -2,8 +2,8 @@
 //! `ExactManager`) calls, over the same use cases: `timesync/`, `images/api/list_imagesets/`,
 //! `images/api/imageset/load/`, `images/api/imageset/product/add|delete/`,
 //! `annotations/api/annotation/loadannotationtypes/`, `annotations/api/annotation/mediafile/
-//! upload/<annotation>/<type>/`, `administration/api/annotation_type/create|delete/` and
-//! `users/api/team/filter/`.
+//! upload/<annotation>/<type>/`, `administration/api/annotation_type/create|delete/`,
+//! `users/api/team/filter/`, and the viewer's `images/api/image/opened|closed/<id>/` log.
 
 use super::annotation_meta::{media_kind, render, store_media};
 use super::{Req, json, with};
@@ -47,6 +47,48 @@ pub(super) fn routes() -> Router<AppState> {
             post(annotation_type_delete),
         )
         .route("/users/api/team/filter/", get(team_filter))
+        .route("/images/api/image/opened/{id}/", post(opened).get(opened))
+        .route("/images/api/image/closed/{id}/", post(closed).get(closed))
+}
+
+/// The viewer's open/close log (`LogImageAction`), with the client's address.
+async fn log_action(
+    r: Req,
+    id: u64,
+    action: exact_core::model::LogAction,
+    headers: &axum::http::HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let ip = headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    crate::blocking(move || {
+        let l = r
+            .exact
+            .log_image_actions()
+            .log(&r.actor, exact_core::ImageId(id), action, &ip)?;
+        Ok(Json(json(&l)))
+    })
+    .await
+}
+
+async fn opened(
+    r: Req,
+    super::Id(id): super::Id,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Json<Value>> {
+    log_action(r, id, exact_core::model::LogAction::Open, &headers).await
+}
+
+async fn closed(
+    r: Req,
+    super::Id(id): super::Id,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Json<Value>> {
+    log_action(r, id, exact_core::model::LogAction::Closed, &headers).await
 }
 
 /// `{"unixtime": seconds}`: the client checks its clock against the server's.
