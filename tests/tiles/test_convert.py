@@ -85,10 +85,20 @@ def test_convert_streams_large_png(tmp_path):
     code = ("import resource, subprocess, sys; "
             "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-    p = subprocess.run(["python3", "-c", code, exact_bin(), "slide", "convert", "-q", str(src), str(out)],
-                       capture_output=True, text=True, check=True)
-    peak_kb = int(p.stdout.strip())
-    assert peak_kb * 1024 < w * h * 3 * 0.6, f"peak RSS {peak_kb} kB"
+
+    def peak_kb(source, target):
+        p = subprocess.run(["python3", "-c", code, exact_bin(), "slide", "convert", "-q",
+                            str(source), str(target)], capture_output=True, text=True, check=True)
+        return int(p.stdout.strip())
+
+    # The binary's own footprint (code, allocator, runtime), measured on a tiny picture, is not
+    # the conversion's: compare the growth with the decoded image's size.
+    small = tmp_path / "small.png"
+    im.crop(0, 0, 64, 64).pngsave(str(small))
+    base_kb = peak_kb(small, tmp_path / "small.tif")
+    big_kb = peak_kb(src, out)
+    growth = (big_kb - base_kb) * 1024
+    assert growth < w * h * 3 * 0.4, f"peak RSS {big_kb} kB, {base_kb} kB for a 64 px picture"
     osr = openslide.OpenSlide(str(out))
     assert osr.dimensions == (w, h)
     px = np.asarray(osr.read_region((3000, 2000), 0, (1, 1)).convert("RGB"))[0, 0]
