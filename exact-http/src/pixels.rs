@@ -142,10 +142,23 @@ impl Pixels {
         if image.image_type == ImageType::FileLink {
             return Ok(Location::Url(image.filename.clone()));
         }
+        Self::require_file(image)?;
         Ok(match self.blobs.object_url(&image.filename)? {
             Some(url) => Location::Url(url),
             None => Location::Blob(image.filename.clone()),
         })
+    }
+
+    /// Fails unless the image's file came through this server (an upload or its conversion):
+    /// an image registered by its metadata alone names no file the server may read.
+    pub fn require_file(image: &Image) -> ApiResult<()> {
+        if image.image_type != ImageType::FileLink && image.original.is_empty() {
+            return Err(ApiError::Core(exact_core::Error::not_found(format!(
+                "the file of {} (it was registered by its metadata only, never uploaded)",
+                image.id
+            ))));
+        }
+        Ok(())
     }
 
     /// Fails with 409-style JSON unless the image's pixels are ready.

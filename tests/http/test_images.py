@@ -399,3 +399,35 @@ def test_cli_registers_a_slide_by_url(tmp_path):
     finally:
         p.terminate()
         p.wait(10)
+
+
+def test_members_cannot_point_images_at_other_files(server, cmu):
+    """Where pixels come from decides what the server reads: members may not repoint an image
+    (filename, file links), and an image registered by metadata alone serves no file."""
+    set_id, image = cmu
+    team = server.ok(server.get(f"/api/v1/images/image_sets/{set_id}/")).json()["team"]
+    user = server.ok(server.post("/api/v1/users/users/", json={
+        "username": "member1", "password": "member1-pw"}), 201).json()
+    server.ok(server.post("/api/v1/users/team_membership/", json={
+        "team": team, "user": user["id"], "is_admin": False}), 201)
+    member = requests.Session()
+    member.auth = ("member1", "member1-pw")
+    url = f"{server.url}/api/v1/images/images/{image['id']}/"
+    assert member.get(url).status_code == 200
+    for patch in [{"filename": "/etc/passwd"}, {"image_type": 2}]:
+        r = member.patch(url, json=patch)
+        assert r.status_code == 403 and "only superusers" in r.json()["detail"], r.text
+    r = member.post(f"{server.url}/api/v1/images/images/", json={
+        "name": "link.svs", "image_set": set_id, "image_type": 2, "filename": str(CMU)})
+    assert r.status_code == 403, r.text
+    # A metadata-only image naming another image's stored file gets no pixels from it.
+    r = member.post(f"{server.url}/api/v1/images/images/", json={
+        "name": "borrowed.svs", "image_set": set_id, "width": 2220, "height": 2967,
+        "filename": image["filename"]})
+    assert r.status_code == 201, r.text
+    borrowed = r.json()["id"]
+    for path in [f"/api/v1/images/images/{borrowed}/native.dzi",
+                 f"/api/v1/images/images/{borrowed}/native_files/12/0_0.jpeg",
+                 f"/images/api/image/download/{borrowed}/"]:
+        r = member.get(server.url + path)
+        assert r.status_code == 404 and "metadata only" in r.json()["detail"], (path, r.text)

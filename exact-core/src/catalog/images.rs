@@ -9,6 +9,9 @@ use crate::permissions::Actor;
 use crate::store::Index;
 use crate::{Error, Result};
 
+/// Why a file link is refused: the server reads the URL with its own credentials.
+const LINKS_NEED_SUPERUSER: &str = "only superusers register slides by URL (image_type 2): the server reads them with its own credentials";
+
 /// Largest image side accepted, in pixels (well above any scanner's).
 pub const MAX_SIDE: u64 = 1 << 31;
 
@@ -100,6 +103,9 @@ impl Images<'_> {
     /// Registers an image in a set the actor may edit and that is not locked.
     pub fn add(&self, actor: &Actor, new: NewImage) -> Result<Image> {
         self.require_upload(actor, new.image_set)?;
+        if new.image_type == ImageType::FileLink && !actor.superuser {
+            return Err(Error::denied(LINKS_NEED_SUPERUSER));
+        }
         let image = Image {
             id: ImageId(0),
             image_set: new.image_set,
@@ -144,9 +150,23 @@ impl Images<'_> {
 
     /// Changes an image's metadata (edit rights on its set, and on the target set when moving).
     pub fn update(&self, actor: &Actor, id: ImageId, patch: ImagePatch) -> Result<Image> {
-        let (_, _, rights) = self.0.readable_image(actor, id)?;
+        let (current, _, rights) = self.0.readable_image(actor, id)?;
         if !rights.edit_set {
             return Err(Error::denied(format!("no edit rights on the set of {id}")));
+        }
+        // Where the pixels come from decides what the server reads on the image's behalf.
+        let moves_file = patch
+            .filename
+            .as_ref()
+            .is_some_and(|f| *f != current.filename);
+        let links = patch.image_type.is_some_and(|t| {
+            t != current.image_type
+                && (t == ImageType::FileLink || current.image_type == ImageType::FileLink)
+        });
+        if (moves_file || links) && !actor.superuser {
+            return Err(Error::denied(format!(
+                "only superusers change where the pixels of {id} come from (filename, file links)"
+            )));
         }
         if let Some(target) = patch.image_set {
             self.require_upload(actor, target)?;

@@ -251,6 +251,7 @@ fn object_of(
         return exact_tiles::objects::object_from_url(key)
             .map_err(|e| crate::pixels::slide_error(key, e));
     }
+    crate::pixels::Pixels::require_file(image)?;
     let blobs = s.exact.blobs();
     Ok((blobs.object_store().0.clone(), blobs.path(key)?))
 }

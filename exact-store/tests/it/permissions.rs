@@ -2,9 +2,10 @@
 
 use crate::common::{World, memory};
 use exact_core::catalog::{
-    AnnotationPatch, AnnotationQuery, ImageSetPatch, NewAnnotation, NewImage, TeamPatch, UserPatch,
+    AnnotationPatch, AnnotationQuery, ImagePatch, ImageSetPatch, NewAnnotation, NewImage,
+    TeamPatch, UserPatch,
 };
-use exact_core::model::{Annotation, CollaborationType};
+use exact_core::model::{Annotation, CollaborationType, ImageType};
 use exact_core::{Actor, ErrorKind, Vector, VectorType};
 
 fn boxed(w: &World, actor: &Actor, x: f64) -> Annotation {
@@ -254,6 +255,50 @@ fn locked_sets_take_no_images() {
             .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::PermissionDenied);
     assert!(e.to_string().contains("locked"), "{e}");
+}
+
+#[test]
+fn only_superusers_decide_where_pixels_come_from() {
+    let w = World::new(memory());
+    let admin = w.actor(&w.admin);
+    let mut link = NewImage::new(w.set.id, "linked.svs", 10, 10);
+    link.image_type = ImageType::FileLink;
+    link.filename = "s3://archive/linked.svs".into();
+    let e = w.c.images().add(&admin, link.clone()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+    for patch in [
+        ImagePatch {
+            filename: Some("/etc/passwd".into()),
+            ..Default::default()
+        },
+        ImagePatch {
+            image_type: Some(ImageType::FileLink),
+            ..Default::default()
+        },
+    ] {
+        let e = w.c.images().update(&admin, w.image.id, patch).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    }
+    // Other metadata stays the members' to change.
+    w.c.images()
+        .update(
+            &admin,
+            w.image.id,
+            ImagePatch {
+                mpp: Some(0.25),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let root =
+        w.c.users()
+            .register(exact_core::catalog::NewUser {
+                username: "root".into(),
+                is_superuser: true,
+                ..Default::default()
+            })
+            .unwrap();
+    w.c.images().add(&w.actor(&root), link).unwrap();
 }
 
 #[test]
