@@ -71,35 +71,47 @@ const ACCESS_MAX: usize = 10_000;
 /// `Authorization` header or session cookie, so nothing is shared between users.
 #[derive(Debug, Default)]
 pub struct AccessCache {
-    map:
-        std::sync::Mutex<std::collections::HashMap<(String, ImageId), (Image, std::time::Instant)>>,
+    /// credential → image → (record, granted at); looked up without allocating.
+    map: std::sync::Mutex<std::collections::HashMap<String, Grants>>,
 }
+
+type Grants = std::collections::HashMap<ImageId, (Image, std::time::Instant)>;
 
 impl AccessCache {
     /// The image if `credential` was granted it within [`ACCESS_TTL`].
     pub fn get(&self, credential: &str, image: ImageId) -> Option<Image> {
         let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&(credential.to_owned(), image))
+        map.get(credential)?
+            .get(&image)
             .filter(|(_, at)| at.elapsed() < ACCESS_TTL)
             .map(|(i, _)| i.clone())
     }
 
     /// Remembers a grant.
-    pub fn insert(&self, credential: String, image: Image) {
+    pub fn insert(&self, credential: &str, image: Image) {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= ACCESS_MAX {
-            map.retain(|_, (_, at)| at.elapsed() < ACCESS_TTL);
+            map.retain(|_, g| {
+                g.retain(|_, (_, at)| at.elapsed() < ACCESS_TTL);
+                !g.is_empty()
+            });
             if map.len() >= ACCESS_MAX {
                 map.clear();
             }
         }
-        map.insert((credential, image.id), (image, std::time::Instant::now()));
+        let grants = match map.get_mut(credential) {
+            Some(g) => g,
+            None => map.entry(credential.to_owned()).or_default(),
+        };
+        grants.insert(image.id, (image, std::time::Instant::now()));
     }
 
     /// Forgets every grant of an image (deleted, or its pixels changed).
     pub fn forget(&self, image: ImageId) {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.retain(|(_, i), _| *i != image);
+        for g in map.values_mut() {
+            g.remove(&image);
+        }
     }
 }
 

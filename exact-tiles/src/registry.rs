@@ -41,6 +41,21 @@ fn evict<K: Clone + Eq + std::hash::Hash, V>(map: &mut HashMap<K, (V, u64)>, cap
     }
 }
 
+/// The cell of `key` in `map`, marked used at `now`; the map is trimmed to `capacity` (the
+/// entry just touched is the newest, so it stays).
+fn touch<K: Clone + Eq + std::hash::Hash, T>(
+    map: &mut HashMap<K, (Cell<T>, u64)>,
+    key: K,
+    now: u64,
+    capacity: usize,
+) -> Cell<T> {
+    let e = map.entry(key).or_insert_with(|| (Arc::default(), now));
+    e.1 = now;
+    let cell = e.0.clone();
+    evict(map, capacity);
+    cell
+}
+
 impl SlideCache {
     /// A cache holding up to `capacity` slides (and as many generators).
     pub fn new(capacity: usize) -> Self {
@@ -68,20 +83,10 @@ impl SlideCache {
     {
         let url = key;
         let cell = {
-            let mut g = self.lock();
+            let mut guard = self.lock();
+            let g = &mut *guard;
             g.clock += 1;
-            let now = g.clock;
-            let cell = {
-                let e = g
-                    .slides
-                    .entry(url.to_string())
-                    .or_insert_with(|| (Arc::default(), now));
-                e.1 = now;
-                e.0.clone()
-            };
-            let cap = self.capacity;
-            evict(&mut g.slides, cap);
-            cell
+            touch(&mut g.slides, url.to_string(), g.clock, self.capacity)
         };
         let r = cell
             .get_or_try_init(|| async { open().await.map(Arc::new) })
@@ -115,20 +120,10 @@ impl SlideCache {
     {
         let key = (url.to_string(), opts);
         let cell = {
-            let mut g = self.lock();
+            let mut guard = self.lock();
+            let g = &mut *guard;
             g.clock += 1;
-            let now = g.clock;
-            let cell = {
-                let e = g
-                    .generators
-                    .entry(key.clone())
-                    .or_insert_with(|| (Arc::default(), now));
-                e.1 = now;
-                e.0.clone()
-            };
-            let cap = self.capacity;
-            evict(&mut g.generators, cap);
-            cell
+            touch(&mut g.generators, key.clone(), g.clock, self.capacity)
         };
         let r = cell
             .get_or_try_init(|| async {

@@ -493,17 +493,27 @@ impl std::io::Write for ChannelWriter {
     }
 }
 
+/// A readable image and its generator on EXACT's grid.
+async fn exact_grid(
+    s: &AppState,
+    actor: exact_core::permissions::Actor,
+    id: u64,
+) -> ApiResult<(Image, Arc<exact_tiles::DeepZoomGenerator>)> {
+    let image = image_of(s, actor, id).await?;
+    let g = s
+        .pixels
+        .deepzoom(&image, Some(super::tiles::EXACT_GRID))
+        .await?;
+    Ok((image, g))
+}
+
 /// `slide_information/`: the pyramid as EXACT describes it.
 async fn slide_information(
     State(s): State<AppState>,
     Authed(actor): Authed,
     Id(id): Id,
 ) -> ApiResult<Json<Value>> {
-    let image = image_of(&s, actor, id).await?;
-    let g = s
-        .pixels
-        .deepzoom(&image, Some(super::tiles::EXACT_GRID))
-        .await?;
+    let (image, g) = exact_grid(&s, actor, id).await?;
     let slide = g.slide();
     Ok(Json(json!({
         "id": id,
@@ -599,11 +609,7 @@ async fn update_image_cache(
     Authed(actor): Authed,
     Id(id): Id,
 ) -> ApiResult<Json<Value>> {
-    let image = image_of(&s, actor, id).await?;
-    let g = s
-        .pixels
-        .deepzoom(&image, Some(super::tiles::EXACT_GRID))
-        .await?;
+    let (_, g) = exact_grid(&s, actor, id).await?;
     let mut warmed = 0u64;
     for (level, &(cols, rows)) in g.geometry().level_tiles().iter().enumerate() {
         if u64::from(cols) * u64::from(rows) > 64 {

@@ -95,25 +95,26 @@ async fn readable(
 ) -> ApiResult<Image> {
     let authorization = headers
         .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().map(str::to_owned))
+        .map(|v| v.to_str())
         .transpose()
         .map_err(|_| ApiError::Unauthenticated("Authorization header is not ASCII.".into()))?;
-    let cookies = crate::auth::Cookies::from_headers(headers);
-    let credential = match &authorization {
-        Some(a) => format!("h:{a}"),
-        None => format!("c:{}", cookies.get("sessionid").unwrap_or_default()),
+    // The credential itself keys the grant: an Authorization header ("Basic …", "Token …")
+    // or, without one, the session cookie's secret (cookies are parsed only then).
+    let cookies = match authorization {
+        Some(_) => crate::auth::Cookies::default(),
+        None => crate::auth::Cookies::from_headers(headers),
     };
-    let image = match s.pixels.access.get(&credential, id) {
+    let credential = authorization
+        .or_else(|| cookies.get("sessionid"))
+        .unwrap_or_default();
+    let image = match s.pixels.access.get(credential, id) {
         Some(image) => image,
         None => {
-            let st = s.clone();
+            let (st, header, jar) = (s.clone(), authorization.map(str::to_owned), cookies.clone());
             let image = blocking(move || {
-                let actor = st.auth.authenticate_request(
-                    &st.exact,
-                    authorization.as_deref(),
-                    &cookies,
-                    false,
-                )?;
+                let actor =
+                    st.auth
+                        .authenticate_request(&st.exact, header.as_deref(), &jar, false)?;
                 Ok(st.exact.images().get(&actor, id)?)
             })
             .await?;
@@ -267,7 +268,6 @@ async fn serve_tile(
         r.headers_mut().extend(cache);
         return Ok(r);
     }
-    let name = g.slide().name().to_owned();
     let (bytes, content_type) = match format {
         Format::Jpeg => {
             if let Some((sl, c, r)) = g.passthrough_source(level, col, row) {
@@ -279,7 +279,7 @@ async fn serve_tile(
                     .slide()
                     .native_tile(sl, c, r)
                     .await
-                    .map_err(|e| slide_error(&name, e))?;
+                    .map_err(|e| slide_error(g.slide().name(), e))?;
                 (t.to_bytes(), "image/jpeg")
             } else if let Some(b) = g.cached_tile(level, col, row) {
                 s.pixels.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
@@ -289,7 +289,7 @@ async fn serve_tile(
                 let b = g
                     .tile(level, col, row)
                     .await
-                    .map_err(|e| slide_error(&name, e))?;
+                    .map_err(|e| slide_error(g.slide().name(), e))?;
                 (b, "image/jpeg")
             }
         }
@@ -298,7 +298,7 @@ async fn serve_tile(
             let img = g
                 .render(level, col, row)
                 .await
-                .map_err(|e| slide_error(&name, e))?;
+                .map_err(|e| slide_error(g.slide().name(), e))?;
             (encode_png(img).await?, "image/png")
         }
     };

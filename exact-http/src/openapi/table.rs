@@ -1,0 +1,530 @@
+//! The operation table: every route the server answers, in one list (what the document and
+//! the routing test are built from).
+
+use super::{In, LIST, Op, Out, op, public, q, resource};
+
+pub(super) fn table() -> Vec<Op> {
+    let mut ops = vec![
+        public(op(
+            "get",
+            "/api/v1/",
+            "meta",
+            "Server name, version and stores",
+            In::None,
+            Out::One,
+        )),
+        public(op(
+            "get",
+            "/api/v1/openapi",
+            "meta",
+            "This document",
+            In::None,
+            Out::One,
+        )),
+        public(op(
+            "get",
+            "/health",
+            "meta",
+            "Liveness",
+            In::None,
+            Out::Text,
+        )),
+        public(op(
+            "get",
+            "/healthz",
+            "meta",
+            "Liveness",
+            In::None,
+            Out::Text,
+        )),
+        public(op(
+            "get",
+            "/metrics",
+            "meta",
+            "Prometheus metrics: requests by route and status, latency histograms",
+            In::None,
+            Out::Text,
+        )),
+        public(op(
+            "post",
+            "/api/v1/auth/login/",
+            "auth",
+            "Log in (JSON or form username/password): sets the sessionid and csrftoken cookies",
+            In::Object,
+            Out::One,
+        )),
+        op(
+            "post",
+            "/api/v1/auth/logout/",
+            "auth",
+            "End the session",
+            In::None,
+            Out::One,
+        ),
+        op(
+            "get",
+            "/api/v1/auth/me/",
+            "auth",
+            "The requester",
+            In::None,
+            Out::One,
+        ),
+        op(
+            "get",
+            "/users/api/tokens/",
+            "auth",
+            "The requester's personal access tokens",
+            In::None,
+            Out::List,
+        ),
+        op(
+            "post",
+            "/users/api/tokens/",
+            "auth",
+            "Create a token (secret shown once)",
+            In::Object,
+            Out::Made,
+        ),
+        op(
+            "post",
+            "/users/api/tokens/{id}/revoke/",
+            "auth",
+            "Revoke a token",
+            In::None,
+            Out::One,
+        ),
+    ];
+    resource(
+        &mut ops,
+        "/api/v1/users/users/",
+        "/api/v1/users/users/{id}/",
+        "users",
+        true,
+        true,
+        false,
+    );
+    resource(
+        &mut ops,
+        "/api/v1/users/teams/",
+        "/api/v1/users/teams/{id}/",
+        "users",
+        true,
+        true,
+        true,
+    );
+    resource(
+        &mut ops,
+        "/api/v1/users/team_membership/",
+        "/api/v1/users/team_membership/{id}/",
+        "users",
+        true,
+        true,
+        true,
+    );
+    resource(
+        &mut ops,
+        "/api/v1/administration/products/",
+        "/api/v1/administration/products/{id}/",
+        "administration",
+        true,
+        true,
+        false,
+    );
+    resource(
+        &mut ops,
+        "/api/v1/annotations/annotation_types/",
+        "/api/v1/annotations/annotation_types/{id}/",
+        "annotations",
+        true,
+        true,
+        false,
+    );
+    resource(
+        &mut ops,
+        "/api/v1/images/image_sets/",
+        "/api/v1/images/image_sets/{id}/",
+        "images",
+        true,
+        true,
+        true,
+    );
+    resource(
+        &mut ops,
+        "/api/v1/images/images/",
+        "/api/v1/images/images/{id}/",
+        "images",
+        true,
+        true,
+        true,
+    );
+    const JPEG_PNG: &[&str] = &["image/jpeg", "image/png"];
+    const XML: &[&str] = &["application/xml"];
+    const PNG: &[&str] = &["image/png"];
+    let pixels = |path, summary, out| op("get", path, "pixels", summary, In::None, out);
+    ops.extend([
+        pixels(
+            "/api/v1/images/images/{id}/native.dzi",
+            "Deep Zoom descriptor of the native grid (slide tile size, overlap 0)",
+            Out::Media(XML),
+        ),
+        pixels(
+            "/api/v1/images/images/{id}/native_files/{level}/{tile}",
+            "A native-grid tile; native levels pass through untouched (ETag, 304)",
+            Out::Media(JPEG_PNG),
+        ),
+        pixels(
+            "/api/v1/images/images/{id}/{z}/{frame}/tile/",
+            "Deep Zoom descriptor on EXACT's grid (254 px, overlap 1)",
+            Out::Media(XML),
+        ),
+        pixels(
+            "/api/v1/images/images/{id}/{z}/{frame}/tile_files/{level}/{tile}",
+            "A tile on EXACT's grid (JPEG quality 90, or PNG)",
+            Out::Media(JPEG_PNG),
+        ),
+        pixels(
+            "/images/image/{id}/{z}/{frame}/tile/",
+            "Deep Zoom descriptor on EXACT's grid, at EXACT's viewer path",
+            Out::Media(XML),
+        ),
+        pixels(
+            "/images/image/{id}/{z}/{frame}/tile_files/{level}/{tile}",
+            "A tile on EXACT's grid, at EXACT's viewer path",
+            Out::Media(JPEG_PNG),
+        ),
+        pixels(
+            "/api/v1/images/images/{id}/slide_information/",
+            "Levels, downsamples and Deep Zoom tiles of the slide",
+            Out::One,
+        ),
+        q(
+            pixels(
+                "/api/v1/images/images/{id}/get_patch/",
+                "A region as PNG (clipped to the level; at most 2048 px a side)",
+                Out::Media(PNG),
+            ),
+            &["x", "y", "level", "width", "height"],
+        ),
+        pixels(
+            "/api/v1/images/images/{id}/thumbnail/",
+            "A thumbnail of at most 128 × 128 px (PNG)",
+            Out::Media(PNG),
+        ),
+        op(
+            "patch",
+            "/api/v1/images/images/{id}/update_image_cache/",
+            "pixels",
+            "Open the slide and render the small levels ahead of viewing",
+            In::None,
+            Out::One,
+        ),
+        q(
+            pixels(
+                "/images/api/image/download/{id}/",
+                "The image file, as uploaded or as served (Range supported)",
+                Out::Media(&["application/octet-stream"]),
+            ),
+            &["original_image"],
+        ),
+        pixels(
+            "/images/imageset/{id}/download/",
+            "Every image of a set in one zip, streamed (204 for an empty set)",
+            Out::Media(&["application/zip"]),
+        ),
+        op(
+            "delete",
+            "/images/api/image/delete/{id}/",
+            "pixels",
+            "Soft-delete an image (EXACT's legacy path)",
+            In::None,
+            Out::Gone,
+        ),
+    ]);
+    resource(
+        &mut ops,
+        "/api/v1/annotations/annotations/",
+        "/api/v1/annotations/annotations/{id}/",
+        "annotations",
+        false,
+        true,
+        true,
+    );
+    ops.push(op(
+        "post",
+        "/api/v1/annotations/annotations/",
+        "annotations",
+        "Create one annotation, or a list of them (bulk)",
+        In::ObjectOrList,
+        Out::MadeMany,
+    ));
+    ops.push(q(
+        op(
+            "delete",
+            "/api/v1/annotations/annotations/multiple_delete/",
+            "annotations",
+            "Soft-delete the annotations id__in names",
+            In::None,
+            Out::One,
+        ),
+        &["id__in"],
+    ));
+    resource(
+        &mut ops,
+        "/api/v1/annotations/verifications/",
+        "/api/v1/annotations/verifications/{id}/",
+        "annotations",
+        true,
+        true,
+        false,
+    );
+    resource(
+        &mut ops,
+        "/api/v1/annotations/annotation_versions/",
+        "/api/v1/annotations/annotation_versions/{id}/",
+        "annotations",
+        false,
+        false,
+        false,
+    );
+    resource(
+        &mut ops,
+        "/api/v1/annotations/annotation_media_files/",
+        "/api/v1/annotations/annotation_media_files/{id}/",
+        "annotations",
+        false,
+        false,
+        false,
+    );
+    ops.push(q(
+        op(
+            "post",
+            "/api/v1/annotations/annotation_media_files/",
+            "annotations",
+            "Upload a media file: the bytes as the body, metadata as query parameters",
+            In::Bytes,
+            Out::Made,
+        ),
+        &["annotation", "name", "media_file_type"],
+    ));
+    ops.push(op(
+        "get",
+        "/api/v1/annotations/annotation_media_files/{id}/file/",
+        "annotations",
+        "A media file's bytes",
+        In::None,
+        Out::Bytes,
+    ));
+    resource(
+        &mut ops,
+        "/api/v1/images/set_tags/",
+        "/api/v1/images/set_tags/{id}/",
+        "images",
+        true,
+        false,
+        false,
+    );
+    resource(
+        &mut ops,
+        "/api/v1/images/set_versions/",
+        "/api/v1/images/set_versions/{id}/",
+        "images",
+        true,
+        false,
+        false,
+    );
+    ops.push(q(
+        op(
+            "get",
+            "/api/v1/annotations/log_image_actions/",
+            "annotations",
+            "List (paged, filtered)",
+            In::None,
+            Out::Page,
+        ),
+        LIST,
+    ));
+    ops.push(op(
+        "post",
+        "/api/v1/annotations/log_image_actions/",
+        "annotations",
+        "Log an image being opened or closed",
+        In::Object,
+        Out::Made,
+    ));
+    ops.push(op(
+        "post",
+        "/api/v1/images/screening_modes/",
+        "images",
+        "Open (or resume) screening of an image",
+        In::Object,
+        Out::Made,
+    ));
+    for m in ["patch", "put"] {
+        ops.push(op(
+            m,
+            "/api/v1/images/screening_modes/{id}/",
+            "images",
+            "Advance screening: current_index marks that tile screened",
+            In::Object,
+            Out::One,
+        ));
+    }
+    let legacy = |m, p, s, b, o, query| q(op(m, p, "legacy", s, b, o), query);
+    ops.push(public(op(
+        "get",
+        "/timesync/",
+        "legacy",
+        "The server's clock ({unixtime})",
+        In::None,
+        Out::One,
+    )));
+    ops.extend([
+        legacy(
+            "get",
+            "/images/api/list_imagesets/",
+            "Image sets with their images, products and annotation types",
+            In::None,
+            Out::List,
+            &[],
+        ),
+        legacy(
+            "get",
+            "/images/api/imageset/load/",
+            "One image set ({image_set})",
+            In::None,
+            Out::One,
+            &["image_set_id"],
+        ),
+        legacy(
+            "post",
+            "/images/api/imageset/product/add/",
+            "Attach a product to an image set",
+            In::Object,
+            Out::One,
+            &[],
+        ),
+        legacy(
+            "post",
+            "/images/api/imageset/product/delete/",
+            "Detach a product from an image set",
+            In::Object,
+            Out::One,
+            &[],
+        ),
+        legacy(
+            "get",
+            "/annotations/api/annotation/loadannotationtypes/",
+            "Active annotation types of a set ({annotation_types})",
+            In::None,
+            Out::One,
+            &["imageset_id"],
+        ),
+        legacy(
+            "post",
+            "/administration/api/annotation_type/create/",
+            "Create an annotation type in a product",
+            In::Object,
+            Out::Made,
+            &[],
+        ),
+        legacy(
+            "post",
+            "/administration/api/annotation_type/delete/",
+            "Deactivate an annotation type",
+            In::Object,
+            Out::One,
+            &[],
+        ),
+        legacy(
+            "post",
+            "/images/api/image/opened/{id}/",
+            "Log that the requester opened an image",
+            In::None,
+            Out::One,
+            &[],
+        ),
+        legacy(
+            "post",
+            "/images/api/image/closed/{id}/",
+            "Log that the requester closed an image",
+            In::None,
+            Out::One,
+            &[],
+        ),
+        legacy(
+            "get",
+            "/users/api/team/filter/",
+            "The requester's teams by name and id ({teams})",
+            In::None,
+            Out::One,
+            &["name", "id"],
+        ),
+    ]);
+    ops.extend([
+        legacy(
+            "post",
+            "/annotations/api/annotation/create/",
+            "Create an annotation ({annotations, tempid})",
+            In::Object,
+            Out::Made,
+            &[],
+        ),
+        legacy(
+            "post",
+            "/annotations/api/annotation/update/",
+            "Update an annotation ({annotations})",
+            In::Object,
+            Out::One,
+            &[],
+        ),
+        legacy(
+            "delete",
+            "/annotations/api/annotation/delete/",
+            "Soft-delete an annotation ({annotations})",
+            In::None,
+            Out::One,
+            &["annotation_id", "keep_deleted_element"],
+        ),
+        legacy(
+            "get",
+            "/annotations/api/annotation/load/",
+            "An image's annotations ({annotations})",
+            In::None,
+            Out::One,
+            &[
+                "image_id",
+                "since",
+                "min_x",
+                "min_y",
+                "max_x",
+                "max_y",
+                "include_deleted",
+            ],
+        ),
+        legacy(
+            "get",
+            "/annotations/api/annotation/loadone/",
+            "One annotation ({annotation})",
+            In::None,
+            Out::One,
+            &["annotation_id"],
+        ),
+        legacy(
+            "post",
+            "/annotations/api/annotation/verify/",
+            "Accept or reject an annotation",
+            In::Object,
+            Out::One,
+            &[],
+        ),
+        legacy(
+            "post",
+            "/annotations/api/annotation/blurred_concealed/",
+            "Set blurred and concealed",
+            In::Object,
+            Out::One,
+            &[],
+        ),
+    ]);
+    ops
+}
