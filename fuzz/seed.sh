@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 mkdir -p seeds/tiff seeds/jpeg
-for f in ../../shared/data/*.svs ../../shared/data/*.tiff ../tests/fixtures/cache/*.tif ../tests/fixtures/cache/*.svs; do
+for f in ../tests/fixtures/data/*.svs ../tests/fixtures/data/*.tiff ../tests/fixtures/cache/*.tif ../tests/fixtures/cache/*.svs; do
   [ -f "$f" ] || continue
   size=$(stat -c %s "$f")
   [ "$size" -le 3000000 ] && cp "$f" "seeds/tiff/$(basename "$f")"

@@ -65,7 +65,7 @@ fn main() {
         );
         return;
     };
-    let cmu = repo().join("../shared/data/CMU-1-Small-Region.svs");
+    let cmu = repo().join("tests/fixtures/data/CMU-1-Small-Region.svs");
     let big_s = big.to_str().expect("utf-8 path").to_string();
 
     // 1. open

@@ -19,7 +19,7 @@
 //!
 //! ```
 //! # futures::executor::block_on(async {
-//! let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/CMU-1-Small-Region.svs");
+//! let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/data/CMU-1-Small-Region.svs");
 //! let slide = exact_tiles::Slide::open(path).await.unwrap();
 //! assert_eq!(slide.dimensions(), (2220, 2967));
 //! let tile = slide.native_tile(0, 0, 0).await.unwrap(); // one ranged read, no decoding

@@ -156,7 +156,7 @@ mod tests {
 
     fn cmu() -> String {
         format!(
-            "{}/../../shared/data/CMU-1-Small-Region.svs",
+            "{}/../tests/fixtures/data/CMU-1-Small-Region.svs",
             env!("CARGO_MANIFEST_DIR")
         )
     }

@@ -16,8 +16,8 @@ import requests
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared" / "data"
-CMU = SHARED / "CMU-1-Small-Region.svs"
+DATA = REPO / "tests" / "fixtures" / "data"
+CMU = DATA / "CMU-1-Small-Region.svs"
 PASSWORD = "images-secret"
 # The test server's upload limit (EXACT_MAX_UPLOAD), small enough to test.
 MAX_UPLOAD = 48 << 20

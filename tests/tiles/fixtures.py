@@ -9,7 +9,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / "tests" / "fixtures" / "cache"
-SHARED = REPO.parent / "shared" / "data"
+DATA = REPO / "tests" / "fixtures" / "data"
 
 
 def synthetic_rgb(width, height, seed=0):
@@ -141,9 +141,9 @@ def striped_tiff(name, width, height):
 def all_slides():
     """name -> path of every slide the comparison tests run on."""
     return {
-        "CMU-1-Small-Region.svs": SHARED / "CMU-1-Small-Region.svs",
-        "openslide-python-boxes.tiff": SHARED / "openslide-python-boxes.tiff",
-        "openslide-python-small.svs": SHARED / "openslide-python-small.svs",
+        "CMU-1-Small-Region.svs": DATA / "CMU-1-Small-Region.svs",
+        "openslide-python-boxes.tiff": DATA / "openslide-python-boxes.tiff",
+        "openslide-python-small.svs": DATA / "openslide-python-small.svs",
         "vips-jpeg-odd.tif": vips_pyramid("vips-jpeg-odd.tif", 3001, 2001, compression="jpeg", Q=85),
         "vips-bigtiff.tif": vips_pyramid("vips-bigtiff.tif", 2000, 1537, compression="jpeg", Q=90,
                                          bigtiff=True, tile_width=240, tile_height=240),

@@ -1,7 +1,7 @@
 use super::*;
 
 fn data(name: &str) -> String {
-    format!("{}/../../shared/data/{name}", env!("CARGO_MANIFEST_DIR"))
+    format!("{}/../tests/fixtures/data/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 fn block<T>(f: impl std::future::Future<Output = T>) -> T {

@@ -1,4 +1,4 @@
-//! Integration tests of exact-tiles against real files (../shared/data) and hostile mutations
+//! Integration tests of exact-tiles against real files (tests/fixtures/data) and hostile mutations
 //! of them. One test binary (faster to link).
 
 mod hostile;
@@ -8,7 +8,7 @@ mod stores;
 
 pub fn data(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data")
+        .join("../tests/fixtures/data")
         .join(name)
 }
 
