@@ -8,9 +8,8 @@ use kit::{Api, basic};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use base64::Engine;
 use exact_http::auth::{hash_password, new_token};
-use exact_store::{Exact, ExactConfig};
+
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;

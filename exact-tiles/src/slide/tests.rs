@@ -1,7 +1,10 @@
 use super::*;
 
 fn data(name: &str) -> String {
-    format!("{}/../tests/fixtures/data/{name}", env!("CARGO_MANIFEST_DIR"))
+    format!(
+        "{}/../tests/fixtures/data/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
 
 fn block<T>(f: impl std::future::Future<Output = T>) -> T {
