@@ -174,7 +174,7 @@ async fn one_damaged_annotation_does_not_break_the_image() {
 async fn moving_an_annotation_never_races_reads_into_a_500() {
     let api = std::sync::Arc::new(Api::new());
     let admin = api.user("mv-admin", false);
-    let (_, _, kind, image) = api.world(&admin, "mv").await;
+    let (_, _, kind, image) = api.world(&admin, "mover").await;
     let id = annotate(&api, &admin, image, kind, 10, 10).await;
     for i in 0..10 {
         annotate(
