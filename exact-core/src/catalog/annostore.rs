@@ -49,6 +49,9 @@ struct Located {
     annotation: Annotation,
 }
 
+/// An annotation id pointed at a new cell (`None` forgets it), in a locator block.
+type Move = (u64, Option<Vec<u8>>);
+
 /// A page being rewritten by a batch: per annotation id, its new entry (`None` = it leaves).
 struct Rewrite {
     cell: Vec<u8>,
@@ -279,7 +282,7 @@ impl Catalog {
             let mut news = Vec::with_capacity(ids.len());
             let mut rewrites: BTreeMap<u64, Rewrite> = BTreeMap::new();
             let mut arrivals: BTreeMap<Vec<u8>, Vec<Filed>> = BTreeMap::new();
-            let mut moves: BTreeMap<u64, Vec<(u64, Option<Vec<u8>>)>> = BTreeMap::new();
+            let mut moves: BTreeMap<u64, Vec<Move>> = BTreeMap::new();
             for &id in ids {
                 let loc = self.locate(id)?.ok_or_else(|| Error::not_found(id))?;
                 let (new, extra) = change(&loc.annotation)?;

@@ -403,7 +403,7 @@ impl Catalog {
                     BTreeMap::new()
                 }
             };
-            if &is == should && old.is_some() == !should.is_empty() {
+            if &is == should && old.is_some() != should.is_empty() {
                 continue;
             }
             for low in is

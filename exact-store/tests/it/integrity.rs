@@ -247,7 +247,7 @@ fn moves_race_reads(b: Backend) {
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
                 let r = if t < 2 {
-                    let y = if n % 2 == 0 {
+                    let y = if n.is_multiple_of(2) {
                         10.0
                     } else {
                         5000.0 + f64::from(t)
