@@ -457,3 +457,119 @@ async fn legacy_update_without_vector_keeps_the_geometry() {
     assert_eq!(a["vector"], bbox(10, 10), "{a}");
     assert_eq!(a["description"], "renamed");
 }
+
+/// Item 1: `exact fsck` finds a damaged annotation in a real data directory (exit 1, a line
+/// naming it), `--repair` fixes it (exit 0), and the directory is clean afterwards.
+#[test]
+fn exact_fsck_checks_and_repairs_a_data_directory() {
+    use exact_core::catalog::{
+        NewAnnotation, NewAnnotationType, NewImage, NewImageSet, NewProduct, NewTeam, NewUser,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let victim = {
+        let exact = exact_store::Exact::open(exact_store::ExactConfig::in_dir(dir.path())).unwrap();
+        let u = exact.users().register(NewUser::new("fsck-admin")).unwrap();
+        let a = exact.actor(u.id).unwrap();
+        let team = exact.teams().create(&a, NewTeam::new("fsck team")).unwrap();
+        let a = exact.actor(u.id).unwrap();
+        let set = exact
+            .image_sets()
+            .create(&a, NewImageSet::new("s", team.id))
+            .unwrap();
+        let product = exact
+            .products()
+            .create(
+                &a,
+                NewProduct {
+                    name: "p".into(),
+                    team: Some(team.id),
+                    imagesets: vec![set.id],
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let t = exact
+            .annotation_types()
+            .create(
+                &a,
+                NewAnnotationType::new("cell", exact_core::VectorType::BoundingBox, product.id),
+            )
+            .unwrap();
+        let image = exact
+            .images()
+            .add(&a, NewImage::new(set.id, "x.svs", 1000, 1000))
+            .unwrap();
+        let news = (0..3)
+            .map(|i| {
+                NewAnnotation::new(
+                    t.id,
+                    image.id,
+                    Some(exact_core::Vector::rect(
+                        10.0 + f64::from(i),
+                        10.0,
+                        60.0,
+                        60.0,
+                    )),
+                )
+            })
+            .collect();
+        let made = exact.annotations().create_many(&a, news).unwrap();
+        // Damage the middle one's bytes in its page.
+        let store = exact.catalog().store().clone();
+        let cell = exact_core::grid::cell_key(
+            image.id.0,
+            made[1].vector.as_ref().and_then(|v| v.bbox()).as_ref(),
+        );
+        let page = store
+            .index_range(Index::AnnotationGrid, &cell, &prefix_end(&cell), 10)
+            .unwrap()
+            .remove(0);
+        let entries = exact_core::pages::entries(&page.value, "t").unwrap();
+        let garbage = [7u8];
+        let rebuilt: Vec<_> = entries
+            .iter()
+            .map(|e| exact_core::pages::PageEntry {
+                data: if e.id == made[1].id.0 {
+                    &garbage[..]
+                } else {
+                    e.data
+                },
+                ..*e
+            })
+            .collect();
+        store
+            .commit(exact_core::store::Batch {
+                writes: Vec::new(),
+                entries: vec![exact_core::store::EntryWrite {
+                    index: Index::AnnotationGrid,
+                    key: cell,
+                    id: page.id,
+                    value: Some(exact_core::pages::build(&rebuilt)),
+                    expect: exact_core::store::Expect::Exactly(page.value),
+                }],
+            })
+            .unwrap();
+        made[1].id
+    };
+    let fsck = |repair: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_exact"));
+        cmd.arg("fsck").arg("--data").arg(dir.path());
+        if repair {
+            cmd.arg("--repair");
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = fsck(false);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains(&format!("PROBLEM: {victim}")), "{out}");
+    let (code, out) = fsck(true);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("repaired"), "{out}");
+    let (code, out) = fsck(false);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("0 found"), "{out}");
+}
