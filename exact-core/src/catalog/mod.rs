@@ -215,8 +215,12 @@ impl Catalog {
             let page = self.store.scan(R::KIND, after, PAGE)?;
             let done = page.len() < PAGE;
             for (id, bytes) in page {
-                out.push(R::decode(id, &bytes, self.store.location())?);
                 after = id;
+                // One damaged record must not take the whole list down: report and skip it.
+                match R::decode(id, &bytes, self.store.location()) {
+                    Ok(r) => out.push(r),
+                    Err(e) => self.report(&e),
+                }
             }
             if done {
                 return Ok(out);
@@ -224,7 +228,8 @@ impl Catalog {
         }
     }
 
-    /// Records whose `index` key starts with `prefix`, by increasing id within each key.
+    /// Records whose `index` key starts with `prefix`, by increasing id within each key
+    /// (damaged ones reported and skipped).
     pub(crate) fn by_index<R: Record>(&self, index: Index, prefix: &[u8]) -> Result<Vec<R>> {
         let entries = self
             .store
@@ -233,7 +238,10 @@ impl Catalog {
         let mut out = Vec::with_capacity(ids.len());
         for (id, bytes) in ids.iter().zip(self.store.get_many(R::KIND, &ids)?) {
             if let Some(bytes) = bytes {
-                out.push(R::decode(*id, &bytes, self.store.location())?);
+                match R::decode(*id, &bytes, self.store.location()) {
+                    Ok(r) => out.push(r),
+                    Err(e) => self.report(&e),
+                }
             }
         }
         Ok(out)

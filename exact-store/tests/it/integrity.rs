@@ -577,7 +577,45 @@ fn image_sizes_and_viewports_are_bounded(b: Backend) {
     assert!(e.to_string().contains("viewport.min_x"), "{e}");
 }
 
+fn damaged_records_are_skipped_by_lists(b: Backend) {
+    let w = World::new(b);
+    let admin = w.actor(&w.admin);
+    let second =
+        w.c.images()
+            .add(
+                &admin,
+                exact_core::catalog::NewImage::new(w.set.id, "second.svs", 10, 10),
+            )
+            .unwrap();
+    w.c.store()
+        .commit(Batch {
+            writes: vec![exact_core::store::Write {
+                kind: exact_core::store::Kind::Image,
+                id: second.id.0,
+                data: Some(b"{not json".to_vec()),
+                expect: Expect::Anything,
+                remove: Vec::new(),
+                add: Vec::new(),
+            }],
+            entries: Vec::new(),
+        })
+        .unwrap();
+    let images = w.c.images().list(&admin).unwrap();
+    assert_eq!(
+        images.iter().map(|i| i.id).collect::<Vec<_>>(),
+        vec![w.image.id]
+    );
+    let r = w.c.fsck(true).unwrap();
+    assert_eq!(
+        r.problems_left(),
+        1,
+        "a record is reported, never guessed at: {r:?}"
+    );
+    assert!(r.findings[0].what.contains("Image"), "{r:?}");
+}
+
 per_backend!(
+    damaged_records_are_skipped_by_lists,
     limits_are_checked_on_write,
     one_bad_record_does_not_break_lists_and_fsck_repairs_it,
     fsck_repairs_locators_and_dangling_index_entries,
