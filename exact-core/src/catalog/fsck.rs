@@ -227,136 +227,158 @@ impl Catalog {
 
     /// Checks every annotation page; returns where each annotation is (after repairs).
     fn fsck_pages(&self, repair: bool, report: &mut FsckReport) -> Result<BTreeMap<u64, Vec<u8>>> {
-        let what = self.store.location().to_owned();
-        let mut raw = Vec::new();
-        self.store.index_visit(
-            Index::AnnotationGrid,
-            &[],
-            &ALL_KEYS,
-            &mut |cell, page_id, page| {
-                raw.push((cell.to_vec(), page_id, page.to_vec()));
+        // First the cells, then their pages cell by cell: memory holds one cell's pages at a
+        // time (plus where each annotation is), not the whole store.
+        let mut cells: Vec<Vec<u8>> = Vec::new();
+        self.store
+            .index_visit(Index::AnnotationGrid, &[], &ALL_KEYS, &mut |cell, _, _| {
+                if cells.last().is_none_or(|c| c.as_slice() != cell) {
+                    cells.push(cell.to_vec());
+                }
                 true
-            },
-        )?;
+            })?;
         let mut located: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
-        for (cell, page_id, page) in raw {
-            report.pages += 1;
-            let (entries, damage) = pages::entries_lossy(&page, &what);
-            let mut changed = false;
-            if let Some(e) = &damage {
-                report.found(
-                    format!("annotation page {page_id}"),
-                    format!("{e}; entries after the damage are lost"),
-                    repair,
-                );
-                changed = true;
+        for cell in cells {
+            for p in self.cell_pages(&cell)? {
+                self.fsck_page(repair, &cell, p.id, p.value, &mut located, report)?;
             }
-            let mut kept: Vec<PageEntry<'_>> = Vec::with_capacity(entries.len());
-            let mut quarantine = Vec::new();
-            let mut moved: Vec<Filed> = Vec::new();
-            let mut refiled = Vec::new();
-            for e in entries {
-                let id = AnnotationId(e.id);
-                let a = match codec::decode_annotation(e.id, e.data, &what) {
-                    Ok(a) => a,
-                    Err(err) => {
-                        report.found(
-                            id.to_string(),
-                            format!("does not decode ({err}); quarantined"),
-                            repair,
-                        );
-                        quarantine.push(e);
-                        changed = true;
-                        continue;
-                    }
-                };
-                report.annotations += 1;
-                if located.contains_key(&e.id) {
-                    report.found(
-                        id.to_string(),
-                        format!("stored twice (again in page {page_id})"),
-                        false,
-                    );
-                    kept.push(e);
-                    continue;
-                }
-                let filed = Filed::of(&a);
-                if filed.cell != cell {
-                    report.found(
-                        id.to_string(),
-                        "filed under the wrong grid cell; moved",
-                        repair,
-                    );
-                    located.insert(e.id, filed.cell.clone());
-                    moved.push(filed);
-                    changed = true;
-                    continue;
-                }
-                if filed.bbox != e.bbox {
-                    report.found(
-                        id.to_string(),
-                        "page bounds disagree with its geometry; rewritten",
-                        repair,
-                    );
-                    refiled.push(filed);
-                    changed = true;
-                    continue;
-                }
-                located.insert(e.id, cell.clone());
-                kept.push(e);
-            }
-            if !(repair && changed) {
-                if !repair {
-                    // Report only: the annotations stay where they are.
-                    for f in &moved {
-                        located.insert(f.id, cell.clone());
-                    }
-                    for f in &refiled {
-                        located.insert(f.id, cell.clone());
-                    }
-                }
-                continue;
-            }
-            for f in &refiled {
-                located.insert(f.id, cell.clone());
-                kept.push(PageEntry {
-                    id: f.id,
-                    bbox: f.bbox,
-                    data: &f.data,
-                });
-            }
-            let mut batch = Batch::default();
-            batch.entries.push(EntryWrite {
-                index: Index::AnnotationGrid,
-                key: cell.clone(),
-                id: page_id,
-                value: (!kept.is_empty()).then(|| pages::build(&kept)),
-                expect: Expect::Exactly(page.clone()),
-            });
-            for q in &quarantine {
-                batch.entries.push(EntryWrite {
-                    index: Index::Quarantine,
-                    key: Key::new().u64(q.id).build(),
-                    id: page_id,
-                    value: Some(q.data.to_vec()),
-                    expect: Expect::Anything,
-                });
-            }
-            // Moved annotations go to fresh pages: nothing else in this batch touches them.
-            for f in &moved {
-                let mut p = Vec::new();
-                pages::push_entry(&mut p, f.id, f.bbox, &f.data);
-                batch.entries.push(EntryWrite {
-                    index: Index::AnnotationGrid,
-                    key: f.cell.clone(),
-                    id: self.store.allocate_ids(Kind::AnnotationPage, 1)?,
-                    value: Some(p),
-                    expect: Expect::Anything,
-                });
-            }
-            self.store.commit(batch)?;
         }
         Ok(located)
+    }
+
+    /// Checks (and with `repair` rewrites) one annotation page of `cell`.
+    fn fsck_page(
+        &self,
+        repair: bool,
+        cell: &[u8],
+        page_id: u64,
+        page: Vec<u8>,
+        located: &mut BTreeMap<u64, Vec<u8>>,
+        report: &mut FsckReport,
+    ) -> Result<()> {
+        let what = self.store.location().to_owned();
+        let cell = cell.to_vec();
+        report.pages += 1;
+        let (entries, damage) = pages::entries_lossy(&page, &what);
+        let mut changed = false;
+        if let Some(e) = &damage {
+            report.found(
+                format!("annotation page {page_id}"),
+                format!("{e}; entries after the damage are lost"),
+                repair,
+            );
+            changed = true;
+        }
+        let mut kept: Vec<PageEntry<'_>> = Vec::with_capacity(entries.len());
+        let mut quarantine = Vec::new();
+        let mut moved: Vec<Filed> = Vec::new();
+        let mut refiled = Vec::new();
+        for e in entries {
+            let id = AnnotationId(e.id);
+            let a = match codec::decode_annotation(e.id, e.data, &what) {
+                Ok(a) => a,
+                Err(err) => {
+                    report.found(
+                        id.to_string(),
+                        format!("does not decode ({err}); quarantined"),
+                        repair,
+                    );
+                    quarantine.push(e);
+                    changed = true;
+                    continue;
+                }
+            };
+            report.annotations += 1;
+            if located.get(&e.id) == Some(&cell) && repair {
+                // Moved here by this run's repair of an earlier page.
+                kept.push(e);
+                continue;
+            }
+            if located.contains_key(&e.id) {
+                report.found(
+                    id.to_string(),
+                    format!("stored twice (again in page {page_id})"),
+                    false,
+                );
+                kept.push(e);
+                continue;
+            }
+            let filed = Filed::of(&a);
+            if filed.cell != cell {
+                report.found(
+                    id.to_string(),
+                    "filed under the wrong grid cell; moved",
+                    repair,
+                );
+                located.insert(e.id, filed.cell.clone());
+                moved.push(filed);
+                changed = true;
+                continue;
+            }
+            if filed.bbox != e.bbox {
+                report.found(
+                    id.to_string(),
+                    "page bounds disagree with its geometry; rewritten",
+                    repair,
+                );
+                refiled.push(filed);
+                changed = true;
+                continue;
+            }
+            located.insert(e.id, cell.clone());
+            kept.push(e);
+        }
+        if !(repair && changed) {
+            if !repair {
+                // Report only: the annotations stay where they are.
+                for f in &moved {
+                    located.insert(f.id, cell.clone());
+                }
+                for f in &refiled {
+                    located.insert(f.id, cell.clone());
+                }
+            }
+            return Ok(());
+        }
+        for f in &refiled {
+            located.insert(f.id, cell.clone());
+            kept.push(PageEntry {
+                id: f.id,
+                bbox: f.bbox,
+                data: &f.data,
+            });
+        }
+        let mut batch = Batch::default();
+        batch.entries.push(EntryWrite {
+            index: Index::AnnotationGrid,
+            key: cell.clone(),
+            id: page_id,
+            value: (!kept.is_empty()).then(|| pages::build(&kept)),
+            expect: Expect::Exactly(page.clone()),
+        });
+        for q in &quarantine {
+            batch.entries.push(EntryWrite {
+                index: Index::Quarantine,
+                key: Key::new().u64(q.id).build(),
+                id: page_id,
+                value: Some(q.data.to_vec()),
+                expect: Expect::Anything,
+            });
+        }
+        // Moved annotations go to fresh pages: nothing else in this batch touches them.
+        for f in &moved {
+            let mut p = Vec::new();
+            pages::push_entry(&mut p, f.id, f.bbox, &f.data);
+            batch.entries.push(EntryWrite {
+                index: Index::AnnotationGrid,
+                key: f.cell.clone(),
+                id: self.store.allocate_ids(Kind::AnnotationPage, 1)?,
+                value: Some(p),
+                expect: Expect::Anything,
+            });
+        }
+        self.store.commit(batch)?;
+        Ok(())
     }
 
     /// Locator blocks must name the cell each annotation is in, and nothing else.

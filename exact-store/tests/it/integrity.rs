@@ -202,8 +202,61 @@ fn fsck_repairs_locators_and_dangling_index_entries(b: Backend) {
         w.c.annotations().get(&admin, a.id).unwrap_err().kind(),
         ErrorKind::Corrupt
     );
+    // And an annotation filed in a page of the wrong cell (its locator still names the right
+    // one): moved back by the repair.
+    let b =
+        w.c.annotations()
+            .create(&admin, boxed(&w, 9000.0, 9000.0))
+            .unwrap();
+    let right = exact_core::grid::cell_key(
+        w.image.id.0,
+        b.vector.as_ref().and_then(|v| v.bbox()).as_ref(),
+    );
+    let wrong = exact_core::grid::cell_key(
+        w.image.id.0,
+        a.vector.as_ref().and_then(|v| v.bbox()).as_ref(),
+    );
+    let from = store
+        .index_range(Index::AnnotationGrid, &right, &prefix_end(&right), 1)
+        .unwrap()
+        .remove(0);
+    let to = store
+        .index_range(Index::AnnotationGrid, &wrong, &prefix_end(&wrong), 1)
+        .unwrap()
+        .remove(0);
+    let mut moved_page = to.value.clone();
+    for e in exact_core::pages::entries(&from.value, "t").unwrap() {
+        exact_core::pages::push_entry(&mut moved_page, e.id, e.bbox, e.data);
+    }
+    store
+        .commit(Batch {
+            writes: Vec::new(),
+            entries: vec![
+                EntryWrite {
+                    index: Index::AnnotationGrid,
+                    key: right,
+                    id: from.id,
+                    value: None,
+                    expect: Expect::Exactly(from.value),
+                },
+                EntryWrite {
+                    index: Index::AnnotationGrid,
+                    key: wrong,
+                    id: to.id,
+                    value: Some(moved_page),
+                    expect: Expect::Exactly(to.value),
+                },
+            ],
+        })
+        .unwrap();
     let r = w.c.fsck(false).unwrap();
-    assert_eq!(r.problems_left(), 2, "{r:?}");
+    assert!(
+        r.findings
+            .iter()
+            .any(|f| f.problem.contains("filed under the wrong grid cell")),
+        "{r:?}"
+    );
+    assert_eq!(r.problems_left(), 4, "{r:?}");
     assert!(
         r.findings
             .iter()
@@ -218,6 +271,13 @@ fn fsck_repairs_locators_and_dangling_index_entries(b: Backend) {
     assert_eq!(r.problems_left(), 0, "{r:?}");
     assert!(w.c.fsck(false).unwrap().findings.is_empty());
     assert_eq!(w.c.annotations().get(&admin, a.id).unwrap(), a);
+    assert_eq!(w.c.annotations().get(&admin, b.id).unwrap(), b);
+    let v = BBox::new(8900.0, 8900.0, 9100.0, 9100.0);
+    let found =
+        w.c.annotations()
+            .query(&admin, w.image.id, &AnnotationQuery::viewport(v))
+            .unwrap();
+    assert_eq!(found, vec![b]);
     assert_eq!(w.c.images().list(&admin).unwrap().len(), 1);
 }
 
