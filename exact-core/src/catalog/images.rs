@@ -174,7 +174,15 @@ impl Images<'_> {
                 "only superusers change the width or height of {id}; the server sets them from its pixels"
             )));
         }
-        if let Some(target) = patch.image_set {
+        if let Some(target) = patch.image_set.filter(|t| *t != current.image_set) {
+            // Moving an image changes who sees its annotations (a competitive set's image
+            // moved into a member's collaborative or public set would show everyone's), so
+            // it takes the rights to remove images from the source set.
+            if !rights.delete_images {
+                return Err(Error::denied(format!(
+                    "only team admins (or the set's creator) move {id} to another set"
+                )));
+            }
             self.require_upload(actor, target)?;
         }
         self.0.modify::<Image>(id.0, |old| {

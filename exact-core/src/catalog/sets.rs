@@ -461,6 +461,13 @@ impl ImageSets<'_> {
         if !actor.member_of(Some(team)) {
             return Err(Error::not_found(team));
         }
+        // A member's new public set could take in the team's images (members may move
+        // images between their sets): making anything public is the admins' decision.
+        if (new.public || new.public_collaboration) && !actor.admin_of(Some(team)) {
+            return Err(Error::denied(
+                "only team admins make a set public (public, public_collaboration)",
+            ));
+        }
         if let Some(t) = new.main_annotation_type {
             self.0.annotation_types().get(actor, t)?;
         }

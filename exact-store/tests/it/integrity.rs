@@ -545,6 +545,31 @@ fn set_settings_are_for_team_admins(b: Backend) {
                 .unwrap_err();
         assert!(matches!(e.kind(), ErrorKind::PermissionDenied), "{e}");
     }
+    // No way around it: a member's own new set cannot be public, and images do not move
+    // out of the competitive set into a set the member controls.
+    let mut public = exact_core::catalog::NewImageSet::new("exposed", w.team.id);
+    public.public = true;
+    let e = w.c.image_sets().create(&member, public).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    let own =
+        w.c.image_sets()
+            .create(
+                &member,
+                exact_core::catalog::NewImageSet::new("mine", w.team.id),
+            )
+            .unwrap();
+    let e =
+        w.c.images()
+            .update(
+                &member,
+                w.image.id,
+                exact_core::catalog::ImagePatch {
+                    image_set: Some(own.id),
+                    ..Default::default()
+                },
+            )
+            .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
     let unchanged = w.c.image_sets().get(&member, w.set.id).unwrap();
     assert_eq!(unchanged.collaboration_type, CollaborationType::Competitive);
     assert!(!unchanged.public);
