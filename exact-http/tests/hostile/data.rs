@@ -320,6 +320,7 @@ async fn image_sizes_and_viewports_are_bounded() {
     );
     assert_eq!(api.ok("GET", &uri, &member, None).await["count"], 1);
     assert!(t.elapsed().as_millis() < 1000, "took {:?}", t.elapsed());
+    eprintln!("viewport ±1e18 over the router: {:?}", t.elapsed());
     for bad in ["nan", "inf", "-inf"] {
         let uri = format!("{}&vector_x_min={bad}&vector_x_max=100", list_uri(image));
         let (s, v) = api.call("GET", &uri, Some(&member), None).await;
@@ -370,6 +371,7 @@ async fn history_stores_what_changed() {
     assert_eq!(entries.len(), 12);
     let bytes: usize = entries.iter().map(|e| e.value.len()).sum();
     assert!(bytes < 2000, "history of 12 edits took {bytes} bytes");
+    eprintln!("history: 12 description edits of a 900 kB annotation stored {bytes} bytes");
     let a = api
         .ok(
             "GET",
