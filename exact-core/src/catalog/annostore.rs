@@ -359,7 +359,7 @@ impl Catalog {
     ) -> Result<Vec<Annotation>> {
         let mut out = Vec::new();
         self.grid_visit(image, query, &mut |a| out.push(a))?;
-        out.sort_by_key(|a| a.id);
+        out.sort_unstable_by_key(|a| a.id);
         // An annotation moving between cells during the scan may be met in both.
         out.dedup_by_key(|a| a.id);
         Ok(out)
