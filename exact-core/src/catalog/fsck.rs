@@ -194,15 +194,34 @@ impl Catalog {
             };
             let known = ids.get(&kind).unwrap_or(&none);
             let mut dangling = Vec::new();
+            let mut owned = Vec::new();
             self.store
                 .index_visit(index, &[], &ALL_KEYS, &mut |key, id, value| {
                     report.index_entries += 1;
-                    if !known.contains(&id) {
-                        dangling.push((key.to_vec(), id, value.to_vec()));
+                    let entry = (key.to_vec(), id, value.to_vec());
+                    if known.contains(&id) {
+                        owned.push(entry);
+                    } else {
+                        dangling.push((entry, "points at no {kind} record"));
                     }
                     true
                 })?;
-            for (key, id, value) in dangling {
+            // An entry of an existing record must be one the record still owns: a stale
+            // unique name would block that name for ever.
+            let what = self.store.location();
+            for (key, id, value) in owned {
+                let Some(bytes) = self.store.get(kind, id)? else {
+                    continue;
+                };
+                // Undecodable records were reported above; their entries are left alone.
+                if let Ok(terms) = decode_any(kind, id, &bytes, what)
+                    && !terms.iter().any(|t| t.index == index && t.key == key)
+                {
+                    dangling.push(((key, id, value), "is not one its {kind} record owns"));
+                }
+            }
+            for ((key, id, value), problem) in dangling {
+                let problem = problem.replace("{kind}", &format!("{kind:?}"));
                 if repair {
                     self.store.commit(Batch {
                         writes: Vec::new(),
@@ -215,11 +234,7 @@ impl Catalog {
                         }],
                     })?;
                 }
-                report.found(
-                    format!("{index:?} index entry of id {id}"),
-                    format!("points at no {kind:?} record"),
-                    repair,
-                );
+                report.found(format!("{index:?} index entry of id {id}"), problem, repair);
             }
         }
         Ok(())

@@ -195,6 +195,14 @@ fn fsck_repairs_locators_and_dangling_index_entries(b: Backend) {
                     value: Some(Vec::new()),
                     expect: Expect::Absent,
                 },
+                // A stale unique name of an existing user (as a half-done rename would leave).
+                EntryWrite {
+                    index: Index::UserName,
+                    key: Key::new().str("ghost").build(),
+                    id: w.member.id.0,
+                    value: Some(Vec::new()),
+                    expect: Expect::Absent,
+                },
             ],
         })
         .unwrap();
@@ -256,7 +264,13 @@ fn fsck_repairs_locators_and_dangling_index_entries(b: Backend) {
             .any(|f| f.problem.contains("filed under the wrong grid cell")),
         "{r:?}"
     );
-    assert_eq!(r.problems_left(), 4, "{r:?}");
+    assert_eq!(r.problems_left(), 5, "{r:?}");
+    assert!(
+        r.findings
+            .iter()
+            .any(|f| f.problem.contains("not one its User record owns")),
+        "{r:?}"
+    );
     assert!(
         r.findings
             .iter()
@@ -272,6 +286,9 @@ fn fsck_repairs_locators_and_dangling_index_entries(b: Backend) {
     assert!(w.c.fsck(false).unwrap().findings.is_empty());
     assert_eq!(w.c.annotations().get(&admin, a.id).unwrap(), a);
     assert_eq!(w.c.annotations().get(&admin, b.id).unwrap(), b);
+    w.c.users()
+        .register(exact_core::catalog::NewUser::new("ghost"))
+        .expect("the stale name is free again");
     let v = BBox::new(8900.0, 8900.0, 9100.0, 9100.0);
     let found =
         w.c.annotations()
