@@ -10,6 +10,7 @@
 
 use crate::geometry::BBox;
 use crate::keys::{Key, prefix_end};
+use crate::vector::MAX_COORD;
 
 /// Cell size at level 0 is `1 << BASE_SHIFT` pixels.
 pub const BASE_SHIFT: u32 = 11;
@@ -19,6 +20,9 @@ pub const LEVELS: u8 = 8;
 pub const OVERFLOW: u8 = LEVELS;
 /// The bucket of annotations without geometry.
 pub const NO_GEOMETRY: u8 = 0xFF;
+/// Most rows of cells a query scans one range each per level; taller viewports scan their
+/// rows as one range (reading whole rows, filtered by the page pre-filter).
+const MAX_ROWS: i64 = 64;
 
 /// Cell edge length at `level` in pixels.
 pub fn cell_size(level: u8) -> f64 {
@@ -58,12 +62,33 @@ pub fn image_range(image: u64) -> (Vec<u8>, Vec<u8>) {
 /// range per row of cells per level, plus the overflow cell. Every candidate must still be
 /// checked against the viewport exactly.
 pub fn query_ranges(image: u64, viewport: &BBox) -> Vec<(Vec<u8>, Vec<u8>)> {
+    // No annotation lies beyond ±MAX_COORD (vectors are validated), so neither need a query;
+    // NaN sides (refused by the use cases) clamp to an empty rectangle rather than panic.
+    let lim = MAX_COORD + cell_size(LEVELS - 1);
+    let clamp = |c: f64| if c.is_nan() { 0.0 } else { c.clamp(-lim, lim) };
+    let (min_x, min_y) = (clamp(viewport.min_x), clamp(viewport.min_y));
+    let (max_x, max_y) = (clamp(viewport.max_x), clamp(viewport.max_y));
     let mut ranges = Vec::new();
     for level in 0..LEVELS {
-        let x0 = cell_index(viewport.min_x, level).saturating_sub(1);
-        let x1 = cell_index(viewport.max_x, level);
-        let y0 = cell_index(viewport.min_y, level).saturating_sub(1);
-        let y1 = cell_index(viewport.max_y, level);
+        let x0 = cell_index(min_x, level).saturating_sub(1);
+        let x1 = cell_index(max_x, level);
+        let y0 = cell_index(min_y, level).saturating_sub(1);
+        let y1 = cell_index(max_y, level);
+        if y1 < y0 {
+            continue;
+        }
+        if i64::from(y1) - i64::from(y0) >= MAX_ROWS {
+            // A tall viewport: one range over whole rows instead of one per row, so the
+            // number of ranges (and the work before reading anything) stays bounded.
+            let start = Key::new().u64(image).u8(level).i32(y0).build();
+            let end = Key::new()
+                .u64(image)
+                .u8(level)
+                .i32(y1.saturating_add(1))
+                .build();
+            ranges.push((start, end));
+            continue;
+        }
         for y in y0..=y1 {
             let row = Key::new().u64(image).u8(level).i32(y);
             ranges.push((
@@ -107,6 +132,23 @@ mod tests {
             // Other images are never scanned.
             prop_assert!(!in_ranges(&cell_key(8, Some(&b)), &query_ranges(7, &v)));
         }
+    }
+
+    #[test]
+    fn absurd_viewports_cost_a_bounded_number_of_ranges() {
+        let v = BBox::new(-1e18, -1e18, 1e18, 1e18);
+        let r = query_ranges(1, &v);
+        let bound = LEVELS as usize * MAX_ROWS as usize + 1;
+        assert!(r.len() <= bound, "{} ranges", r.len());
+        let inside = BBox::new(500_000.0, 700_000.0, 500_010.0, 700_010.0);
+        assert!(in_ranges(&cell_key(1, Some(&inside)), &r));
+        let nan = BBox {
+            min_x: f64::NAN,
+            min_y: 0.0,
+            max_x: 1.0,
+            max_y: f64::INFINITY,
+        };
+        assert!(query_ranges(1, &nan).len() <= bound);
     }
 
     #[test]

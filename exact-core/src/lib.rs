@@ -20,6 +20,7 @@ pub mod geometry;
 pub mod grid;
 mod ids;
 pub mod keys;
+pub mod limits;
 pub mod model;
 pub mod pages;
 pub mod permissions;

@@ -158,6 +158,49 @@ pub fn entries<'a>(page: &'a [u8], what: &str) -> Result<Vec<PageEntry<'a>>> {
     Ok(out)
 }
 
+/// The annotations of a page up to the first damage, and what the damage is (`None` when the
+/// whole page decodes): one damaged entry must not hide the others from readers.
+pub fn entries_lossy<'a>(page: &'a [u8], what: &str) -> (Vec<PageEntry<'a>>, Option<Error>) {
+    match entries(page, what) {
+        Ok(all) => (all, None),
+        Err(e) => {
+            // Decode again entry by entry, keeping what precedes the damage.
+            let mut out = Vec::new();
+            if page.first() == Some(&PAGE_VERSION) {
+                let mut buf = &page[1..];
+                while let Some(entry) = next_entry(&mut buf) {
+                    out.push(entry);
+                }
+            }
+            (out, Some(e))
+        }
+    }
+}
+
+fn next_entry<'a>(buf: &mut &'a [u8]) -> Option<PageEntry<'a>> {
+    let id = get_varint(buf)?;
+    let (&flag, rest) = buf.split_first()?;
+    *buf = rest;
+    let bbox = match flag {
+        0 => None,
+        1 => {
+            let mut b = [0i64; 4];
+            for c in &mut b {
+                *c = unzig(get_varint(buf)?);
+            }
+            Some(b)
+        }
+        _ => return None,
+    };
+    let len = usize::try_from(get_varint(buf)?).ok()?;
+    if len > buf.len() {
+        return None;
+    }
+    let (data, rest) = buf.split_at(len);
+    *buf = rest;
+    Some(PageEntry { id, bbox, data })
+}
+
 /// Rebuilds page bytes from entries.
 pub fn build(entries: &[PageEntry<'_>]) -> Vec<u8> {
     let mut page = Vec::new();
@@ -229,8 +272,23 @@ mod tests {
         #[test]
         fn damaged_pages_are_errors(bytes in proptest::collection::vec(any::<u8>(), 0..100)) {
             let _ = entries(&bytes, "t");
+            let _ = entries_lossy(&bytes, "t");
             let _ = decode_block(&bytes, "t");
         }
+    }
+
+    #[test]
+    fn a_damaged_tail_keeps_the_entries_before_it() {
+        let mut page = Vec::new();
+        push_entry(&mut page, 1, None, b"one");
+        push_entry(&mut page, 2, Some([0, 0, 5, 5]), b"two");
+        let good = page.len();
+        push_entry(&mut page, 3, None, b"three");
+        page.truncate(good + 3);
+        assert!(entries(&page, "t").is_err());
+        let (kept, damage) = entries_lossy(&page, "t");
+        assert_eq!(kept.iter().map(|e| e.id).collect::<Vec<_>>(), [1, 2]);
+        assert!(damage.is_some());
     }
 
     #[test]

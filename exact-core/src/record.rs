@@ -295,3 +295,12 @@ pub fn change_entry(change: &AnnotationChange) -> EntryWrite {
         expect: Expect::Absent,
     }
 }
+
+/// Like [`change_entry`], storing only the fields the change altered (see
+/// [`codec::encode_change_delta`]); `after` is the state the change produced.
+pub fn change_entry_after(change: &AnnotationChange, after: &Annotation) -> EntryWrite {
+    EntryWrite {
+        value: Some(codec::encode_change_delta(change, after)),
+        ..change_entry(change)
+    }
+}

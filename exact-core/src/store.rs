@@ -119,6 +119,74 @@ pub enum Index {
     /// Key = hex digest of a token's secret.
     TokenDigest = 28,
     TokenByUser = 29,
+    /// Annotation entries `fsck --repair` took out of their page because they do not decode:
+    /// key = annotation id, id = the page they came from, value = their stored bytes, kept
+    /// for forensics rather than deleted.
+    Quarantine = 30,
+}
+
+impl Index {
+    /// Every index.
+    pub const ALL: &'static [Index] = &[
+        Index::UserName,
+        Index::TeamName,
+        Index::MembershipByUser,
+        Index::MembershipByTeam,
+        Index::ProductName,
+        Index::ProductBySet,
+        Index::TypeName,
+        Index::TypeByProduct,
+        Index::SetName,
+        Index::SetByTeam,
+        Index::ImageName,
+        Index::ImageBySet,
+        Index::TagName,
+        Index::TagBySet,
+        Index::VersionName,
+        Index::VersionBySet,
+        Index::AnnotationVersionByVersion,
+        Index::AnnotationGrid,
+        Index::AnnotationLocator,
+        Index::VerificationPair,
+        Index::LogByImage,
+        Index::ScreeningPair,
+        Index::MediaFileName,
+        Index::ExportFormatName,
+        Index::Changes,
+        Index::VerificationByAnnotation,
+        Index::CredentialByUser,
+        Index::TokenDigest,
+        Index::TokenByUser,
+        Index::Quarantine,
+    ];
+
+    /// The record kind whose ids this index's entries point at; `None` for the indexes whose
+    /// entries are data of their own (annotation pages, locators, history, quarantine).
+    pub fn record_kind(self) -> Option<Kind> {
+        Some(match self {
+            Index::UserName => Kind::User,
+            Index::TeamName => Kind::Team,
+            Index::MembershipByUser | Index::MembershipByTeam => Kind::Membership,
+            Index::ProductName | Index::ProductBySet => Kind::Product,
+            Index::TypeName | Index::TypeByProduct => Kind::AnnotationType,
+            Index::SetName | Index::SetByTeam => Kind::ImageSet,
+            Index::ImageName | Index::ImageBySet => Kind::Image,
+            Index::TagName | Index::TagBySet => Kind::SetTag,
+            Index::VersionName | Index::VersionBySet => Kind::SetVersion,
+            Index::AnnotationVersionByVersion => Kind::AnnotationVersion,
+            Index::VerificationPair | Index::VerificationByAnnotation => Kind::Verification,
+            Index::LogByImage => Kind::LogImageAction,
+            Index::ScreeningPair => Kind::ScreeningMode,
+            Index::MediaFileName => Kind::MediaFile,
+            Index::ExportFormatName => Kind::ExportFormat,
+            Index::CredentialByUser => Kind::Credential,
+            Index::TokenDigest | Index::TokenByUser => Kind::AccessToken,
+            Index::AnnotationGrid
+            | Index::AnnotationLocator
+            | Index::Changes
+            | Index::Quarantine => return None,
+        })
+    }
 }
 
 impl Index {

@@ -145,6 +145,14 @@ impl Vector {
         if v.frame == Some(0) {
             return Err(Error::invalid("vector.frame", "frames are numbered from 1"));
         }
+        // Also built by callers other than `from_json` (the Python wheel): the stored codec
+        // refuses more on read, so more must never be written.
+        if v.points.len() > MAX_NODES {
+            return Err(Error::invalid(
+                "vector",
+                format!("{} nodes, more than {MAX_NODES}", v.points.len()),
+            ));
+        }
         for (i, p) in v.points.iter().enumerate() {
             for (axis, c) in [("x", p.x), ("y", p.y)] {
                 if !c.is_finite() || c.abs() > MAX_COORD {

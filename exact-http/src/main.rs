@@ -1,5 +1,6 @@
 //! The `exact` binary: `serve`, `user`, `slide`.
 
+mod fsck_cli;
 mod slide_cli;
 
 /// sled and page decoding allocate a lot; mimalloc beats glibc malloc on that workload.
@@ -71,6 +72,8 @@ enum Command {
         #[command(subcommand)]
         cmd: slide_cli::SlideCommand,
     },
+    /// Check a data directory's metadata (and with --repair, fix it).
+    Fsck(fsck_cli::FsckArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -178,6 +181,7 @@ fn main() -> ExitCode {
         Command::User { cmd } => user(cmd),
         Command::Image { cmd } => image(cmd),
         Command::Slide { cmd } => slide_cli::run(cmd),
+        Command::Fsck(args) => fsck_cli::run(args),
     }
 }
 

@@ -463,24 +463,22 @@ fn dispatch(e: &Exact, user: u64, op: &str, args: &str) -> Result<String> {
                     rows::annotation_patch(&Obj::of(r, &format!("[{i}]"))?).map_err(|e| at(i, e))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let mut out = Vec::with_capacity(patches.len());
-            for (i, (id, patch)) in patches.into_iter().enumerate() {
-                out.push(
-                    e.annotations()
-                        .update(&a, AnnotationId(id), patch)
-                        .map_err(|e| at(i, e))?,
-                );
-            }
-            to_json(&out)
+            // One atomic batch, every row checked for edit rights first (errors name `[i]`).
+            let patches = patches
+                .into_iter()
+                .map(|(id, p)| (AnnotationId(id), p))
+                .collect();
+            to_json(&e.annotations().update_many(&a, patches)?)
         }
         "annotations.delete" => {
             let a = me()?;
-            let ids = o.ids("ids")?.unwrap_or_default();
-            let mut out = Vec::with_capacity(ids.len());
-            for id in ids {
-                out.push(e.annotations().delete(&a, AnnotationId(id))?);
-            }
-            to_json(&out)
+            let ids: Vec<AnnotationId> = o
+                .ids("ids")?
+                .unwrap_or_default()
+                .into_iter()
+                .map(AnnotationId)
+                .collect();
+            to_json(&e.annotations().delete_many(&a, &ids)?)
         }
         "annotations.history" => {
             let revs = e

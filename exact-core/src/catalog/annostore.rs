@@ -1,6 +1,13 @@
 //! Annotation storage over the [`MetaStore`]: pages per grid cell and locator blocks (see
 //! [`crate::pages`]). Every write is one atomic batch with optimistic preconditions on the pages
-//! and blocks it rewrites, retried when a concurrent writer got there first.
+//! and blocks it rewrites, retried when a concurrent writer got there first, and committed in
+//! one place ([`Catalog::commit_annotations`]).
+//!
+//! Reads are not snapshots: a reader sees a locator block and the pages it names at different
+//! instants, so it may follow a locator into a cell the annotation just left. Reads of one
+//! annotation re-read the locator and retry; list reads drop duplicates seen in two cells.
+//! A damaged page or record is reported ([`Catalog::on_corrupt`]) and skipped, never allowed
+//! to fail a whole list; `fsck` repairs it.
 
 use super::query::AnnotationQuery;
 use super::{Catalog, RETRIES};
@@ -12,18 +19,18 @@ use crate::model::Annotation;
 use crate::pages::{self, APPEND_BELOW, IBox, PAGE_BYTES, PageEntry};
 use crate::store::{Batch, EntryWrite, Expect, Index, IndexEntry, Kind};
 use crate::{Error, ErrorKind, Result};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// One annotation ready to be filed.
-struct Filed {
-    id: u64,
-    cell: Vec<u8>,
-    bbox: Option<IBox>,
-    data: Vec<u8>,
+pub(crate) struct Filed {
+    pub(crate) id: u64,
+    pub(crate) cell: Vec<u8>,
+    pub(crate) bbox: Option<IBox>,
+    pub(crate) data: Vec<u8>,
 }
 
 impl Filed {
-    fn of(a: &Annotation) -> Filed {
+    pub(crate) fn of(a: &Annotation) -> Filed {
         let bbox = a.vector.as_ref().and_then(|v| v.bbox());
         Filed {
             id: a.id.0,
@@ -42,7 +49,17 @@ struct Located {
     annotation: Annotation,
 }
 
-fn block_key(block: u64) -> Vec<u8> {
+/// An annotation id pointed at a new cell (`None` forgets it), in a locator block.
+type Move = (u64, Option<Vec<u8>>);
+
+/// A page being rewritten by a batch: per annotation id, its new entry (`None` = it leaves).
+struct Rewrite {
+    cell: Vec<u8>,
+    page: Vec<u8>,
+    replace: HashMap<u64, Option<Filed>>,
+}
+
+pub(crate) fn block_key(block: u64) -> Vec<u8> {
     Key::new().u64(block).build()
 }
 
@@ -60,6 +77,12 @@ impl Catalog {
         Ok(found.into_iter().next().map(|e| e.value))
     }
 
+    /// The one place annotation writes are committed: inserts, changes and bulk changes.
+    /// Anything that must follow every committed annotation write belongs here.
+    fn commit_annotations(&self, batch: Batch) -> Result<()> {
+        self.store.commit(batch)
+    }
+
     /// Files new annotations (fresh ids) in one atomic, durable batch.
     pub(crate) fn insert_annotations(&self, anns: &[Annotation]) -> Result<()> {
         let mut by_cell: BTreeMap<Vec<u8>, Vec<Filed>> = BTreeMap::new();
@@ -70,7 +93,7 @@ impl Catalog {
         for _ in 0..RETRIES {
             let mut batch = Batch::default();
             for (cell, items) in &by_cell {
-                self.append_to_cell(&mut batch, cell, items.iter())?;
+                self.append_to_cell(&mut batch, cell, items.iter(), &HashSet::new())?;
             }
             let mut blocks: BTreeMap<u64, Vec<&Filed>> = BTreeMap::new();
             for f in by_cell.values().flatten() {
@@ -83,7 +106,7 @@ impl Catalog {
                     items.iter().map(|f| (f.id, Some(f.cell.clone()))),
                 )?;
             }
-            match self.store.commit(batch) {
+            match self.commit_annotations(batch) {
                 Err(e) if e.kind() == ErrorKind::Conflict => continue,
                 other => return other,
             }
@@ -93,19 +116,20 @@ impl Catalog {
         })
     }
 
-    /// Queues appending `items` to `cell`: into its last page while it has room, then into new
-    /// pages.
+    /// Queues appending `items` to `cell`: into its last page while it has room (unless the
+    /// batch already rewrites that page, one of `busy`), then into new pages.
     fn append_to_cell<'a>(
         &self,
         batch: &mut Batch,
         cell: &[u8],
         items: impl Iterator<Item = &'a Filed>,
+        busy: &HashSet<u64>,
     ) -> Result<()> {
         let last = self
             .store
             .index_last(Index::AnnotationGrid, cell, &prefix_end(cell))?;
         let mut current: Option<(u64, Vec<u8>, Expect)> = match last {
-            Some(last) if last.value.len() < APPEND_BELOW => {
+            Some(last) if last.value.len() < APPEND_BELOW && !busy.contains(&last.id) => {
                 let old = last.value.clone();
                 Some((last.id, last.value, Expect::Exactly(old)))
             }
@@ -146,7 +170,7 @@ impl Catalog {
     }
 
     /// Queues pointing ids of one locator block at new cells (`None` forgets the id).
-    fn relocate(
+    pub(crate) fn relocate(
         &self,
         batch: &mut Batch,
         block: u64,
@@ -167,37 +191,60 @@ impl Catalog {
             index: Index::AnnotationLocator,
             key: block_key(block),
             id: 0,
-            value: Some(pages::encode_block(&map)),
+            value: (!map.is_empty()).then(|| pages::encode_block(&map)),
             expect: old.map_or(Expect::Absent, Expect::Exactly),
         });
         Ok(())
     }
 
-    fn locate(&self, id: AnnotationId) -> Result<Option<Located>> {
+    /// The cell the locator names for `id`.
+    fn locator_cell(&self, id: AnnotationId) -> Result<Option<Vec<u8>>> {
         let Some(block) = self.locator_block(pages::block_of(id.0))? else {
             return Ok(None);
         };
+        Ok(pages::decode_block(&block, self.store.location())?.remove(&(id.0 as u8)))
+    }
+
+    /// Finds `id` in the pages of `cell`; damaged sibling entries are reported and skipped.
+    fn find_in_cell(&self, id: AnnotationId, cell: &[u8]) -> Result<Option<Located>> {
         let what = self.store.location();
-        let Some(cell) = pages::decode_block(&block, what)?.remove(&(id.0 as u8)) else {
-            return Ok(None);
-        };
-        for page in self.cell_pages(&cell)? {
-            let found = pages::entries(&page.value, what)?
-                .into_iter()
-                .find(|e| e.id == id.0);
-            if let Some(e) = found {
-                let annotation = codec::decode_annotation(e.id, e.data, what)?;
+        for page in self.cell_pages(cell)? {
+            let (found, damage) = pages::entries_lossy(&page.value, what);
+            if let Some(e) = damage {
+                self.report(&e);
+            }
+            if let Some(e) = found.into_iter().find(|e| e.id == id.0) {
+                let annotation = codec::decode_annotation(e.id, e.data, what)
+                    .map_err(|e| Error::corrupt(what, format!("{id}: {e}")))?;
                 return Ok(Some(Located {
-                    cell,
+                    cell: cell.to_vec(),
                     page_id: page.id,
                     page: page.value,
                     annotation,
                 }));
             }
         }
+        Ok(None)
+    }
+
+    fn locate(&self, id: AnnotationId) -> Result<Option<Located>> {
+        for attempt in 0..RETRIES {
+            let Some(cell) = self.locator_cell(id)? else {
+                return Ok(None);
+            };
+            if let Some(found) = self.find_in_cell(id, &cell)? {
+                return Ok(Some(found));
+            }
+            // Moved between reading the locator and its cell (a move commits both at once):
+            // the locator now names the new cell. Only a locator that keeps naming a cell
+            // without the annotation is damage.
+            if attempt > 2 {
+                std::thread::yield_now();
+            }
+        }
         Err(Error::corrupt(
-            what,
-            format!("{id} is missing from the page its locator names"),
+            self.store.location(),
+            format!("{id} is missing from the page its locator names (run `exact fsck`)"),
         ))
     }
 
@@ -211,57 +258,96 @@ impl Catalog {
     pub(crate) fn modify_annotation(
         &self,
         id: AnnotationId,
-        mut change: impl FnMut(&Annotation) -> Result<(Annotation, Vec<EntryWrite>)>,
+        change: impl FnMut(&Annotation) -> Result<(Annotation, Vec<EntryWrite>)>,
     ) -> Result<Annotation> {
+        let mut out = self.modify_annotations(&[id], change)?;
+        Ok(out.remove(0))
+    }
+
+    /// Read-modify-write of several annotations in one atomic batch (all or none), with
+    /// optimistic retries; `change` is called once per id per attempt, in order. Ids must be
+    /// distinct.
+    pub(crate) fn modify_annotations(
+        &self,
+        ids: &[AnnotationId],
+        mut change: impl FnMut(&Annotation) -> Result<(Annotation, Vec<EntryWrite>)>,
+    ) -> Result<Vec<Annotation>> {
         let what = self.store.location();
-        for _ in 0..RETRIES {
-            let loc = self.locate(id)?.ok_or_else(|| Error::not_found(id))?;
-            let (new, extra) = change(&loc.annotation)?;
-            let filed = Filed::of(&new);
-            let mut batch = Batch {
-                writes: Vec::new(),
-                entries: extra,
-            };
-            let old_entries = pages::entries(&loc.page, what)?;
-            let same_cell = filed.cell == loc.cell;
-            let kept: Vec<PageEntry<'_>> = old_entries
-                .iter()
-                .map(|e| {
-                    if e.id == id.0 {
-                        PageEntry {
-                            id: e.id,
-                            bbox: filed.bbox,
-                            data: &filed.data,
-                        }
-                    } else {
-                        *e
-                    }
-                })
-                .filter(|e| same_cell || e.id != id.0)
-                .collect();
-            batch.entries.push(EntryWrite {
-                index: Index::AnnotationGrid,
-                key: loc.cell.clone(),
-                id: loc.page_id,
-                value: (!kept.is_empty()).then(|| pages::build(&kept)),
-                expect: Expect::Exactly(loc.page.clone()),
-            });
-            if !same_cell {
-                self.append_to_cell(&mut batch, &filed.cell, std::iter::once(&filed))?;
-                self.relocate(
-                    &mut batch,
-                    pages::block_of(id.0),
-                    std::iter::once((id.0, Some(filed.cell.clone()))),
-                )?;
+        let mut seen = HashSet::with_capacity(ids.len());
+        if let Some(dup) = ids.iter().find(|id| !seen.insert(**id)) {
+            return Err(Error::invalid("id", format!("{dup} is given twice")));
+        }
+        'attempt: for _ in 0..RETRIES {
+            let mut batch = Batch::default();
+            let mut news = Vec::with_capacity(ids.len());
+            let mut rewrites: BTreeMap<u64, Rewrite> = BTreeMap::new();
+            let mut arrivals: BTreeMap<Vec<u8>, Vec<Filed>> = BTreeMap::new();
+            let mut moves: BTreeMap<u64, Vec<Move>> = BTreeMap::new();
+            for &id in ids {
+                let loc = self.locate(id)?.ok_or_else(|| Error::not_found(id))?;
+                let (new, extra) = change(&loc.annotation)?;
+                batch.entries.extend(extra);
+                let filed = Filed::of(&new);
+                let rw = rewrites.entry(loc.page_id).or_insert_with(|| Rewrite {
+                    cell: loc.cell.clone(),
+                    page: loc.page.clone(),
+                    replace: HashMap::new(),
+                });
+                if rw.page != loc.page {
+                    // The page changed between two reads of this batch: start again.
+                    continue 'attempt;
+                }
+                if filed.cell == loc.cell {
+                    rw.replace.insert(id.0, Some(filed));
+                } else {
+                    rw.replace.insert(id.0, None);
+                    moves
+                        .entry(pages::block_of(id.0))
+                        .or_default()
+                        .push((id.0, Some(filed.cell.clone())));
+                    arrivals.entry(filed.cell.clone()).or_default().push(filed);
+                }
+                news.push(new);
             }
-            match self.store.commit(batch) {
+            let busy: HashSet<u64> = rewrites.keys().copied().collect();
+            for (page_id, rw) in &rewrites {
+                let kept: Vec<PageEntry<'_>> = pages::entries(&rw.page, what)?
+                    .into_iter()
+                    .filter_map(|e| match rw.replace.get(&e.id) {
+                        None => Some(e),
+                        Some(None) => None,
+                        Some(Some(f)) => Some(PageEntry {
+                            id: e.id,
+                            bbox: f.bbox,
+                            data: &f.data,
+                        }),
+                    })
+                    .collect();
+                batch.entries.push(EntryWrite {
+                    index: Index::AnnotationGrid,
+                    key: rw.cell.clone(),
+                    id: *page_id,
+                    value: (!kept.is_empty()).then(|| pages::build(&kept)),
+                    expect: Expect::Exactly(rw.page.clone()),
+                });
+            }
+            for (cell, items) in &arrivals {
+                self.append_to_cell(&mut batch, cell, items.iter(), &busy)?;
+            }
+            for (block, m) in moves {
+                self.relocate(&mut batch, block, m.into_iter())?;
+            }
+            match self.commit_annotations(batch) {
                 Err(e) if e.kind() == ErrorKind::Conflict => continue,
                 Err(e) => return Err(e),
-                Ok(()) => return Ok(new),
+                Ok(()) => return Ok(news),
             }
         }
         Err(Error::Conflict {
-            what: id.to_string(),
+            what: match ids {
+                [one] => one.to_string(),
+                _ => format!("{} annotations", ids.len()),
+            },
         })
     }
 
@@ -274,11 +360,14 @@ impl Catalog {
         let mut out = Vec::new();
         self.grid_visit(image, query, &mut |a| out.push(a))?;
         out.sort_unstable_by_key(|a| a.id);
+        // An annotation moving between cells during the scan may be met in both.
+        out.dedup_by_key(|a| a.id);
         Ok(out)
     }
 
     /// Every annotation of `image` matching `query`, without permission checks, handed to
-    /// `sink` as it is decoded, in storage order (grid cell by cell, not by id).
+    /// `sink` as it is decoded, in storage order (grid cell by cell, not by id). Damaged pages
+    /// and records are reported and skipped.
     pub(crate) fn grid_visit(
         &self,
         image: ImageId,
@@ -289,49 +378,44 @@ impl Catalog {
             Some(v) => grid::query_ranges(image.0, v),
             None => vec![grid::image_range(image.0)],
         };
-        let what = self.store.location();
-        let mut failed = None;
         for (start, end) in ranges {
             self.store
-                .index_visit(
-                    Index::AnnotationGrid,
-                    &start,
-                    &end,
-                    &mut |_, _, page| match scan_page(page, query, what, sink) {
-                        Ok(()) => true,
-                        Err(e) => {
-                            failed = Some(e);
-                            false
-                        }
-                    },
-                )?;
-            if let Some(e) = failed.take() {
-                return Err(e);
-            }
+                .index_visit(Index::AnnotationGrid, &start, &end, &mut |_, _, page| {
+                    self.scan_page(page, query, sink);
+                    true
+                })?;
         }
         Ok(())
     }
-}
 
-/// Decodes the annotations of one page that match `query` into `sink`, skipping those whose
-/// integer bounds miss the viewport without decoding them.
-fn scan_page(
-    page: &[u8],
-    query: &AnnotationQuery,
-    what: &str,
-    sink: &mut dyn FnMut(Annotation),
-) -> Result<()> {
-    for e in pages::entries(page, what)? {
-        if let Some(v) = &query.viewport {
-            match &e.bbox {
-                Some(b) if pages::may_intersect(b, v) => {}
-                _ => continue,
+    /// The annotations stored in one page, damaged ones reported and skipped.
+    pub(crate) fn page_annotations(&self, page: &[u8], sink: &mut dyn FnMut(Annotation)) {
+        self.scan_page(page, &AnnotationQuery::everything(), sink)
+    }
+
+    /// Decodes the annotations of one page that match `query` into `sink`, skipping those
+    /// whose integer bounds miss the viewport without decoding them.
+    fn scan_page(&self, page: &[u8], query: &AnnotationQuery, sink: &mut dyn FnMut(Annotation)) {
+        let what = self.store.location();
+        let (entries, damage) = pages::entries_lossy(page, what);
+        if let Some(e) = damage {
+            self.report(&e);
+        }
+        for e in entries {
+            if let Some(v) = &query.viewport {
+                match &e.bbox {
+                    Some(b) if pages::may_intersect(b, v) => {}
+                    _ => continue,
+                }
+            }
+            match codec::decode_annotation(e.id, e.data, what) {
+                Ok(a) if query.matches(&a) => sink(a),
+                Ok(_) => {}
+                Err(err) => self.report(&Error::corrupt(
+                    what,
+                    format!("{}: {err}", AnnotationId(e.id)),
+                )),
             }
         }
-        let a = codec::decode_annotation(e.id, e.data, what)?;
-        if query.matches(&a) {
-            sink(a);
-        }
     }
-    Ok(())
 }

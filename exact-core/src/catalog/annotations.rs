@@ -1,17 +1,18 @@
 //! Annotations: create (one or in bulk), read, update, soft delete, history and restore.
 //! Every change appends to the annotation's history in the same atomic batch.
 
+use super::Catalog;
 use super::query::AnnotationQuery;
-use super::{Catalog, check_text};
 use crate::codec;
 use crate::ids::{AnnotationId, AnnotationTypeId, ChangeId, ImageId, UserId};
 use crate::keys::{Key, prefix_end};
+use crate::limits;
 use crate::model::{
     Annotation, AnnotationChange, AnnotationType, ChangeAction, CollaborationType, ImageSet,
     Product, VectorType,
 };
 use crate::permissions::{Actor, SetRights};
-use crate::record::change_entry;
+use crate::record::change_entry_after;
 use crate::store::{Index, Kind};
 use crate::time::Timestamp;
 use crate::vector::Vector;
@@ -34,9 +35,9 @@ pub struct NewAnnotation {
     pub concealed: bool,
     /// Flag.
     pub blurred: bool,
-    /// Remark, at most 1000 characters.
+    /// Remark, at most [`limits::MAX_DESCRIPTION_CHARS`] characters.
     pub description: String,
-    /// Free JSON.
+    /// Free JSON, at most [`limits::MAX_META_DATA_BYTES`] bytes.
     pub meta_data: serde_json::Value,
     /// Client key; a fresh UUID when absent.
     pub unique_identifier: Option<Uuid>,
@@ -195,7 +196,8 @@ impl Annotations<'_> {
             }
         };
         Vector::validate(new.vector.as_ref(), t.vector_type, t.node_count)?;
-        check_text("description", &new.description, 1000)?;
+        limits::check_description("description", &new.description)?;
+        limits::check_meta_data("meta_data", &new.meta_data)?;
         let user = match new.user {
             Some(u) if u != actor.user && !actor.superuser => {
                 return Err(Error::denied(
@@ -284,12 +286,10 @@ impl Annotations<'_> {
         owner: Option<UserId>,
     ) -> Result<bool> {
         let cell = crate::grid::cell_key(image.0, None);
-        let what = self.0.store.location();
         let mut entries = Vec::new();
         for page in self.0.cell_pages(&cell)? {
-            for e in crate::pages::entries(&page.value, what)? {
-                entries.push(codec::decode_annotation(e.id, e.data, what)?);
-            }
+            self.0
+                .page_annotations(&page.value, &mut |a| entries.push(a));
         }
         for a in entries {
             let same_frame = a.vector.as_ref().and_then(|v| v.frame) == frame;
@@ -343,62 +343,162 @@ impl Annotations<'_> {
         id: AnnotationId,
         patch: AnnotationPatch,
     ) -> Result<Annotation> {
-        let current = self.get(actor, id)?;
-        let (_, set, rights) = self.0.readable_image(actor, current.image)?;
-        if !actor.may_edit(&set, &rights, &current) {
-            return Err(Error::denied(format!("{id} belongs to someone else")));
-        }
-        let new_type = match patch.annotation_type {
-            Some(t) if t != current.annotation_type => Some(self.offered_type(actor, &set, t)?),
-            _ => None,
-        };
-        let old_type: Option<AnnotationType> = self.0.find(current.annotation_type.0)?;
-        if let Some(d) = &patch.description {
-            check_text("description", d, 1000)?;
-        }
-        let now = self.0.now();
-        let me = actor.user;
-        self.0.modify_annotation(id, |old| {
-            let mut a = old.clone();
-            let p = patch.clone();
-            if let Some(t) = &new_type {
-                a.annotation_type = t.id;
-            }
-            if let Some(v) = p.vector {
-                a.vector = v;
-            }
-            let t = new_type.as_ref().or(old_type.as_ref());
-            if let Some(t) = t.filter(|_| new_type.is_some() || patch.vector.is_some()) {
-                Vector::validate(a.vector.as_ref(), t.vector_type, t.node_count)?;
-            }
-            a.deleted = p.deleted.unwrap_or(a.deleted);
-            a.concealed = p.concealed.unwrap_or(a.concealed);
-            a.blurred = p.blurred.unwrap_or(a.blurred);
-            a.description = p.description.unwrap_or(a.description);
-            a.meta_data = p.meta_data.unwrap_or(a.meta_data);
-            a.unique_identifier = p.unique_identifier.unwrap_or(a.unique_identifier);
-            a.last_editor = Some(me);
-            a.last_edit_time = p.last_edit_time.unwrap_or(now);
-            let action = match (old.deleted, a.deleted) {
-                (false, true) => ChangeAction::Deleted,
-                (true, false) => ChangeAction::Restored,
-                _ => ChangeAction::Updated,
-            };
-            let change = self.change(old, action, me, now)?;
-            Ok((a, vec![change_entry(&change)]))
-        })
+        let mut out = self.update_many_inner(actor, vec![(id, patch)], false)?;
+        Ok(out.remove(0))
+    }
+
+    /// Changes many annotations in one atomic, durable batch (all or none). Every item is
+    /// checked first — the actor must be able to *edit* each (in a competitive or
+    /// second-opinion set: their own) — and nothing is written unless all pass. Errors name
+    /// the offending element as `[i]`; an id given twice is invalid input.
+    pub fn update_many(
+        &self,
+        actor: &Actor,
+        patches: Vec<(AnnotationId, AnnotationPatch)>,
+    ) -> Result<Vec<Annotation>> {
+        self.update_many_inner(actor, patches, true)
     }
 
     /// Soft-deletes an annotation: it is hidden from queries but kept, with its history.
     pub fn delete(&self, actor: &Actor, id: AnnotationId) -> Result<Annotation> {
-        self.update(
-            actor,
-            id,
-            AnnotationPatch {
-                deleted: Some(true),
-                ..Default::default()
-            },
-        )
+        self.update(actor, id, deletion())
+    }
+
+    /// Soft-deletes many annotations in one atomic batch, checked like
+    /// [`Annotations::update_many`]: either every one is deleted or none. Repeated ids count
+    /// once.
+    pub fn delete_many(&self, actor: &Actor, ids: &[AnnotationId]) -> Result<Vec<Annotation>> {
+        let mut seen = std::collections::HashSet::new();
+        let patches = ids
+            .iter()
+            .filter(|id| seen.insert(**id))
+            .map(|id| (*id, deletion()))
+            .collect();
+        self.update_many_inner(actor, patches, true)
+    }
+
+    fn update_many_inner(
+        &self,
+        actor: &Actor,
+        patches: Vec<(AnnotationId, AnnotationPatch)>,
+        indexed: bool,
+    ) -> Result<Vec<Annotation>> {
+        if patches.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tag = |i: usize, e: Error| if indexed { at_index(i, e) } else { e };
+        let mut images: HashMap<ImageId, ImageCtx> = HashMap::new();
+        let mut types: HashMap<AnnotationTypeId, Option<AnnotationType>> = HashMap::new();
+        let mut plans: HashMap<AnnotationId, (usize, Plan)> = HashMap::new();
+        let mut ids = Vec::with_capacity(patches.len());
+        for (i, (id, patch)) in patches.into_iter().enumerate() {
+            let plan = self
+                .plan(actor, id, patch, &mut images, &mut types)
+                .map_err(|e| tag(i, e))?;
+            if plans.insert(id, (i, plan)).is_some() {
+                return Err(tag(i, Error::invalid("id", format!("{id} is given twice"))));
+            }
+            ids.push(id);
+        }
+        let now = self.0.now();
+        let me = actor.user;
+        self.0.modify_annotations(&ids, |old| {
+            let (i, plan) = plans.get(&old.id).ok_or_else(|| Error::not_found(old.id))?;
+            self.apply(old, plan, me, now).map_err(|e| tag(*i, e))
+        })
+    }
+
+    /// Checks one change before anything is written: the annotation is visible and editable,
+    /// a new type is offered on the set, the texts are within the limits.
+    fn plan(
+        &self,
+        actor: &Actor,
+        id: AnnotationId,
+        patch: AnnotationPatch,
+        images: &mut HashMap<ImageId, ImageCtx>,
+        types: &mut HashMap<AnnotationTypeId, Option<AnnotationType>>,
+    ) -> Result<Plan> {
+        let current = self.get(actor, id)?;
+        let ctx = match images.entry(current.image) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => {
+                let (_, set, rights) = self.0.readable_image(actor, current.image)?;
+                v.insert(ImageCtx { set, rights })
+            }
+        };
+        if !actor.may_edit(&ctx.set, &ctx.rights, &current) {
+            return Err(Error::denied(format!("{id} belongs to someone else")));
+        }
+        let new_type = match patch.annotation_type {
+            Some(t) if t != current.annotation_type => Some(self.offered_type(actor, &ctx.set, t)?),
+            _ => None,
+        };
+        let old_type = match types.entry(current.annotation_type) {
+            Entry::Occupied(o) => o.get().clone(),
+            Entry::Vacant(v) => v.insert(self.0.find(current.annotation_type.0)?).clone(),
+        };
+        if let Some(d) = &patch.description {
+            limits::check_description("description", d)?;
+        }
+        if let Some(m) = &patch.meta_data {
+            limits::check_meta_data("meta_data", m)?;
+        }
+        Ok(Plan {
+            patch,
+            new_type,
+            old_type,
+        })
+    }
+
+    /// The new state of `old` under `plan`, with its history entry.
+    fn apply(
+        &self,
+        old: &Annotation,
+        plan: &Plan,
+        me: UserId,
+        now: Timestamp,
+    ) -> Result<(Annotation, Vec<crate::store::EntryWrite>)> {
+        let mut a = old.clone();
+        let p = plan.patch.clone();
+        if let Some(t) = &plan.new_type {
+            a.annotation_type = t.id;
+        }
+        if let Some(v) = p.vector {
+            a.vector = v;
+        }
+        let t = plan.new_type.as_ref().or(plan.old_type.as_ref());
+        if plan.new_type.is_some() || plan.patch.vector.is_some() {
+            match t {
+                Some(t) => Vector::validate(a.vector.as_ref(), t.vector_type, t.node_count)?,
+                None if a
+                    .vector
+                    .as_ref()
+                    .is_some_and(|v| v.points.len() > limits::MAX_VECTOR_NODES) =>
+                {
+                    return Err(Error::invalid(
+                        "vector",
+                        format!("more than {} nodes", limits::MAX_VECTOR_NODES),
+                    ));
+                }
+                None => {}
+            }
+        }
+        a.deleted = p.deleted.unwrap_or(a.deleted);
+        a.concealed = p.concealed.unwrap_or(a.concealed);
+        a.blurred = p.blurred.unwrap_or(a.blurred);
+        a.description = p.description.unwrap_or(a.description);
+        a.meta_data = p.meta_data.unwrap_or(a.meta_data);
+        a.unique_identifier = p.unique_identifier.unwrap_or(a.unique_identifier);
+        a.last_editor = Some(me);
+        a.last_edit_time = p.last_edit_time.unwrap_or(now);
+        let action = match (old.deleted, a.deleted) {
+            (false, true) => ChangeAction::Deleted,
+            (true, false) => ChangeAction::Restored,
+            _ => ChangeAction::Updated,
+        };
+        let change = self.change(old, action, me, now)?;
+        let entry = change_entry_after(&change, &a);
+        Ok((a, vec![entry]))
     }
 
     /// The annotation's history, oldest first: the creation, then every change.
@@ -409,21 +509,30 @@ impl Annotations<'_> {
             self.0
                 .store
                 .index_range(Index::Changes, &prefix, &prefix_end(&prefix), usize::MAX)?;
+        // Entries store the earlier state as a delta against the later one (older entries as
+        // a full copy), so they are decoded newest first, starting from the live annotation.
         let mut changes = Vec::with_capacity(entries.len());
-        for e in entries {
+        let mut after = live.clone();
+        for e in entries.iter().rev() {
             let change_id = e
                 .key
                 .get(8..16)
                 .and_then(|b| b.try_into().ok())
                 .map(u64::from_be_bytes)
                 .unwrap_or(0);
-            changes.push(codec::decode_change(
+            let c = codec::decode_change_after(
                 change_id,
                 id,
                 &e.value,
+                Some(&after),
                 self.0.store.location(),
-            )?);
+            )?;
+            if let Some(b) = &c.before {
+                after = b.clone();
+            }
+            changes.push(c);
         }
+        changes.reverse();
         // The state after change i is the state before change i + 1, or the live annotation.
         let state_after = |i: usize| -> Annotation {
             changes
@@ -475,6 +584,9 @@ impl Annotations<'_> {
         if !actor.may_edit(&set, &rights, &current) {
             return Err(Error::denied(format!("{id} belongs to someone else")));
         }
+        // States from before the write limits existed may not come back over them.
+        limits::check_description("description", &target.description)?;
+        limits::check_meta_data("meta_data", &target.meta_data)?;
         let now = self.0.now();
         let me = actor.user;
         self.0.modify_annotation(id, |old| {
@@ -492,7 +604,8 @@ impl Annotations<'_> {
                 ..old.clone()
             };
             let change = self.change(old, ChangeAction::Restored, me, now)?;
-            Ok((a, vec![change_entry(&change)]))
+            let entry = change_entry_after(&change, &a);
+            Ok((a, vec![entry]))
         })
     }
 
@@ -511,6 +624,20 @@ impl Annotations<'_> {
             action,
             before: Some(before.clone()),
         })
+    }
+}
+
+/// A checked change waiting for the batch that applies it.
+struct Plan {
+    patch: AnnotationPatch,
+    new_type: Option<AnnotationType>,
+    old_type: Option<AnnotationType>,
+}
+
+fn deletion() -> AnnotationPatch {
+    AnnotationPatch {
+        deleted: Some(true),
+        ..Default::default()
     }
 }
 

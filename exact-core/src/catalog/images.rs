@@ -12,9 +12,6 @@ use crate::{Error, Result};
 /// Why a file link is refused: the server reads the URL with its own credentials.
 const LINKS_NEED_SUPERUSER: &str = "only superusers register slides by URL (image_type 2): the server reads them with its own credentials";
 
-/// Largest image side accepted, in pixels (well above any scanner's).
-pub const MAX_SIDE: u64 = 1 << 31;
-
 /// An image to register in a set.
 #[derive(Debug, Clone)]
 #[allow(missing_docs)] // fields mirror `Image`
@@ -168,7 +165,24 @@ impl Images<'_> {
                 "only superusers change where the pixels of {id} come from (filename, file links)"
             )));
         }
-        if let Some(target) = patch.image_set {
+        // A slide's size is what its pixels say (probing sets it); a member resizing it would
+        // misplace every annotation and tile request for everyone else.
+        let resizes = patch.width.is_some_and(|w| w != current.width)
+            || patch.height.is_some_and(|h| h != current.height);
+        if resizes && !actor.superuser {
+            return Err(Error::denied(format!(
+                "only superusers change the width or height of {id}; the server sets them from its pixels"
+            )));
+        }
+        if let Some(target) = patch.image_set.filter(|t| *t != current.image_set) {
+            // Moving an image changes who sees its annotations (a competitive set's image
+            // moved into a member's collaborative or public set would show everyone's), so
+            // it takes the rights to remove images from the source set.
+            if !rights.delete_images {
+                return Err(Error::denied(format!(
+                    "only team admins (or the set's creator) move {id} to another set"
+                )));
+            }
             self.require_upload(actor, target)?;
         }
         self.0.modify::<Image>(id.0, |old| {
@@ -279,12 +293,7 @@ fn validate_image(i: &Image) -> Result<()> {
         return Err(Error::invalid("filename", "must be 1 to 4096 bytes"));
     }
     for (field, v) in [("width", i.width), ("height", i.height)] {
-        if v == 0 || v > MAX_SIDE {
-            return Err(Error::invalid(
-                field,
-                format!("{v} is not within 1..={MAX_SIDE}"),
-            ));
-        }
+        crate::limits::check_image_side(field, v)?;
     }
     for (field, v) in [
         ("depth", i.depth),

@@ -6,6 +6,7 @@
 mod annostore;
 mod annotations;
 mod auth;
+mod fsck;
 mod images;
 mod misc;
 mod query;
@@ -15,6 +16,7 @@ mod versions;
 
 pub use annotations::{AnnotationPatch, Annotations, NewAnnotation, Revision};
 pub use auth::Credentials;
+pub use fsck::{Finding, FsckReport};
 pub use images::{ImagePatch, Images, NewImage, PixelUpdate};
 pub use misc::{
     ExportFormats, LogImageActions, MediaFiles, NewExportFormat, ScreeningModes, SetTags,
@@ -43,11 +45,29 @@ pub(crate) const RETRIES: usize = 16;
 /// Page size of internal scans.
 const PAGE: usize = 4096;
 
+/// Called with every stored record a read had to skip because it does not decode.
+pub type CorruptionReporter = dyn Fn(&Error) + Send + Sync;
+
 /// The use cases over one metadata store. Cheap to clone; thread-safe.
 #[derive(Clone)]
 pub struct Catalog {
     store: Arc<dyn MetaStore>,
     clock: Arc<dyn Clock>,
+    corrupt: Arc<CorruptionReporter>,
+}
+
+/// The default [`CorruptionReporter`]: each distinct problem once on stderr (core has no
+/// logging framework; embedders install their own with [`Catalog::on_corrupt`]). Remembers a
+/// bounded number of messages, so a damaged store cannot grow it.
+fn report_once_to_stderr() -> Arc<CorruptionReporter> {
+    let seen = std::sync::Mutex::new(std::collections::HashSet::<String>::new());
+    Arc::new(move |e: &Error| {
+        let msg = e.to_string();
+        let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() < 1024 && seen.insert(msg.clone()) {
+            eprintln!("exact: skipped a damaged record (run `exact fsck`): {msg}");
+        }
+    })
 }
 
 impl std::fmt::Debug for Catalog {
@@ -64,7 +84,21 @@ impl Catalog {
         Catalog {
             store,
             clock: Arc::new(SystemClock),
+            corrupt: report_once_to_stderr(),
         }
+    }
+
+    /// Replaces what is told about damaged records that reads skip (by default: stderr, once
+    /// per problem). Reads never fail because of one damaged annotation; they report it here
+    /// and go on, and `fsck` repairs it.
+    pub fn on_corrupt(mut self, reporter: Arc<CorruptionReporter>) -> Self {
+        self.corrupt = reporter;
+        self
+    }
+
+    /// Reports a damaged record a read skipped.
+    pub(crate) fn report(&self, e: &Error) {
+        (self.corrupt)(e)
     }
 
     /// Replaces the clock (tests).
@@ -181,8 +215,12 @@ impl Catalog {
             let page = self.store.scan(R::KIND, after, PAGE)?;
             let done = page.len() < PAGE;
             for (id, bytes) in page {
-                out.push(R::decode(id, &bytes, self.store.location())?);
                 after = id;
+                // One damaged record must not take the whole list down: report and skip it.
+                match R::decode(id, &bytes, self.store.location()) {
+                    Ok(r) => out.push(r),
+                    Err(e) => self.report(&e),
+                }
             }
             if done {
                 return Ok(out);
@@ -190,7 +228,8 @@ impl Catalog {
         }
     }
 
-    /// Records whose `index` key starts with `prefix`, by increasing id within each key.
+    /// Records whose `index` key starts with `prefix`, by increasing id within each key
+    /// (damaged ones reported and skipped).
     pub(crate) fn by_index<R: Record>(&self, index: Index, prefix: &[u8]) -> Result<Vec<R>> {
         let entries = self
             .store
@@ -199,7 +238,10 @@ impl Catalog {
         let mut out = Vec::with_capacity(ids.len());
         for (id, bytes) in ids.iter().zip(self.store.get_many(R::KIND, &ids)?) {
             if let Some(bytes) = bytes {
-                out.push(R::decode(*id, &bytes, self.store.location())?);
+                match R::decode(*id, &bytes, self.store.location()) {
+                    Ok(r) => out.push(r),
+                    Err(e) => self.report(&e),
+                }
             }
         }
         Ok(out)

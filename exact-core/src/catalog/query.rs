@@ -2,14 +2,16 @@
 //! spatial grid ([`crate::grid`]) whose entries carry the whole annotation, then filtered.
 
 use super::annotations::Annotations;
-use crate::Result;
 use crate::geometry::BBox;
 use crate::ids::{AnnotationTypeId, AnnotationVersionId, ImageId, MediaFileId, UserId};
 use crate::keys::Key;
-use crate::model::{Annotation, AnnotationMediaFile, AnnotationVersion, SetVersion, Verification};
+use crate::model::{
+    Annotation, AnnotationMediaFile, AnnotationVersion, Image, SetVersion, Verification,
+};
 use crate::permissions::Actor;
 use crate::store::{Index, Kind};
 use crate::time::Timestamp;
+use crate::{Error, Result};
 use std::collections::HashMap;
 
 /// What EXACT's annotation serializer derives per annotation, for one requester.
@@ -52,6 +54,14 @@ impl Default for AnnotationQuery {
 }
 
 impl AnnotationQuery {
+    /// Every annotation, deleted ones included.
+    pub fn everything() -> Self {
+        AnnotationQuery {
+            deleted: None,
+            ..Default::default()
+        }
+    }
+
     /// Live annotations intersecting `viewport`.
     pub fn viewport(viewport: BBox) -> Self {
         AnnotationQuery {
@@ -88,6 +98,38 @@ impl AnnotationQuery {
     }
 }
 
+/// `query` with its viewport checked (finite sides) and clamped to the image with a margin of
+/// one image size on each side (annotations may overhang the slide's edge). With image sides
+/// bounded ([`crate::limits::MAX_IMAGE_SIDE`]) this bounds the cells a query walks, whatever
+/// rectangle a client sends.
+fn bounded(query: &AnnotationQuery, image: &Image) -> Result<AnnotationQuery> {
+    let Some(v) = &query.viewport else {
+        return Ok(query.clone());
+    };
+    for (side, c) in [
+        ("min_x", v.min_x),
+        ("min_y", v.min_y),
+        ("max_x", v.max_x),
+        ("max_y", v.max_y),
+    ] {
+        if !c.is_finite() {
+            return Err(Error::invalid(
+                format!("viewport.{side}"),
+                format!("{c} is not a finite coordinate"),
+            ));
+        }
+    }
+    let (w, h) = (image.width.max(1) as f64, image.height.max(1) as f64);
+    let mut q = query.clone();
+    q.viewport = Some(BBox::new(
+        v.min_x.clamp(-w, 2.0 * w),
+        v.min_y.clamp(-h, 2.0 * h),
+        v.max_x.clamp(-w, 2.0 * w),
+        v.max_y.clamp(-h, 2.0 * h),
+    ));
+    Ok(q)
+}
+
 impl Annotations<'_> {
     /// The annotations of `image` the actor may see that match `query`, by id.
     pub fn query(
@@ -97,7 +139,8 @@ impl Annotations<'_> {
         query: &AnnotationQuery,
     ) -> Result<Vec<Annotation>> {
         let c = self.0;
-        let (_, set, rights) = c.readable_image(actor, image)?;
+        let (img, set, rights) = c.readable_image(actor, image)?;
+        let query = &bounded(query, &img)?;
         let mut out = c.grid_scan(image, query)?;
         out.retain(|a| actor.sees(&set, &rights, a));
         Ok(out)
@@ -114,7 +157,8 @@ impl Annotations<'_> {
         mut f: impl FnMut(Annotation),
     ) -> Result<()> {
         let c = self.0;
-        let (_, set, rights) = c.readable_image(actor, image)?;
+        let (img, set, rights) = c.readable_image(actor, image)?;
+        let query = &bounded(query, &img)?;
         c.grid_visit(image, query, &mut |a| {
             if actor.sees(&set, &rights, &a) {
                 f(a);
@@ -146,7 +190,7 @@ impl Annotations<'_> {
                 }
             };
             if !actor.sees(set, rights, a) {
-                return Err(crate::Error::not_found(a.id));
+                return Err(Error::not_found(a.id));
             }
         }
         let sets: Vec<_> = images.values().map(|(s, _)| s.id).collect();

@@ -442,6 +442,8 @@ pub struct ImageSetPatch {
     pub collaboration_type: Option<CollaborationType>,
     pub creator: Option<Option<UserId>>,
     pub pinned: Option<bool>,
+    /// Moves the set to another team (admins of both teams).
+    pub team: Option<TeamId>,
 }
 
 /// Image set use cases.
@@ -458,6 +460,13 @@ impl ImageSets<'_> {
             .ok_or_else(|| Error::invalid("team", "an image set belongs to a team"))?;
         if !actor.member_of(Some(team)) {
             return Err(Error::not_found(team));
+        }
+        // A member's new public set could take in the team's images (members may move
+        // images between their sets): making anything public is the admins' decision.
+        if (new.public || new.public_collaboration) && !actor.admin_of(Some(team)) {
+            return Err(Error::denied(
+                "only team admins make a set public (public, public_collaboration)",
+            ));
         }
         if let Some(t) = new.main_annotation_type {
             self.0.annotation_types().get(actor, t)?;
@@ -565,12 +574,50 @@ impl ImageSets<'_> {
             && patch.priority.is_none()
             && patch.main_annotation_type.is_none()
             && patch.collaboration_type.is_none()
-            && patch.creator.is_none();
+            && patch.creator.is_none()
+            && patch.team.is_none();
         if !rights.edit_set && !only_pin {
             return Err(Error::denied(format!("no edit rights on {id}")));
         }
         if patch.creator.is_some() && !actor.admin_of(set.team) {
             return Err(Error::denied("only team admins change a set's creator"));
+        }
+        // Who sees what (visibility, collaboration type, owning team) is the team admins'
+        // decision (EXACT's edit_set rules): a member turning a competitive set collaborative
+        // would see everyone's annotations, one making it public would expose the team's
+        // slides to every account. Sending the current value (a full PUT) changes nothing.
+        let settings = [
+            ("public", patch.public.is_some_and(|v| v != set.public)),
+            (
+                "public_collaboration",
+                patch
+                    .public_collaboration
+                    .is_some_and(|v| v != set.public_collaboration),
+            ),
+            (
+                "collaboration_type",
+                patch
+                    .collaboration_type
+                    .is_some_and(|v| v != set.collaboration_type),
+            ),
+            ("team", patch.team.is_some_and(|t| Some(t) != set.team)),
+        ];
+        if let Some((field, _)) = settings.iter().find(|(_, changes)| *changes)
+            && !actor.admin_of(set.team)
+        {
+            return Err(Error::denied(format!(
+                "only admins of the set's team change its {field}"
+            )));
+        }
+        if let Some(t) = patch.team.filter(|t| Some(*t) != set.team) {
+            if !actor.member_of(Some(t)) {
+                return Err(Error::invalid("team", format!("{t} does not exist")));
+            }
+            if !actor.admin_of(Some(t)) {
+                return Err(Error::denied(format!(
+                    "only admins of {t} move sets into it"
+                )));
+            }
         }
         if let Some(n) = &patch.name {
             check_name("name", n, 1, 256)?;
@@ -595,6 +642,7 @@ impl ImageSets<'_> {
             s.main_annotation_type = p.main_annotation_type.unwrap_or(s.main_annotation_type);
             s.collaboration_type = p.collaboration_type.unwrap_or(s.collaboration_type);
             s.creator = p.creator.unwrap_or(s.creator);
+            s.team = p.team.or(s.team);
             match p.pinned {
                 Some(true) if !s.pinned_by.contains(&me) => s.pinned_by.push(me),
                 Some(false) => s.pinned_by.retain(|u| *u != me),

@@ -2,13 +2,13 @@
 //! included), and their diff against the live annotations — for reproducible ML datasets.
 
 use super::{Catalog, Tx, check_name};
-use crate::ids::{AnnotationId, AnnotationVersionId, ImageSetId, SetVersionId};
+use crate::ids::{AnnotationId, AnnotationVersionId, ImageId, ImageSetId, SetVersionId};
 use crate::keys::Key;
-use crate::model::{Annotation, AnnotationVersion, SetVersion};
-use crate::permissions::Actor;
+use crate::model::{Annotation, AnnotationVersion, CollaborationType, Image, ImageSet, SetVersion};
+use crate::permissions::{Actor, SetRights};
 use crate::store::{Index, Kind};
 use crate::{Error, Result};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::query::AnnotationQuery;
 
@@ -107,19 +107,60 @@ impl Versions<'_> {
             .collect())
     }
 
-    /// The snapshot's annotation states, by annotation id.
+    /// The snapshot's annotation states the actor may see, by annotation id: in a
+    /// competitive set a member sees only their own, as in the live set.
     pub fn annotations(&self, actor: &Actor, id: SetVersionId) -> Result<Vec<AnnotationVersion>> {
-        self.get(actor, id)?;
-        self.0.by_index(
+        let version = self.get(actor, id)?;
+        let mut snaps: Vec<AnnotationVersion> = self.0.by_index(
             Index::AnnotationVersionByVersion,
             &Key::new().u64(id.0).build(),
-        )
+        )?;
+        let seen = self.seer(actor, &version)?;
+        if !seen.everything() {
+            let mut keep = Vec::with_capacity(snaps.len());
+            for snap in snaps {
+                // Creators never change, so the live annotation tells whose the snapshot is.
+                if let Some(a) = self.0.find_annotation(snap.annotation)?
+                    && seen.sees(&a)
+                {
+                    keep.push(snap);
+                }
+            }
+            snaps = keep;
+        }
+        Ok(snaps)
     }
 
-    /// What changed in the versioned sets since the snapshot, by annotation id.
+    /// Who sees what in the sets of `version`: per image, the set and the actor's rights.
+    fn seer<'a>(&self, actor: &'a Actor, version: &SetVersion) -> Result<Seer<'a>> {
+        let mut sets = HashMap::new();
+        for s in &version.imagesets {
+            let (set, rights) = self.0.readable_set(actor, *s)?;
+            sets.insert(set.id, (set, rights));
+        }
+        let mut images = HashMap::new();
+        for s in &version.imagesets {
+            for image in self
+                .0
+                .by_index::<Image>(Index::ImageBySet, &Key::new().u64(s.0).build())?
+            {
+                images.insert(image.id, image.image_set);
+            }
+        }
+        Ok(Seer {
+            actor,
+            sets,
+            images,
+        })
+    }
+
+    /// What changed in the versioned sets since the snapshot, by annotation id (of the
+    /// annotations the actor may see).
     pub fn diff(&self, actor: &Actor, id: SetVersionId) -> Result<Vec<VersionDiff>> {
         let version = self.get(actor, id)?;
         let mut live = self.live(&version.imagesets)?;
+        let seen = self.seer(actor, &version)?;
+        live.retain(|_, a| seen.sees(a));
         let mut out = Vec::new();
         for snap in self.annotations(actor, id)? {
             let now = live.remove(&snap.annotation);
@@ -157,13 +198,34 @@ impl Versions<'_> {
         };
         let mut out = BTreeMap::new();
         for &s in sets {
-            for image in
-                c.by_index::<crate::model::Image>(Index::ImageBySet, &Key::new().u64(s.0).build())?
-            {
+            for image in c.by_index::<Image>(Index::ImageBySet, &Key::new().u64(s.0).build())? {
                 out.extend(c.grid_scan(image.id, &all)?.into_iter().map(|a| (a.id, a)));
             }
         }
         Ok(out)
+    }
+}
+
+/// Decides which annotations of a version's sets an actor sees.
+struct Seer<'a> {
+    actor: &'a Actor,
+    sets: HashMap<ImageSetId, (ImageSet, SetRights)>,
+    images: HashMap<ImageId, ImageSetId>,
+}
+
+impl Seer<'_> {
+    /// Whether the actor sees every annotation of every set (no filtering needed).
+    fn everything(&self) -> bool {
+        self.sets.values().all(|(set, rights)| {
+            rights.see_all || set.collaboration_type != CollaborationType::Competitive
+        })
+    }
+
+    fn sees(&self, a: &Annotation) -> bool {
+        self.images
+            .get(&a.image)
+            .and_then(|s| self.sets.get(s))
+            .is_some_and(|(set, rights)| self.actor.sees(set, rights, a))
     }
 }
 

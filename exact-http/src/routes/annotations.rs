@@ -61,6 +61,17 @@ fn bounded(sides: Sides, width: u64, height: u64) -> BBox {
     )
 }
 
+/// A viewport side: a number, and a finite one (`nan`, `inf` parse as floats but bound
+/// nothing).
+pub(crate) fn finite(q: &ListQuery, name: &str) -> ApiResult<Option<f64>> {
+    match q.f64(name)? {
+        Some(v) if !v.is_finite() => {
+            Err(ApiError::bad(name, format!("{v} is not a finite number")))
+        }
+        other => Ok(other),
+    }
+}
+
 fn query_of(q: &ListQuery) -> ApiResult<(AnnotationQuery, Option<Sides>)> {
     let mut types: Option<Vec<AnnotationTypeId>> = None;
     if let Some(t) = q.u64("annotation_type")? {
@@ -70,10 +81,10 @@ fn query_of(q: &ListQuery) -> ApiResult<(AnnotationQuery, Option<Sides>)> {
         types = Some(ts.into_iter().map(AnnotationTypeId).collect());
     }
     let (x0, x1, y0, y1) = (
-        q.f64("vector_x_min")?,
-        q.f64("vector_x_max")?,
-        q.f64("vector_y_min")?,
-        q.f64("vector_y_max")?,
+        finite(q, "vector_x_min")?,
+        finite(q, "vector_x_max")?,
+        finite(q, "vector_y_min")?,
+        finite(q, "vector_y_max")?,
     );
     let viewport =
         (x0.is_some() || x1.is_some() || y0.is_some() || y1.is_some()).then_some((x0, y0, x1, y1));
@@ -347,8 +358,8 @@ async fn destroy(r: Req, Id(id): Id) -> ApiResult<StatusCode> {
 }
 
 /// `DELETE multiple_delete/?id__in=1,2,3`: EXACT hard-deletes; here each is soft-deleted (kept
-/// with its history, hidden from `deleted=False` lists). All or nothing is checked first: every
-/// id must be one the requester may edit.
+/// with its history, hidden from `deleted=False` lists). All or nothing: every id must be one
+/// the requester may edit, checked before one atomic batch deletes them all.
 async fn multiple_delete(r: Req) -> ApiResult<Json<Value>> {
     let ids =
         r.q.ids("id__in")?
@@ -359,13 +370,9 @@ async fn multiple_delete(r: Req) -> ApiResult<Json<Value>> {
                 ))
             })?;
     crate::blocking(move || {
-        for id in &ids {
-            r.exact.annotations().get(&r.actor, AnnotationId(*id))?;
-        }
-        for id in &ids {
-            r.exact.annotations().delete(&r.actor, AnnotationId(*id))?;
-        }
-        Ok(Json(serde_json::json!({ "deleted": ids.len() })))
+        let ids: Vec<AnnotationId> = ids.into_iter().map(AnnotationId).collect();
+        let deleted = r.exact.annotations().delete_many(&r.actor, &ids)?;
+        Ok(Json(serde_json::json!({ "deleted": deleted.len() })))
     })
     .await
 }

@@ -131,6 +131,7 @@ fn patch_of(b: &Obj) -> ApiResult<ImageSetPatch> {
             None
         },
         pinned: None,
+        team: b.u64("team")?.map(TeamId),
     })
 }
 

@@ -85,7 +85,12 @@ async fn update(r: Req, body: Body) -> ApiResult<Json<Value>> {
     }
     let patch = AnnotationPatch {
         annotation_type: Some(AnnotationTypeId(b.req_u64("annotation_type_id")?)),
-        vector: Some(vector(&b)?),
+        // Without `vector` the geometry stays as it is (`"vector": null` is "not in image").
+        vector: if b.has("vector") {
+            Some(vector(&b)?)
+        } else {
+            None
+        },
         deleted: Some(b.bool("deleted")?.unwrap_or(false)),
         concealed: Some(b.bool("concealed")?.unwrap_or(false)),
         blurred: Some(b.bool("blurred")?.unwrap_or(false)),
@@ -153,10 +158,10 @@ async fn load(r: Req) -> ApiResult<Json<Value>> {
         query.edited_since = Some(Timestamp((since * 1e6) as i64));
     }
     let (x0, y0, x1, y1) = (
-        r.q.f64("min_x")?,
-        r.q.f64("min_y")?,
-        r.q.f64("max_x")?,
-        r.q.f64("max_y")?,
+        super::annotations::finite(&r.q, "min_x")?,
+        super::annotations::finite(&r.q, "min_y")?,
+        super::annotations::finite(&r.q, "max_x")?,
+        super::annotations::finite(&r.q, "max_y")?,
     );
     let since_given = query.edited_since.is_some();
     crate::blocking(move || {

@@ -5,6 +5,7 @@ mod common;
 mod conformance;
 mod durability;
 mod history;
+mod integrity;
 mod permissions;
 mod resources;
 mod s3;
