@@ -11,8 +11,8 @@ Switch from openslide-python by changing one import::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from . import _native
 from ._errors import (
@@ -132,7 +132,7 @@ class OpenSlide(AbstractSlide):
         self._filename = os.fspath(filename)
         self._native: Any = _native.NativeSlide(self._filename)
         self._properties = dict(self._native.properties)
-        self._level_dimensions = tuple(tuple(d) for d in self._native.level_dimensions)
+        self._level_dimensions = tuple((w, h) for w, h in self._native.level_dimensions)
         self._level_downsamples = tuple(self._native.level_downsamples)
 
     @classmethod
@@ -151,7 +151,7 @@ class OpenSlide(AbstractSlide):
     def close(self) -> None:
         self._native = None
 
-    def __enter__(self) -> "OpenSlide":
+    def __enter__(self) -> OpenSlide:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _native
-from . import _as_int, _pair, _to_array, _to_pil, InvalidInputError, OpenSlide
+from . import InvalidInputError, OpenSlide, _as_int, _native, _pair, _to_array, _to_pil
 
 __all__ = ["DeepZoomGenerator"]
 
@@ -35,11 +34,11 @@ class DeepZoomGenerator:
 
     @property
     def level_tiles(self) -> tuple[tuple[int, int], ...]:
-        return tuple(tuple(t) for t in self._dz.level_tiles)
+        return tuple((c, r) for c, r in self._dz.level_tiles)
 
     @property
     def level_dimensions(self) -> tuple[tuple[int, int], ...]:
-        return tuple(tuple(d) for d in self._dz.level_dimensions)
+        return tuple((w, h) for w, h in self._dz.level_dimensions)
 
     @property
     def tile_count(self) -> int:
@@ -67,7 +66,8 @@ class DeepZoomGenerator:
         return tuple(loc), slide_level, tuple(l_size)
 
     def get_tile_dimensions(self, level: int, address: Any) -> tuple[int, int]:
-        return tuple(self._dz.tile_info(*self._addr(level, address))[3])
+        w, h = self._dz.tile_info(*self._addr(level, address))[3]
+        return (w, h)
 
     def get_dzi(self, format: str) -> str:
         if not isinstance(format, str):

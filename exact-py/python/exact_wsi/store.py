@@ -44,7 +44,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from . import _native
 from ._errors import InvalidInputError
@@ -102,8 +103,8 @@ class Store:
         self._user = user_id
 
     @classmethod
-    def open(cls, path: Any = "./exact-data", *, user: Optional[str] = None,
-             meta: Optional[str] = None, blobs: Optional[str] = None) -> "Store":
+    def open(cls, path: Any = "./exact-data", *, user: str | None = None,
+             meta: str | None = None, blobs: str | None = None) -> Store:
         """Open (creating if needed) the data directory ``path``: metadata in
         ``sled://<path>/db``, blobs in ``<path>/blobs`` — or the explicit ``meta``/``blobs``
         URLs. Raises :class:`StoreInUseError` if another process holds the directory."""
@@ -113,17 +114,17 @@ class Store:
         return cls._as(native, user)
 
     @classmethod
-    def memory(cls, *, user: Optional[str] = None) -> "Store":
+    def memory(cls, *, user: str | None = None) -> Store:
         """A throw-away store in memory (tests)."""
         return cls._as(_native.NativeStore(None, None, None), user)
 
     @classmethod
-    def _as(cls, native: Any, user: Optional[str]) -> "Store":
+    def _as(cls, native: Any, user: str | None) -> Store:
         if user is not None and not isinstance(user, str):
             raise InvalidInputError(f"user must be a username (str), got {type(user).__name__}")
         return cls(native, native.resolve_user(user))
 
-    def as_user(self, username: str) -> "Store":
+    def as_user(self, username: str) -> Store:
         """The same store, acting as ``username`` (which must exist)."""
         return Store._as(self._native, username)
 
@@ -138,7 +139,7 @@ class Store:
         """Forget this handle; the directory is released when no handle (or server) uses it."""
         self._native = None
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -163,7 +164,7 @@ class Store:
     def users(self) -> list[dict]:
         return self._call("users.list")
 
-    def add_user(self, username: str, *, password: Optional[str] = None, email: str = "",
+    def add_user(self, username: str, *, password: str | None = None, email: str = "",
                  superuser: bool = False) -> dict:
         """Create a user (the acting user must be a superuser)."""
         return self._call("users.create", username=username, password=password, email=email,
@@ -234,9 +235,9 @@ class Store:
 
     # ---- annotations -----------------------------------------------------------------
 
-    def annotations(self, image: Any, *, viewport: Optional[Sequence[float]] = None,
-                    annotation_types: Optional[Iterable[Any]] = None,
-                    deleted: Optional[bool] = False, user: Any = None,
+    def annotations(self, image: Any, *, viewport: Sequence[float] | None = None,
+                    annotation_types: Iterable[Any] | None = None,
+                    deleted: bool | None = False, user: Any = None,
                     as_columns: bool = False) -> Any:
         """Annotations of ``image`` whose bbox intersects ``viewport`` ``(x0, y0, x1, y1)``
         (level-0 pixels, edges touching count; all when ``None``), by id. ``deleted``: False
@@ -403,7 +404,7 @@ class Server:
         """Stop accepting, finish open requests (up to 10 s), return. Idempotent."""
         self._native.stop()
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         return self
 
     def __exit__(self, *exc: object) -> None:
