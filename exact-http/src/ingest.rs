@@ -4,7 +4,18 @@
 //! background. An upload that cannot be read is removed again: no half-registered images.
 //!
 //! Blob layout: every upload gets a fresh directory `images/<uuid>/`, holding the file as
-//! uploaded (or an archive's entries) and, after conversion, `<stem>.pyramid.tiff`.
+//! uploaded (or an archive's entries) and, after conversion, `<stem>.pyramid.tiff`. Blob keys
+//! are ASCII (`[A-Za-z0-9._-]`, see [`blob_name`]); the name the client gave is the image's
+//! `name`. Keys with `%`, `#`, `?`, `~`, quotes or non-ASCII letters were written and read
+//! under different names (object_store percent-encodes path parts, local files did not),
+//! and every store spells such keys differently; plain keys mean the same everywhere.
+//!
+//! Crash safety: before the first byte of an upload is written, a marker
+//! `uploads/pending/<uuid>` names its directory; it is removed just before the image is
+//! registered (or after a failed upload was cleaned up). A directory whose marker is still
+//! there at start-up belongs to an upload that a crash interrupted, and [`sweep`] removes it.
+//! (Writing to a `tmp/` prefix and moving on success would copy every upload once more on S3,
+//! whose server-side copy stops at 5 GB: slides are bigger.)
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -28,10 +39,20 @@ pub fn max_upload() -> u64 {
         .unwrap_or(256 << 30)
 }
 
-/// Most entries a zip archive may have.
-const MAX_ZIP_ENTRIES: usize = 10_000;
-/// Largest expansion of a zip archive over its compressed size (zip bombs).
-const MAX_ZIP_RATIO: u64 = 200;
+/// Most entries a zip archive may have. A MIRAX (`.mrxs`) bundle, the largest kind of slide
+/// that comes zipped, has its index, `Slidedat.ini` and some tens to a few hundred `Data*.dat`
+/// files; a zip of pictures for one set has some hundreds. 2,000 leaves room for both while
+/// bounding the per-entry work (a file, a hash, a probe each).
+const MAX_ZIP_ENTRIES: usize = 2_000;
+/// Largest expansion of a zip archive over its compressed size (zip bombs). Slide data is
+/// JPEG or JPEG 2000 already and expands about 1×; uncompressed TIFF or BMP pictures with
+/// white background reach 10–30×. Deflate itself stops near 1,032×, so 50× refuses every
+/// bomb built from it while accepting real bundles.
+const MAX_ZIP_RATIO: u64 = 50;
+/// Deepest directory nesting in an archive (MIRAX needs 2: `slide/Data0000.dat`).
+const MAX_ZIP_DEPTH: usize = 16;
+/// Where markers of uploads in progress live.
+const PENDING: &str = "uploads/pending";
 
 /// A file received into the blob store.
 #[derive(Debug, Clone)]
@@ -44,6 +65,15 @@ pub struct Received {
     pub size: u64,
     /// SHA-512, hex.
     pub checksum: String,
+    /// The marker of the upload in progress (see the module docs).
+    pub marker: String,
+}
+
+impl Received {
+    /// The blob directory the upload was written into.
+    fn dir(&self) -> &str {
+        self.key.rsplit_once('/').map_or("", |(d, _)| d)
+    }
 }
 
 /// What became of one uploaded file.
@@ -85,8 +115,108 @@ pub fn safe_name(raw: &str) -> String {
     }
 }
 
-fn fresh_dir() -> String {
-    format!("images/{}", uuid::Uuid::new_v4().simple())
+/// A file name as a blob key part: ASCII letters, digits, `.`, `_` and `-` kept, anything
+/// else `_`; never empty nor starting with `.`. The same name always gives the same key part,
+/// so a MIRAX index `x.mrxs` and its data directory `x/` stay beside each other.
+pub fn blob_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .take(200)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.is_empty() || out.starts_with('.') {
+        out.insert_str(0, "file");
+    }
+    out
+}
+
+fn fresh_dir() -> (String, String) {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    (format!("images/{id}"), format!("{PENDING}/{id}"))
+}
+
+/// Marks a blob directory as an upload in progress (before any of its bytes are written).
+async fn mark_pending(blobs: &Blobs, marker: &str) -> ApiResult<()> {
+    blobs
+        .put(marker, Bytes::from_static(b"upload in progress\n"))
+        .await?;
+    Ok(())
+}
+
+/// Removes an upload that will not be registered: its directory and its marker.
+pub async fn discard(blobs: &Blobs, got: &Received) {
+    remove_dir(blobs, got.dir()).await;
+    let _ = blobs.delete(&got.marker).await;
+}
+
+/// Removes every blob under `dir` (a local directory with whatever is in it).
+async fn remove_dir(blobs: &Blobs, dir: &str) {
+    if dir.is_empty() {
+        return;
+    }
+    match blobs.local_path(dir) {
+        Ok(Some(path)) => {
+            let _ = tokio::fs::remove_dir_all(path).await;
+        }
+        Ok(None) => {
+            let Ok(prefix) = blobs.path(dir) else { return };
+            let (store, _) = blobs.object_store();
+            use futures::StreamExt;
+            let mut list = store.list(Some(&prefix));
+            while let Some(Ok(meta)) = list.next().await {
+                let _ = store.delete(&meta.location).await;
+            }
+        }
+        Err(_) => {}
+    }
+}
+
+/// At start-up: removes the directories of uploads that a crash interrupted (their marker
+/// is older than this process). With a metadata store other processes may share, only
+/// markers older than a day are taken, so another server's upload in progress is left alone.
+pub async fn sweep(exact: &exact_store::Exact, started: std::time::SystemTime) {
+    let meta = exact.config().meta_url();
+    let exclusive = meta.starts_with("sled://") || meta.starts_with("memory://");
+    let cutoff = if exclusive {
+        started
+    } else {
+        started - std::time::Duration::from_secs(86_400)
+    };
+    let blobs = exact.blobs();
+    let Ok(prefix) = blobs.path(PENDING) else {
+        return;
+    };
+    let (store, root) = blobs.object_store();
+    use futures::StreamExt;
+    let markers: Vec<object_store::ObjectMeta> = store
+        .list(Some(&prefix))
+        .filter_map(|m| async move { m.ok() })
+        .collect()
+        .await;
+    let mut swept = 0usize;
+    for m in markers {
+        if std::time::SystemTime::from(m.last_modified) >= cutoff {
+            continue;
+        }
+        let Some(id) = m.location.filename().map(str::to_owned) else {
+            continue;
+        };
+        if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue;
+        }
+        remove_dir(blobs, &format!("images/{id}")).await;
+        let _ = store.delete(&m.location).await;
+        swept += 1;
+    }
+    if swept > 0 {
+        tracing::warn!(swept, root = %root, "removed uploads interrupted by a crash");
+    }
 }
 
 /// Where received bytes go: a local file renamed into place when complete, or an object
@@ -161,15 +291,42 @@ fn io_error(e: std::io::Error) -> ApiError {
     ApiError::Core(exact_core::Error::backend("blob store", e))
 }
 
-/// Streams one multipart field into a new blob, hashing it; at most `max` bytes.
+/// Streams one multipart field into a new blob, hashing it; at most `max` bytes. Anything
+/// that fails removes what was written.
 pub async fn receive(
     blobs: &Blobs,
     field: &mut axum::extract::multipart::Field<'_>,
     max: u64,
 ) -> ApiResult<Received> {
     let name = safe_name(field.file_name().unwrap_or("upload"));
-    let key = format!("{}/{name}", fresh_dir());
-    let mut sink = Sink::open(blobs, &key).await?;
+    let (dir, marker) = fresh_dir();
+    let key = format!("{dir}/{}", blob_name(&name));
+    mark_pending(blobs, &marker).await?;
+    let got = receive_into(blobs, field, max, &name, &key).await;
+    match got {
+        Ok((size, checksum)) => Ok(Received {
+            key,
+            name,
+            size,
+            checksum,
+            marker,
+        }),
+        Err(e) => {
+            remove_dir(blobs, &dir).await;
+            let _ = blobs.delete(&marker).await;
+            Err(e)
+        }
+    }
+}
+
+async fn receive_into(
+    blobs: &Blobs,
+    field: &mut axum::extract::multipart::Field<'_>,
+    max: u64,
+    name: &str,
+    key: &str,
+) -> ApiResult<(u64, String)> {
+    let mut sink = Sink::open(blobs, key).await?;
     let mut hash = Sha512::new();
     let mut size = 0u64;
     loop {
@@ -178,6 +335,12 @@ pub async fn receive(
             Ok(None) => break,
             Err(e) => {
                 sink.abort().await;
+                if crate::serve::is_body_timeout(&e) {
+                    return Err(ApiError::Rejected {
+                        status: axum::http::StatusCode::REQUEST_TIMEOUT,
+                        detail: format!("{name}: upload interrupted: the client stopped sending"),
+                    });
+                }
                 return Err(ApiError::bad(
                     "file",
                     format!("{name}: upload interrupted: {}", e.body_text()),
@@ -203,12 +366,7 @@ pub async fn receive(
         return Err(ApiError::bad("file", format!("{name}: the file is empty")));
     }
     sink.finish().await?;
-    Ok(Received {
-        key,
-        name,
-        size,
-        checksum: hex(&hash.finalize()),
-    })
+    Ok((size, hex(&hash.finalize())))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -290,6 +448,25 @@ pub async fn ingest(
     got: Received,
 ) -> Vec<Outcome> {
     let blobs = s.exact.blobs();
+    let (dir, marker) = (got.dir().to_owned(), got.marker.clone());
+    let out = ingest_files(s, actor, set, image_type, got).await;
+    // Nothing of this upload became an image (failed, or a duplicate of one that did):
+    // nothing of it stays, also not an archive's other files.
+    if !out.iter().any(|o| matches!(o, Outcome::Created(_))) {
+        remove_dir(blobs, &dir).await;
+    }
+    let _ = blobs.delete(&marker).await;
+    out
+}
+
+async fn ingest_files(
+    s: &AppState,
+    actor: &Actor,
+    set: ImageSetId,
+    image_type: ImageType,
+    got: Received,
+) -> Vec<Outcome> {
+    let blobs = s.exact.blobs();
     let head = match head_of(blobs, &got.key, got.size).await {
         Ok(h) => h,
         Err(e) => return vec![failed(&got, e)],
@@ -299,10 +476,7 @@ pub async fn ingest(
     }
     let entries = match unzip(blobs, &got).await {
         Ok(e) => e,
-        Err(e) => {
-            remove_blob(blobs, &got.key).await;
-            return vec![failed(&got, e)];
-        }
+        Err(e) => return vec![failed(&got, e)],
     };
     // The archive itself is not kept: its entries are.
     remove_blob(blobs, &got.key).await;
@@ -334,6 +508,37 @@ pub async fn ingest(
     out
 }
 
+/// Registrations in progress by (set, name): uploads of the same name into the same set
+/// register one after the other, so racing identical uploads find the first one's image
+/// and answer it as a duplicate instead of each adding one.
+#[derive(Debug, Default)]
+pub struct Registrations {
+    names: std::sync::Mutex<
+        std::collections::HashMap<(u64, String), std::sync::Weak<tokio::sync::Mutex<()>>>,
+    >,
+}
+
+impl Registrations {
+    async fn lock(&self, set: ImageSetId, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let m = {
+            let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+            if names.len() >= 256 {
+                names.retain(|_, w| w.strong_count() > 0);
+            }
+            let key = (set.0, name.to_owned());
+            match names.get(&key).and_then(std::sync::Weak::upgrade) {
+                Some(m) => m,
+                None => {
+                    let m = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+                    names.insert(key, std::sync::Arc::downgrade(&m));
+                    m
+                }
+            }
+        };
+        m.lock_owned().await
+    }
+}
+
 fn failed(got: &Received, e: ApiError) -> Outcome {
     let (status, error) = match e {
         ApiError::Core(e) => (crate::error::status_of(e.kind()), e.to_string()),
@@ -342,6 +547,7 @@ fn failed(got: &Received, e: ApiError) -> Outcome {
             format!("{field}: {reason}"),
         ),
         ApiError::Rejected { status, detail } => (status, detail),
+        ApiError::Throttled { detail, .. } => (axum::http::StatusCode::TOO_MANY_REQUESTS, detail),
         ApiError::Unauthenticated(d) => (axum::http::StatusCode::UNAUTHORIZED, d),
     };
     if status.is_server_error() {
@@ -372,6 +578,7 @@ async fn unzip(blobs: &Blobs, got: &Received) -> ApiResult<Vec<Received>> {
     };
     let budget = got.size.saturating_mul(MAX_ZIP_RATIO).min(max_upload());
     let name = got.name.clone();
+    // On failure the caller removes the whole upload directory, with whatever was extracted.
     let files = tokio::task::spawn_blocking(move || extract(&zip_path, &out_dir, budget, &name))
         .await
         .map_err(|e| {
@@ -381,26 +588,26 @@ async fn unzip(blobs: &Blobs, got: &Received) -> ApiResult<Vec<Received>> {
             ))
         })??;
     let mut out = Vec::with_capacity(files.len());
-    for (rel, path, size, checksum) in files {
+    for (rel, display, path, size, checksum) in files {
         let key = format!("{dir_key}/{rel}");
         put_file(blobs, &path, &key).await?;
         out.push(Received {
-            name: safe_name(&rel),
+            name: display,
             key,
             size,
             checksum,
+            marker: got.marker.clone(),
         });
     }
     Ok(out)
 }
 
-/// Extracts regular files of `zip` under `out`; returns (relative path, file, size, sha512).
-fn extract(
-    zip: &Path,
-    out: &Path,
-    budget: u64,
-    name: &str,
-) -> ApiResult<Vec<(String, PathBuf, u64, String)>> {
+/// An extracted entry: (relative blob key, display name, file, size, sha512).
+type Extracted = (String, String, PathBuf, u64, String);
+
+/// Extracts regular files of `zip` under `out`, refusing archives beyond the limits before
+/// writing anything when their directory says so, and while writing when it lied.
+fn extract(zip: &Path, out: &Path, budget: u64, name: &str) -> ApiResult<Vec<Extracted>> {
     let bad = |reason: String| ApiError::bad("file", format!("{name}: {reason}"));
     let f = std::fs::File::open(zip).map_err(io_error)?;
     let mut archive =
@@ -411,8 +618,22 @@ fn extract(
             archive.len()
         )));
     }
+    // The central directory's sizes are only claims, but a claim beyond the budget is
+    // refused before a byte is written.
+    let mut declared = 0u64;
+    for i in 0..archive.len() {
+        if let Ok(e) = archive.by_index_raw(i) {
+            declared = declared.saturating_add(e.size());
+        }
+    }
+    if declared > budget {
+        return Err(bad(format!(
+            "expands to {declared} bytes; at most {budget} are accepted ({MAX_ZIP_RATIO}× its size, within the upload limit)"
+        )));
+    }
     let mut left = budget;
     let mut files = Vec::new();
+    let mut keys = std::collections::HashSet::new();
     for i in 0..archive.len() {
         let mut entry = archive
             .by_index(i)
@@ -427,16 +648,31 @@ fn extract(
         if entry.is_symlink() {
             return Err(bad(format!("entry {raw:?} is a symbolic link")));
         }
-        let rel = rel
+        let parts: Vec<String> = rel
             .components()
             .filter_map(|c| match c {
                 std::path::Component::Normal(p) => p.to_str().map(safe_name),
                 _ => None,
             })
+            .collect();
+        let Some(display) = parts.last().cloned() else {
+            continue;
+        };
+        if parts.len() > MAX_ZIP_DEPTH {
+            return Err(bad(format!(
+                "entry {raw:?} is nested {} deep; at most {MAX_ZIP_DEPTH} levels are accepted",
+                parts.len()
+            )));
+        }
+        let rel = parts
+            .iter()
+            .map(|p| blob_name(p))
             .collect::<Vec<_>>()
             .join("/");
-        if rel.is_empty() {
-            continue;
+        if !keys.insert(rel.clone()) {
+            return Err(bad(format!(
+                "entry {raw:?} has the same stored name as an earlier entry ({rel:?})"
+            )));
         }
         let path = out.join(&rel);
         if let Some(parent) = path.parent() {
@@ -467,7 +703,7 @@ fn extract(
         }
         left -= size;
         file.sync_all().map_err(io_error)?;
-        files.push((rel, path, size, hex(&hash.finalize())));
+        files.push((rel, display, path, size, hex(&hash.finalize())));
     }
     Ok(files)
 }
@@ -553,6 +789,33 @@ pub async fn link_slide(
     Ok(())
 }
 
+/// The answer for a file whose name the set already holds: the existing image when the bytes
+/// are the same (a duplicate), else a 409.
+async fn existing(
+    s: &AppState,
+    actor: &Actor,
+    set: ImageSetId,
+    got: &Received,
+) -> ApiResult<Option<Outcome>> {
+    let exact = s.exact.clone();
+    let (a, n) = (actor.clone(), got.name.clone());
+    let found = crate::blocking(move || Ok(exact.images().by_name(&a, set, &n)?)).await?;
+    Ok(found.map(|existing| {
+        if existing.checksum == got.checksum {
+            return Outcome::Duplicate(existing);
+        }
+        Outcome::Failed {
+            name: got.name.clone(),
+            size: got.size,
+            error: format!(
+                "set {} already holds a different image named {:?} (image {})",
+                set.0, existing.name, existing.id.0
+            ),
+            status: axum::http::StatusCode::CONFLICT,
+        }
+    }))
+}
+
 /// Registers one received file as an image: a slide the engine opens is ready at once; a
 /// picture it can convert is registered as converting and converted in the background;
 /// anything else is refused and its blob removed.
@@ -564,26 +827,13 @@ async fn register(
     got: Received,
 ) -> Outcome {
     let blobs = s.exact.blobs();
-    // Duplicates: the same name in the set. Same bytes → the existing image; other bytes → refused.
-    let exact = s.exact.clone();
-    let (a, n) = (actor.clone(), got.name.clone());
-    match crate::blocking(move || Ok(exact.images().by_name(&a, set, &n)?)).await {
-        Ok(Some(existing)) => {
-            remove_blob(blobs, &got.key).await;
-            if existing.checksum == got.checksum {
-                return Outcome::Duplicate(existing);
-            }
-            return Outcome::Failed {
-                name: got.name,
-                size: got.size,
-                error: format!(
-                    "set {} already holds a different image named {:?} (image {})",
-                    set.0, existing.name, existing.id.0
-                ),
-                status: axum::http::StatusCode::CONFLICT,
-            };
-        }
+    let _registering = s.uploads.lock(set, &got.name).await;
+    match existing(s, actor, set, &got).await {
         Ok(None) => {}
+        Ok(Some(outcome)) => {
+            remove_blob(blobs, &got.key).await;
+            return outcome;
+        }
         Err(e) => {
             remove_blob(blobs, &got.key).await;
             return failed(&got, e);
@@ -646,6 +896,8 @@ async fn register(
             }
         }
     };
+    // From here on the image names this directory: a crash must not sweep it away.
+    let _ = blobs.delete(&got.marker).await;
     let exact = s.exact.clone();
     let a = actor.clone();
     let image = match crate::blocking(move || Ok(exact.images().add(&a, new)?)).await {
@@ -707,7 +959,7 @@ async fn convert(s: &AppState, image: &Image) -> Result<PixelUpdate, String> {
     let dir = original
         .rsplit_once('/')
         .map(|(d, _)| d.to_owned())
-        .unwrap_or_else(fresh_dir);
+        .unwrap_or_else(|| fresh_dir().0);
     let key = format!("{dir}/{stem}.pyramid.tiff");
     let (input, _in_guard) = local_copy(blobs, original)
         .await
