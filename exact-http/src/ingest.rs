@@ -17,6 +17,13 @@
 //! (Writing to a `tmp/` prefix and moving on success would copy every upload once more on S3,
 //! whose server-side copy stops at 5 GB: slides are bigger.)
 
+mod pending;
+mod unzip;
+
+pub use pending::{Registrations, blob_name, discard, sweep};
+use pending::{fresh_dir, mark_pending, remove_dir};
+use unzip::unzip;
+
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use bytes::Bytes;
@@ -38,21 +45,6 @@ pub fn max_upload() -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(256 << 30)
 }
-
-/// Most entries a zip archive may have. A MIRAX (`.mrxs`) bundle, the largest kind of slide
-/// that comes zipped, has its index, `Slidedat.ini` and some tens to a few hundred `Data*.dat`
-/// files; a zip of pictures for one set has some hundreds. 2,000 leaves room for both while
-/// bounding the per-entry work (a file, a hash, a probe each).
-const MAX_ZIP_ENTRIES: usize = 2_000;
-/// Largest expansion of a zip archive over its compressed size (zip bombs). Slide data is
-/// JPEG or JPEG 2000 already and expands about 1×; uncompressed TIFF or BMP pictures with
-/// white background reach 10–30×. Deflate itself stops near 1,032×, so 50× refuses every
-/// bomb built from it while accepting real bundles.
-const MAX_ZIP_RATIO: u64 = 50;
-/// Deepest directory nesting in an archive (MIRAX needs 2: `slide/Data0000.dat`).
-const MAX_ZIP_DEPTH: usize = 16;
-/// Where markers of uploads in progress live.
-const PENDING: &str = "uploads/pending";
 
 /// A file received into the blob store.
 #[derive(Debug, Clone)]
@@ -112,110 +104,6 @@ pub fn safe_name(raw: &str) -> String {
         "upload".into()
     } else {
         clean
-    }
-}
-
-/// A file name as a blob key part: ASCII letters, digits, `.`, `_` and `-` kept, anything
-/// else `_`; never empty nor starting with `.`. The same name always gives the same key part,
-/// so a MIRAX index `x.mrxs` and its data directory `x/` stay beside each other.
-pub fn blob_name(name: &str) -> String {
-    let mut out: String = name
-        .chars()
-        .take(200)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if out.is_empty() || out.starts_with('.') {
-        out.insert_str(0, "file");
-    }
-    out
-}
-
-fn fresh_dir() -> (String, String) {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    (format!("images/{id}"), format!("{PENDING}/{id}"))
-}
-
-/// Marks a blob directory as an upload in progress (before any of its bytes are written).
-async fn mark_pending(blobs: &Blobs, marker: &str) -> ApiResult<()> {
-    blobs
-        .put(marker, Bytes::from_static(b"upload in progress\n"))
-        .await?;
-    Ok(())
-}
-
-/// Removes an upload that will not be registered: its directory and its marker.
-pub async fn discard(blobs: &Blobs, got: &Received) {
-    remove_dir(blobs, got.dir()).await;
-    let _ = blobs.delete(&got.marker).await;
-}
-
-/// Removes every blob under `dir` (a local directory with whatever is in it).
-async fn remove_dir(blobs: &Blobs, dir: &str) {
-    if dir.is_empty() {
-        return;
-    }
-    match blobs.local_path(dir) {
-        Ok(Some(path)) => {
-            let _ = tokio::fs::remove_dir_all(path).await;
-        }
-        Ok(None) => {
-            let Ok(prefix) = blobs.path(dir) else { return };
-            let (store, _) = blobs.object_store();
-            use futures::StreamExt;
-            let mut list = store.list(Some(&prefix));
-            while let Some(Ok(meta)) = list.next().await {
-                let _ = store.delete(&meta.location).await;
-            }
-        }
-        Err(_) => {}
-    }
-}
-
-/// At start-up: removes the directories of uploads that a crash interrupted (their marker
-/// is older than this process). With a metadata store other processes may share, only
-/// markers older than a day are taken, so another server's upload in progress is left alone.
-pub async fn sweep(exact: &exact_store::Exact, started: std::time::SystemTime) {
-    let meta = exact.config().meta_url();
-    let exclusive = meta.starts_with("sled://") || meta.starts_with("memory://");
-    let cutoff = if exclusive {
-        started
-    } else {
-        started - std::time::Duration::from_secs(86_400)
-    };
-    let blobs = exact.blobs();
-    let Ok(prefix) = blobs.path(PENDING) else {
-        return;
-    };
-    let (store, root) = blobs.object_store();
-    use futures::StreamExt;
-    let markers: Vec<object_store::ObjectMeta> = store
-        .list(Some(&prefix))
-        .filter_map(|m| async move { m.ok() })
-        .collect()
-        .await;
-    let mut swept = 0usize;
-    for m in markers {
-        if std::time::SystemTime::from(m.last_modified) >= cutoff {
-            continue;
-        }
-        let Some(id) = m.location.filename().map(str::to_owned) else {
-            continue;
-        };
-        if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            continue;
-        }
-        remove_dir(blobs, &format!("images/{id}")).await;
-        let _ = store.delete(&m.location).await;
-        swept += 1;
-    }
-    if swept > 0 {
-        tracing::warn!(swept, root = %root, "removed uploads interrupted by a crash");
     }
 }
 
@@ -508,37 +396,6 @@ async fn ingest_files(
     out
 }
 
-/// Registrations in progress by (set, name): uploads of the same name into the same set
-/// register one after the other, so racing identical uploads find the first one's image
-/// and answer it as a duplicate instead of each adding one.
-#[derive(Debug, Default)]
-pub struct Registrations {
-    names: std::sync::Mutex<
-        std::collections::HashMap<(u64, String), std::sync::Weak<tokio::sync::Mutex<()>>>,
-    >,
-}
-
-impl Registrations {
-    async fn lock(&self, set: ImageSetId, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let m = {
-            let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
-            if names.len() >= 256 {
-                names.retain(|_, w| w.strong_count() > 0);
-            }
-            let key = (set.0, name.to_owned());
-            match names.get(&key).and_then(std::sync::Weak::upgrade) {
-                Some(m) => m,
-                None => {
-                    let m = std::sync::Arc::new(tokio::sync::Mutex::new(()));
-                    names.insert(key, std::sync::Arc::downgrade(&m));
-                    m
-                }
-            }
-        };
-        m.lock_owned().await
-    }
-}
-
 fn failed(got: &Received, e: ApiError) -> Outcome {
     let (status, error) = match e {
         ApiError::Core(e) => (crate::error::status_of(e.kind()), e.to_string()),
@@ -559,153 +416,6 @@ fn failed(got: &Received, e: ApiError) -> Outcome {
         error,
         status,
     }
-}
-
-/// Unpacks an archive next to itself, refusing entries that climb out of it, too many
-/// entries, and expansion beyond [`MAX_ZIP_RATIO`] or the upload limit.
-async fn unzip(blobs: &Blobs, got: &Received) -> ApiResult<Vec<Received>> {
-    let (zip_path, _guard) = local_copy(blobs, &got.key).await?;
-    let dir_key = got
-        .key
-        .rsplit_once('/')
-        .map(|(d, _)| d.to_owned())
-        .unwrap_or_default();
-    // Extract into the blob directory itself when local, else into a temporary one.
-    let staging = tempfile::tempdir().map_err(io_error)?;
-    let out_dir = match blobs.local_path(&format!("{dir_key}/x"))? {
-        Some(p) => p.parent().map(Path::to_path_buf).unwrap_or_default(),
-        None => staging.path().to_path_buf(),
-    };
-    let budget = got.size.saturating_mul(MAX_ZIP_RATIO).min(max_upload());
-    let name = got.name.clone();
-    // On failure the caller removes the whole upload directory, with whatever was extracted.
-    let files = tokio::task::spawn_blocking(move || extract(&zip_path, &out_dir, budget, &name))
-        .await
-        .map_err(|e| {
-            ApiError::Core(exact_core::Error::backend(
-                "unzip",
-                std::io::Error::other(e),
-            ))
-        })??;
-    let mut out = Vec::with_capacity(files.len());
-    for (rel, display, path, size, checksum) in files {
-        let key = format!("{dir_key}/{rel}");
-        put_file(blobs, &path, &key).await?;
-        out.push(Received {
-            name: display,
-            key,
-            size,
-            checksum,
-            marker: got.marker.clone(),
-        });
-    }
-    Ok(out)
-}
-
-/// An extracted entry: (relative blob key, display name, file, size, sha512).
-type Extracted = (String, String, PathBuf, u64, String);
-
-/// Extracts regular files of `zip` under `out`, refusing archives beyond the limits before
-/// writing anything when their directory says so, and while writing when it lied.
-fn extract(zip: &Path, out: &Path, budget: u64, name: &str) -> ApiResult<Vec<Extracted>> {
-    let bad = |reason: String| ApiError::bad("file", format!("{name}: {reason}"));
-    let f = std::fs::File::open(zip).map_err(io_error)?;
-    let mut archive =
-        zip::ZipArchive::new(f).map_err(|e| bad(format!("not a readable zip archive: {e}")))?;
-    if archive.len() > MAX_ZIP_ENTRIES {
-        return Err(bad(format!(
-            "{} entries; at most {MAX_ZIP_ENTRIES} are accepted",
-            archive.len()
-        )));
-    }
-    // The central directory's sizes are only claims, but a claim beyond the budget is
-    // refused before a byte is written.
-    let mut declared = 0u64;
-    for i in 0..archive.len() {
-        if let Ok(e) = archive.by_index_raw(i) {
-            declared = declared.saturating_add(e.size());
-        }
-    }
-    if declared > budget {
-        return Err(bad(format!(
-            "expands to {declared} bytes; at most {budget} are accepted ({MAX_ZIP_RATIO}× its size, within the upload limit)"
-        )));
-    }
-    let mut left = budget;
-    let mut files = Vec::new();
-    let mut keys = std::collections::HashSet::new();
-    for i in 0..archive.len() {
-        let mut entry = archive
-            .by_index(i)
-            .map_err(|e| bad(format!("entry {i}: {e}")))?;
-        let raw = entry.name().map(|n| n.into_owned()).unwrap_or_default();
-        let Some(rel) = entry.enclosed_name() else {
-            return Err(bad(format!("entry {raw:?} escapes the archive")));
-        };
-        if entry.is_dir() || raw.starts_with("__MACOSX/") {
-            continue;
-        }
-        if entry.is_symlink() {
-            return Err(bad(format!("entry {raw:?} is a symbolic link")));
-        }
-        let parts: Vec<String> = rel
-            .components()
-            .filter_map(|c| match c {
-                std::path::Component::Normal(p) => p.to_str().map(safe_name),
-                _ => None,
-            })
-            .collect();
-        let Some(display) = parts.last().cloned() else {
-            continue;
-        };
-        if parts.len() > MAX_ZIP_DEPTH {
-            return Err(bad(format!(
-                "entry {raw:?} is nested {} deep; at most {MAX_ZIP_DEPTH} levels are accepted",
-                parts.len()
-            )));
-        }
-        let rel = parts
-            .iter()
-            .map(|p| blob_name(p))
-            .collect::<Vec<_>>()
-            .join("/");
-        if !keys.insert(rel.clone()) {
-            return Err(bad(format!(
-                "entry {raw:?} has the same stored name as an earlier entry ({rel:?})"
-            )));
-        }
-        let path = out.join(&rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io_error)?;
-        }
-        let mut file = std::fs::File::create(&path).map_err(io_error)?;
-        let mut hash = Sha512::new();
-        let mut size = 0u64;
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            use std::io::{Read, Write};
-            let n = entry
-                .read(&mut buf)
-                .map_err(|e| bad(format!("entry {raw:?}: {e}")))?;
-            if n == 0 {
-                break;
-            }
-            size += n as u64;
-            if size > left {
-                drop(file);
-                let _ = std::fs::remove_file(&path);
-                return Err(bad(format!(
-                    "expands beyond {budget} bytes (at most {MAX_ZIP_RATIO}× its size and the upload limit)"
-                )));
-            }
-            hash.update(&buf[..n]);
-            file.write_all(&buf[..n]).map_err(io_error)?;
-        }
-        left -= size;
-        file.sync_all().map_err(io_error)?;
-        files.push((rel, display, path, size, hex(&hash.finalize())));
-    }
-    Ok(files)
 }
 
 /// What a slide says about itself.

@@ -790,7 +790,7 @@ async fn the_csrf_token_is_bound_to_the_session() {
     assert_eq!(s, StatusCode::OK);
     let session = cookie_of(&h, "sessionid");
     let csrf = cookie_of(&h, "csrftoken");
-    let team = json!({"name": "t"}).to_string().into_bytes();
+    let team = json!({"name": "csrf team"}).to_string().into_bytes();
     // A csrftoken cookie planted by a sibling site, repeated in the header: refused.
     let planted = format!("sessionid={session}; csrftoken=planted");
     let (s, _, _) = send(
@@ -832,21 +832,13 @@ async fn get_on_the_opened_log_changes_nothing() {
     let api = Api::new();
     let alice = api.user("alice", false);
     let (_, _, _, image) = api.world(&alice, "log").await;
-    let logs = |api: &Api| {
-        let alice = alice.clone();
-        async move {
-            api.ok(
-                "GET",
-                &format!("/api/v1/annotations/log_image_actions/?image={image}"),
-                &alice,
-                None,
-            )
-            .await["count"]
-                .as_u64()
-                .unwrap()
-        }
+    let url = format!("/api/v1/annotations/log_image_actions/?image={image}");
+    let logs = async || {
+        api.ok("GET", &url, &alice, None).await["count"]
+            .as_u64()
+            .unwrap()
     };
-    let before = logs(&api).await;
+    let before = logs().await;
     let v = api
         .ok(
             "GET",
@@ -856,7 +848,7 @@ async fn get_on_the_opened_log_changes_nothing() {
         )
         .await;
     assert_eq!(v["logged"], false, "{v}");
-    assert_eq!(logs(&api).await, before);
+    assert_eq!(logs().await, before);
     api.ok(
         "POST",
         &format!("/images/api/image/opened/{image}/"),
@@ -864,7 +856,7 @@ async fn get_on_the_opened_log_changes_nothing() {
         None,
     )
     .await;
-    assert_eq!(logs(&api).await, before + 1);
+    assert_eq!(logs().await, before + 1);
 }
 
 #[tokio::test]
