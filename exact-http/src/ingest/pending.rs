@@ -116,14 +116,15 @@ pub async fn sweep(exact: &exact_store::Exact, started: std::time::SystemTime) {
     }
 }
 
+/// The lock of one (set, name), alive while someone registers under it.
+type NameLock = std::sync::Weak<tokio::sync::Mutex<()>>;
+
 /// Registrations in progress by (set, name): uploads of the same name into the same set
 /// register one after the other, so racing identical uploads find the first one's image
 /// and answer it as a duplicate instead of each adding one.
 #[derive(Debug, Default)]
 pub struct Registrations {
-    names: std::sync::Mutex<
-        std::collections::HashMap<(u64, String), std::sync::Weak<tokio::sync::Mutex<()>>>,
-    >,
+    names: std::sync::Mutex<std::collections::HashMap<(u64, String), NameLock>>,
 }
 
 impl Registrations {
