@@ -10,7 +10,10 @@
 //! Memory is bounded: each table keeps at most [`ThrottleOptions::max_entries`] keys; when
 //! full, keys that are neither blocked nor recently failing go first, then the oldest. Usernames
 //! are stored as a keyed hash (a 10 kB username costs 16 bytes), IPv6 addresses by their /64
-//! (one subscriber usually holds a whole /64).
+//! (one subscriber usually holds a whole /64). Loopback addresses are not counted: a client
+//! there is a local process, or a reverse proxy on the same machine that every remote client
+//! shares (counting it would let one guesser lock everyone out; behind such a proxy,
+//! `--trust-forwarded-for` gives the throttle the real addresses).
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -190,7 +193,7 @@ impl Throttle {
         let t = self.tables.lock().unwrap_or_else(|p| p.into_inner());
         let wait = [
             user.and_then(|k| t.0.blocked(&k, now)),
-            client.and_then(|c| t.1.blocked(&addr_key(c), now)),
+            client.and_then(addr_key).and_then(|c| t.1.blocked(&c, now)),
         ]
         .into_iter()
         .flatten()
@@ -209,8 +212,8 @@ impl Throttle {
         if let Some(k) = user {
             t.0.fail(k, now, &self.opts);
         }
-        if let Some(c) = client {
-            t.1.fail(addr_key(c), now, &self.opts);
+        if let Some(c) = client.and_then(addr_key) {
+            t.1.fail(c, now, &self.opts);
         }
         if user.is_some() || client.is_some() {
             tracing::info!(client = ?client, "failed login");
@@ -239,9 +242,16 @@ impl Throttle {
     }
 }
 
-/// IPv4 as is; IPv6 by its /64.
-fn addr_key(ip: IpAddr) -> IpAddr {
-    match ip {
+/// IPv4 as is; IPv6 by its /64; loopback not at all.
+fn addr_key(ip: IpAddr) -> Option<IpAddr> {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    if ip.is_loopback() {
+        return None;
+    }
+    Some(match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
@@ -250,7 +260,7 @@ fn addr_key(ip: IpAddr) -> IpAddr {
                 IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
             }
         },
-    }
+    })
 }
 
 #[cfg(test)]
@@ -300,6 +310,17 @@ mod tests {
             let (u, a) = t.len();
             assert!(u <= 8 && a <= 8, "{u} {a}");
         }
+    }
+
+    #[test]
+    fn loopback_is_not_counted() {
+        let t = Throttle::new(opts(), [7; 32]);
+        for _ in 0..10 {
+            t.failed(None, Some("127.0.0.1".parse().unwrap()));
+            t.failed(None, Some("::1".parse().unwrap()));
+        }
+        assert!(t.check(None, Some("127.0.0.1".parse().unwrap())).is_ok());
+        assert_eq!(t.len(), (0, 0));
     }
 
     #[test]

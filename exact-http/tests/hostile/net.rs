@@ -608,25 +608,44 @@ async fn failed_logins_are_counted_per_address_for_tokens_and_basic() {
     let exact = Exact::open(ExactConfig::memory()).unwrap();
     let api = api_over(exact.clone(), RouterOptions::default());
     let alice = api.user("alice", false);
-    let (addr, _stop) = listen(exact, RouterOptions::default(), ServeOptions::default()).await;
-    // Ten bad tokens, then ten wrong passwords for ten different users, from one address.
-    for i in 0..10 {
-        let (code, text) = http(
-            addr,
-            &get_with("/api/v1/auth/me/", &format!("Token exact_bad{i}")),
+    // Behind a proxy that names the client (loopback itself is not counted: every client of
+    // a local proxy would share it).
+    let opts = ServeOptions {
+        trust_forwarded_for: true,
+        ..Default::default()
+    };
+    let (addr, _stop) = listen(exact, RouterOptions::default(), opts).await;
+    let from = |ip: &str, auth: &str| {
+        format!(
+            "GET /api/v1/auth/me/ HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nX-Forwarded-For: {ip}\r\nConnection: close\r\n\r\n"
         )
-        .await;
+    };
+    // Ten bad tokens from one address, then a wrong password for someone else: 429.
+    for i in 0..10 {
+        let (code, text) = http(addr, &from("203.0.113.7", &format!("Token exact_bad{i}"))).await;
         assert_eq!(code, 401, "{text}");
     }
-    let (code, text) = http(addr, &get_with("/api/v1/auth/me/", &basic("someone", "x"))).await;
+    let (code, text) = http(addr, &from("203.0.113.7", &basic("someone", "x"))).await;
     assert_eq!(code, 429, "{text}");
     assert!(
         text.to_ascii_lowercase().contains("retry-after: "),
         "{text}"
     );
-    // Also a right password from this address waits.
-    let (code, _) = http(addr, &get_with("/api/v1/auth/me/", &alice)).await;
+    // Also a right password from this address waits; other addresses do not.
+    let (code, _) = http(addr, &from("203.0.113.7", &alice)).await;
     assert_eq!(code, 429);
+    let (code, text) = http(addr, &from("198.51.100.1", &alice)).await;
+    assert_eq!(code, 200, "{text}");
+    // Local clients are never locked out by address.
+    for i in 0..12 {
+        http(
+            addr,
+            &get_with("/api/v1/auth/me/", &basic(&format!("nobody{i}"), "x")),
+        )
+        .await;
+    }
+    let (code, _) = http(addr, &get_with("/api/v1/auth/me/", &alice)).await;
+    assert_eq!(code, 200);
 }
 
 // ---------------------------------------------------------------------------------------
