@@ -86,7 +86,7 @@ fn extract(zip: &Path, out: &Path, budget: u64, name: &str) -> ApiResult<Vec<Ext
     }
     if declared > budget {
         return Err(bad(format!(
-            "expands to {declared} bytes; at most {budget} are accepted ({MAX_ZIP_RATIO}× its size, within the upload limit)"
+            "expands beyond {budget} bytes (its entries declare {declared}; at most {MAX_ZIP_RATIO}× its size and the upload limit are accepted)"
         )));
     }
     let mut left = budget;
