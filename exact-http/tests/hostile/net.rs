@@ -745,6 +745,57 @@ async fn connections_beyond_the_cap_get_503() {
     assert_eq!(code, 200, "{text}");
 }
 
+#[test]
+fn exact_serve_flags_reach_the_accept_loop() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_exact"))
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .args(["--header-timeout", "1", "--max-connections", "1"])
+        .arg("--data")
+        .arg(dir.path())
+        .env("EXACT_ADMIN_PASSWORD", "flags-secret")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let mut idle = loop {
+        if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    // The one connection allowed is taken: the next is refused.
+    let mut second = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    second
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut text = String::new();
+    let _ = second.read_to_string(&mut text);
+    // The idle one is cut off by the header timeout.
+    idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let t = Instant::now();
+    let mut buf = [0u8; 16];
+    let n = idle.read(&mut buf).unwrap_or(0);
+    let waited = t.elapsed();
+    let _ = idle.write_all(b"x");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert_eq!(n, 0, "the idle connection got bytes");
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+}
+
 // ---------------------------------------------------------------------------------------
 // Minor findings
 
