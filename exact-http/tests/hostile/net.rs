@@ -287,6 +287,46 @@ async fn every_valid_file_name_uploads_lists_and_downloads() {
     }
 }
 
+#[tokio::test]
+async fn media_files_with_any_name_download() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = api_over(local_store(dir.path()), RouterOptions::default());
+    let alice = api.user("alice", false);
+    let (_, _, kind, image) = api.world(&alice, "media").await;
+    let a = api
+        .ok(
+            "POST",
+            "/api/v1/annotations/annotations/",
+            &alice,
+            Some(json!({"annotation_type": kind, "image": image, "vector": {"x1": 1, "y1": 1, "x2": 2, "y2": 2}})),
+        )
+        .await;
+    let name = "Zelle ä #1 [50%].png";
+    let mut enc = url::form_urlencoded::Serializer::new(String::new());
+    enc.append_pair("annotation", &a["id"].to_string())
+        .append_pair("name", name)
+        .append_pair("media_file_type", "2");
+    let (s, _, b) = send(
+        &api.app,
+        "POST",
+        &format!(
+            "/api/v1/annotations/annotation_media_files/?{}",
+            enc.finish()
+        ),
+        &[("authorization", &alice)],
+        Some(("image/png".into(), b"\x89PNG fake".to_vec())),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{}", String::from_utf8_lossy(&b));
+    let file = json_of(&b)["file"].as_str().unwrap().to_owned();
+    let (s, h, b) = send(&api.app, "GET", &file, &[("authorization", &alice)], None).await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    assert_eq!(b, b"\x89PNG fake");
+    let cd = h[header::CONTENT_DISPOSITION].to_str().unwrap();
+    let star = cd.split("filename*=UTF-8''").nth(1).expect(cd);
+    assert_eq!(percent_decode(star), name);
+}
+
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::new();
