@@ -633,7 +633,8 @@ pub fn spawn_conversion(s: AppState, image: Image) {
                 tracing::warn!(image = id.0, %reason, "conversion failed");
                 PixelUpdate {
                     state: PixelState::Failed,
-                    state_detail: reason,
+                    // Shown to every reader of the image: without server paths.
+                    state_detail: s.paths.scrub(&reason),
                     filename: None,
                     width: None,
                     height: None,

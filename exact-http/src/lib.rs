@@ -44,6 +44,8 @@ pub struct AppState {
     pub public_url: Option<url::Url>,
     /// Uploads being registered, by set and name (racing identical uploads).
     pub uploads: Arc<ingest::Registrations>,
+    /// Where the server keeps its data, to be kept out of what clients read.
+    pub paths: Arc<ServerPaths>,
 }
 
 /// How the router is set up beyond the library handle.
@@ -68,17 +70,19 @@ pub fn router(exact: Exact) -> Router {
 
 /// The application router over `exact`.
 pub fn router_with(exact: Exact, opts: RouterOptions) -> Router {
+    let exact_for_paths = exact.clone();
     let state = AppState {
         pixels: Arc::new(pixels::Pixels::new(exact.blobs().clone())),
         exact,
         auth: Arc::new(auth::Authenticator::new(opts.throttle)),
         public_url: opts.public_url.clone(),
         uploads: Arc::default(),
+        paths: Arc::new(ServerPaths::of(&exact_for_paths)),
     };
     resume_conversions(&state);
     sweep_uploads(&state);
     let pixels = state.pixels.clone();
-    let secrets = Arc::new(server_paths(&state.exact));
+    let secrets = state.paths.clone();
     let public = opts.public_url.map(PublicUrl);
     let app = Router::new()
         .route("/api/v1/", get(status))
@@ -118,7 +122,28 @@ pub fn router_with(exact: Exact, opts: RouterOptions) -> Router {
 }
 
 /// Strings that name where the server keeps its data (directories, store URLs), longest
-/// first: error answers must not tell a client about the server's file system or buckets.
+/// first, with what replaces them: error answers must not tell a client about the server's
+/// file system or buckets.
+#[derive(Debug)]
+pub struct ServerPaths(Vec<(String, &'static str)>);
+
+impl ServerPaths {
+    fn of(exact: &Exact) -> Self {
+        ServerPaths(server_paths(exact))
+    }
+
+    /// `text` with every server path replaced by a placeholder (`<data>`, `<blobs>`, …).
+    pub fn scrub(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        for (secret, placeholder) in &self.0 {
+            if text.contains(secret.as_str()) {
+                text = text.replace(secret.as_str(), placeholder);
+            }
+        }
+        text
+    }
+}
+
 fn server_paths(exact: &Exact) -> Vec<(String, &'static str)> {
     let config = exact.config();
     let mut out = vec![
@@ -146,7 +171,7 @@ fn server_paths(exact: &Exact) -> Vec<(String, &'static str)> {
 }
 
 /// Replaces server paths in error answers (JSON bodies of 4xx/5xx, at most 1 MiB).
-async fn scrub(secrets: Arc<Vec<(String, &'static str)>>, req: Request, next: Next) -> Response {
+async fn scrub(secrets: Arc<ServerPaths>, req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     let is_json = res
         .headers()
@@ -160,12 +185,7 @@ async fn scrub(secrets: Arc<Vec<(String, &'static str)>>, req: Request, next: Ne
         parts.headers.remove(axum::http::header::CONTENT_LENGTH);
         return Response::from_parts(parts, axum::body::Body::from("{}"));
     };
-    let mut text = String::from_utf8_lossy(&bytes).into_owned();
-    for (secret, placeholder) in secrets.iter() {
-        if text.contains(secret.as_str()) {
-            text = text.replace(secret.as_str(), placeholder);
-        }
-    }
+    let text = secrets.scrub(&String::from_utf8_lossy(&bytes));
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     Response::from_parts(parts, axum::body::Body::from(text))
 }

@@ -163,7 +163,7 @@ pub(super) async fn api_upload(
                     error,
                     status,
                     ..
-                } => errors.push((name, error, status)),
+                } => errors.push((name, s.paths.scrub(&error), status)),
             }
         }
     }
@@ -233,6 +233,7 @@ async fn ui_upload(
                 Outcome::Failed {
                     name, size, error, ..
                 } => {
+                    let error = s.paths.scrub(&error);
                     json!({"name": name, "size": size, "error": error, "id": -1})
                 }
             });

@@ -1048,6 +1048,23 @@ async fn error_messages_name_no_server_paths() {
         !text.contains(&std::env::temp_dir().display().to_string()),
         "{text}"
     );
+    // Also where the UI's upload answers 200 with a reason per file.
+    let body = multipart(&[], &[("files[]", "broken.tif", b"II*\0\x08\0\0\0garbage")]);
+    let (s, _, b) = send(
+        &api.app,
+        "POST",
+        &format!("/images/image/upload/{set}/"),
+        &[("authorization", &alice)],
+        Some(body),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let text = String::from_utf8_lossy(&b);
+    assert!(text.contains("error"), "{text}");
+    assert!(
+        !text.contains(&root) && !text.contains(&dir.path().display().to_string()),
+        "{text}"
+    );
 }
 
 #[tokio::test]
