@@ -40,6 +40,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -119,6 +120,8 @@ pub struct Authenticator {
     dummy: OnceLock<String>,
     /// Grant keys of sessions ended within [`ENDED_TTL`].
     ended: Mutex<HashMap<[u8; 32], Instant>>,
+    /// Whether `ended` may hold anything: the tile path skips its lock when not.
+    any_ended: AtomicBool,
 }
 
 impl Default for Authenticator {
@@ -144,6 +147,7 @@ impl Authenticator {
             throttle: Throttle::new(throttle, key),
             dummy: OnceLock::new(),
             ended: Mutex::new(HashMap::new()),
+            any_ended: AtomicBool::new(false),
         }
     }
 
@@ -159,8 +163,15 @@ impl Authenticator {
     /// Whether the session behind `grant_key` ended within the last seconds (its grants
     /// must not be used any more).
     pub fn ended(&self, grant_key: &[u8; 32]) -> bool {
-        let ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
-        !ended.is_empty() && ended.contains_key(grant_key)
+        if !self.any_ended.load(Ordering::SeqCst) {
+            return false;
+        }
+        let mut ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
+        ended.retain(|_, at| at.elapsed() < ENDED_TTL);
+        if ended.is_empty() {
+            self.any_ended.store(false, Ordering::SeqCst);
+        }
+        ended.contains_key(grant_key)
     }
 
     fn remember_ended(&self, secret: &str) {
@@ -169,6 +180,7 @@ impl Authenticator {
         ended.retain(|_, at| at.elapsed() < ENDED_TTL);
         if ended.len() < CACHE_MAX {
             ended.insert(key, Instant::now());
+            self.any_ended.store(true, Ordering::SeqCst);
         }
     }
 
