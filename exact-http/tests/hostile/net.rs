@@ -361,6 +361,47 @@ async fn a_failed_upload_leaves_nothing_behind() {
 }
 
 #[tokio::test]
+async fn an_upload_cut_off_by_the_client_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let exact = local_store(dir.path());
+    let api = api_over(exact.clone(), RouterOptions::default());
+    let alice = api.user("alice", false);
+    let (_, set) = team_and_set(&api, &alice, "cut off").await;
+    let (addr, _stop) = listen(exact, RouterOptions::default(), ServeOptions::default()).await;
+    let (ct, body) = multipart(
+        &[("image_set", &set.to_string())],
+        &[("file_path", "big #1.png", &vec![7u8; 1 << 20])],
+    );
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/images/images/ HTTP/1.1\r\nHost: x\r\nAuthorization: {alice}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    // Half the file, then the client goes away.
+    s.write_all(&body[..body.len() / 2]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let during = files_under(&dir.path().join("blobs"));
+    assert!(
+        during.iter().any(|f| f.ends_with(".part~")),
+        "the upload was being written: {during:?}"
+    );
+    drop(s);
+    let start = Instant::now();
+    loop {
+        let left = files_under(&dir.path().join("blobs"));
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "left behind: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
 async fn uploads_are_refused_before_a_byte_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let api = api_over(local_store(dir.path()), RouterOptions::default());
