@@ -380,12 +380,18 @@ async fn an_upload_cut_off_by_the_client_leaves_nothing_behind() {
     s.write_all(head.as_bytes()).await.unwrap();
     // Half the file, then the client goes away.
     s.write_all(&body[..body.len() / 2]).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let during = files_under(&dir.path().join("blobs"));
-    assert!(
-        during.iter().any(|f| f.ends_with(".part~")),
-        "the upload was being written: {during:?}"
-    );
+    let start = Instant::now();
+    loop {
+        let during = files_under(&dir.path().join("blobs"));
+        if during.iter().any(|f| f.ends_with(".part~")) {
+            break; // being written
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "not written: {during:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     drop(s);
     let start = Instant::now();
     loop {
@@ -667,7 +673,8 @@ async fn unknown_users_take_as_long_as_wrong_passwords() {
             t.elapsed()
         }
     };
-    // Warm the dummy hash up, then alternate (at most 9 failures per username).
+    // Warm the dummy hash up, then alternate (at most 9 failures per username). Without the
+    // dummy hash an unknown user answers in microseconds, a wrong password in tens of ms.
     time(basic("nobody-warm", "x")).await;
     let mut unknown = Vec::new();
     let mut wrong = Vec::new();
@@ -679,7 +686,7 @@ async fn unknown_users_take_as_long_as_wrong_passwords() {
     wrong.sort();
     let (u, w) = (unknown[2].as_secs_f64(), wrong[2].as_secs_f64());
     assert!(
-        u > w * 0.5 && u < w * 2.0,
+        u > w / 3.0 && u < w * 3.0,
         "unknown {u:.4} s, wrong password {w:.4} s"
     );
 }
