@@ -155,6 +155,10 @@ struct NetArgs {
     /// Connections open at once; more get a 503 and are closed.
     #[arg(long, env = "EXACT_MAX_CONNECTIONS", default_value_t = 2048)]
     max_connections: usize,
+    /// Connections one address may hold at once (loopback exempt; 0 for no limit). Raise it
+    /// behind a reverse proxy on another machine, which carries everyone's connections.
+    #[arg(long, env = "EXACT_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    max_connections_per_ip: usize,
     /// Take the client's address from the last X-Forwarded-For hop (only behind a proxy
     /// that sets it).
     #[arg(long, env = "EXACT_TRUST_FORWARDED_FOR")]
@@ -205,6 +209,7 @@ impl NetArgs {
             body_read_timeout: Duration::from_secs(self.body_timeout),
             keep_alive_timeout: Duration::from_secs(self.keepalive_timeout),
             max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
             trust_forwarded_for: self.trust_forwarded_for,
             ..Default::default()
         };

@@ -10,7 +10,9 @@
 //!   body that stops is cut off);
 //! - **keep-alive idle timeout**: a connection with no request in progress is closed after it;
 //! - **connection cap**: beyond it, new connections get a `503` with `Retry-After` and are
-//!   closed at once, so open file handles stay bounded.
+//!   closed at once, so open file handles stay bounded; one address may hold only part of
+//!   them, so a single client cannot take every slot (loopback is exempt: a reverse proxy on
+//!   the same machine carries everyone's connections).
 //!
 //! Every request carries its peer address as axum's [`ConnectInfo`] and as a [`ClientAddr`]
 //! (the last `X-Forwarded-For` hop when the proxy in front is trusted), which the login
@@ -24,6 +26,7 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -48,6 +51,9 @@ pub struct ServeOptions {
     pub keep_alive_timeout: Duration,
     /// Connections open at once (`EXACT_MAX_CONNECTIONS`).
     pub max_connections: usize,
+    /// Connections one non-loopback address may hold at once, 0 for no limit
+    /// (`EXACT_MAX_CONNECTIONS_PER_IP`).
+    pub max_connections_per_ip: usize,
     /// How long a shutdown waits for requests in flight before dropping them.
     pub grace: Duration,
     /// Trust the last `X-Forwarded-For` hop as the client's address (only behind a proxy
@@ -62,6 +68,9 @@ impl Default for ServeOptions {
             body_read_timeout: Duration::from_secs(30),
             keep_alive_timeout: Duration::from_secs(30),
             max_connections: 2_048,
+            // A browser opens 6 per host, a busy notebook some tens: 256 leaves most of the
+            // 2,048 to everyone else when one address floods.
+            max_connections_per_ip: 256,
             grace: Duration::from_secs(30),
             trust_forwarded_for: false,
         }
@@ -83,6 +92,7 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(max));
     let (stop_tx, stop_rx) = watch::channel(false);
     let opts = Arc::new(opts);
+    let per_ip: Arc<std::sync::Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -109,6 +119,10 @@ pub async fn serve(
             tokio::spawn(refuse(tcp));
             continue;
         };
+        let Some(counted) = PerIp::take(&per_ip, peer.ip(), opts.max_connections_per_ip) else {
+            tokio::spawn(refuse(tcp));
+            continue;
+        };
         // Interactive answers come in small writes: no Nagle delay on them.
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!("cannot set TCP_NODELAY: {e}");
@@ -122,6 +136,7 @@ pub async fn serve(
         };
         tokio::spawn(async move {
             conn.run(tcp).await;
+            drop(counted);
             drop(slot);
         });
     }
@@ -137,6 +152,55 @@ pub async fn serve(
         );
     }
     Ok(())
+}
+
+/// One connection counted against its address; the count drops with it.
+struct PerIp {
+    counts: Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>,
+    ip: Option<IpAddr>,
+}
+
+impl PerIp {
+    /// Counts a connection from `ip`, or `None` when the address holds `max` already.
+    fn take(
+        counts: &Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>,
+        ip: IpAddr,
+        max: usize,
+    ) -> Option<PerIp> {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        if max == 0 || ip.is_loopback() {
+            return Some(PerIp {
+                counts: counts.clone(),
+                ip: None,
+            });
+        }
+        let mut map = counts.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(PerIp {
+            counts: counts.clone(),
+            ip: Some(ip),
+        })
+    }
+}
+
+impl Drop for PerIp {
+    fn drop(&mut self) {
+        let Some(ip) = self.ip else { return };
+        let mut map = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&ip);
+            }
+        }
+    }
 }
 
 /// Errors of one accepted connection, not of the listener.
@@ -401,5 +465,33 @@ impl HttpBody for TimeoutBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_address_holds_at_most_its_share() {
+        let counts = Arc::default();
+        let ip: IpAddr = "203.0.113.5".parse().unwrap();
+        let held: Vec<PerIp> = (0..3)
+            .map(|_| PerIp::take(&counts, ip, 3).unwrap())
+            .collect();
+        assert!(PerIp::take(&counts, ip, 3).is_none());
+        // Others are not affected; loopback and "no limit" are never refused.
+        assert!(PerIp::take(&counts, "203.0.113.6".parse().unwrap(), 3).is_some());
+        let local: Vec<PerIp> = (0..10)
+            .map(|_| PerIp::take(&counts, "127.0.0.1".parse().unwrap(), 3).unwrap())
+            .collect();
+        assert!(PerIp::take(&counts, ip, 0).is_some());
+        drop(held);
+        assert!(PerIp::take(&counts, ip, 3).is_some());
+        drop(local);
+        assert!(
+            counts.lock().unwrap().is_empty(),
+            "counts are dropped with connections"
+        );
     }
 }

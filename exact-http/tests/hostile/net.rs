@@ -833,6 +833,60 @@ async fn connections_beyond_the_cap_get_503() {
     assert_eq!(code, 200, "{text}");
 }
 
+/// This machine's address on its default route, if it has one (not loopback).
+fn routed_address() -> Option<std::net::IpAddr> {
+    let udp = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    udp.connect("192.0.2.1:9").ok()?; // no packet is sent
+    let ip = udp.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[tokio::test]
+async fn one_address_cannot_take_every_connection() {
+    let Some(ip) = routed_address() else {
+        eprintln!("no non-loopback address: the per-address cap is covered by serve's unit test");
+        return;
+    };
+    let exact = Exact::open(ExactConfig::memory()).unwrap();
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let opts = ServeOptions {
+        header_read_timeout: Duration::from_secs(20),
+        max_connections: 100,
+        max_connections_per_ip: 3,
+        ..Default::default()
+    };
+    let app = router_with(exact, RouterOptions::default());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(exact_http::serve::serve(listener, app, opts, async {
+        let _ = rx.await;
+    }));
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(TcpStream::connect(addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (code, text) = http(addr, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!(code, 503, "{text}");
+    // Loopback clients (a local proxy) are not limited by address.
+    drop(tx);
+    let exact = Exact::open(ExactConfig::memory()).unwrap();
+    let local = ServeOptions {
+        header_read_timeout: Duration::from_secs(20),
+        max_connections_per_ip: 1,
+        ..Default::default()
+    };
+    let (addr, _stop) = listen(exact, RouterOptions::default(), local).await;
+    let _one = TcpStream::connect(addr).await.unwrap();
+    let (code, text) = http(
+        addr,
+        "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(code, 200, "{text}");
+    drop(held);
+}
+
 #[test]
 fn exact_serve_flags_reach_the_accept_loop() {
     use std::io::{Read, Write};
