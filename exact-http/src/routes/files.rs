@@ -140,6 +140,7 @@ pub(super) async fn api_upload(
         Err(e)
     };
     if let Some(e) = error {
+        drain(&mut multipart).await;
         return fail(&received, e).await;
     }
     let Some(set) = set else {
@@ -191,6 +192,24 @@ pub(super) async fn api_upload(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
+/// Most of a refused upload's body read (and dropped) before answering: an HTTP/1 client
+/// that is still sending when the answer comes and the connection closes may lose the answer,
+/// or reuse a connection the server is about to close. Beyond this the connection is closed.
+const DRAIN_LIMIT: u64 = 64 << 20;
+
+/// Reads what is left of a multipart body, writing nothing, up to [`DRAIN_LIMIT`] bytes.
+async fn drain(multipart: &mut Multipart) {
+    let mut left = DRAIN_LIMIT;
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        while let Ok(Some(chunk)) = field.chunk().await {
+            left = left.saturating_sub(chunk.len() as u64);
+            if left == 0 {
+                return;
+            }
+        }
+    }
+}
+
 /// EXACT's UI upload: `files[]` parts into the set of the path; answers `{"files": [...]}`
 /// with `{name, size, id}` per new image and `{name, size, error, id}` (existing id or -1)
 /// per refused file.
@@ -205,7 +224,10 @@ async fn ui_upload(
             ApiError::Core(exact_core::Error::not_found(format!("image set {set:?}")))
         })?);
     let (exact, a) = (s.exact.clone(), actor.clone());
-    blocking(move || Ok(exact.images().check_upload(&a, set)?)).await?;
+    if let Err(e) = blocking(move || Ok(exact.images().check_upload(&a, set)?)).await {
+        drain(&mut multipart).await;
+        return Err(e);
+    }
     let max = ingest::max_upload();
     let mut files = Vec::new();
     loop {

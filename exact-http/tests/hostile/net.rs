@@ -452,6 +452,51 @@ async fn uploads_are_refused_before_a_byte_is_written() {
 }
 
 #[tokio::test]
+async fn a_refused_upload_answers_and_keeps_the_connection_usable() {
+    let dir = tempfile::tempdir().unwrap();
+    let exact = local_store(dir.path());
+    let api = api_over(exact.clone(), RouterOptions::default());
+    let alice = api.user("alice", false);
+    let (addr, _stop) = listen(exact, RouterOptions::default(), ServeOptions::default()).await;
+    // The set is refused as soon as it is named; the 2 MiB after it are read, not written.
+    let (ct, body) = multipart(
+        &[("image_set", "999999")],
+        &[("file_path", "x.png", &vec![1u8; 2 << 20])],
+    );
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/images/images/ HTTP/1.1\r\nHost: x\r\nAuthorization: {alice}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&body).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "closed without an answer");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got).to_string();
+    assert!(text.starts_with("HTTP/1.1 404"), "{text}");
+    assert!(
+        !text.to_ascii_lowercase().contains("connection: close"),
+        "{text}"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The same connection serves the next request.
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (_, rest) = read_until_closed(&mut s, Duration::from_secs(10)).await;
+    assert!(rest.contains("HTTP/1.1 200"), "{text}{rest}");
+    assert!(files_under(&dir.path().join("blobs")).is_empty());
+}
+
+#[tokio::test]
 async fn uploads_interrupted_by_a_crash_are_swept_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let blobs = dir.path().join("blobs");
