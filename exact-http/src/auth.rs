@@ -5,8 +5,14 @@
 //! Sessions are access tokens named [`SESSION_NAME`] with an expiry, so they live in the
 //! store (surviving restarts, shared by processes) hashed like any token; they authenticate
 //! only as the `sessionid` cookie, never as a header. A cookie-authenticated unsafe request
-//! must carry an `X-CSRFToken` header equal to the `csrftoken` cookie (Django's double
-//! submit): another site can make the browser send the cookies but cannot read them.
+//! must carry an `X-CSRFToken` header with the session's CSRF token, an HMAC of the session
+//! secret (also sent as the script-readable `csrftoken` cookie): another site can make the
+//! browser send the cookies but cannot read them, and a token planted by a sibling site or
+//! left from an earlier session does not match this session's.
+//!
+//! Failed logins (Basic, the login form, tokens) are counted by [`crate::throttle`]; an
+//! unknown username costs the same argon2 verification as a wrong password (against a dummy
+//! hash), so response times do not tell which usernames exist.
 //!
 //! Passwords are argon2id hashes, slow on purpose; clients that send Basic auth on every call
 //! would pay that per request, so a verified credential is remembered in memory under an HMAC
@@ -17,6 +23,7 @@
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::throttle::{Blocked, Throttle, ThrottleOptions};
 use argon2::Argon2;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -32,7 +39,9 @@ use exact_store::Exact;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How long a verified Basic credential is remembered.
@@ -96,20 +105,28 @@ struct Verified {
     at: Instant,
 }
 
-/// The in-memory cache of verified Basic credentials.
+/// Sessions ended here are remembered this long, so the tile path's grants (kept for
+/// [`crate::pixels::ACCESS_TTL`]) stop at once.
+const ENDED_TTL: Duration = Duration::from_secs(10);
+
+/// Verifies credentials: the cache of verified Basic credentials, the login throttle and
+/// the sessions ended recently.
 pub struct Authenticator {
     key: [u8; 32],
     verified: Mutex<HashMap<[u8; 32], Verified>>,
+    /// Failed-login counters.
+    pub throttle: Throttle,
+    /// A hash unknown usernames are verified against (made on first use: hashing is slow).
+    dummy: OnceLock<String>,
+    /// Grant keys of sessions ended within [`ENDED_TTL`].
+    ended: Mutex<HashMap<[u8; 32], Instant>>,
+    /// Whether `ended` may hold anything: the tile path skips its lock when not.
+    any_ended: AtomicBool,
 }
 
 impl Default for Authenticator {
     fn default() -> Self {
-        let mut key = [0u8; 32];
-        OsRng.fill_bytes(&mut key);
-        Authenticator {
-            key,
-            verified: Mutex::new(HashMap::new()),
-        }
+        Authenticator::new(ThrottleOptions::default())
     }
 }
 
@@ -120,6 +137,71 @@ impl std::fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
+    /// An authenticator with a fresh process key and the given throttle limits.
+    pub fn new(throttle: ThrottleOptions) -> Self {
+        let mut key = [0u8; 32];
+        OsRng.fill_bytes(&mut key);
+        Authenticator {
+            key,
+            verified: Mutex::new(HashMap::new()),
+            throttle: Throttle::new(throttle, key),
+            dummy: OnceLock::new(),
+            ended: Mutex::new(HashMap::new()),
+            any_ended: AtomicBool::new(false),
+        }
+    }
+
+    /// The key a credential (an `Authorization` value or a session secret) is remembered
+    /// under by the tile path: an HMAC, so no credential sits in memory as sent.
+    pub fn grant_key(&self, credential: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("any key length");
+        mac.update(b"grant\0");
+        mac.update(credential.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Whether the session behind `grant_key` ended within the last seconds (its grants
+    /// must not be used any more).
+    pub fn ended(&self, grant_key: &[u8; 32]) -> bool {
+        if !self.any_ended.load(Ordering::SeqCst) {
+            return false;
+        }
+        let mut ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
+        ended.retain(|_, at| at.elapsed() < ENDED_TTL);
+        if ended.is_empty() {
+            self.any_ended.store(false, Ordering::SeqCst);
+        }
+        ended.contains_key(grant_key)
+    }
+
+    fn remember_ended(&self, secret: &str) {
+        let key = self.grant_key(secret);
+        let mut ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
+        ended.retain(|_, at| at.elapsed() < ENDED_TTL);
+        if ended.len() < CACHE_MAX {
+            ended.insert(key, Instant::now());
+            self.any_ended.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn blocked(b: Blocked) -> ApiError {
+        let secs = b.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        ApiError::Throttled {
+            retry_after: secs,
+            detail: format!(
+                "Too many failed logins for this account or from this address; retry in {secs} s."
+            ),
+        }
+    }
+
+    /// Spends the time of a password check on a credential that has none (unknown user).
+    fn verify_dummy(&self, password: &str) {
+        let phc = self
+            .dummy
+            .get_or_init(|| hash_password("exact-rs: no such user").unwrap_or_default());
+        let _ = verify_password(password, phc);
+    }
+
     fn cache_key(&self, username: &str, password: &str) -> [u8; 32] {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("any key length");
         mac.update(username.as_bytes());
@@ -128,9 +210,41 @@ impl Authenticator {
         mac.finalize().into_bytes().into()
     }
 
-    /// The user a Basic credential belongs to (blocking: may hash).
-    pub fn basic(&self, exact: &Exact, username: &str, password: &str) -> Result<UserId, ApiError> {
-        let wrong = || ApiError::Unauthenticated("Invalid username/password.".into());
+    /// The user a Basic credential (or the login form) names, from `client` if known
+    /// (blocking: may hash). Throttled: see [`crate::throttle`].
+    pub fn basic(
+        &self,
+        exact: &Exact,
+        username: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<UserId, ApiError> {
+        self.throttle
+            .check(Some(username), client)
+            .map_err(Self::blocked)?;
+        match self.verify_basic(exact, username, password) {
+            Ok(Some(user)) => {
+                self.throttle.succeeded(username);
+                Ok(user)
+            }
+            Ok(None) => {
+                self.throttle.failed(Some(username), client);
+                Err(ApiError::Unauthenticated(
+                    "Invalid username/password.".into(),
+                ))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The user if the password is theirs; `None` for a wrong password or unknown user,
+    /// which take the same time.
+    fn verify_basic(
+        &self,
+        exact: &Exact,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<UserId>, ApiError> {
         let key = self.cache_key(username, password);
         let cached = {
             let map = self.verified.lock().unwrap_or_else(|p| p.into_inner());
@@ -141,17 +255,19 @@ impl Authenticator {
         if let Some((user, phc)) = cached {
             let current = exact.catalog().credentials().password(user)?;
             if current.is_some_and(|c| c.password == phc) {
-                return Ok(user);
+                return Ok(Some(user));
             }
         }
-        let user = exact.users().by_username(username)?.ok_or_else(wrong)?;
-        let cred = exact
-            .catalog()
-            .credentials()
-            .password(user.id)?
-            .ok_or_else(wrong)?;
+        let Some(user) = exact.users().by_username(username)? else {
+            self.verify_dummy(password);
+            return Ok(None);
+        };
+        let Some(cred) = exact.catalog().credentials().password(user.id)? else {
+            self.verify_dummy(password);
+            return Ok(None);
+        };
         if !verify_password(password, &cred.password) {
-            return Err(wrong());
+            return Ok(None);
         }
         let mut map = self.verified.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= CACHE_MAX {
@@ -168,18 +284,28 @@ impl Authenticator {
                 at: Instant::now(),
             },
         );
-        Ok(user.id)
+        Ok(Some(user.id))
     }
 
-    /// The user a token secret belongs to (session tokens are not accepted as headers).
-    pub fn token(&self, exact: &Exact, secret: &str) -> Result<UserId, ApiError> {
-        exact
+    /// The user a token secret belongs to (session tokens are not accepted as headers);
+    /// failures count against `client`.
+    pub fn token(
+        &self,
+        exact: &Exact,
+        secret: &str,
+        client: Option<IpAddr>,
+    ) -> Result<UserId, ApiError> {
+        self.throttle.check(None, client).map_err(Self::blocked)?;
+        let found = exact
             .catalog()
             .credentials()
             .token(&token_digest(secret))?
             .filter(|t| t.name != SESSION_NAME)
-            .map(|t| t.user)
-            .ok_or_else(|| ApiError::Unauthenticated("Invalid token.".into()))
+            .map(|t| t.user);
+        found.ok_or_else(|| {
+            self.throttle.failed(None, client);
+            ApiError::Unauthenticated("Invalid token.".into())
+        })
     }
 
     /// The session token of a `sessionid` cookie, if it is a live session.
@@ -195,7 +321,7 @@ impl Authenticator {
             .filter(|t| t.name == SESSION_NAME))
     }
 
-    /// Starts a session for `user`: the cookie secret (to send once) and the CSRF secret.
+    /// Starts a session for `user`: the cookie secret (to send once) and its CSRF token.
     pub fn start_session(&self, exact: &Exact, user: UserId) -> Result<(String, String), ApiError> {
         let (secret, digest) = new_token();
         let ttl = i64::try_from(SESSION_TTL.as_micros()).unwrap_or(i64::MAX);
@@ -204,12 +330,13 @@ impl Authenticator {
             .catalog()
             .credentials()
             .add_token(user, SESSION_NAME, digest, Some(expires))?;
-        let (csrf, _) = new_token();
+        let csrf = csrf_token(&secret);
         Ok((secret, csrf))
     }
 
-    /// Ends the session of a `sessionid` cookie (idempotent).
+    /// Ends the session of a `sessionid` cookie (idempotent); its tile grants stop at once.
     pub fn end_session(&self, exact: &Exact, secret: &str) -> Result<(), ApiError> {
+        self.remember_ended(secret);
         if let Some(t) = self.session(exact, secret)? {
             exact.catalog().credentials().revoke(t.user, t.id)?;
         }
@@ -224,17 +351,18 @@ impl Authenticator {
         header: Option<&str>,
         cookies: &Cookies,
         unsafe_method: bool,
+        client: Option<IpAddr>,
     ) -> Result<Actor, ApiError> {
         let Some(secret) = cookies.get(SESSION_COOKIE).filter(|_| header.is_none()) else {
-            return self.authenticate(exact, header);
+            return self.authenticate(exact, header, client);
         };
         let session = self
             .session(exact, secret)?
             .ok_or_else(|| ApiError::Unauthenticated("Session expired or logged out.".into()))?;
         if unsafe_method {
-            let cookie = cookies.get(CSRF_COOKIE).unwrap_or_default();
+            let expected = csrf_token(secret);
             let sent = cookies.csrf_header.as_deref().unwrap_or_default();
-            if cookie.is_empty() || !constant_time_eq(cookie.as_bytes(), sent.as_bytes()) {
+            if !constant_time_eq(expected.as_bytes(), sent.as_bytes()) {
                 return Err(ApiError::Core(Error::denied(
                     "CSRF Failed: CSRF token missing or incorrect (send the csrftoken cookie's value as X-CSRFToken).",
                 )));
@@ -244,7 +372,12 @@ impl Authenticator {
     }
 
     /// The actor of an `Authorization` header value (blocking).
-    pub fn authenticate(&self, exact: &Exact, header: Option<&str>) -> Result<Actor, ApiError> {
+    pub fn authenticate(
+        &self,
+        exact: &Exact,
+        header: Option<&str>,
+        client: Option<IpAddr>,
+    ) -> Result<Actor, ApiError> {
         let header = header.ok_or_else(|| {
             ApiError::Unauthenticated("Authentication credentials were not provided.".into())
         })?;
@@ -265,9 +398,9 @@ impl Authenticator {
                 let (name, password) = decoded.split_once(':').ok_or_else(|| {
                     ApiError::Unauthenticated("Invalid basic header: no colon.".into())
                 })?;
-                self.basic(exact, name, password)?
+                self.basic(exact, name, password, client)?
             }
-            "token" | "bearer" => self.token(exact, rest)?,
+            "token" | "bearer" => self.token(exact, rest, client)?,
             _ => {
                 return Err(ApiError::Unauthenticated(format!(
                     "Unsupported authorization scheme {scheme:?}."
@@ -285,6 +418,15 @@ fn actor_of(exact: &Exact, user: UserId) -> Result<Actor, ApiError> {
         }
         _ => ApiError::Core(e),
     })
+}
+
+/// The CSRF token of a session: an HMAC of its secret, so only the server (and pages of
+/// the session, through the `csrftoken` cookie) know it, and it changes with every session.
+pub fn csrf_token(session_secret: &str) -> String {
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(session_secret.as_bytes()).expect("any key length");
+    mac.update(b"exact-rs csrf");
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -342,13 +484,29 @@ impl FromRequestParts<AppState> for Authed {
             .map_err(|_| ApiError::Unauthenticated("Authorization header is not ASCII.".into()))?;
         let cookies = Cookies::from_headers(&parts.headers);
         let unsafe_method = !parts.method.is_safe();
+        let client = client_addr(parts);
         let state = state.clone();
         crate::blocking(move || {
             state
                 .auth
-                .authenticate_request(&state.exact, header.as_deref(), &cookies, unsafe_method)
+                .authenticate_request(
+                    &state.exact,
+                    header.as_deref(),
+                    &cookies,
+                    unsafe_method,
+                    client,
+                )
                 .map(Authed)
         })
         .await
     }
+}
+
+/// The client's address as the accept loop recorded it ([`crate::serve::ClientAddr`]), if
+/// the request came through it (not for in-process calls of the router).
+pub fn client_addr(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<crate::serve::ClientAddr>()
+        .map(|c| c.0)
 }

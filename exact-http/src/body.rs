@@ -25,12 +25,19 @@ impl<S: Send + Sync> FromRequest<S> for Body {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::Rejected {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            // A client that stopped sending its body is told so (408), not that it was malformed.
+            if crate::serve::is_body_timeout(&e) {
+                return ApiError::Rejected {
+                    status: axum::http::StatusCode::REQUEST_TIMEOUT,
+                    detail: "the request body stopped arriving (body read timeout)".into(),
+                };
+            }
+            ApiError::Rejected {
                 status: e.status(),
                 detail: e.body_text(),
-            })?;
+            }
+        })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Body(Value::Null));
         }

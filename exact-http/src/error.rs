@@ -21,6 +21,13 @@ pub enum ApiError {
         /// Why.
         detail: String,
     },
+    /// Too many failed logins from this client or for this account: 429 with `Retry-After`.
+    Throttled {
+        /// Seconds until the next attempt is considered.
+        retry_after: u64,
+        /// Why.
+        detail: String,
+    },
     /// The request is malformed before it reaches the library (400 naming the field).
     BadRequest {
         /// The offending field or parameter (`body` for the whole body).
@@ -76,6 +83,17 @@ impl IntoResponse for ApiError {
             ApiError::Rejected { status, detail } => {
                 return (status, Json(json!({ "detail": detail }))).into_response();
             }
+            ApiError::Throttled {
+                retry_after,
+                detail,
+            } => {
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::RETRY_AFTER, retry_after.to_string())],
+                    Json(json!({ "detail": detail, "retry_after": retry_after })),
+                )
+                    .into_response();
+            }
             ApiError::BadRequest { field, reason } => {
                 let detail = format!("{field}: {reason}");
                 return (
@@ -112,7 +130,9 @@ impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ApiError::Core(e) => e.fmt(f),
-            ApiError::Unauthenticated(d) | ApiError::Rejected { detail: d, .. } => f.write_str(d),
+            ApiError::Unauthenticated(d)
+            | ApiError::Rejected { detail: d, .. }
+            | ApiError::Throttled { detail: d, .. } => f.write_str(d),
             ApiError::BadRequest { field, reason } => write!(f, "{field}: {reason}"),
         }
     }

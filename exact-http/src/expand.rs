@@ -1,7 +1,9 @@
 //! drf-flex-fields `expand=a,b`: relation ids replaced by the related objects, fetched through
 //! the same permission-checked use cases (an id the requester may not see stays an id). Dot
 //! paths expand further inside expanded objects; applied to a page's results only, so its
-//! cost is bounded by the page size times the path length.
+//! cost is bounded by the page size times the path length. An expanded object shows no more
+//! than its own endpoint does: fields the plain serializers leave out (a user's `email` and
+//! `points`, a set's `pinned_by`) are left out here too.
 
 use crate::query::ListQuery;
 use exact_core::permissions::Actor;
@@ -11,9 +13,29 @@ use exact_core::{
 use exact_store::Exact;
 use serde_json::Value;
 
+/// Fields the plain serializer of the relation `key` does not show (see `routes/users.rs`,
+/// `routes/image_sets.rs`).
+fn hidden(key: &str) -> &'static [&'static str] {
+    match key {
+        "user" | "last_editor" | "creator" | "members" => &["points", "email"],
+        "image_set" | "imagesets" | "image_sets" => &["pinned_by"],
+        _ => &[],
+    }
+}
+
 /// The related object behind `id` in the field `key`, if the field is a known relation and
-/// the actor may see it.
+/// the actor may see it, without the fields its own endpoint hides.
 fn fetch(exact: &Exact, actor: &Actor, key: &str, id: u64) -> Option<Value> {
+    let mut v = fetch_raw(exact, actor, key, id)?;
+    if let Value::Object(m) = &mut v {
+        for f in hidden(key) {
+            m.remove(*f);
+        }
+    }
+    Some(v)
+}
+
+fn fetch_raw(exact: &Exact, actor: &Actor, key: &str, id: u64) -> Option<Value> {
     let v = |r: Result<Value, exact_core::Error>| r.ok();
     let j = |x: &dyn erased::Ser| x.value();
     match key {

@@ -4,7 +4,25 @@
 //! background. An upload that cannot be read is removed again: no half-registered images.
 //!
 //! Blob layout: every upload gets a fresh directory `images/<uuid>/`, holding the file as
-//! uploaded (or an archive's entries) and, after conversion, `<stem>.pyramid.tiff`.
+//! uploaded (or an archive's entries) and, after conversion, `<stem>.pyramid.tiff`. Blob keys
+//! are ASCII (`[A-Za-z0-9._-]`, see [`blob_name`]); the name the client gave is the image's
+//! `name`. Keys with `%`, `#`, `?`, `~`, quotes or non-ASCII letters were written and read
+//! under different names (object_store percent-encodes path parts, local files did not),
+//! and every store spells such keys differently; plain keys mean the same everywhere.
+//!
+//! Crash safety: before the first byte of an upload is written, a marker
+//! `uploads/pending/<uuid>` names its directory; it is removed just before the image is
+//! registered (or after a failed upload was cleaned up). A directory whose marker is still
+//! there at start-up belongs to an upload that a crash interrupted, and [`sweep`] removes it.
+//! (Writing to a `tmp/` prefix and moving on success would copy every upload once more on S3,
+//! whose server-side copy stops at 5 GB: slides are bigger.)
+
+mod pending;
+mod unzip;
+
+pub use pending::{Registrations, blob_name, discard, sweep};
+use pending::{fresh_dir, mark_pending, remove_dir};
+use unzip::unzip;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -28,11 +46,6 @@ pub fn max_upload() -> u64 {
         .unwrap_or(256 << 30)
 }
 
-/// Most entries a zip archive may have.
-const MAX_ZIP_ENTRIES: usize = 10_000;
-/// Largest expansion of a zip archive over its compressed size (zip bombs).
-const MAX_ZIP_RATIO: u64 = 200;
-
 /// A file received into the blob store.
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -44,6 +57,15 @@ pub struct Received {
     pub size: u64,
     /// SHA-512, hex.
     pub checksum: String,
+    /// The marker of the upload in progress (see the module docs).
+    pub marker: String,
+}
+
+impl Received {
+    /// The blob directory the upload was written into.
+    fn dir(&self) -> &str {
+        self.key.rsplit_once('/').map_or("", |(d, _)| d)
+    }
 }
 
 /// What became of one uploaded file.
@@ -83,10 +105,6 @@ pub fn safe_name(raw: &str) -> String {
     } else {
         clean
     }
-}
-
-fn fresh_dir() -> String {
-    format!("images/{}", uuid::Uuid::new_v4().simple())
 }
 
 /// Where received bytes go: a local file renamed into place when complete, or an object
@@ -161,15 +179,42 @@ fn io_error(e: std::io::Error) -> ApiError {
     ApiError::Core(exact_core::Error::backend("blob store", e))
 }
 
-/// Streams one multipart field into a new blob, hashing it; at most `max` bytes.
+/// Streams one multipart field into a new blob, hashing it; at most `max` bytes. Anything
+/// that fails removes what was written.
 pub async fn receive(
     blobs: &Blobs,
     field: &mut axum::extract::multipart::Field<'_>,
     max: u64,
 ) -> ApiResult<Received> {
     let name = safe_name(field.file_name().unwrap_or("upload"));
-    let key = format!("{}/{name}", fresh_dir());
-    let mut sink = Sink::open(blobs, &key).await?;
+    let (dir, marker) = fresh_dir();
+    let key = format!("{dir}/{}", blob_name(&name));
+    mark_pending(blobs, &marker).await?;
+    let got = receive_into(blobs, field, max, &name, &key).await;
+    match got {
+        Ok((size, checksum)) => Ok(Received {
+            key,
+            name,
+            size,
+            checksum,
+            marker,
+        }),
+        Err(e) => {
+            remove_dir(blobs, &dir).await;
+            let _ = blobs.delete(&marker).await;
+            Err(e)
+        }
+    }
+}
+
+async fn receive_into(
+    blobs: &Blobs,
+    field: &mut axum::extract::multipart::Field<'_>,
+    max: u64,
+    name: &str,
+    key: &str,
+) -> ApiResult<(u64, String)> {
+    let mut sink = Sink::open(blobs, key).await?;
     let mut hash = Sha512::new();
     let mut size = 0u64;
     loop {
@@ -178,6 +223,12 @@ pub async fn receive(
             Ok(None) => break,
             Err(e) => {
                 sink.abort().await;
+                if crate::serve::is_body_timeout(&e) {
+                    return Err(ApiError::Rejected {
+                        status: axum::http::StatusCode::REQUEST_TIMEOUT,
+                        detail: format!("{name}: upload interrupted: the client stopped sending"),
+                    });
+                }
                 return Err(ApiError::bad(
                     "file",
                     format!("{name}: upload interrupted: {}", e.body_text()),
@@ -203,12 +254,7 @@ pub async fn receive(
         return Err(ApiError::bad("file", format!("{name}: the file is empty")));
     }
     sink.finish().await?;
-    Ok(Received {
-        key,
-        name,
-        size,
-        checksum: hex(&hash.finalize()),
-    })
+    Ok((size, hex(&hash.finalize())))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -290,6 +336,25 @@ pub async fn ingest(
     got: Received,
 ) -> Vec<Outcome> {
     let blobs = s.exact.blobs();
+    let (dir, marker) = (got.dir().to_owned(), got.marker.clone());
+    let out = ingest_files(s, actor, set, image_type, got).await;
+    // Nothing of this upload became an image (failed, or a duplicate of one that did):
+    // nothing of it stays, also not an archive's other files.
+    if !out.iter().any(|o| matches!(o, Outcome::Created(_))) {
+        remove_dir(blobs, &dir).await;
+    }
+    let _ = blobs.delete(&marker).await;
+    out
+}
+
+async fn ingest_files(
+    s: &AppState,
+    actor: &Actor,
+    set: ImageSetId,
+    image_type: ImageType,
+    got: Received,
+) -> Vec<Outcome> {
+    let blobs = s.exact.blobs();
     let head = match head_of(blobs, &got.key, got.size).await {
         Ok(h) => h,
         Err(e) => return vec![failed(&got, e)],
@@ -299,10 +364,7 @@ pub async fn ingest(
     }
     let entries = match unzip(blobs, &got).await {
         Ok(e) => e,
-        Err(e) => {
-            remove_blob(blobs, &got.key).await;
-            return vec![failed(&got, e)];
-        }
+        Err(e) => return vec![failed(&got, e)],
     };
     // The archive itself is not kept: its entries are.
     remove_blob(blobs, &got.key).await;
@@ -342,6 +404,7 @@ fn failed(got: &Received, e: ApiError) -> Outcome {
             format!("{field}: {reason}"),
         ),
         ApiError::Rejected { status, detail } => (status, detail),
+        ApiError::Throttled { detail, .. } => (axum::http::StatusCode::TOO_MANY_REQUESTS, detail),
         ApiError::Unauthenticated(d) => (axum::http::StatusCode::UNAUTHORIZED, d),
     };
     if status.is_server_error() {
@@ -353,123 +416,6 @@ fn failed(got: &Received, e: ApiError) -> Outcome {
         error,
         status,
     }
-}
-
-/// Unpacks an archive next to itself, refusing entries that climb out of it, too many
-/// entries, and expansion beyond [`MAX_ZIP_RATIO`] or the upload limit.
-async fn unzip(blobs: &Blobs, got: &Received) -> ApiResult<Vec<Received>> {
-    let (zip_path, _guard) = local_copy(blobs, &got.key).await?;
-    let dir_key = got
-        .key
-        .rsplit_once('/')
-        .map(|(d, _)| d.to_owned())
-        .unwrap_or_default();
-    // Extract into the blob directory itself when local, else into a temporary one.
-    let staging = tempfile::tempdir().map_err(io_error)?;
-    let out_dir = match blobs.local_path(&format!("{dir_key}/x"))? {
-        Some(p) => p.parent().map(Path::to_path_buf).unwrap_or_default(),
-        None => staging.path().to_path_buf(),
-    };
-    let budget = got.size.saturating_mul(MAX_ZIP_RATIO).min(max_upload());
-    let name = got.name.clone();
-    let files = tokio::task::spawn_blocking(move || extract(&zip_path, &out_dir, budget, &name))
-        .await
-        .map_err(|e| {
-            ApiError::Core(exact_core::Error::backend(
-                "unzip",
-                std::io::Error::other(e),
-            ))
-        })??;
-    let mut out = Vec::with_capacity(files.len());
-    for (rel, path, size, checksum) in files {
-        let key = format!("{dir_key}/{rel}");
-        put_file(blobs, &path, &key).await?;
-        out.push(Received {
-            name: safe_name(&rel),
-            key,
-            size,
-            checksum,
-        });
-    }
-    Ok(out)
-}
-
-/// Extracts regular files of `zip` under `out`; returns (relative path, file, size, sha512).
-fn extract(
-    zip: &Path,
-    out: &Path,
-    budget: u64,
-    name: &str,
-) -> ApiResult<Vec<(String, PathBuf, u64, String)>> {
-    let bad = |reason: String| ApiError::bad("file", format!("{name}: {reason}"));
-    let f = std::fs::File::open(zip).map_err(io_error)?;
-    let mut archive =
-        zip::ZipArchive::new(f).map_err(|e| bad(format!("not a readable zip archive: {e}")))?;
-    if archive.len() > MAX_ZIP_ENTRIES {
-        return Err(bad(format!(
-            "{} entries; at most {MAX_ZIP_ENTRIES} are accepted",
-            archive.len()
-        )));
-    }
-    let mut left = budget;
-    let mut files = Vec::new();
-    for i in 0..archive.len() {
-        let mut entry = archive
-            .by_index(i)
-            .map_err(|e| bad(format!("entry {i}: {e}")))?;
-        let raw = entry.name().map(|n| n.into_owned()).unwrap_or_default();
-        let Some(rel) = entry.enclosed_name() else {
-            return Err(bad(format!("entry {raw:?} escapes the archive")));
-        };
-        if entry.is_dir() || raw.starts_with("__MACOSX/") {
-            continue;
-        }
-        if entry.is_symlink() {
-            return Err(bad(format!("entry {raw:?} is a symbolic link")));
-        }
-        let rel = rel
-            .components()
-            .filter_map(|c| match c {
-                std::path::Component::Normal(p) => p.to_str().map(safe_name),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
-            .join("/");
-        if rel.is_empty() {
-            continue;
-        }
-        let path = out.join(&rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io_error)?;
-        }
-        let mut file = std::fs::File::create(&path).map_err(io_error)?;
-        let mut hash = Sha512::new();
-        let mut size = 0u64;
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            use std::io::{Read, Write};
-            let n = entry
-                .read(&mut buf)
-                .map_err(|e| bad(format!("entry {raw:?}: {e}")))?;
-            if n == 0 {
-                break;
-            }
-            size += n as u64;
-            if size > left {
-                drop(file);
-                let _ = std::fs::remove_file(&path);
-                return Err(bad(format!(
-                    "expands beyond {budget} bytes (at most {MAX_ZIP_RATIO}× its size and the upload limit)"
-                )));
-            }
-            hash.update(&buf[..n]);
-            file.write_all(&buf[..n]).map_err(io_error)?;
-        }
-        left -= size;
-        file.sync_all().map_err(io_error)?;
-        files.push((rel, path, size, hex(&hash.finalize())));
-    }
-    Ok(files)
 }
 
 /// What a slide says about itself.
@@ -553,6 +499,33 @@ pub async fn link_slide(
     Ok(())
 }
 
+/// The answer for a file whose name the set already holds: the existing image when the bytes
+/// are the same (a duplicate), else a 409.
+async fn existing(
+    s: &AppState,
+    actor: &Actor,
+    set: ImageSetId,
+    got: &Received,
+) -> ApiResult<Option<Outcome>> {
+    let exact = s.exact.clone();
+    let (a, n) = (actor.clone(), got.name.clone());
+    let found = crate::blocking(move || Ok(exact.images().by_name(&a, set, &n)?)).await?;
+    Ok(found.map(|existing| {
+        if existing.checksum == got.checksum {
+            return Outcome::Duplicate(existing);
+        }
+        Outcome::Failed {
+            name: got.name.clone(),
+            size: got.size,
+            error: format!(
+                "set {} already holds a different image named {:?} (image {})",
+                set.0, existing.name, existing.id.0
+            ),
+            status: axum::http::StatusCode::CONFLICT,
+        }
+    }))
+}
+
 /// Registers one received file as an image: a slide the engine opens is ready at once; a
 /// picture it can convert is registered as converting and converted in the background;
 /// anything else is refused and its blob removed.
@@ -564,26 +537,13 @@ async fn register(
     got: Received,
 ) -> Outcome {
     let blobs = s.exact.blobs();
-    // Duplicates: the same name in the set. Same bytes → the existing image; other bytes → refused.
-    let exact = s.exact.clone();
-    let (a, n) = (actor.clone(), got.name.clone());
-    match crate::blocking(move || Ok(exact.images().by_name(&a, set, &n)?)).await {
-        Ok(Some(existing)) => {
-            remove_blob(blobs, &got.key).await;
-            if existing.checksum == got.checksum {
-                return Outcome::Duplicate(existing);
-            }
-            return Outcome::Failed {
-                name: got.name,
-                size: got.size,
-                error: format!(
-                    "set {} already holds a different image named {:?} (image {})",
-                    set.0, existing.name, existing.id.0
-                ),
-                status: axum::http::StatusCode::CONFLICT,
-            };
-        }
+    let _registering = s.uploads.lock(set, &got.name).await;
+    match existing(s, actor, set, &got).await {
         Ok(None) => {}
+        Ok(Some(outcome)) => {
+            remove_blob(blobs, &got.key).await;
+            return outcome;
+        }
         Err(e) => {
             remove_blob(blobs, &got.key).await;
             return failed(&got, e);
@@ -646,6 +606,8 @@ async fn register(
             }
         }
     };
+    // From here on the image names this directory: a crash must not sweep it away.
+    let _ = blobs.delete(&got.marker).await;
     let exact = s.exact.clone();
     let a = actor.clone();
     let image = match crate::blocking(move || Ok(exact.images().add(&a, new)?)).await {
@@ -671,7 +633,8 @@ pub fn spawn_conversion(s: AppState, image: Image) {
                 tracing::warn!(image = id.0, %reason, "conversion failed");
                 PixelUpdate {
                     state: PixelState::Failed,
-                    state_detail: reason,
+                    // Shown to every reader of the image: without server paths.
+                    state_detail: s.paths.scrub(&reason),
                     filename: None,
                     width: None,
                     height: None,
@@ -707,7 +670,7 @@ async fn convert(s: &AppState, image: &Image) -> Result<PixelUpdate, String> {
     let dir = original
         .rsplit_once('/')
         .map(|(d, _)| d.to_owned())
-        .unwrap_or_else(fresh_dir);
+        .unwrap_or_else(|| fresh_dir().0);
     let key = format!("{dir}/{stem}.pyramid.tiff");
     let (input, _in_guard) = local_copy(blobs, original)
         .await

@@ -2,7 +2,8 @@
 //! call the library and map errors; use cases and permission checks live below the handle.
 //!
 //! [`router`] serves EXACT's REST API v1 under `/api/v1/` (see `routes`), authenticated by
-//! [`auth`] (HTTP Basic, `Token` and `Bearer` personal access tokens).
+//! [`auth`] (HTTP Basic, `Token` and `Bearer` personal access tokens); [`serve::serve`] runs
+//! it behind an accept loop with timeouts and a connection cap.
 #![warn(missing_docs)]
 
 pub mod auth;
@@ -16,8 +17,13 @@ pub mod pagination;
 pub mod pixels;
 pub mod query;
 mod routes;
+pub mod serve;
+pub mod throttle;
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use error::{ApiError, ApiResult};
@@ -34,17 +40,50 @@ pub struct AppState {
     pub auth: Arc<auth::Authenticator>,
     /// Open slides, Deep Zoom generators and tile counters.
     pub pixels: Arc<pixels::Pixels>,
+    /// The URL clients reach the server at, when configured (links, cookies, login origin).
+    pub public_url: Option<url::Url>,
+    /// Uploads being registered, by set and name (racing identical uploads).
+    pub uploads: Arc<ingest::Registrations>,
+    /// Where the server keeps its data, to be kept out of what clients read.
+    pub paths: Arc<ServerPaths>,
+}
+
+/// How the router is set up beyond the library handle.
+#[derive(Debug, Clone, Default)]
+pub struct RouterOptions {
+    /// The URL clients reach the server at (`EXACT_PUBLIC_URL`, e.g.
+    /// `https://exact.example.org/`): absolute links in answers start with it instead of the
+    /// request's `Host`, which a client chooses.
+    pub public_url: Option<url::Url>,
+    /// Limits of the failed-login throttle.
+    pub throttle: throttle::ThrottleOptions,
+}
+
+/// The public URL of a request, as a request extension (read by [`query::ListQuery`]).
+#[derive(Debug, Clone)]
+pub struct PublicUrl(pub url::Url);
+
+/// The application router over `exact`, with default options.
+pub fn router(exact: Exact) -> Router {
+    router_with(exact, RouterOptions::default())
 }
 
 /// The application router over `exact`.
-pub fn router(exact: Exact) -> Router {
+pub fn router_with(exact: Exact, opts: RouterOptions) -> Router {
+    let exact_for_paths = exact.clone();
     let state = AppState {
         pixels: Arc::new(pixels::Pixels::new(exact.blobs().clone())),
         exact,
-        auth: Arc::new(auth::Authenticator::default()),
+        auth: Arc::new(auth::Authenticator::new(opts.throttle)),
+        public_url: opts.public_url.clone(),
+        uploads: Arc::default(),
+        paths: Arc::new(ServerPaths::of(&exact_for_paths)),
     };
     resume_conversions(&state);
+    sweep_uploads(&state);
     let pixels = state.pixels.clone();
+    let secrets = state.paths.clone();
+    let public = opts.public_url.map(PublicUrl);
     let app = Router::new()
         .route("/api/v1/", get(status))
         .route("/health", get(|| async { "ok" }))
@@ -67,8 +106,100 @@ pub fn router(exact: Exact) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(body::BODY_LIMIT))
-        .with_state(state);
-    ops::instrument(app, pixels)
+        .with_state(state)
+        .layer(axum::middleware::from_fn(
+            move |mut req: Request, next: Next| {
+                if let Some(p) = &public {
+                    req.extensions_mut().insert(p.clone());
+                }
+                next.run(req)
+            },
+        ));
+    let app = ops::instrument(app, pixels);
+    app.layer(axum::middleware::from_fn(
+        move |req: Request, next: Next| scrub(secrets.clone(), req, next),
+    ))
+}
+
+/// Strings that name where the server keeps its data (directories, store URLs), longest
+/// first, with what replaces them: error answers must not tell a client about the server's
+/// file system or buckets.
+#[derive(Debug)]
+pub struct ServerPaths(Vec<(String, &'static str)>);
+
+impl ServerPaths {
+    fn of(exact: &Exact) -> Self {
+        ServerPaths(server_paths(exact))
+    }
+
+    /// `text` with every server path replaced by a placeholder (`<data>`, `<blobs>`, …).
+    pub fn scrub(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        for (secret, placeholder) in &self.0 {
+            if text.contains(secret.as_str()) {
+                text = text.replace(secret.as_str(), placeholder);
+            }
+        }
+        text
+    }
+}
+
+fn server_paths(exact: &Exact) -> Vec<(String, &'static str)> {
+    let config = exact.config();
+    let mut out = vec![
+        (config.blobs_url(), "<blobs>"),
+        (config.meta_url(), "<meta>"),
+        (exact.blobs().url().to_owned(), "<blobs>"),
+    ];
+    if let Ok(Some(p)) = exact.blobs().local_path("x")
+        && let Some(dir) = p.parent()
+    {
+        out.push((dir.display().to_string(), "<blobs>"));
+    }
+    if let Ok(dir) = std::path::absolute(&config.data_dir) {
+        out.push((dir.display().to_string(), "<data>"));
+    }
+    if config.data_dir != std::path::Path::new(".") {
+        out.push((config.data_dir.display().to_string(), "<data>"));
+    }
+    let tmp = std::env::temp_dir().display().to_string();
+    out.push((tmp.trim_end_matches('/').to_owned() + "/", "<tmp>/"));
+    out.retain(|(s, _)| s.len() >= 4 && s != "memory://");
+    out.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
+    out.dedup_by(|a, b| a.0 == b.0);
+    out
+}
+
+/// Replaces server paths in error answers (JSON bodies of 4xx/5xx, at most 1 MiB).
+async fn scrub(secrets: Arc<ServerPaths>, req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let is_json = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(res.status().is_client_error() || res.status().is_server_error()) || !is_json {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+        return Response::from_parts(parts, axum::body::Body::from("{}"));
+    };
+    let text = secrets.scrub(&String::from_utf8_lossy(&bytes));
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(text))
+}
+
+/// Removes what uploads interrupted by a crash left behind (see [`ingest::sweep`]).
+fn sweep_uploads(state: &AppState) {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return;
+    }
+    let exact = state.exact.clone();
+    let started = std::time::SystemTime::now();
+    tokio::spawn(async move {
+        ingest::sweep(&exact, started).await;
+    });
 }
 
 /// Restarts conversions a previous run left unfinished (when called inside a runtime).
@@ -87,14 +218,37 @@ fn resume_conversions(state: &AppState) {
     }
 }
 
-async fn status(State(state): State<AppState>) -> Json<Value> {
-    let config = state.exact.config();
-    Json(json!({
-        "name": "exact-rs",
-        "version": env!("CARGO_PKG_VERSION"),
-        "meta": config.meta_url(),
-        "blobs": config.blobs_url(),
-    }))
+/// `GET /api/v1/`: name and version; where the data lives only for a superuser (the paths
+/// and bucket names help an attacker more than a client).
+async fn status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: Option<axum::Extension<serve::ClientAddr>>,
+) -> ApiResult<Json<Value>> {
+    let mut v = json!({"name": "exact-rs", "version": env!("CARGO_PKG_VERSION")});
+    let authorization = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned);
+    let cookies = auth::Cookies::from_headers(&headers);
+    if authorization.is_none() && cookies.get(auth::SESSION_COOKIE).is_none() {
+        return Ok(Json(v));
+    }
+    let st = state.clone();
+    let client = client.map(|c| c.0.0);
+    // A public route: credentials that do not check out give the anonymous view (they
+    // still count as a failed login).
+    let actor = blocking(move || {
+        st.auth
+            .authenticate_request(&st.exact, authorization.as_deref(), &cookies, false, client)
+    })
+    .await;
+    if actor.is_ok_and(|a| a.superuser) {
+        let config = state.exact.config();
+        v["meta"] = json!(config.meta_url());
+        v["blobs"] = json!(config.blobs_url());
+    }
+    Ok(Json(v))
 }
 
 /// Runs synchronous library work (store reads and writes, password hashing) on the blocking

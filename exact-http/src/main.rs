@@ -56,6 +56,8 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "EXACT_BIND", default_value = "127.0.0.1:8000")]
         bind: SocketAddr,
+        #[command(flatten)]
+        net: NetArgs,
     },
     /// Manage users.
     User {
@@ -135,6 +137,89 @@ enum ImageCommand {
     },
 }
 
+/// The network edge of `exact serve`: limits on connections and logins, and how clients
+/// reach the server.
+#[derive(Debug, clap::Args)]
+struct NetArgs {
+    /// The URL clients reach the server at (e.g. https://exact.example.org/): links in
+    /// answers start with it, not with the Host a client sends.
+    #[arg(long, env = "EXACT_PUBLIC_URL")]
+    public_url: Option<url::Url>,
+    /// Seconds a client has to send a request's line and headers (also bounds idle
+    /// keep-alive connections).
+    #[arg(long, env = "EXACT_HEADER_TIMEOUT", default_value_t = 30)]
+    header_timeout: u64,
+    /// Longest wait, in seconds, for the next bytes of a request body.
+    #[arg(long, env = "EXACT_BODY_TIMEOUT", default_value_t = 30)]
+    body_timeout: u64,
+    /// Seconds an idle keep-alive connection stays open.
+    #[arg(long, env = "EXACT_KEEPALIVE_TIMEOUT", default_value_t = 30)]
+    keepalive_timeout: u64,
+    /// Connections open at once; more get a 503 and are closed.
+    #[arg(long, env = "EXACT_MAX_CONNECTIONS", default_value_t = 2048)]
+    max_connections: usize,
+    /// Connections one address may hold at once (loopback exempt; 0 for no limit). Raise it
+    /// behind a reverse proxy on another machine, which carries everyone's connections.
+    #[arg(long, env = "EXACT_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    max_connections_per_ip: usize,
+    /// Take the client's address from the last X-Forwarded-For hop (only behind a proxy
+    /// that sets it).
+    #[arg(long, env = "EXACT_TRUST_FORWARDED_FOR")]
+    trust_forwarded_for: bool,
+    /// Failed logins per username or address within a minute before 429s.
+    #[arg(long, env = "EXACT_LOGIN_MAX_FAILURES", default_value_t = 10)]
+    login_max_failures: u32,
+    /// Seconds of the first login block; each further block doubles, up to 15 minutes.
+    #[arg(long, env = "EXACT_LOGIN_BLOCK_SECS", default_value_t = 30)]
+    login_block_secs: u64,
+}
+
+impl NetArgs {
+    fn options(
+        &self,
+    ) -> Result<(exact_http::RouterOptions, exact_http::serve::ServeOptions), String> {
+        use std::time::Duration;
+        if let Some(u) = &self.public_url
+            && !matches!(u.scheme(), "http" | "https")
+        {
+            return Err(format!(
+                "--public-url {u}: must be an http:// or https:// URL"
+            ));
+        }
+        for (name, v) in [
+            ("--header-timeout", self.header_timeout),
+            ("--body-timeout", self.body_timeout),
+            ("--keepalive-timeout", self.keepalive_timeout),
+            ("--login-block-secs", self.login_block_secs),
+        ] {
+            if v == 0 {
+                return Err(format!("{name} must be at least 1 second"));
+            }
+        }
+        if self.max_connections == 0 || self.login_max_failures == 0 {
+            return Err("--max-connections and --login-max-failures must be at least 1".into());
+        }
+        let router = exact_http::RouterOptions {
+            public_url: self.public_url.clone(),
+            throttle: exact_http::throttle::ThrottleOptions {
+                max_failures: self.login_max_failures,
+                block: Duration::from_secs(self.login_block_secs),
+                ..Default::default()
+            },
+        };
+        let serve = exact_http::serve::ServeOptions {
+            header_read_timeout: Duration::from_secs(self.header_timeout),
+            body_read_timeout: Duration::from_secs(self.body_timeout),
+            keep_alive_timeout: Duration::from_secs(self.keepalive_timeout),
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+            trust_forwarded_for: self.trust_forwarded_for,
+            ..Default::default()
+        };
+        Ok((router, serve))
+    }
+}
+
 /// Where a password comes from.
 #[derive(Debug, clap::Args)]
 struct PasswordArgs {
@@ -177,7 +262,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Serve { data, bind } => serve(data, bind),
+        Command::Serve { data, bind, net } => serve(data, bind, net),
         Command::User { cmd } => user(cmd),
         Command::Image { cmd } => image(cmd),
         Command::Slide { cmd } => slide_cli::run(cmd),
@@ -361,7 +446,14 @@ fn fail(e: &dyn std::error::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn serve(data: DataArgs, bind: SocketAddr) -> ExitCode {
+fn serve(data: DataArgs, bind: SocketAddr, net: NetArgs) -> ExitCode {
+    let (router_opts, serve_opts) = match net.options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("exact: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let exact = match data.open() {
         Ok(e) => e,
         Err(e) => return fail(&e),
@@ -387,12 +479,6 @@ fn serve(data: DataArgs, bind: SocketAddr) -> ExitCode {
             exact.config().meta_url(),
             exact.config().blobs_url()
         );
-        // Interactive answers come in small writes: no Nagle delay on them.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::warn!("cannot set TCP_NODELAY: {e}");
-            }
-        });
         // Ctrl-C or SIGTERM: stop accepting, let requests in flight finish (their writes are
         // flushed before they answer), then exit.
         let shutdown = async {
@@ -412,10 +498,8 @@ fn serve(data: DataArgs, bind: SocketAddr) -> ExitCode {
             #[cfg(not(unix))]
             let _ = tokio::signal::ctrl_c().await;
         };
-        match axum::serve(listener, exact_http::router(exact))
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
+        let app = exact_http::router_with(exact, router_opts);
+        match exact_http::serve::serve(listener, app, serve_opts, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         }

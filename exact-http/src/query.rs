@@ -47,6 +47,13 @@ impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
                     .collect()
             })
             .unwrap_or_default();
+        // A configured public URL names the server in links, not the client's `Host`.
+        if let Some(crate::PublicUrl(u)) = parts.extensions.get::<crate::PublicUrl>() {
+            return Ok(ListQuery {
+                params,
+                base: format!("{}{}", u.as_str().trim_end_matches('/'), parts.uri.path()),
+            });
+        }
         let host = parts
             .headers
             .get(HOST)

@@ -9,7 +9,6 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use exact_http::auth::{hash_password, new_token};
-
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;

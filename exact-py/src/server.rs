@@ -1,5 +1,5 @@
-//! `exact_wsi.serve`: the HTTP server of `exact serve` (the same [`exact_http::router`]) run
-//! in-process on the wheel's runtime, over a store this process already holds, so a notebook
+//! `exact_wsi.serve`: the HTTP server of `exact serve` (the same [`exact_http::router`] behind
+//! the same accept loop, [`exact_http::serve::serve`]) run in-process on the wheel's runtime, over a store this process already holds, so a notebook
 //! and a browser (or EXACT-Sync) can work on one data directory at once.
 
 use std::net::SocketAddr;
@@ -45,12 +45,16 @@ impl NativeServer {
             .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
         let (tx, rx) = oneshot::channel::<()>();
         let app = exact_http::router(exact);
+        // The accept loop of `exact serve`, with its timeouts and connection cap.
+        let opts = exact_http::serve::ServeOptions {
+            grace: GRACE,
+            ..Default::default()
+        };
         let task = runtime()?.spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await
+            exact_http::serve::serve(listener, app, opts, async {
+                let _ = rx.await;
+            })
+            .await
         });
         Ok(Self {
             addr: local,

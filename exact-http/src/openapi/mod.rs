@@ -195,6 +195,10 @@ fn responses(o: &Op) -> Value {
     if !o.public || o.path == "/api/v1/auth/login/" {
         r.insert("401".into(), err("Not authenticated"));
         r.insert("403".into(), err("Not allowed (or CSRF check failed)"));
+        r.insert(
+            "429".into(),
+            err("Too many failed logins for the account or address; see Retry-After"),
+        );
     }
     if !o.public {
         r.insert(

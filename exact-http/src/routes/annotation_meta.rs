@@ -238,10 +238,8 @@ async fn download(r: Req, Id(id): Id) -> ApiResult<([(axum::http::HeaderName, St
     let (exact, actor) = (r.exact.clone(), r.actor.clone());
     let m = crate::blocking(move || Ok(exact.media_files().get(&actor, MediaFileId(id))?)).await?;
     let bytes = r.exact.blobs().get(&m.file).await?;
-    let disposition = format!(
-        "attachment; filename=\"{}\"",
-        m.name.replace(['"', '\\', '\r', '\n'], "_")
-    );
+    // Any name, also a non-ASCII one (RFC 6266 `filename*`).
+    let disposition = super::files::content_disposition(&m.name);
     Ok((
         [
             (CONTENT_TYPE, "application/octet-stream".to_owned()),

@@ -48,9 +48,11 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// `POST /api/v1/images/images/` with a multipart body: every part with a file name is an
-/// upload (EXACT-Sync calls it `file_path`), `image_set` and `image_type` may come after the
-/// files, so files are streamed into the blob store first and registered once the set is
-/// known. Answers EXACT's paginated envelope of the images.
+/// upload (EXACT-Sync calls it `file_path`). The upload permission on the set is checked as
+/// soon as `image_set` arrives, before any later file is written (EXACT-Sync sends it first);
+/// a file sent before it is accepted only from a member of some team (a user without any
+/// can upload nowhere, so they write nothing), and removed again if the set then refuses.
+/// Answers EXACT's paginated envelope of the images.
 pub(super) async fn api_upload(
     s: AppState,
     actor: exact_core::permissions::Actor,
@@ -75,6 +77,12 @@ pub(super) async fn api_upload(
             }
         };
         if field.file_name().is_some() {
+            if set.is_none() && !actor.superuser && actor.teams.is_empty() {
+                error = Some(ApiError::Core(exact_core::Error::denied(
+                    "no rights to upload images: not a member of any team",
+                )));
+                break;
+            }
             match ingest::receive(s.exact.blobs(), &mut field, max).await {
                 Ok(r) => received.push(r),
                 Err(e) => {
@@ -94,7 +102,16 @@ pub(super) async fn api_upload(
         };
         match name.as_str() {
             "image_set" => match text.trim().parse() {
-                Ok(v) => set = Some(ImageSetId(v)),
+                Ok(v) => {
+                    let (exact, a) = (s.exact.clone(), actor.clone());
+                    let check =
+                        blocking(move || Ok(exact.images().check_upload(&a, ImageSetId(v))?));
+                    if let Err(e) = check.await {
+                        error = Some(e);
+                        break;
+                    }
+                    set = Some(ImageSetId(v));
+                }
                 Err(_) => {
                     error = Some(ApiError::bad("image_set", format!("{text:?} is not an id")))
                 }
@@ -118,11 +135,12 @@ pub(super) async fn api_upload(
     }
     let fail = async |received: &[Received], e: ApiError| {
         for r in received {
-            let _ = s.exact.blobs().delete(&r.key).await;
+            ingest::discard(s.exact.blobs(), r).await;
         }
         Err(e)
     };
     if let Some(e) = error {
+        drain(&mut multipart).await;
         return fail(&received, e).await;
     }
     let Some(set) = set else {
@@ -135,10 +153,6 @@ pub(super) async fn api_upload(
     if received.is_empty() {
         return Err(ApiError::bad("file_path", "No file was submitted."));
     }
-    let (exact, a) = (s.exact.clone(), actor.clone());
-    if let Err(e) = blocking(move || Ok(exact.images().check_upload(&a, set)?)).await {
-        return fail(&received, e).await;
-    }
     let mut images = Vec::new();
     let mut errors = Vec::new();
     for r in received {
@@ -150,7 +164,7 @@ pub(super) async fn api_upload(
                     error,
                     status,
                     ..
-                } => errors.push((name, error, status)),
+                } => errors.push((name, s.paths.scrub(&error), status)),
             }
         }
     }
@@ -178,6 +192,24 @@ pub(super) async fn api_upload(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
+/// Most of a refused upload's body read (and dropped) before answering: an HTTP/1 client
+/// that is still sending when the answer comes and the connection closes may lose the answer,
+/// or reuse a connection the server is about to close. Beyond this the connection is closed.
+const DRAIN_LIMIT: u64 = 64 << 20;
+
+/// Reads what is left of a multipart body, writing nothing, up to [`DRAIN_LIMIT`] bytes.
+async fn drain(multipart: &mut Multipart) {
+    let mut left = DRAIN_LIMIT;
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        while let Ok(Some(chunk)) = field.chunk().await {
+            left = left.saturating_sub(chunk.len() as u64);
+            if left == 0 {
+                return;
+            }
+        }
+    }
+}
+
 /// EXACT's UI upload: `files[]` parts into the set of the path; answers `{"files": [...]}`
 /// with `{name, size, id}` per new image and `{name, size, error, id}` (existing id or -1)
 /// per refused file.
@@ -192,7 +224,10 @@ async fn ui_upload(
             ApiError::Core(exact_core::Error::not_found(format!("image set {set:?}")))
         })?);
     let (exact, a) = (s.exact.clone(), actor.clone());
-    blocking(move || Ok(exact.images().check_upload(&a, set)?)).await?;
+    if let Err(e) = blocking(move || Ok(exact.images().check_upload(&a, set)?)).await {
+        drain(&mut multipart).await;
+        return Err(e);
+    }
     let max = ingest::max_upload();
     let mut files = Vec::new();
     loop {
@@ -220,6 +255,7 @@ async fn ui_upload(
                 Outcome::Failed {
                     name, size, error, ..
                 } => {
+                    let error = s.paths.scrub(&error);
                     json!({"name": name, "size": size, "error": error, "id": -1})
                 }
             });
@@ -325,10 +361,26 @@ async fn download(
                 .into_response());
         }
     };
-    let file_name = if original {
+    let file_name = if original || key == image.original {
         image.name.clone()
-    } else {
+    } else if image.image_type == ImageType::FileLink {
         key.rsplit('/').next().unwrap_or(&image.name).to_owned()
+    } else {
+        // The served file of a converted picture: the image's name with the file's suffix.
+        let stem = image
+            .name
+            .rsplit_once('.')
+            .map_or(image.name.as_str(), |(s, _)| s);
+        let suffix = key
+            .rsplit('/')
+            .next()
+            .and_then(|f| f.split_once('.'))
+            .map_or("", |(_, x)| x);
+        if suffix.is_empty() {
+            stem.to_owned()
+        } else {
+            format!("{stem}.{suffix}")
+        }
     };
     let opts = GetOptions::new().with_range(range.clone().map(GetRange::Bounded));
     let got = store
@@ -336,10 +388,7 @@ async fn download(
         .await
         .map_err(|e| ApiError::Core(object_error(&key, e)))?;
     let body = HttpBody::from_stream(got.into_stream());
-    let disposition = format!(
-        "attachment; filename=\"{}\"",
-        file_name.replace(['"', '\\', '\r', '\n'], "_")
-    );
+    let disposition = content_disposition(&file_name);
     let mut r = Response::builder()
         .header(header::CONTENT_TYPE, "application/octet-stream")
         .header(header::CONTENT_DISPOSITION, disposition)
@@ -362,6 +411,27 @@ async fn download(
             std::io::Error::other(e),
         ))
     })
+}
+
+/// RFC 6266 `attachment` with an ASCII fallback `filename` (anything else `_`) and the exact
+/// name as RFC 5987 `filename*=UTF-8''…`, which every current browser and curl prefer.
+pub(crate) fn content_disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| match c {
+            ' '..='~' if c != '"' && c != '\\' => c,
+            _ => '_',
+        })
+        .collect();
+    let mut encoded = String::with_capacity(name.len() * 3);
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
 fn object_error(key: &str, e: object_store::Error) -> exact_core::Error {
@@ -544,8 +614,18 @@ async fn get_patch(
     Id(id): Id,
     q: ListQuery,
 ) -> ApiResult<Response> {
-    let x = q.f64("x")?.unwrap_or(0.0).floor() as i64;
-    let y = q.f64("y")?.unwrap_or(0.0).floor() as i64;
+    let finite = |name: &str| -> ApiResult<f64> {
+        let v = q.f64(name)?.unwrap_or(0.0);
+        if !v.is_finite() || v.abs() > 1e15 {
+            return Err(ApiError::bad(
+                name,
+                format!("{v} is not a finite pixel coordinate"),
+            ));
+        }
+        Ok(v)
+    };
+    let x = finite("x")?.floor() as i64;
+    let y = finite("y")?.floor() as i64;
     let level = q.u64("level")?.unwrap_or(0) as usize;
     let w = q.u64("width")?.unwrap_or(256);
     let h = q.u64("height")?.unwrap_or(256);

@@ -47,8 +47,17 @@ pub(super) fn routes() -> Router<AppState> {
             post(annotation_type_delete),
         )
         .route("/users/api/team/filter/", get(team_filter))
-        .route("/images/api/image/opened/{id}/", post(opened).get(opened))
-        .route("/images/api/image/closed/{id}/", post(closed).get(closed))
+        // EXACT's viewer calls these with GET; a GET must not change anything (a link or an
+        // image tag on another page would write logs in the user's name), so only POST logs
+        // and GET answers what it would log.
+        .route(
+            "/images/api/image/opened/{id}/",
+            post(opened).get(not_logged),
+        )
+        .route(
+            "/images/api/image/closed/{id}/",
+            post(closed).get(not_logged),
+        )
 }
 
 /// The viewer's open/close log (`LogImageAction`), with the client's address.
@@ -71,6 +80,19 @@ async fn log_action(
             .log_image_actions()
             .log(&r.actor, exact_core::ImageId(id), action, &ip)?;
         Ok(Json(json(&l)))
+    })
+    .await
+}
+
+/// `GET …/opened|closed/<id>/`: nothing is written; the image must be readable.
+async fn not_logged(r: Req, super::Id(id): super::Id) -> ApiResult<Json<Value>> {
+    crate::blocking(move || {
+        r.exact.images().get(&r.actor, exact_core::ImageId(id))?;
+        Ok(Json(json!({
+            "image": id,
+            "logged": false,
+            "detail": "GET does not change anything: send POST to log the action.",
+        })))
     })
     .await
 }

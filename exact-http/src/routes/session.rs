@@ -1,13 +1,19 @@
 //! `/api/v1/auth/`: the browser's session. `login/` (JSON or form `username`, `password`)
 //! sets the HttpOnly, SameSite=Lax `sessionid` cookie and the script-readable `csrftoken`
-//! cookie that unsafe requests repeat as `X-CSRFToken`; `logout/` ends the session; `me/` is
-//! the requester.
+//! cookie (the session's CSRF token) that unsafe requests repeat as `X-CSRFToken`; `logout/`
+//! ends the session; `me/` is the requester.
+//!
+//! Login CSRF: another site could otherwise post its own credentials to `login/` and have the
+//! victim's browser work (and upload) in the attacker's account. A browser names the page a
+//! request comes from (`Sec-Fetch-Site`, `Origin`, `Referer`); a login from another site is
+//! refused. Clients that are not browsers send none of them and are not affected.
 
 use super::{Body, Req, json};
 use crate::AppState;
 use crate::auth::{CSRF_COOKIE, Cookies, SESSION_COOKIE, SESSION_TTL};
 use crate::error::{ApiError, ApiResult};
-use axum::extract::State;
+use crate::serve::ClientAddr;
+use axum::extract::{Extension, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{AppendHeaders, IntoResponse};
@@ -34,10 +40,55 @@ fn cookie(name: &str, value: &str, http_only: bool, max_age: u64, secure: bool) 
     HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-fn secure(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .is_some_and(|v| v.as_bytes() == b"https")
+fn secure(s: &AppState, headers: &HeaderMap) -> bool {
+    s.public_url.as_ref().is_some_and(|u| u.scheme() == "https")
+        || headers
+            .get("x-forwarded-proto")
+            .is_some_and(|v| v.as_bytes() == b"https")
+}
+
+/// Refuses a login a browser sends from another site's page: `Sec-Fetch-Site` must be
+/// `same-origin` or `none` (typed or bookmarked), and `Origin` or else `Referer` must name this
+/// server (the public URL when one is set, else the `Host` the request was sent to).
+fn same_origin(s: &AppState, headers: &HeaderMap) -> ApiResult<()> {
+    let refuse = |why: String| {
+        Err(ApiError::Core(exact_core::Error::denied(format!(
+            "CSRF Failed: {why}; log in from this server's own login page."
+        ))))
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = header("sec-fetch-site")
+        && site != "same-origin"
+        && site != "none"
+    {
+        return refuse(format!("the login was sent from a {site} page"));
+    }
+    let expected = match &s.public_url {
+        Some(u) => authority(u.as_str()),
+        None => header("host").map(str::to_ascii_lowercase),
+    };
+    let from = match (header("origin"), header("referer")) {
+        (Some(o), _) => Some(o),
+        (None, Some(r)) => Some(r),
+        (None, None) => None,
+    };
+    if let Some(from) = from {
+        let got = authority(from);
+        if got.is_none() || got != expected {
+            return refuse(format!("the login was sent from {from:?}, another origin"));
+        }
+    }
+    Ok(())
+}
+
+/// `host[:port]` of an absolute URL, lower-case.
+fn authority(url: &str) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    let host = u.host_str()?.to_ascii_lowercase();
+    Some(match u.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host,
+    })
 }
 
 fn user_json(v: Value) -> Value {
@@ -51,13 +102,17 @@ fn user_json(v: Value) -> Value {
 async fn login(
     State(s): State<AppState>,
     headers: HeaderMap,
+    client: Option<Extension<ClientAddr>>,
     body: Body,
 ) -> ApiResult<impl IntoResponse> {
+    same_origin(&s, &headers)?;
     let b = body.object()?;
     let username = b.req_str("username")?;
     let password = b.req_str("password")?;
+    let https = secure(&s, &headers);
+    let client = client.map(|c| c.0.0);
     let (user, secret, csrf) = crate::blocking(move || {
-        let id = s.auth.basic(&s.exact, &username, &password)?;
+        let id = s.auth.basic(&s.exact, &username, &password, client)?;
         // An inactive user has a password but no actor: no session for them.
         s.exact
             .actor(id)
@@ -68,7 +123,6 @@ async fn login(
     })
     .await?;
     let max_age = SESSION_TTL.as_secs();
-    let https = secure(&headers);
     Ok((
         AppendHeaders([
             (
@@ -90,10 +144,10 @@ async fn logout(
     headers: HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
     let cookies = Cookies::from_headers(&headers);
+    let https = secure(&s, &headers);
     if let Some(secret) = cookies.get(SESSION_COOKIE).map(str::to_owned) {
         crate::blocking(move || s.auth.end_session(&r.exact, &secret)).await?;
     }
-    let https = secure(&headers);
     Ok((
         AppendHeaders([
             (SET_COOKIE, cookie(SESSION_COOKIE, "", true, 0, https)),

@@ -12,8 +12,9 @@ use super::blocking;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::pixels::slide_error;
+use crate::serve::ClientAddr;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -75,6 +76,16 @@ impl Grid {
     }
 }
 
+/// `key` in lower-case hex, written into `buf` (no allocation on the tile path).
+fn hex_key<'b>(key: &[u8; 32], buf: &'b mut [u8; 64]) -> &'b str {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in key.iter().enumerate() {
+        buf[2 * i] = DIGITS[usize::from(b >> 4)];
+        buf[2 * i + 1] = DIGITS[usize::from(b & 15)];
+    }
+    std::str::from_utf8(buf).unwrap_or_default()
+}
+
 fn parse_id(raw: &str) -> ApiResult<ImageId> {
     raw.parse()
         .map(ImageId)
@@ -89,6 +100,7 @@ fn parse_id(raw: &str) -> ApiResult<ImageId> {
 async fn readable(
     s: &AppState,
     headers: &HeaderMap,
+    client: Option<&crate::serve::ClientAddr>,
     id: ImageId,
     z: Option<&str>,
     frame: Option<&str>,
@@ -107,18 +119,32 @@ async fn readable(
     let credential = authorization
         .or_else(|| cookies.get("sessionid"))
         .unwrap_or_default();
-    let image = match s.pixels.access.get(credential, id) {
+    // Grants are filed under an HMAC of the credential (never the credential itself), and a
+    // session ended by logout loses its grants at once.
+    let key = s.auth.grant_key(credential);
+    let mut hex = [0u8; 64];
+    let grant = hex_key(&key, &mut hex);
+    let cached = match s.auth.ended(&key) {
+        true => None,
+        false => s.pixels.access.get(grant, id),
+    };
+    let image = match cached {
         Some(image) => image,
         None => {
             let (st, header, jar) = (s.clone(), authorization.map(str::to_owned), cookies.clone());
+            let client = client.map(|c| c.0);
             let image = blocking(move || {
-                let actor =
-                    st.auth
-                        .authenticate_request(&st.exact, header.as_deref(), &jar, false)?;
+                let actor = st.auth.authenticate_request(
+                    &st.exact,
+                    header.as_deref(),
+                    &jar,
+                    false,
+                    client,
+                )?;
                 Ok(st.exact.images().get(&actor, id)?)
             })
             .await?;
-            s.pixels.access.insert(credential, image.clone());
+            s.pixels.access.insert(grant, image.clone());
             image
         }
     };
@@ -140,18 +166,28 @@ async fn readable(
 async fn exact_dzi(
     State(s): State<AppState>,
     headers: HeaderMap,
+    client: Option<Extension<ClientAddr>>,
     Path((id, z, frame)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    let image = readable(&s, &headers, parse_id(&id)?, Some(&z), Some(&frame)).await?;
+    let image = readable(
+        &s,
+        &headers,
+        client.as_deref(),
+        parse_id(&id)?,
+        Some(&z),
+        Some(&frame),
+    )
+    .await?;
     dzi(&s, &image, Grid::Exact).await
 }
 
 async fn native_dzi(
     State(s): State<AppState>,
     headers: HeaderMap,
+    client: Option<Extension<ClientAddr>>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let image = readable(&s, &headers, parse_id(&id)?, None, None).await?;
+    let image = readable(&s, &headers, client.as_deref(), parse_id(&id)?, None, None).await?;
     dzi(&s, &image, Grid::Native).await
 }
 
@@ -170,18 +206,28 @@ async fn dzi(s: &AppState, image: &Image, grid: Grid) -> ApiResult<Response> {
 async fn exact_tile(
     State(s): State<AppState>,
     headers: HeaderMap,
+    client: Option<Extension<ClientAddr>>,
     Path((id, z, frame, level, tile)): Path<(String, String, String, String, String)>,
 ) -> ApiResult<Response> {
-    let image = readable(&s, &headers, parse_id(&id)?, Some(&z), Some(&frame)).await?;
+    let image = readable(
+        &s,
+        &headers,
+        client.as_deref(),
+        parse_id(&id)?,
+        Some(&z),
+        Some(&frame),
+    )
+    .await?;
     serve_tile(&s, &image, Grid::Exact, &level, &tile, &headers).await
 }
 
 async fn native_tile(
     State(s): State<AppState>,
     headers: HeaderMap,
+    client: Option<Extension<ClientAddr>>,
     Path((id, level, tile)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    let image = readable(&s, &headers, parse_id(&id)?, None, None).await?;
+    let image = readable(&s, &headers, client.as_deref(), parse_id(&id)?, None, None).await?;
     serve_tile(&s, &image, Grid::Native, &level, &tile, &headers).await
 }
 
