@@ -41,6 +41,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .merge(exact_http::router(exact));
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     println!("listening on http://{bind}/ (EXACT's API under /api/v1/, ours under /lab/)");
-    axum::serve(listener, app).await?;
+    // exact-http's accept loop: header/body/idle timeouts and connection caps, Ctrl-C to stop.
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    exact_http::serve::serve(
+        listener,
+        app,
+        exact_http::serve::ServeOptions::default(),
+        stop,
+    )
+    .await?;
     Ok(())
 }
