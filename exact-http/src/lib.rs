@@ -8,9 +8,11 @@
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod events;
 pub mod expand;
 pub mod ingest;
 pub mod openapi;
+pub mod overview;
 pub mod ops;
 pub mod pagination;
 pub mod pixels;
@@ -34,14 +36,31 @@ pub struct AppState {
     pub auth: Arc<auth::Authenticator>,
     /// Open slides, Deep Zoom generators and tile counters.
     pub pixels: Arc<pixels::Pixels>,
+    /// Live annotation events and per-image annotation generations.
+    pub live: Arc<events::EventHub>,
+    /// Annotation overview rasters.
+    pub overviews: Arc<overview::Overviews>,
+    /// The catalog's change sink; registered weakly, so the state keeps it alive.
+    pub change_sink: Arc<events::LiveSink>,
 }
 
 /// The application router over `exact`.
 pub fn router(exact: Exact) -> Router {
+    let live = Arc::new(events::EventHub::default());
+    let overviews = Arc::new(overview::Overviews::new());
+    let change_sink = Arc::new(events::LiveSink {
+        hub: live.clone(),
+        overviews: overviews.clone(),
+    });
+    let sink: Arc<dyn exact_core::catalog::ChangeSink> = change_sink.clone();
+    exact.catalog().add_change_sink(&sink);
     let state = AppState {
         pixels: Arc::new(pixels::Pixels::new(exact.blobs().clone())),
         exact,
         auth: Arc::new(auth::Authenticator::default()),
+        live,
+        overviews,
+        change_sink,
     };
     resume_conversions(&state);
     let pixels = state.pixels.clone();

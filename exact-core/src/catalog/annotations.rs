@@ -1,6 +1,7 @@
 //! Annotations: create (one or in bulk), read, update, soft delete, history and restore.
 //! Every change appends to the annotation's history in the same atomic batch.
 
+use super::ChangeOp;
 use super::query::AnnotationQuery;
 use super::{Catalog, check_text};
 use crate::codec;
@@ -160,6 +161,7 @@ impl Annotations<'_> {
             a.id = AnnotationId(first + i as u64);
         }
         c.insert_annotations(&out)?;
+        c.notify(ChangeOp::Created, actor.user, &out);
         Ok(out)
     }
 
@@ -358,7 +360,7 @@ impl Annotations<'_> {
         }
         let now = self.0.now();
         let me = actor.user;
-        self.0.modify_annotation(id, |old| {
+        let a = self.0.modify_annotation(id, |old| {
             let mut a = old.clone();
             let p = patch.clone();
             if let Some(t) = &new_type {
@@ -386,7 +388,9 @@ impl Annotations<'_> {
             };
             let change = self.change(old, action, me, now)?;
             Ok((a, vec![change_entry(&change)]))
-        })
+        })?;
+        self.0.notify(ChangeOp::of_update(&a), me, std::slice::from_ref(&a));
+        Ok(a)
     }
 
     /// Soft-deletes an annotation: it is hidden from queries but kept, with its history.
@@ -477,7 +481,7 @@ impl Annotations<'_> {
         }
         let now = self.0.now();
         let me = actor.user;
-        self.0.modify_annotation(id, |old| {
+        let a = self.0.modify_annotation(id, |old| {
             let a = Annotation {
                 annotation_type: target.annotation_type,
                 vector: target.vector.clone(),
@@ -493,7 +497,9 @@ impl Annotations<'_> {
             };
             let change = self.change(old, ChangeAction::Restored, me, now)?;
             Ok((a, vec![change_entry(&change)]))
-        })
+        })?;
+        self.0.notify(ChangeOp::of_update(&a), me, std::slice::from_ref(&a));
+        Ok(a)
     }
 
     fn change(

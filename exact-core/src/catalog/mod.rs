@@ -6,6 +6,7 @@
 mod annostore;
 mod annotations;
 mod auth;
+mod changes;
 mod images;
 mod misc;
 mod query;
@@ -15,6 +16,7 @@ mod versions;
 
 pub use annotations::{AnnotationPatch, Annotations, NewAnnotation, Revision};
 pub use auth::Credentials;
+pub use changes::{AnnotationsChanged, ChangeOp, ChangeSink};
 pub use images::{ImagePatch, Images, NewImage, PixelUpdate};
 pub use misc::{
     ExportFormats, LogImageActions, MediaFiles, NewExportFormat, ScreeningModes, SetTags,
@@ -48,6 +50,7 @@ const PAGE: usize = 4096;
 pub struct Catalog {
     store: Arc<dyn MetaStore>,
     clock: Arc<dyn Clock>,
+    sinks: Arc<changes::Sinks>,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -64,6 +67,7 @@ impl Catalog {
         Catalog {
             store,
             clock: Arc::new(SystemClock),
+            sinks: Arc::default(),
         }
     }
 
@@ -71,6 +75,22 @@ impl Catalog {
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// Registers a sink told about every committed annotation write, by this catalog and all
+    /// its clones. Held weakly: keep the `Arc` alive as long as notifications are wanted.
+    pub fn add_change_sink(&self, sink: &Arc<dyn ChangeSink>) {
+        self.sinks.add(sink);
+    }
+
+    /// Tells the sinks about a committed write.
+    pub(crate) fn notify(&self, op: ChangeOp, actor: UserId, annotations: &[crate::model::Annotation]) {
+        self.sinks.notify(&AnnotationsChanged {
+            op,
+            actor,
+            time: self.now(),
+            annotations,
+        });
     }
 
     /// The underlying store.
