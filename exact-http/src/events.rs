@@ -101,7 +101,9 @@ pub struct EventHub {
 
 impl std::fmt::Debug for EventHub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventHub").field("base", &self.base).finish()
+        f.debug_struct("EventHub")
+            .field("base", &self.base)
+            .finish()
     }
 }
 
@@ -113,7 +115,7 @@ impl Default for EventHub {
         EventHub {
             base,
             ring: Mutex::new(Ring {
-                next: base,
+                next: base + 1,
                 events: VecDeque::new(),
                 bytes: 0,
                 last_of_image: HashMap::new(),

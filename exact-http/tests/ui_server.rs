@@ -155,7 +155,12 @@ fn join(api: &Api, admin: &str, team: u64, member: &str) {
     let actor = api.exact.actor(user_id(api, admin)).unwrap();
     api.exact
         .teams()
-        .add_member(&actor, exact_core::TeamId(team), user_id(api, member), false)
+        .add_member(
+            &actor,
+            exact_core::TeamId(team),
+            user_id(api, member),
+            false,
+        )
         .unwrap();
 }
 
@@ -207,7 +212,10 @@ async fn team_members_see_create_update_delete_live_and_other_teams_do_not() {
             Some(new_box(kind, image, 100, 100)),
         )
         .await;
-    let ev = bobs.next(Duration::from_secs(2)).await.expect("created event");
+    let ev = bobs
+        .next(Duration::from_secs(2))
+        .await
+        .expect("created event");
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(ev.event, "annotation");
     let v = ev.json();
@@ -217,7 +225,10 @@ async fn team_members_see_create_update_delete_live_and_other_teams_do_not() {
     assert_eq!(v["annotation"]["vector"], a["vector"]);
     assert_eq!(v["annotation"]["verified_by_user"], false);
     assert_eq!(v["user"]["username"], "alice");
-    assert!(v["time"].as_str().is_some_and(|t| t.starts_with("20")), "{v}");
+    assert!(
+        v["time"].as_str().is_some_and(|t| t.starts_with("20")),
+        "{v}"
+    );
     let first_id: u64 = ev.id.unwrap().parse().unwrap();
 
     let id = a["id"].as_u64().unwrap();
@@ -228,7 +239,10 @@ async fn team_members_see_create_update_delete_live_and_other_teams_do_not() {
         Some(json!({"vector": {"x1": 10, "y1": 10, "x2": 20, "y2": 20}})),
     )
     .await;
-    let ev = bobs.next(Duration::from_secs(2)).await.expect("updated event");
+    let ev = bobs
+        .next(Duration::from_secs(2))
+        .await
+        .expect("updated event");
     let v = ev.json();
     assert_eq!(v["op"], "updated", "{v}");
     assert_eq!(v["annotation"]["vector"]["x2"], 20);
@@ -254,7 +268,9 @@ async fn team_members_see_create_update_delete_live_and_other_teams_do_not() {
     assert!(v["annotation"]["vector"].is_object(), "{v}");
 
     // Bulk creates arrive one event per annotation.
-    let bulk: Vec<Value> = (0..3).map(|i| new_box(kind, image, 500 + i * 50, 500)).collect();
+    let bulk: Vec<Value> = (0..3)
+        .map(|i| new_box(kind, image, 500 + i * 50, 500))
+        .collect();
     api.ok(
         "POST",
         "/api/v1/annotations/annotations/",
@@ -263,7 +279,11 @@ async fn team_members_see_create_update_delete_live_and_other_teams_do_not() {
     )
     .await;
     for _ in 0..3 {
-        let v = bobs.next(Duration::from_secs(2)).await.expect("bulk").json();
+        let v = bobs
+            .next(Duration::from_secs(2))
+            .await
+            .expect("bulk")
+            .json();
         assert_eq!(v["op"], "created");
         assert_eq!(v["user"]["username"], "bob");
     }
@@ -374,21 +394,24 @@ async fn last_event_id_resumes_and_unknown_ids_reset() {
         );
     }
     // Resumed by header (what EventSource sends on reconnect): the two missed ones, in order.
-    let mut resumed = Stream::open(addr, &path, &alice, &[("Last-Event-ID", &last)]).await;
+    let mut resumed = Stream::open(addr, &path, &alice, &[("Last-Event-ID", last.as_str())]).await;
     for id in &made {
-        let v = resumed.next(Duration::from_secs(2)).await.expect("replay").json();
+        let v = resumed
+            .next(Duration::from_secs(2))
+            .await
+            .expect("replay")
+            .json();
         assert_eq!(&v["annotation"]["id"], id, "{v}");
     }
     assert!(resumed.next(Duration::from_millis(200)).await.is_none());
     // And by query parameter.
-    let mut by_query = Stream::open(
-        addr,
-        &format!("{path}&last_event_id={last}"),
-        &alice,
-        &[],
-    )
-    .await;
-    let v = by_query.next(Duration::from_secs(2)).await.expect("q").json();
+    let mut by_query =
+        Stream::open(addr, &format!("{path}&last_event_id={last}"), &alice, &[]).await;
+    let v = by_query
+        .next(Duration::from_secs(2))
+        .await
+        .expect("q")
+        .json();
     assert_eq!(v["annotation"]["id"], made[0]);
 
     // An id the server no longer (or never) knew: reset, the client reloads its viewport.
@@ -433,10 +456,18 @@ async fn upload(api: &Api, auth: &str, set: u64, w: u32, h: u32) -> u64 {
     let v: Value =
         serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
     assert!(status.is_success(), "{status} {v}");
-    let id = v["files"][0]["id"].as_u64().unwrap_or_else(|| panic!("{v}"));
+    let id = v["files"][0]["id"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{v}"));
     let start = Instant::now();
     loop {
-        let (s, _) = raw(api, &format!("/api/v1/images/images/{id}/native.dzi"), auth, None).await;
+        let (s, _, _) = raw(
+            api,
+            &format!("/api/v1/images/images/{id}/native.dzi"),
+            auth,
+            None,
+        )
+        .await;
         if s == StatusCode::OK {
             return id;
         }
@@ -466,7 +497,11 @@ async fn raw(
         .await
         .unwrap();
     let (s, h) = (res.status(), res.headers().clone());
-    (s, h, res.into_body().collect().await.unwrap().to_bytes().to_vec())
+    (
+        s,
+        h,
+        res.into_body().collect().await.unwrap().to_bytes().to_vec(),
+    )
 }
 
 /// A decoded RGBA tile.
@@ -492,8 +527,9 @@ impl Tile {
     /// Whether any pixel of the square of `r` around `(x, y)` is drawn.
     fn drawn_near(&self, x: u32, y: u32, r: u32) -> bool {
         let h = self.data.len() as u32 / 4 / self.w;
-        (y.saturating_sub(r)..(y + r + 1).min(h))
-            .any(|yy| (x.saturating_sub(r)..(x + r + 1).min(self.w)).any(|xx| self.px(xx, yy)[3] > 0))
+        (y.saturating_sub(r)..(y + r + 1).min(h)).any(|yy| {
+            (x.saturating_sub(r)..(x + r + 1).min(self.w)).any(|xx| self.px(xx, yy)[3] > 0)
+        })
     }
     fn empty(&self) -> bool {
         self.data.chunks(4).all(|p| p[3] == 0)
@@ -520,12 +556,19 @@ async fn overview_tiles_show_annotations_and_follow_writes() {
     assert_eq!(s, StatusCode::OK);
     let (s, h, dzi) = raw(&api, &format!("{base}/annotation_tiles.dzi"), &alice, None).await;
     assert_eq!(s, StatusCode::OK);
-    let (native, dzi) = (String::from_utf8(native).unwrap(), String::from_utf8(dzi).unwrap());
+    let (native, dzi) = (
+        String::from_utf8(native).unwrap(),
+        String::from_utf8(dzi).unwrap(),
+    );
     for attr in ["Width", "Height", "TileSize", "Overlap"] {
         assert_eq!(dzi_attr(&native, attr), dzi_attr(&dzi, attr), "{attr}");
     }
     assert!(dzi.contains("Format=\"png\""), "{dzi}");
-    let gen0: u64 = h["x-annotation-generation"].to_str().unwrap().parse().unwrap();
+    let gen0: u64 = h["x-annotation-generation"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let (s, _, _) = raw(&api, &format!("{base}/annotation_tiles.dzi"), &carol, None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
@@ -544,17 +587,27 @@ async fn overview_tiles_show_annotations_and_follow_writes() {
                          "vector": {"x1": 100, "y1": 100, "x2": 300, "y2": 250}})),
         )
         .await;
-    let tile = |level: usize, col: u32, row: u32| format!("{base}/annotation_tiles_files/{level}/{col}_{row}.png");
+    let tile = |level: usize, col: u32, row: u32| {
+        format!("{base}/annotation_tiles_files/{level}/{col}_{row}.png")
+    };
     let (s, h, body) = raw(&api, &tile(top, 0, 0), &alice, None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(h[header::CONTENT_TYPE], "image/png");
     assert_eq!(h[header::CACHE_CONTROL], "private, no-cache");
-    let gen1: u64 = h["x-annotation-generation"].to_str().unwrap().parse().unwrap();
+    let gen1: u64 = h["x-annotation-generation"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_ne!(gen0, gen1, "a write changes the generation");
     let etag1 = h[header::ETAG].to_str().unwrap().to_owned();
     let t = Tile::decode(&body);
     assert!(ts >= 256, "tile size {ts}");
-    assert_eq!(t.px(100, 175), [255, 0, 0, 255], "left edge of the box, in #FF0000");
+    assert_eq!(
+        t.px(100, 175),
+        [255, 0, 0, 255],
+        "left edge of the box, in #FF0000"
+    );
     assert_eq!(t.px(200, 175)[3], 0, "inside the outline is transparent");
     assert_eq!(t.px(20, 20)[3], 0, "away from it too");
 
@@ -564,10 +617,21 @@ async fn overview_tiles_show_annotations_and_follow_writes() {
     assert_eq!(h[header::ETAG].to_str().unwrap(), etag1);
 
     // A filter on another type leaves the tile empty.
-    let (_, _, body) = raw(&api, &format!("{}?types={}", tile(top, 0, 0), kind + 1000), &alice, None).await;
+    let (_, _, body) = raw(
+        &api,
+        &format!("{}?types={}", tile(top, 0, 0), kind + 1000),
+        &alice,
+        None,
+    )
+    .await;
     assert!(Tile::decode(&body).empty());
     let (s, _, body) = raw(&api, &format!("{}?types=x", tile(top, 0, 0)), &alice, None).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        s,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
     let (s, _, _) = raw(&api, &tile(top, 99, 0), &alice, None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _, _) = raw(&api, &tile(top, 0, 0), &carol, None).await;
@@ -581,7 +645,13 @@ async fn overview_tiles_show_annotations_and_follow_writes() {
                    "vector": {"x1": x, "y1": y, "x2": x + 3, "y2": y + 3}})
         })
         .collect();
-    api.ok("POST", "/api/v1/annotations/annotations/", &alice, Some(Value::Array(many))).await;
+    api.ok(
+        "POST",
+        "/api/v1/annotations/annotations/",
+        &alice,
+        Some(Value::Array(many)),
+    )
+    .await;
     let (s, h, body) = raw(&api, &tile(top, 0, 0), &alice, Some(&etag1)).await;
     assert_eq!(s, StatusCode::OK, "the old ETag no longer matches");
     assert_ne!(h[header::ETAG].to_str().unwrap(), etag1);
@@ -591,21 +661,42 @@ async fn overview_tiles_show_annotations_and_follow_writes() {
     let (s, _, body) = raw(&api, &tile(lowest(d), 0, 0), &alice, None).await;
     assert_eq!(s, StatusCode::OK);
     let t = Tile::decode(&body);
-    assert!(t.drawn_near(1700 / d, 1250 / d, 1), "the dense corner is marked");
+    assert!(
+        t.drawn_near(1700 / d, 1250 / d, 1),
+        "the dense corner is marked"
+    );
     assert!(t.drawn_near(100 / d, 175 / d, 1), "the box is still shown");
-    assert_eq!(t.px(1000 / d, 600 / d)[3], 0, "empty areas stay transparent");
+    assert_eq!(
+        t.px(1000 / d, 600 / d)[3],
+        0,
+        "empty areas stay transparent"
+    );
     assert_eq!(t.px(20 / d, 1400 / d)[3], 0);
 
     // Deleting the box updates the overview in place.
     let id = a["id"].as_u64().unwrap();
     let (s, _) = api
-        .call("DELETE", &format!("/api/v1/annotations/annotations/{id}/"), Some(&alice), None)
+        .call(
+            "DELETE",
+            &format!("/api/v1/annotations/annotations/{id}/"),
+            Some(&alice),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (_, _, body) = raw(&api, &tile(lowest(d), 0, 0), &alice, None).await;
     let t = Tile::decode(&body);
-    assert!(!t.drawn_near(100 / d, 175 / d, 1), "the deleted box is gone");
+    assert!(
+        !t.drawn_near(100 / d, 175 / d, 1),
+        "the deleted box is gone"
+    );
     assert!(t.drawn_near(1700 / d, 1250 / d, 1));
-    let (_, h, _) = raw(&api, &format!("{base}/annotation_tiles/generation"), &alice, None).await;
+    let (_, h, _) = raw(
+        &api,
+        &format!("{base}/annotation_tiles/generation"),
+        &alice,
+        None,
+    )
+    .await;
     assert_eq!(h[header::CACHE_CONTROL], "private, no-cache");
 }

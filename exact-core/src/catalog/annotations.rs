@@ -389,7 +389,8 @@ impl Annotations<'_> {
             let change = self.change(old, action, me, now)?;
             Ok((a, vec![change_entry(&change)]))
         })?;
-        self.0.notify(ChangeOp::of_update(&a), me, std::slice::from_ref(&a));
+        self.0
+            .notify(ChangeOp::of_update(&a), me, std::slice::from_ref(&a));
         Ok(a)
     }
 
@@ -498,7 +499,8 @@ impl Annotations<'_> {
             let change = self.change(old, ChangeAction::Restored, me, now)?;
             Ok((a, vec![change_entry(&change)]))
         })?;
-        self.0.notify(ChangeOp::of_update(&a), me, std::slice::from_ref(&a));
+        self.0
+            .notify(ChangeOp::of_update(&a), me, std::slice::from_ref(&a));
         Ok(a)
     }
 

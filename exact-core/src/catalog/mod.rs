@@ -84,7 +84,12 @@ impl Catalog {
     }
 
     /// Tells the sinks about a committed write.
-    pub(crate) fn notify(&self, op: ChangeOp, actor: UserId, annotations: &[crate::model::Annotation]) {
+    pub(crate) fn notify(
+        &self,
+        op: ChangeOp,
+        actor: UserId,
+        annotations: &[crate::model::Annotation],
+    ) {
         self.sinks.notify(&AnnotationsChanged {
             op,
             actor,

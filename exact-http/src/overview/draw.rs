@@ -178,7 +178,11 @@ mod tests {
         let mut c = Canvas::new(8, 8);
         c.line((-1e9, -1e9), (1e9, 1e9), [255, 0, 0, 255]);
         c.fill(-5.0, -5.0, 1e12, 2.0, [0, 0, 255, 128]);
-        c.polyline(&[(0.0, 0.0), (7.0, 0.0), (7.0, 7.0)], true, [0, 255, 0, 255]);
+        c.polyline(
+            &[(0.0, 0.0), (7.0, 0.0), (7.0, 7.0)],
+            true,
+            [0, 255, 0, 255],
+        );
         assert!(c.touched);
         assert_eq!(c.img.data[3], 255);
         let far = (7 * 8 + 1) * 4; // pixel (1, 7): untouched by every primitive

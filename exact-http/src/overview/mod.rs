@@ -11,6 +11,8 @@
 //! (it remembers where it counted each annotation, so updates and deletes are exact).
 
 pub mod draw;
+#[cfg(test)]
+mod tests;
 
 use draw::{Canvas, Rgba};
 use exact_core::catalog::{AnnotationQuery, AnnotationsChanged};
@@ -110,7 +112,11 @@ impl Raster {
     /// Approximate bytes held.
     pub fn bytes(&self) -> usize {
         let cells = self.cols as usize * self.rows as usize * 4;
-        let outline_points: usize = self.outlines.values().map(|o| o.points.len() * 8 + 96).sum();
+        let outline_points: usize = self
+            .outlines
+            .values()
+            .map(|o| o.points.len() * 8 + 96)
+            .sum();
         1024 + self.counts.len() * cells + self.slots.len() * 40 + outline_points
     }
 
@@ -158,8 +164,10 @@ impl Raster {
             let kind = self.vector_types.get(&a.annotation_type).copied();
             let boxlike = matches!(
                 kind,
-                Some(VectorType::BoundingBox | VectorType::FixedSizeBoundingBox | VectorType::Point)
-            ) || v.points.len() < 2;
+                Some(
+                    VectorType::BoundingBox | VectorType::FixedSizeBoundingBox | VectorType::Point
+                )
+            ) || (kind.is_none() && v.points.len() <= 2);
             let step = v.points.len().div_ceil(OUTLINE_POINTS).max(1);
             let points = v
                 .points
@@ -245,8 +253,12 @@ impl Raster {
                     let y1 = y0 + self.cell * scale;
                     let xa = (x0.floor().max(0.0) as usize).min(w.saturating_sub(1));
                     let ya = (y0.floor().max(0.0) as usize).min(h.saturating_sub(1));
-                    let xb = (x1.ceil().max(0.0) as usize).clamp(xa + 1, w.max(xa + 1)).min(w);
-                    let yb = (y1.ceil().max(0.0) as usize).clamp(ya + 1, h.max(ya + 1)).min(h);
+                    let xb = (x1.ceil().max(0.0) as usize)
+                        .clamp(xa + 1, w.max(xa + 1))
+                        .min(w);
+                    let yb = (y1.ceil().max(0.0) as usize)
+                        .clamp(ya + 1, h.max(ya + 1))
+                        .min(h);
                     for y in ya..yb {
                         for d in &mut density[y * w + xa..y * w + xb] {
                             *d = d.saturating_add(n);
@@ -300,11 +312,7 @@ fn density_color(rgb: [u8; 3], n: u32) -> Rgba {
 
 fn rect(canvas: &mut Canvas, b: &BBox, to: &dyn Fn(f64, f64) -> (f64, f64), c: Rgba) {
     let (p0, p1) = (to(b.min_x, b.min_y), to(b.max_x, b.max_y));
-    canvas.polyline(
-        &[p0, (p1.0, p0.1), p1, (p0.0, p1.1)],
-        true,
-        c,
-    );
+    canvas.polyline(&[p0, (p1.0, p0.1), p1, (p0.0, p1.1)], true, c);
 }
 
 /// Draws one annotation exactly (tiles over few annotations): its outline where it is at
@@ -362,12 +370,18 @@ pub struct RasterSlot {
 type Key = (ImageId, Class);
 
 /// The rasters of this process, byte-bounded, least recently used dropped first.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Overviews {
     slots: Mutex<HashMap<Key, (Arc<RasterSlot>, u64)>>,
     tick: std::sync::atomic::AtomicU64,
     /// Rasters are built one at a time (each streams a whole image).
     pub builds: tokio::sync::Semaphore,
+}
+
+impl Default for Overviews {
+    fn default() -> Self {
+        Overviews::new()
+    }
 }
 
 impl Overviews {

@@ -56,11 +56,10 @@ fn last_event_id(headers: &HeaderMap, r: &Req) -> ApiResult<Option<u64>> {
 }
 
 async fn events(State(s): State<AppState>, headers: HeaderMap, r: Req) -> ApiResult<Response> {
-    let image = r
-        .q
-        .u64("image")?
-        .map(ImageId)
-        .ok_or_else(|| ApiError::bad("image", "required: the image whose events to stream"))?;
+    let image =
+        r.q.u64("image")?
+            .map(ImageId)
+            .ok_or_else(|| ApiError::bad("image", "required: the image whose events to stream"))?;
     let last = last_event_id(&headers, &r)?;
     let Req { exact, actor, .. } = r;
     let (e, a) = (exact.clone(), actor.clone());
@@ -95,8 +94,10 @@ async fn events(State(s): State<AppState>, headers: HeaderMap, r: Req) -> ApiRes
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
         .into_response();
     // Reverse proxies (nginx) would otherwise buffer the stream.
-    res.headers_mut()
-        .insert("x-accel-buffering", axum::http::HeaderValue::from_static("no"));
+    res.headers_mut().insert(
+        "x-accel-buffering",
+        axum::http::HeaderValue::from_static("no"),
+    );
     Ok(res)
 }
 
@@ -134,9 +135,7 @@ impl Subscriber {
                 None => match self.rx.recv().await {
                     Ok(e) => e,
                     Err(broadcast::error::RecvError::Lagged(n)) => {
-                        return Some(reset_event(&format!(
-                            "the client fell {n} events behind"
-                        )));
+                        return Some(reset_event(&format!("the client fell {n} events behind")));
                     }
                     Err(broadcast::error::RecvError::Closed) => return None,
                 },

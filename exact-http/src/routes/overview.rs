@@ -322,7 +322,8 @@ async fn raster(
     if slot.with(|_| ()).is_some() {
         return Ok(slot);
     }
-    let _one = slot.building().lock().await;
+    let gate = slot.clone();
+    let _one = gate.building().lock().await;
     if slot.with(|_| ()).is_some() {
         return Ok(slot);
     }
@@ -342,16 +343,12 @@ async fn raster(
         );
         let built = blocking(move || {
             let mut raster = Raster::new(w0, h0, &types);
-            e.annotations().query_each(
-                &actor,
-                image,
-                &crate::overview::live(),
-                |a| {
+            e.annotations()
+                .query_each(&actor, image, &crate::overview::live(), |a| {
                     if class.admits(&a) {
                         raster.put(&a);
                     }
-                },
-            )?;
+                })?;
             Ok(raster)
         })
         .await?;
