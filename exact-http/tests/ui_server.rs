@@ -700,3 +700,79 @@ async fn overview_tiles_show_annotations_and_follow_writes() {
     .await;
     assert_eq!(h[header::CACHE_CONTROL], "private, no-cache");
 }
+
+// ---- the change hook below the server ----
+
+/// Records every notification: (op, actor, annotation ids).
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<(exact_core::catalog::ChangeOp, UserId, Vec<u64>)>>);
+
+impl exact_core::catalog::ChangeSink for Recorder {
+    fn annotations_changed(&self, c: &exact_core::catalog::AnnotationsChanged<'_>) {
+        self.0.lock().unwrap().push((
+            c.op,
+            c.actor,
+            c.annotations.iter().map(|a| a.id.0).collect(),
+        ));
+    }
+}
+
+#[tokio::test]
+async fn every_annotation_write_of_the_library_notifies_once_after_commit() {
+    use exact_core::catalog::{AnnotationPatch, ChangeOp, ChangeSink, NewAnnotation};
+    use exact_core::{AnnotationTypeId, ImageId, Vector};
+    let api = Api::new();
+    let alice = api.user("alice", false);
+    let (_, _, kind, image) = api.world(&alice, "lab").await;
+    let rec = std::sync::Arc::new(Recorder::default());
+    let sink: std::sync::Arc<dyn ChangeSink> = rec.clone();
+    // A clone of the handle shares the registration.
+    let exact = api.exact.clone();
+    exact.catalog().add_change_sink(&sink);
+    let me = user_id(&api, "alice");
+    let actor = api.exact.actor(me).unwrap();
+    let new = |x: f64| {
+        NewAnnotation::new(
+            AnnotationTypeId(kind),
+            ImageId(image),
+            Some(Vector::rect(x, x, x + 10.0, x + 10.0)),
+        )
+    };
+    let a = api.exact.annotations().create(&actor, new(1.0)).unwrap();
+    let many = api
+        .exact
+        .annotations()
+        .create_many(&actor, vec![new(50.0), new(90.0)])
+        .unwrap();
+    api.exact
+        .annotations()
+        .update(
+            &actor,
+            a.id,
+            AnnotationPatch {
+                description: Some("checked".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    api.exact.annotations().delete(&actor, a.id).unwrap();
+    api.exact.annotations().restore(&actor, a.id, 0).unwrap();
+    // A refused write notifies nothing.
+    assert!(api.exact.annotations().create(&actor, new(-5e9)).is_err());
+    let got = rec.0.lock().unwrap().clone();
+    let ids = |v: &[u64]| v.to_vec();
+    assert_eq!(
+        got,
+        vec![
+            (ChangeOp::Created, me, vec![a.id.0]),
+            (ChangeOp::Created, me, ids(&[many[0].id.0, many[1].id.0])),
+            (ChangeOp::Updated, me, vec![a.id.0]),
+            (ChangeOp::Deleted, me, vec![a.id.0]),
+            (ChangeOp::Updated, me, vec![a.id.0]),
+        ]
+    );
+    // Dropped sinks are forgotten.
+    drop(sink);
+    drop(rec);
+    api.exact.annotations().delete(&actor, a.id).unwrap();
+}
