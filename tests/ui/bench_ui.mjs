@@ -44,6 +44,7 @@ const scenes = [
 
 const common = `
   window.exactViewerReady = false;
+  window.addEventListener('unhandledrejection', (e) => console.error('unhandled: ' + (e.reason && e.reason.stack || e.reason)));
   const params = new URLSearchParams(location.search);
   const image = ${seed.image};
   const vp0 = ['xmin','ymin','xmax','ymax'].map((k) => Number(params.get(k)));
@@ -61,12 +62,20 @@ const common = `
     viewer.viewport.fitBounds(rect, true);
   }
   function fullyLoaded(viewer) {
+    console.log('waiting for tiles');
     return new Promise((resolve) => {
+      let polls = 0;
       const check = () => {
+        polls++;
+        const states = [];
         for (let i = 0; i < viewer.world.getItemCount(); i++) {
-          if (!viewer.world.getItemAt(i).getFullyLoaded()) return setTimeout(check, 20);
+          const item = viewer.world.getItemAt(i);
+          // Hidden layers load nothing.
+          states.push(item.getOpacity() === 0 || item.getFullyLoaded());
         }
-        resolve();
+        if (polls % 100 === 0) console.log('tiles', JSON.stringify(states), viewer.imageLoader.jobsInProgress, viewer.world.needsDraw());
+        if (states.every((s) => s)) return resolve();
+        setTimeout(check, 20);
       };
       check();
     });
@@ -81,7 +90,7 @@ const paperPage = `<!doctype html><html><body style="margin:0;overflow:hidden">
 <script src="/__bench__/osd/openseadragon.min.js"></script>
 <script src="/__bench__/paper/paper-core.min.js"></script>
 <script>${common}
-  const viewer = OpenSeadragon({ id: 'v', prefixUrl: '/__bench__/osd/images/', showNavigationControl: false,
+  const viewer = OpenSeadragon({ id: 'v', prefixUrl: '/__bench__/osd/images/', showNavigationControl: false, drawer: 'canvas',
     tileSources: '/api/v1/images/images/' + image + '/native.dzi' });
   paper.setup(document.getElementById('p'));
   let paths = [];
@@ -136,9 +145,10 @@ const stubPage = `<!doctype html><html><body style="margin:0;overflow:hidden">
 <script src="/__bench__/osd/openseadragon.min.js"></script>
 <script>${common}
   const DIRECT = 30000;   // more in view than this: overview tiles only
-  const viewer = OpenSeadragon({ id: 'v', prefixUrl: '/__bench__/osd/images/', showNavigationControl: false,
+  const viewer = OpenSeadragon({ id: 'v', prefixUrl: '/__bench__/osd/images/', showNavigationControl: false, drawer: 'canvas',
     tileSources: ['/api/v1/images/images/' + image + '/native.dzi',
                   { tileSource: '/api/v1/images/images/' + image + '/annotation_tiles.dzi', opacity: 1 }] });
+  window.viewer = viewer;
   const canvas = document.getElementById('c');
   const ctx = canvas.getContext('2d');
   let byType = new Map();   // type -> { boxes: Float32Array, polys: Float32Array, starts: Uint32Array }
@@ -216,10 +226,36 @@ function serveBenchFiles(context) {
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.floor(s.length / 2)] : NaN; };
 const p95 = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.floor(s.length * 0.95)] : NaN; };
 
+const TIMEOUT = Number(process.env.BENCH_TIMEOUT_MS || 120000);
+const problems = new Map();  // page -> console errors, page errors and failed requests
+function watch(page) {
+  const list = [];
+  problems.set(page, list);
+  page.on('pageerror', (e) => list.push('pageerror: ' + String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') list.push('console: ' + m.text()); });
+  page.on('response', (r) => { if (r.status() >= 400) list.push(`HTTP ${r.status()} ${r.url()}`); });
+  page.on('requestfailed', (r) => list.push(`failed ${r.url()}: ${r.failure()?.errorText}`));
+  if (process.env.BENCH_DEBUG) {
+    page.on('console', (m) => console.error('[page]', m.text()));
+    const pending = new Set();
+    page.on('request', (r) => pending.add(r.url()));
+    page.on('requestfinished', (r) => pending.delete(r.url()));
+    page.on('requestfailed', (r) => pending.delete(r.url()));
+    page.pending = pending;
+  }
+  return list;
+}
+
 async function openScene(page, url) {
   const t0 = Date.now();
   await page.goto(url);
-  await page.waitForFunction(() => window.exactViewerReady === true, null, { timeout: 120000 });
+  try {
+    await page.waitForFunction(() => window.exactViewerReady === true, null, { timeout: TIMEOUT });
+  } catch (e) {
+    if (process.env.BENCH_DEBUG) console.error(await page.evaluate(() => JSON.stringify([document.visibilityState,
+      window.viewer && [0, 1].map((i) => window.viewer.world.getItemAt(i)?.getFullyLoaded()), window.viewer?.imageLoader.jobsInProgress])), [...(page.pending || [])]);
+    throw new Error(`${url} never became ready: ${JSON.stringify((problems.get(page) || []).slice(0, 10))}`);
+  }
   return Date.now() - t0;
 }
 
@@ -276,8 +312,7 @@ try {
   const ours = await browser.newContext({ viewport: WIN });
   await serveBenchFiles(ours);
   const page = await ours.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
+  const errors = watch(page);
   const login = await page.goto(`${base}/user/login/`);
   let uiUrl = null;
   if (login && login.ok() && (await page.$('input[name=username]'))) {
@@ -314,8 +349,7 @@ try {
   const exact = await browser.newContext({ viewport: WIN, extraHTTPHeaders: { Authorization: basic } });
   await serveBenchFiles(exact);
   const bpage = await exact.newPage();
-  const berrors = [];
-  bpage.on('pageerror', (e) => berrors.push(String(e)));
+  const berrors = watch(bpage);
   for (const s of scenes.filter((s) => s.baseline)) {
     const url = `${base}/__bench__/paper.html?xmin=${s.vp.xmin}&ymin=${s.vp.ymin}&xmax=${s.vp.xmax}&ymax=${s.vp.ymax}`;
     const load = await openScene(bpage, url);
