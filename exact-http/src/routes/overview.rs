@@ -91,6 +91,29 @@ async fn overview_dzi(
     let ctx = context(&r, parse_id(&id)?).await?;
     let g = s.pixels.deepzoom(&ctx.image, None).await?;
     let generation = s.live.generation(ctx.image.id);
+    let dzi = g.geometry().dzi("png");
+    // The viewer asks for tiles next: start building the overview raster now (a million
+    // annotations take a moment to stream), unless it is built already.
+    let dims = g.geometry().level_dimensions().last().copied();
+    if let Some(dims) = dims
+        && s.overviews
+            .slot((ctx.image.id, ctx.class))
+            .with(|_| ())
+            .is_none()
+    {
+        let (st, who) = (
+            s.clone(),
+            Who {
+                exact: r.exact.clone(),
+                actor: r.actor.clone(),
+            },
+        );
+        tokio::spawn(async move {
+            if let Err(e) = raster(&st, &who, &ctx, dims).await {
+                tracing::warn!(error = %e, "building an annotation overview failed");
+            }
+        });
+    }
     Ok((
         [
             (header::CONTENT_TYPE, "application/xml".to_owned()),
@@ -100,7 +123,7 @@ async fn overview_dzi(
                 generation.to_string(),
             ),
         ],
-        g.geometry().dzi("png"),
+        dzi,
     )
         .into_response())
 }
@@ -248,7 +271,11 @@ async fn overview_tile(
         .last()
         .copied()
         .unwrap_or((ctx.image.width, ctx.image.height));
-    let slot = raster(&s, &r, &ctx, (w0, h0)).await?;
+    let who = Who {
+        exact: r.exact.clone(),
+        actor: r.actor.clone(),
+    };
+    let slot = raster(&s, &who, &ctx, (w0, h0)).await?;
     let estimate = slot
         .with(|ra| ra.estimate(&area, types.as_deref()))
         .unwrap_or(u64::MAX);
@@ -310,10 +337,16 @@ fn draw_direct(
     Ok(())
 }
 
+/// Who asks (what a raster build needs of the request).
+struct Who {
+    exact: exact_store::Exact,
+    actor: Actor,
+}
+
 /// The built raster of the request's (image, class), building it if needed.
 async fn raster(
     s: &AppState,
-    r: &Req,
+    r: &Who,
     ctx: &Ctx,
     (w0, h0): (u64, u64),
 ) -> ApiResult<Arc<RasterSlot>> {
