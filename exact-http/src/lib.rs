@@ -9,10 +9,12 @@
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod events;
 pub mod expand;
 pub mod ingest;
 pub mod openapi;
 pub mod ops;
+pub mod overview;
 pub mod pagination;
 pub mod pixels;
 pub mod query;
@@ -46,6 +48,12 @@ pub struct AppState {
     pub uploads: Arc<ingest::Registrations>,
     /// Where the server keeps its data, to be kept out of what clients read.
     pub paths: Arc<ServerPaths>,
+    /// Live annotation events and per-image annotation generations.
+    pub live: Arc<events::EventHub>,
+    /// Annotation overview rasters.
+    pub overviews: Arc<overview::Overviews>,
+    /// The catalog's change sink; registered weakly, so the state keeps it alive.
+    pub change_sink: Arc<events::LiveSink>,
 }
 
 /// How the router is set up beyond the library handle.
@@ -71,6 +79,14 @@ pub fn router(exact: Exact) -> Router {
 /// The application router over `exact`.
 pub fn router_with(exact: Exact, opts: RouterOptions) -> Router {
     let exact_for_paths = exact.clone();
+    let live = Arc::new(events::EventHub::default());
+    let overviews = Arc::new(overview::Overviews::new());
+    let change_sink = Arc::new(events::LiveSink {
+        hub: live.clone(),
+        overviews: overviews.clone(),
+    });
+    let sink: Arc<dyn exact_core::catalog::ChangeSink> = change_sink.clone();
+    exact.catalog().add_change_sink(&sink);
     let state = AppState {
         pixels: Arc::new(pixels::Pixels::new(exact.blobs().clone())),
         exact,
@@ -78,6 +94,9 @@ pub fn router_with(exact: Exact, opts: RouterOptions) -> Router {
         public_url: opts.public_url.clone(),
         uploads: Arc::default(),
         paths: Arc::new(ServerPaths::of(&exact_for_paths)),
+        live,
+        overviews,
+        change_sink,
     };
     resume_conversions(&state);
     sweep_uploads(&state);

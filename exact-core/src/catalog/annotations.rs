@@ -1,8 +1,8 @@
 //! Annotations: create (one or in bulk), read, update, soft delete, history and restore.
 //! Every change appends to the annotation's history in the same atomic batch.
 
-use super::Catalog;
 use super::query::AnnotationQuery;
+use super::{Catalog, ChangeOp};
 use crate::codec;
 use crate::ids::{AnnotationId, AnnotationTypeId, ChangeId, ImageId, UserId};
 use crate::keys::{Key, prefix_end};
@@ -161,6 +161,7 @@ impl Annotations<'_> {
             a.id = AnnotationId(first + i as u64);
         }
         c.insert_annotations(&out)?;
+        c.notify(ChangeOp::Created, actor.user, &out);
         Ok(out)
     }
 
@@ -402,10 +403,16 @@ impl Annotations<'_> {
         }
         let now = self.0.now();
         let me = actor.user;
-        self.0.modify_annotations(&ids, |old| {
+        let out = self.0.modify_annotations(&ids, |old| {
             let (i, plan) = plans.get(&old.id).ok_or_else(|| Error::not_found(old.id))?;
             self.apply(old, plan, me, now).map_err(|e| tag(*i, e))
-        })
+        })?;
+        // One notification per op, so a bulk mixing edits and deletes tells both.
+        let (gone, live): (Vec<Annotation>, Vec<Annotation>) =
+            out.iter().cloned().partition(|a| a.deleted);
+        self.0.notify(ChangeOp::Updated, me, &live);
+        self.0.notify(ChangeOp::Deleted, me, &gone);
+        Ok(out)
     }
 
     /// Checks one change before anything is written: the annotation is visible and editable,
@@ -589,7 +596,7 @@ impl Annotations<'_> {
         limits::check_meta_data("meta_data", &target.meta_data)?;
         let now = self.0.now();
         let me = actor.user;
-        self.0.modify_annotation(id, |old| {
+        let a = self.0.modify_annotation(id, |old| {
             let a = Annotation {
                 annotation_type: target.annotation_type,
                 vector: target.vector.clone(),
@@ -606,7 +613,10 @@ impl Annotations<'_> {
             let change = self.change(old, ChangeAction::Restored, me, now)?;
             let entry = change_entry_after(&change, &a);
             Ok((a, vec![entry]))
-        })
+        })?;
+        self.0
+            .notify(ChangeOp::of_update(&a), me, std::slice::from_ref(&a));
+        Ok(a)
     }
 
     fn change(

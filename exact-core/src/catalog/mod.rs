@@ -6,6 +6,7 @@
 mod annostore;
 mod annotations;
 mod auth;
+mod changes;
 mod fsck;
 mod images;
 mod misc;
@@ -16,6 +17,7 @@ mod versions;
 
 pub use annotations::{AnnotationPatch, Annotations, NewAnnotation, Revision};
 pub use auth::Credentials;
+pub use changes::{AnnotationsChanged, ChangeOp, ChangeSink};
 pub use fsck::{Finding, FsckReport};
 pub use images::{ImagePatch, Images, NewImage, PixelUpdate};
 pub use misc::{
@@ -54,6 +56,7 @@ pub struct Catalog {
     store: Arc<dyn MetaStore>,
     clock: Arc<dyn Clock>,
     corrupt: Arc<CorruptionReporter>,
+    sinks: Arc<changes::Sinks>,
 }
 
 /// The default [`CorruptionReporter`]: each distinct problem once on stderr (core has no
@@ -85,6 +88,7 @@ impl Catalog {
             store,
             clock: Arc::new(SystemClock),
             corrupt: report_once_to_stderr(),
+            sinks: Arc::default(),
         }
     }
 
@@ -105,6 +109,27 @@ impl Catalog {
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// Registers a sink told about every committed annotation write, by this catalog and all
+    /// its clones. Held weakly: keep the `Arc` alive as long as notifications are wanted.
+    pub fn add_change_sink(&self, sink: &Arc<dyn ChangeSink>) {
+        self.sinks.add(sink);
+    }
+
+    /// Tells the sinks about a committed write.
+    pub(crate) fn notify(
+        &self,
+        op: ChangeOp,
+        actor: UserId,
+        annotations: &[crate::model::Annotation],
+    ) {
+        self.sinks.notify(&AnnotationsChanged {
+            op,
+            actor,
+            time: self.now(),
+            annotations,
+        });
     }
 
     /// The underlying store.

@@ -173,6 +173,35 @@ pub(super) fn table() -> Vec<Op> {
             Out::Media(JPEG_PNG),
         ),
         pixels(
+            "/api/v1/images/images/{id}/annotation_tiles.dzi",
+            "Deep Zoom descriptor of the annotation overview tiles (native.dzi's geometry, PNG); header X-Annotation-Generation",
+            Out::Media(XML),
+        ),
+        pixels(
+            "/api/v1/images/images/{id}/annotation_tiles/generation",
+            "The image's annotation generation (changes with every annotation write)",
+            Out::One,
+        ),
+        q(
+            pixels(
+                "/api/v1/images/images/{id}/annotation_tiles_files/{level}/{tile}",
+                "An annotation overview tile: transparent PNG, visible annotations in their type's colour (ETag, 304)",
+                Out::Media(&["image/png"]),
+            ),
+            &["types", "v"],
+        ),
+        q(
+            op(
+                "get",
+                "/api/v1/events/",
+                "events",
+                "Live annotation events of one image (text/event-stream; Last-Event-ID resumes)",
+                In::None,
+                Out::Media(&["text/event-stream"]),
+            ),
+            &["image", "last_event_id"],
+        ),
+        pixels(
             "/api/v1/images/images/{id}/{z}/{frame}/tile/",
             "Deep Zoom descriptor on EXACT's grid (254 px, overlap 1)",
             Out::Media(XML),

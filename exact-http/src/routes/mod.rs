@@ -6,11 +6,13 @@ mod annotation_meta;
 mod annotation_types;
 mod annotations;
 mod common;
+mod events;
 mod files;
 mod image_sets;
 mod images;
 mod legacy;
 mod legacy_sync;
+mod overview;
 mod products;
 mod session;
 mod set_meta;
@@ -58,6 +60,8 @@ pub fn routes() -> Router<AppState> {
         .merge(annotation_meta::routes())
         .merge(legacy::routes())
         .merge(legacy_sync::routes())
+        .merge(events::routes())
+        .merge(overview::routes())
         .route("/api/v1/processing/{*rest}", axum::routing::any(not_yet))
         .route("/api/v1/images/registration/", axum::routing::any(not_yet))
         .route(

@@ -1,0 +1,88 @@
+//! The raster's bookkeeping: cell sizes, exact counts through updates and deletes, estimates
+//! and the density/outline drawing.
+
+use super::*;
+use serde_json::json;
+
+fn ann(id: u64, ty: u64, x: f64, y: f64, w: f64, h: f64, deleted: bool) -> Annotation {
+    serde_json::from_value(json!({
+        "id": id, "annotation_type": ty, "image": 1, "user": 7, "last_editor": 7,
+        "vector": {"x1": x, "y1": y, "x2": x + w, "y2": y + h},
+        "time": "2026-01-01T00:00:00", "last_edit_time": "2026-01-01T00:00:00",
+        "deleted": deleted, "unique_identifier": "8c0b7e36-5d8e-4c1b-9b7e-0c8a2f7d1e11",
+        "meta_data": null,
+    }))
+    .unwrap()
+}
+
+fn all(r: &Raster) -> u64 {
+    r.estimate(&BBox::new(0.0, 0.0, 1e9, 1e9), None)
+}
+
+#[test]
+fn cells_grow_so_a_raster_stays_bounded() {
+    let small = Raster::new(1000, 500, &[]);
+    assert_eq!((small.cell, small.cols, small.rows), (64.0, 16, 8));
+    let big = Raster::new(100_000, 80_000, &[]);
+    assert_eq!(big.cell, 128.0);
+    assert!(big.cols <= MAX_CELLS && big.rows <= MAX_CELLS);
+    let huge = Raster::new(1 << 30, 1, &[]);
+    assert!(huge.cols <= MAX_CELLS);
+}
+
+#[test]
+fn counts_follow_creates_moves_retypes_and_deletes() {
+    let mut r = Raster::new(10_000, 10_000, &[]);
+    r.put(&ann(1, 5, 100.0, 100.0, 10.0, 10.0, false));
+    r.put(&ann(2, 5, 5000.0, 5000.0, 10.0, 10.0, false));
+    r.put(&ann(3, 6, 5000.0, 5000.0, 10.0, 10.0, true));
+    assert_eq!(all(&r), 2, "deleted ones are not counted");
+    // The same annotation again (an event applied twice) is not counted twice.
+    r.put(&ann(1, 5, 100.0, 100.0, 10.0, 10.0, false));
+    assert_eq!(all(&r), 2);
+    // Moved far away and retyped.
+    r.put(&ann(1, 6, 9000.0, 9000.0, 10.0, 10.0, false));
+    let corner = BBox::new(0.0, 0.0, 1000.0, 1000.0);
+    assert_eq!(r.estimate(&corner, None), 0);
+    assert_eq!(
+        r.estimate(&BBox::new(8900.0, 8900.0, 9100.0, 9100.0), None),
+        1
+    );
+    assert_eq!(
+        r.estimate(&BBox::new(0.0, 0.0, 1e9, 1e9), Some(&[AnnotationTypeId(5)])),
+        1
+    );
+    // Deleted: gone.
+    r.put(&ann(1, 6, 9000.0, 9000.0, 10.0, 10.0, true));
+    assert_eq!(all(&r), 1);
+    r.remove(2);
+    assert_eq!(all(&r), 0);
+}
+
+#[test]
+fn large_annotations_keep_outlines_and_small_ones_density() {
+    let mut r = Raster::new(4096, 4096, &[]);
+    r.put(&ann(1, 5, 1000.0, 1000.0, 2000.0, 1000.0, false));
+    for i in 0..50 {
+        r.put(&ann(10 + i, 5, 200.0 + i as f64, 3500.0, 3.0, 3.0, false));
+    }
+    let colors = HashMap::from([(AnnotationTypeId(5), [0, 255, 0])]);
+    // The whole slide in a 256 px tile: 16 level-0 px per tile px.
+    let mut c = Canvas::new(256, 256);
+    let area = BBox::new(0.0, 0.0, 4096.0, 4096.0);
+    r.draw(&mut c, &area, 1.0 / 16.0, &colors, None);
+    let px = |x: usize, y: usize| &c.img.data[(y * 256 + x) * 4..(y * 256 + x) * 4 + 4];
+    assert_eq!(px(62, 80), &[0, 255, 0, 255], "the big box's left edge");
+    assert_eq!(px(100, 80)[3], 0, "its inside");
+    assert!(px(14, 219)[3] > 0, "the small ones' density mark");
+    assert_eq!(px(200, 20)[3], 0, "nothing elsewhere");
+    let mut none = Canvas::new(256, 256);
+    r.draw(
+        &mut none,
+        &area,
+        1.0 / 16.0,
+        &colors,
+        Some(&[AnnotationTypeId(9)]),
+    );
+    assert!(!none.touched);
+}

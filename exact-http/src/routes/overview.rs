@@ -1,0 +1,397 @@
+//! Annotation overview tiles (see [`crate::overview`]): `…/<id>/annotation_tiles.dzi` (the
+//! geometry of `native.dzi`), `…/<id>/annotation_tiles_files/<level>/<col>_<row>.png` and
+//! `…/<id>/annotation_tiles/generation`. Tiles change with the image's annotations, so they are
+//! revalidated (`private, no-cache`) against an ETag of (image, generation, types, the
+//! requester's visibility class, type colours, tile).
+
+use super::{Req, blocking};
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::overview::draw::{Canvas, parse_color};
+use crate::overview::{Class, DIRECT_MAX, Raster, RasterSlot, draw_annotation};
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use exact_core::catalog::AnnotationQuery;
+use exact_core::model::{CollaborationType, Image, VectorType};
+use exact_core::permissions::Actor;
+use exact_core::{AnnotationTypeId, BBox, ImageId};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The header carrying the annotation generation.
+pub const GENERATION_HEADER: &str = "x-annotation-generation";
+/// Raster builds retried when writes keep landing during them.
+const BUILD_TRIES: usize = 3;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/images/images/{id}/annotation_tiles.dzi",
+            get(overview_dzi),
+        )
+        .route(
+            "/api/v1/images/images/{id}/annotation_tiles/generation",
+            get(generation),
+        )
+        .route(
+            "/api/v1/images/images/{id}/annotation_tiles_files/{level}/{tile}",
+            get(overview_tile),
+        )
+}
+
+/// What a request may see of one image.
+struct Ctx {
+    image: Image,
+    class: Class,
+    colors: HashMap<AnnotationTypeId, [u8; 3]>,
+    kinds: HashMap<AnnotationTypeId, VectorType>,
+    types: Vec<exact_core::model::AnnotationType>,
+}
+
+fn parse_id(raw: &str) -> ApiResult<ImageId> {
+    raw.parse()
+        .map(ImageId)
+        .map_err(|_| ApiError::Core(exact_core::Error::not_found(format!("image {raw:?}"))))
+}
+
+async fn context(r: &Req, id: ImageId) -> ApiResult<Ctx> {
+    let (e, actor) = (r.exact.clone(), r.actor.clone());
+    blocking(move || {
+        let image = e.images().get(&actor, id)?;
+        let set = e.image_sets().get(&actor, image.image_set)?;
+        let rights = actor.rights(&set);
+        let class = match set.collaboration_type {
+            CollaborationType::Competitive if !rights.see_all => Class::Own(actor.user),
+            _ => Class::All,
+        };
+        let types = e.annotation_types().of_set(&actor, set.id)?;
+        Ok(Ctx {
+            image,
+            class,
+            colors: types
+                .iter()
+                .map(|t| (t.id, parse_color(&t.color_code)))
+                .collect(),
+            kinds: types.iter().map(|t| (t.id, t.vector_type)).collect(),
+            types,
+        })
+    })
+    .await
+}
+
+async fn overview_dzi(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    r: Req,
+) -> ApiResult<Response> {
+    let ctx = context(&r, parse_id(&id)?).await?;
+    let g = s.pixels.deepzoom(&ctx.image, None).await?;
+    let generation = s.live.generation(ctx.image.id);
+    let dzi = g.geometry().dzi("png");
+    // The viewer asks for tiles next: start building the overview raster now (a million
+    // annotations take a moment to stream), unless it is built already.
+    let dims = g.geometry().level_dimensions().last().copied();
+    if let Some(dims) = dims
+        && s.overviews
+            .slot((ctx.image.id, ctx.class))
+            .with(|_| ())
+            .is_none()
+    {
+        let (st, who) = (
+            s.clone(),
+            Who {
+                exact: r.exact.clone(),
+                actor: r.actor.clone(),
+            },
+        );
+        tokio::spawn(async move {
+            if let Err(e) = raster(&st, &who, &ctx, dims).await {
+                tracing::warn!(error = %e, "building an annotation overview failed");
+            }
+        });
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/xml".to_owned()),
+            (header::CACHE_CONTROL, "private, no-cache".to_owned()),
+            (
+                header::HeaderName::from_static(GENERATION_HEADER),
+                generation.to_string(),
+            ),
+        ],
+        dzi,
+    )
+        .into_response())
+}
+
+async fn generation(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    r: Req,
+) -> ApiResult<Response> {
+    let ctx = context(&r, parse_id(&id)?).await?;
+    let generation = s.live.generation(ctx.image.id);
+    Ok((
+        [(header::CACHE_CONTROL, "private, no-cache")],
+        axum::Json(json!({"image": ctx.image.id.0, "generation": generation})),
+    )
+        .into_response())
+}
+
+/// `types=1,2,3`: `None` for all types.
+fn parse_types(r: &Req) -> ApiResult<Option<Vec<AnnotationTypeId>>> {
+    let Some(raw) = r.q.get("types") else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let id = part.parse().map_err(|_| {
+            ApiError::bad(
+                "types",
+                format!("{part:?} is not an annotation type id (expected e.g. types=1,2)"),
+            )
+        })?;
+        out.push(AnnotationTypeId(id));
+        if out.len() > 1000 {
+            return Err(ApiError::bad("types", "at most 1000 type ids"));
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(Some(out))
+}
+
+/// `<col>_<row>.png`.
+fn parse_tile(level: &str, tile: &str) -> ApiResult<(usize, u32, u32)> {
+    let bad = || {
+        ApiError::bad(
+            "tile",
+            format!("{level}/{tile} is not <level>/<col>_<row>.png"),
+        )
+    };
+    let level: usize = level.parse().map_err(|_| bad())?;
+    let stem = tile.strip_suffix(".png").ok_or_else(bad)?;
+    let (col, row) = stem.split_once('_').ok_or_else(bad)?;
+    Ok((
+        level,
+        col.parse().map_err(|_| bad())?,
+        row.parse().map_err(|_| bad())?,
+    ))
+}
+
+fn etag(
+    ctx: &Ctx,
+    generation: u64,
+    types: Option<&[AnnotationTypeId]>,
+    tile: (usize, u32, u32),
+) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    types.hash(&mut h);
+    let mut colors: Vec<_> = ctx.colors.iter().collect();
+    colors.sort();
+    colors.hash(&mut h);
+    format!(
+        "\"ov-{}-{generation}-{}-{:016x}-{}-{}-{}\"",
+        ctx.image.id.0,
+        ctx.class.tag(),
+        h.finish(),
+        tile.0,
+        tile.1,
+        tile.2
+    )
+}
+
+async fn overview_tile(
+    State(s): State<AppState>,
+    Path((id, level, tile)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    r: Req,
+) -> ApiResult<Response> {
+    let id = parse_id(&id)?;
+    let (level, col, row) = parse_tile(&level, &tile)?;
+    let types = parse_types(&r)?;
+    let ctx = context(&r, id).await?;
+    let g = s.pixels.deepzoom(&ctx.image, None).await?;
+    let geo = g.geometry();
+    let Some(&(cols, rows)) = geo.level_tiles().get(level) else {
+        return Err(ApiError::Core(exact_core::Error::not_found(format!(
+            "Deep Zoom level {level} (levels are 0..{})",
+            geo.level_count()
+        ))));
+    };
+    if col >= cols || row >= rows {
+        return Err(ApiError::Core(exact_core::Error::not_found(format!(
+            "tile {col}_{row} of level {level} (it has {cols} × {rows} tiles)"
+        ))));
+    }
+    let info = geo
+        .tile_info(level, col, row)
+        .map_err(|e| ApiError::Core(exact_core::Error::not_found(e.to_string())))?;
+    let generation = s.live.generation(id);
+    let tag = etag(&ctx, generation, types.as_deref(), (level, col, row));
+    let cache = [
+        (header::ETAG, HeaderValue::from_str(&tag).ok()),
+        (
+            header::CACHE_CONTROL,
+            Some(HeaderValue::from_static("private, no-cache")),
+        ),
+        (
+            header::HeaderName::from_static(GENERATION_HEADER),
+            HeaderValue::from_str(&generation.to_string()).ok(),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k, v)))
+    .collect::<Vec<_>>();
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"))
+    {
+        let mut res = StatusCode::NOT_MODIFIED.into_response();
+        res.headers_mut().extend(cache);
+        return Ok(res);
+    }
+    // Level-0 pixels per tile pixel: the levels halve from the full-resolution last one.
+    let d = 2f64.powi((geo.level_count() - 1 - level) as i32);
+    let (l0x, l0y) = (info.l0_location.0 as f64, info.l0_location.1 as f64);
+    let area = BBox::new(
+        l0x,
+        l0y,
+        l0x + f64::from(info.z_size.0) * d,
+        l0y + f64::from(info.z_size.1) * d,
+    );
+    let (w0, h0) = geo
+        .level_dimensions()
+        .last()
+        .copied()
+        .unwrap_or((ctx.image.width, ctx.image.height));
+    let who = Who {
+        exact: r.exact.clone(),
+        actor: r.actor.clone(),
+    };
+    let slot = raster(&s, &who, &ctx, (w0, h0)).await?;
+    let estimate = slot
+        .with(|ra| ra.estimate(&area, types.as_deref()))
+        .unwrap_or(u64::MAX);
+    let (w, h) = info.z_size;
+    let (exact, actor) = (r.exact.clone(), r.actor.clone());
+    let png = exact_tiles::cpu::run(move || -> ApiResult<Vec<u8>> {
+        let mut canvas = Canvas::new(w, h);
+        if estimate <= DIRECT_MAX {
+            draw_direct(&exact, &actor, &ctx, &area, d, types, &mut canvas)?;
+        } else {
+            slot.with(|ra| ra.draw(&mut canvas, &area, 1.0 / d, &ctx.colors, types.as_deref()));
+        }
+        canvas.img.encode_png().map_err(|e| {
+            ApiError::Core(exact_core::Error::backend(
+                "png encoder",
+                std::io::Error::other(e.to_string()),
+            ))
+        })
+    })
+    .await?;
+    let mut res = ([(header::CONTENT_TYPE, "image/png")], png).into_response();
+    res.headers_mut().extend(cache);
+    Ok(res)
+}
+
+/// Draws every visible annotation meeting `area` exactly, from a viewport query.
+fn draw_direct(
+    exact: &exact_store::Exact,
+    actor: &Actor,
+    ctx: &Ctx,
+    area: &BBox,
+    d: f64,
+    types: Option<Vec<AnnotationTypeId>>,
+    canvas: &mut Canvas,
+) -> ApiResult<()> {
+    // A little margin: outlines on the tile's edge belong to both tiles.
+    let m = d;
+    let q = AnnotationQuery {
+        viewport: Some(BBox::new(
+            area.min_x - m,
+            area.min_y - m,
+            area.max_x + m,
+            area.max_y + m,
+        )),
+        annotation_types: types,
+        ..Default::default()
+    };
+    exact
+        .annotations()
+        .query_each(actor, ctx.image.id, &q, |a| {
+            let rgb = ctx
+                .colors
+                .get(&a.annotation_type)
+                .copied()
+                .unwrap_or([128, 128, 128]);
+            let kind = ctx.kinds.get(&a.annotation_type).copied();
+            draw_annotation(canvas, &a, kind, area, 1.0 / d, rgb);
+        })?;
+    Ok(())
+}
+
+/// Who asks (what a raster build needs of the request).
+struct Who {
+    exact: exact_store::Exact,
+    actor: Actor,
+}
+
+/// The built raster of the request's (image, class), building it if needed.
+async fn raster(
+    s: &AppState,
+    r: &Who,
+    ctx: &Ctx,
+    (w0, h0): (u64, u64),
+) -> ApiResult<Arc<RasterSlot>> {
+    let image = ctx.image.id;
+    let slot = s.overviews.slot((image, ctx.class));
+    if slot.with(|_| ()).is_some() {
+        return Ok(slot);
+    }
+    let gate = slot.clone();
+    let _one = gate.building().lock().await;
+    if slot.with(|_| ()).is_some() {
+        return Ok(slot);
+    }
+    let _permit = s.overviews.builds.acquire().await.map_err(|_| {
+        ApiError::Core(exact_core::Error::backend(
+            "overview",
+            std::io::Error::other("the raster builder is shut down"),
+        ))
+    })?;
+    for _ in 0..BUILD_TRIES {
+        let before = s.live.generation(image);
+        let (e, actor, class, types) = (
+            r.exact.clone(),
+            r.actor.clone(),
+            ctx.class,
+            ctx.types.clone(),
+        );
+        let built = blocking(move || {
+            let mut raster = Raster::new(w0, h0, &types);
+            e.annotations()
+                .query_each(&actor, image, &crate::overview::live(), |a| {
+                    if class.admits(&a) {
+                        raster.put(&a);
+                    }
+                })?;
+            Ok(raster)
+        })
+        .await?;
+        let live = s.live.clone();
+        if slot.store(built, before, || live.generation(image)) {
+            s.overviews.trim();
+            return Ok(slot);
+        }
+    }
+    Err(ApiError::Core(exact_core::Error::Conflict {
+        what: format!("the annotation overview of {image} (annotations kept changing)"),
+    }))
+}
