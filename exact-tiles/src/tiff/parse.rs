@@ -488,6 +488,13 @@ fn decode(dir: &mut Directory, entries: &[Entry], layout: Layout, name: &str) ->
             format!("IFD at {} has no image size", dir.offset),
         ));
     }
+    // Every reader divides by these: a file declaring none is damaged, not an empty image.
+    if dir.samples_per_pixel == 0 {
+        return Err(Error::corrupt(
+            name,
+            format!("IFD at {} has 0 samples per pixel", dir.offset),
+        ));
+    }
     if dir.rows_per_strip == 0 || dir.rows_per_strip > dir.height {
         dir.rows_per_strip = dir.height;
     }
