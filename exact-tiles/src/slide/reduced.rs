@@ -83,8 +83,8 @@ impl Sums {
                 let n = cw * ch;
                 let cell = (cy * self.cw + cx) as usize;
                 let missing = u64::from(n - self.counts[cell].min(n));
-                for k in 0..3 {
-                    let acc = self.rgb[cell * 3 + k] + missing * u64::from(background[k]);
+                for (k, bg) in background.iter().enumerate() {
+                    let acc = self.rgb[cell * 3 + k] + missing * u64::from(*bg);
                     out.data[cell * 3 + k] = resize::pillow_mean(acc, n);
                 }
             }
