@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Peak memory (VmHWM) of `exact serve` while it answers 4 parallel low-zoom tile requests on
-# two slides (by hand; not part of scripts/test):
+# three slides (by hand; not part of scripts/test):
 #  - tiny16k.tif: issue 10 item 7's hostile file, here 1.2 KB declaring 16,384 x 16,384 RGB
 #    pixels (32 Deflate strips of 512 rows, each a 26-byte stream that decodes to 4,096 zeros);
 #  - sparse16k.tif: a plausible large single-level slide, 16,384 x 16,384 in Deflate strips of
-#    512 rows, one band of content and the rest sparse (empty strips), 176 KB;
-#  - dense16k.tif: the same with content in every strip (5.4 MB, 805 MB of pixels).
+#    256 rows (12 MiB decoded: under the 16 MiB a served strip may have), one band of content,
+#    the rest sparse (empty strips);
+#  - dense16k.tif: the same with content in every strip (805 MB of pixels).
 # Each slide gets a fresh server, so the peak is that slide's. Usage:
 #   tests/http/bench_hostile.sh [path/to/exact]   (default: this checkout's debug binary)
 #   BENCH_SLIDES="tiny16k.tif dense16k.tif" picks the slides (default: all three).
@@ -63,10 +64,10 @@ work = sys.argv[1]
 zeros = zlib.compress(bytes(4096))
 open(f"{work}/tiny16k.tif", "wb").write(tiff(16384, 16384, 512, [zeros] * 32))
 row = bytes((x * 7 + (x // 97) * 31) % 256 for x in range(16384 * 3))
-band = zlib.compress(row * 512, 6)
-blocks = [band if i == 5 else b"" for i in range(32)]
-open(f"{work}/sparse16k.tif", "wb").write(tiff(16384, 16384, 512, blocks))
-open(f"{work}/dense16k.tif", "wb").write(tiff(16384, 16384, 512, [band] * 32))
+band = zlib.compress(row * 256, 6)
+blocks = [band if i == 5 else b"" for i in range(64)]
+open(f"{work}/sparse16k.tif", "wb").write(tiff(16384, 16384, 256, blocks))
+open(f"{work}/dense16k.tif", "wb").write(tiff(16384, 16384, 256, [band] * 64))
 PY
 ls -l "$work"/*.tif | awk '{print $5, $9}'
 

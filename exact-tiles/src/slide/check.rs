@@ -15,6 +15,11 @@ use crate::codec::MAX_DECODED_BYTES;
 use crate::error::{Error, Result};
 use crate::tiff::{Directory, compression, compression_name};
 
+/// Decoded bytes of one strip of a served level beyond which the level is not served as it is:
+/// every tile in such a strip would decode the whole strip (old writers store a whole image as
+/// one strip). The upload then converts the file into a tiled pyramid instead.
+pub const MAX_SERVED_STRIP_BYTES: u64 = 16 << 20;
+
 /// The largest ratio of decoded sample bytes to stored bytes a block of `compression` can
 /// reach:
 /// - none: 1 (every sample is stored);
@@ -54,14 +59,20 @@ impl Slide {
         let size = self.source.size();
         for (i, l) in self.levels.iter().enumerate() {
             let what = format!("level {i}");
-            check_directory(&l.dir, &what, size, self.name())?;
+            let max_block = if l.is_tiled() {
+                MAX_DECODED_BYTES as u64
+            } else {
+                MAX_SERVED_STRIP_BYTES
+            };
+            check_directory(&l.dir, &what, size, self.name(), max_block)?;
             if let Err(e) = &l.codec {
                 return Err(Error::unsupported(format!("{what}: {e}")));
             }
         }
         for (n, a) in &self.associated {
             let what = format!("associated image {n:?}");
-            check_directory(&a.dir, &what, size, self.name())?;
+            // Associated images are decoded whole anyway (bounded by the decoder's limit).
+            check_directory(&a.dir, &what, size, self.name(), MAX_DECODED_BYTES as u64)?;
             crate::codec::TileCodec::new(&a.dir, self.name())
                 .map_err(|e| Error::unsupported(format!("{what}: {e}")))?;
         }
@@ -76,12 +87,16 @@ impl Slide {
     }
 }
 
-/// The checks of [`Slide::check`] for one directory of a file of `file_size` bytes.
+/// The checks of [`Slide::check`] for one directory of a file of `file_size` bytes whose tiles
+/// or strips may decode to at most `max_block` bytes. Damage ([`Error::Corrupt`]) is looked for
+/// before size limits ([`Error::Unsupported`]), so a hostile file is refused, never handed on
+/// to a converter.
 pub(crate) fn check_directory(
     dir: &Directory,
     what: &str,
     file_size: u64,
     name: &str,
+    max_block: u64,
 ) -> Result<()> {
     let corrupt = |detail: String| Error::corrupt(name, format!("{what}: {detail}"));
     if dir.samples_per_pixel == 0 {
@@ -98,18 +113,17 @@ pub(crate) fn check_directory(
         u64::from(dir.samples_per_pixel)
     };
     let sample_bytes = u64::from(dir.bits_per_sample).div_ceil(8);
-    let block_bytes = |h: u32| u64::from(bw) * u64::from(h) * per_plane * sample_bytes;
-    if block_bytes(rows) > MAX_DECODED_BYTES as u64 {
-        return Err(Error::unsupported(format!(
-            "{name}: {what}: {kind}s of {bw}x{rows} pixels are too large to decode one at a time \
-             (at most {} MiB each)",
-            MAX_DECODED_BYTES >> 20
-        )));
-    }
+    // Saturating: a hostile header may declare sizes whose product overflows.
+    let block_bytes = |h: u32| {
+        u64::from(bw)
+            .saturating_mul(u64::from(h))
+            .saturating_mul(per_plane)
+            .saturating_mul(sample_bytes)
+    };
     let ratio = max_expansion(dir.compression);
     let codec = compression_name(dir.compression);
     let blocks_per_plane = if dir.is_tiled() {
-        u64::from(dir.width.div_ceil(bw)) * u64::from(dir.height.div_ceil(rows))
+        u64::from(dir.width.div_ceil(bw)).saturating_mul(u64::from(dir.height.div_ceil(rows)))
     } else {
         u64::from(dir.height.div_ceil(rows))
     };
@@ -118,7 +132,9 @@ pub(crate) fn check_directory(
     } else {
         1
     };
-    let n = (blocks_per_plane * planes).min(dir.offsets.len() as u64) as usize;
+    let n = blocks_per_plane
+        .saturating_mul(planes)
+        .min(dir.offsets.len() as u64) as usize;
     let mut declared = 0u64;
     for i in 0..n {
         let (off, count) = (dir.offsets[i], dir.byte_counts[i]);
@@ -156,6 +172,13 @@ pub(crate) fn check_directory(
              ({file_size} bytes) can hold as {codec} data (at most {ratio}×): its {kind}s share \
              their bytes",
             dir.width, dir.height
+        )));
+    }
+    if block_bytes(rows) > max_block {
+        return Err(Error::unsupported(format!(
+            "{name}: {what}: {kind}s of {bw}x{rows} pixels are too large to decode one at a time \
+             (at most {} MiB each)",
+            max_block >> 20
         )));
     }
     Ok(())

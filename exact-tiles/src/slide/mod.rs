@@ -478,17 +478,14 @@ impl Slide {
         let (w, h) = (l.tile_width, l.tile_height);
         let _held = crate::budget::reserve(
             self.budget(),
-            u64::from(w) * u64::from(h) * 3 + range.end - range.start,
+            (u64::from(w) * u64::from(h))
+                .saturating_mul(3)
+                .saturating_add(range.end - range.start),
             &format_args!("tile {col},{row} of level {level} of {}", self.name()),
         )?;
         let img = if range.is_empty() {
             // Sparse tile: OpenSlide paints nothing, which reads as white after compositing.
-            Image {
-                width: w,
-                height: h,
-                channels: 3,
-                data: vec![255; w as usize * h as usize * 3],
-            }
+            blank_tile(w, h, self.name())?
         } else {
             let raw = self.source.read(range).await?;
             let name = self.name().to_string();
@@ -516,7 +513,8 @@ impl Slide {
     async fn read_whole_directory(&self, dir: &Arc<Directory>) -> Result<Image> {
         let codec = TileCodec::new(dir, self.name())?;
         let (w, h) = (dir.width, dir.height);
-        if w as usize * h as usize * 3 > crate::codec::MAX_DECODED_BYTES {
+        if (w as usize).saturating_mul(h as usize).saturating_mul(3) > crate::codec::MAX_DECODED_BYTES
+        {
             return Err(Error::unsupported(format!(
                 "{}: {w}x{h} image is too large to decode whole",
                 self.name()
@@ -550,6 +548,21 @@ impl Slide {
         })
         .await
     }
+}
+
+/// A white `w` × `h` tile (a sparse tile, which OpenSlide leaves unpainted), no larger than a
+/// decoded tile may be: a hostile header cannot make an empty tile allocate gigabytes.
+pub(crate) fn blank_tile(w: u32, h: u32, name: &str) -> Result<Image> {
+    let len = (w as usize).saturating_mul(h as usize).saturating_mul(3);
+    if len > crate::codec::MAX_DECODED_BYTES || len == 0 {
+        return Err(Error::unsupported(format!("{name}: {w}x{h} tile is too large")));
+    }
+    Ok(Image {
+        width: w,
+        height: h,
+        channels: 3,
+        data: vec![255; len],
+    })
 }
 
 /// Aperio names label and macro images by the second line of their ImageDescription.

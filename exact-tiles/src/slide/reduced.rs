@@ -133,9 +133,11 @@ impl Slide {
         let (cw, ch) = (w.div_ceil(fx), h.div_ceil(fy));
         let cells = u64::from(cw) * u64::from(ch);
         let (tw, th) = (u64::from(l.tile_width), u64::from(l.tile_height));
-        let tile_bytes = tw * th * 3;
+        let tile_bytes = tw.saturating_mul(th).saturating_mul(3);
         // Sums and counts, the reduced image, a batch of tiles, the output.
-        let cost = cells * 31 + BATCH_BYTES.max(tile_bytes) + u64::from(ow) * u64::from(oh) * 3;
+        let cost = (cells * 31)
+            .saturating_add(BATCH_BYTES.max(tile_bytes))
+            .saturating_add(u64::from(ow) * u64::from(oh) * 3);
         let _held = crate::budget::reserve(self.budget(), cost, &what)?;
 
         let ds = l.downsample;

@@ -281,12 +281,7 @@ impl Slide {
                 let name = self.name().to_string();
                 crate::cpu::run(move || {
                     if raw.is_empty() {
-                        Ok(Image {
-                            width: w,
-                            height: h,
-                            channels: 3,
-                            data: vec![255; w as usize * h as usize * 3],
-                        })
+                        super::blank_tile(w, h, &name)
                     } else {
                         codec.decode(&raw, w, h, &name)
                     }
@@ -333,7 +328,11 @@ impl Slide {
         let (tw, th) = (u64::from(l.tile_width), u64::from(l.tile_height));
         let tiles = (u64::from(w).div_ceil(tw) + 1) * (u64::from(h).div_ceil(th) + 1);
         let tiles = tiles.min(u64::from(l.tiles_across) * u64::from(l.tiles_down));
-        Ok(u64::from(w) * u64::from(h) * 11 + tiles * tw * th * 3)
+        // Saturating: tile and strip sizes come from the file.
+        let tile_bytes = tw.saturating_mul(th).saturating_mul(3);
+        Ok((u64::from(w) * u64::from(h))
+            .saturating_mul(11)
+            .saturating_add(tiles.saturating_mul(tile_bytes)))
     }
 }
 

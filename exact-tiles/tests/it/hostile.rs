@@ -496,3 +496,42 @@ fn a_used_up_budget_is_a_typed_busy_error() {
     block(slide.read_region(0, 0, 0, 300, 300)).unwrap();
     assert_eq!(budget.available(), 8 << 20);
 }
+
+/// A striped level whose strips decode to more than 16 MiB is not served as it is (every tile
+/// would decode a whole strip): the check calls it unsupported, so the upload converts it into a
+/// tiled pyramid; a damaged one is still refused as damaged first.
+#[test]
+fn huge_strips_are_left_to_the_converter_damage_first() {
+    let mut spec = Spec::rgb(3000, 2000, 8, vec![deflate(&vec![90u8; 3000 * 2000 * 3])]);
+    spec.rows_per_strip = 2000;
+    let slide = open_bytes("onestrip.tif", spec.build(|_, _| {})).unwrap();
+    let err = slide.check().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    assert!(err.to_string().contains("strips of 3000x2000"), "{err}");
+    let err = open_bytes("onestrip.tif", spec.build(|off, _| off[0] = 1 << 30))
+        .unwrap()
+        .check()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    // 16 MiB strips and below are served
+    spec.rows_per_strip = 900;
+    spec.blocks = (0..3)
+        .map(|i: usize| deflate(&vec![90u8; 3000 * std::cmp::min(900, 2000 - i * 900) * 3]))
+        .collect();
+    open_bytes("strips.tif", spec.build(|_, _| {})).unwrap().check().unwrap();
+}
+
+/// An empty (sparse) tile is painted white: a header declaring 65,536² tiles must not make
+/// that white tile a 12 GB allocation.
+#[test]
+fn a_sparse_tile_of_absurd_size_is_an_error_not_an_allocation() {
+    let spec = tiled_rgb(65536, 65536, 65536, 8, |_, _| Vec::new());
+    let slide = open_bytes("huge-sparse.tif", spec.build(|_, _| {})).unwrap();
+    assert!(slide.check().is_err());
+    let err = block(slide.decoded_tile(0, 0, 0)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    assert!(block(slide.read_region(0, 0, 0, 100, 100)).is_err());
+    // the thumbnail reduces: an empty tile is background, nothing is allocated for it
+    let thumb = block(slide.thumbnail(64, 64)).unwrap();
+    assert_eq!(&thumb.data[..3], &[255, 255, 255]);
+}
