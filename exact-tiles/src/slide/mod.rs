@@ -513,7 +513,8 @@ impl Slide {
     async fn read_whole_directory(&self, dir: &Arc<Directory>) -> Result<Image> {
         let codec = TileCodec::new(dir, self.name())?;
         let (w, h) = (dir.width, dir.height);
-        if (w as usize).saturating_mul(h as usize).saturating_mul(3) > crate::codec::MAX_DECODED_BYTES
+        if (w as usize).saturating_mul(h as usize).saturating_mul(3)
+            > crate::codec::MAX_DECODED_BYTES
         {
             return Err(Error::unsupported(format!(
                 "{}: {w}x{h} image is too large to decode whole",
@@ -555,7 +556,9 @@ impl Slide {
 pub(crate) fn blank_tile(w: u32, h: u32, name: &str) -> Result<Image> {
     let len = (w as usize).saturating_mul(h as usize).saturating_mul(3);
     if len > crate::codec::MAX_DECODED_BYTES || len == 0 {
-        return Err(Error::unsupported(format!("{name}: {w}x{h} tile is too large")));
+        return Err(Error::unsupported(format!(
+            "{name}: {w}x{h} tile is too large"
+        )));
     }
     Ok(Image {
         width: w,

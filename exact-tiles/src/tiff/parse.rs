@@ -504,7 +504,8 @@ fn decode(dir: &mut Directory, entries: &[Entry], layout: Layout, name: &str) ->
                 return Err(Error::corrupt(name, format!("tile size {w}x{h}")));
             }
             dir.tile_size = Some((w, h));
-            let n = u64::from(dir.width.div_ceil(w)).saturating_mul(u64::from(dir.height.div_ceil(h)));
+            let n =
+                u64::from(dir.width.div_ceil(w)).saturating_mul(u64::from(dir.height.div_ceil(h)));
             (tile_off, tile_cnt, n)
         }
         _ => (

@@ -518,7 +518,10 @@ fn huge_strips_are_left_to_the_converter_damage_first() {
     spec.blocks = (0..3)
         .map(|i: usize| deflate(&vec![90u8; 3000 * std::cmp::min(900, 2000 - i * 900) * 3]))
         .collect();
-    open_bytes("strips.tif", spec.build(|_, _| {})).unwrap().check().unwrap();
+    open_bytes("strips.tif", spec.build(|_, _| {}))
+        .unwrap()
+        .check()
+        .unwrap();
 }
 
 /// An empty (sparse) tile is painted white: a header declaring 65,536² tiles must not make
