@@ -35,6 +35,14 @@ pub enum ApiError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A shared resource (the render memory budget) is used up right now: 503 with
+    /// `Retry-After`.
+    Busy {
+        /// Seconds after which the client may retry.
+        retry_after_secs: u32,
+        /// What could not be done.
+        detail: String,
+    },
 }
 
 /// Results of handlers.
@@ -94,6 +102,17 @@ impl IntoResponse for ApiError {
                 )
                     .into_response();
             }
+            ApiError::Busy {
+                retry_after_secs,
+                detail,
+            } => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, retry_after_secs.to_string())],
+                    Json(json!({ "detail": detail })),
+                )
+                    .into_response();
+            }
             ApiError::BadRequest { field, reason } => {
                 let detail = format!("{field}: {reason}");
                 return (
@@ -132,7 +151,8 @@ impl std::fmt::Display for ApiError {
             ApiError::Core(e) => e.fmt(f),
             ApiError::Unauthenticated(d)
             | ApiError::Rejected { detail: d, .. }
-            | ApiError::Throttled { detail: d, .. } => f.write_str(d),
+            | ApiError::Throttled { detail: d, .. }
+            | ApiError::Busy { detail: d, .. } => f.write_str(d),
             ApiError::BadRequest { field, reason } => write!(f, "{field}: {reason}"),
         }
     }

@@ -406,6 +406,7 @@ fn failed(got: &Received, e: ApiError) -> Outcome {
         ApiError::Rejected { status, detail } => (status, detail),
         ApiError::Throttled { detail, .. } => (axum::http::StatusCode::TOO_MANY_REQUESTS, detail),
         ApiError::Unauthenticated(d) => (axum::http::StatusCode::UNAUTHORIZED, d),
+        ApiError::Busy { detail, .. } => (axum::http::StatusCode::SERVICE_UNAVAILABLE, detail),
     };
     if status.is_server_error() {
         tracing::error!(file = %got.name, %error, "upload failed");
@@ -466,6 +467,13 @@ pub async fn probe_url(url: &str) -> ApiResult<(u64, u64, f64, f64)> {
     let slide = Slide::open(url)
         .await
         .map_err(|e| crate::pixels::slide_error(url, e))?;
+    // The same checks as an upload: a linked slide that is damaged is refused, not served.
+    slide.check().map_err(|e| match e {
+        exact_tiles::Error::Corrupt { detail, .. } => {
+            ApiError::bad("filename", format!("the slide is damaged: {detail}"))
+        }
+        e => crate::pixels::slide_error(url, e),
+    })?;
     let p = describe(&slide);
     Ok((p.width, p.height, p.mpp, p.objective_power))
 }
@@ -558,7 +566,26 @@ async fn register(
     } else {
         image_type
     };
-    let convert = match open_blob_slide(blobs, &got.key).await {
+    // A slide is checked before it is accepted (`Slide::check`: tile bytes inside the file,
+    // declared sizes plausible for the bytes present, a readable sample layout). A damaged or
+    // hostile file is refused with the reason and nothing is kept, as EXACT answers an upload
+    // it cannot open (`error` and id -1 in the upload's file list): a `failed` image left in
+    // the set would only be a dead entry its users must find and delete. Files the engine
+    // does not serve (unsupported, not a TIFF) may still be pictures to convert.
+    let probed = match open_blob_slide(blobs, &got.key).await {
+        Ok(slide) => slide.check().map(|()| slide),
+        Err(e) => Err(e),
+    };
+    if let Err(exact_tiles::Error::Corrupt { detail, .. }) = &probed {
+        remove_blob(blobs, &got.key).await;
+        return Outcome::Failed {
+            name: got.name,
+            size: got.size,
+            error: format!("not a readable slide: the file is damaged: {detail}"),
+            status: axum::http::StatusCode::BAD_REQUEST,
+        };
+    }
+    let convert = match probed {
         Ok(slide) => {
             let p = describe(&slide);
             new.width = p.width;

@@ -7,6 +7,7 @@ use exact_core::ImageId;
 use exact_core::model::{Image, ImageType, PixelState};
 use exact_store::Blobs;
 use exact_store::blobs::tiles_error;
+use exact_tiles::budget::RenderBudget;
 use exact_tiles::{DeepZoomGenerator, DeepZoomOptions, Slide, SlideCache};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -139,7 +140,7 @@ impl Pixels {
     pub fn new(blobs: Blobs) -> Self {
         Pixels {
             blobs,
-            slides: SlideCache::new(OPEN_SLIDES),
+            slides: SlideCache::new(OPEN_SLIDES).with_budget(render_budget()),
             counters: TileCounters::default(),
             access: AccessCache::default(),
         }
@@ -229,6 +230,11 @@ impl Pixels {
         }
     }
 
+    /// The render memory budget shared by every slide this server opens.
+    pub fn render_budget(&self) -> Option<&Arc<RenderBudget>> {
+        self.slides.budget()
+    }
+
     /// Forget the open slide of `image` (deleted, or its file replaced).
     pub fn invalidate(&self, image: &Image) {
         self.access.forget(image.id);
@@ -241,9 +247,50 @@ impl Pixels {
     }
 }
 
-/// A tile-engine error about a stored slide. The file was accepted on upload, so a slide that
-/// no longer opens is the server's problem (500, logged), except a missing file (404) and
-/// requests out of range (400).
+/// The render memory budget of this process: `EXACT_RENDER_MEMORY` (bytes, or `512M`, `2G`),
+/// 1 GiB by default. A value that does not parse is logged and the default used, so a typo
+/// cannot take the server down or leave it unbounded.
+fn render_budget() -> Arc<RenderBudget> {
+    RenderBudget::from_env().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "ignoring EXACT_RENDER_MEMORY; using the 1 GiB default");
+        RenderBudget::new(exact_tiles::budget::DEFAULT_RENDER_MEMORY)
+    })
+}
+
+/// A tile-engine error about a stored slide, for the tile, region and thumbnail routes:
+/// - a damaged file (a tile that does not decode, bytes past the end of the file) is 422 with
+///   the reason: the request was fine, the image cannot be served there, and retrying will not
+///   help; never a 500 (the file is the uploader's, not a server fault);
+/// - the render budget used up is 503 with `Retry-After`;
+/// - a missing file is 404, requests out of range 400, unsupported content 422, storage
+///   failures 500 (logged).
+///
+/// Reasons name the problem but not the server's file path.
 pub fn slide_error(name: &str, e: exact_tiles::Error) -> ApiError {
-    ApiError::Core(tiles_error(name, e))
+    use exact_tiles::ErrorKind as K;
+    match e.kind() {
+        K::Corrupt => {
+            let detail = match &e {
+                exact_tiles::Error::Corrupt { detail, .. } => detail.clone(),
+                other => other.to_string(),
+            };
+            ApiError::Rejected {
+                status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                detail: format!("the image's file is damaged: {detail}"),
+            }
+        }
+        K::Busy => {
+            let secs = e.retry_after_secs().unwrap_or(1);
+            ApiError::Busy {
+                retry_after_secs: secs,
+                detail: format!(
+                    "the server's render memory budget is in use by other requests; \
+                     retry in {secs} s"
+                ),
+            }
+        }
+        K::NotFound | K::InvalidInput | K::Unsupported | K::Backend => {
+            ApiError::Core(tiles_error(name, e))
+        }
+    }
 }

@@ -29,7 +29,8 @@ pub fn tiles(err: exact_tiles::Error) -> PyErr {
         K::InvalidInput => "InvalidInputError",
         K::Unsupported => "UnsupportedError",
         K::Corrupt => "CorruptError",
-        K::Backend => "BackendError",
+        // Only a budgeted slide is ever busy; the Python API opens slides without one.
+        K::Backend | K::Busy => "BackendError",
     };
     Python::attach(|py| raise(py, class, err.to_string()))
 }

@@ -164,6 +164,9 @@ pub fn tiles_error(url: &str, e: exact_tiles::Error) -> Error {
         },
         K::Corrupt => Error::corrupt(url, e.to_string()),
         K::Backend => Error::backend(url, e),
+        // A transient lack of render memory: callers that can answer "retry" (HTTP's 503)
+        // map the tile error themselves; for the rest it is a backend condition.
+        K::Busy => Error::backend(url, e),
     }
 }
 

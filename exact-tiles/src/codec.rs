@@ -87,7 +87,8 @@ impl TileCodec {
 
     /// Decode `data` holding a `w` × `h` block to RGB.
     pub fn decode(&self, data: &[u8], w: u32, h: u32, name: &str) -> Result<Image> {
-        let out_len = w as usize * h as usize * 3;
+        // Saturating: strip sizes come from the file and may overflow.
+        let out_len = (w as usize).saturating_mul(h as usize).saturating_mul(3);
         if out_len > MAX_DECODED_BYTES || w == 0 || h == 0 {
             return Err(Error::unsupported(format!(
                 "{name}: {w}x{h} tile is too large"

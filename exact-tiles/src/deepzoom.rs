@@ -213,6 +213,9 @@ pub struct DeepZoomGenerator {
     cache: ByteCache<(usize, u32, u32), Bytes>,
 }
 
+/// The largest native tile size the native grid uses as its Deep Zoom tile size.
+pub const MAX_NATIVE_TILE: u32 = 2048;
+
 /// Default bytes of rendered tiles kept per generator.
 pub const DEFAULT_RENDERED_CACHE_BYTES: usize = 32 << 20;
 
@@ -227,12 +230,20 @@ impl DeepZoomGenerator {
         })
     }
 
-    /// The native grid: tile size = level 0's tile width, overlap 0, whole image; tiles of
+    /// The native grid: tile size = level 0's tile width (256 for strips and tiles wider than
+    /// [`MAX_NATIVE_TILE`]), overlap 0, whole image; tiles of
     /// Deep Zoom levels that coincide with a native level pass through untouched.
     pub fn native(slide: Arc<Slide>) -> Result<Self> {
         let l0 = &slide.levels()[0];
+        // Strips (a striped TIFF's "tile" is a full-width band) and absurdly wide tiles would
+        // make one Deep Zoom tile a whole image: those get ordinary 256-pixel tiles.
+        let tile_size = if l0.is_tiled() && l0.tile_width <= MAX_NATIVE_TILE {
+            l0.tile_width
+        } else {
+            256
+        };
         let opts = DeepZoomOptions {
-            tile_size: l0.tile_width,
+            tile_size,
             overlap: 0,
             limit_bounds: false,
             ..DeepZoomOptions::default()
@@ -287,25 +298,21 @@ impl DeepZoomGenerator {
     /// size with PIL's thumbnail rules when they differ.
     pub async fn render(&self, level: usize, col: u32, row: u32) -> Result<crate::Image> {
         let info = self.dz.tile_info(level, col, row)?;
-        let rgb = self
-            .slide
-            .read_region_rgb(
+        // A low-zoom tile of a slide without a coarse enough level covers a large region:
+        // `read_region_resized` reduces it as it decodes instead of composing it whole.
+        let out = (info.l_size != info.z_size)
+            .then(|| resize::pil_thumbnail_size(info.l_size, info.z_size));
+        self.slide
+            .read_region_resized(
                 info.l0_location.0,
                 info.l0_location.1,
                 info.slide_level,
                 info.l_size.0,
                 info.l_size.1,
+                out,
                 [255, 255, 255],
             )
-            .await?;
-        if info.l_size == info.z_size {
-            return Ok(rgb);
-        }
-        crate::cpu::run(move || {
-            let (w, h) = resize::pil_thumbnail_size(info.l_size, info.z_size);
-            resize::pil_resize(&rgb, w, h)
-        })
-        .await
+            .await
     }
 
     /// The rendered tile if the cache holds it (no rendering).

@@ -47,6 +47,15 @@ pub enum Error {
         #[source]
         source: object_store::Error,
     },
+    /// The render memory budget ([`crate::budget::RenderBudget`]) is used up by other renders
+    /// right now: the same request can succeed shortly.
+    #[error("busy: {what}; retry in {retry_after_secs} s")]
+    Busy {
+        /// What could not start, and the budget it needed.
+        what: String,
+        /// Seconds after which a retry is reasonable.
+        retry_after_secs: u32,
+    },
     /// A local I/O operation (not through object_store) failed.
     #[error("I/O error on {source_name}: {source}")]
     Io {
@@ -71,6 +80,8 @@ pub enum ErrorKind {
     Corrupt,
     /// See [`Error::Backend`] and [`Error::Io`].
     Backend,
+    /// See [`Error::Busy`]: transient, retry later.
+    Busy,
 }
 
 impl Error {
@@ -81,6 +92,7 @@ impl Error {
             Error::InvalidInput { .. } => ErrorKind::InvalidInput,
             Error::Unsupported { .. } => ErrorKind::Unsupported,
             Error::Corrupt { .. } => ErrorKind::Corrupt,
+            Error::Busy { .. } => ErrorKind::Busy,
             Error::Backend { source, .. } => match source {
                 object_store::Error::NotFound { .. } => ErrorKind::NotFound,
                 _ => ErrorKind::Backend,
@@ -110,6 +122,16 @@ impl Error {
         Error::InvalidInput {
             field,
             reason: reason.into(),
+        }
+    }
+
+    /// Seconds a client should wait before retrying, for [`Error::Busy`].
+    pub fn retry_after_secs(&self) -> Option<u32> {
+        match self {
+            Error::Busy {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 

@@ -12,6 +12,8 @@
 //! - [`deepzoom`] serves Deep Zoom tiles with openslide-python's geometry, passing native
 //!   tiles through and rendering the rest on a bounded CPU pool ([`cpu`]) with a byte-bounded
 //!   cache ([`cache`]);
+//! - [`budget`] bounds the memory of concurrent renders ([`Error::Busy`] when it is used up),
+//!   and [`Slide::check`] refuses damaged or hostile files before they are served;
 //! - [`convert`] turns PNG/JPEG/BMP/WebP/striped TIFF uploads into tiled JPEG pyramids.
 //!
 //! Cargo features: `s3` (default) for `s3://` URLs, `jpeg2000` (default) for Aperio
@@ -28,6 +30,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod budget;
 pub mod cache;
 pub mod codec;
 pub mod convert;

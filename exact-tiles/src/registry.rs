@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
+use crate::budget::RenderBudget;
 use crate::deepzoom::{DeepZoomGenerator, DeepZoomOptions};
 use crate::error::Result;
 use crate::slide::Slide;
@@ -26,6 +27,7 @@ struct Entries {
 pub struct SlideCache {
     capacity: usize,
     entries: Mutex<Entries>,
+    budget: Option<Arc<RenderBudget>>,
 }
 
 fn evict<K: Clone + Eq + std::hash::Hash, V>(map: &mut HashMap<K, (V, u64)>, capacity: usize) {
@@ -62,7 +64,19 @@ impl SlideCache {
         Self {
             capacity: capacity.max(1),
             entries: Mutex::default(),
+            budget: None,
         }
+    }
+
+    /// Every slide this cache opens renders within `budget` (see [`Slide::with_budget`]).
+    pub fn with_budget(mut self, budget: Arc<RenderBudget>) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// The render budget of the slides this cache opens, if any.
+    pub fn budget(&self) -> Option<&Arc<RenderBudget>> {
+        self.budget.as_ref()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
@@ -89,7 +103,13 @@ impl SlideCache {
             touch(&mut g.slides, url.to_string(), g.clock, self.capacity)
         };
         let r = cell
-            .get_or_try_init(|| async { open().await.map(Arc::new) })
+            .get_or_try_init(|| async {
+                let slide = open().await?;
+                Ok(Arc::new(match &self.budget {
+                    Some(b) => slide.with_budget(b.clone()),
+                    None => slide,
+                }))
+            })
             .await
             .cloned();
         if r.is_err() {

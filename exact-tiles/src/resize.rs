@@ -36,9 +36,7 @@ pub fn pil_thumbnail_size(size: (u32, u32), max: (u32, u32)) -> (u32, u32) {
 /// for reductions of 4× or more, first average whole blocks (`Image.reduce`), then Lanczos3
 /// over the exact remaining box.
 pub fn pil_resize(src: &Image, w: u32, h: u32) -> Result<Image> {
-    let fx = (f64::from(src.width) / f64::from(w.max(1)) / 2.0) as u32;
-    let fy = (f64::from(src.height) / f64::from(h.max(1)) / 2.0) as u32;
-    let (fx, fy) = (fx.max(1), fy.max(1));
+    let (fx, fy) = pil_reduce_factors((src.width, src.height), (w, h));
     if fx == 1 && fy == 1 {
         return lanczos(src, w, h);
     }
@@ -46,6 +44,23 @@ pub fn pil_resize(src: &Image, w: u32, h: u32) -> Result<Image> {
     let bw = f64::from(src.width) / f64::from(fx);
     let bh = f64::from(src.height) / f64::from(fy);
     Ok(pil_resample(&reduced, w, h, (0.0, 0.0, bw, bh)))
+}
+
+/// The whole-block reduction [`pil_resize`] applies before Lanczos for `src` → `out`
+/// (PIL's `reducing_gap=2.0`): at least 1 on each axis.
+pub fn pil_reduce_factors(src: (u32, u32), out: (u32, u32)) -> (u32, u32) {
+    let fx = (f64::from(src.0) / f64::from(out.0.max(1)) / 2.0) as u32;
+    let fy = (f64::from(src.1) / f64::from(out.1.max(1)) / 2.0) as u32;
+    (fx.max(1), fy.max(1))
+}
+
+/// The mean of `n` samples summing to `acc`, rounded as Pillow's `Image.reduce` does (a
+/// truncated fixed-point reciprocal computed in float, which reads a little low for large
+/// blocks).
+pub(crate) fn pillow_mean(acc: u64, n: u32) -> u8 {
+    let mult = (4_294_967_296.0_f32 / (256u32.wrapping_mul(n)) as f32) as u32;
+    let ss = (acc as u32).wrapping_add(n / 2);
+    (ss.wrapping_mul(mult) >> 24) as u8
 }
 
 /// PIL's Lanczos window (support 3).
@@ -154,13 +169,9 @@ pub fn reduce(src: &Image, fx: u32, fy: u32) -> Image {
                 }
             }
             let n = (x1 - x0) * (y1 - y0);
-            // Pillow divides with a truncated fixed-point reciprocal computed in float
-            // (`division_UINT32`), which reads a little low for large blocks: do the same.
-            let mult = (4_294_967_296.0_f32 / (256u32.wrapping_mul(n)) as f32) as u32;
             let d = &mut out.data[(oy as usize * w as usize + ox as usize) * c..][..c];
             for k in 0..c {
-                let ss = (acc[k] as u32).wrapping_add(n / 2);
-                d[k] = (ss.wrapping_mul(mult) >> 24) as u8;
+                d[k] = pillow_mean(acc[k], n);
             }
         }
     }

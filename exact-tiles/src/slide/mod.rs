@@ -5,10 +5,15 @@
 //! (`ome-tiff`, first series with its SubIFD pyramid), and striped TIFFs as a one-level
 //! fallback. Level layout and properties follow OpenSlide's naming.
 
+mod check;
 #[cfg(feature = "openslide")]
 mod openslide;
 mod props;
+mod reduced;
 mod region;
+
+pub use check::max_expansion;
+pub use reduced::DIRECT_REGION_PIXELS;
 
 pub use props::{format_double, format_g};
 
@@ -19,6 +24,7 @@ use bytes::Bytes;
 use object_store::ObjectStore;
 use object_store::path::Path;
 
+use crate::budget::RenderBudget;
 use crate::cache::ByteCache;
 use crate::codec::TileCodec;
 use crate::error::{Error, Result};
@@ -56,6 +62,11 @@ pub struct Level {
 }
 
 impl Level {
+    /// True if the level is stored in tiles (not strips).
+    pub fn is_tiled(&self) -> bool {
+        self.dir.is_tiled()
+    }
+
     /// True if tiles of this level can be served as JPEG without decoding.
     pub fn is_passthrough(&self) -> bool {
         self.passthrough_prefix.is_some()
@@ -107,6 +118,8 @@ pub struct Slide {
     properties: BTreeMap<String, String>,
     associated: BTreeMap<String, Associated>,
     tiles: ByteCache<(usize, u32, u32), Arc<Image>>,
+    /// The memory budget renders reserve from; `None`: unbounded.
+    budget: Option<Arc<RenderBudget>>,
     /// Set when OpenSlide (the `openslide` feature) reads this slide instead of the TIFF code.
     #[cfg(feature = "openslide")]
     osr: Option<Arc<openslide_rs::OpenSlide>>,
@@ -260,9 +273,23 @@ impl Slide {
             properties,
             associated,
             tiles: ByteCache::new(DEFAULT_TILE_CACHE_BYTES),
+            budget: None,
             #[cfg(feature = "openslide")]
             osr: None,
         })
+    }
+
+    /// Make every render of this slide (regions, thumbnails, decoded tiles, Deep Zoom tiles)
+    /// reserve its peak memory from `budget` first, failing with [`Error::Busy`] when it is
+    /// used up (see [`crate::budget`]).
+    pub fn with_budget(mut self, budget: Arc<RenderBudget>) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// The render budget, if any.
+    pub fn budget(&self) -> Option<&RenderBudget> {
+        self.budget.as_deref()
     }
 
     /// Keep at most `bytes` of decoded tiles for this slide (default
@@ -449,14 +476,16 @@ impl Slide {
         let (l, range) = self.tile_range(level, col, row)?;
         let codec = l.codec.clone().map_err(Error::unsupported)?;
         let (w, h) = (l.tile_width, l.tile_height);
+        let _held = crate::budget::reserve(
+            self.budget(),
+            (u64::from(w) * u64::from(h))
+                .saturating_mul(3)
+                .saturating_add(range.end - range.start),
+            &format_args!("tile {col},{row} of level {level} of {}", self.name()),
+        )?;
         let img = if range.is_empty() {
             // Sparse tile: OpenSlide paints nothing, which reads as white after compositing.
-            Image {
-                width: w,
-                height: h,
-                channels: 3,
-                data: vec![255; w as usize * h as usize * 3],
-            }
+            blank_tile(w, h, self.name())?
         } else {
             let raw = self.source.read(range).await?;
             let name = self.name().to_string();
@@ -484,12 +513,19 @@ impl Slide {
     async fn read_whole_directory(&self, dir: &Arc<Directory>) -> Result<Image> {
         let codec = TileCodec::new(dir, self.name())?;
         let (w, h) = (dir.width, dir.height);
-        if w as usize * h as usize * 3 > crate::codec::MAX_DECODED_BYTES {
+        if (w as usize).saturating_mul(h as usize).saturating_mul(3)
+            > crate::codec::MAX_DECODED_BYTES
+        {
             return Err(Error::unsupported(format!(
                 "{}: {w}x{h} image is too large to decode whole",
                 self.name()
             )));
         }
+        let _held = crate::budget::reserve(
+            self.budget(),
+            w as u64 * h as u64 * 3 * 2,
+            &format_args!("a {w}x{h} image of {}", self.name()),
+        )?;
         let (tw, th) = dir.tile_size.unwrap_or((w, dir.rows_per_strip));
         let across = w.div_ceil(tw);
         let down = h.div_ceil(th);
@@ -513,6 +549,23 @@ impl Slide {
         })
         .await
     }
+}
+
+/// A white `w` × `h` tile (a sparse tile, which OpenSlide leaves unpainted), no larger than a
+/// decoded tile may be: a hostile header cannot make an empty tile allocate gigabytes.
+pub(crate) fn blank_tile(w: u32, h: u32, name: &str) -> Result<Image> {
+    let len = (w as usize).saturating_mul(h as usize).saturating_mul(3);
+    if len > crate::codec::MAX_DECODED_BYTES || len == 0 {
+        return Err(Error::unsupported(format!(
+            "{name}: {w}x{h} tile is too large"
+        )));
+    }
+    Ok(Image {
+        width: w,
+        height: h,
+        channels: 3,
+        data: vec![255; len],
+    })
 }
 
 /// Aperio names label and macro images by the second line of their ImageDescription.

@@ -91,6 +91,7 @@ impl Slide {
             properties,
             associated,
             tiles: ByteCache::new(0),
+            budget: None,
             osr: Some(Arc::new(osr)),
         })
     }

@@ -64,6 +64,24 @@ impl Slide {
     /// whole) is rendered with the sub-pixel offset, interpolated bilinearly with 7-bit weights
     /// as cairo/pixman do, so pixels agree with OpenSlide's at every level.
     pub async fn read_region(&self, x: i64, y: i64, level: usize, w: u32, h: u32) -> Result<Image> {
+        check_region_size(w, h)?;
+        let _held = crate::budget::reserve(
+            self.budget(),
+            self.region_cost(level, w, h)?,
+            &format_args!("a {w}x{h} region of {}", self.name()),
+        )?;
+        self.region_rgba(x, y, level, w, h).await
+    }
+
+    /// [`Slide::read_region`] without the budget (its callers reserved it).
+    pub(super) async fn region_rgba(
+        &self,
+        x: i64,
+        y: i64,
+        level: usize,
+        w: u32,
+        h: u32,
+    ) -> Result<Image> {
         if u64::from(w) * u64::from(h) > MAX_REGION_PIXELS {
             return Err(Error::invalid(
                 "size",
@@ -84,7 +102,7 @@ impl Slide {
             let mut out = Image::new(w, h, 4);
             if dx < i64::from(w) && dy < i64::from(h) {
                 let (iw, ih) = (w - dx as u32, h - dy as u32);
-                let inner = Box::pin(self.read_region(x.max(0), y.max(0), level, iw, ih)).await?;
+                let inner = Box::pin(self.region_rgba(x.max(0), y.max(0), level, iw, ih)).await?;
                 blit(&inner, &mut out, dx, dy);
             }
             return Ok(out);
@@ -113,6 +131,25 @@ impl Slide {
         h: u32,
         background: [u8; 3],
     ) -> Result<Image> {
+        check_region_size(w, h)?;
+        let _held = crate::budget::reserve(
+            self.budget(),
+            self.region_cost(level, w, h)?,
+            &format_args!("a {w}x{h} region of {}", self.name()),
+        )?;
+        self.region_rgb(x, y, level, w, h, background).await
+    }
+
+    /// [`Slide::read_region_rgb`] without the budget (its callers reserved it).
+    pub(super) async fn region_rgb(
+        &self,
+        x: i64,
+        y: i64,
+        level: usize,
+        w: u32,
+        h: u32,
+        background: [u8; 3],
+    ) -> Result<Image> {
         let ds = self.level(level)?.downsample;
         #[cfg(feature = "openslide")]
         let direct = self.osr.is_none();
@@ -131,7 +168,7 @@ impl Slide {
                 }
             }
         }
-        let region = self.read_region(x, y, level, w, h).await?;
+        let region = self.region_rgba(x, y, level, w, h).await?;
         Ok(crate::cpu::run(move || region.to_rgb(background)).await)
     }
 
@@ -244,12 +281,7 @@ impl Slide {
                 let name = self.name().to_string();
                 crate::cpu::run(move || {
                     if raw.is_empty() {
-                        Ok(Image {
-                            width: w,
-                            height: h,
-                            channels: 3,
-                            data: vec![255; w as usize * h as usize * 3],
-                        })
+                        super::blank_tile(w, h, &name)
                     } else {
                         codec.decode(&raw, w, h, &name)
                     }
@@ -281,14 +313,38 @@ impl Slide {
         let (Ok(lw), Ok(lh)) = (lw, lh) else {
             return Err(Error::unsupported("level too large for a thumbnail"));
         };
-        let region = self.read_region(0, 0, level, lw, lh).await?;
         let size = resize::pil_thumbnail_size((lw, lh), (max_width, max_height));
-        crate::cpu::run(move || {
-            let rgb = region.to_rgb([255, 255, 255]);
-            resize::pil_resize(&rgb, size.0, size.1)
-        })
-        .await
+        // Composed on white then resized; a large level is reduced block by block as it is
+        // decoded rather than composed whole (see `read_region_resized`).
+        self.read_region_resized(0, 0, level, lw, lh, Some(size), [255, 255, 255])
+            .await
     }
+
+    /// Peak bytes of a `w` × `h` region of `level` read by [`Slide::read_region`] or
+    /// [`Slide::read_region_rgb`]: the RGBA composition with its sub-pixel copy and RGB
+    /// result (11 bytes a pixel), plus the decoded tiles it touches.
+    pub(super) fn region_cost(&self, level: usize, w: u32, h: u32) -> Result<u64> {
+        let l = self.level(level)?;
+        let (tw, th) = (u64::from(l.tile_width), u64::from(l.tile_height));
+        let tiles = (u64::from(w).div_ceil(tw) + 1) * (u64::from(h).div_ceil(th) + 1);
+        let tiles = tiles.min(u64::from(l.tiles_across) * u64::from(l.tiles_down));
+        // Saturating: tile and strip sizes come from the file.
+        let tile_bytes = tw.saturating_mul(th).saturating_mul(3);
+        Ok((u64::from(w) * u64::from(h))
+            .saturating_mul(11)
+            .saturating_add(tiles.saturating_mul(tile_bytes)))
+    }
+}
+
+/// [`Error::InvalidInput`] for regions beyond [`MAX_REGION_PIXELS`].
+pub(super) fn check_region_size(w: u32, h: u32) -> Result<()> {
+    if u64::from(w) * u64::from(h) > MAX_REGION_PIXELS {
+        return Err(Error::invalid(
+            "size",
+            format!("{w}x{h} exceeds {MAX_REGION_PIXELS} pixels"),
+        ));
+    }
+    Ok(())
 }
 
 /// Shift straight-RGBA `src` ((w+1) × (h+1)) left/up by `wx`/128 and `wy`/128 of a pixel:

@@ -488,6 +488,13 @@ fn decode(dir: &mut Directory, entries: &[Entry], layout: Layout, name: &str) ->
             format!("IFD at {} has no image size", dir.offset),
         ));
     }
+    // Every reader divides by these: a file declaring none is damaged, not an empty image.
+    if dir.samples_per_pixel == 0 {
+        return Err(Error::corrupt(
+            name,
+            format!("IFD at {} has 0 samples per pixel", dir.offset),
+        ));
+    }
     if dir.rows_per_strip == 0 || dir.rows_per_strip > dir.height {
         dir.rows_per_strip = dir.height;
     }
@@ -497,7 +504,8 @@ fn decode(dir: &mut Directory, entries: &[Entry], layout: Layout, name: &str) ->
                 return Err(Error::corrupt(name, format!("tile size {w}x{h}")));
             }
             dir.tile_size = Some((w, h));
-            let n = u64::from(dir.width.div_ceil(w)) * u64::from(dir.height.div_ceil(h));
+            let n =
+                u64::from(dir.width.div_ceil(w)).saturating_mul(u64::from(dir.height.div_ceil(h)));
             (tile_off, tile_cnt, n)
         }
         _ => (
@@ -512,13 +520,15 @@ fn decode(dir: &mut Directory, entries: &[Entry], layout: Layout, name: &str) ->
         1
     };
     let (offsets, counts) = (offsets.unwrap_or_default(), counts.unwrap_or_default());
-    if (offsets.len() as u64) < expected * planes.max(1) || offsets.len() != counts.len() {
+    // Saturating: 1-pixel tiles of a 4-billion-pixel-wide image in 65,535 planes overflow.
+    let expected = expected.saturating_mul(planes.max(1));
+    if (offsets.len() as u64) < expected || offsets.len() != counts.len() {
         return Err(Error::corrupt(
             name,
             format!(
                 "IFD at {} needs {} tile/strip offsets and byte counts, has {} and {}",
                 dir.offset,
-                expected * planes.max(1),
+                expected,
                 offsets.len(),
                 counts.len()
             ),
