@@ -147,7 +147,7 @@ const stubPage = `<!doctype html><html><body style="margin:0;overflow:hidden">
   const DIRECT = 30000;   // more in view than this: overview tiles only
   const viewer = OpenSeadragon({ id: 'v', prefixUrl: '/__bench__/osd/images/', showNavigationControl: false, drawer: 'canvas',
     tileSources: ['/api/v1/images/images/' + image + '/native.dzi',
-                  { tileSource: '/api/v1/images/images/' + image + '/annotation_tiles.dzi', opacity: 1 }] });
+                  { tileSource: '/api/v1/images/images/' + image + '/annotation_tiles.dzi', opacity: 0 }] });
   window.viewer = viewer;
   const canvas = document.getElementById('c');
   const ctx = canvas.getContext('2d');
