@@ -16,6 +16,7 @@ pub mod pagination;
 pub mod pixels;
 pub mod query;
 mod routes;
+mod ui;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::get;
@@ -54,6 +55,7 @@ pub fn router(exact: Exact) -> Router {
             get(|| async { Json(openapi::document()) }),
         )
         .merge(routes::routes())
+        .merge(ui::routes())
         .fallback(|| async {
             (
                 axum::http::StatusCode::NOT_FOUND,

@@ -1,0 +1,142 @@
+// What the viewer holds: the annotations of the viewport (fetched with the API's viewport
+// filter as the view settles), the image-level labels, per-type counts, and — when a view
+// holds more annotations than a browser should draw one by one — the server's overview tiles.
+
+import OpenSeadragon from 'openseadragon';
+import { api, request } from '../api/client';
+import { VectorType } from '../api/types';
+import type { BBox } from '../viewer/geometry';
+import type { ViewerPage } from './viewer';
+
+/** Most annotations fetched for one view; beyond it the overview tiles show the rest. */
+export const VIEW_LIMIT = 5000;
+
+function inside(a: BBox, b: BBox): boolean {
+  return a.minX >= b.minX && a.minY >= b.minY && a.maxX <= b.maxX && a.maxY <= b.maxY;
+}
+
+export class Loader {
+  private loaded: BBox | null = null;
+  private seq = 0;
+  private countTimer = 0;
+  /** Whether the last view had more annotations than VIEW_LIMIT. */
+  crowded = false;
+  private overview: OpenSeadragon.TiledImage | null = null;
+  private overviewGen: number | null = null;
+  private overviewProbe: Promise<boolean> | null = null;
+
+  constructor(private readonly page: ViewerPage) {}
+
+  async start(): Promise<void> {
+    const globals = this.page.ordered.filter((t) => t.vector_type === VectorType.Global).map((t) => t.id);
+    if (globals.length) {
+      const res = await api.annotations({ image: this.page.image.id, annotation_type__in: globals.join(','), deleted: false, limit: 1000 });
+      for (const a of res.results) this.page.accept(a);
+    }
+    await this.viewport(this.page.visibleBox());
+    this.recount();
+  }
+
+  /** Fetches the annotations of `view` (with a margin) unless they are already held. */
+  async viewport(view: BBox): Promise<void> {
+    if (this.loaded && inside(view, this.loaded) && !this.crowded) return;
+    const w = view.maxX - view.minX;
+    const hgt = view.maxY - view.minY;
+    const want = { minX: view.minX - w / 2, minY: view.minY - hgt / 2, maxX: view.maxX + w / 2, maxY: view.maxY + hgt / 2 };
+    const seq = ++this.seq;
+    const res = await api.annotations({
+      image: this.page.image.id,
+      deleted: false,
+      vector_x_min: Math.floor(want.minX),
+      vector_x_max: Math.ceil(want.maxX),
+      vector_y_min: Math.floor(want.minY),
+      vector_y_max: Math.ceil(want.maxY),
+      limit: VIEW_LIMIT,
+    });
+    if (seq !== this.seq) return;
+    // Memory stays bounded: a far pan starts afresh instead of accumulating the slide.
+    if (this.page.store.size > 4 * VIEW_LIMIT) this.page.store.clear();
+    for (const a of res.results) this.page.accept(a);
+    this.crowded = res.count > res.results.length;
+    this.loaded = this.crowded ? null : want;
+    await this.showOverview(this.crowded);
+    this.page.panel.changed();
+    this.page.redraw();
+  }
+
+  /** Forgets what is held and fetches the view again (after an event stream reset). */
+  async reload(): Promise<void> {
+    this.loaded = null;
+    this.page.store.clear();
+    await this.viewport(this.page.visibleBox());
+    this.bustOverview();
+  }
+
+  /** Per-type counts of the whole image (debounced: several writes, one round of requests). */
+  recount(): void {
+    clearTimeout(this.countTimer);
+    this.countTimer = window.setTimeout(() => {
+      void Promise.all(
+        this.page.ordered.map(async (t) => {
+          const res = await api.annotations({ image: this.page.image.id, annotation_type: t.id, deleted: false, limit: 1 });
+          this.page.counts.set(t.id, res.count);
+        }),
+      ).then(() => this.page.panel.render());
+    }, 250);
+  }
+
+  // ---- overview tiles (server-rendered, contract 2) ----------------------------------------
+
+  private base(): string {
+    return `/api/v1/images/images/${this.page.image.id}`;
+  }
+
+  private async generation(): Promise<number | null> {
+    try {
+      const g = await request<{ generation: number }>('GET', `${this.base()}/annotation_tiles/generation`);
+      return g.generation;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Shows the overview layer when the view is crowded; only asks the server when it is. */
+  private async showOverview(on: boolean): Promise<void> {
+    if (!on) {
+      this.overview?.setOpacity(0);
+      return;
+    }
+    this.overviewProbe ??= this.generation().then((g) => {
+      this.overviewGen = g;
+      return g !== null;
+    });
+    if (!(await this.overviewProbe)) return;
+    if (!this.overview) this.addOverview();
+    this.overview?.setOpacity(this.page.showAnnotations ? 1 : 0);
+  }
+
+  private addOverview(): void {
+    const hidden = new Set(this.page.hidden);
+    const types = this.page.ordered.filter((t) => !hidden.has(t.id)).map((t) => t.id);
+    const url = `${this.base()}/annotation_tiles.dzi?v=${this.overviewGen ?? 0}&types=${types.join(',')}`;
+    const osd = this.page.view.osd;
+    osd.addTiledImage({
+      tileSource: url,
+      index: 1,
+      success: (e: { item: OpenSeadragon.TiledImage }) => {
+        if (this.overview) osd.world.removeItem(this.overview);
+        this.overview = e.item;
+      },
+    } as unknown as Parameters<OpenSeadragon.Viewer["addTiledImage"]>[0]);
+  }
+
+  /** After a write: a new generation of overview tiles, if they are on screen. */
+  bustOverview(): void {
+    if (!this.overview) return;
+    void this.generation().then((g) => {
+      if (g === null || g === this.overviewGen) return;
+      this.overviewGen = g;
+      this.addOverview();
+    });
+  }
+}
