@@ -118,6 +118,14 @@ export class ViewerPage {
     await this.loader.start();
     new Live(this).start();
     this.settled();
+    // A small, stable hook for debugging from the console and for the end-to-end tests.
+    (window as unknown as { exact: unknown }).exact = {
+      toScreen: (x: number, y: number) => this.view.toScreen(x, y),
+      toImage: (x: number, y: number) => this.view.toImage(x, y),
+      selected: () => this.selected,
+      held: () => [...this.store.byId.keys()],
+      drafts: () => this.drafts.length,
+    };
     document.body.dataset.ready = '1';
   }
 
