@@ -60,7 +60,7 @@ fn shell(page: &str, id: Option<u64>, title: &str) -> Response {
     let html = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} · EXACT</title><link rel=\"stylesheet\" href=\"/static/{css}\"></head>\
+         <title>{title} · EXACT</title><link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/static/{css}\"></head>\
          <body data-page=\"{page}\"{id}><div id=\"app\"><noscript>EXACT needs JavaScript.</noscript></div>\
          <script src=\"/static/{js}\"></script></body></html>\n",
         css = m.css,

@@ -88,17 +88,23 @@ export async function setup() {
  * requests and HTTP errors; `allow` (regexps on "STATUS URL" or the console text) lists the
  * ones a test provokes on purpose.
  */
-export async function browser(allow = []) {
+export async function browser(allow = [], options = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'exact-ui-'));
   const context = await chromium.launchPersistentContext(dir, {
     executablePath: '/usr/bin/chromium',
     headless: true,
     viewport: { width: 1400, height: 900 },
+    ...options,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   const problems = [];
   const allowed = (text) => allow.some((re) => re.test(text));
   const watch = (page) => {
+    if (process.env.EXACT_DEBUG) {
+      page.on('console', (m) => console.log(`[console ${m.type()}] ${m.text()}`));
+      page.on('response', (r) => console.log(`[http] ${r.status()} ${r.request().method()} ${r.url()}`));
+      page.on('framenavigated', (f) => f === page.mainFrame() && console.log(`[nav] ${f.url()}`));
+    }
     page.on('console', (m) => {
       if (m.type() === 'error' && !allowed(m.text())) problems.push(`console: ${m.text()}`);
     });

@@ -116,8 +116,10 @@ export const api = {
   slideInfo: (id: Id) => request<SlideInformation>('GET', `${A}/images/images/${id}/slide_information/`),
   types: (product: Id) =>
     request<Page<AnnotationType>>('GET', `${A}/annotations/annotation_types/?${qs({ product, limit: 1000 })}`),
-  annotations: (params: Record<string, string | number | boolean | undefined>) =>
-    request<Page<Annotation>>('GET', `${A}/annotations/annotations/?${qs(params)}`),
+  /** `background`: a refresh the user did not ask for, which must not yank them to the login
+   * page (their next action will, after saving their work). */
+  annotations: (params: Record<string, string | number | boolean | undefined>, background = false) =>
+    request<Page<Annotation>>('GET', `${A}/annotations/annotations/?${qs(params)}`, undefined, !background),
   annotation: (id: Id) => request<Annotation>('GET', `${A}/annotations/annotations/${id}/`),
   createAnnotation: (a: Partial<Annotation>) => request<Annotation>('POST', `${A}/annotations/annotations/`, a),
   patchAnnotation: (id: Id, patch: Partial<Annotation>) =>

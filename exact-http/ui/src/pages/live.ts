@@ -2,8 +2,8 @@
 // or — when the server has none — polling `last_edit_time__gte` once a second. Each change
 // says who made it.
 
-import { api, username } from '../api/client';
-import type { Annotation, Id } from '../api/types';
+import { ApiError, request, username } from '../api/client';
+import type { Annotation, Id, Page } from '../api/types';
 import { toast } from './dom';
 import type { ViewerPage } from './viewer';
 
@@ -66,10 +66,17 @@ export class Live {
   }
 
   private async tick(): Promise<void> {
-    let res;
+    let res: Page<Annotation>;
     try {
-      res = await api.annotations({ image: this.page.image.id, last_edit_time__gte: this.since, limit: 1000 });
-    } catch {
+      const q = new URLSearchParams({ image: String(this.page.image.id), last_edit_time__gte: this.since, limit: '1000' });
+      // A background poll never yanks the user to the login page mid-drawing: it stops, and the
+      // user's next action (whose work is saved first) goes there.
+      res = await request<Page<Annotation>>('GET', `/api/v1/annotations/annotations/?${q.toString()}`, undefined, false);
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) {
+        clearInterval(this.polling);
+        this.polling = 0;
+      }
       return;
     }
     for (const a of res.results) {

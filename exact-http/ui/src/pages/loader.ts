@@ -18,6 +18,7 @@ function inside(a: BBox, b: BBox): boolean {
 export class Loader {
   private loaded: BBox | null = null;
   private seq = 0;
+  private inFlight = '';
   private countTimer = 0;
   /** Whether the last view had more annotations than VIEW_LIMIT. */
   crowded = false;
@@ -43,16 +44,25 @@ export class Loader {
     const w = view.maxX - view.minX;
     const hgt = view.maxY - view.minY;
     const want = { minX: view.minX - w / 2, minY: view.minY - hgt / 2, maxX: view.maxX + w / 2, maxY: view.maxY + hgt / 2 };
+    const wantKey = [want.minX, want.minY, want.maxX, want.maxY].map(Math.round).join(',');
+    // The same view asked again while its answer is on the way (open + animation end).
+    if (wantKey === this.inFlight) return;
+    this.inFlight = wantKey;
     const seq = ++this.seq;
-    const res = await api.annotations({
-      image: this.page.image.id,
-      deleted: false,
-      vector_x_min: Math.floor(want.minX),
-      vector_x_max: Math.ceil(want.maxX),
-      vector_y_min: Math.floor(want.minY),
-      vector_y_max: Math.ceil(want.maxY),
-      limit: VIEW_LIMIT,
-    });
+    let res;
+    try {
+      res = await api.annotations({
+        image: this.page.image.id,
+        deleted: false,
+        vector_x_min: Math.floor(want.minX),
+        vector_x_max: Math.ceil(want.maxX),
+        vector_y_min: Math.floor(want.minY),
+        vector_y_max: Math.ceil(want.maxY),
+        limit: VIEW_LIMIT,
+      });
+    } finally {
+      if (this.inFlight === wantKey) this.inFlight = '';
+    }
     if (seq !== this.seq) return;
     // Memory stays bounded: a far pan starts afresh instead of accumulating the slide.
     if (this.page.store.size > 4 * VIEW_LIMIT) this.page.store.clear();
@@ -76,9 +86,9 @@ export class Loader {
   recount(): void {
     clearTimeout(this.countTimer);
     this.countTimer = window.setTimeout(() => {
-      void Promise.all(
+      void Promise.allSettled(
         this.page.ordered.map(async (t) => {
-          const res = await api.annotations({ image: this.page.image.id, annotation_type: t.id, deleted: false, limit: 1 });
+          const res = await api.annotations({ image: this.page.image.id, annotation_type: t.id, deleted: false, limit: 1 }, true);
           this.page.counts.set(t.id, res.count);
         }),
       ).then(() => this.page.panel.render());

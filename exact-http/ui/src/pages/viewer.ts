@@ -551,7 +551,7 @@ export class ViewerPage {
 
   private restoreDrafts(): void {
     const saved = loadDrafts(this.image.id).filter((d) => this.types.has(d.type));
-    this.drafts = saved.map((d) => ({ ...d, key: d.key || draftKey(), error: d.error ?? 'not saved yet' }));
+    this.drafts = saved.map((d) => ({ ...d, key: d.key || draftKey(), error: d.error ?? 'restored, not saved yet' }));
     if (this.drafts.length) {
       toast(`${this.drafts.length} unsaved annotation(s) restored: Enter saves, Esc discards.`, 'info', 8000);
     }
