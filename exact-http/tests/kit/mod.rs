@@ -2,6 +2,7 @@
 //! users with passwords, JSON calls and a small world (team, set, product, box type, image).
 #![allow(dead_code)]
 
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
