@@ -185,6 +185,31 @@ describe('browser UI', () => {
     clean(main);
   });
 
+  test('ruler, image filter, hiding annotations and the next/previous image', async () => {
+    const { page } = main;
+    const [first, second] = data.images;
+    await openViewer(page, first.id, '?xmin=0&ymin=0&xmax=1500&ymax=1000');
+    // The slide's MPP is 0.5: a 300 × 400 px drag is 500 px = 250 µm.
+    await page.keyboard.press('m');
+    await drag(page, [[100, 100], [250, 300], [400, 500]]);
+    assert.match(await page.textContent('#ruler'), /^Ruler: 25\d\.\d µm$/);
+    await page.keyboard.press('m');
+    await page.locator('#filter-gamma').fill('2');
+    assert.equal(await page.evaluate(() => document.querySelector('#viewer .openseadragon-canvas canvas').style.filter), 'url("#exact-filter")');
+    await page.keyboard.press('y');
+    assert.equal(await page.evaluate(() => window.exact.shown()), false);
+    await page.keyboard.press('y');
+    assert.equal(await page.evaluate(() => window.exact.shown()), true);
+    await page.keyboard.press('e');
+    await page.waitForURL(new RegExp(`/annotations/${second.id}/`));
+    await page.waitForSelector('body[data-ready="1"]');
+    assert.equal(await page.textContent('#image-name'), second.name);
+    await page.keyboard.press('q');
+    await page.waitForURL(new RegExp(`/annotations/${first.id}/`));
+    await page.waitForSelector('body[data-ready="1"]');
+    clean(main);
+  });
+
   test('after a reload every change is on the server and on screen', async () => {
     const { page } = main;
     const image = data.images[0];
@@ -262,6 +287,15 @@ describe('browser UI', () => {
     await write(page, 'PATCH', '/api/v1/images/screening_modes/', () => page.keyboard.press('d'), 200);
     await write(page, 'PATCH', '/api/v1/images/screening_modes/', () => page.keyboard.press('s'), 200);
     await shot(page, '06-screening');
+    // Progress on the navigator: screened cells are painted there.
+    const painted = await page.evaluate(() => {
+      const c = document.getElementById('screening-progress');
+      const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 3; i < px.length; i += 4) if (px[i] > 0) n++;
+      return n;
+    });
+    assert.ok(painted > 0, 'no progress drawn on the navigator');
     // The screening mode of this user and image (POST returns the existing one).
     const mode = await rest('POST', '/api/v1/images/screening_modes/', { image: image.id, x_resolution: 350, y_resolution: 350 });
     const screened = Object.entries(mode.screening_tiles).filter(([, t]) => t.Screened).map(([k]) => Number(k)).sort((a, b) => a - b);
@@ -278,7 +312,8 @@ describe('browser UI', () => {
     // credentials (a dialog for a person; headless, the request would wait for ever). Wrong
     // credentials answer that challenge, so the page sees the 401 as a person who cancels the
     // dialog would. (The server should not challenge session requests: see the report.)
-    const b = await browser([...NO_EVENTS, /^401 (GET|POST) .*\/api\/v1\/annotations\/annotations\//, /status of 401/], {
+    const expired = [/^401 (GET|POST) .*\/api\/v1\/annotations\/annotations\//, /^401 GET .*\/native_files\//, /status of 401/, /Tile %s failed to load/];
+    const b = await browser([...NO_EVENTS, ...expired], {
       httpCredentials: { username: 'nobody', password: 'not-a-password' },
     });
     try {

@@ -37,7 +37,10 @@ export function toast(text: string, kind: 'info' | 'error' = 'info', ms = 4000):
 /** Whether a key event belongs to a text field rather than the viewer's shortcuts. */
 export function typing(e: KeyboardEvent): boolean {
   const t = e.target as HTMLElement | null;
-  return !!t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable);
+  if (!t) return false;
+  // Sliders, check boxes and buttons take no letters: the viewer's keys keep working on them.
+  if (t instanceof HTMLInputElement) return !['range', 'checkbox', 'radio', 'button', 'submit'].includes(t.type);
+  return t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable;
 }
 
 export function pageId(): number {

@@ -25,6 +25,7 @@ export class Loader {
   private overview: OpenSeadragon.TiledImage | null = null;
   private overviewGen: number | null = null;
   private overviewProbe: Promise<boolean> | null = null;
+  private overviewPending = false;
 
   constructor(private readonly page: ViewerPage) {}
 
@@ -36,6 +37,14 @@ export class Loader {
     }
     await this.viewport(this.page.visibleBox());
     this.recount();
+  }
+
+  /** No viewport query on the way, and the overview (when shown) fully loaded. */
+  complete(): boolean {
+    if (this.inFlight) return false;
+    if (this.crowded && this.overviewPending) return false;
+    if (this.crowded && this.overview) return this.overview.getFullyLoaded();
+    return true;
   }
 
   /** Fetches the annotations of `view` (with a margin) unless they are already held. */
@@ -72,6 +81,7 @@ export class Loader {
     await this.showOverview(this.crowded);
     this.page.panel.changed();
     this.page.redraw();
+    this.page.updateReady();
   }
 
   /** Forgets what is held and fetches the view again (after an event stream reset). */
@@ -130,14 +140,30 @@ export class Loader {
     const types = this.page.ordered.filter((t) => !hidden.has(t.id)).map((t) => t.id);
     const url = `${this.base()}/annotation_tiles.dzi?v=${this.overviewGen ?? 0}&types=${types.join(',')}`;
     const osd = this.page.view.osd;
+    this.overviewPending = true;
     osd.addTiledImage({
       tileSource: url,
       index: 1,
       success: (e: { item: OpenSeadragon.TiledImage }) => {
         if (this.overview) osd.world.removeItem(this.overview);
         this.overview = e.item;
+        this.overviewPending = false;
+        e.item.setOpacity(this.crowded && this.page.showAnnotations ? 1 : 0);
+        e.item.addHandler('fully-loaded-change', () => this.page.updateReady());
+        this.page.updateReady();
+      },
+      error: () => {
+        this.overviewPending = false;
+        this.page.updateReady();
       },
     } as unknown as Parameters<OpenSeadragon.Viewer["addTiledImage"]>[0]);
+  }
+
+  /** Type visibility or y changed: the overview follows (same types, shown or hidden). */
+  refreshOverview(): void {
+    if (!this.overview) return;
+    this.overview.setOpacity(this.crowded && this.page.showAnnotations ? 1 : 0);
+    this.addOverview();
   }
 
   /** After a write: a new generation of overview tiles, if they are on screen. */

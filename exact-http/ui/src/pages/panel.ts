@@ -79,6 +79,7 @@ export class Panel {
         vis.addEventListener('change', () => {
           if (vis.checked) p.hidden.delete(t.id);
           else p.hidden.add(t.id);
+          p.loader.refreshOverview();
           p.redraw();
         });
         const row = h(

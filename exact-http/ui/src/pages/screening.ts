@@ -86,11 +86,12 @@ export class Screening {
     if (!m || !nav) return;
     if (!this.navCanvas) {
       this.navCanvas = h('canvas', { class: 'nav-progress', id: 'screening-progress' });
-      nav.element.appendChild(this.navCanvas);
+      // Inside the navigator's drawing area (positioned, clipped), above its slide canvas.
+      nav.canvas.appendChild(this.navCanvas);
     }
     const c = this.navCanvas;
-    const w = nav.element.clientWidth;
-    const hgt = nav.element.clientHeight;
+    const w = nav.canvas.clientWidth;
+    const hgt = nav.canvas.clientHeight;
     c.width = w;
     c.height = hgt;
     const ctx = c.getContext('2d');

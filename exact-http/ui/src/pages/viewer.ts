@@ -107,6 +107,7 @@ export class ViewerPage {
     if (restore) this.view.fitImageRect(restore, true);
     osd.addHandler('update-viewport', () => this.redraw());
     osd.addHandler('animation-finish', () => this.settled());
+    this.view.tiled.addHandler('fully-loaded-change', () => this.updateReady());
     osd.addHandler('resize', () => this.redraw());
     this.bindPointer(main);
     document.addEventListener('keydown', (e) => this.key(e));
@@ -118,6 +119,7 @@ export class ViewerPage {
     await this.loader.start();
     new Live(this).start();
     this.settled();
+    this.updateReady();
     // A small, stable hook for debugging from the console and for the end-to-end tests.
     (window as unknown as { exact: unknown }).exact = {
       toScreen: (x: number, y: number) => this.view.toScreen(x, y),
@@ -125,15 +127,23 @@ export class ViewerPage {
       selected: () => this.selected,
       held: () => [...this.store.byId.keys()],
       drafts: () => this.drafts.length,
+      shown: () => this.showAnnotations,
     };
     document.body.dataset.ready = '1';
+  }
+
+  /** `window.exactViewerReady` (ui-contract.md §3): the view is interactive and complete — its
+   * slide tiles are loaded and its annotations drawn (vectors, or overview tiles when crowded). */
+  updateReady(): void {
+    const ready = this.view.tiled.getFullyLoaded() && this.loader.complete();
+    (window as unknown as { exactViewerReady: boolean }).exactViewerReady = ready;
   }
 
   /** After a pan/zoom ends: the URL follows, annotations of the new viewport are fetched. */
   private settled(): void {
     const b = this.view.visible(false);
     writeViewportToUrl(b, this.image.frames > 1 ? 1 : null);
-    void this.loader.viewport(b);
+    void this.loader.viewport(b).then(() => this.updateReady());
     this.redraw();
   }
 
@@ -155,6 +165,7 @@ export class ViewerPage {
       const items = this.store.search(b);
       const skip = this.drag ? this.drag.id : null;
       drawBatches(ctx, t.s, items, this.types, this.hidden, skip);
+      (window as unknown as { inView: number }).inView = items.length;
       const sel = this.selected !== null ? this.store.byId.get(this.selected) : undefined;
       const selType = sel ? this.types.get(sel.type) : undefined;
       if (sel?.coords && selType) {
@@ -615,6 +626,7 @@ export class ViewerPage {
         break;
       case 'y':
         this.showAnnotations = !this.showAnnotations;
+        this.loader.refreshOverview();
         this.redraw();
         break;
       case 'q':
