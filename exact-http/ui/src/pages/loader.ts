@@ -22,6 +22,8 @@ export class Loader {
   private countTimer = 0;
   /** Whether the last view had more annotations than VIEW_LIMIT. */
   crowded = false;
+  /** The last crowded answer: its box and how many it held. */
+  private crowd: { box: BBox; count: number } | null = null;
   private overview: OpenSeadragon.TiledImage | null = null;
   private overviewGen: number | null = null;
   private overviewProbe: Promise<boolean> | null = null;
@@ -39,6 +41,28 @@ export class Loader {
     this.recount();
   }
 
+  /** Whether `view` surely holds too many to draw, judged by the last crowded answer's density
+   * (no query: panning a crowded low-zoom view costs the server nothing). */
+  private stillCrowded(view: BBox): boolean {
+    const c = this.crowd;
+    if (!c || !inside(view, c.box)) return false;
+    const area = (b: BBox) => Math.max(1, (b.maxX - b.minX) * (b.maxY - b.minY));
+    return (c.count * area(view)) / area(c.box) > VIEW_LIMIT;
+  }
+
+  private overviewAvailable(): Promise<boolean> {
+    this.overviewProbe ??= this.generation().then((g) => {
+      this.overviewGen = g;
+      return g !== null;
+    });
+    return this.overviewProbe;
+  }
+
+  /** Whether the view shows the overview tiles instead of vectors. */
+  get showingOverview(): boolean {
+    return this.crowded && this.overview !== null;
+  }
+
   /** No viewport query on the way, and the overview (when shown) fully loaded. */
   complete(): boolean {
     if (this.inFlight) return false;
@@ -49,7 +73,8 @@ export class Loader {
 
   /** Fetches the annotations of `view` (with a margin) unless they are already held. */
   async viewport(view: BBox): Promise<void> {
-    if (this.loaded && inside(view, this.loaded) && !this.crowded) return;
+    if (this.loaded && inside(view, this.loaded)) return;
+    if (this.crowd && this.stillCrowded(view)) return;
     const w = view.maxX - view.minX;
     const hgt = view.maxY - view.minY;
     const want = { minX: view.minX - w / 2, minY: view.minY - hgt / 2, maxX: view.maxX + w / 2, maxY: view.maxY + hgt / 2 };
@@ -73,12 +98,25 @@ export class Loader {
       if (this.inFlight === wantKey) this.inFlight = '';
     }
     if (seq !== this.seq) return;
-    // Memory stays bounded: a far pan starts afresh instead of accumulating the slide.
-    if (this.page.store.size > 4 * VIEW_LIMIT) this.page.store.clear();
-    for (const a of res.results) this.page.accept(a);
-    this.crowded = res.count > res.results.length;
-    this.loaded = this.crowded ? null : want;
-    await this.showOverview(this.crowded);
+    const crowded = res.count > res.results.length;
+    if (crowded && (await this.overviewAvailable())) {
+      // Too many to draw one by one: the overview tiles show them all; vectors come back
+      // when the user zooms in. Nothing of this page is held (no misleading partial set).
+      this.crowded = true;
+      this.loaded = null;
+      this.crowd = { box: want, count: res.count };
+      await this.showOverview(true);
+    } else {
+      this.crowded = false;
+      this.crowd = crowded ? { box: want, count: res.count } : null;
+      // Memory stays bounded: a far pan starts afresh instead of accumulating the slide.
+      if (this.page.store.size > 4 * VIEW_LIMIT) this.page.store.clear();
+      for (const a of res.results) this.page.accept(a);
+      // Without overview tiles a crowded view shows the first VIEW_LIMIT and says so.
+      this.loaded = crowded ? null : want;
+      if (crowded) this.page.panel.logEvent(`${res.count} annotations in view; showing ${res.results.length} — zoom in for all`);
+      await this.showOverview(false);
+    }
     this.page.panel.changed();
     this.page.redraw();
     this.page.updateReady();
@@ -126,11 +164,7 @@ export class Loader {
       this.overview?.setOpacity(0);
       return;
     }
-    this.overviewProbe ??= this.generation().then((g) => {
-      this.overviewGen = g;
-      return g !== null;
-    });
-    if (!(await this.overviewProbe)) return;
+    if (!(await this.overviewAvailable())) return;
     if (!this.overview) this.addOverview();
     this.overview?.setOpacity(this.page.showAnnotations ? 1 : 0);
   }

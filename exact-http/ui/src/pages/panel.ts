@@ -26,6 +26,7 @@ export class Panel {
   private readonly feed = h('ol', { id: 'feed', class: 'feed' });
   private rows: Held[] = [];
   private listVersion = -1;
+  private pending = 0;
 
   constructor(private readonly page: ViewerPage) {
     this.root = document.getElementById('panel') as HTMLElement;
@@ -110,9 +111,14 @@ export class Panel {
 
   /** Annotations changed: counts, list and the selected one's details. */
   changed(): void {
-    this.render();
-    this.rebuildList();
-    if (this.page.selected !== null) this.showSelected();
+    // Coalesced: a page of 5,000 annotations arriving is one panel update, not 5,000.
+    if (this.pending) return;
+    this.pending = window.setTimeout(() => {
+      this.pending = 0;
+      this.render();
+      this.rebuildList();
+      if (this.page.selected !== null) this.showSelected();
+    }, 30);
   }
 
   showSelected(): void {

@@ -160,12 +160,14 @@ export class ViewerPage {
   private paint(): void {
     const t = this.view.transform();
     const ctx = this.overlay.begin(t);
-    if (this.showAnnotations) {
+    if (this.showAnnotations && !this.loader.showingOverview) {
       const b = this.view.visible(true);
       const items = this.store.search(b);
       const skip = this.drag ? this.drag.id : null;
       drawBatches(ctx, t.s, items, this.types, this.hidden, skip);
       (window as unknown as { inView: number }).inView = items.length;
+    } else {
+      (window as unknown as { inView: number }).inView = 0;
       const sel = this.selected !== null ? this.store.byId.get(this.selected) : undefined;
       const selType = sel ? this.types.get(sel.type) : undefined;
       if (sel?.coords && selType) {
