@@ -181,6 +181,11 @@ describe('browser UI', () => {
     assert.equal((await rest('GET', `${ANN}${point.id}/`)).deleted, true);
     await write(page, 'PATCH', `${ANN}${point.id}/`, () => page.keyboard.press('Control+z'), 200);
     assert.equal((await rest('GET', `${ANN}${point.id}/`)).deleted, false);
+    // The panel's counts follow the writes without a recount.
+    const countOf = (name) => page.textContent(`#types [data-type="${byType(name).id}"] .count`);
+    await page.waitForFunction((id) => document.querySelector(`#types [data-type="${id}"] .count`)?.textContent === '1', byType('Stroma box').id);
+    assert.equal(await countOf('Tumour box'), '1');
+    assert.equal(await countOf('Mitosis'), '1');
     await shot(page, '03-edited');
     clean(main);
   });
@@ -246,6 +251,8 @@ describe('browser UI', () => {
       const waited = Date.now() - t0;
       assert.ok(waited <= 2500, `took ${waited} ms`);
       await other.page.waitForFunction((who) => document.getElementById('feed')?.textContent?.includes(who), ADMIN);
+      const tumours = (await annotations(image.id, `&deleted=false&annotation_type=${byType('Tumour box').id}`)).length;
+      await other.page.waitForFunction(([id, n]) => document.querySelector(`#types [data-type="${id}"] .count`)?.textContent === String(n), [byType('Tumour box').id, tumours]);
       await shot(other.page, '04-colleague');
       clean(other);
       clean(main);

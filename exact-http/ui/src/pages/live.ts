@@ -5,10 +5,10 @@
 import { ApiError, request, username } from '../api/client';
 import type { Annotation, Id, Page } from '../api/types';
 import { toast } from './dom';
-import type { ViewerPage } from './viewer';
+import type { Change, ViewerPage } from './viewer';
 
 interface EventData {
-  op: 'created' | 'updated' | 'deleted';
+  op: Change;
   image: Id;
   annotation: Annotation;
   user?: { id: Id; username: string };
@@ -42,11 +42,11 @@ export class Live {
     };
   }
 
-  private async apply(a: Annotation, op: string, who?: string): Promise<void> {
+  private async apply(a: Annotation, op: Change, who?: string): Promise<void> {
     const known = this.page.store.byId.get(a.id)?.raw ?? this.page.globals.get(a.annotation_type);
     if (known && known.id === a.id && known.last_edit_time === a.last_edit_time && known.deleted === a.deleted) return;
-    this.page.accept(a);
-    this.page.loader.recount();
+    if (!known && a.deleted && this.page.tombstones.has(a.id)) return;
+    this.page.accept(a, op);
     this.page.loader.bustOverview();
     const editor = a.last_editor ?? a.user;
     if (editor === this.page.me.id) return;

@@ -127,6 +127,7 @@ export class Loader {
     this.loaded = null;
     this.page.store.clear();
     await this.viewport(this.page.visibleBox());
+    this.recount();
     this.bustOverview();
   }
 

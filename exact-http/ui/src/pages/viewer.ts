@@ -32,6 +32,9 @@ import { Screening } from './screening';
 
 export type Mode = 'select' | 'draw' | 'ruler';
 
+/** What a write did to an annotation (the event stream's `op`). */
+export type Change = 'created' | 'updated' | 'deleted';
+
 interface Drag {
   id: Id;
   grip: Grip;
@@ -57,6 +60,8 @@ export class ViewerPage {
   /** Types in hotkey order (sort_order, then id). */
   ordered: AnnotationType[] = [];
   readonly hidden = new Set<Id>();
+  /** Annotations seen deleted (id → edit time): held no more, but known. */
+  readonly tombstones = new Map<Id, string>();
   showAnnotations = true;
   mode: Mode = 'select';
   current: AnnotationType | null = null;
@@ -388,7 +393,7 @@ export class ViewerPage {
     this.redraw();
     try {
       const saved = await api.patchAnnotation(d.id, { vector: after.vector });
-      this.accept(saved);
+      this.accept(saved, 'updated');
       this.history.push({ kind: 'update', id: d.id, before, after });
     } catch (e) {
       this.store.upsert(held.raw);
@@ -398,8 +403,17 @@ export class ViewerPage {
 
   // ---- writes ------------------------------------------------------------------------------
 
-  /** Takes the server's version of an annotation into the view. */
-  accept(a: Annotation): void {
+  /** Takes the server's version of an annotation into the view; `change` says it was written
+   * (by this user or a colleague) rather than loaded, so the per-type counts follow it
+   * without asking the server to count a possibly huge image again. */
+  accept(a: Annotation, change?: Change): void {
+    if (change) this.count(a, change);
+    if (a.deleted) {
+      if (this.tombstones.size > 10000) this.tombstones.clear();
+      this.tombstones.set(a.id, a.last_edit_time);
+    } else {
+      this.tombstones.delete(a.id);
+    }
     if (a.vector === null && this.types.get(a.annotation_type)?.vector_type === VectorType.Global) {
       if (a.deleted) this.globals.delete(a.annotation_type);
       else this.globals.set(a.annotation_type, a);
@@ -409,6 +423,25 @@ export class ViewerPage {
     if (a.deleted && this.selected === a.id) this.select(null);
     this.panel.changed();
     this.redraw();
+  }
+
+  private count(a: Annotation, change: Change): void {
+    const global = this.globals.get(a.annotation_type);
+    const prev = this.store.byId.get(a.id)?.raw ?? (global?.id === a.id ? global : undefined);
+    // One we saw deleted (our own delete, or its event) is not counted twice.
+    const gone = this.tombstones.has(a.id);
+    const wasLive = prev ? !prev.deleted : gone ? false : change === 'created' ? false : change === 'deleted' ? true : undefined;
+    if (wasLive === undefined) {
+      // An edit of one we never held (out of view): only the server knows its old type.
+      this.loader.recount();
+      return;
+    }
+    const bump = (t: Id, by: number) => {
+      const n = this.counts.get(t);
+      if (n !== undefined) this.counts.set(t, Math.max(0, n + by));
+    };
+    if (wasLive) bump(prev?.annotation_type ?? a.annotation_type, -1);
+    if (!a.deleted) bump(a.annotation_type, 1);
   }
 
   private fail(what: string, e: unknown): void {
@@ -434,9 +467,8 @@ export class ViewerPage {
       });
       this.drafts = this.drafts.filter((x) => x.key !== d.key);
       this.persist();
-      this.accept(saved);
+      this.accept(saved, 'created');
       this.history.push({ kind: 'create', id: saved.id });
-      this.loader.recount();
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) return;
       d.error = e instanceof ApiError ? e.detail : String(e);
@@ -465,8 +497,7 @@ export class ViewerPage {
         before: { annotation_type: from.id, vector: held.raw.vector },
         after: { annotation_type: to.id, vector: held.raw.vector },
       });
-      this.accept(saved);
-      this.loader.recount();
+      this.accept(saved, 'updated');
     } catch (e) {
       this.fail('Relabel not saved', e);
     }
@@ -476,11 +507,10 @@ export class ViewerPage {
     try {
       await api.deleteAnnotation(id);
       const held = this.store.byId.get(id);
-      if (held?.raw) this.accept({ ...held.raw, deleted: true });
+      if (held?.raw) this.accept({ ...held.raw, deleted: true }, 'deleted');
       else this.store.remove(id);
       this.history.push({ kind: 'delete', id });
       this.select(null);
-      this.loader.recount();
     } catch (e) {
       this.fail('Delete failed', e);
     }
@@ -501,7 +531,7 @@ export class ViewerPage {
     try {
       if (have) {
         await api.deleteAnnotation(have.id);
-        this.accept({ ...have, deleted: true });
+        this.accept({ ...have, deleted: true }, 'deleted');
         this.history.push({ kind: 'delete', id: have.id });
       } else {
         const gone = await api.annotations({ image: this.image.id, annotation_type: t.id, deleted: true, limit: 1 });
@@ -509,10 +539,9 @@ export class ViewerPage {
         const saved = old
           ? await api.patchAnnotation(old.id, { deleted: false })
           : await api.createAnnotation({ annotation_type: t.id, image: this.image.id, vector: null });
-        this.accept(saved);
+        this.accept(saved, 'created');
         this.history.push(old ? { kind: 'update', id: old.id, before: { annotation_type: t.id, vector: null }, after: { annotation_type: t.id, vector: null } } : { kind: 'create', id: saved.id });
       }
-      this.loader.recount();
     } catch (e) {
       this.fail(`Label ${t.name} not changed`, e);
     }
@@ -520,6 +549,7 @@ export class ViewerPage {
 
   private async apply(step: Step, undo: boolean): Promise<void> {
     let saved: Annotation;
+    let op: Change = 'updated';
     if (step.kind === 'update') {
       const shape = undo ? step.before : step.after;
       saved = await api.patchAnnotation(step.id, { annotation_type: shape.annotation_type, vector: shape.vector as VectorJson | null, deleted: false });
@@ -529,12 +559,14 @@ export class ViewerPage {
       if (del) {
         await api.deleteAnnotation(step.id);
         saved = await api.annotation(step.id);
+        op = 'deleted';
       } else {
         saved = await api.patchAnnotation(step.id, { deleted: false });
+        // Restored: counted again like a new one.
+        op = 'created';
       }
     }
-    this.accept(saved);
-    this.loader.recount();
+    this.accept(saved, op);
   }
 
   async undo(redo: boolean): Promise<void> {
