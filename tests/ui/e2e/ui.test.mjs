@@ -18,9 +18,9 @@ import {
 import { setup } from './helpers.mjs';
 
 const ANN = '/api/v1/annotations/annotations/';
-// Until the event stream (branch uisrv) is merged, the page falls back to polling after the
-// stream's 404; that one refusal is expected.
-const NO_EVENTS = [/^404 GET .*\/api\/v1\/events\/\?image=/, /status of 404/];
+// Until the event stream and the overview tiles (branch uisrv) are merged, the page asks for
+// them once, gets a 404 and falls back to polling / vectors only; those refusals are expected.
+const NO_EVENTS = [/^404 GET .*\/api\/v1\/events\/\?image=/, /^404 GET .*\/annotation_tiles\/generation$/, /status of 404/];
 
 let data;
 let main;

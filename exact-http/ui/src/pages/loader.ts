@@ -9,7 +9,9 @@ import type { BBox } from '../viewer/geometry';
 import type { ViewerPage } from './viewer';
 
 /** Most annotations fetched for one view; beyond it the overview tiles show the rest. */
-export const VIEW_LIMIT = 5000;
+export const VIEW_LIMIT = 8000;
+/** Margin fetched around the view, per side, as a fraction of its size (pans stay local). */
+const MARGIN = 0.2;
 
 function inside(a: BBox, b: BBox): boolean {
   return a.minX >= b.minX && a.minY >= b.minY && a.maxX <= b.maxX && a.maxY <= b.maxY;
@@ -19,6 +21,7 @@ export class Loader {
   private loaded: BBox | null = null;
   private seq = 0;
   private inFlight = '';
+  private first = true;
   private countTimer = 0;
   /** Whether the last view had more annotations than VIEW_LIMIT. */
   crowded = false;
@@ -65,7 +68,8 @@ export class Loader {
 
   /** No viewport query on the way, and the overview (when shown) fully loaded. */
   complete(): boolean {
-    if (this.inFlight) return false;
+    // While the query runs, overview tiles on screen already show every annotation.
+    if (this.inFlight) return this.crowded && !!this.overview && !this.overviewPending && this.overview.getFullyLoaded();
     if (this.crowded && this.overviewPending) return false;
     if (this.crowded && this.overview) return this.overview.getFullyLoaded();
     return true;
@@ -77,7 +81,7 @@ export class Loader {
     if (this.crowd && this.stillCrowded(view)) return;
     const w = view.maxX - view.minX;
     const hgt = view.maxY - view.minY;
-    const want = { minX: view.minX - w / 2, minY: view.minY - hgt / 2, maxX: view.maxX + w / 2, maxY: view.maxY + hgt / 2 };
+    const want = { minX: view.minX - w * MARGIN, minY: view.minY - hgt * MARGIN, maxX: view.maxX + w * MARGIN, maxY: view.maxY + hgt * MARGIN };
     const wantKey = [want.minX, want.minY, want.maxX, want.maxY].map(Math.round).join(',');
     // The same view asked again while its answer is on the way (open + animation end).
     if (wantKey === this.inFlight) return;
@@ -85,7 +89,7 @@ export class Loader {
     const seq = ++this.seq;
     let res;
     try {
-      res = await api.annotations({
+      const query = api.annotations({
         image: this.page.image.id,
         deleted: false,
         vector_x_min: Math.floor(want.minX),
@@ -94,6 +98,15 @@ export class Loader {
         vector_y_max: Math.ceil(want.maxY),
         limit: VIEW_LIMIT,
       });
+      // The first view, or one after a crowded one, shows the overview tiles while the query
+      // runs: a low-zoom view of a big image is complete as soon as they are loaded.
+      if ((this.first || this.crowded) && (await this.overviewAvailable())) {
+        this.crowded = true;
+        await this.showOverview(true);
+        this.page.redraw();
+      }
+      this.first = false;
+      res = await query;
     } finally {
       if (this.inFlight === wantKey) this.inFlight = '';
     }
