@@ -111,7 +111,13 @@ export class ViewerPage {
     const restore = viewportFromUrl();
     if (restore) this.view.fitImageRect(restore, true);
     osd.addHandler('update-viewport', () => this.redraw());
-    osd.addHandler('animation-finish', () => this.settled());
+    // Dragging ends many short animations: settle once the view has been still for a moment
+    // (fewer viewport queries, and history.replaceState stays under the browser's rate limit).
+    let settle = 0;
+    osd.addHandler('animation-finish', () => {
+      clearTimeout(settle);
+      settle = window.setTimeout(() => this.settled(), 120);
+    });
     this.view.tiled.addHandler('fully-loaded-change', () => this.updateReady());
     osd.addHandler('resize', () => this.redraw());
     this.bindPointer(main);

@@ -13,6 +13,16 @@ export interface Held extends BBox {
   raw: Annotation | null;
 }
 
+function sameVector(a: Annotation, b: Annotation): boolean {
+  const va = a.vector;
+  const vb = b.vector;
+  if (!va || !vb) return va === vb;
+  const ka = Object.keys(va);
+  if (ka.length !== Object.keys(vb).length) return false;
+  for (const k of ka) if (va[k] !== vb[k]) return false;
+  return true;
+}
+
 export class AnnotationStore {
   private readonly tree = new RBush<Held>();
   readonly byId = new Map<Id, Held>();
@@ -20,6 +30,11 @@ export class AnnotationStore {
   version = 0;
 
   upsert(a: Annotation): Held | null {
+    // Re-fetching an overlapping view returns mostly what is held: unchanged ones cost nothing.
+    const old = this.byId.get(a.id);
+    if (old?.raw && !a.deleted && old.raw.last_edit_time === a.last_edit_time && old.raw.deleted === a.deleted && old.raw.annotation_type === a.annotation_type && old.raw.description === a.description && sameVector(old.raw, a)) {
+      return old;
+    }
     this.remove(a.id);
     if (a.deleted) {
       this.version++;
