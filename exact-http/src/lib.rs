@@ -21,6 +21,7 @@ pub mod query;
 mod routes;
 pub mod serve;
 pub mod throttle;
+mod ui;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::HeaderMap;
@@ -112,6 +113,7 @@ pub fn router_with(exact: Exact, opts: RouterOptions) -> Router {
             get(|| async { Json(openapi::document()) }),
         )
         .merge(routes::routes())
+        .merge(ui::routes())
         .fallback(|| async {
             (
                 axum::http::StatusCode::NOT_FOUND,

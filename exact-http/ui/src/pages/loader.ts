@@ -1,0 +1,226 @@
+// What the viewer holds: the annotations of the viewport (fetched with the API's viewport
+// filter as the view settles), the image-level labels, per-type counts, and — when a view
+// holds more annotations than a browser should draw one by one — the server's overview tiles.
+
+import OpenSeadragon from 'openseadragon';
+import { api, request } from '../api/client';
+import { VectorType } from '../api/types';
+import type { BBox } from '../viewer/geometry';
+import type { ViewerPage } from './viewer';
+
+/** Most annotations fetched for one view; beyond it the overview tiles show the rest. */
+export const VIEW_LIMIT = 8000;
+/** Margin fetched around the view, per side, as a fraction of its size (pans stay local). */
+const MARGIN = 0.2;
+
+function inside(a: BBox, b: BBox): boolean {
+  return a.minX >= b.minX && a.minY >= b.minY && a.maxX <= b.maxX && a.maxY <= b.maxY;
+}
+
+export class Loader {
+  private loaded: BBox | null = null;
+  private seq = 0;
+  private inFlight = '';
+  private first = true;
+  private countTimer = 0;
+  /** Whether the last view had more annotations than VIEW_LIMIT. */
+  crowded = false;
+  /** The last crowded answer: its box and how many it held. */
+  private crowd: { box: BBox; count: number } | null = null;
+  private overview: OpenSeadragon.TiledImage | null = null;
+  private overviewGen: number | null = null;
+  private overviewProbe: Promise<boolean> | null = null;
+  private overviewPending = false;
+
+  constructor(private readonly page: ViewerPage) {}
+
+  async start(): Promise<void> {
+    const globals = this.page.ordered.filter((t) => t.vector_type === VectorType.Global).map((t) => t.id);
+    if (globals.length) {
+      const res = await api.annotations({ image: this.page.image.id, annotation_type__in: globals.join(','), deleted: false, limit: 1000 });
+      for (const a of res.results) this.page.accept(a);
+    }
+    await this.viewport(this.page.visibleBox());
+    this.recount();
+  }
+
+  /** Whether `view` surely holds too many to draw, judged by the last crowded answer's density
+   * (no query: panning a crowded low-zoom view costs the server nothing). */
+  private stillCrowded(view: BBox): boolean {
+    const c = this.crowd;
+    if (!c || !inside(view, c.box)) return false;
+    const area = (b: BBox) => Math.max(1, (b.maxX - b.minX) * (b.maxY - b.minY));
+    return (c.count * area(view)) / area(c.box) > VIEW_LIMIT;
+  }
+
+  private overviewAvailable(): Promise<boolean> {
+    this.overviewProbe ??= this.generation().then((g) => {
+      this.overviewGen = g;
+      return g !== null;
+    });
+    return this.overviewProbe;
+  }
+
+  /** Whether the view shows the overview tiles instead of vectors. */
+  get showingOverview(): boolean {
+    return this.crowded && this.overview !== null;
+  }
+
+  /** No viewport query on the way, and the overview (when shown) fully loaded. */
+  complete(): boolean {
+    // While the query runs, overview tiles on screen already show every annotation.
+    if (this.inFlight) return this.crowded && !!this.overview && !this.overviewPending && this.overview.getFullyLoaded();
+    if (this.crowded && this.overviewPending) return false;
+    if (this.crowded && this.overview) return this.overview.getFullyLoaded();
+    return true;
+  }
+
+  /** Fetches the annotations of `view` (with a margin) unless they are already held. */
+  async viewport(view: BBox): Promise<void> {
+    if (this.loaded && inside(view, this.loaded)) return;
+    if (this.crowd && this.stillCrowded(view)) return;
+    const w = view.maxX - view.minX;
+    const hgt = view.maxY - view.minY;
+    const want = { minX: view.minX - w * MARGIN, minY: view.minY - hgt * MARGIN, maxX: view.maxX + w * MARGIN, maxY: view.maxY + hgt * MARGIN };
+    const wantKey = [want.minX, want.minY, want.maxX, want.maxY].map(Math.round).join(',');
+    // The same view asked again while its answer is on the way (open + animation end).
+    if (wantKey === this.inFlight) return;
+    this.inFlight = wantKey;
+    const seq = ++this.seq;
+    let res;
+    try {
+      const query = api.annotations({
+        image: this.page.image.id,
+        deleted: false,
+        vector_x_min: Math.floor(want.minX),
+        vector_x_max: Math.ceil(want.maxX),
+        vector_y_min: Math.floor(want.minY),
+        vector_y_max: Math.ceil(want.maxY),
+        limit: VIEW_LIMIT,
+      });
+      // The first view, or one after a crowded one, shows the overview tiles while the query
+      // runs: a low-zoom view of a big image is complete as soon as they are loaded.
+      if ((this.first || this.crowded) && (await this.overviewAvailable())) {
+        this.crowded = true;
+        await this.showOverview(true);
+        this.page.redraw();
+      }
+      this.first = false;
+      res = await query;
+    } finally {
+      if (this.inFlight === wantKey) this.inFlight = '';
+    }
+    if (seq !== this.seq) return;
+    const crowded = res.count > res.results.length;
+    if (crowded && (await this.overviewAvailable())) {
+      // Too many to draw one by one: the overview tiles show them all; vectors come back
+      // when the user zooms in. Nothing of this page is held (no misleading partial set).
+      this.crowded = true;
+      this.loaded = null;
+      this.crowd = { box: want, count: res.count };
+      await this.showOverview(true);
+    } else {
+      this.crowded = false;
+      this.crowd = crowded ? { box: want, count: res.count } : null;
+      // Memory stays bounded: a far pan starts afresh instead of accumulating the slide.
+      if (this.page.store.size > 4 * VIEW_LIMIT) this.page.store.clear();
+      for (const a of res.results) this.page.accept(a);
+      // Without overview tiles a crowded view shows the first VIEW_LIMIT and says so.
+      this.loaded = crowded ? null : want;
+      if (crowded) this.page.panel.logEvent(`${res.count} annotations in view; showing ${res.results.length} — zoom in for all`);
+      await this.showOverview(false);
+    }
+    this.page.panel.changed();
+    this.page.redraw();
+    this.page.updateReady();
+  }
+
+  /** Forgets what is held and fetches the view again (after an event stream reset). */
+  async reload(): Promise<void> {
+    this.loaded = null;
+    this.page.store.clear();
+    await this.viewport(this.page.visibleBox());
+    this.recount();
+    this.bustOverview();
+  }
+
+  /** Per-type counts of the whole image (debounced: several writes, one round of requests). */
+  recount(): void {
+    clearTimeout(this.countTimer);
+    this.countTimer = window.setTimeout(() => {
+      void Promise.allSettled(
+        this.page.ordered.map(async (t) => {
+          const res = await api.annotations({ image: this.page.image.id, annotation_type: t.id, deleted: false, limit: 1 }, true);
+          this.page.counts.set(t.id, res.count);
+        }),
+      ).then(() => this.page.panel.render());
+    }, 250);
+  }
+
+  // ---- overview tiles (server-rendered, contract 2) ----------------------------------------
+
+  private base(): string {
+    return `/api/v1/images/images/${this.page.image.id}`;
+  }
+
+  private async generation(): Promise<number | null> {
+    try {
+      const g = await request<{ generation: number }>('GET', `${this.base()}/annotation_tiles/generation`);
+      return g.generation;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Shows the overview layer when the view is crowded; only asks the server when it is. */
+  private async showOverview(on: boolean): Promise<void> {
+    if (!on) {
+      this.overview?.setOpacity(0);
+      return;
+    }
+    if (!(await this.overviewAvailable())) return;
+    if (!this.overview) this.addOverview();
+    this.overview?.setOpacity(this.page.showAnnotations ? 1 : 0);
+  }
+
+  private addOverview(): void {
+    const hidden = new Set(this.page.hidden);
+    const types = this.page.ordered.filter((t) => !hidden.has(t.id)).map((t) => t.id);
+    const url = `${this.base()}/annotation_tiles.dzi?v=${this.overviewGen ?? 0}&types=${types.join(',')}`;
+    const osd = this.page.view.osd;
+    this.overviewPending = true;
+    osd.addTiledImage({
+      tileSource: url,
+      index: 1,
+      success: (e: { item: OpenSeadragon.TiledImage }) => {
+        if (this.overview) osd.world.removeItem(this.overview);
+        this.overview = e.item;
+        this.overviewPending = false;
+        e.item.setOpacity(this.crowded && this.page.showAnnotations ? 1 : 0);
+        e.item.addHandler('fully-loaded-change', () => this.page.updateReady());
+        this.page.updateReady();
+      },
+      error: () => {
+        this.overviewPending = false;
+        this.page.updateReady();
+      },
+    } as unknown as Parameters<OpenSeadragon.Viewer["addTiledImage"]>[0]);
+  }
+
+  /** Type visibility or y changed: the overview follows (same types, shown or hidden). */
+  refreshOverview(): void {
+    if (!this.overview) return;
+    this.overview.setOpacity(this.crowded && this.page.showAnnotations ? 1 : 0);
+    this.addOverview();
+  }
+
+  /** After a write: a new generation of overview tiles, if they are on screen. */
+  bustOverview(): void {
+    if (!this.overview) return;
+    void this.generation().then((g) => {
+      if (g === null || g === this.overviewGen) return;
+      this.overviewGen = g;
+      this.addOverview();
+    });
+  }
+}

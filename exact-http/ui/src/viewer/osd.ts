@@ -1,0 +1,153 @@
+// OpenSeadragon over the image's native-grid Deep Zoom, plus the small pieces of viewer chrome
+// around it: image ↔ screen transforms, the URL that follows the viewport, the scale bar and
+// the objective-magnification read-out, and the brightness/contrast/gamma filter.
+
+import OpenSeadragon from 'openseadragon';
+import type { Image } from '../api/types';
+import type { BBox } from './geometry';
+
+export interface Transform {
+  /** Screen (CSS) pixels per level-0 pixel. */
+  s: number;
+  /** Screen position of the image origin. */
+  ox: number;
+  oy: number;
+}
+
+export class SlideView {
+  readonly osd: OpenSeadragon.Viewer;
+  private item: OpenSeadragon.TiledImage | null = null;
+  readonly opened: Promise<void>;
+
+  constructor(
+    readonly container: HTMLElement,
+    readonly image: Image,
+  ) {
+    this.osd = OpenSeadragon({
+      element: container,
+      prefixUrl: '/static/osd/images/',
+      tileSources: `/api/v1/images/images/${image.id}/native.dzi`,
+      showNavigator: true,
+      navigatorPosition: 'BOTTOM_RIGHT',
+      drawer: 'canvas',
+      animationTime: 0.4,
+      maxZoomPixelRatio: 4,
+      gestureSettingsMouse: { clickToZoom: false, dblClickToZoom: false },
+      gestureSettingsTouch: { clickToZoom: false, dblClickToZoom: false },
+    } as OpenSeadragon.Options);
+    this.opened = new Promise((resolve, reject) => {
+      this.osd.addOnceHandler('open', () => {
+        this.item = this.osd.world.getItemAt(0);
+        resolve();
+      });
+      this.osd.addOnceHandler('open-failed', (e) => reject(new Error(String((e as { message?: string }).message))));
+    });
+  }
+
+  get tiled(): OpenSeadragon.TiledImage {
+    if (!this.item) throw new Error('slide not open');
+    return this.item;
+  }
+
+  transform(): Transform {
+    const item = this.tiled;
+    const p0 = item.imageToViewerElementCoordinates(new OpenSeadragon.Point(0, 0));
+    const p1 = item.imageToViewerElementCoordinates(new OpenSeadragon.Point(this.image.width, 0));
+    return { s: (p1.x - p0.x) / this.image.width, ox: p0.x, oy: p0.y };
+  }
+
+  /** Level-0 pixel under a point given in viewer-element (CSS) pixels. */
+  toImage(x: number, y: number): [number, number] {
+    const t = this.transform();
+    return [(x - t.ox) / t.s, (y - t.oy) / t.s];
+  }
+
+  toScreen(x: number, y: number): [number, number] {
+    const t = this.transform();
+    return [x * t.s + t.ox, y * t.s + t.oy];
+  }
+
+  /** The level-0 rectangle on screen (current, not the animation target). */
+  visible(current = true): BBox {
+    const r = this.tiled.viewportToImageRectangle(this.osd.viewport.getBounds(current));
+    return { minX: r.x, minY: r.y, maxX: r.x + r.width, maxY: r.y + r.height };
+  }
+
+  fitImageRect(b: BBox, immediately = false): void {
+    const r = this.tiled.imageToViewportRectangle(b.minX, b.minY, b.maxX - b.minX, b.maxY - b.minY);
+    this.osd.viewport.fitBounds(r, immediately);
+  }
+
+  panToImage(x: number, y: number, immediately = false): void {
+    this.osd.viewport.panTo(this.tiled.imageToViewportCoordinates(x, y), immediately);
+  }
+}
+
+/** The viewport from `?xmin=&ymin=&xmax=&ymax=` (EXACT's viewer URL), if complete and sane. */
+export function viewportFromUrl(): BBox | null {
+  const q = new URLSearchParams(location.search);
+  const v = ['xmin', 'ymin', 'xmax', 'ymax'].map((k) => Number(q.get(k)));
+  if (v.some((n) => !Number.isFinite(n)) || !q.has('xmin')) return null;
+  const [minX, minY, maxX, maxY] = v;
+  if (maxX <= minX || maxY <= minY) return null;
+  return { minX, minY, maxX, maxY };
+}
+
+/** Keeps `?xmin=&ymin=&xmax=&ymax=` (and `frame` when there are several) in step with the view. */
+export function writeViewportToUrl(b: BBox, frame: number | null): void {
+  const q = new URLSearchParams(location.search);
+  if (frame !== null) q.set('frame', String(frame));
+  q.set('xmin', String(Math.round(b.minX)));
+  q.set('ymin', String(Math.round(b.minY)));
+  q.set('xmax', String(Math.round(b.maxX)));
+  q.set('ymax', String(Math.round(b.maxY)));
+  history.replaceState(history.state, '', `${location.pathname}?${q.toString()}`);
+}
+
+/** Objective magnification of the view: the scanner's power times the screen/pixel ratio. */
+export function magnification(image: Image, s: number): string {
+  const power = image.objectivePower > 1 ? image.objectivePower : image.mpp > 0 ? 10 / image.mpp : 0;
+  if (power <= 0) return `${(s * 100).toFixed(0)} %`;
+  const m = power * s;
+  return `${m >= 10 ? m.toFixed(0) : m.toFixed(1)}×`;
+}
+
+/** A scale bar of a round length between ~60 and ~150 screen pixels. */
+export function scaleBar(mpp: number, s: number): { px: number; label: string } | null {
+  if (mpp <= 0 || s <= 0) return null;
+  const umPerPx = mpp / s;
+  const target = 100 * umPerPx;
+  const p = 10 ** Math.floor(Math.log10(target));
+  const nice = [1, 2, 5, 10].map((m) => m * p).reduce((a, b) => (Math.abs(b - target) < Math.abs(a - target) ? b : a));
+  const label = nice >= 1000 ? `${nice / 1000} mm` : `${nice} µm`;
+  return { px: nice / umPerPx, label };
+}
+
+export interface FilterSettings {
+  brightness: number;
+  contrast: number;
+  gamma: number;
+}
+
+/** Applies brightness (−1…1), contrast (0…3) and gamma (0.2…5) to the slide only (not the overlay). */
+export function applyFilter(target: HTMLElement, f: FilterSettings): void {
+  const neutral = f.brightness === 0 && f.contrast === 1 && f.gamma === 1;
+  let svg: Element | null = document.getElementById('exact-filter-svg');
+  if (!svg) {
+    const made = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+    svg = made;
+    made.id = 'exact-filter-svg';
+    made.setAttribute('width', '0');
+    made.setAttribute('height', '0');
+    made.style.position = 'absolute';
+    document.body.appendChild(made);
+  }
+  const funcs = (tag: string, attrs: string) =>
+    ['R', 'G', 'B'].map((c) => `<feFunc${c} type="${tag}" ${attrs}/>`).join('');
+  svg.innerHTML =
+    `<filter id="exact-filter" color-interpolation-filters="sRGB">` +
+    `<feComponentTransfer>${funcs('gamma', `amplitude="1" exponent="${1 / f.gamma}" offset="${f.brightness}"`)}</feComponentTransfer>` +
+    `<feComponentTransfer>${funcs('linear', `slope="${f.contrast}" intercept="${0.5 - 0.5 * f.contrast}"`)}</feComponentTransfer>` +
+    `</filter>`;
+  target.style.filter = neutral ? '' : 'url(#exact-filter)';
+}

@@ -1,0 +1,149 @@
+// The one canvas over the slide. Every visible annotation is a path added to its type's single
+// batch (one stroke per colour per frame), straight from the typed coordinate arrays; nothing
+// per annotation lives in the DOM.
+
+import type { AnnotationType, Id } from '../api/types';
+import { VectorType } from '../api/types';
+import type { Held } from '../state/annotations';
+import type { Coords } from './geometry';
+import type { Transform } from './osd';
+
+export class Overlay {
+  readonly canvas: HTMLCanvasElement;
+  private readonly ctx: CanvasRenderingContext2D;
+
+  constructor(parent: HTMLElement) {
+    this.canvas = document.createElement('canvas');
+    this.canvas.className = 'exact-overlay';
+    parent.appendChild(this.canvas);
+    const ctx = this.canvas.getContext('2d');
+    if (!ctx) throw new Error('no 2d canvas');
+    this.ctx = ctx;
+  }
+
+  /** Sizes the canvas to its box and clears it; returns the context in image coordinates. */
+  begin(t: Transform): CanvasRenderingContext2D {
+    const dpr = window.devicePixelRatio || 1;
+    const w = this.canvas.clientWidth;
+    const h = this.canvas.clientHeight;
+    if (this.canvas.width !== Math.round(w * dpr) || this.canvas.height !== Math.round(h * dpr)) {
+      this.canvas.width = Math.round(w * dpr);
+      this.canvas.height = Math.round(h * dpr);
+    }
+    const ctx = this.ctx;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    ctx.setTransform(dpr * t.s, 0, 0, dpr * t.s, dpr * t.ox, dpr * t.oy);
+    ctx.lineJoin = 'round';
+    return ctx;
+  }
+}
+
+/** Adds one vector's outline to the current path. */
+export function addPath(ctx: CanvasRenderingContext2D, vt: number, c: Coords, closed: boolean): void {
+  if (vt === VectorType.Point) {
+    const rx = Math.abs(c[2] - c[0]) / 2;
+    const ry = Math.abs(c[3] - c[1]) / 2;
+    ctx.moveTo(c[0] + 2 * rx, c[1] + ry);
+    ctx.ellipse(c[0] + rx, c[1] + ry, Math.max(rx, 0.5), Math.max(ry, 0.5), 0, 0, 2 * Math.PI);
+    return;
+  }
+  if ((vt === VectorType.Box || vt === VectorType.FixedBox) && c.length === 4) {
+    ctx.rect(c[0], c[1], c[2] - c[0], c[3] - c[1]);
+    return;
+  }
+  ctx.moveTo(c[0], c[1]);
+  for (let i = 2; i < c.length; i += 2) ctx.lineTo(c[i], c[i + 1]);
+  if (closed) ctx.closePath();
+}
+
+export function isClosed(t: AnnotationType): boolean {
+  return t.vector_type === VectorType.Polygon || (t.vector_type === VectorType.MultiLine && t.closed);
+}
+
+/** Draws the held annotations batched per type; `s` is screen px per image px. */
+export function drawBatches(
+  ctx: CanvasRenderingContext2D,
+  s: number,
+  items: Held[],
+  types: Map<Id, AnnotationType>,
+  hidden: Set<Id>,
+  skip: Id | null,
+): void {
+  const groups = new Map<Id, Held[]>();
+  for (const h of items) {
+    if (!h.coords || hidden.has(h.type) || h.id === skip) continue;
+    let g = groups.get(h.type);
+    if (!g) groups.set(h.type, (g = []));
+    g.push(h);
+  }
+  ctx.lineWidth = 2 / s;
+  for (const [typeId, group] of groups) {
+    const t = types.get(typeId);
+    if (!t) continue;
+    ctx.strokeStyle = t.color_code;
+    ctx.beginPath();
+    const closed = isClosed(t);
+    for (const h of group) if (h.coords) addPath(ctx, t.vector_type, h.coords, closed);
+    ctx.stroke();
+  }
+}
+
+/** The selected (or in-progress) shape, emphasised, with its handles. */
+export function drawShape(
+  ctx: CanvasRenderingContext2D,
+  s: number,
+  t: AnnotationType,
+  c: Coords,
+  opts: { dashed?: boolean; handles?: boolean; error?: boolean; closed?: boolean },
+): void {
+  ctx.save();
+  ctx.lineWidth = 3 / s;
+  ctx.strokeStyle = opts.error ? '#ff3030' : t.color_code;
+  if (opts.dashed) ctx.setLineDash([8 / s, 6 / s]);
+  ctx.beginPath();
+  addPath(ctx, t.vector_type, c, opts.closed ?? isClosed(t));
+  ctx.stroke();
+  ctx.setLineDash([]);
+  if (opts.handles) {
+    const r = 5 / s;
+    ctx.fillStyle = '#fff';
+    ctx.strokeStyle = '#222';
+    ctx.lineWidth = 1 / s;
+    for (const [x, y] of handles(t.vector_type, c)) {
+      ctx.fillRect(x - r, y - r, 2 * r, 2 * r);
+      ctx.strokeRect(x - r, y - r, 2 * r, 2 * r);
+    }
+  }
+  ctx.restore();
+}
+
+/** Editable handles: a box's four corners, a vector's nodes otherwise. */
+export function handles(vt: number, c: Coords): [number, number][] {
+  if ((vt === VectorType.Box || vt === VectorType.FixedBox || vt === VectorType.Point) && c.length === 4) {
+    if (vt === VectorType.FixedBox) return [];
+    return [
+      [c[0], c[1]],
+      [c[2], c[1]],
+      [c[2], c[3]],
+      [c[0], c[3]],
+    ];
+  }
+  const out: [number, number][] = [];
+  for (let i = 0; i < c.length; i += 2) out.push([c[i], c[i + 1]]);
+  return out;
+}
+
+export function drawRuler(ctx: CanvasRenderingContext2D, s: number, c: Coords, label: string): void {
+  ctx.save();
+  ctx.strokeStyle = '#ffeb3b';
+  ctx.lineWidth = 2 / s;
+  ctx.beginPath();
+  ctx.moveTo(c[0], c[1]);
+  ctx.lineTo(c[2], c[3]);
+  ctx.stroke();
+  ctx.font = `${14 / s}px sans-serif`;
+  ctx.fillStyle = '#ffeb3b';
+  ctx.fillText(label, c[2] + 6 / s, c[3] - 6 / s);
+  ctx.restore();
+}
