@@ -133,7 +133,19 @@ pub fn router_with(exact: Exact, opts: RouterOptions) -> Router {
                 if let Some(p) = &public {
                     req.extensions_mut().insert(p.clone());
                 }
-                next.run(req)
+                // A browser (it sends `Sec-Fetch-Mode`) gets no Basic challenge on a 401: it
+                // would pop up a password dialog over the UI, whose session ran out and which
+                // sends the user to the login page itself. API clients keep DRF's challenge.
+                let browser = req.headers().contains_key("sec-fetch-mode");
+                let res = next.run(req);
+                async move {
+                    let mut res = res.await;
+                    if browser {
+                        res.headers_mut()
+                            .remove(axum::http::header::WWW_AUTHENTICATE);
+                    }
+                    res
+                }
             },
         ));
     let app = ops::instrument(app, pixels);
