@@ -199,33 +199,7 @@ fn read_annotation(r: &mut Reader<'_>, id: u64) -> Result<Annotation> {
     } else {
         serde_json::from_slice(meta).map_err(|_| r.fail("meta_data is not JSON"))?
     };
-    let vector = if flags & HAS_VECTOR != 0 {
-        let frame = if flags & HAS_FRAME != 0 {
-            Some(u32::try_from(r.varint()?).map_err(|_| r.fail("frame out of range"))?)
-        } else {
-            None
-        };
-        let n = r.varint()? as usize;
-        if n > MAX_NODES {
-            return Err(r.fail("node count out of range"));
-        }
-        let mut points = Vec::with_capacity(n);
-        if flags & FLOAT_NODES != 0 {
-            for _ in 0..n {
-                points.push(Point::new(r.f64()?, r.f64()?));
-            }
-        } else {
-            let (mut x, mut y) = (0i64, 0i64);
-            for _ in 0..n {
-                x = x.wrapping_add(r.zigzag()?);
-                y = y.wrapping_add(r.zigzag()?);
-                points.push(Point::new(x as f64, y as f64));
-            }
-        }
-        Some(Vector { points, frame })
-    } else {
-        None
-    };
+    let vector = read_nodes(r, flags)?;
     Ok(Annotation {
         id: AnnotationId(id),
         annotation_type,
