@@ -59,7 +59,7 @@ def median(f):
 
 
 def main():
-    path = sys.argv[1] if len(sys.argv) > 1 else str(fixtures.SHARED / "CMU-1-Small-Region.svs")
+    path = sys.argv[1] if len(sys.argv) > 1 else str(fixtures.DATA / "CMU-1-Small-Region.svs")
     # Load both libraries' machinery (exact_wsi's runtime threads) before timing anything.
     bench_tiles(exact_wsi, exact_wsi.deepzoom, path, n=1)
     bench_tiles(openslide, openslide.deepzoom, path, n=1)

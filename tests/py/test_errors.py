@@ -6,7 +6,7 @@ import exact_wsi
 from exact_wsi.deepzoom import DeepZoomGenerator
 from conftest import fixtures
 
-CMU = str(fixtures.SHARED / "CMU-1-Small-Region.svs")
+CMU = str(fixtures.DATA / "CMU-1-Small-Region.svs")
 
 
 def test_hierarchy():

@@ -49,7 +49,7 @@ def test_ome_tiff_first_series_with_subifd_pyramid():
 
 def test_errors_name_the_file(tmp_path):
     bad = tmp_path / "truncated.svs"
-    data = (fixtures.SHARED / "CMU-1-Small-Region.svs").read_bytes()
+    data = (fixtures.DATA / "CMU-1-Small-Region.svs").read_bytes()
     bad.write_bytes(data[:1_300_000])
     p = run_exact("slide", "info", bad, check=False)
     assert p.returncode != 0
