@@ -336,6 +336,8 @@ describe('browser UI', () => {
     // Zoomed in to a corner: a few vectors from the viewport query, drawn on the canvas.
     await page.goto(`${BASE}/annotations/${image.id}/?xmin=0&ymin=0&xmax=200&ymax=150`);
     await page.waitForFunction(() => window.exactViewerReady === true, null, { timeout: 30000 });
+    // The vectors are painted on the animation frame after the view is ready.
+    await page.waitForFunction(() => window.inView > 0, null, { timeout: 10000 }).catch(() => {});
     const inView = await page.evaluate(() => window.inView);
     assert.ok(inView > 10 && inView < 500, `inView ${inView}`);
     await shot(page, '09-zoomed');
