@@ -1,5 +1,9 @@
 //! The `exact` binary: `serve`, `user`, `slide`.
 
+// The doc comments of the CLI types are clap's `--help` text, written for a terminal
+// (`<DATA>`, bare URLs), not for rustdoc.
+#![allow(rustdoc::invalid_html_tags, rustdoc::bare_urls)]
+
 mod fsck_cli;
 mod slide_cli;
 

@@ -3,7 +3,7 @@
 //! records go back as the model's own serde form, so the field names are EXACT's.
 //!
 //! Annotations also cross as columns (little-endian buffers the Python side views as numpy
-//! arrays): see [`Columns`].
+//! arrays): see [`COLUMNS`].
 
 use exact_core::catalog::{
     AnnotationPatch, AnnotationQuery, NewAnnotation, NewAnnotationType, NewImage, NewImageSet,

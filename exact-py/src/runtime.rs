@@ -27,6 +27,7 @@ pub fn runtime() -> PyResult<Arc<tokio::runtime::Runtime>> {
     }
     if let Some((_, stale)) = guard.take() {
         // The parent's worker threads do not exist in this child: never drop (join) it here.
+        #[allow(clippy::mem_forget)]
         std::mem::forget(stale);
     }
     let rt = tokio::runtime::Builder::new_multi_thread()

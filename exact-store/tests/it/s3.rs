@@ -63,6 +63,7 @@ async fn blobs_round_trip_through_s3() {
     );
     assert!(created.starts_with("HTTP/1.1 200"), "{created}");
     // The AWS_* variables are how users configure S3; only this test in the binary reads them.
+    #[allow(unsafe_code)] // set_var is unsafe since edition 2024; no other thread reads these.
     unsafe {
         std::env::set_var("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"));
         std::env::set_var("AWS_ACCESS_KEY_ID", "exacttest");
