@@ -7,12 +7,11 @@
 //! Run: `cargo bench -p exact-benches --bench annotations`
 
 use exact_benches::{Rng, dir_size, quantile, timed};
-use exact_core::catalog::{
-    AnnotationQuery, NewAnnotation, NewAnnotationType, NewImage, NewImageSet, NewProduct, NewTeam,
-    NewUser,
-};
+use exact_core::catalog::{AnnotationQuery, NewAnnotation};
+use exact_core::model::CollaborationType;
 use exact_core::{Actor, AnnotationTypeId, BBox, ImageId, Point, Vector, VectorType};
 use exact_store::{Exact, ExactConfig};
+use exact_tests::World;
 use std::time::Duration;
 
 /// The allocator the `exact` binary uses too.
@@ -37,56 +36,14 @@ fn setup(dir: &std::path::Path) -> Setup {
         config.meta = std::env::var("EXACT_BENCH_META").ok();
     }
     let exact = Exact::open(config).expect("open store");
-    let u = exact.users().register(NewUser::new("bench")).unwrap();
-    let me = exact.actor(u.id).unwrap();
-    let team = exact
-        .teams()
-        .create(&me, NewTeam::new("bench team"))
-        .unwrap();
-    let me = exact.actor(u.id).unwrap();
-    let set = exact
-        .image_sets()
-        .create(&me, NewImageSet::new("bench", team.id))
-        .unwrap();
-    let p = exact
-        .products()
-        .create(
-            &me,
-            NewProduct {
-                name: "p".into(),
-                team: Some(team.id),
-                imagesets: vec![set.id],
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    let boxes = exact
-        .annotation_types()
-        .create(
-            &me,
-            NewAnnotationType::new("cell", VectorType::BoundingBox, p.id),
-        )
-        .unwrap()
-        .id;
-    let polygons = exact
-        .annotation_types()
-        .create(
-            &me,
-            NewAnnotationType::new("gland", VectorType::Polygon, p.id),
-        )
-        .unwrap()
-        .id;
-    let image = exact
-        .images()
-        .add(&me, NewImage::new(set.id, "slide.svs", W as u64, H as u64))
-        .unwrap()
-        .id;
+    // The test kit's world: its first image is the W × H slide the annotations go on.
+    let w = World::build(exact.catalog().clone(), CollaborationType::Collaborative);
     Setup {
+        me: w.actor(&w.admin),
+        image: w.image.id,
+        boxes: w.ty(VectorType::BoundingBox).id,
+        polygons: w.ty(VectorType::Polygon).id,
         exact,
-        me,
-        image,
-        boxes,
-        polygons,
     }
 }
 
