@@ -5,6 +5,7 @@
 #![allow(rustdoc::invalid_html_tags, rustdoc::bare_urls)]
 
 mod fsck_cli;
+mod migrate_cli;
 mod slide_cli;
 
 /// sled and page decoding allocate a lot; mimalloc beats glibc malloc on that workload.
@@ -80,6 +81,8 @@ enum Command {
     },
     /// Check a data directory's metadata (and with --repair, fix it).
     Fsck(fsck_cli::FsckArgs),
+    /// Bring a PostgreSQL metadata database to this build's schema.
+    Migrate(migrate_cli::MigrateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -271,6 +274,7 @@ fn main() -> ExitCode {
         Command::Image { cmd } => image(cmd),
         Command::Slide { cmd } => slide_cli::run(cmd),
         Command::Fsck(args) => fsck_cli::run(args),
+        Command::Migrate(args) => migrate_cli::run(args),
     }
 }
 

@@ -37,6 +37,52 @@ pub fn sled() -> Backend {
     }
 }
 
+/// A PostgreSQL backend in a fresh schema of the database `EXACT_TEST_POSTGRES` names (a URL
+/// whose user may create schemas); `None`, with a note on stderr, when the variable is unset.
+/// `scripts/test` starts a PostgreSQL server and sets it, so CI runs every suite on it.
+pub fn postgres() -> Option<Backend> {
+    let Ok(base) = std::env::var("EXACT_TEST_POSTGRES") else {
+        eprintln!("EXACT_TEST_POSTGRES is not set: PostgreSQL backend not tested");
+        return None;
+    };
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let schema = format!(
+        "t{}_{}_{}",
+        std::process::id(),
+        nanos,
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+            .await
+            .expect("connect to EXACT_TEST_POSTGRES");
+        let conn = tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .await
+            .expect("create schema");
+        drop(client);
+        let _ = conn.await;
+    });
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
+    let store =
+        exact_store::meta::postgres::open(&url, exact_store::meta::postgres::Schema::Migrate)
+            .expect("open the PostgreSQL store");
+    Some(Backend {
+        store: Arc::new(store),
+        _dir: None,
+    })
+}
+
 /// See the crate docs.
 pub struct World {
     /// The catalog everything was made through.

@@ -352,14 +352,22 @@ fn moves_race_reads(b: Backend) {
             }
         }));
     }
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // At least 1.5 s, and until enough moves raced (a database backend is slower per call).
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_millis(1500)
+        || (moves.load(Ordering::Relaxed) < 200
+            && started.elapsed() < std::time::Duration::from_secs(15))
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     stop.store(true, Ordering::Relaxed);
     for t in threads {
         t.join().unwrap();
     }
     assert!(
         moves.load(Ordering::Relaxed) > 50,
-        "the test moved too little"
+        "the test moved too little: {}",
+        moves.load(Ordering::Relaxed)
     );
     assert_eq!(failures.load(Ordering::Relaxed), 0);
     let list =

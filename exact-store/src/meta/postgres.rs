@@ -1,0 +1,761 @@
+//! The `postgres://` backend: metadata in PostgreSQL, shared by any number of `exact serve`
+//! processes (scale-out). Records, index entries and unique keys live in three tables (schema in
+//! `migrations/postgres/`); [`MetaStore::commit`] is one transaction that checks every
+//! precondition under row locks, then applies the batch's net effect with one statement per
+//! table, so a batch of 10,000 annotations costs a handful of round trips, not 10,000.
+//!
+//! The port is synchronous and callers may be on any thread (the HTTP server's blocking pool,
+//! an async worker, Python), so the store owns a small tokio runtime that drives a connection
+//! pool; each call runs there and the caller waits for its answer.
+
+use super::redact;
+use exact_core::store::{Batch, EntryVisitor, Expect, Index, IndexEntry, Kind, MetaStore};
+use exact_core::{Error, Result};
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+
+/// The schema versions this build knows, in order: (version, SQL).
+const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+
+/// The newest schema version this build knows.
+pub const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+/// Rows fetched per round trip when visiting an index (viewport queries read pages this way).
+const VISIT_PAGE: i64 = 512;
+
+/// Serializes concurrent migrations of one database (any number of servers may start at once).
+const MIGRATION_LOCK: i64 = 0x6578_6163_745f_6d67; // "exact_mg"
+
+/// What to do about the schema when opening.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    /// Apply missing migrations (`exact serve`, `exact migrate`).
+    Migrate,
+    /// Refuse a database that is not at [`SCHEMA_VERSION`].
+    Require,
+}
+
+/// A PostgreSQL metadata store.
+pub struct PgMetaStore {
+    rt: tokio::runtime::Runtime,
+    pool: deadpool_postgres::Pool,
+    location: String,
+}
+
+impl std::fmt::Debug for PgMetaStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgMetaStore")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens the database at `url` (`postgres://user:password@host:port/db?options=…`), checking or
+/// migrating its schema as `schema` says.
+pub fn open(url: &str, schema: Schema) -> Result<PgMetaStore> {
+    let location = redact(url);
+    let config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| Error::invalid("meta", format!("{location} is not a PostgreSQL URL: {e}")))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("exact-postgres")
+        .enable_all()
+        .build()
+        .map_err(|e| backend(&location, e))?;
+    let manager = deadpool_postgres::Manager::from_config(
+        config,
+        tokio_postgres::NoTls,
+        deadpool_postgres::ManagerConfig {
+            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+        },
+    );
+    let pool = {
+        // The pool's timeouts need a runtime in context.
+        let _guard = rt.enter();
+        deadpool_postgres::Pool::builder(manager)
+            .max_size(16)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(std::time::Duration::from_secs(30)))
+            .create_timeout(Some(std::time::Duration::from_secs(10)))
+            .build()
+            .map_err(|e| backend(&location, e))?
+    };
+    let store = PgMetaStore { rt, pool, location };
+    store.schema(schema)?;
+    Ok(store)
+}
+
+fn backend(location: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Backend {
+        backend: location.to_string(),
+        source: Box::new(e),
+    }
+}
+
+/// u64 ids with the sign bit flipped: bigint order is then u64 order.
+fn to_db(id: u64) -> i64 {
+    (id ^ (1 << 63)) as i64
+}
+
+fn from_db(id: i64) -> u64 {
+    (id as u64) ^ (1 << 63)
+}
+
+fn tag_kind(kind: Kind) -> i16 {
+    i16::from(kind.tag())
+}
+
+fn tag_index(index: Index) -> i16 {
+    i16::from(index.tag())
+}
+
+/// `limit` as SQL's bigint (`usize::MAX` means all).
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+impl PgMetaStore {
+    /// Runs `f` with a pooled connection on the store's runtime and waits for it.
+    fn run<T, F, Fut>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(deadpool_postgres::Object, String) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T>> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let location = self.location.clone();
+        let task = self.rt.spawn(async move {
+            let client = pool.get().await.map_err(|e| backend(&location, e))?;
+            f(client, location).await
+        });
+        // Block on the task from whatever thread the caller is on (never one of ours).
+        futures::executor::block_on(task).map_err(|e| backend(&self.location, e))?
+    }
+
+    fn schema(&self, schema: Schema) -> Result<()> {
+        self.run(move |mut client, location| async move {
+            let db = |e| db_error(&location, e);
+            let tx = client.transaction().await.map_err(db)?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                .await
+                .map_err(db)?;
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS exact_migrations (
+                     version integer PRIMARY KEY,
+                     applied_at timestamptz NOT NULL DEFAULT now())",
+            )
+            .await
+            .map_err(db)?;
+            let row = tx
+                .query_one(
+                    "SELECT coalesce(max(version), 0) FROM exact_migrations",
+                    &[],
+                )
+                .await
+                .map_err(db)?;
+            let current: i32 = row.get(0);
+            if current > SCHEMA_VERSION {
+                return Err(Error::Unsupported {
+                    what: format!(
+                        "the database {location} is at schema version {current}, newer than \
+                         this exact (which knows up to {SCHEMA_VERSION}); upgrade exact"
+                    ),
+                });
+            }
+            if current < SCHEMA_VERSION && schema == Schema::Require {
+                return Err(Error::Unsupported {
+                    what: format!(
+                        "the database {location} is at schema version {current}, this exact \
+                         needs {SCHEMA_VERSION}; run `exact migrate --meta <url>`"
+                    ),
+                });
+            }
+            for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+                tx.batch_execute(sql).await.map_err(db)?;
+                tx.execute(
+                    "INSERT INTO exact_migrations (version) VALUES ($1)",
+                    &[version],
+                )
+                .await
+                .map_err(db)?;
+            }
+            tx.commit().await.map_err(db)?;
+            Ok(())
+        })
+    }
+
+    /// The schema version of the database.
+    pub fn schema_version(&self) -> Result<i32> {
+        self.run(|client, location| async move {
+            let row = client
+                .query_one(
+                    "SELECT coalesce(max(version), 0) FROM exact_migrations",
+                    &[],
+                )
+                .await
+                .map_err(|e| db_error(&location, e))?;
+            Ok(row.get(0))
+        })
+    }
+}
+
+/// Maps a database error: lost races to `Conflict`, the rest to `Backend`.
+fn db_error(location: &str, e: tokio_postgres::Error) -> Error {
+    match e.code() {
+        Some(c)
+            if *c == SqlState::T_R_DEADLOCK_DETECTED
+                || *c == SqlState::T_R_SERIALIZATION_FAILURE
+                || *c == SqlState::UNIQUE_VIOLATION =>
+        {
+            Error::Conflict {
+                what: format!("a batch on {location} (a concurrent writer won)"),
+            }
+        }
+        _ => backend(location, e),
+    }
+}
+
+/// A batch reduced to its net effect, as columns for `unnest`.
+#[derive(Default)]
+struct Net {
+    // Precondition checks.
+    rec_check: Vec<(Kind, u64, Expect)>,
+    ent_check: Vec<(Index, Vec<u8>, u64, Expect)>,
+    // Final state per key, last write wins (as the key-value backends apply them in order).
+    records: BTreeMap<(i16, i64), Option<Vec<u8>>>,
+    entries: BTreeMap<(i16, Vec<u8>, i64), Option<Vec<u8>>>,
+    /// Records that must not exist before the batch: inserted without upsert, so a concurrent
+    /// insert of the same id fails the batch instead of being overwritten.
+    fresh_records: std::collections::BTreeSet<(i16, i64)>,
+    fresh_entries: std::collections::BTreeSet<(i16, Vec<u8>, i64)>,
+}
+
+impl Net {
+    fn of(batch: Batch) -> Net {
+        let mut net = Net::default();
+        for w in batch.writes {
+            let rk = (tag_kind(w.kind), to_db(w.id));
+            match &w.expect {
+                Expect::Anything => {}
+                Expect::Absent => {
+                    net.fresh_records.insert(rk);
+                    net.rec_check.push((w.kind, w.id, w.expect.clone()));
+                }
+                Expect::Exactly(_) => net.rec_check.push((w.kind, w.id, w.expect.clone())),
+            }
+            for t in w.remove {
+                net.entries
+                    .insert((tag_index(t.index), t.key, to_db(w.id)), None);
+            }
+            for t in w.add {
+                net.entries
+                    .insert((tag_index(t.index), t.key, to_db(w.id)), Some(t.value));
+            }
+            net.records.insert(rk, w.data);
+        }
+        for e in batch.entries {
+            let ek = (tag_index(e.index), e.key.clone(), to_db(e.id));
+            match &e.expect {
+                Expect::Anything => {}
+                Expect::Absent => {
+                    net.fresh_entries.insert(ek.clone());
+                    net.ent_check.push((e.index, e.key, e.id, e.expect.clone()));
+                }
+                Expect::Exactly(_) => net.ent_check.push((e.index, e.key, e.id, e.expect.clone())),
+            }
+            net.entries.insert(ek, e.value);
+        }
+        net
+    }
+}
+
+fn index_of(tag: i16) -> Option<Index> {
+    Index::ALL
+        .iter()
+        .copied()
+        .find(|i| i16::from(i.tag()) == tag)
+}
+
+impl MetaStore for PgMetaStore {
+    fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn get(&self, kind: Kind, id: u64) -> Result<Option<Vec<u8>>> {
+        self.run(move |client, location| async move {
+            let row = client
+                .query_opt(
+                    "SELECT data FROM exact_records WHERE kind = $1 AND id = $2",
+                    &[&tag_kind(kind), &to_db(id)],
+                )
+                .await
+                .map_err(|e| db_error(&location, e))?;
+            Ok(row.map(|r| r.get(0)))
+        })
+    }
+
+    fn get_many(&self, kind: Kind, ids: &[u64]) -> Result<Vec<Option<Vec<u8>>>> {
+        let keys: Vec<i64> = ids.iter().map(|i| to_db(*i)).collect();
+        let found = self.run(move |client, location| async move {
+            let rows = client
+                .query(
+                    "SELECT id, data FROM exact_records WHERE kind = $1 AND id = ANY($2)",
+                    &[&tag_kind(kind), &keys],
+                )
+                .await
+                .map_err(|e| db_error(&location, e))?;
+            Ok(rows
+                .into_iter()
+                .map(|r| (from_db(r.get(0)), r.get::<_, Vec<u8>>(1)))
+                .collect::<HashMap<u64, Vec<u8>>>())
+        })?;
+        Ok(ids.iter().map(|id| found.get(id).cloned()).collect())
+    }
+
+    fn scan(&self, kind: Kind, after: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>> {
+        if after == u64::MAX || limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.run(move |client, location| async move {
+            let rows = client
+                .query(
+                    "SELECT id, data FROM exact_records WHERE kind = $1 AND id > $2
+                     ORDER BY id LIMIT $3",
+                    &[&tag_kind(kind), &to_db(after), &sql_limit(limit)],
+                )
+                .await
+                .map_err(|e| db_error(&location, e))?;
+            Ok(rows
+                .into_iter()
+                .map(|r| (from_db(r.get(0)), r.get(1)))
+                .collect())
+        })
+    }
+
+    fn index_range(
+        &self,
+        index: Index,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<IndexEntry>> {
+        if limit == 0 || start >= end {
+            return Ok(Vec::new());
+        }
+        let (start, end) = (start.to_vec(), end.to_vec());
+        self.run(move |client, location| async move {
+            let rows = client
+                .query(
+                    "SELECT key, id, value FROM exact_entries
+                     WHERE idx = $1 AND key >= $2 AND key < $3
+                     ORDER BY key, id LIMIT $4",
+                    &[&tag_index(index), &start, &end, &sql_limit(limit)],
+                )
+                .await
+                .map_err(|e| db_error(&location, e))?;
+            Ok(rows
+                .into_iter()
+                .map(|r| IndexEntry {
+                    key: r.get(0),
+                    id: from_db(r.get(1)),
+                    value: r.get(2),
+                })
+                .collect())
+        })
+    }
+
+    fn index_visit(
+        &self,
+        index: Index,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut EntryVisitor<'_>,
+    ) -> Result<()> {
+        if start >= end {
+            return Ok(());
+        }
+        // Pages of rows by keyset, so a long range never sits in memory at once.
+        let mut after: Option<(Vec<u8>, i64)> = None;
+        loop {
+            let (start, end, from) = (start.to_vec(), end.to_vec(), after.clone());
+            let rows: Vec<(Vec<u8>, i64, Vec<u8>)> =
+                self.run(move |client, location| async move {
+                    let rows = match from {
+                        None => {
+                            client
+                                .query(
+                                    "SELECT key, id, value FROM exact_entries
+                                     WHERE idx = $1 AND key >= $2 AND key < $3
+                                     ORDER BY key, id LIMIT $4",
+                                    &[&tag_index(index), &start, &end, &VISIT_PAGE],
+                                )
+                                .await
+                        }
+                        Some((key, id)) => {
+                            client
+                                .query(
+                                    "SELECT key, id, value FROM exact_entries
+                                     WHERE idx = $1 AND (key, id) > ($2, $3) AND key < $4
+                                     ORDER BY key, id LIMIT $5",
+                                    &[&tag_index(index), &key, &id, &end, &VISIT_PAGE],
+                                )
+                                .await
+                        }
+                    }
+                    .map_err(|e| db_error(&location, e))?;
+                    Ok(rows
+                        .into_iter()
+                        .map(|r| (r.get(0), r.get(1), r.get(2)))
+                        .collect())
+                })?;
+            let full = rows.len() as i64 == VISIT_PAGE;
+            for (key, id, value) in &rows {
+                if !visit(key, from_db(*id), value) {
+                    return Ok(());
+                }
+            }
+            match rows.into_iter().last() {
+                Some((key, id, _)) if full => after = Some((key, id)),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    fn index_last(&self, index: Index, start: &[u8], end: &[u8]) -> Result<Option<IndexEntry>> {
+        if start >= end {
+            return Ok(None);
+        }
+        let (start, end) = (start.to_vec(), end.to_vec());
+        self.run(move |client, location| async move {
+            let row = client
+                .query_opt(
+                    "SELECT key, id, value FROM exact_entries
+                     WHERE idx = $1 AND key >= $2 AND key < $3
+                     ORDER BY key DESC, id DESC LIMIT 1",
+                    &[&tag_index(index), &start, &end],
+                )
+                .await
+                .map_err(|e| db_error(&location, e))?;
+            Ok(row.map(|r| IndexEntry {
+                key: r.get(0),
+                id: from_db(r.get(1)),
+                value: r.get(2),
+            }))
+        })
+    }
+
+    fn allocate_ids(&self, kind: Kind, count: u64) -> Result<u64> {
+        let count = i64::try_from(count)
+            .ok()
+            .filter(|c| *c < i64::MAX / 2)
+            .ok_or_else(|| Error::invalid("count", "id space exhausted"))?;
+        self.run(move |client, location| async move {
+            // One statement: concurrent servers each get their own range.
+            let row = client
+                .query_one(
+                    "INSERT INTO exact_counters (kind, next) VALUES ($1, 1 + $2::int8)
+                     ON CONFLICT (kind) DO UPDATE SET next = exact_counters.next + $2::int8
+                     RETURNING next - $2::int8",
+                    &[&tag_kind(kind), &count],
+                )
+                .await
+                .map_err(|e| db_error(&location, e))?;
+            let first: i64 = row.get(0);
+            u64::try_from(first).map_err(|_| Error::corrupt(location, "negative id counter"))
+        })
+    }
+
+    fn commit(&self, batch: Batch) -> Result<()> {
+        let net = Net::of(batch);
+        // One unique key claimed by two ids inside the batch (the table would catch it too, but
+        // one INSERT cannot claim a key twice).
+        let mut claimed: HashMap<(i16, &[u8]), i64> = HashMap::new();
+        for ((x, key, id), value) in &net.entries {
+            if value.is_some()
+                && index_of(*x).is_some_and(Index::unique)
+                && let Some(other) = claimed.insert((*x, key), *id).filter(|o| o != id)
+            {
+                return Err(Error::exists(format!(
+                    "{:?} key shared by ids {} and {}",
+                    index_of(*x),
+                    from_db(other),
+                    from_db(*id)
+                )));
+            }
+        }
+        drop(claimed);
+        self.run(move |mut client, location| async move {
+            let db = |e| db_error(&location, e);
+            let tx = client.transaction().await.map_err(db)?;
+            check_records(&tx, &location, &net.rec_check).await?;
+            check_entries(&tx, &location, &net.ent_check).await?;
+
+            // Records: deletions, fresh inserts (fail on a concurrent insert), upserts.
+            let (mut del_k, mut del_i) = (Vec::new(), Vec::new());
+            let (mut new_k, mut new_i, mut new_d) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut up_k, mut up_i, mut up_d) = (Vec::new(), Vec::new(), Vec::new());
+            for ((k, i), data) in &net.records {
+                match data {
+                    None => {
+                        del_k.push(*k);
+                        del_i.push(*i);
+                    }
+                    Some(d) if net.fresh_records.contains(&(*k, *i)) => {
+                        new_k.push(*k);
+                        new_i.push(*i);
+                        new_d.push(d.as_slice());
+                    }
+                    Some(d) => {
+                        up_k.push(*k);
+                        up_i.push(*i);
+                        up_d.push(d.as_slice());
+                    }
+                }
+            }
+            exec(
+                &tx,
+                "DELETE FROM exact_records r USING unnest($1::int2[], $2::int8[]) AS d(kind, id)
+                 WHERE r.kind = d.kind AND r.id = d.id",
+                &[&del_k, &del_i],
+                del_k.is_empty(),
+            )
+            .await
+            .map_err(db)?;
+            exec(
+                &tx,
+                "INSERT INTO exact_records (kind, id, data)
+                 SELECT * FROM unnest($1::int2[], $2::int8[], $3::bytea[])",
+                &[&new_k, &new_i, &new_d],
+                new_k.is_empty(),
+            )
+            .await
+            .map_err(db)?;
+            exec(
+                &tx,
+                "INSERT INTO exact_records (kind, id, data)
+                 SELECT * FROM unnest($1::int2[], $2::int8[], $3::bytea[])
+                 ON CONFLICT (kind, id) DO UPDATE SET data = EXCLUDED.data",
+                &[&up_k, &up_i, &up_d],
+                up_k.is_empty(),
+            )
+            .await
+            .map_err(db)?;
+
+            // Index entries, and the unique keys of unique indexes beside them.
+            let (mut del_x, mut del_key, mut del_id) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut new_x, mut new_key, mut new_id, mut new_v) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let (mut up_x, mut up_key, mut up_id, mut up_v) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let (mut uq_x, mut uq_key, mut uq_id) = (Vec::new(), Vec::new(), Vec::new());
+            for ((x, key, id), value) in &net.entries {
+                let unique = index_of(*x).is_some_and(Index::unique);
+                match value {
+                    None => {
+                        del_x.push(*x);
+                        del_key.push(key.as_slice());
+                        del_id.push(*id);
+                    }
+                    Some(v) => {
+                        if unique {
+                            uq_x.push(*x);
+                            uq_key.push(key.as_slice());
+                            uq_id.push(*id);
+                        }
+                        if net.fresh_entries.contains(&(*x, key.clone(), *id)) {
+                            new_x.push(*x);
+                            new_key.push(key.as_slice());
+                            new_id.push(*id);
+                            new_v.push(v.as_slice());
+                        } else {
+                            up_x.push(*x);
+                            up_key.push(key.as_slice());
+                            up_id.push(*id);
+                            up_v.push(v.as_slice());
+                        }
+                    }
+                }
+            }
+            exec(
+                &tx,
+                "DELETE FROM exact_entries e
+                 USING unnest($1::int2[], $2::bytea[], $3::int8[]) AS d(idx, key, id)
+                 WHERE e.idx = d.idx AND e.key = d.key AND e.id = d.id",
+                &[&del_x, &del_key, &del_id],
+                del_x.is_empty(),
+            )
+            .await
+            .map_err(db)?;
+            exec(
+                &tx,
+                "DELETE FROM exact_unique u
+                 USING unnest($1::int2[], $2::bytea[], $3::int8[]) AS d(idx, key, id)
+                 WHERE u.idx = d.idx AND u.key = d.key AND u.id = d.id",
+                &[&del_x, &del_key, &del_id],
+                del_x.is_empty(),
+            )
+            .await
+            .map_err(db)?;
+            exec(
+                &tx,
+                "INSERT INTO exact_entries (idx, key, id, value)
+                 SELECT * FROM unnest($1::int2[], $2::bytea[], $3::int8[], $4::bytea[])",
+                &[&new_x, &new_key, &new_id, &new_v],
+                new_x.is_empty(),
+            )
+            .await
+            .map_err(db)?;
+            exec(
+                &tx,
+                "INSERT INTO exact_entries (idx, key, id, value)
+                 SELECT * FROM unnest($1::int2[], $2::bytea[], $3::int8[], $4::bytea[])
+                 ON CONFLICT (idx, key, id) DO UPDATE SET value = EXCLUDED.value",
+                &[&up_x, &up_key, &up_id, &up_v],
+                up_x.is_empty(),
+            )
+            .await
+            .map_err(db)?;
+            if !uq_x.is_empty() {
+                // A key already held by another id is not returned: that is a duplicate.
+                let claimed = tx
+                    .query(
+                        "INSERT INTO exact_unique (idx, key, id)
+                         SELECT * FROM unnest($1::int2[], $2::bytea[], $3::int8[])
+                         ON CONFLICT (idx, key) DO UPDATE SET id = EXCLUDED.id
+                         WHERE exact_unique.id = EXCLUDED.id
+                         RETURNING idx, key",
+                        &[&uq_x, &uq_key, &uq_id],
+                    )
+                    .await
+                    .map_err(db)?;
+                if claimed.len() != uq_x.len() {
+                    let got: std::collections::HashSet<(i16, Vec<u8>)> =
+                        claimed.iter().map(|r| (r.get(0), r.get(1))).collect();
+                    let taken = uq_x
+                        .iter()
+                        .zip(&uq_key)
+                        .find(|(x, k)| !got.contains(&(**x, k.to_vec())))
+                        .and_then(|(x, _)| index_of(*x));
+                    return Err(Error::exists(format!(
+                        "{} key",
+                        taken.map(|i| format!("{i:?}")).unwrap_or_default()
+                    )));
+                }
+            }
+            tx.commit().await.map_err(db)?;
+            Ok(())
+        })
+    }
+}
+
+/// Runs `sql` unless `skip` (an empty column set).
+async fn exec(
+    tx: &tokio_postgres::Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    skip: bool,
+) -> std::result::Result<u64, tokio_postgres::Error> {
+    if skip {
+        return Ok(0);
+    }
+    tx.execute(sql, params).await
+}
+
+async fn check_records(
+    tx: &tokio_postgres::Transaction<'_>,
+    location: &str,
+    checks: &[(Kind, u64, Expect)],
+) -> Result<()> {
+    if checks.is_empty() {
+        return Ok(());
+    }
+    let kinds: Vec<i16> = checks.iter().map(|(k, _, _)| tag_kind(*k)).collect();
+    let ids: Vec<i64> = checks.iter().map(|(_, i, _)| to_db(*i)).collect();
+    // Locked in key order, so two batches touching the same records cannot deadlock.
+    let rows = tx
+        .query(
+            "SELECT r.kind, r.id, r.data FROM exact_records r
+             JOIN unnest($1::int2[], $2::int8[]) AS c(kind, id)
+               ON r.kind = c.kind AND r.id = c.id
+             ORDER BY r.kind, r.id FOR UPDATE OF r",
+            &[&kinds, &ids],
+        )
+        .await
+        .map_err(|e| db_error(location, e))?;
+    let now: HashMap<(i16, i64), Vec<u8>> = rows
+        .into_iter()
+        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+        .collect();
+    for (kind, id, expect) in checks {
+        let current = now.get(&(tag_kind(*kind), to_db(*id)));
+        let ok = match expect {
+            Expect::Anything => true,
+            Expect::Absent => current.is_none(),
+            Expect::Exactly(bytes) => current == Some(bytes),
+        };
+        if !ok {
+            return Err(Error::Conflict {
+                what: format!("{kind:?} {id}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn check_entries(
+    tx: &tokio_postgres::Transaction<'_>,
+    location: &str,
+    checks: &[(Index, Vec<u8>, u64, Expect)],
+) -> Result<()> {
+    if checks.is_empty() {
+        return Ok(());
+    }
+    let xs: Vec<i16> = checks.iter().map(|(x, _, _, _)| tag_index(*x)).collect();
+    let keys: Vec<&[u8]> = checks.iter().map(|(_, k, _, _)| k.as_slice()).collect();
+    let ids: Vec<i64> = checks.iter().map(|(_, _, i, _)| to_db(*i)).collect();
+    let rows = tx
+        .query(
+            "SELECT e.idx, e.key, e.id, e.value FROM exact_entries e
+             JOIN unnest($1::int2[], $2::bytea[], $3::int8[]) AS c(idx, key, id)
+               ON e.idx = c.idx AND e.key = c.key AND e.id = c.id
+             ORDER BY e.idx, e.key, e.id FOR UPDATE OF e",
+            &[&xs, &keys, &ids],
+        )
+        .await
+        .map_err(|e| db_error(location, e))?;
+    let now: HashMap<(i16, Vec<u8>, i64), Vec<u8>> = rows
+        .into_iter()
+        .map(|r| ((r.get(0), r.get(1), r.get(2)), r.get(3)))
+        .collect();
+    for (index, key, id, expect) in checks {
+        let current = now.get(&(tag_index(*index), key.clone(), to_db(*id)));
+        let ok = match expect {
+            Expect::Anything => true,
+            Expect::Absent => current.is_none(),
+            Expect::Exactly(bytes) => current == Some(bytes),
+        };
+        if !ok {
+            return Err(Error::Conflict {
+                what: format!("{index:?} entry of id {id}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_keep_their_order() {
+        let ids = [0u64, 1, 2, 255, 1 << 40, (1 << 63) - 1, 1 << 63, u64::MAX];
+        for w in ids.windows(2) {
+            assert!(to_db(w[0]) < to_db(w[1]), "{w:?}");
+            assert_eq!(from_db(to_db(w[0])), w[0]);
+        }
+    }
+}
