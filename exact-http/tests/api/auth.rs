@@ -3,7 +3,6 @@
 use crate::kit::{Api, basic};
 use crate::{raw, set_cookie};
 use axum::http::{StatusCode, header};
-use exact_http::auth::{hash_password, new_token};
 use serde_json::json;
 
 #[tokio::test]
@@ -55,13 +54,12 @@ async fn tokens_and_bearer_authenticate_and_password_change_invalidates_basic() 
     let api = Api::new();
     let alice = api.user("alice", false);
     let id = api.exact.users().by_username("alice").unwrap().unwrap().id;
-    let (secret, digest) = new_token();
-    let token = api
+    let minted = api
         .exact
-        .catalog()
-        .credentials()
-        .add_token(id, "t", digest, None)
+        .trusted_accounts()
+        .mint_token(id, "t", None)
         .unwrap();
+    let secret = minted.secret;
     for scheme in ["Token", "Bearer"] {
         api.ok(
             "GET",
@@ -71,10 +69,10 @@ async fn tokens_and_bearer_authenticate_and_password_change_invalidates_basic() 
         )
         .await;
     }
+    let actor = api.exact.actor(id).unwrap();
     api.exact
-        .catalog()
-        .credentials()
-        .revoke(id, token.id)
+        .accounts()
+        .revoke_token(&actor, minted.token.id)
         .unwrap();
     let (s, _) = api
         .call(
@@ -88,9 +86,8 @@ async fn tokens_and_bearer_authenticate_and_password_change_invalidates_basic() 
 
     api.ok("GET", "/api/v1/users/users/", &alice, None).await;
     api.exact
-        .catalog()
-        .credentials()
-        .set_password(id, hash_password("new").unwrap())
+        .trusted_accounts()
+        .set_password(id, "a-new-password")
         .unwrap();
     let (s, _) = api
         .call("GET", "/api/v1/users/users/", Some(&alice), None)
@@ -100,8 +97,13 @@ async fn tokens_and_bearer_authenticate_and_password_change_invalidates_basic() 
         StatusCode::UNAUTHORIZED,
         "the cached old password must not work"
     );
-    api.ok("GET", "/api/v1/users/users/", &basic("alice", "new"), None)
-        .await;
+    api.ok(
+        "GET",
+        "/api/v1/users/users/",
+        &basic("alice", "a-new-password"),
+        None,
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 #[path = "../kit/mod.rs"]
 mod kit;
 
+mod accounts;
 mod activity;
 mod annotations;
 mod auth;

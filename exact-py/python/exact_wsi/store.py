@@ -170,12 +170,19 @@ class Store:
         return self._call("users.create", username=username, password=password, email=email,
                           is_superuser=superuser)
 
-    def set_password(self, username: str, password: str) -> None:
-        """Set a password (for HTTP Basic auth against :func:`serve` / ``exact serve``)."""
-        self._call("users.set_password", username=username, password=password)
+    def set_password(self, username: str, password: str, *,
+                     old_password: str | None = None) -> None:
+        """Set a password (for HTTP Basic auth against :func:`serve` / ``exact serve``).
+
+        Superusers set anyone's; other users set their own with ``old_password``. Passwords
+        shorter than 8 characters (or equal to the username) raise :class:`InvalidInput`."""
+        self._call("users.set_password", username=username, password=password,
+                   old_password=old_password)
 
     def create_token(self, name: str = "exact_wsi") -> str:
-        """A new personal access token of the acting user (``Authorization: Token …``)."""
+        """A new personal access token of the acting user (``Authorization: Token …``).
+
+        The name ``session`` is reserved for browser sessions and raises :class:`InvalidInput`."""
         return self._call("tokens.create", name=name)["token"]
 
     def create_team(self, name: str, *, website: str = "") -> dict:
