@@ -458,6 +458,21 @@ fn dispatch(e: &Exact, user: u64, op: &str, args: &str) -> Result<String> {
                 .collect();
             to_json(&e.annotations().delete_many(&a, &ids)?)
         }
+        "annotations.trash" | "annotations.restore_trashed" => {
+            let a = me()?;
+            let ids: Vec<AnnotationId> = o
+                .ids("ids")?
+                .unwrap_or_default()
+                .into_iter()
+                .map(AnnotationId)
+                .collect();
+            let anns = e.annotations();
+            to_json(&if op == "annotations.trash" {
+                anns.trash_many(&a, &ids)?
+            } else {
+                anns.restore_trashed(&a, &ids)?
+            })
+        }
         "annotations.history" => {
             let revs = e
                 .annotations()

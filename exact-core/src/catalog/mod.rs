@@ -13,6 +13,7 @@ mod misc;
 mod query;
 mod sets;
 mod teams;
+mod trash;
 mod versions;
 
 pub use accounts::{

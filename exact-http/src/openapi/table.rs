@@ -85,6 +85,25 @@ pub(super) fn table() -> Vec<Op> {
             In::Object,
             Out::Made,
         )),
+        q(
+            op(
+                "get",
+                "/api/v1/annotations/annotations/trash/",
+                "annotations",
+                "The trashed (DELETEd) annotations of ?image= the requester could restore",
+                In::None,
+                Out::Page,
+            ),
+            &["image", "limit", "offset"],
+        ),
+        op(
+            "post",
+            "/api/v1/annotations/annotations/{id}/restore/",
+            "annotations",
+            "Restore a trashed (DELETEd) annotation",
+            In::None,
+            Out::One,
+        ),
         op(
             "post",
             "/api/v1/users/users/{id}/set_password/",

@@ -157,15 +157,16 @@ async fn annotations_page_with_absolute_links_and_keep_client_times() {
         )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let v = api
-        .ok(
+    // EXACT's DELETE: gone (404); the trash and restore are tested in `trash`.
+    let (s, _) = api
+        .call(
             "GET",
             &format!("/api/v1/annotations/annotations/{a}/"),
-            &alice,
+            Some(&alice),
             None,
         )
         .await;
-    assert_eq!(v["deleted"], true);
+    assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

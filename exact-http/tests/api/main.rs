@@ -12,6 +12,7 @@ mod bodies;
 mod legacy;
 mod service;
 mod teams_and_sets;
+mod trash;
 
 use axum::Router;
 use axum::body::Body;

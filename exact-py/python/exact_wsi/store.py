@@ -344,6 +344,17 @@ class Store:
         """Soft-delete (kept, restorable with :meth:`restore_annotation`)."""
         return self._call("annotations.delete", ids=[_id("ids", i) for i in ids])
 
+    def trash_annotations(self, ids: Iterable[Any]) -> list[dict]:
+        """EXACT's DELETE: the annotations are gone from every read (as after ``DELETE
+        /api/v1/annotations/annotations/<id>/``) but kept in the trash with their history.
+        All or none: the acting user must be able to edit every one."""
+        return self._call("annotations.trash", ids=[_id("ids", i) for i in ids])
+
+    def restore_annotations(self, ids: Iterable[Any]) -> list[dict]:
+        """Put trashed annotations back, live, in one atomic batch (a new history entry each).
+        An id not in the trash raises :class:`NotFoundError`."""
+        return self._call("annotations.restore_trashed", ids=[_id("ids", i) for i in ids])
+
     def history(self, annotation: Any) -> list[dict]:
         """Revisions, oldest first: ``number``, ``action`` (1 created, 2 updated, 3 deleted,
         4 restored), ``user``, ``time``, ``before``, ``after``."""
