@@ -9,6 +9,7 @@ mod annotations;
 mod changes;
 mod fsck;
 mod images;
+mod lists;
 mod misc;
 mod query;
 mod sets;
