@@ -11,7 +11,6 @@ use exact_core::catalog::{
     NewAnnotation, NewAnnotationType, NewImage, NewImageSet, NewProduct, NewTeam, NewUser,
 };
 use exact_core::model::{LogAction, MediaFileType, VectorType};
-use exact_http::auth::hash_password;
 use exact_store::{Exact, ExactConfig};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -48,7 +47,7 @@ fn case(method: &'static str, uri: impl Into<String>, body: Option<Value>, expec
 }
 
 fn basic(user: &str) -> String {
-    let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{user}-pw"));
+    let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{user}-password"));
     format!("Basic {b}")
 }
 
@@ -62,9 +61,8 @@ fn user(exact: &Exact, name: &str, superuser: bool) -> exact_core::UserId {
         })
         .unwrap();
     exact
-        .catalog()
-        .credentials()
-        .set_password(u.id, hash_password(&format!("{name}-pw")).unwrap())
+        .trusted_accounts()
+        .set_password(u.id, &format!("{name}-password"))
         .unwrap();
     u.id
 }
@@ -97,7 +95,7 @@ async fn every_route_for_every_role() {
     let mem = user(&exact, "mem", false);
     let oth = user(&exact, "oth", false);
     let spare = user(&exact, "spare", false);
-    user(&exact, "root", true);
+    let root = user(&exact, "root", true);
 
     // The first team's world, made through the library.
     let a = exact.actor(adm).unwrap();
@@ -575,6 +573,23 @@ async fn every_route_for_every_role() {
                 continue;
             }
             let (status, body) = call(&app, auth.as_deref(), c).await;
+            // EXACT's DELETE trashes the annotation: put it back for the next role and case.
+            if c.method == "DELETE"
+                && c.uri.starts_with("/api/v1/annotations/annotations/")
+                && (200..300).contains(&status)
+            {
+                let id = c
+                    .uri
+                    .rsplit(|ch: char| !ch.is_ascii_digit())
+                    .find(|part| !part.is_empty())
+                    .and_then(|d| d.parse().ok())
+                    .expect("an annotation id in the uri");
+                let root = exact.actor(root).unwrap();
+                exact
+                    .annotations()
+                    .restore_trashed(&root, &[exact_core::AnnotationId(id)])
+                    .unwrap();
+            }
             if status != c.expect[role] {
                 wrong.push(format!(
                     "{} {} as {}: {status}, expected {}: {body}",

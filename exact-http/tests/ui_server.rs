@@ -248,15 +248,17 @@ async fn team_members_see_create_update_delete_live_and_other_teams_do_not() {
     assert_eq!(v["annotation"]["vector"]["x2"], 20);
     assert!(ev.id.unwrap().parse::<u64>().unwrap() > first_id);
 
+    // The viewer deletes with EXACT's visible soft delete (PATCH deleted=true), which polling
+    // clients see below; a DELETE (trash) is announced live the same way.
     let (s, _) = api
         .call(
-            "DELETE",
+            "PATCH",
             &format!("/api/v1/annotations/annotations/{id}/"),
             Some(&alice),
-            None,
+            Some(json!({"deleted": true})),
         )
         .await;
-    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(s, StatusCode::OK);
     let v = bobs
         .next(Duration::from_secs(2))
         .await

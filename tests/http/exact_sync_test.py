@@ -76,7 +76,20 @@ changed = annotations.partial_update_annotation(first.id, description="checked")
 assert changed.description == "checked", changed
 live = annotations.list_annotations(image=image_id, deleted=False, fields="id,deleted", limit=1)
 assert live.count == 130, live.count
+# DELETE is EXACT's: the annotation is gone (404, in no list) ...
 annotations.destroy_annotation(created[1].id)
+assert annotations.list_annotations(image=image_id, deleted=True).count == 0
+assert annotations.list_annotations(image=image_id).count == 129
+try:
+    annotations.retrieve_annotation(created[1].id)
+    raise AssertionError("a deleted annotation must be gone")
+except ApiException as e:
+    assert e.status == 404, e
+# ... but kept in the trash, restorable by its editors; PATCH deleted=true stays visible.
+r = requests.post(f"{host}/api/v1/annotations/annotations/{created[1].id}/restore/",
+                  auth=(user, password))
+assert r.status_code == 200 and r.json()["deleted"] is False, r.text
+assert annotations.partial_update_annotation(created[1].id, deleted=True).deleted is True
 assert annotations.list_annotations(image=image_id, deleted=True).count == 1
 assert annotations.retrieve_annotation(created[1].id).deleted is True
 
@@ -95,7 +108,11 @@ assert r.status_code == 201 and r.json()["verified"] is True, r.text
 assert VerificationsApi(client).list_verifications(annotation=first.id).count == 1
 
 annotations.multiple_delete(id__in=f"{created[2].id},{created[3].id}")
-assert annotations.list_annotations(image=image_id, deleted=True).count == 3
+assert annotations.list_annotations(image=image_id, deleted=True).count == 1
+assert annotations.list_annotations(image=image_id).count == 128
+trash = requests.get(f"{host}/api/v1/annotations/annotations/trash/?image={image_id}",
+                     auth=(user, password)).json()
+assert sorted(a["id"] for a in trash["results"]) == [created[2].id, created[3].id], trash
 shaped = requests.get(
     f"{host}/api/v1/annotations/annotations/?image={image_id}&fields=id,time&limit=2",
     auth=(user, password),

@@ -198,6 +198,16 @@ impl World {
         }
     }
 
+    /// The raw metadata store (tests that damage or inspect records); only for a world built
+    /// on a [`Backend`].
+    pub fn store(&self) -> &Arc<dyn MetaStore> {
+        &self
+            ._backend
+            .as_ref()
+            .expect("a world built on a Backend")
+            .store
+    }
+
     /// The actor of `u`, with its current memberships.
     pub fn actor(&self, u: &User) -> Actor {
         self.c.actor(u.id).unwrap()

@@ -26,28 +26,14 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 async fn logs(r: Req) -> ApiResult<Json<Value>> {
-    r.list(&[], |r| {
-        let images: Vec<ImageId> = match r.q.u64("image")? {
-            Some(i) => vec![ImageId(i)],
-            None => r
-                .exact
-                .images()
-                .list(&r.actor)?
-                .iter()
-                .map(|i| i.id)
-                .collect(),
-        };
-        let mut items = Vec::new();
-        for image in images {
-            items.extend(
-                r.exact
-                    .log_image_actions()
-                    .of_image(&r.actor, image)?
-                    .iter()
-                    .map(json),
-            );
-        }
-        Ok(items)
+    r.list(&["image"], |r| {
+        let image = r.q.u64("image")?.map(ImageId);
+        Ok(r.exact
+            .log_image_actions()
+            .list(&r.actor, image)?
+            .iter()
+            .map(json)
+            .collect())
     })
     .await
 }

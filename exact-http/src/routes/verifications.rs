@@ -7,7 +7,6 @@ use crate::error::{ApiError, ApiResult};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use exact_core::catalog::AnnotationQuery;
 use exact_core::{AnnotationId, ImageId, VerificationId};
 use serde_json::Value;
 
@@ -24,48 +23,15 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 async fn index(r: Req) -> ApiResult<Json<Value>> {
-    r.list(&["image"], |r| {
-        let annotations: Vec<AnnotationId> = match r.q.u64("annotation")? {
-            Some(a) => vec![AnnotationId(a)],
-            None => {
-                let all = AnnotationQuery {
-                    deleted: None,
-                    ..Default::default()
-                };
-                let images: Vec<ImageId> = match r.q.u64("image")? {
-                    Some(i) => vec![ImageId(i)],
-                    None => r
-                        .exact
-                        .images()
-                        .list(&r.actor)?
-                        .iter()
-                        .map(|i| i.id)
-                        .collect(),
-                };
-                let mut ids = Vec::new();
-                for image in images {
-                    ids.extend(
-                        r.exact
-                            .annotations()
-                            .query(&r.actor, image, &all)?
-                            .iter()
-                            .map(|a| a.id),
-                    );
-                }
-                ids
-            }
-        };
-        let mut items = Vec::new();
-        for a in annotations {
-            items.extend(
-                r.exact
-                    .verifications()
-                    .of_annotation(&r.actor, a)?
-                    .iter()
-                    .map(json),
-            );
-        }
-        Ok(items)
+    r.list(&["image", "annotation"], |r| {
+        let annotation = r.q.u64("annotation")?.map(AnnotationId);
+        let image = r.q.u64("image")?.map(ImageId);
+        Ok(r.exact
+            .verifications()
+            .list(&r.actor, annotation, image)?
+            .iter()
+            .map(json)
+            .collect())
     })
     .await
 }

@@ -124,7 +124,10 @@ export const api = {
   createAnnotation: (a: Partial<Annotation>) => request<Annotation>('POST', `${A}/annotations/annotations/`, a),
   patchAnnotation: (id: Id, patch: Partial<Annotation>) =>
     request<Annotation>('PATCH', `${A}/annotations/annotations/${id}/`, patch),
-  deleteAnnotation: (id: Id) => request<unknown>('DELETE', `${A}/annotations/annotations/${id}/`),
+  /** The viewer's delete is EXACT's visible soft delete (`deleted: true`), so undo can bring
+   * the annotation back with a PATCH; `DELETE` would move it to the trash (gone, 404). */
+  deleteAnnotation: (id: Id) =>
+    request<Annotation>('PATCH', `${A}/annotations/annotations/${id}/`, { deleted: true }),
   verifications: (params: Record<string, string | number | undefined>) =>
     request<Page<Verification>>('GET', `${A}/annotations/verifications/?${qs(params)}`),
   verify: (annotation: Id, verified: boolean) =>
