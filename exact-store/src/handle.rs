@@ -116,6 +116,11 @@ impl Exact {
         self.catalog.actor(user)
     }
 
+    /// The catalog's counts and recent failed uploads (superusers only).
+    pub fn status(&self, actor: &Actor) -> Result<exact_core::catalog::CatalogStatus> {
+        self.catalog.status(actor)
+    }
+
     /// Users.
     pub fn users(&self) -> Users<'_> {
         self.catalog.users()

@@ -12,6 +12,7 @@ mod images;
 mod misc;
 mod query;
 mod sets;
+mod status;
 mod teams;
 mod versions;
 
@@ -29,6 +30,7 @@ pub use sets::{
     AnnotationTypePatch, AnnotationTypes, ImageSetPatch, ImageSets, NewAnnotationType, NewImageSet,
     NewProduct, ProductPatch, Products,
 };
+pub use status::{CatalogStatus, FailedImage, RECENT_FAILURES};
 pub use teams::{NewTeam, NewUser, TeamPatch, Teams, UserPatch, Users};
 pub use versions::{VersionChange, VersionDiff, Versions};
 
