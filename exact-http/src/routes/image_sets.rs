@@ -38,7 +38,10 @@ fn render(exact: &Exact, actor: &Actor, sets: &[ImageSet]) -> ApiResult<Vec<Valu
             if let Value::Object(m) = &mut v {
                 m.remove("pinned_by");
                 // Whether the requester pinned it (others' pins stay private).
-                m.insert("pinned".into(), Value::Bool(set.pinned_by.contains(&actor.user)));
+                m.insert(
+                    "pinned".into(),
+                    Value::Bool(set.pinned_by.contains(&actor.user)),
+                );
             }
             let v = with(
                 v,
