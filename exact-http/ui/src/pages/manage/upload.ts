@@ -67,7 +67,8 @@ export function uploader(set: Id, done: () => void): HTMLElement {
         const good = entries.length - bad.length;
         row.dataset.state = bad.length ? (good ? 'partial' : 'error') : 'done';
         status.textContent = bad.length ? (good ? `${good} added, ${bad.length} refused` : 'refused') : entries.length > 1 ? `${good} images added` : 'added';
-        if (bad.length && !good) retry.hidden = false;
+        // A duplicate stays one: retrying it cannot help.
+        if (bad.length && !good && !bad.every((e) => e.error?.startsWith('Duplicate'))) retry.hidden = false;
       } catch (e) {
         row.dataset.state = 'error';
         status.textContent = 'failed';
