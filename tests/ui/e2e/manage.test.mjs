@@ -181,7 +181,24 @@ describe('management pages', () => {
     await Promise.all([page.waitForEvent('load'), submit(page, 'add-product')]);
     await page.waitForSelector('#set-products a');
     assert.match(await page.textContent('#set-products'), /Mitosis study/);
+    await page.fill('#add-tag [name=name]', 'screening');
+    await Promise.all([page.waitForEvent('load'), submit(page, 'add-tag')]);
+    await page.waitForSelector('#set-tags .tag');
     await shot(page, 'manage-1-set');
+
+    // Home: found by its tag, pinned with the keyboard.
+    await page.goto(`${base}/images/`);
+    await page.fill('#set-search', 'screen');
+    await page.waitForSelector(`[data-set="${ids.set}"]`);
+    await page.fill('#set-search', 'no such set');
+    await page.waitForSelector(`[data-set="${ids.set}"]`, { state: 'detached' });
+    await page.fill('#set-search', '');
+    await page.focus(`[data-set="${ids.set}"] .pin`);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector(`[data-set="${ids.set}"] .pin[aria-pressed="true"]`);
+    assert.equal((await rest('GET', `/api/v1/images/image_sets/${ids.set}/`)).json.pinned, true);
+    const theirs = await rest('GET', `/api/v1/images/image_sets/${ids.set}/`, undefined, basic('member', MEMBER_PW));
+    assert.equal(theirs.json.pinned, false, 'pins are per user');
     clean(admin);
   });
 

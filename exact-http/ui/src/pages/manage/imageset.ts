@@ -6,7 +6,7 @@
 import { request } from '../../api/client';
 import type { AnnotationType, Id, Image, Page } from '../../api/types';
 import { h, pageId } from '../dom';
-import { A, type Product, type SetFull, type Team, action, all, field, form, frame, num, select, str, table } from './common';
+import { A, type Product, type SetFull, type SetTag, type Team, action, all, field, form, frame, num, select, str, table } from './common';
 import { uploader } from './upload';
 
 interface SetVersion {
@@ -185,7 +185,14 @@ export async function imageSetPage(): Promise<void> {
   );
   await loadVersions();
 
-  // ---- edit / delete ----
+  // ---- edit / tags / delete ----
+  const tags = (await all<SetTag>(`${A}/images/set_tags/`)).filter((t) => t.imagesets.includes(id));
+  main.append(
+    form('add-tag', 'Tags', [h('p', { id: 'set-tags' }, ...(tags.length ? tags.map((t) => h('span', { class: 'tag', text: t.name })) : [h('span', { class: 'muted', text: 'No tag yet.' })])), field('New tag', 'name', { required: true })], 'Add tag', async (d) => {
+      await request('POST', `${A}/images/set_tags/`, { name: str(d, 'name'), imagesets: [id] });
+      location.reload();
+    }),
+  );
   main.append(
     form(
       'edit-set',
