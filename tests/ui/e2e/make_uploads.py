@@ -1,6 +1,6 @@
 """Writes the files the management journey uploads (numpy and the standard library):
 a big PNG (slow enough to convert that the page shows it converting), a zip holding two small
-PNGs, and an unreadable "slide" (random bytes named .svs) the server must refuse.
+PNGs, a file over the upload limit and an unreadable "slide" (random bytes named .svs) the server must refuse.
 Usage: python make_uploads.py OUT_DIR"""
 
 import os
@@ -37,6 +37,9 @@ def main():
     with zipfile.ZipFile(os.path.join(out, "batch.zip"), "w") as z:
         z.writestr("zipped-a.png", png(300, 200, 40))
         z.writestr("zipped-b.png", png(200, 300, 90))
+    # Over the limit the journey's server runs with (EXACT_MAX_UPLOAD=4000000).
+    with open(os.path.join(out, "huge.tif"), "wb") as f:
+        f.write(bytes(5_000_000))
     rnd = random.Random(7)
     with open(os.path.join(out, "broken.svs"), "wb") as f:
         f.write(bytes(rnd.getrandbits(8) for _ in range(4096)))

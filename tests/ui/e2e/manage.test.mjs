@@ -53,7 +53,7 @@ before(async () => {
   base = `http://127.0.0.1:${port}`;
   const log = fs.openSync(path.join(work, 'serve.log'), 'w');
   server = spawn(BIN, ['serve', '--data', path.join(work, 'data'), '--bind', `127.0.0.1:${port}`], {
-    env: { ...process.env, EXACT_ADMIN_PASSWORD: ROOT_PW },
+    env: { ...process.env, EXACT_ADMIN_PASSWORD: ROOT_PW, EXACT_MAX_UPLOAD: '4000000' },
     stdio: ['ignore', log, log],
   });
   for (let i = 0; i < 300; i++) {
@@ -71,7 +71,7 @@ before(async () => {
     /^400 POST .*\/api\/v1\/images\/image_sets\/$/,
     /status of 400/,
   ]);
-  member = await browser();
+  member = await browser([/^413 POST .*\/images\/image\/upload\/\d+\/$/, /status of 413/]);
 });
 
 after(async () => {
@@ -222,9 +222,9 @@ describe('management pages', () => {
       }).observe(document.getElementById('images'), { childList: true, subtree: true, characterData: true });
     });
     const up = path.join(work, 'up');
-    await dropFiles(page, [SLIDE, path.join(up, 'big-picture.png'), path.join(up, 'batch.zip'), path.join(up, 'broken.svs')]);
+    await dropFiles(page, [SLIDE, path.join(up, 'big-picture.png'), path.join(up, 'batch.zip'), path.join(up, 'broken.svs'), path.join(up, 'huge.tif')]);
     const row = (name) => page.locator(`#upload-list li[data-file="${name}"]`);
-    for (const name of ['CMU-1-Small-Region.svs', 'big-picture.png', 'batch.zip', 'broken.svs']) {
+    for (const name of ['CMU-1-Small-Region.svs', 'big-picture.png', 'batch.zip', 'broken.svs', 'huge.tif']) {
       await row(name).locator('xpath=self::*[@data-state="done" or @data-state="error" or @data-state="partial"]').waitFor({ timeout: 60000 });
     }
     assert.equal(await row('CMU-1-Small-Region.svs').getAttribute('data-state'), 'done');
@@ -233,7 +233,10 @@ describe('management pages', () => {
     assert.match(await row('batch.zip').textContent(), /2 images added/);
     assert.equal(await row('broken.svs').getAttribute('data-state'), 'error');
     const reason = (await row('broken.svs').locator('.upload-errors').textContent()).trim();
-    assert.ok(reason.length > 10, `the server's reason is shown next to the file: ${reason}`);
+    assert.match(reason, /not an image exact-rs can read/, 'the server\'s reason is shown next to the file');
+    assert.doesNotMatch(reason, new RegExp(work), 'no server path in the reason');
+    assert.equal(await row('huge.tif').getAttribute('data-state'), 'error');
+    assert.match(await row('huge.tif').locator('.upload-errors').textContent(), /larger than the upload limit of 4000000 bytes/);
     // The same slide again: a duplicate, said next to that file.
     await dropFiles(page, [SLIDE]);
     await row('CMU-1-Small-Region.svs').nth(1).locator('xpath=self::*[@data-state="error" or @data-state="partial" or @data-state="done"]').waitFor({ timeout: 60000 });
