@@ -90,7 +90,7 @@ export async function imageSetPage(): Promise<void> {
         ];
       });
     imagesBox.replaceChildren(
-      rows.length ? table('image-table', `${images.count} images`, ['', 'Name', 'Size (px)', 'State', 'Annotations', ''], rows) : h('p', { class: 'muted', text: 'No image matches.' }),
+      rows.length ? table('image-table', `${images.count} images`, ['', 'Name', 'Size (px)', 'State', 'Annotations', ''], rows) : h('p', { class: 'muted', text: filter.value ? 'No image matches.' : 'No images yet: drop files below.' }),
     );
     clearTimeout(timer);
     if (images.results.some((i) => i.state === 'converting')) timer = window.setTimeout(() => void loadImages(), 1000);
