@@ -183,3 +183,48 @@ async fn bulk_relabel_and_restore_are_atomic() {
     assert!(s.is_client_error());
     let _ = team;
 }
+
+#[tokio::test]
+async fn annotation_counts_per_image_of_a_set() {
+    let api = Api::new();
+    let root = api.user("root", true);
+    let (_, set, kind, image) = api.world(&root, "lab").await;
+    let mut ids = Vec::new();
+    for x in [0, 100, 200] {
+        ids.push(
+            api.ok(
+                "POST",
+                "/api/v1/annotations/annotations/",
+                &root,
+                Some(new_box(kind, image, x)),
+            )
+            .await["id"]
+                .as_u64()
+                .unwrap(),
+        );
+    }
+    api.ok(
+        "DELETE",
+        &format!("/api/v1/annotations/annotations/{}/", ids[0]),
+        &root,
+        None,
+    )
+    .await;
+    let url = format!("/api/v1/images/image_sets/{set}/annotation_counts/");
+    let v = api.ok("GET", &url, &root, None).await;
+    assert_eq!(v["total"], 2, "{v}");
+    assert_eq!(v["images"][image.to_string()], 2, "{v}");
+    // Someone outside the team learns nothing.
+    let eve = api.user("eve", false);
+    let (s, _) = api.call("GET", &url, Some(&eve), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = api
+        .call(
+            "GET",
+            "/api/v1/images/image_sets/x/annotation_counts/",
+            Some(&root),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}

@@ -1,25 +1,55 @@
-//! `POST /api/v1/annotations/annotations/multiple_update/` `{"ids": [..], "annotation_type"?,
-//! "deleted"?}`: the annotation management page's bulk relabel and bulk restore (or delete),
-//! in one atomic batch: every id must be one the requester may edit, and either all change or
-//! none (`Annotations::update_many`).
+//! What the management pages need beyond EXACT's API:
+//! - `POST /api/v1/annotations/annotations/multiple_update/` `{"ids": [..], "annotation_type"?,
+//!   "deleted"?}`: bulk relabel and bulk restore (or delete) in one atomic batch: every id must
+//!   be one the requester may edit, and either all change or none (`Annotations::update_many`).
+//! - `GET /api/v1/images/image_sets/<id>/annotation_counts/`: the live annotations the
+//!   requester sees, per image of the set and in total (one request per set instead of one per
+//!   image; counted while streaming, nothing collected).
 
-use super::{Body, Req};
+use super::{Body, Id, Req};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use exact_core::catalog::AnnotationPatch;
-use exact_core::{AnnotationId, AnnotationTypeId};
+use exact_core::catalog::AnnotationQuery;
+use exact_core::{AnnotationId, AnnotationTypeId, ImageSetId};
 use serde_json::{Value, json};
 
 /// At most this many annotations per call (a bounded batch; the page sends pages of 500).
 const MAX_IDS: usize = 10_000;
 
 pub(super) fn routes() -> Router<AppState> {
-    Router::new().route(
-        "/api/v1/annotations/annotations/multiple_update/",
-        post(multiple_update),
-    )
+    Router::new()
+        .route(
+            "/api/v1/annotations/annotations/multiple_update/",
+            post(multiple_update),
+        )
+        .route(
+            "/api/v1/images/image_sets/{id}/annotation_counts/",
+            get(annotation_counts),
+        )
+}
+
+async fn annotation_counts(r: Req, Id(id): Id) -> ApiResult<Json<Value>> {
+    crate::blocking(move || {
+        let images = r.exact.image_sets().images(&r.actor, ImageSetId(id))?;
+        let live = AnnotationQuery::default();
+        let mut per_image = serde_json::Map::new();
+        let mut total = 0usize;
+        for i in images {
+            let mut n = 0usize;
+            r.exact
+                .annotations()
+                .query_each(&r.actor, i.id, &live, |_| n += 1)?;
+            total += n;
+            per_image.insert(i.id.0.to_string(), json!(n));
+        }
+        Ok(Json(
+            json!({ "image_set": id, "total": total, "images": per_image }),
+        ))
+    })
+    .await
 }
 
 async fn multiple_update(r: Req, body: Body) -> ApiResult<Json<Value>> {

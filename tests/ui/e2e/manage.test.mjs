@@ -270,6 +270,7 @@ describe('management pages', () => {
     }, basic('member', MEMBER_PW));
     assert.equal(made.status, 201, JSON.stringify(made.json));
     await page.goto(`${base}/images/imageset/${ids.set}/`);
+    await page.waitForFunction((id) => document.querySelector(`[data-count-of="${id}"]`)?.textContent === '1', ids.slide);
     await page.fill('#create-version [name=name]', 'before review');
     await submit(page, 'create-version');
     await page.waitForSelector('#version-table');

@@ -69,11 +69,7 @@ export async function imageSetPage(): Promise<void> {
       .sort((a, b) => a.name.localeCompare(b.name))
       .map((i) => {
         const state = i.state ?? 'ready';
-        const count = h('span', { class: 'count', text: '…' });
-        void request<Page<unknown>>('GET', `${A}/annotations/annotations/?image=${i.id}&deleted=false&limit=1&fields=id`).then(
-          (p) => (count.textContent = String(p.count)),
-          () => (count.textContent = '?'),
-        );
+        const count = h('span', { class: 'count', 'data-count-of': i.id, text: '…' });
         return [
           state === 'ready'
             ? h('img', { src: `${A}/images/images/${i.id}/thumbnail/`, alt: `Thumbnail of ${i.name}`, class: 'thumbnail', loading: 'lazy' })
@@ -89,6 +85,9 @@ export async function imageSetPage(): Promise<void> {
           }, { 'aria-label': `Delete ${i.name}` }),
         ];
       });
+    void request<{ images: Record<string, number> }>('GET', `${A}/images/image_sets/${id}/annotation_counts/`).then((c) => {
+      for (const el of imagesBox.querySelectorAll<HTMLElement>('[data-count-of]')) el.textContent = String(c.images[el.dataset.countOf ?? ''] ?? 0);
+    });
     imagesBox.replaceChildren(
       rows.length ? table('image-table', `${images.count} images`, ['', 'Name', 'Size (px)', 'State', 'Annotations', ''], rows) : h('p', { class: 'muted', text: filter.value ? 'No image matches.' : 'No images yet: drop files below.' }),
     );

@@ -2,7 +2,6 @@
 // counts of images and annotations), creating a set or a team.
 
 import { request } from '../../api/client';
-import type { Page } from '../../api/types';
 import { h } from '../dom';
 import { A, type SetFull, type SetTag, type Team, all, field, form, frame, num, select, str } from './common';
 
@@ -61,8 +60,8 @@ export async function setsPage(): Promise<void> {
       counts.set(s.id, count);
       const el = count;
       if (s.images.length) {
-        void request<Page<unknown>>('GET', `${A}/annotations/annotations/?image__in=${s.images.join(',')}&deleted=false&limit=1&fields=id`).then(
-          (p) => (el.textContent = `${s.images.length} images · ${p.count} annotations`),
+        void request<{ total: number }>('GET', `${A}/images/image_sets/${s.id}/annotation_counts/`).then(
+          (p) => (el.textContent = `${s.images.length} images · ${p.total} annotations`),
           () => undefined,
         );
       } else el.textContent = '0 images · 0 annotations';
