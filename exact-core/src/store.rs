@@ -123,6 +123,10 @@ pub enum Index {
     /// key = annotation id, id = the page they came from, value = their stored bytes, kept
     /// for forensics rather than deleted.
     Quarantine = 30,
+    /// Annotations deleted with EXACT's DELETE: taken out of the grid (gone for every read),
+    /// kept here restorable with their history. Key = annotation id, id = image id, value =
+    /// the encoded annotation as it was deleted.
+    Trash = 31,
 }
 
 impl Index {
@@ -158,6 +162,7 @@ impl Index {
         Index::TokenDigest,
         Index::TokenByUser,
         Index::Quarantine,
+        Index::Trash,
     ];
 
     /// The record kind whose ids this index's entries point at; `None` for the indexes whose
@@ -184,7 +189,8 @@ impl Index {
             Index::AnnotationGrid
             | Index::AnnotationLocator
             | Index::Changes
-            | Index::Quarantine => return None,
+            | Index::Quarantine
+            | Index::Trash => return None,
         })
     }
 }

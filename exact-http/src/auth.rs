@@ -24,34 +24,32 @@
 use crate::AppState;
 use crate::error::ApiError;
 use crate::throttle::{Blocked, Throttle, ThrottleOptions};
-use argon2::Argon2;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use exact_core::UserId;
+pub use exact_core::catalog::SESSION_TOKEN_NAME as SESSION_NAME;
 use exact_core::permissions::Actor;
 use exact_core::{Error, ErrorKind};
 use exact_store::Exact;
+pub use exact_store::secrets::{
+    TOKEN_PREFIX, hash_password, new_token, token_digest, verify_password,
+};
 use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How long a verified Basic credential is remembered.
 const CACHE_TTL: Duration = Duration::from_secs(300);
 /// Entries kept at most; beyond, expired ones are dropped, then everything.
 const CACHE_MAX: usize = 10_000;
-/// Prefix of personal access tokens, so leaked ones are recognisable.
-pub const TOKEN_PREFIX: &str = "exact_";
-/// The name under which session tokens are stored (reserved: no personal token has it).
-pub const SESSION_NAME: &str = "session";
 /// The session cookie (HttpOnly).
 pub const SESSION_COOKIE: &str = "sessionid";
 /// The CSRF cookie, readable by the page's scripts.
@@ -60,44 +58,6 @@ pub const CSRF_COOKIE: &str = "csrftoken";
 pub const CSRF_HEADER: &str = "x-csrftoken";
 /// How long a session lasts (Django's default: two weeks).
 pub const SESSION_TTL: Duration = Duration::from_secs(14 * 86_400);
-
-/// Hashes a password (argon2id, random salt) into a PHC string.
-pub fn hash_password(password: &str) -> Result<String, Error> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| Error::invalid("password", e.to_string()))
-}
-
-/// Whether `password` matches the PHC string `phc`.
-pub fn verify_password(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
-
-/// A fresh token secret (shown once) and the digest stored for it.
-pub fn new_token() -> (String, String) {
-    let mut bytes = [0u8; 32];
-    OsRng.fill_bytes(&mut bytes);
-    let secret = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
-    let digest = token_digest(&secret);
-    (secret, digest)
-}
-
-/// The stored digest of a token secret.
-pub fn token_digest(secret: &str) -> String {
-    hex(&Sha256::digest(secret.as_bytes()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 struct Verified {
     user: UserId,
@@ -116,8 +76,6 @@ pub struct Authenticator {
     verified: Mutex<HashMap<[u8; 32], Verified>>,
     /// Failed-login counters.
     pub throttle: Throttle,
-    /// A hash unknown usernames are verified against (made on first use: hashing is slow).
-    dummy: OnceLock<String>,
     /// Grant keys of sessions ended within [`ENDED_TTL`].
     ended: Mutex<HashMap<[u8; 32], Instant>>,
     /// Whether `ended` may hold anything: the tile path skips its lock when not.
@@ -145,7 +103,6 @@ impl Authenticator {
             key,
             verified: Mutex::new(HashMap::new()),
             throttle: Throttle::new(throttle, key),
-            dummy: OnceLock::new(),
             ended: Mutex::new(HashMap::new()),
             any_ended: AtomicBool::new(false),
         }
@@ -192,14 +149,6 @@ impl Authenticator {
                 "Too many failed logins for this account or from this address; retry in {secs} s."
             ),
         }
-    }
-
-    /// Spends the time of a password check on a credential that has none (unknown user).
-    fn verify_dummy(&self, password: &str) {
-        let phc = self
-            .dummy
-            .get_or_init(|| hash_password("exact-rs: no such user").unwrap_or_default());
-        let _ = verify_password(password, phc);
     }
 
     fn cache_key(&self, username: &str, password: &str) -> [u8; 32] {
@@ -252,23 +201,16 @@ impl Authenticator {
                 .filter(|v| v.at.elapsed() < CACHE_TTL)
                 .map(|v| (v.user, v.phc.clone()))
         };
+        let accounts = exact.trusted_accounts();
         if let Some((user, phc)) = cached {
-            let current = exact.catalog().credentials().password(user)?;
+            let current = accounts.password(user)?;
             if current.is_some_and(|c| c.password == phc) {
                 return Ok(Some(user));
             }
         }
-        let Some(user) = exact.users().by_username(username)? else {
-            self.verify_dummy(password);
+        let Some((user, cred)) = accounts.verify_password(username, password)? else {
             return Ok(None);
         };
-        let Some(cred) = exact.catalog().credentials().password(user.id)? else {
-            self.verify_dummy(password);
-            return Ok(None);
-        };
-        if !verify_password(password, &cred.password) {
-            return Ok(None);
-        }
         let mut map = self.verified.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= CACHE_MAX {
             map.retain(|_, v| v.at.elapsed() < CACHE_TTL);
@@ -296,12 +238,7 @@ impl Authenticator {
         client: Option<IpAddr>,
     ) -> Result<UserId, ApiError> {
         self.throttle.check(None, client).map_err(Self::blocked)?;
-        let found = exact
-            .catalog()
-            .credentials()
-            .token(&token_digest(secret))?
-            .filter(|t| t.name != SESSION_NAME)
-            .map(|t| t.user);
+        let found = exact.trusted_accounts().token(secret)?.map(|t| t.user);
         found.ok_or_else(|| {
             self.throttle.failed(None, client);
             ApiError::Unauthenticated("Invalid token.".into())
@@ -314,22 +251,13 @@ impl Authenticator {
         exact: &Exact,
         secret: &str,
     ) -> Result<Option<exact_core::model::AccessToken>, ApiError> {
-        Ok(exact
-            .catalog()
-            .credentials()
-            .token(&token_digest(secret))?
-            .filter(|t| t.name == SESSION_NAME))
+        Ok(exact.trusted_accounts().session(secret)?)
     }
 
     /// Starts a session for `user`: the cookie secret (to send once) and its CSRF token.
     pub fn start_session(&self, exact: &Exact, user: UserId) -> Result<(String, String), ApiError> {
-        let (secret, digest) = new_token();
         let ttl = i64::try_from(SESSION_TTL.as_micros()).unwrap_or(i64::MAX);
-        let expires = exact_core::Timestamp(exact.catalog().now().0.saturating_add(ttl));
-        exact
-            .catalog()
-            .credentials()
-            .add_token(user, SESSION_NAME, digest, Some(expires))?;
+        let secret = exact.trusted_accounts().start_session(user, ttl)?;
         let csrf = csrf_token(&secret);
         Ok((secret, csrf))
     }
@@ -337,9 +265,7 @@ impl Authenticator {
     /// Ends the session of a `sessionid` cookie (idempotent); its tile grants stop at once.
     pub fn end_session(&self, exact: &Exact, secret: &str) -> Result<(), ApiError> {
         self.remember_ended(secret);
-        if let Some(t) = self.session(exact, secret)? {
-            exact.catalog().credentials().revoke(t.user, t.id)?;
-        }
+        exact.trusted_accounts().end_session(secret)?;
         Ok(())
     }
 

@@ -55,6 +55,8 @@ pub struct AppState {
     pub overviews: Arc<overview::Overviews>,
     /// The catalog's change sink; registered weakly, so the state keeps it alive.
     pub change_sink: Arc<events::LiveSink>,
+    /// Whether anyone may create an account (`POST /api/v1/auth/register/`).
+    pub allow_registration: bool,
 }
 
 /// How the router is set up beyond the library handle.
@@ -66,6 +68,8 @@ pub struct RouterOptions {
     pub public_url: Option<url::Url>,
     /// Limits of the failed-login throttle.
     pub throttle: throttle::ThrottleOptions,
+    /// Open self-registration (`exact serve --allow-registration`); off by default.
+    pub allow_registration: bool,
 }
 
 /// The public URL of a request, as a request extension (read by [`query::ListQuery`]).
@@ -98,6 +102,7 @@ pub fn router_with(exact: Exact, opts: RouterOptions) -> Router {
         live,
         overviews,
         change_sink,
+        allow_registration: opts.allow_registration,
     };
     resume_conversions(&state);
     sweep_uploads(&state);

@@ -172,6 +172,9 @@ struct NetArgs {
     /// Seconds of the first login block; each further block doubles, up to 15 minutes.
     #[arg(long, env = "EXACT_LOGIN_BLOCK_SECS", default_value_t = 30)]
     login_block_secs: u64,
+    /// Let anyone create an account (POST /api/v1/auth/register/); off by default.
+    #[arg(long, env = "EXACT_ALLOW_REGISTRATION")]
+    allow_registration: bool,
 }
 
 impl NetArgs {
@@ -206,6 +209,7 @@ impl NetArgs {
                 block: Duration::from_secs(self.login_block_secs),
                 ..Default::default()
             },
+            allow_registration: self.allow_registration,
         };
         let serve = exact_http::serve::ServeOptions {
             header_read_timeout: Duration::from_secs(self.header_timeout),
@@ -279,17 +283,15 @@ fn user(cmd: UserCommand) -> ExitCode {
             password,
         } => password.read().and_then(|password| {
             let exact = data.open().map_err(|e| e.to_string())?;
+            let new = NewUser {
+                username,
+                is_superuser: superuser,
+                ..Default::default()
+            };
             let user = exact
-                .users()
-                .register(NewUser {
-                    username,
-                    is_superuser: superuser,
-                    ..Default::default()
-                })
+                .trusted_accounts()
+                .register(new, password.as_deref())
                 .map_err(|e| e.to_string())?;
-            if let Some(p) = password {
-                set_password(&exact, user.id, &p)?;
-            }
             println!("created user {} (id {})", user.username, user.id.0);
             Ok(())
         }),
@@ -313,16 +315,15 @@ fn user(cmd: UserCommand) -> ExitCode {
         } => (|| {
             let exact = data.open().map_err(|e| e.to_string())?;
             let user = find_user(&exact, &username)?;
-            let expires = expires_days.map(|d| {
-                exact_core::Timestamp(exact.catalog().now().0 + i64::from(d) * 86_400 * 1_000_000)
-            });
-            let (secret, digest) = exact_http::auth::new_token();
-            exact
-                .catalog()
-                .credentials()
-                .add_token(user, &name, digest, expires)
+            let expires = expires_days
+                .map(|d| exact_core::catalog::expiry_in_days(exact.catalog().now(), d))
+                .transpose()
                 .map_err(|e| e.to_string())?;
-            println!("{secret}");
+            let t = exact
+                .trusted_accounts()
+                .mint_token(user, &name, expires)
+                .map_err(|e| e.to_string())?;
+            println!("{}", t.secret);
             Ok(())
         })(),
     };
@@ -394,26 +395,15 @@ fn find_user(exact: &Exact, username: &str) -> Result<exact_core::UserId, String
 }
 
 fn set_password(exact: &Exact, user: exact_core::UserId, password: &str) -> Result<(), String> {
-    let phc = exact_http::auth::hash_password(password).map_err(|e| e.to_string())?;
     exact
-        .catalog()
-        .credentials()
-        .set_password(user, phc)
-        .map_err(|e| e.to_string())?;
-    Ok(())
+        .trusted_accounts()
+        .set_password(user, password)
+        .map_err(|e| e.to_string())
 }
 
 /// On first start with no user at all, creates the superuser `exact` with the password in
 /// `EXACT_ADMIN_PASSWORD`, or a random one printed once.
 fn bootstrap(exact: &Exact) -> Result<(), String> {
-    let store = exact.catalog().store();
-    let empty = store
-        .scan(exact_core::store::Kind::User, 0, 1)
-        .map_err(|e| e.to_string())?
-        .is_empty();
-    if !empty {
-        return Ok(());
-    }
     let (password, generated) = match std::env::var("EXACT_ADMIN_PASSWORD") {
         Ok(p) if !p.is_empty() => (p, false),
         _ => {
@@ -424,19 +414,16 @@ fn bootstrap(exact: &Exact) -> Result<(), String> {
             )
         }
     };
-    let user = exact
-        .users()
-        .register(NewUser {
-            username: "exact".into(),
-            is_superuser: true,
-            ..Default::default()
-        })
+    let made = exact
+        .trusted_accounts()
+        .first_start("exact", Some(&password))
         .map_err(|e| e.to_string())?;
-    set_password(exact, user.id, &password)?;
-    if generated {
-        println!("created superuser exact with password {password} (shown once)");
-    } else {
-        println!("created superuser exact with the password in EXACT_ADMIN_PASSWORD");
+    match made {
+        None => {}
+        Some(_) if generated => {
+            println!("created superuser exact with password {password} (shown once)")
+        }
+        Some(_) => println!("created superuser exact with the password in EXACT_ADMIN_PASSWORD"),
     }
     Ok(())
 }

@@ -152,7 +152,19 @@ async fn bulk_relabel_and_restore_are_atomic() {
     let v = api
         .ok("GET", "/api/v1/administration/status/", &root, None)
         .await;
-    assert_eq!(v["counts"]["annotations_deleted"], 2);
+    assert_eq!(v["counts"]["annotations_trashed"], 2, "{v}");
+    assert_eq!(v["counts"]["annotations"], 0, "{v}");
+    // Relabel and restore in one call is refused, naming the field.
+    let (s, v) = api
+        .call(
+            "POST",
+            url,
+            Some(&root),
+            Some(json!({"ids": ids, "deleted": false, "annotation_type": kind})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["deleted"].is_array(), "{v}");
     api.ok(
         "POST",
         url,
@@ -181,6 +193,30 @@ async fn bulk_relabel_and_restore_are_atomic() {
         )
         .await;
     assert!(s.is_client_error());
+    // To the trash and back, through this endpoint.
+    api.ok(
+        "POST",
+        url,
+        &root,
+        Some(json!({"ids": ids, "deleted": true})),
+    )
+    .await;
+    let v = api
+        .ok("GET", "/api/v1/administration/status/", &root, None)
+        .await;
+    assert_eq!(v["counts"]["annotations_trashed"], 2, "{v}");
+    api.ok(
+        "POST",
+        url,
+        &root,
+        Some(json!({"ids": ids, "deleted": false})),
+    )
+    .await;
+    let v = api
+        .ok("GET", "/api/v1/administration/status/", &root, None)
+        .await;
+    assert_eq!(v["counts"]["annotations"], 2, "{v}");
+    assert_eq!(v["counts"]["annotations_trashed"], 0, "{v}");
     let _ = team;
 }
 

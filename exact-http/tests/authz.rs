@@ -11,7 +11,6 @@ use exact_core::catalog::{
     NewAnnotation, NewAnnotationType, NewImage, NewImageSet, NewProduct, NewTeam, NewUser,
 };
 use exact_core::model::{LogAction, MediaFileType, VectorType};
-use exact_http::auth::hash_password;
 use exact_store::{Exact, ExactConfig};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -48,7 +47,7 @@ fn case(method: &'static str, uri: impl Into<String>, body: Option<Value>, expec
 }
 
 fn basic(user: &str) -> String {
-    let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{user}-pw"));
+    let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{user}-password"));
     format!("Basic {b}")
 }
 
@@ -62,9 +61,8 @@ fn user(exact: &Exact, name: &str, superuser: bool) -> exact_core::UserId {
         })
         .unwrap();
     exact
-        .catalog()
-        .credentials()
-        .set_password(u.id, hash_password(&format!("{name}-pw")).unwrap())
+        .trusted_accounts()
+        .set_password(u.id, &format!("{name}-password"))
         .unwrap();
     u.id
 }

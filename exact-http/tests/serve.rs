@@ -129,6 +129,39 @@ fn cli_passwords_and_tokens_authenticate_against_serve() {
     let token = exact(&["user", "token", "alice"], "");
     let token = token.trim();
     assert!(token.starts_with("exact_"), "{token}");
+    // The reserved session name and weak passwords are refused with a reason, nothing written.
+    let refused = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_exact"))
+            .args(args)
+            .arg("--data")
+            .arg(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded: {out:?}");
+        assert!(out.stdout.is_empty(), "{args:?} printed {out:?}");
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let err = refused(&["user", "token", "alice", "--name", "session"], "");
+    assert!(err.contains("reserved"), "{err}");
+    let err = refused(&["user", "add", "bob", "--password-stdin"], "short\n");
+    assert!(err.contains("password") && err.contains("8"), "{err}");
+    let err = refused(&["user", "token", "bob"], "");
+    assert!(
+        err.contains("no user named"),
+        "a refused user was half-made: {err}"
+    );
+    let err = refused(&["user", "passwd", "alice", "--password-stdin"], "alice\n");
+    assert!(err.contains("password"), "{err}");
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

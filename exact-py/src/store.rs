@@ -191,15 +191,8 @@ impl NativeStore {
     fn resolve_user(&self, py: Python<'_>, username: Option<String>) -> PyResult<u64> {
         let e = self.handle()?;
         run(py, move || {
-            let store = e.catalog().store();
-            let empty = store.scan(exact_core::store::Kind::User, 0, 1)?.is_empty();
-            if empty {
-                let name = username.unwrap_or_else(|| "exact".into());
-                let u = e.users().register(NewUser {
-                    username: name,
-                    is_superuser: true,
-                    ..Default::default()
-                })?;
+            let accounts = e.trusted_accounts();
+            if let Some(u) = accounts.first_start(username.as_deref().unwrap_or("exact"), None)? {
                 return Ok(u.id.0);
             }
             match username {
@@ -208,25 +201,10 @@ impl NativeStore {
                     .by_username(&name)?
                     .map(|u| u.id.0)
                     .ok_or_else(|| Error::not_found(format!("user {name:?}"))),
-                None => {
-                    let mut after = 0;
-                    loop {
-                        let page = store.scan(exact_core::store::Kind::User, after, 256)?;
-                        if page.is_empty() {
-                            return Err(Error::not_found(
-                                "a superuser to act as (pass user=\"name\")",
-                            ));
-                        }
-                        for (id, _) in &page {
-                            after = *id;
-                            if let Ok(a) = e.actor(UserId(*id))
-                                && a.superuser
-                            {
-                                return Ok(*id);
-                            }
-                        }
-                    }
-                }
+                None => accounts
+                    .first_superuser()?
+                    .map(|u| u.id.0)
+                    .ok_or_else(|| Error::not_found("a superuser to act as (pass user=\"name\")")),
             }
         })
     }
@@ -363,11 +341,8 @@ fn dispatch(e: &Exact, user: u64, op: &str, args: &str) -> Result<String> {
                 is_superuser: o.bool("is_superuser")?.unwrap_or(false),
                 is_staff: o.bool("is_staff")?.unwrap_or(false),
             };
-            let u = e.users().create(&me()?, new)?;
-            if let Some(p) = o.str("password")? {
-                set_password(e, u.id, &p)?;
-            }
-            to_json(&u)
+            let password = o.str("password")?;
+            to_json(&e.accounts().create_user(&me()?, new, password.as_deref())?)
         }
         "users.set_password" => {
             let a = me()?;
@@ -376,21 +351,24 @@ fn dispatch(e: &Exact, user: u64, op: &str, args: &str) -> Result<String> {
                 .users()
                 .by_username(&name)?
                 .ok_or_else(|| Error::not_found(format!("user {name:?}")))?;
-            if !(a.superuser || a.user == target.id) {
-                return Err(Error::denied("only superusers set other users' passwords"));
+            let password = o.req_str("password")?;
+            match o.str("old_password")? {
+                // Whoever opens a data directory as its superuser owns it, as `exact user
+                // passwd` does: their own password needs no old one here.
+                None if a.superuser && a.user == target.id => {
+                    e.trusted_accounts().set_password(target.id, &password)?
+                }
+                old => e
+                    .accounts()
+                    .set_password(&a, target.id, &password, old.as_deref())?,
             }
-            set_password(e, target.id, &o.req_str("password")?)?;
             to_json(&json!({"username": name}))
         }
         "tokens.create" => {
             let a = me()?;
-            let (secret, digest) = exact_http::auth::new_token();
             let name = o.str("name")?.unwrap_or_else(|| "exact_wsi".into());
-            let t = e
-                .catalog()
-                .credentials()
-                .add_token(a.user, &name, digest, None)?;
-            to_json(&json!({"id": t.id, "name": t.name, "token": secret}))
+            let t = e.accounts().mint_token(&a, &name, None)?;
+            to_json(&json!({"id": t.token.id, "name": t.token.name, "token": t.secret}))
         }
         "teams.create" => {
             let t = e.teams().create(
@@ -480,6 +458,21 @@ fn dispatch(e: &Exact, user: u64, op: &str, args: &str) -> Result<String> {
                 .collect();
             to_json(&e.annotations().delete_many(&a, &ids)?)
         }
+        "annotations.trash" | "annotations.restore_trashed" => {
+            let a = me()?;
+            let ids: Vec<AnnotationId> = o
+                .ids("ids")?
+                .unwrap_or_default()
+                .into_iter()
+                .map(AnnotationId)
+                .collect();
+            let anns = e.annotations();
+            to_json(&if op == "annotations.trash" {
+                anns.trash_many(&a, &ids)?
+            } else {
+                anns.restore_trashed(&a, &ids)?
+            })
+        }
         "annotations.history" => {
             let revs = e
                 .annotations()
@@ -528,13 +521,6 @@ fn dispatch(e: &Exact, user: u64, op: &str, args: &str) -> Result<String> {
         "versions.list" => to_json(&e.versions().list(&me()?)?),
         other => Err(Error::invalid("op", format!("unknown operation {other:?}"))),
     }
-}
-
-fn set_password(e: &Exact, user: UserId, password: &str) -> Result<()> {
-    let phc = exact_http::auth::hash_password(password)
-        .map_err(|err| Error::invalid("password", err.to_string()))?;
-    e.catalog().credentials().set_password(user, phc)?;
-    Ok(())
 }
 
 /// Prefixes a bulk row's error with its index.

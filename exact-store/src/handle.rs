@@ -5,9 +5,11 @@
 use crate::blobs::Blobs;
 use crate::meta::open_meta_store;
 use exact_core::catalog::{
-    AnnotationTypes, Annotations, Catalog, ExportFormats, ImageSets, Images, LogImageActions,
-    MediaFiles, Products, ScreeningModes, SetTags, Teams, Users, Verifications, Versions,
+    Accounts, AnnotationTypes, Annotations, Catalog, ExportFormats, ImageSets, Images,
+    LogImageActions, MediaFiles, Products, ScreeningModes, SetTags, Teams, TrustedAccounts, Users,
+    Verifications, Versions,
 };
+use exact_core::store::MetaStore;
 use exact_core::{Actor, Clock, Result, UserId};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -76,17 +78,25 @@ pub struct Exact {
     catalog: Catalog,
     blobs: Blobs,
     config: Arc<ExactConfig>,
+    secrets: Arc<crate::Argon2Secrets>,
 }
 
 impl Exact {
     /// Opens (creating if needed) the stores named by `config`.
     pub fn open(config: ExactConfig) -> Result<Exact> {
         let meta = open_meta_store(&config.meta_url())?;
+        Self::open_with_meta(meta, config)
+    }
+
+    /// Opens over a metadata store the caller already holds (an embedder's own adapter, or a
+    /// test that inspects raw records); blobs as `config` names them.
+    pub fn open_with_meta(meta: Arc<dyn MetaStore>, config: ExactConfig) -> Result<Exact> {
         let blobs = Blobs::open(&config.blobs_url())?;
         Ok(Exact {
             catalog: Catalog::new(meta),
             blobs,
             config: Arc::new(config),
+            secrets: Arc::default(),
         })
     }
 
@@ -119,6 +129,16 @@ impl Exact {
     /// The catalog's counts and recent failed uploads (superusers only).
     pub fn status(&self, actor: &Actor) -> Result<exact_core::catalog::CatalogStatus> {
         self.catalog.status(actor)
+    }
+
+    /// Passwords, tokens and sessions, checked against the acting user.
+    pub fn accounts(&self) -> Accounts<'_> {
+        self.catalog.accounts(&*self.secrets)
+    }
+    /// Passwords, tokens, sessions and first start without an actor: for authentication, the
+    /// admin CLI and bootstrapping only.
+    pub fn trusted_accounts(&self) -> TrustedAccounts<'_> {
+        self.catalog.trusted_accounts(&*self.secrets)
     }
 
     /// Users.

@@ -31,7 +31,9 @@
 pub mod blobs;
 mod handle;
 pub mod meta;
+pub mod secrets;
 
 pub use blobs::Blobs;
 pub use handle::{Exact, ExactConfig};
 pub use meta::open_meta_store;
+pub use secrets::Argon2Secrets;

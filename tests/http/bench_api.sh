@@ -19,7 +19,7 @@ port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
 base="http://127.0.0.1:$port"
 server=""
 start() {
-    EXACT_ADMIN_PASSWORD=bench "$bin" serve --data "$data" --bind "127.0.0.1:$port" >>"$data/serve.log" 2>&1 &
+    EXACT_ADMIN_PASSWORD=bench-secret "$bin" serve --data "$data" --bind "127.0.0.1:$port" >>"$data/serve.log" 2>&1 &
     server=$!
     for _ in $(seq 300); do
         curl -fsS "$base/healthz" >/dev/null 2>&1 && return
@@ -34,8 +34,8 @@ stop() {
 }
 trap 'stop; rm -rf "$data"' EXIT
 start
-export BENCH_AUTH="Basic $(printf 'exact:bench' | base64)"
-read -r image1 image2 image3 kind < <(python3 tests/http/bench_seed.py "$base" exact bench "$n1" "$n2")
+export BENCH_AUTH="Basic $(printf 'exact:bench-secret' | base64)"
+read -r image1 image2 image3 kind < <(python3 tests/http/bench_seed.py "$base" exact bench-secret "$n1" "$n2")
 
 echo "== 1. viewport of ~1,000 annotations on an image with $n1 (wrk 30 s, 1 then 8 connections)"
 count="$(curl -fsS -H "Authorization: $BENCH_AUTH" "$base/api/v1/annotations/annotations/?image=$image1&vector_x_min=50000&vector_x_max=53162&vector_y_min=50000&vector_y_max=53162&limit=1&fields=id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])')"

@@ -73,12 +73,12 @@ ls -l "$work"/*.tif | awk '{print $5, $9}'
 
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 base="http://127.0.0.1:$port"
-auth="Authorization: Basic $(printf 'exact:bench' | base64)"
+auth="Authorization: Basic $(printf 'exact:bench-secret' | base64)"
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
 for slide in ${BENCH_SLIDES:-tiny16k.tif sparse16k.tif dense16k.tif}; do
     rm -rf "$work/data"
-    EXACT_ADMIN_PASSWORD=bench "$bin" serve --data "$work/data" --bind "127.0.0.1:$port" \
+    EXACT_ADMIN_PASSWORD=bench-secret "$bin" serve --data "$work/data" --bind "127.0.0.1:$port" \
         >>"$work/serve.log" 2>&1 &
     server=$!
     for _ in $(seq 600); do curl -fsS "$base/healthz" >/dev/null 2>&1 && break; sleep 0.1; done

@@ -19,7 +19,7 @@ port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
 base="http://127.0.0.1:$port"
 server=""
 start() {
-    EXACT_ADMIN_PASSWORD=robust "$bin" serve --data "$data" --bind "127.0.0.1:$port" >>"$data/serve.log" 2>&1 &
+    EXACT_ADMIN_PASSWORD=robust-secret "$bin" serve --data "$data" --bind "127.0.0.1:$port" >>"$data/serve.log" 2>&1 &
     server=$!
     for _ in $(seq 300); do
         curl -fsS "$base/healthz" >/dev/null 2>&1 && return
@@ -31,8 +31,8 @@ start() {
 trap 'kill -KILL "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$data"' EXIT
 ulimit -n 65536 2>/dev/null || true
 start
-export ROBUST_AUTH="Basic $(printf 'exact:robust' | base64)"
-read -r image kind width height < <(python3 tests/http/robustness.py seed "$base" exact robust \
+export ROBUST_AUTH="Basic $(printf 'exact:robust-secret' | base64)"
+read -r image kind width height < <(python3 tests/http/robustness.py seed "$base" exact robust-secret \
     tests/fixtures/data/CMU-1-Small-Region.svs "$data/tiles.txt")
 echo "image $image (${width}x${height}), $(wc -l <"$data/tiles.txt") tile URLs, ${seconds}s of load"
 

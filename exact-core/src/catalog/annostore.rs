@@ -85,6 +85,16 @@ impl Catalog {
 
     /// Files new annotations (fresh ids) in one atomic, durable batch.
     pub(crate) fn insert_annotations(&self, anns: &[Annotation]) -> Result<()> {
+        self.insert_annotations_with(anns, Vec::new())
+    }
+
+    /// Files annotations in the grid together with `extra` entries, in one atomic batch (a
+    /// restore from the trash: the annotation back, its trash entry gone, its history).
+    pub(crate) fn insert_annotations_with(
+        &self,
+        anns: &[Annotation],
+        extra: Vec<EntryWrite>,
+    ) -> Result<()> {
         let mut by_cell: BTreeMap<Vec<u8>, Vec<Filed>> = BTreeMap::new();
         for a in anns {
             let f = Filed::of(a);
@@ -92,6 +102,7 @@ impl Catalog {
         }
         for _ in 0..RETRIES {
             let mut batch = Batch::default();
+            batch.entries.extend(extra.iter().cloned());
             for (cell, items) in &by_cell {
                 self.append_to_cell(&mut batch, cell, items.iter(), &HashSet::new())?;
             }
@@ -270,7 +281,27 @@ impl Catalog {
     pub(crate) fn modify_annotations(
         &self,
         ids: &[AnnotationId],
+        change: impl FnMut(&Annotation) -> Result<(Annotation, Vec<EntryWrite>)>,
+    ) -> Result<Vec<Annotation>> {
+        self.rewrite_annotations(ids, change, false)
+    }
+
+    /// Like [`Catalog::modify_annotations`], but takes the annotations out of the grid (and
+    /// the locator) instead of filing their new state: `change` returns the state to keep
+    /// elsewhere (the trash entry goes in its extra entries).
+    pub(crate) fn remove_annotations(
+        &self,
+        ids: &[AnnotationId],
+        change: impl FnMut(&Annotation) -> Result<(Annotation, Vec<EntryWrite>)>,
+    ) -> Result<Vec<Annotation>> {
+        self.rewrite_annotations(ids, change, true)
+    }
+
+    fn rewrite_annotations(
+        &self,
+        ids: &[AnnotationId],
         mut change: impl FnMut(&Annotation) -> Result<(Annotation, Vec<EntryWrite>)>,
+        remove: bool,
     ) -> Result<Vec<Annotation>> {
         let what = self.store.location();
         let mut seen = HashSet::with_capacity(ids.len());
@@ -297,7 +328,13 @@ impl Catalog {
                     // The page changed between two reads of this batch: start again.
                     continue 'attempt;
                 }
-                if filed.cell == loc.cell {
+                if remove {
+                    rw.replace.insert(id.0, None);
+                    moves
+                        .entry(pages::block_of(id.0))
+                        .or_default()
+                        .push((id.0, None));
+                } else if filed.cell == loc.cell {
                     rw.replace.insert(id.0, Some(filed));
                 } else {
                     rw.replace.insert(id.0, None);

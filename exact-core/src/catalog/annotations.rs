@@ -417,7 +417,7 @@ impl Annotations<'_> {
 
     /// Checks one change before anything is written: the annotation is visible and editable,
     /// a new type is offered on the set, the texts are within the limits.
-    fn plan(
+    pub(super) fn plan(
         &self,
         actor: &Actor,
         id: AnnotationId,
@@ -458,7 +458,7 @@ impl Annotations<'_> {
     }
 
     /// The new state of `old` under `plan`, with its history entry.
-    fn apply(
+    pub(super) fn apply(
         &self,
         old: &Annotation,
         plan: &Plan,
@@ -619,7 +619,7 @@ impl Annotations<'_> {
         Ok(a)
     }
 
-    fn change(
+    pub(super) fn change(
         &self,
         before: &Annotation,
         action: ChangeAction,
@@ -638,20 +638,20 @@ impl Annotations<'_> {
 }
 
 /// A checked change waiting for the batch that applies it.
-struct Plan {
+pub(super) struct Plan {
     patch: AnnotationPatch,
     new_type: Option<AnnotationType>,
     old_type: Option<AnnotationType>,
 }
 
-fn deletion() -> AnnotationPatch {
+pub(super) fn deletion() -> AnnotationPatch {
     AnnotationPatch {
         deleted: Some(true),
         ..Default::default()
     }
 }
 
-fn at_index(i: usize, e: Error) -> Error {
+pub(super) fn at_index(i: usize, e: Error) -> Error {
     match e {
         Error::InvalidInput { field, reason } => Error::InvalidInput {
             field: format!("[{i}].{field}"),

@@ -498,15 +498,20 @@ impl Catalog {
         for (id, entries) in by_annotation {
             report.history_entries += entries.len() as u64;
             let aid = AnnotationId(id);
-            if !located.contains_key(&id) {
+            // A trashed annotation's history starts from its state in the trash.
+            let after = if located.contains_key(&id) {
+                self.find_annotation(aid).ok().flatten()
+            } else if let Ok(Some((trashed, _))) = self.trashed_entry(aid) {
+                Some(trashed)
+            } else {
                 report.found(
                     format!("history of {aid}"),
                     "belongs to no stored annotation",
                     false,
                 );
                 continue;
-            }
-            let Some(mut after) = self.find_annotation(aid).ok().flatten() else {
+            };
+            let Some(mut after) = after else {
                 continue;
             };
             for (change, bytes) in entries.iter().rev() {

@@ -3,9 +3,9 @@
 //! (`catalog.teams().create(&actor, …)`); the library handle, the HTTP server and the Python
 //! wheel call these and add nothing but translation.
 
+mod accounts;
 mod annostore;
 mod annotations;
-mod auth;
 mod changes;
 mod fsck;
 mod images;
@@ -14,10 +14,14 @@ mod query;
 mod sets;
 mod status;
 mod teams;
+mod trash;
 mod versions;
 
+pub use accounts::{
+    Accounts, MAX_PASSWORD_BYTES, MAX_TOKEN_DAYS, MIN_PASSWORD_CHARS, MintedToken,
+    SESSION_TOKEN_NAME, Secrets, TrustedAccounts, check_password, expiry_in_days,
+};
 pub use annotations::{AnnotationPatch, Annotations, NewAnnotation, Revision};
-pub use auth::Credentials;
 pub use changes::{AnnotationsChanged, ChangeOp, ChangeSink};
 pub use fsck::{Finding, FsckReport};
 pub use images::{ImagePatch, Images, NewImage, PixelUpdate};
@@ -134,8 +138,8 @@ impl Catalog {
         });
     }
 
-    /// The underlying store.
-    pub fn store(&self) -> &Arc<dyn MetaStore> {
+    /// The underlying store (raw records: only the use cases read it).
+    pub(crate) fn store(&self) -> &Arc<dyn MetaStore> {
         &self.store
     }
 
@@ -215,10 +219,6 @@ impl Catalog {
     /// Export formats.
     pub fn export_formats(&self) -> ExportFormats<'_> {
         ExportFormats(self)
-    }
-    /// Password hashes and access tokens (for authentication; no actor).
-    pub fn credentials(&self) -> Credentials<'_> {
-        Credentials(self)
     }
 
     // ---- repository helpers shared by the use cases ----

@@ -561,6 +561,53 @@ impl ImageSets<'_> {
         tx.commit(c)
     }
 
+    /// Creates a set and links the `products` to it, as EXACT's serializer does with a
+    /// `product_set`: every product must be visible to the actor; the links are written in one
+    /// batch after the set, and a set whose links fail is removed again.
+    pub fn create_with_products(
+        &self,
+        actor: &Actor,
+        new: NewImageSet,
+        products: &[ProductId],
+    ) -> Result<ImageSet> {
+        let found = products
+            .iter()
+            .map(|&p| {
+                self.0.products().get(actor, p).map_err(|e| match e {
+                    Error::NotFound { what } => Error::invalid("product_set", what),
+                    e => e,
+                })
+            })
+            .collect::<Result<Vec<Product>>>()?;
+        let set = self.create(actor, new)?;
+        let link = || -> Result<()> {
+            let (_, rights) = self.0.readable_set(actor, set.id)?;
+            if !rights.edit_set {
+                return Err(Error::denied(format!(
+                    "linking products to {} needs edit rights on it",
+                    set.id
+                )));
+            }
+            let mut tx = super::Tx::default();
+            for p in &found {
+                let mut q = p.clone();
+                q.imagesets.push(set.id);
+                q.imagesets = dedup(q.imagesets);
+                tx.replace(p, &q, Vec::new());
+            }
+            tx.commit(self.0)
+        };
+        if let Err(e) = link() {
+            let mut tx = super::Tx::default();
+            if let Some(made) = self.0.find::<ImageSet>(set.id.0)? {
+                tx.remove(&made);
+            }
+            tx.commit(self.0)?;
+            return Err(e);
+        }
+        Ok(set)
+    }
+
     /// Changes a set (edit rights; the creator only by team admins).
     pub fn update(&self, actor: &Actor, id: ImageSetId, patch: ImageSetPatch) -> Result<ImageSet> {
         let (set, rights) = self.0.readable_set(actor, id)?;

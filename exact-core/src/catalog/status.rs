@@ -1,5 +1,5 @@
 //! The administration status of a catalog (superusers only): how many users, teams, sets,
-//! images (by pixel state) and annotations it holds, and the images whose upload failed, most
+//! images (by pixel state) and annotations (live, marked deleted, in the trash) it holds, and the images whose upload failed, most
 //! recent first, with the reason. One pass over the records; annotations are counted per image
 //! from the spatial grid, so the cost grows with the annotation count (a page an administrator
 //! opens, not a hot path).
@@ -8,6 +8,7 @@ use super::{AnnotationQuery, Catalog};
 use crate::ids::{ImageId, ImageSetId};
 use crate::model::{Image, ImageSet, PixelState, Team, User};
 use crate::permissions::Actor;
+use crate::store::Index;
 use crate::time::Timestamp;
 use crate::{Error, Result};
 
@@ -48,8 +49,10 @@ pub struct CatalogStatus {
     pub images_failed: usize,
     /// Live annotations.
     pub annotations: usize,
-    /// Deleted annotations (kept, restorable).
+    /// Annotations marked deleted but still listed (`PATCH deleted=true`).
     pub annotations_deleted: usize,
+    /// Annotations in the trash (EXACT's DELETE; restorable).
+    pub annotations_trashed: usize,
     /// The most recent failed images (at most [`RECENT_FAILURES`]), newest first.
     pub recent_failures: Vec<FailedImage>,
 }
@@ -84,6 +87,11 @@ impl Catalog {
                 }
             })?;
         }
+        self.store
+            .index_visit(Index::Trash, &[], &[0xFF; 9], &mut |_, _, _| {
+                s.annotations_trashed += 1;
+                true
+            })?;
         let mut failed: Vec<&Image> = images
             .iter()
             .filter(|i| i.state == PixelState::Failed)

@@ -44,34 +44,45 @@ pub struct UserPatch {
     pub is_staff: Option<bool>,
 }
 
+/// Checks a user to register: the username's characters and length, the email's length.
+pub(crate) fn check_new_user(new: &NewUser) -> Result<()> {
+    check_name("username", &new.username, 1, 150)?;
+    if let Some(c) = new
+        .username
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || "@.+-_".contains(*c)))
+    {
+        return Err(Error::invalid(
+            "username",
+            format!("{c:?} is not allowed: use letters, digits and @.+-_"),
+        ));
+    }
+    check_text("email", &new.email, 254)
+}
+
+/// The record of a new, active user.
+pub(crate) fn user_record(new: NewUser) -> User {
+    User {
+        id: UserId(0),
+        username: new.username,
+        is_superuser: new.is_superuser,
+        is_staff: new.is_staff,
+        is_active: true,
+        last_login: None,
+        email: new.email,
+        points: 0,
+    }
+}
+
 /// User use cases.
 pub struct Users<'a>(pub(crate) &'a Catalog);
 
 impl Users<'_> {
-    /// Registers a user without an acting user (bootstrap, the `exact user add` command).
+    /// Registers a user without an acting user or password (tests, embedders; the admin CLI
+    /// and first start go through [`super::TrustedAccounts::register`]).
     pub fn register(&self, new: NewUser) -> Result<User> {
-        check_name("username", &new.username, 1, 150)?;
-        if let Some(c) = new
-            .username
-            .chars()
-            .find(|c| !(c.is_alphanumeric() || "@.+-_".contains(*c)))
-        {
-            return Err(Error::invalid(
-                "username",
-                format!("{c:?} is not allowed: use letters, digits and @.+-_"),
-            ));
-        }
-        check_text("email", &new.email, 254)?;
-        self.0.insert(User {
-            id: UserId(0),
-            username: new.username,
-            is_superuser: new.is_superuser,
-            is_staff: new.is_staff,
-            is_active: true,
-            last_login: None,
-            email: new.email,
-            points: 0,
-        })
+        check_new_user(&new)?;
+        self.0.insert(user_record(new))
     }
 
     /// Creates a user on behalf of `actor`, who must be a superuser.

@@ -192,7 +192,7 @@ fn responses(o: &Op) -> Value {
     r.insert(code.into(), ok);
     let err = |d: &str| json!({"description": d, "content": json_content(error())});
     r.insert("400".into(), err("Bad input; the body names the field"));
-    if !o.public || o.path == "/api/v1/auth/login/" {
+    if !o.public || o.path == "/api/v1/auth/login/" || o.path == "/api/v1/auth/register/" {
         r.insert("401".into(), err("Not authenticated"));
         r.insert("403".into(), err("Not allowed (or CSRF check failed)"));
         r.insert(
@@ -392,7 +392,19 @@ fn body_schema(o: &Op) -> Value {
             json!({"annotation_id": id(), "blurred": flag(), "concealed": flag()}),
             &["annotation_id", "blurred", "concealed"],
         ),
-        "/users/api/tokens/" => (json!({"name": text(), "expires_at": text()}), &[]),
+        "/users/api/tokens/" => (
+            json!({"name": text(), "expires_at": text(),
+                "expires_in_days": {"type": "integer", "minimum": 1, "maximum": 3650}}),
+            &[],
+        ),
+        "/api/v1/auth/register/" => (
+            json!({"username": text(), "password": text(), "email": text()}),
+            &["username", "password"],
+        ),
+        "/api/v1/users/users/{id}/set_password/" => (
+            json!({"password": text(), "old_password": text()}),
+            &["password"],
+        ),
         "/images/api/imageset/product/add/" | "/images/api/imageset/product/delete/" => (
             json!({"image_set_id": id(), "product_id": id()}),
             &["image_set_id", "product_id"],

@@ -88,6 +88,7 @@ async fn status(
                 "image_sets": st.image_sets, "images_ready": st.images_ready,
                 "images_converting": st.images_converting, "images_failed": st.images_failed,
                 "annotations": st.annotations, "annotations_deleted": st.annotations_deleted,
+                "annotations_trashed": st.annotations_trashed,
             },
             "recent_failed_uploads": failures,
             "recent_errors": errors,

@@ -1,6 +1,8 @@
 //! `annotations/annotations/`: annotations of the requester's images. POST takes one object or
-//! a JSON list (bulk create → list); client `time`/`last_edit_time` are kept as sent; DELETE is
-//! a soft delete (nothing a user made is lost). List filters map onto the library's viewport
+//! a JSON list (bulk create → list); client `time`/`last_edit_time` are kept as sent. DELETE and
+//! `multiple_delete` are EXACT's (gone: 404 afterwards, absent from every list) but move the
+//! annotation to a trash, listed by `trash/?image=` and undone by `<id>/restore/` for the
+//! editors who could delete it; `PATCH deleted=true` stays the visible soft delete. List filters map onto the library's viewport
 //! query per image, the rest go through the generic filters. Every answer carries EXACT's
 //! derived fields for the requester (`verified_by_user`, `uploaded_media_files`,
 //! `annotationversion_set`), computed for the returned page only.
@@ -28,6 +30,11 @@ pub(super) fn routes() -> Router<AppState> {
         .route(
             "/api/v1/annotations/annotations/{id}/",
             get(show).patch(update).put(update).delete(destroy),
+        )
+        .route("/api/v1/annotations/annotations/trash/", get(trash))
+        .route(
+            "/api/v1/annotations/annotations/{id}/restore/",
+            axum::routing::post(restore),
         )
 }
 
@@ -351,15 +358,15 @@ async fn update(r: Req, Id(id): Id, body: Body) -> ApiResult<Json<Value>> {
 
 async fn destroy(r: Req, Id(id): Id) -> ApiResult<StatusCode> {
     r.gone(move |r| {
-        r.exact.annotations().delete(&r.actor, AnnotationId(id))?;
+        r.exact.annotations().trash(&r.actor, AnnotationId(id))?;
         Ok(())
     })
     .await
 }
 
-/// `DELETE multiple_delete/?id__in=1,2,3`: EXACT hard-deletes; here each is soft-deleted (kept
-/// with its history, hidden from `deleted=False` lists). All or nothing: every id must be one
-/// the requester may edit, checked before one atomic batch deletes them all.
+/// `DELETE multiple_delete/?id__in=1,2,3`: EXACT's delete (gone from every read) into the
+/// trash, restorable. All or nothing: every id must be one the requester may edit, checked
+/// before one atomic batch deletes them all.
 async fn multiple_delete(r: Req) -> ApiResult<Json<Value>> {
     let ids =
         r.q.ids("id__in")?
@@ -371,8 +378,36 @@ async fn multiple_delete(r: Req) -> ApiResult<Json<Value>> {
             })?;
     crate::blocking(move || {
         let ids: Vec<AnnotationId> = ids.into_iter().map(AnnotationId).collect();
-        let deleted = r.exact.annotations().delete_many(&r.actor, &ids)?;
+        let deleted = r.exact.annotations().trash_many(&r.actor, &ids)?;
         Ok(Json(serde_json::json!({ "deleted": deleted.len() })))
+    })
+    .await
+}
+
+/// `POST <id>/restore/`: puts a trashed annotation back (a new history entry).
+async fn restore(r: Req, Id(id): Id) -> ApiResult<Json<Value>> {
+    r.one(move |r| {
+        let mut back = r
+            .exact
+            .annotations()
+            .restore_trashed(&r.actor, &[AnnotationId(id)])?;
+        derived(r, &back.remove(0))
+    })
+    .await
+}
+
+/// `GET trash/?image=`: the image's trashed annotations the requester could restore.
+async fn trash(r: Req) -> ApiResult<Json<Value>> {
+    let image =
+        r.q.u64("image")?
+            .ok_or_else(|| ApiError::bad("image", "give ?image=<id>"))?;
+    r.list(&["image"], move |r| {
+        Ok(r.exact
+            .annotations()
+            .trashed(&r.actor, ImageId(image))?
+            .iter()
+            .map(json)
+            .collect())
     })
     .await
 }

@@ -161,8 +161,18 @@ async fn create(r: Req, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {
     if let Some(v) = p.collaboration_type {
         new.collaboration_type = v;
     }
+    // EXACT's serializer links the products named in `product_set` to the new set.
+    let products: Vec<exact_core::ProductId> = b
+        .ids("product_set")?
+        .unwrap_or_default()
+        .into_iter()
+        .map(exact_core::ProductId)
+        .collect();
     r.created(move |r| {
-        let set = r.exact.image_sets().create(&r.actor, new)?;
+        let set = r
+            .exact
+            .image_sets()
+            .create_with_products(&r.actor, new, &products)?;
         render_one(&r.exact, &r.actor, set)
     })
     .await

@@ -1,7 +1,8 @@
 //! What the management pages need beyond EXACT's API:
-//! - `POST /api/v1/annotations/annotations/multiple_update/` `{"ids": [..], "annotation_type"?,
-//!   "deleted"?}`: bulk relabel and bulk restore (or delete) in one atomic batch: every id must
-//!   be one the requester may edit, and either all change or none (`Annotations::update_many`).
+//! - `POST /api/v1/annotations/annotations/multiple_update/` `{"ids": [..], "annotation_type"}`
+//!   relabels, `{"ids": [..], "deleted": false}` restores from the trash, `"deleted": true`
+//!   moves to the trash; each in one atomic batch (`update_many`, `restore_trashed`,
+//!   `trash_many`): every id must be one the requester may edit, and all change or none.
 //! - `GET /api/v1/images/image_sets/<id>/annotation_counts/`: the live annotations the
 //!   requester sees, per image of the set and in total (one request per set instead of one per
 //!   image; counted while streaming, nothing collected).
@@ -70,25 +71,41 @@ async fn multiple_update(r: Req, body: Body) -> ApiResult<Json<Value>> {
     }
     let annotation_type = b.u64("annotation_type")?.map(AnnotationTypeId);
     let deleted = b.bool("deleted")?;
-    if annotation_type.is_none() && deleted.is_none() {
-        return Err(ApiError::bad(
-            "annotation_type",
-            "Give annotation_type (relabel) or deleted (delete/restore).",
-        ));
+    match (annotation_type, deleted) {
+        (None, None) => {
+            return Err(ApiError::bad(
+                "annotation_type",
+                "Give annotation_type (relabel) or deleted (true: to the trash, false: restore).",
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad(
+                "deleted",
+                "Relabel or delete/restore, not both in one call.",
+            ));
+        }
+        _ => {}
     }
     crate::blocking(move || {
-        let patches = ids
-            .into_iter()
-            .map(|id| {
-                let p = AnnotationPatch {
-                    annotation_type,
-                    deleted,
-                    ..AnnotationPatch::default()
-                };
-                (AnnotationId(id), p)
-            })
-            .collect();
-        let changed = r.exact.annotations().update_many(&r.actor, patches)?;
+        let ids: Vec<AnnotationId> = ids.into_iter().map(AnnotationId).collect();
+        let annotations = r.exact.annotations();
+        let changed = match (annotation_type, deleted) {
+            (_, Some(true)) => annotations.trash_many(&r.actor, &ids)?,
+            (_, Some(false)) => annotations.restore_trashed(&r.actor, &ids)?,
+            (t, None) => {
+                let patches = ids
+                    .into_iter()
+                    .map(|id| {
+                        let p = AnnotationPatch {
+                            annotation_type: t,
+                            ..AnnotationPatch::default()
+                        };
+                        (id, p)
+                    })
+                    .collect();
+                annotations.update_many(&r.actor, patches)?
+            }
+        };
         Ok(Json(json!({ "updated": changed.len() })))
     })
     .await

@@ -1,7 +1,10 @@
 //! `/api/v1/auth/`: the browser's session. `login/` (JSON or form `username`, `password`)
 //! sets the HttpOnly, SameSite=Lax `sessionid` cookie and the script-readable `csrftoken`
 //! cookie (the session's CSRF token) that unsafe requests repeat as `X-CSRFToken`; `logout/`
-//! ends the session; `me/` is the requester.
+//! ends the session, `logout_all/` every session of the requester (tokens stay); `me/` is the
+//! requester and says whether self-registration is open (`registration_open`, also in its 401
+//! for anonymous pages); `register/` creates a plain account when the server was started with
+//! `--allow-registration` (403 with the reason otherwise).
 //!
 //! Login CSRF: another site could otherwise post its own credentials to `login/` and have the
 //! victim's browser work (and upload) in the attacker's account. A browser names the page a
@@ -25,6 +28,8 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/auth/login/", post(login))
         .route("/api/v1/auth/logout/", post(logout))
+        .route("/api/v1/auth/logout_all/", post(logout_all))
+        .route("/api/v1/auth/register/", post(register))
         .route("/api/v1/auth/me/", get(me))
 }
 
@@ -157,11 +162,63 @@ async fn logout(
     ))
 }
 
-async fn me(r: Req) -> ApiResult<Json<Value>> {
-    r.one(|r| {
-        Ok(user_json(json(
-            &r.exact.users().get(&r.actor, r.actor.user)?,
-        )))
+async fn me(State(s): State<AppState>, r: Result<Req, ApiError>) -> axum::response::Response {
+    let open = s.allow_registration;
+    let r = match r {
+        Ok(r) => r,
+        Err(e) => {
+            let mut res = e.into_response();
+            // The login page asks anonymously whether to offer a sign-up form.
+            if res.status() == axum::http::StatusCode::UNAUTHORIZED {
+                let detail = "Authentication credentials were not provided.";
+                *res.body_mut() = axum::body::Body::from(
+                    json!({"detail": detail, "registration_open": open}).to_string(),
+                );
+                res.headers_mut().remove(axum::http::header::CONTENT_LENGTH);
+            }
+            return res;
+        }
+    };
+    r.one(move |r| {
+        let mut v = user_json(json(&r.exact.users().get(&r.actor, r.actor.user)?));
+        v["registration_open"] = Value::Bool(open);
+        Ok(v)
     })
     .await
+    .into_response()
+}
+
+async fn logout_all(r: Req) -> ApiResult<Json<Value>> {
+    r.one(|r| {
+        let n = r.exact.accounts().logout_all(&r.actor)?;
+        Ok(json!({ "detail": "Logged out everywhere.", "sessions_ended": n }))
+    })
+    .await
+}
+
+async fn register(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(axum::http::StatusCode, Json<Value>)> {
+    if !s.allow_registration {
+        return Err(ApiError::Core(exact_core::Error::denied(
+            "self-registration is off on this server: ask an administrator for an account",
+        )));
+    }
+    same_origin(&s, &headers)?;
+    let b = body.object()?;
+    let new = exact_core::catalog::NewUser {
+        username: b.req_str("username")?,
+        email: b.str("email")?.unwrap_or_default(),
+        ..Default::default()
+    };
+    let password = b.req_str("password")?;
+    let user =
+        crate::blocking(move || Ok(s.exact.trusted_accounts().register(new, Some(&password))?))
+            .await?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(user_json(json(&user))),
+    ))
 }

@@ -1,9 +1,10 @@
-//! `/users/api/tokens/`: the requester's personal access tokens. POST `{name, expires_at?}`
-//! answers the secret once; only its digest is stored. `…/<id>/revoke/` revokes one.
+//! `/users/api/tokens/`: the requester's personal access tokens. POST `{name,
+//! expires_in_days?}` (or an absolute `expires_at`) answers the secret once; only its digest is
+//! stored. `…/<id>/revoke/` revokes one. The rules (the reserved name, expiry bounds) are the
+//! accounts use cases'.
 
 use super::{Authed, Body, Id, blocking};
 use crate::AppState;
-use crate::auth::{SESSION_NAME, new_token};
 use crate::error::ApiResult;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -31,15 +32,8 @@ fn render(t: &AccessToken) -> Value {
 
 async fn index(State(s): State<AppState>, Authed(actor): Authed) -> ApiResult<Json<Value>> {
     blocking(move || {
-        let tokens = s.exact.catalog().credentials().tokens(actor.user)?;
-        // Browser sessions are tokens too, but not personal ones.
-        Ok(Json(Value::Array(
-            tokens
-                .iter()
-                .filter(|t| t.name != SESSION_NAME)
-                .map(render)
-                .collect(),
-        )))
+        let tokens = s.exact.accounts().tokens(&actor)?;
+        Ok(Json(Value::Array(tokens.iter().map(render).collect())))
     })
     .await
 }
@@ -54,22 +48,20 @@ async fn create(
         other => crate::body::Body(other).object()?,
     };
     let name = b.str("name")?.unwrap_or_default();
-    if name == SESSION_NAME {
-        return Err(crate::error::ApiError::bad(
-            "name",
-            format!("{SESSION_NAME:?} is reserved for browser sessions"),
-        ));
-    }
     let expires = b.time("expires_at")?;
+    let days = b.u32("expires_in_days")?;
     blocking(move || {
-        let (secret, digest) = new_token();
-        let t = s
-            .exact
-            .catalog()
-            .credentials()
-            .add_token(actor.user, &name, digest, expires)?;
-        let mut v = render(&t);
-        v["token"] = Value::String(secret);
+        let accounts = s.exact.accounts();
+        let expires = match days {
+            Some(d) => Some(exact_core::catalog::expiry_in_days(
+                s.exact.catalog().now(),
+                d,
+            )?),
+            None => expires,
+        };
+        let t = accounts.mint_token(&actor, &name, expires)?;
+        let mut v = render(&t.token);
+        v["token"] = Value::String(t.secret);
         Ok((StatusCode::CREATED, Json(v)))
     })
     .await
@@ -81,11 +73,7 @@ async fn revoke(
     Id(id): Id,
 ) -> ApiResult<Json<Value>> {
     blocking(move || {
-        let t = s
-            .exact
-            .catalog()
-            .credentials()
-            .revoke(actor.user, AccessTokenId(id))?;
+        let t = s.exact.accounts().revoke_token(&actor, AccessTokenId(id))?;
         Ok(Json(render(&t)))
     })
     .await

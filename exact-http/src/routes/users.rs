@@ -1,11 +1,12 @@
-//! `users/users/`: users sharing a team with the requester (and themself); superusers create.
+//! `users/users/`: users sharing a team with the requester (and themself); superusers create
+//! and change them (deactivating one ends their sessions and tokens). `…/<id>/set_password/`
+//! sets a password: the user themself with `old_password`, a superuser for anyone else.
 
 use super::{Body, Id, Req, json, with};
 use crate::AppState;
-use crate::auth::hash_password;
 use crate::error::ApiResult;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use exact_core::UserId;
 use exact_core::catalog::{NewUser, UserPatch};
@@ -22,6 +23,7 @@ pub(super) fn routes() -> Router<AppState> {
             "/api/v1/users/users/{id}/",
             get(show).patch(update).put(update),
         )
+        .route("/api/v1/users/users/{id}/set_password/", post(set_password))
 }
 
 /// Team ids per user, from the memberships the actor can see.
@@ -79,12 +81,10 @@ async fn create(r: Req, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {
     };
     let password = b.str("password")?;
     r.created(move |r| {
-        // Hash first, so a bad password leaves no half-made user behind.
-        let phc = password.as_deref().map(hash_password).transpose()?;
-        let u = r.exact.users().create(&r.actor, new)?;
-        if let Some(phc) = phc {
-            r.exact.catalog().credentials().set_password(u.id, phc)?;
-        }
+        let u = r
+            .exact
+            .accounts()
+            .create_user(&r.actor, new, password.as_deref())?;
         Ok(render(&u, &team_sets(&r.exact, &r.actor)?))
     })
     .await
@@ -99,8 +99,24 @@ async fn update(r: Req, Id(id): Id, body: Body) -> ApiResult<Json<Value>> {
         is_staff: b.bool("is_staff")?,
     };
     r.one(move |r| {
-        let u = r.exact.users().update(&r.actor, UserId(id), patch)?;
+        let u = r
+            .exact
+            .accounts()
+            .update_user(&r.actor, UserId(id), patch)?;
         Ok(render(&u, &team_sets(&r.exact, &r.actor)?))
+    })
+    .await
+}
+
+async fn set_password(r: Req, Id(id): Id, body: Body) -> ApiResult<Json<Value>> {
+    let b = body.object()?;
+    let password = b.req_str("password")?;
+    let old = b.str("old_password")?;
+    r.one(move |r| {
+        r.exact
+            .accounts()
+            .set_password(&r.actor, UserId(id), &password, old.as_deref())?;
+        Ok(serde_json::json!({"detail": "Password changed."}))
     })
     .await
 }

@@ -104,7 +104,7 @@ async fn oversized_meta_data_is_refused_on_write() {
 /// every list, the rest of the image stays readable and editable, and `fsck --repair` clears it.
 #[tokio::test]
 async fn one_damaged_annotation_does_not_break_the_image() {
-    let api = Api::new();
+    let (api, store) = Api::with_raw_store();
     let admin = api.user("dmg-admin", false);
     let (_, _, kind, image) = api.world(&admin, "dmg").await;
     let mut ids = Vec::new();
@@ -112,7 +112,6 @@ async fn one_damaged_annotation_does_not_break_the_image() {
         ids.push(annotate(&api, &admin, image, kind, 10 + i, 10).await);
     }
     // Overwrite the second annotation's bytes in its page with garbage.
-    let store = api.exact.catalog().store().clone();
     let cell =
         exact_core::grid::cell_key(image, Some(&exact_core::BBox::new(11.0, 10.0, 61.0, 60.0)));
     let page = store
@@ -338,7 +337,7 @@ async fn image_sizes_and_viewports_are_bounded() {
 /// `meta_data` add a few hundred bytes, not twelve copies.
 #[tokio::test]
 async fn history_stores_what_changed() {
-    let api = Api::new();
+    let (api, store) = Api::with_raw_store();
     let admin = api.user("hist-admin", false);
     let (_, _, kind, image) = api.world(&admin, "hist").await;
     let meta = json!({"blob": "m".repeat(900_000)});
@@ -362,10 +361,7 @@ async fn history_stores_what_changed() {
         .await;
     }
     let key = Key::new().u64(id).build();
-    let entries = api
-        .exact
-        .catalog()
-        .store()
+    let entries = store
         .index_range(Index::Changes, &key, &prefix_end(&key), usize::MAX)
         .unwrap();
     assert_eq!(entries.len(), 12);
@@ -469,7 +465,9 @@ fn exact_fsck_checks_and_repairs_a_data_directory() {
     };
     let dir = tempfile::tempdir().unwrap();
     let victim = {
-        let exact = exact_store::Exact::open(exact_store::ExactConfig::in_dir(dir.path())).unwrap();
+        let config = exact_store::ExactConfig::in_dir(dir.path());
+        let store = exact_store::open_meta_store(&config.meta_url()).unwrap();
+        let exact = exact_store::Exact::open_with_meta(store.clone(), config).unwrap();
         let u = exact.users().register(NewUser::new("fsck-admin")).unwrap();
         let a = exact.actor(u.id).unwrap();
         let team = exact.teams().create(&a, NewTeam::new("fsck team")).unwrap();
@@ -517,7 +515,6 @@ fn exact_fsck_checks_and_repairs_a_data_directory() {
             .collect();
         let made = exact.annotations().create_many(&a, news).unwrap();
         // Damage the middle one's bytes in its page.
-        let store = exact.catalog().store().clone();
         let cell = exact_core::grid::cell_key(
             image.id.0,
             made[1].vector.as_ref().and_then(|v| v.bbox()).as_ref(),

@@ -6,7 +6,6 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use base64::Engine;
-use exact_http::auth::hash_password;
 use exact_store::{Exact, ExactConfig};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -29,6 +28,15 @@ impl Api {
         Api { exact, app }
     }
 
+    /// An in-memory API and its raw metadata store (tests that damage or inspect records).
+    pub fn with_raw_store() -> (Api, std::sync::Arc<dyn exact_core::store::MetaStore>) {
+        let meta: std::sync::Arc<dyn exact_core::store::MetaStore> =
+            std::sync::Arc::new(exact_store::meta::memory::open());
+        let exact = Exact::open_with_meta(meta.clone(), ExactConfig::memory()).unwrap();
+        let app = exact_http::router(exact.clone());
+        (Api { exact, app }, meta)
+    }
+
     pub fn user(&self, name: &str, superuser: bool) -> String {
         let u = self
             .exact
@@ -41,9 +49,8 @@ impl Api {
             .unwrap();
         let password = format!("{name}-secret");
         self.exact
-            .catalog()
-            .credentials()
-            .set_password(u.id, hash_password(&password).unwrap())
+            .trusted_accounts()
+            .set_password(u.id, &password)
             .unwrap();
         basic(name, &password)
     }

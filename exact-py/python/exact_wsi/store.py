@@ -170,12 +170,19 @@ class Store:
         return self._call("users.create", username=username, password=password, email=email,
                           is_superuser=superuser)
 
-    def set_password(self, username: str, password: str) -> None:
-        """Set a password (for HTTP Basic auth against :func:`serve` / ``exact serve``)."""
-        self._call("users.set_password", username=username, password=password)
+    def set_password(self, username: str, password: str, *,
+                     old_password: str | None = None) -> None:
+        """Set a password (for HTTP Basic auth against :func:`serve` / ``exact serve``).
+
+        Superusers set anyone's; other users set their own with ``old_password``. Passwords
+        shorter than 8 characters (or equal to the username) raise :class:`InvalidInput`."""
+        self._call("users.set_password", username=username, password=password,
+                   old_password=old_password)
 
     def create_token(self, name: str = "exact_wsi") -> str:
-        """A new personal access token of the acting user (``Authorization: Token …``)."""
+        """A new personal access token of the acting user (``Authorization: Token …``).
+
+        The name ``session`` is reserved for browser sessions and raises :class:`InvalidInput`."""
         return self._call("tokens.create", name=name)["token"]
 
     def create_team(self, name: str, *, website: str = "") -> dict:
@@ -336,6 +343,17 @@ class Store:
     def delete_annotations(self, ids: Iterable[Any]) -> list[dict]:
         """Soft-delete (kept, restorable with :meth:`restore_annotation`)."""
         return self._call("annotations.delete", ids=[_id("ids", i) for i in ids])
+
+    def trash_annotations(self, ids: Iterable[Any]) -> list[dict]:
+        """EXACT's DELETE: the annotations are gone from every read (as after ``DELETE
+        /api/v1/annotations/annotations/<id>/``) but kept in the trash with their history.
+        All or none: the acting user must be able to edit every one."""
+        return self._call("annotations.trash", ids=[_id("ids", i) for i in ids])
+
+    def restore_annotations(self, ids: Iterable[Any]) -> list[dict]:
+        """Put trashed annotations back, live, in one atomic batch (a new history entry each).
+        An id not in the trash raises :class:`NotFoundError`."""
+        return self._call("annotations.restore_trashed", ids=[_id("ids", i) for i in ids])
 
     def history(self, annotation: Any) -> list[dict]:
         """Revisions, oldest first: ``number``, ``action`` (1 created, 2 updated, 3 deleted,

@@ -49,6 +49,11 @@ pub struct World {
 }
 
 impl World {
+    /// The raw metadata store (tests that damage or inspect records).
+    pub fn store(&self) -> &Arc<dyn MetaStore> {
+        &self._backend.store
+    }
+
     pub fn new(backend: Backend) -> World {
         Self::with(backend, CollaborationType::Collaborative)
     }

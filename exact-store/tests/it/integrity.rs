@@ -70,7 +70,7 @@ fn limits_are_checked_on_write(b: Backend) {
 
 /// Puts raw bytes for an annotation id into the page of one of the image's cells.
 fn damage_entry(w: &World, victim: &Annotation) {
-    let store = w.c.store();
+    let store = w.store();
     let cell = exact_core::grid::cell_key(
         victim.image.0,
         victim.vector.as_ref().and_then(|v| v.bbox()).as_ref(),
@@ -154,7 +154,7 @@ fn one_bad_record_does_not_break_lists_and_fsck_repairs_it(b: Backend) {
         ErrorKind::NotFound
     );
     let key = Key::new().u64(made[2].id.0).build();
-    let kept = c
+    let kept = w
         .store()
         .index_range(Index::Quarantine, &key, &prefix_end(&key), 10)
         .unwrap();
@@ -168,7 +168,7 @@ fn fsck_repairs_locators_and_dangling_index_entries(b: Backend) {
         w.c.annotations()
             .create(&admin, boxed(&w, 10.0, 10.0))
             .unwrap();
-    let store = w.c.store();
+    let store = w.store();
     // A locator naming a cell the annotation is not in, and an index entry of no record.
     let block = Key::new().u64(a.id.0 >> 8).build();
     let old = store
@@ -477,10 +477,10 @@ fn history_stores_deltas_and_restores_old_full_copies(b: Backend) {
             .unwrap();
     }
     let key = Key::new().u64(a.id.0).build();
-    let entries =
-        w.c.store()
-            .index_range(Index::Changes, &key, &prefix_end(&key), usize::MAX)
-            .unwrap();
+    let entries = w
+        .store()
+        .index_range(Index::Changes, &key, &prefix_end(&key), usize::MAX)
+        .unwrap();
     assert_eq!(entries.len(), 12);
     let total: usize = entries.iter().map(|e| e.value.len()).sum();
     assert!(
@@ -496,7 +496,7 @@ fn history_stores_deltas_and_restores_old_full_copies(b: Backend) {
     let old_style = AnnotationChange {
         id: exact_core::ChangeId(
             exact_core::store::MetaStore::allocate_ids(
-                &**w.c.store(),
+                &**w.store(),
                 exact_core::store::Kind::AnnotationChange,
                 1,
             )
@@ -512,7 +512,7 @@ fn history_stores_deltas_and_restores_old_full_copies(b: Backend) {
         }),
     };
     let current = w.c.annotations().get(&admin, a.id).unwrap();
-    w.c.store()
+    w.store()
         .commit(Batch {
             writes: Vec::new(),
             entries: vec![exact_core::record::change_entry(&old_style)],
@@ -689,7 +689,7 @@ fn damaged_records_are_skipped_by_lists(b: Backend) {
                 exact_core::catalog::NewImage::new(w.set.id, "second.svs", 10, 10),
             )
             .unwrap();
-    w.c.store()
+    w.store()
         .commit(Batch {
             writes: vec![exact_core::store::Write {
                 kind: exact_core::store::Kind::Image,

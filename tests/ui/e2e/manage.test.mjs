@@ -289,6 +289,21 @@ describe('management pages', () => {
     await page.click('#annotation-filters button[type=submit]');
     await page.waitForSelector('#gallery img');
     await page.waitForFunction(() => [...document.querySelectorAll('#gallery img')].every((i) => i.complete && i.naturalWidth > 0));
+    // To the trash and back (EXACT's DELETE is a 404 afterwards; restore brings it back live).
+    const ann = `/api/v1/annotations/annotations/${made.json.id}/`;
+    const box = `input[data-annotation="${made.json.id}"]`;
+    await page.selectOption('#annotation-filters select[name=view]', 'table');
+    await page.click('#annotation-filters button[type=submit]');
+    await page.check(box);
+    await page.click('#bulk-delete');
+    await page.waitForSelector(box, { state: 'detached' });
+    assert.equal((await rest('GET', ann)).status, 404);
+    await page.selectOption('#annotation-filters select[name=deleted]', 'trash');
+    await page.click('#annotation-filters button[type=submit]');
+    await page.check(box);
+    await page.click('#bulk-restore');
+    await page.waitForSelector(box, { state: 'detached' });
+    assert.equal((await rest('GET', ann)).json.annotation_type, ids.types.Tumour);
     await page.goto(`${base}/images/imageset/${ids.set}/`);
     await page.click('#version-table button');
     await page.waitForFunction(() => /changed since/.test(document.querySelector('#version-table .diff')?.textContent ?? ''));

@@ -81,11 +81,7 @@ export async function accountPage(): Promise<void> {
         async (d) => {
           const days = num(d, 'expires_in_days');
           const body: Record<string, unknown> = { name: str(d, 'name') };
-          if (days !== undefined) {
-            body.expires_in_days = days;
-            // The same expiry as a time, for servers that take `expires_at`.
-            body.expires_at = new Date(Date.now() + days * 86400e3).toISOString().replace('Z', '').replace(/\.(\d{3})$/, '.$1000');
-          }
+          if (days !== undefined) body.expires_in_days = days;
           const t = await request<Token>('POST', '/users/api/tokens/', body);
           showSecret(secretBox, t.token ?? '');
           await loadTokens();

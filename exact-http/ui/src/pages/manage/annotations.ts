@@ -1,6 +1,6 @@
 // `/annotations/manage/annotation/<set_id>/`: a set's annotations listed and filtered (type,
-// creator, date range, verification state, deleted), as a table or a gallery of crops; bulk
-// delete, bulk relabel and restore, each one atomic call (all or none).
+// creator, date range, verification state, live or in the trash), as a table or a gallery of
+// crops; bulk delete (to the trash), bulk relabel and restore, each one atomic call (all or none).
 
 import { request } from '../../api/client';
 import type { Annotation, AnnotationType, Id, Image, Page, Verification } from '../../api/types';
@@ -44,7 +44,7 @@ export async function manageAnnotationsPage(): Promise<void> {
   const from = h('input', { type: 'date', name: 'from' });
   const to = h('input', { type: 'date', name: 'to' });
   const verif = select('verified', [['', 'any'], ['yes', 'verified'], ['no', 'not verified']]);
-  const deleted = select('deleted', [['false', 'live'], ['true', 'deleted'], ['', 'live and deleted']]);
+  const deleted = select('deleted', [['false', 'live'], ['trash', 'in the trash']]);
   const view = select('view', [['table', 'table'], ['gallery', 'gallery of crops']]);
   const filters = h(
     'form',
@@ -95,8 +95,21 @@ export async function manageAnnotationsPage(): Promise<void> {
     if (userSel.value) p.set('user', userSel.value);
     if (from.value) p.set('time__gte', `${from.value}T00:00:00`);
     if (to.value) p.set('time__lte', `${to.value}T23:59:59.999999`);
-    if (deleted.value) p.set('deleted', deleted.value);
-    let page = await request<Page<Annotation>>('GET', `${A}/annotations/annotations/?${p.toString()}`);
+    let page: Page<Annotation>;
+    if (deleted.value === 'trash') {
+      // The trash is listed per image; filtered and paged here.
+      const lists = await Promise.all(images.map((i) => request<Page<Annotation>>('GET', `${A}/annotations/annotations/trash/?image=${i.id}&limit=10000`)));
+      const lo = from.value ? `${from.value}T00:00:00` : '';
+      const hi = to.value ? `${to.value}T23:59:59.999999` : '';
+      const hits = lists
+        .flatMap((l) => l.results)
+        .filter((a) => (!typeSel.value || a.annotation_type === Number(typeSel.value)) && (!userSel.value || a.user === Number(userSel.value)) && (!lo || a.time >= lo) && (!hi || a.time <= hi))
+        .sort((a, b) => a.id - b.id);
+      page = { count: hits.length, next: null, previous: null, results: hits.slice(offset, offset + PAGE).map((a) => ({ ...a, deleted: true })) };
+    } else {
+      p.set('deleted', 'false');
+      page = await request<Page<Annotation>>('GET', `${A}/annotations/annotations/?${p.toString()}`);
+    }
     if (verif.value) {
       verified ??= new Set((await all<Verification>(`${A}/annotations/verifications/?verified=True`)).map((v) => v.annotation));
       const want = verif.value === 'yes';
@@ -138,7 +151,7 @@ export async function manageAnnotationsPage(): Promise<void> {
             const y = Math.max(0, Math.round(cy - hh / 2));
             crop = h('img', { src: `${A}/images/images/${a.image}/get_patch/?x=${x}&y=${y}&level=0&width=${w}&height=${hh}`, alt: `${label(a)} on ${img.name}`, loading: 'lazy' });
           }
-          return h('li', { class: a.deleted ? 'deleted' : '' }, h('label', {}, pick(a), crop, h('span', { text: `${label(a)} #${a.id}${a.deleted ? ' (deleted)' : ''}` })));
+          return h('li', { class: a.deleted ? 'deleted' : '' }, h('label', {}, pick(a), crop, h('span', { text: `${label(a)} #${a.id}${a.deleted ? ' (in the trash)' : ''}` })));
         }),
       );
     } else {
@@ -160,7 +173,7 @@ export async function manageAnnotationsPage(): Promise<void> {
               h('td', { text: imageById.get(a.image)?.name ?? String(a.image) }),
               h('td', { text: a.user === null ? '' : (userName.get(a.user) ?? String(a.user)) }),
               h('td', { text: a.time.replace('T', ' ').slice(0, 19) }),
-              h('td', { text: a.deleted ? 'deleted' : 'live' }),
+              h('td', { text: a.deleted ? 'in the trash' : 'live' }),
             ),
           ),
         ),
