@@ -71,7 +71,11 @@ before(async () => {
     /^400 POST .*\/api\/v1\/images\/image_sets\/$/,
     /status of 400/,
   ]);
-  member = await browser([/^413 POST .*\/images\/image\/upload\/\d+\/$/, /status of 413/]);
+  member = await browser([
+    /^413 POST .*\/images\/image\/upload\/\d+\/$/,
+    /^400 POST .*\/api\/v1\/users\/users\/\d+\/set_password\/$/,
+    /status of (413|400)/,
+  ]);
 });
 
 after(async () => {
@@ -311,7 +315,7 @@ describe('management pages', () => {
     clean(admin);
   });
 
-  test('a token made on the account page works with the real EXACT-Sync client, and revoking it stops it', async () => {
+  test('account: a token works with the real EXACT-Sync client until revoked; password change; log out everywhere', async () => {
     const { page } = member;
     await page.goto(`${base}/users/account/`);
     await page.fill('#create-token [name=name]', 'sync');
@@ -324,6 +328,22 @@ describe('management pages', () => {
     await page.click('#token-table button:text("Revoke")');
     await page.waitForFunction(() => /revoked/.test(document.querySelector('#token-table')?.textContent ?? ''));
     assert.equal((await rest('GET', '/api/v1/images/image_sets/', undefined, `Bearer ${token}`)).status, 401);
+
+    // Change the password: a wrong current one is refused next to that field, then it works.
+    await page.fill('#change-password [name=old_password]', 'not-my-password');
+    await page.fill('#change-password [name=password]', 'member-secret-2');
+    await submit(page, 'change-password');
+    assert.match(await fieldError(page, 'change-password', 'old_password'), /does not match/);
+    await page.fill('#change-password [name=old_password]', MEMBER_PW);
+    await page.fill('#change-password [name=password]', 'member-secret-2');
+    await submit(page, 'change-password');
+    await page.waitForSelector('#change-password .ok');
+    assert.equal((await rest('GET', '/api/v1/auth/me/', undefined, basic('member', 'member-secret-2'))).status, 200);
+    assert.equal((await rest('GET', '/api/v1/auth/me/', undefined, basic('member', MEMBER_PW))).status, 401);
+    // Log out everywhere: this browser's session ends too.
+    await Promise.all([page.waitForURL(/\/user\/login\//), page.click('#logout-all')]);
+    await page.goto(`${base}/images/`);
+    await page.waitForURL(/\/user\/login\/\?next=/);
     clean(member);
   });
 
