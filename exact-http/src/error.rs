@@ -133,6 +133,7 @@ impl IntoResponse for ApiError {
                 source = s.source();
             }
             tracing::error!(error = %chain, "internal error");
+            crate::routes::admin::remember_error(&chain);
             return (status, Json(json!({"detail": "internal server error"}))).into_response();
         }
         let body = match &e {

@@ -31,6 +31,48 @@ pub fn routes() -> Router<AppState> {
         .route("/annotations/{id}/", get(viewer))
         .route("/annotations/{id}/verify/", get(verify))
         .route("/static/{*path}", get(asset))
+        .merge(manage_routes())
+}
+
+/// The management pages (issue 13): home, set, team, product, annotation management,
+/// account and administration, at EXACT's URLs where EXACT has one.
+fn manage_routes() -> Router<AppState> {
+    async fn sets(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+        page(&s, &headers, &uri, "sets", None, "Image sets").await
+    }
+    async fn account(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+        page(&s, &headers, &uri, "account", None, "My account").await
+    }
+    async fn admin(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+        page(&s, &headers, &uri, "admin", None, "Administration").await
+    }
+    macro_rules! with_id {
+        ($name:ident, $page:literal, $title:literal) => {
+            async fn $name(
+                State(s): State<AppState>,
+                Path(id): Path<String>,
+                headers: HeaderMap,
+                uri: Uri,
+            ) -> Response {
+                match id.parse::<u64>() {
+                    Ok(id) => page(&s, &headers, &uri, $page, Some(id), $title).await,
+                    Err(_) => not_found(&id),
+                }
+            }
+        };
+    }
+    with_id!(imageset, "imageset", "Image set");
+    with_id!(team, "team", "Team");
+    with_id!(product, "product", "Product");
+    with_id!(manage, "manage", "Manage annotations");
+    Router::new()
+        .route("/images/", get(sets))
+        .route("/images/imageset/{id}/", get(imageset))
+        .route("/users/team/{id}/", get(team))
+        .route("/administration/product/{id}/", get(product))
+        .route("/annotations/manage/annotation/{id}/", get(manage))
+        .route("/users/account/", get(account))
+        .route("/administration/", get(admin))
 }
 
 /// Hashed names of the entry points, from the build's `manifest.json`.

@@ -126,6 +126,11 @@ impl Exact {
         self.catalog.actor(user)
     }
 
+    /// The catalog's counts and recent failed uploads (superusers only).
+    pub fn status(&self, actor: &Actor) -> Result<exact_core::catalog::CatalogStatus> {
+        self.catalog.status(actor)
+    }
+
     /// Passwords, tokens and sessions, checked against the acting user.
     pub fn accounts(&self) -> Accounts<'_> {
         self.catalog.accounts(&*self.secrets)

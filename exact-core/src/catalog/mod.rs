@@ -13,6 +13,7 @@ mod lists;
 mod misc;
 mod query;
 mod sets;
+mod status;
 mod teams;
 mod trash;
 mod versions;
@@ -34,6 +35,7 @@ pub use sets::{
     AnnotationTypePatch, AnnotationTypes, ImageSetPatch, ImageSets, NewAnnotationType, NewImageSet,
     NewProduct, ProductPatch, Products,
 };
+pub use status::{CatalogStatus, FailedImage, RECENT_FAILURES};
 pub use teams::{NewTeam, NewUser, TeamPatch, Teams, UserPatch, Users};
 pub use versions::{VersionChange, VersionDiff, Versions};
 

@@ -340,6 +340,30 @@ pub(super) fn table() -> Vec<Op> {
         ),
         &["id__in"],
     ));
+    ops.push(op(
+        "post",
+        "/api/v1/annotations/annotations/multiple_update/",
+        "annotations",
+        "Relabel ({ids, annotation_type}) or delete/restore ({ids, deleted}) many annotations, all or none",
+        In::Object,
+        Out::One,
+    ));
+    ops.push(op(
+        "get",
+        "/api/v1/images/image_sets/{id}/annotation_counts/",
+        "images",
+        "Live annotations per image of the set, and in total",
+        In::None,
+        Out::One,
+    ));
+    ops.push(op(
+        "get",
+        "/api/v1/administration/status/",
+        "administration",
+        "Superusers: version, stores (no credentials), counts, recent failed uploads and errors",
+        In::None,
+        Out::One,
+    ));
     resource(
         &mut ops,
         "/api/v1/annotations/verifications/",

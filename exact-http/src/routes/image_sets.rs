@@ -37,6 +37,11 @@ fn render(exact: &Exact, actor: &Actor, sets: &[ImageSet]) -> ApiResult<Vec<Valu
             let mut v = json(set);
             if let Value::Object(m) = &mut v {
                 m.remove("pinned_by");
+                // Whether the requester pinned it (others' pins stay private).
+                m.insert(
+                    "pinned".into(),
+                    Value::Bool(set.pinned_by.contains(&actor.user)),
+                );
             }
             let v = with(
                 v,
@@ -130,7 +135,7 @@ fn patch_of(b: &Obj) -> ApiResult<ImageSetPatch> {
         } else {
             None
         },
-        pinned: None,
+        pinned: b.bool("pinned")?,
         team: b.u64("team")?.map(TeamId),
     })
 }

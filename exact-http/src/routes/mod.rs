@@ -2,6 +2,7 @@
 //! parses, calls one use case on the blocking pool and renders EXACT's JSON.
 
 mod activity;
+pub(crate) mod admin;
 mod annotation_meta;
 mod annotation_types;
 mod annotations;
@@ -12,6 +13,7 @@ mod image_sets;
 mod images;
 mod legacy;
 mod legacy_sync;
+mod manage;
 mod overview;
 mod products;
 mod session;
@@ -62,6 +64,8 @@ pub fn routes() -> Router<AppState> {
         .merge(legacy_sync::routes())
         .merge(events::routes())
         .merge(overview::routes())
+        .merge(admin::routes())
+        .merge(manage::routes())
         .route("/api/v1/processing/{*rest}", axum::routing::any(not_yet))
         .route("/api/v1/images/registration/", axum::routing::any(not_yet))
         .route(

@@ -4,6 +4,7 @@ import { ApiError } from './api/client';
 import { h, pageId } from './pages/dom';
 import { homePage } from './pages/home';
 import { loginPage } from './pages/login';
+import { managePage } from './pages/manage';
 import { verifyPage } from './pages/verify';
 import { viewerPage } from './pages/viewer';
 
@@ -18,7 +19,7 @@ async function main(): Promise<void> {
     case 'verify':
       return verifyPage();
     default:
-      return homePage();
+      return managePage(page) ?? homePage();
   }
 }
 
