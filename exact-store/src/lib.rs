@@ -29,9 +29,13 @@
 #![warn(missing_docs)]
 
 pub mod blobs;
+pub mod files;
 mod handle;
 pub mod meta;
+pub mod pixels;
 
 pub use blobs::Blobs;
+pub use files::worker::ConversionWorker;
+pub use files::{ImageFiles, MediaStore, Outcome, Received};
 pub use handle::{Exact, ExactConfig};
 pub use meta::open_meta_store;

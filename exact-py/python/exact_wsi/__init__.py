@@ -24,8 +24,11 @@ from ._errors import (
     ExactError,
     InvalidInputError,
     NotFoundError,
+    NotReadyError,
     PermissionDeniedError,
     StoreInUseError,
+    TooLargeError,
+    UnservableError,
     UnsupportedError,
 )
 
@@ -35,6 +38,7 @@ __all__ = [
     "OpenSlide", "open_slide", "AbstractSlide", "ExactError", "NotFoundError",
     "InvalidInputError", "UnsupportedError", "CorruptError", "BackendError", "ClosedError",
     "AlreadyExistsError", "PermissionDeniedError", "ConflictError", "StoreInUseError",
+    "NotReadyError", "UnservableError", "TooLargeError",
     "OpenSlideError", "PROPERTY_NAME_COMMENT", "PROPERTY_NAME_VENDOR",
     "PROPERTY_NAME_QUICKHASH1", "PROPERTY_NAME_BACKGROUND_COLOR",
     "PROPERTY_NAME_OBJECTIVE_POWER", "PROPERTY_NAME_MPP_X", "PROPERTY_NAME_MPP_Y",
