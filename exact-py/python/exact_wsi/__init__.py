@@ -140,6 +140,17 @@ class OpenSlide(AbstractSlide):
         self._level_downsamples = tuple(self._native.level_downsamples)
 
     @classmethod
+    def _of_native(cls, native: Any, filename: str) -> OpenSlide:
+        """A slide the store opened (``Store.slide``), named ``filename``."""
+        self = cls.__new__(cls)
+        self._filename = filename
+        self._native = native
+        self._properties = dict(native.properties)
+        self._level_dimensions = tuple((w, h) for w, h in native.level_dimensions)
+        self._level_downsamples = tuple(native.level_downsamples)
+        return self
+
+    @classmethod
     def detect_format(cls, filename: Any) -> str | None:
         try:
             with cls(filename) as s:
