@@ -216,7 +216,8 @@ impl<'a> ImageFiles<'a> {
     where
         S: Stream<Item = Result<Bytes>> + Send,
     {
-        self.images.check_upload(actor, set)?;
+        let (exact, a) = (self.exact.clone(), actor.clone());
+        blocking(move || exact.catalog().images().check_upload(&a, set)).await?;
         let got = self.receive(name, stream, max_upload()).await?;
         Ok(self.register(actor, set, ImageType::Default, got).await)
     }
@@ -273,7 +274,8 @@ impl<'a> ImageFiles<'a> {
     /// objective power fill what `new` leaves at the defaults.
     pub async fn link(&self, actor: &Actor, mut new: NewImage) -> Result<Image> {
         self.images.check_link(actor)?;
-        self.images.check_upload(actor, new.image_set)?;
+        let (exact, a, set) = (self.exact.clone(), actor.clone(), new.image_set);
+        blocking(move || exact.catalog().images().check_upload(&a, set)).await?;
         new.image_type = ImageType::FileLink;
         register::probe_link(&mut new).await?;
         let (exact, actor) = (self.exact.clone(), actor.clone());
