@@ -55,6 +55,32 @@ pub enum Error {
         /// The object that changed.
         what: String,
     },
+    /// The object exists but is not ready yet (an image whose pixels are being converted);
+    /// asking again later may succeed.
+    #[error("{what} is not ready: {detail}")]
+    NotReady {
+        /// The object, e.g. `image 12`.
+        what: String,
+        /// What it is waiting for.
+        detail: String,
+    },
+    /// The object exists but its content cannot be served: its conversion failed or its file
+    /// is damaged. Asking again will not help.
+    #[error("{what} cannot be served: {detail}")]
+    Unservable {
+        /// The object, e.g. `image 12`.
+        what: String,
+        /// Why (the conversion's or the reader's reason, without server paths).
+        detail: String,
+    },
+    /// The input is larger than a configured limit (an upload beyond the upload limit).
+    #[error("{what} is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// What was too large, e.g. the uploaded file's name.
+        what: String,
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// The storage backend failed (I/O, network, database).
     #[error("storage backend {backend} failed")]
     Backend {
@@ -83,6 +109,12 @@ pub enum ErrorKind {
     Corrupt,
     /// See [`Error::Conflict`].
     Conflict,
+    /// See [`Error::NotReady`].
+    NotReady,
+    /// See [`Error::Unservable`].
+    Unservable,
+    /// See [`Error::TooLarge`].
+    TooLarge,
     /// See [`Error::Backend`].
     Backend,
 }
@@ -98,6 +130,9 @@ impl Error {
             Error::Unsupported { .. } => ErrorKind::Unsupported,
             Error::Corrupt { .. } => ErrorKind::Corrupt,
             Error::Conflict { .. } => ErrorKind::Conflict,
+            Error::NotReady { .. } => ErrorKind::NotReady,
+            Error::Unservable { .. } => ErrorKind::Unservable,
+            Error::TooLarge { .. } => ErrorKind::TooLarge,
             Error::Backend { .. } => ErrorKind::Backend,
         }
     }

@@ -73,6 +73,10 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
         ErrorKind::Unsupported => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::Conflict => StatusCode::CONFLICT,
+        // EXACT answers a tile of an image still being converted with 202 (try again).
+        ErrorKind::NotReady => StatusCode::ACCEPTED,
+        ErrorKind::Unservable => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::Corrupt | ErrorKind::Backend => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -11,7 +11,6 @@ pub mod body;
 pub mod error;
 pub mod events;
 pub mod expand;
-pub mod ingest;
 pub mod openapi;
 pub mod ops;
 pub mod overview;
@@ -45,8 +44,6 @@ pub struct AppState {
     pub pixels: Arc<pixels::Pixels>,
     /// The URL clients reach the server at, when configured (links, cookies, login origin).
     pub public_url: Option<url::Url>,
-    /// Uploads being registered, by set and name (racing identical uploads).
-    pub uploads: Arc<ingest::Registrations>,
     /// Where the server keeps its data, to be kept out of what clients read.
     pub paths: Arc<ServerPaths>,
     /// Live annotation events and per-image annotation generations.
@@ -81,7 +78,10 @@ pub fn router(exact: Exact) -> Router {
     router_with(exact, RouterOptions::default())
 }
 
-/// The application router over `exact`.
+/// The application router over `exact`. Building it starts nothing: conversions of uploaded
+/// pictures run in an [`exact_store::ConversionWorker`], which `exact serve` starts once per
+/// store (an embedder that accepts uploads starts one too). The router only registers, weakly,
+/// the change sink its own live events (`/api/v1/events/`) are fed from.
 pub fn router_with(exact: Exact, opts: RouterOptions) -> Router {
     let exact_for_paths = exact.clone();
     let live = Arc::new(events::EventHub::default());
@@ -93,19 +93,16 @@ pub fn router_with(exact: Exact, opts: RouterOptions) -> Router {
     let sink: Arc<dyn exact_core::catalog::ChangeSink> = change_sink.clone();
     exact.catalog().add_change_sink(&sink);
     let state = AppState {
-        pixels: Arc::new(pixels::Pixels::new(exact.blobs().clone())),
+        pixels: Arc::new(pixels::Pixels::new(exact.clone())),
         exact,
         auth: Arc::new(auth::Authenticator::new(opts.throttle)),
         public_url: opts.public_url.clone(),
-        uploads: Arc::default(),
         paths: Arc::new(ServerPaths::of(&exact_for_paths)),
         live,
         overviews,
         change_sink,
         allow_registration: opts.allow_registration,
     };
-    resume_conversions(&state);
-    sweep_uploads(&state);
     let pixels = state.pixels.clone();
     let secrets = state.paths.clone();
     let public = opts.public_url.map(PublicUrl);
@@ -226,34 +223,6 @@ async fn scrub(secrets: Arc<ServerPaths>, req: Request, next: Next) -> Response 
     let text = secrets.scrub(&String::from_utf8_lossy(&bytes));
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     Response::from_parts(parts, axum::body::Body::from(text))
-}
-
-/// Removes what uploads interrupted by a crash left behind (see [`ingest::sweep`]).
-fn sweep_uploads(state: &AppState) {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return;
-    }
-    let exact = state.exact.clone();
-    let started = std::time::SystemTime::now();
-    tokio::spawn(async move {
-        ingest::sweep(&exact, started).await;
-    });
-}
-
-/// Restarts conversions a previous run left unfinished (when called inside a runtime).
-fn resume_conversions(state: &AppState) {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return;
-    }
-    match state.exact.images().converting() {
-        Ok(images) => {
-            for image in images {
-                tracing::info!(image = image.id.0, "resuming conversion");
-                ingest::spawn_conversion(state.clone(), image);
-            }
-        }
-        Err(e) => tracing::error!(error = %e, "cannot list unfinished conversions"),
-    }
 }
 
 /// `GET /api/v1/`: name and version; where the data lives only for a superuser (the paths

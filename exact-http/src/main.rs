@@ -366,17 +366,15 @@ fn image(cmd: ImageCommand) -> ExitCode {
             .map_err(|e| e.to_string())?;
         let mut new = exact_core::catalog::NewImage::new(
             exact_core::ImageSetId(set),
-            name.unwrap_or_else(|| exact_http::ingest::safe_name(&url)),
+            name.unwrap_or_else(|| exact_store::files::safe_name(&url)),
             1,
             1,
         );
         new.filename = url;
-        new.image_type = exact_core::model::ImageType::FileLink;
         let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
         runtime
-            .block_on(exact_http::ingest::link_slide(&actor, &mut new))
-            .map_err(|e| e.to_string())?;
-        exact.images().add(&actor, new).map_err(|e| e.to_string())
+            .block_on(exact.images().link(&actor, new))
+            .map_err(|e| e.to_string())
     })();
     match result {
         Ok(i) => {
@@ -492,6 +490,15 @@ fn serve(data: DataArgs, bind: SocketAddr, net: NetArgs) -> ExitCode {
             }
             #[cfg(not(unix))]
             let _ = tokio::signal::ctrl_c().await;
+        };
+        // The one background job: conversions of uploaded pictures (and resuming those a
+        // previous run left, sweeping uploads a crash interrupted). Stops with the server.
+        let _worker = match exact_store::ConversionWorker::start(&exact) {
+            Ok(w) => w,
+            Err(e) => {
+                eprintln!("exact: cannot start the conversion worker: {e}");
+                return ExitCode::FAILURE;
+            }
         };
         let app = exact_http::router_with(exact, router_opts);
         match exact_http::serve::serve(listener, app, serve_opts, shutdown).await {

@@ -1,19 +1,17 @@
-//! Where an image's pixels live and how they are opened: uploaded files in the blob store
-//! (read by local `pread` or ranged GETs), slides linked by URL, and the shared cache of open
-//! slides and Deep Zoom generators. Counters for `/metrics` live here too.
+//! The tile path's side of pixels: where they live and whether they are ready is the
+//! library's ([`exact_store::Exact::pixels`]); here are the counters for `/metrics`, the
+//! short-lived access grants of the tile path, and the mapping of tile-engine errors onto HTTP.
 
 use crate::error::{ApiError, ApiResult};
 use exact_core::ImageId;
-use exact_core::model::{Image, ImageType, PixelState};
-use exact_store::Blobs;
+use exact_core::model::Image;
+use exact_store::Exact;
 use exact_store::blobs::tiles_error;
+use exact_store::pixels::PixelError;
 use exact_tiles::budget::RenderBudget;
-use exact_tiles::{DeepZoomGenerator, DeepZoomOptions, Slide, SlideCache};
+use exact_tiles::{DeepZoomGenerator, DeepZoomOptions, Slide};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// Open slides kept per process (each holds its parsed IFDs and a decoded-tile cache).
-const OPEN_SLIDES: usize = 64;
 
 /// Tile counters exposed at `/metrics`.
 #[derive(Debug, Default)]
@@ -68,19 +66,21 @@ pub const ACCESS_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 const ACCESS_MAX: usize = 10_000;
 
 /// Granted accesses of the tile path: (credential, image) → the image record, for
-/// [`ACCESS_TTL`]. Only grants are kept; the credential is the request's own
-/// `Authorization` header or session cookie, so nothing is shared between users.
+/// [`ACCESS_TTL`]. Only grants are kept. A credential is filed under its keyed hash
+/// ([`crate::auth::Authenticator::grant_key`], an HMAC with a per-process key, as the Basic
+/// credential cache), never under the `Authorization` header or cookie itself: no password or
+/// token stays in memory, and nothing is shared between users.
 #[derive(Debug, Default)]
 pub struct AccessCache {
-    /// credential → image → (record, granted at); looked up without allocating.
-    map: std::sync::Mutex<std::collections::HashMap<String, Grants>>,
+    /// keyed hash of the credential → image → (record, granted at).
+    map: std::sync::Mutex<std::collections::HashMap<[u8; 32], Grants>>,
 }
 
 type Grants = std::collections::HashMap<ImageId, (Image, std::time::Instant)>;
 
 impl AccessCache {
     /// The image if `credential` was granted it within [`ACCESS_TTL`].
-    pub fn get(&self, credential: &str, image: ImageId) -> Option<Image> {
+    pub fn get(&self, credential: &[u8; 32], image: ImageId) -> Option<Image> {
         let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         map.get(credential)?
             .get(&image)
@@ -89,7 +89,7 @@ impl AccessCache {
     }
 
     /// Remembers a grant.
-    pub fn insert(&self, credential: &str, image: Image) {
+    pub fn insert(&self, credential: &[u8; 32], image: Image) {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= ACCESS_MAX {
             map.retain(|_, g| {
@@ -100,10 +100,7 @@ impl AccessCache {
                 map.clear();
             }
         }
-        let grants = match map.get_mut(credential) {
-            Some(g) => g,
-            None => map.entry(credential.to_owned()).or_default(),
-        };
+        let grants = map.entry(*credential).or_default();
         grants.insert(image.id, (image, std::time::Instant::now()));
     }
 
@@ -116,82 +113,24 @@ impl AccessCache {
     }
 }
 
-/// The pixel side of the server.
+/// The pixel side of the server: the handle's open slides (see
+/// [`exact_store::Exact::pixels`]) plus the tile path's counters and access grants.
 #[derive(Debug)]
 pub struct Pixels {
-    blobs: Blobs,
-    slides: SlideCache,
+    exact: Exact,
     /// Tile counters.
     pub counters: TileCounters,
     /// Recent access grants of the tile path.
     pub access: AccessCache,
 }
 
-/// Where an image's served file is.
-enum Location {
-    /// A URL or local path the tile engine opens itself.
-    Url(String),
-    /// A key only the blob store reads (`memory://`).
-    Blob(String),
-}
-
 impl Pixels {
-    /// Pixels of images whose files live in `blobs`.
-    pub fn new(blobs: Blobs) -> Self {
+    /// The pixels of the images of `exact`.
+    pub fn new(exact: Exact) -> Self {
         Pixels {
-            blobs,
-            slides: SlideCache::new(OPEN_SLIDES).with_budget(render_budget()),
+            exact,
             counters: TileCounters::default(),
             access: AccessCache::default(),
-        }
-    }
-
-    /// The blob store.
-    pub fn blobs(&self) -> &Blobs {
-        &self.blobs
-    }
-
-    fn location(&self, image: &Image) -> ApiResult<Location> {
-        if image.image_type == ImageType::FileLink {
-            return Ok(Location::Url(image.filename.clone()));
-        }
-        Self::require_file(image)?;
-        Ok(match self.blobs.object_url(&image.filename)? {
-            Some(url) => Location::Url(url),
-            None => Location::Blob(image.filename.clone()),
-        })
-    }
-
-    /// Fails unless the image's file came through this server (an upload or its conversion):
-    /// an image registered by its metadata alone names no file the server may read.
-    pub fn require_file(image: &Image) -> ApiResult<()> {
-        if image.image_type != ImageType::FileLink && image.original.is_empty() {
-            return Err(ApiError::Core(exact_core::Error::not_found(format!(
-                "the file of {} (it was registered by its metadata only, never uploaded)",
-                image.id
-            ))));
-        }
-        Ok(())
-    }
-
-    /// Fails with 409-style JSON unless the image's pixels are ready.
-    pub fn require_ready(image: &Image) -> ApiResult<()> {
-        match image.state {
-            PixelState::Ready => Ok(()),
-            PixelState::Converting => Err(ApiError::Rejected {
-                status: axum::http::StatusCode::ACCEPTED,
-                detail: format!(
-                    "image {} is being converted into a pyramid; try again shortly",
-                    image.id
-                ),
-            }),
-            PixelState::Failed => Err(ApiError::Rejected {
-                status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                detail: format!(
-                    "image {} has no servable pixels: {}",
-                    image.id, image.state_detail
-                ),
-            }),
         }
     }
 
@@ -204,57 +143,32 @@ impl Pixels {
         Ok(g.slide().clone())
     }
 
-    /// The Deep Zoom generator of a ready image: `None` for the native grid, else OpenSlide's.
+    /// The Deep Zoom generator of an image the caller checked: `None` for the native grid,
+    /// else the given one. Not ready → 202, failed → 422, no file → 404, busy → 503.
     pub async fn deepzoom(
         &self,
         image: &Image,
         opts: Option<DeepZoomOptions>,
     ) -> ApiResult<Arc<DeepZoomGenerator>> {
-        Self::require_ready(image)?;
-        match self.location(image)? {
-            Location::Url(url) => self
-                .slides
-                .deepzoom(&url, opts)
-                .await
-                .map_err(|e| slide_error(&url, e)),
-            Location::Blob(key) => {
-                let path = self.blobs.path(&key)?;
-                let store = self.blobs.object_store().0.clone();
-                self.slides
-                    .deepzoom_with(&format!("blob:{key}"), opts, || {
-                        Slide::open_store(store, path)
-                    })
-                    .await
-                    .map_err(|e| slide_error(&key, e))
-            }
-        }
+        self.exact
+            .deepzoom_of(image, opts)
+            .await
+            .map_err(|e| match e {
+                PixelError::Core(e) => ApiError::Core(e),
+                PixelError::Tiles(name, e) => slide_error(&name, e),
+            })
     }
 
-    /// The render memory budget shared by every slide this server opens.
+    /// The render memory budget shared by every slide the handle opens.
     pub fn render_budget(&self) -> Option<&Arc<RenderBudget>> {
-        self.slides.budget()
+        self.exact.pixel_cache().render_budget()
     }
 
     /// Forget the open slide of `image` (deleted, or its file replaced).
     pub fn invalidate(&self, image: &Image) {
         self.access.forget(image.id);
-        if let Ok(loc) = self.location(image) {
-            match loc {
-                Location::Url(url) => self.slides.invalidate(&url),
-                Location::Blob(key) => self.slides.invalidate(&format!("blob:{key}")),
-            }
-        }
+        self.exact.pixel_cache().invalidate(image);
     }
-}
-
-/// The render memory budget of this process: `EXACT_RENDER_MEMORY` (bytes, or `512M`, `2G`),
-/// 1 GiB by default. A value that does not parse is logged and the default used, so a typo
-/// cannot take the server down or leave it unbounded.
-fn render_budget() -> Arc<RenderBudget> {
-    RenderBudget::from_env().unwrap_or_else(|e| {
-        tracing::error!(error = %e, "ignoring EXACT_RENDER_MEMORY; using the 1 GiB default");
-        RenderBudget::new(exact_tiles::budget::DEFAULT_RENDER_MEMORY)
-    })
 }
 
 /// A tile-engine error about a stored slide, for the tile, region and thumbnail routes:

@@ -461,6 +461,8 @@ async fn upload(api: &Api, auth: &str, set: u64, w: u32, h: u32) -> u64 {
     let id = v["files"][0]["id"]
         .as_u64()
         .unwrap_or_else(|| panic!("{v}"));
+    // A router converts nothing itself: the store's worker does (as `exact serve` starts it).
+    let _worker = exact_store::ConversionWorker::start(&api.exact).ok();
     let start = Instant::now();
     loop {
         let (s, _, _) = raw(

@@ -51,6 +51,9 @@ pub fn core(err: exact_core::Error) -> PyErr {
         K::Unsupported => "UnsupportedError",
         K::Corrupt => "CorruptError",
         K::Conflict => "ConflictError",
+        K::NotReady => "NotReadyError",
+        K::Unservable => "UnservableError",
+        K::TooLarge => "TooLargeError",
         K::Backend => "BackendError",
     };
     // A backend error's own text only names the backend; the cause is what a user can act on.

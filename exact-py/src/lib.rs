@@ -10,9 +10,11 @@
 //! - [`slide`]: slides and Deep Zoom generators;
 //! - [`store`] and [`rows`]: the embedded store (the library handle `exact serve` uses), rows
 //!   as EXACT's JSON and annotations as numpy-ready columns;
+//! - [`files`]: uploads, slides by image id, downloads and media files of the store;
 //! - [`server`]: the HTTP server run in-process.
 
 pub mod errors;
+pub mod files;
 pub mod rows;
 pub mod runtime;
 pub mod server;
@@ -33,6 +35,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<store::NativeStore>()?;
     m.add_class::<store::NativeBuffer>()?;
     m.add_class::<server::NativeServer>()?;
+    m.add_function(wrap_pyfunction!(files::store_upload, m)?)?;
+    m.add_function(wrap_pyfunction!(files::store_slide, m)?)?;
+    m.add_function(wrap_pyfunction!(files::store_download, m)?)?;
+    m.add_function(wrap_pyfunction!(files::store_attach_media, m)?)?;
+    m.add_function(wrap_pyfunction!(files::store_media, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

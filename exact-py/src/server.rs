@@ -24,6 +24,9 @@ type Running = (oneshot::Sender<()>, JoinHandle<std::io::Result<()>>);
 pub struct NativeServer {
     addr: SocketAddr,
     running: Mutex<Option<Running>>,
+    /// The store's conversion worker, started with the server (as `exact serve` does) unless
+    /// one runs already; stopped with it.
+    worker: Mutex<Option<exact_store::ConversionWorker>>,
 }
 
 #[pymethods]
@@ -44,6 +47,11 @@ impl NativeServer {
             .local_addr()
             .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
         let (tx, rx) = oneshot::channel::<()>();
+        let worker = {
+            let rt = runtime()?;
+            let _inside = rt.enter();
+            exact_store::ConversionWorker::start(&exact).ok()
+        };
         let app = exact_http::router(exact);
         // The accept loop of `exact serve`, with its timeouts and connection cap.
         let opts = exact_http::serve::ServeOptions {
@@ -59,6 +67,7 @@ impl NativeServer {
         Ok(Self {
             addr: local,
             running: Mutex::new(Some((tx, task))),
+            worker: Mutex::new(worker),
         })
     }
 
@@ -83,6 +92,7 @@ impl NativeServer {
     /// Stop accepting, let open requests finish (up to 10 s), then return. Idempotent.
     fn stop(&self, py: Python<'_>) -> PyResult<()> {
         let taken = self.running.lock().ok().and_then(|mut g| g.take());
+        drop(self.worker.lock().ok().and_then(|mut w| w.take()));
         let Some((tx, mut task)) = taken else {
             return Ok(());
         };
@@ -109,6 +119,9 @@ impl Drop for NativeServer {
             && let Some((tx, _)) = g.take()
         {
             let _ = tx.send(());
+        }
+        if let Ok(mut w) = self.worker.lock() {
+            drop(w.take());
         }
     }
 }

@@ -34,6 +34,13 @@ pub struct NativeSlide {
     url: String,
 }
 
+impl NativeSlide {
+    /// A slide the store opened (by image id, with permissions): `url` names it.
+    pub(crate) fn from_slide(slide: Arc<Slide>, url: String) -> Self {
+        Self { slide, url }
+    }
+}
+
 #[pymethods]
 impl NativeSlide {
     /// Open a path or URL (`file://`, `s3://bucket/key`, `memory://`).

@@ -3,14 +3,18 @@
 //! one of these and add nothing but translation.
 
 use crate::blobs::Blobs;
+use crate::files::worker::Conversions;
+use crate::files::{ImageFiles, MediaStore, Registrations};
 use crate::meta::open_meta_store;
+use crate::pixels::{PixelError, Pixels};
 use exact_core::catalog::{
-    Accounts, AnnotationTypes, Annotations, Catalog, ExportFormats, ImageSets, Images,
-    LogImageActions, MediaFiles, Products, ScreeningModes, SetTags, Teams, TrustedAccounts, Users,
-    Verifications, Versions,
+    Accounts, AnnotationTypes, Annotations, Catalog, ExportFormats, ImageSets, LogImageActions,
+    Products, ScreeningModes, SetTags, Teams, TrustedAccounts, Users, Verifications, Versions,
 };
+use exact_core::model::Image;
 use exact_core::store::MetaStore;
-use exact_core::{Actor, Clock, Result, UserId};
+use exact_core::{Actor, Clock, ImageId, Result, UserId};
+use exact_tiles::{DeepZoomGenerator, DeepZoomOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -79,6 +83,12 @@ pub struct Exact {
     blobs: Blobs,
     config: Arc<ExactConfig>,
     secrets: Arc<crate::Argon2Secrets>,
+    /// Open slides and Deep Zoom generators, shared by every front end over this handle.
+    pixels: Arc<Pixels>,
+    /// The queue to the running conversion worker, if any.
+    conversions: Arc<Conversions>,
+    /// Uploads being registered, by set and name (racing identical uploads).
+    registrations: Arc<Registrations>,
 }
 
 impl Exact {
@@ -94,9 +104,12 @@ impl Exact {
         let blobs = Blobs::open(&config.blobs_url())?;
         Ok(Exact {
             catalog: Catalog::new(meta),
+            pixels: Arc::new(Pixels::new(blobs.clone())),
             blobs,
             config: Arc::new(config),
             secrets: Arc::default(),
+            conversions: Arc::default(),
+            registrations: Arc::default(),
         })
     }
 
@@ -161,9 +174,58 @@ impl Exact {
     pub fn image_sets(&self) -> ImageSets<'_> {
         self.catalog.image_sets()
     }
-    /// Images.
-    pub fn images(&self) -> Images<'_> {
-        self.catalog.images()
+    /// Images: the metadata use cases of [`exact_core::catalog::Images`] and those that
+    /// touch files (upload, link by URL, download, set zip; see [`ImageFiles`]).
+    pub fn images(&self) -> ImageFiles<'_> {
+        ImageFiles::new(self)
+    }
+
+    /// The pixels of an image the actor may read: its Deep Zoom generator on the given grid
+    /// (`None`: the slide's native tiles, passed through; `Some(DeepZoomOptions::default())`:
+    /// OpenSlide's 254/1 grid, valid for every slide), whose [`DeepZoomGenerator::slide`] is
+    /// the open slide (regions, thumbnails, properties). Open slides are cached per handle.
+    ///
+    /// Errors: `NotFound` (no such image for this actor, or an image registered by metadata
+    /// only), `NotReady` (being converted: ask again), `Unservable` (its conversion failed,
+    /// or its file is damaged).
+    pub async fn pixels(
+        &self,
+        actor: &Actor,
+        image: ImageId,
+        grid: Option<DeepZoomOptions>,
+    ) -> Result<(Image, Arc<DeepZoomGenerator>)> {
+        let (exact, a) = (self.clone(), actor.clone());
+        let image = crate::files::blocking(move || exact.catalog.images().get(&a, image)).await?;
+        let g = self
+            .pixels
+            .deepzoom(&image, grid)
+            .await
+            .map_err(exact_core::Error::from)?;
+        Ok((image, g))
+    }
+
+    /// The open-slide cache, for front ends that checked the image themselves (the tile
+    /// path, which remembers grants for a moment) and need the tile engine's own errors
+    /// ([`PixelError::Tiles`]: a busy render budget is worth a retry).
+    pub fn pixel_cache(&self) -> &Pixels {
+        &self.pixels
+    }
+
+    /// The generator of an already-checked image, keeping the tile engine's error.
+    pub async fn deepzoom_of(
+        &self,
+        image: &Image,
+        grid: Option<DeepZoomOptions>,
+    ) -> std::result::Result<Arc<DeepZoomGenerator>, PixelError> {
+        self.pixels.deepzoom(image, grid).await
+    }
+
+    pub(crate) fn conversions(&self) -> &Conversions {
+        &self.conversions
+    }
+
+    pub(crate) fn registrations(&self) -> &Registrations {
+        &self.registrations
     }
     /// Annotations, history, viewport queries.
     pub fn annotations(&self) -> Annotations<'_> {
@@ -189,9 +251,10 @@ impl Exact {
     pub fn screening_modes(&self) -> ScreeningModes<'_> {
         self.catalog.screening_modes()
     }
-    /// Media files.
-    pub fn media_files(&self) -> MediaFiles<'_> {
-        self.catalog.media_files()
+    /// Media files on annotations: records ([`exact_core::catalog::MediaFiles`]) and
+    /// their bytes ([`MediaStore::upload`], [`MediaStore::read`]).
+    pub fn media_files(&self) -> MediaStore<'_> {
+        MediaStore::new(self)
     }
     /// Export formats.
     pub fn export_formats(&self) -> ExportFormats<'_> {

@@ -29,11 +29,15 @@
 #![warn(missing_docs)]
 
 pub mod blobs;
+pub mod files;
 mod handle;
 pub mod meta;
 pub mod secrets;
+pub mod pixels;
 
 pub use blobs::Blobs;
+pub use files::worker::ConversionWorker;
+pub use files::{ImageFiles, MediaStore, Outcome, Received};
 pub use handle::{Exact, ExactConfig};
 pub use meta::open_meta_store;
 pub use secrets::Argon2Secrets;

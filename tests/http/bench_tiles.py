@@ -2,6 +2,7 @@
 
     cargo build --release -p exact-http --bin exact
     .venv-http/bin/python tests/http/bench_tiles.py [--slide PATH] [--runs 3] [--duration 10]
+        [--skip-upload] [--native-only]
 
 Needs wrk and nginx (apt-get install wrk nginx-light) and the venv of scripts/test-http.
 The default slide is the libvips 40,000 x 30,001 JPEG pyramid of the tile-engine tests
@@ -149,6 +150,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--skip-upload", action="store_true")
+    ap.add_argument("--native-only", action="store_true",
+                    help="only part 1 against nginx (no openslide-python reference, no renders)")
     args = ap.parse_args()
     slide = Path(args.slide)
     if not slide.exists():
@@ -238,6 +241,19 @@ http {{ access_log off; sendfile on; tcp_nopush on; tcp_nodelay on; keepalive_re
         wait(f"http://127.0.0.1:{nport}/", ng)
         static = [f"/t/{c}_{r}.jpeg" for c, r in sample]
 
+        if args.native_only:
+            ours, ngx = [], []
+            for _ in range(args.runs):
+                ours.append(wrk(base, native, args.duration, auth))
+                ngx.append(wrk(f"http://127.0.0.1:{nport}", static, args.duration))
+            o, n = med(ours), med(ngx)
+            print("\n1. native level-0 tiles, random among 2,000 (requests/s)")
+            print(f"   exact native.dzi (passthrough, auth + permission check each): {o:9.0f}  "
+                  f"p99 {ours[-1]['p99']}, non-2xx {sum(r['non2xx'] for r in ours)}")
+            print(f"   nginx, same bytes as static files:                          {n:9.0f}  "
+                  f"-> exact = {o / n:.0%} of nginx")
+            print(f"   runs: exact {[round(r['rps']) for r in ours]}, nginx {[round(r['rps']) for r in ngx]}")
+            return
         rport = free_port()
         ref = subprocess.Popen([sys.executable, str(HERE / "ref_openslide_server.py"), str(slide),
                                 str(rport)], stderr=subprocess.DEVNULL)

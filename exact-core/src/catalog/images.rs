@@ -264,6 +264,15 @@ impl Images<'_> {
         Ok(all)
     }
 
+    /// Fails unless the actor may register slides by URL (superusers only: the server reads
+    /// the URL with its own credentials, which no team member should borrow).
+    pub fn check_link(&self, actor: &Actor) -> Result<()> {
+        if !actor.superuser {
+            return Err(Error::denied(LINKS_NEED_SUPERUSER));
+        }
+        Ok(())
+    }
+
     /// Fails unless the actor may add images to `set` (edit rights, set not locked).
     pub fn check_upload(&self, actor: &Actor, set: ImageSetId) -> Result<()> {
         self.require_upload(actor, set)

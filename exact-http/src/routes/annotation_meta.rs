@@ -207,8 +207,8 @@ pub(super) fn media_kind(raw: Option<&str>) -> ApiResult<MediaFileType> {
     }
 }
 
-/// Stores `bytes` and attaches them to `annotation`. The rights are checked before anything is
-/// stored, and the bytes are removed again if the record is refused.
+/// Stores `bytes` and attaches them to `annotation` (the library checks the rights before
+/// anything is stored and removes the bytes again if the record is refused).
 pub(super) async fn store_media(
     exact: &exact_store::Exact,
     actor: &exact_core::permissions::Actor,
@@ -217,27 +217,18 @@ pub(super) async fn store_media(
     kind: MediaFileType,
     bytes: Bytes,
 ) -> ApiResult<AnnotationMediaFile> {
-    let name = crate::ingest::safe_name(name);
-    if bytes.is_empty() {
-        return Err(ApiError::bad("file", "the file is empty"));
-    }
-    let (e, a) = (exact.clone(), actor.clone());
-    crate::blocking(move || Ok(e.annotations().get(&a, annotation).map(|_| ())?)).await?;
-    let key = format!("media/{}/{}-{name}", annotation.0, uuid::Uuid::new_v4());
-    exact.blobs().put(&key, bytes).await?;
-    let (e, a, k) = (exact.clone(), actor.clone(), key.clone());
-    let made =
-        crate::blocking(move || Ok(e.media_files().attach(&a, annotation, &name, kind, &k)?)).await;
-    if made.is_err() {
-        let _ = exact.blobs().delete(&key).await;
-    }
-    made
+    Ok(exact
+        .media_files()
+        .upload(actor, annotation, name, kind, bytes)
+        .await?)
 }
 
 async fn download(r: Req, Id(id): Id) -> ApiResult<([(axum::http::HeaderName, String); 2], Bytes)> {
-    let (exact, actor) = (r.exact.clone(), r.actor.clone());
-    let m = crate::blocking(move || Ok(exact.media_files().get(&actor, MediaFileId(id))?)).await?;
-    let bytes = r.exact.blobs().get(&m.file).await?;
+    let (m, bytes) = r
+        .exact
+        .media_files()
+        .read(&r.actor, MediaFileId(id))
+        .await?;
     // Any name, also a non-ASCII one (RFC 6266 `filename*`).
     let disposition = super::files::content_disposition(&m.name);
     Ok((

@@ -7,7 +7,6 @@
 use super::{Authed, Id, blocking, json, one};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::ingest::{self, Outcome, Received};
 use crate::query::ListQuery;
 use axum::Json;
 use axum::Router;
@@ -16,10 +15,9 @@ use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use bytes::Bytes;
 use exact_core::model::{Image, ImageType};
 use exact_core::{ImageId, ImageSetId};
-use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt};
+use exact_store::files::{Outcome, Received, max_upload, safe_name};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -63,7 +61,7 @@ pub(super) async fn api_upload(
     let mut set = None;
     let mut image_type = ImageType::Default;
     let mut error = None;
-    let max = ingest::max_upload();
+    let max = max_upload();
     loop {
         let mut field = match multipart.next_field().await {
             Ok(Some(f)) => f,
@@ -83,7 +81,7 @@ pub(super) async fn api_upload(
                 )));
                 break;
             }
-            match ingest::receive(s.exact.blobs(), &mut field, max).await {
+            match receive(&s, &mut field, max).await {
                 Ok(r) => received.push(r),
                 Err(e) => {
                     error = Some(e);
@@ -135,7 +133,7 @@ pub(super) async fn api_upload(
     }
     let fail = async |received: &[Received], e: ApiError| {
         for r in received {
-            ingest::discard(s.exact.blobs(), r).await;
+            s.exact.images().discard(r).await;
         }
         Err(e)
     };
@@ -156,15 +154,13 @@ pub(super) async fn api_upload(
     let mut images = Vec::new();
     let mut errors = Vec::new();
     for r in received {
-        for o in ingest::ingest(&s, &actor, set, image_type, r).await {
+        for o in s.exact.images().register(&actor, set, image_type, r).await {
             match o {
                 Outcome::Created(i) | Outcome::Duplicate(i) => images.push(i),
-                Outcome::Failed {
-                    name,
-                    error,
-                    status,
-                    ..
-                } => errors.push((name, s.paths.scrub(&error), status)),
+                Outcome::Failed { name, error, .. } => {
+                    let status = failure_status(&name, &error);
+                    errors.push((name, s.paths.scrub(&error.to_string()), status))
+                }
             }
         }
     }
@@ -210,6 +206,61 @@ async fn drain(multipart: &mut Multipart) {
     }
 }
 
+/// The status a refused file deserves; server faults are logged.
+fn failure_status(name: &str, error: &exact_core::Error) -> StatusCode {
+    let status = crate::error::status_of(error.kind());
+    if status.is_server_error() {
+        tracing::error!(file = %name, error = %error, "upload failed");
+    }
+    status
+}
+
+/// Streams one multipart file into the blob store through the library (hashed, limited,
+/// removed again on failure). A client that stopped sending gets 408, not 400.
+async fn receive(
+    s: &AppState,
+    field: &mut axum::extract::multipart::Field<'_>,
+    max: u64,
+) -> ApiResult<Received> {
+    let name = safe_name(field.file_name().unwrap_or("upload"));
+    let timed_out = std::sync::atomic::AtomicBool::new(false);
+    let (shown, flag) = (name.clone(), &timed_out);
+    let chunks = futures::stream::unfold(Some(field), move |f| {
+        let shown = shown.clone();
+        async move {
+            let f = f?;
+            match f.chunk().await {
+                Ok(Some(c)) => Some((Ok(c), Some(f))),
+                Ok(None) => None,
+                Err(e) => {
+                    let why = if crate::serve::is_body_timeout(&e) {
+                        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                        "the client stopped sending".to_owned()
+                    } else {
+                        e.body_text()
+                    };
+                    let e = exact_core::Error::invalid(
+                        "file",
+                        format!("{shown}: upload interrupted: {why}"),
+                    );
+                    Some((Err(e), None))
+                }
+            }
+        }
+    });
+    match s.exact.images().receive(&name, chunks, max).await {
+        Ok(r) => Ok(r),
+        Err(e) if timed_out.load(std::sync::atomic::Ordering::Relaxed) => Err(ApiError::Rejected {
+            status: StatusCode::REQUEST_TIMEOUT,
+            detail: e.to_string(),
+        }),
+        Err(exact_core::Error::InvalidInput { field, reason }) => {
+            Err(ApiError::BadRequest { field, reason })
+        }
+        Err(e) => Err(ApiError::Core(e)),
+    }
+}
+
 /// EXACT's UI upload: `files[]` parts into the set of the path; answers `{"files": [...]}`
 /// with `{name, size, id}` per new image and `{name, size, error, id}` (existing id or -1)
 /// per refused file.
@@ -228,7 +279,7 @@ async fn ui_upload(
         drain(&mut multipart).await;
         return Err(e);
     }
-    let max = ingest::max_upload();
+    let max = max_upload();
     let mut files = Vec::new();
     loop {
         let mut field = match multipart.next_field().await {
@@ -244,18 +295,25 @@ async fn ui_upload(
         if field.file_name().is_none() {
             continue;
         }
-        let got = ingest::receive(s.exact.blobs(), &mut field, max).await?;
-        for o in ingest::ingest(&s, &actor, set, ImageType::Default, got.clone()).await {
+        let got = receive(&s, &mut field, max).await?;
+        let size = got.size();
+        let outcomes = s
+            .exact
+            .images()
+            .register(&actor, set, ImageType::Default, got)
+            .await;
+        for o in outcomes {
             files.push(match o {
-                Outcome::Created(i) => json!({"name": i.name, "size": got.size, "id": i.id}),
+                Outcome::Created(i) => json!({"name": i.name, "size": size, "id": i.id}),
                 Outcome::Duplicate(i) => json!({
-                    "name": i.name, "size": got.size, "id": i.id,
+                    "name": i.name, "size": size, "id": i.id,
                     "error": "Duplicate: the set already holds this file",
                 }),
                 Outcome::Failed {
                     name, size, error, ..
                 } => {
-                    let error = s.paths.scrub(&error);
+                    failure_status(&name, &error);
+                    let error = s.paths.scrub(&error.to_string());
                     json!({"name": name, "size": size, "error": error, "id": -1})
                 }
             });
@@ -275,21 +333,6 @@ async fn image_of(
 ) -> ApiResult<Image> {
     let exact = s.exact.clone();
     blocking(move || Ok(exact.images().get(&actor, ImageId(id))?)).await
-}
-
-/// Where a file of an image is: an object store and path.
-fn object_of(
-    s: &AppState,
-    image: &Image,
-    key: &str,
-) -> ApiResult<(Arc<dyn ObjectStore>, object_store::path::Path)> {
-    if image.image_type == ImageType::FileLink && key == image.filename {
-        return exact_tiles::objects::object_from_url(key)
-            .map_err(|e| crate::pixels::slide_error(key, e));
-    }
-    crate::pixels::Pixels::require_file(image)?;
-    let blobs = s.exact.blobs();
-    Ok((blobs.object_store().0.clone(), blobs.path(key)?))
 }
 
 /// `bytes=a-b`, `bytes=a-`, `bytes=-n` of a file of `size` bytes; `None` for no header,
@@ -332,19 +375,8 @@ async fn download(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let original = q.bool("original_image")?.unwrap_or(false);
-    let image = image_of(&s, actor, id).await?;
-    let key = if original && !image.original.is_empty() {
-        image.original.clone()
-    } else {
-        crate::pixels::Pixels::require_ready(&image)?;
-        image.filename.clone()
-    };
-    let (store, path) = object_of(&s, &image, &key)?;
-    let meta = store
-        .head(&path)
-        .await
-        .map_err(|e| ApiError::Core(object_error(&key, e)))?;
-    let size = meta.size;
+    let file = s.exact.images().file(&actor, ImageId(id), original).await?;
+    let size = file.size();
     let range = headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
@@ -361,33 +393,8 @@ async fn download(
                 .into_response());
         }
     };
-    let file_name = if original || key == image.original {
-        image.name.clone()
-    } else if image.image_type == ImageType::FileLink {
-        key.rsplit('/').next().unwrap_or(&image.name).to_owned()
-    } else {
-        // The served file of a converted picture: the image's name with the file's suffix.
-        let stem = image
-            .name
-            .rsplit_once('.')
-            .map_or(image.name.as_str(), |(s, _)| s);
-        let suffix = key
-            .rsplit('/')
-            .next()
-            .and_then(|f| f.split_once('.'))
-            .map_or("", |(_, x)| x);
-        if suffix.is_empty() {
-            stem.to_owned()
-        } else {
-            format!("{stem}.{suffix}")
-        }
-    };
-    let opts = GetOptions::new().with_range(range.clone().map(GetRange::Bounded));
-    let got = store
-        .get_opts(&path, opts)
-        .await
-        .map_err(|e| ApiError::Core(object_error(&key, e)))?;
-    let body = HttpBody::from_stream(got.into_stream());
+    let body = HttpBody::from_stream(file.read(range.clone()).await?);
+    let file_name = file.name().to_owned();
     let disposition = content_disposition(&file_name);
     let mut r = Response::builder()
         .header(header::CONTENT_TYPE, "application/octet-stream")
@@ -434,90 +441,17 @@ pub(crate) fn content_disposition(name: &str) -> String {
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
-fn object_error(key: &str, e: object_store::Error) -> exact_core::Error {
-    match e {
-        object_store::Error::NotFound { .. } => {
-            exact_core::Error::not_found(format!("file {key:?}"))
-        }
-        other => exact_core::Error::backend("blob store", other),
-    }
-}
-
 /// `GET /images/imageset/<id>/download/`: every image of the set in one zip, streamed while
-/// it is written (stored, not recompressed: slides are compressed already), so a set is never
-/// held in memory or on disk. `204` for a set without images.
+/// it is written by the library (stored, not recompressed: slides are compressed already), so
+/// a set is never held in memory or on disk. `204` for a set without images.
 async fn set_zip(
     State(s): State<AppState>,
     Authed(actor): Authed,
     Id(id): Id,
 ) -> ApiResult<Response> {
-    let exact = s.exact.clone();
-    let images = blocking(move || Ok(exact.image_sets().images(&actor, ImageSetId(id))?)).await?;
-    if images.is_empty() {
+    let Some(zip) = s.exact.images().set_zip(&actor, ImageSetId(id)).await? else {
         return Ok(StatusCode::NO_CONTENT.into_response());
-    }
-    let mut entries = Vec::with_capacity(images.len());
-    let mut names = std::collections::HashSet::new();
-    for image in &images {
-        let key = if image.original.is_empty() {
-            image.filename.clone()
-        } else {
-            image.original.clone()
-        };
-        let (store, path) = match object_of(&s, image, &key) {
-            Ok(o) => o,
-            Err(_) => continue,
-        };
-        // Images registered by metadata only have no file: leave them out rather than break
-        // the stream halfway.
-        if store.head(&path).await.is_err() {
-            continue;
-        }
-        let mut name = ingest::safe_name(&image.name);
-        if !names.insert(name.clone()) {
-            name = format!("{}_{name}", image.id.0);
-            names.insert(name.clone());
-        }
-        entries.push((name, store, path));
-    }
-    if entries.is_empty() {
-        return Ok(StatusCode::NO_CONTENT.into_response());
-    }
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
-    let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || {
-        let writer = ChannelWriter {
-            tx: tx.clone(),
-            buf: Vec::with_capacity(1 << 20),
-        };
-        let mut zip = zip::ZipWriter::new_stream(writer);
-        let r = (|| -> std::io::Result<()> {
-            for (name, store, path) in entries {
-                let opts = zip::write::SimpleFileOptions::default()
-                    .compression_method(zip::CompressionMethod::Stored)
-                    .large_file(true);
-                zip.start_file(name, opts).map_err(std::io::Error::other)?;
-                let got = handle
-                    .block_on(store.get(&path))
-                    .map_err(std::io::Error::other)?;
-                let mut stream = got.into_stream();
-                use futures::StreamExt;
-                use std::io::Write;
-                while let Some(chunk) = handle.block_on(stream.next()) {
-                    zip.write_all(&chunk.map_err(std::io::Error::other)?)?;
-                }
-            }
-            let mut w = zip.finish().map_err(std::io::Error::other)?;
-            use std::io::Write;
-            w.flush()
-        })();
-        if let Err(e) = r {
-            tracing::warn!(error = %e, "set zip stream aborted");
-            let _ = tx.blocking_send(Err(e));
-        }
-    });
-    let stream =
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) });
+    };
     Ok((
         [
             (
@@ -530,37 +464,9 @@ async fn set_zip(
                     .unwrap_or(HeaderValue::from_static("attachment")),
             ),
         ],
-        HttpBody::from_stream(stream),
+        HttpBody::from_stream(zip.into_stream()),
     )
         .into_response())
-}
-
-/// A `Write` that sends 1 MiB chunks down a channel (the zip writer runs on a blocking thread).
-struct ChannelWriter {
-    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
-    buf: Vec<u8>,
-}
-
-impl std::io::Write for ChannelWriter {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= 1 << 20 {
-            self.flush()?;
-        }
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let chunk = Bytes::from(std::mem::replace(
-            &mut self.buf,
-            Vec::with_capacity(1 << 20),
-        ));
-        self.tx
-            .blocking_send(Ok(chunk))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
-    }
 }
 
 /// A readable image and its generator on EXACT's grid.

@@ -244,7 +244,11 @@ async fn create(
         new.checksum = v;
     }
     if new.image_type == ImageType::FileLink {
-        crate::ingest::link_slide(&actor, &mut new).await?;
+        let i = s.exact.images().link(&actor, new).await?;
+        return Ok((
+            StatusCode::CREATED,
+            Json(one(&s.exact, &actor, &q, json(&i))),
+        ));
     }
     blocking(move || {
         let i = s.exact.images().add(&actor, new)?;

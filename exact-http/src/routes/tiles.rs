@@ -76,16 +76,6 @@ impl Grid {
     }
 }
 
-/// `key` in lower-case hex, written into `buf` (no allocation on the tile path).
-fn hex_key<'b>(key: &[u8; 32], buf: &'b mut [u8; 64]) -> &'b str {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for (i, b) in key.iter().enumerate() {
-        buf[2 * i] = DIGITS[usize::from(b >> 4)];
-        buf[2 * i + 1] = DIGITS[usize::from(b & 15)];
-    }
-    std::str::from_utf8(buf).unwrap_or_default()
-}
-
 fn parse_id(raw: &str) -> ApiResult<ImageId> {
     raw.parse()
         .map(ImageId)
@@ -122,11 +112,14 @@ async fn readable(
     // Grants are filed under an HMAC of the credential (never the credential itself), and a
     // session ended by logout loses its grants at once.
     let key = s.auth.grant_key(credential);
-    let mut hex = [0u8; 64];
-    let grant = hex_key(&key, &mut hex);
+    // A grant made while the image was converting is not reused: its pixels may be ready now.
     let cached = match s.auth.ended(&key) {
         true => None,
-        false => s.pixels.access.get(grant, id),
+        false => s
+            .pixels
+            .access
+            .get(&key, id)
+            .filter(|i| i.state == exact_core::model::PixelState::Ready),
     };
     let image = match cached {
         Some(image) => image,
@@ -144,7 +137,7 @@ async fn readable(
                 Ok(st.exact.images().get(&actor, id)?)
             })
             .await?;
-            s.pixels.access.insert(grant, image.clone());
+            s.pixels.access.insert(&key, image.clone());
             image
         }
     };
@@ -314,7 +307,7 @@ async fn serve_tile(
         r.headers_mut().extend(cache);
         return Ok(r);
     }
-    let (bytes, content_type) = match format {
+    let (body, content_type): (axum::body::Body, _) = match format {
         Format::Jpeg => {
             if let Some((sl, c, r)) = g.passthrough_source(level, col, row) {
                 s.pixels
@@ -326,17 +319,21 @@ async fn serve_tile(
                     .native_tile(sl, c, r)
                     .await
                     .map_err(|e| slide_error(g.slide().name(), e))?;
-                (t.to_bytes(), "image/jpeg")
+                // The JPEG tables and the stored tile go out as two buffers, never copied together.
+                (
+                    axum::body::Body::new(Chunks::new([t.prefix, t.body])),
+                    "image/jpeg",
+                )
             } else if let Some(b) = g.cached_tile(level, col, row) {
                 s.pixels.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
-                (b, "image/jpeg")
+                (axum::body::Body::from(b), "image/jpeg")
             } else {
                 s.pixels.counters.rendered.fetch_add(1, Ordering::Relaxed);
                 let b = g
                     .tile(level, col, row)
                     .await
                     .map_err(|e| slide_error(g.slide().name(), e))?;
-                (b, "image/jpeg")
+                (axum::body::Body::from(b), "image/jpeg")
             }
         }
         Format::Png => {
@@ -345,12 +342,12 @@ async fn serve_tile(
                 .render(level, col, row)
                 .await
                 .map_err(|e| slide_error(g.slide().name(), e))?;
-            (encode_png(img).await?, "image/png")
+            (axum::body::Body::from(encode_png(img).await?), "image/png")
         }
     };
     let mut r = (
         [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
-        bytes,
+        body,
     )
         .into_response();
     r.headers_mut().extend(cache);
@@ -385,4 +382,45 @@ fn check_in_range(g: &DeepZoomGenerator, level: usize, col: u32, row: u32) -> Ap
         ))));
     }
     Ok(())
+}
+
+/// A body of a few `Bytes` sent as they are, with its exact length (so `Content-Length` is
+/// set): hyper queues the buffers and writes them with vectored I/O, so a passthrough tile's
+/// JPEG tables and stored bytes reach the socket without being copied into one buffer.
+struct Chunks {
+    parts: std::collections::VecDeque<bytes::Bytes>,
+    len: u64,
+}
+
+impl Chunks {
+    fn new<const N: usize>(parts: [bytes::Bytes; N]) -> Self {
+        let parts: std::collections::VecDeque<_> =
+            parts.into_iter().filter(|b| !b.is_empty()).collect();
+        let len = parts.iter().map(|b| b.len() as u64).sum();
+        Chunks { parts, len }
+    }
+}
+
+impl http_body::Body for Chunks {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        let next = self.parts.pop_front();
+        if let Some(b) = &next {
+            self.len -= b.len() as u64;
+        }
+        std::task::Poll::Ready(next.map(|b| Ok(http_body::Frame::data(b))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.len)
+    }
 }

@@ -24,8 +24,11 @@ from ._errors import (
     ExactError,
     InvalidInputError,
     NotFoundError,
+    NotReadyError,
     PermissionDeniedError,
     StoreInUseError,
+    TooLargeError,
+    UnservableError,
     UnsupportedError,
 )
 
@@ -35,6 +38,7 @@ __all__ = [
     "OpenSlide", "open_slide", "AbstractSlide", "ExactError", "NotFoundError",
     "InvalidInputError", "UnsupportedError", "CorruptError", "BackendError", "ClosedError",
     "AlreadyExistsError", "PermissionDeniedError", "ConflictError", "StoreInUseError",
+    "NotReadyError", "UnservableError", "TooLargeError",
     "OpenSlideError", "PROPERTY_NAME_COMMENT", "PROPERTY_NAME_VENDOR",
     "PROPERTY_NAME_QUICKHASH1", "PROPERTY_NAME_BACKGROUND_COLOR",
     "PROPERTY_NAME_OBJECTIVE_POWER", "PROPERTY_NAME_MPP_X", "PROPERTY_NAME_MPP_Y",
@@ -134,6 +138,17 @@ class OpenSlide(AbstractSlide):
         self._properties = dict(self._native.properties)
         self._level_dimensions = tuple((w, h) for w, h in self._native.level_dimensions)
         self._level_downsamples = tuple(self._native.level_downsamples)
+
+    @classmethod
+    def _of_native(cls, native: Any, filename: str) -> OpenSlide:
+        """A slide the store opened (``Store.slide``), named ``filename``."""
+        self = cls.__new__(cls)
+        self._filename = filename
+        self._native = native
+        self._properties = dict(native.properties)
+        self._level_dimensions = tuple((w, h) for w, h in native.level_dimensions)
+        self._level_downsamples = tuple(native.level_downsamples)
+        return self
 
     @classmethod
     def detect_format(cls, filename: Any) -> str | None:

@@ -48,6 +48,19 @@ class ConflictError(ExactError):
     """Another writer changed the object first; retrying may succeed."""
 
 
+class NotReadyError(ExactError):
+    """The image exists but its pixels are not ready yet (being converted); retry later."""
+
+
+class UnservableError(ExactError):
+    """The image exists but its pixels cannot be served (its conversion failed, its file is
+    damaged); retrying will not help."""
+
+
+class TooLargeError(InvalidInputError):
+    """The input is larger than a configured limit (an upload beyond the upload limit)."""
+
+
 class StoreInUseError(BackendError):
     """The data directory is locked by another process (``exact serve``, another notebook).
 

@@ -380,6 +380,76 @@ class Store:
     def versions(self) -> list[dict]:
         return self._call("versions.list")
 
+    # Files and pixels (the library's upload, pixel, download and media use cases).
+
+    def _live(self) -> Any:
+        if self._native is None:
+            from ._errors import ClosedError
+
+            raise ClosedError("the store is closed")
+        return self._native
+
+    def upload(self, image_set: Any, path_or_bytes: Any, name: str | None = None, *,
+               wait: bool = True) -> dict:
+        """Upload a slide, a picture or a zip archive of them into ``image_set`` and return the
+        image row (for an archive, its first image), as EXACT's upload does: the acting user
+        needs upload rights on the set; a file the set holds under the same name with the same
+        bytes answers that image; a different file under that name raises
+        ``AlreadyExistsError``; a file that is no image raises ``InvalidInputError``. Pictures
+        are converted into a pyramid before this returns (``state`` then says ``ready`` or
+        ``failed``); with ``wait=False`` they are left ``converting`` for a running server's
+        worker (:func:`serve`). ``name`` defaults to the file's name (required for bytes)."""
+        import os
+
+        native = self._live()
+        if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+            data: Any = bytes(path_or_bytes)
+        elif isinstance(path_or_bytes, (str, os.PathLike)):
+            data = os.fspath(path_or_bytes)
+        else:
+            raise InvalidInputError(
+                f"path_or_bytes must be a path or bytes, got {type(path_or_bytes).__name__}")
+        if name is not None and not isinstance(name, str):
+            raise InvalidInputError(f"name must be a str, got {type(name).__name__}")
+        row = _native.store_upload(native, self._user, _id("image_set", image_set), data, name,
+                                   bool(wait))
+        return json.loads(row)
+
+    def slide(self, image: Any) -> Any:
+        """The pixels of ``image`` (an id or row) as an OpenSlide-compatible slide
+        (``exact_wsi.OpenSlide``), opened with the acting user's rights: another team's image
+        raises ``NotFoundError``, one still being converted ``NotReadyError``, one whose
+        conversion failed ``UnservableError``."""
+        from . import OpenSlide
+
+        native, name = _native.store_slide(self._live(), self._user, _id("image", image))
+        return OpenSlide._of_native(native, name)
+
+    def download(self, image: Any, dest: Any, *, original: bool = True) -> int:
+        """Write ``image``'s file to the path ``dest``: as uploaded (``original``), or as
+        served (the converted pyramid). Returns the number of bytes written."""
+        import os
+
+        if not isinstance(dest, (str, os.PathLike)):
+            raise InvalidInputError(f"dest must be a path, got {type(dest).__name__}")
+        return _native.store_download(self._live(), self._user, _id("image", image),
+                                      os.fspath(dest), bool(original))
+
+    def attach_media(self, annotation: Any, name: str, data: bytes, *,
+                     media_file_type: int = 1) -> dict:
+        """Attach ``data`` to ``annotation`` as a media file (EXACT's types: 1 undefined,
+        2 image, 3 video, 4 audio); needs edit rights on the annotation."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InvalidInputError(f"data must be bytes, got {type(data).__name__}")
+        row = _native.store_attach_media(self._live(), self._user, _id("annotation", annotation),
+                                         name, int(media_file_type), bytes(data))
+        return json.loads(row)
+
+    def media(self, media_file: Any) -> tuple[dict, bytes]:
+        """A media file's row and bytes."""
+        row, data = _native.store_media(self._live(), self._user, _id("media_file", media_file))
+        return json.loads(row), data
+
 
 def _columns(raw: list) -> dict:
     import numpy as np

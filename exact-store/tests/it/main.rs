@@ -4,6 +4,7 @@
 mod common;
 mod conformance;
 mod durability;
+mod files;
 mod history;
 mod integrity;
 mod permissions;

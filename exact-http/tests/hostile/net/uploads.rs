@@ -274,6 +274,7 @@ async fn a_refused_upload_answers_and_keeps_the_connection_usable() {
     assert!(files_under(&dir.path().join("blobs")).is_empty());
 }
 
+/// The conversion worker sweeps at its start; building a router has no such side effect.
 #[tokio::test]
 async fn uploads_interrupted_by_a_crash_are_swept_at_start() {
     let dir = tempfile::tempdir().unwrap();
@@ -292,7 +293,14 @@ async fn uploads_interrupted_by_a_crash_are_swept_at_start() {
     )
     .unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let _api = api_over(local_store(dir.path()), RouterOptions::default());
+    let api = api_over(local_store(dir.path()), RouterOptions::default());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        files_under(&blobs).len(),
+        4,
+        "a router starts no background work"
+    );
+    let _worker = exact_store::ConversionWorker::start(&api.exact).unwrap();
     let start = Instant::now();
     loop {
         let left = files_under(&blobs);

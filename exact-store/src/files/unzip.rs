@@ -1,9 +1,10 @@
 //! Zip archives: unpacked next to the upload, within limits that real slide bundles need and
 //! zip bombs exceed.
 
-use super::{Received, blob_name, hex, io_error, local_copy, max_upload, put_file, safe_name};
-use crate::error::{ApiError, ApiResult};
-use exact_store::Blobs;
+use super::receive::{hex, io_error, local_copy, put_file};
+use super::{Received, blob_name, safe_name};
+use crate::Blobs;
+use exact_core::{Error, Result};
 use sha2::{Digest, Sha512};
 use std::path::{Path, PathBuf};
 
@@ -21,7 +22,7 @@ const MAX_ZIP_RATIO: u64 = 50;
 const MAX_ZIP_DEPTH: usize = 16;
 /// Unpacks an archive next to itself, refusing entries that climb out of it, too many
 /// entries, and expansion beyond [`MAX_ZIP_RATIO`] or the upload limit.
-pub(super) async fn unzip(blobs: &Blobs, got: &Received) -> ApiResult<Vec<Received>> {
+pub(super) async fn unzip(blobs: &Blobs, got: &Received, limit: u64) -> Result<Vec<Received>> {
     let (zip_path, _guard) = local_copy(blobs, &got.key).await?;
     let dir_key = got
         .key
@@ -34,17 +35,12 @@ pub(super) async fn unzip(blobs: &Blobs, got: &Received) -> ApiResult<Vec<Receiv
         Some(p) => p.parent().map(Path::to_path_buf).unwrap_or_default(),
         None => staging.path().to_path_buf(),
     };
-    let budget = got.size.saturating_mul(MAX_ZIP_RATIO).min(max_upload());
+    let budget = got.size.saturating_mul(MAX_ZIP_RATIO).min(limit);
     let name = got.name.clone();
     // On failure the caller removes the whole upload directory, with whatever was extracted.
     let files = tokio::task::spawn_blocking(move || extract(&zip_path, &out_dir, budget, &name))
         .await
-        .map_err(|e| {
-            ApiError::Core(exact_core::Error::backend(
-                "unzip",
-                std::io::Error::other(e),
-            ))
-        })??;
+        .map_err(|e| Error::backend("unzip", std::io::Error::other(e)))??;
     let mut out = Vec::with_capacity(files.len());
     for (rel, display, path, size, checksum) in files {
         let key = format!("{dir_key}/{rel}");
@@ -65,8 +61,8 @@ type Extracted = (String, String, PathBuf, u64, String);
 
 /// Extracts regular files of `zip` under `out`, refusing archives beyond the limits before
 /// writing anything when their directory says so, and while writing when it lied.
-fn extract(zip: &Path, out: &Path, budget: u64, name: &str) -> ApiResult<Vec<Extracted>> {
-    let bad = |reason: String| ApiError::bad("file", format!("{name}: {reason}"));
+fn extract(zip: &Path, out: &Path, budget: u64, name: &str) -> Result<Vec<Extracted>> {
+    let bad = |reason: String| Error::invalid("file", format!("{name}: {reason}"));
     let f = std::fs::File::open(zip).map_err(io_error)?;
     let mut archive =
         zip::ZipArchive::new(f).map_err(|e| bad(format!("not a readable zip archive: {e}")))?;

@@ -3,10 +3,9 @@
 //! racing identical uploads register one image. See the parent module's docs for why.
 
 use super::Received;
-use crate::error::ApiResult;
+use crate::Blobs;
 use bytes::Bytes;
-use exact_core::ImageSetId;
-use exact_store::Blobs;
+use exact_core::{ImageSetId, Result};
 use object_store::ObjectStoreExt;
 
 /// Where markers of uploads in progress live.
@@ -39,7 +38,7 @@ pub(super) fn fresh_dir() -> (String, String) {
 }
 
 /// Marks a blob directory as an upload in progress (before any of its bytes are written).
-pub(super) async fn mark_pending(blobs: &Blobs, marker: &str) -> ApiResult<()> {
+pub(super) async fn mark_pending(blobs: &Blobs, marker: &str) -> Result<()> {
     blobs
         .put(marker, Bytes::from_static(b"upload in progress\n"))
         .await?;
@@ -47,7 +46,7 @@ pub(super) async fn mark_pending(blobs: &Blobs, marker: &str) -> ApiResult<()> {
 }
 
 /// Removes an upload that will not be registered: its directory and its marker.
-pub async fn discard(blobs: &Blobs, got: &Received) {
+pub(super) async fn discard(blobs: &Blobs, got: &Received) {
     remove_dir(blobs, got.dir()).await;
     let _ = blobs.delete(&got.marker).await;
 }
@@ -77,7 +76,7 @@ pub(super) async fn remove_dir(blobs: &Blobs, dir: &str) {
 /// At start-up: removes the directories of uploads that a crash interrupted (their marker
 /// is older than this process). With a metadata store other processes may share, only
 /// markers older than a day are taken, so another server's upload in progress is left alone.
-pub async fn sweep(exact: &exact_store::Exact, started: std::time::SystemTime) {
+pub(crate) async fn sweep(exact: &crate::Exact, started: std::time::SystemTime) {
     let meta = exact.config().meta_url();
     let exclusive = meta.starts_with("sled://") || meta.starts_with("memory://");
     let cutoff = if exclusive {
@@ -123,7 +122,7 @@ type NameLock = std::sync::Weak<tokio::sync::Mutex<()>>;
 /// register one after the other, so racing identical uploads find the first one's image
 /// and answer it as a duplicate instead of each adding one.
 #[derive(Debug, Default)]
-pub struct Registrations {
+pub(crate) struct Registrations {
     names: std::sync::Mutex<std::collections::HashMap<(u64, String), NameLock>>,
 }
 

@@ -1,0 +1,317 @@
+//! Registering received files as images: archives unpacked, each file probed (a slide the
+//! engine reads is ready at once, a picture it can convert is queued), duplicates found under
+//! a per-(set, name) lock, and what is refused removed again.
+
+use super::pending::remove_dir;
+use super::receive::local_copy;
+use super::unzip::unzip;
+use super::{Outcome, Received, blocking, max_upload, safe_name};
+use crate::{Blobs, Exact};
+use bytes::Bytes;
+use exact_core::catalog::NewImage;
+use exact_core::model::{Image, ImageType, PixelState};
+use exact_core::{Actor, Error, ImageSetId, Result};
+use exact_tiles::Slide;
+
+async fn remove_blob(blobs: &Blobs, key: &str) {
+    let _ = blobs.delete(key).await;
+}
+
+fn is_zip(head: &[u8]) -> bool {
+    head.starts_with(b"PK\x03\x04")
+}
+
+async fn head_of(blobs: &Blobs, key: &str, size: u64) -> Result<Bytes> {
+    blobs.get_range(key, 0..size.min(16)).await
+}
+
+fn failed(got: &Received, error: Error) -> Outcome {
+    if matches!(error.kind(), exact_core::ErrorKind::Backend) {
+        tracing::error!(file = %got.name, error = %error, "upload failed");
+    }
+    Outcome::Failed {
+        name: got.name.clone(),
+        size: got.size,
+        error,
+    }
+}
+
+/// Registers what was received as images of `set`: an archive's slides or pictures, or the
+/// file itself. Nothing of an upload none of whose files became an image stays.
+pub(super) async fn ingest(
+    exact: &Exact,
+    actor: &Actor,
+    set: ImageSetId,
+    image_type: ImageType,
+    got: Received,
+) -> Vec<Outcome> {
+    let blobs = exact.blobs();
+    let (dir, marker) = (got.dir().to_owned(), got.marker.clone());
+    let out = ingest_files(exact, actor, set, image_type, got).await;
+    if !out.iter().any(|o| matches!(o, Outcome::Created(_))) {
+        remove_dir(blobs, &dir).await;
+    }
+    let _ = blobs.delete(&marker).await;
+    out
+}
+
+async fn ingest_files(
+    exact: &Exact,
+    actor: &Actor,
+    set: ImageSetId,
+    image_type: ImageType,
+    got: Received,
+) -> Vec<Outcome> {
+    let blobs = exact.blobs();
+    let head = match head_of(blobs, &got.key, got.size).await {
+        Ok(h) => h,
+        Err(e) => return vec![failed(&got, e)],
+    };
+    if !is_zip(&head) {
+        return vec![register(exact, actor, set, image_type, got).await];
+    }
+    let entries = match unzip(blobs, &got, max_upload()).await {
+        Ok(e) => e,
+        Err(e) => return vec![failed(&got, e)],
+    };
+    // The archive itself is not kept: its entries are.
+    remove_blob(blobs, &got.key).await;
+    // Multi-file slide formats: only the index file is an image, its data files stay beside it.
+    let index: Vec<&Received> = entries
+        .iter()
+        .filter(|e| {
+            let n = e.name.to_ascii_lowercase();
+            n.ends_with(".mrxs") || n.ends_with(".vms")
+        })
+        .collect();
+    let chosen: Vec<Received> = if index.is_empty() {
+        entries
+    } else {
+        index.into_iter().cloned().collect()
+    };
+    if chosen.is_empty() {
+        return vec![failed(
+            &got,
+            Error::invalid("file", "the zip archive holds no files"),
+        )];
+    }
+    let mut out = Vec::with_capacity(chosen.len());
+    for e in chosen {
+        out.push(register(exact, actor, set, image_type, e).await);
+    }
+    out
+}
+
+/// What a slide says about itself.
+struct Probed {
+    width: u64,
+    height: u64,
+    mpp: f64,
+    objective_power: f64,
+}
+
+async fn open_blob_slide(blobs: &Blobs, key: &str) -> exact_tiles::Result<Slide> {
+    match blobs.object_url(key) {
+        Ok(Some(url)) => Slide::open(&url).await,
+        _ => {
+            let path = blobs
+                .path(key)
+                .map_err(|e| exact_tiles::Error::invalid("key", e.to_string()))?;
+            Slide::open_store(blobs.object_store().0.clone(), path).await
+        }
+    }
+}
+
+/// Size, mpp and objective power of an open slide.
+fn describe(slide: &Slide) -> Probed {
+    let (width, height) = slide.dimensions();
+    let prop = |k: &str| {
+        slide
+            .properties()
+            .get(k)
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v > 0.0)
+    };
+    let mpp = match (prop("openslide.mpp-x"), prop("openslide.mpp-y")) {
+        (Some(x), Some(y)) => (x + y) / 2.0,
+        (Some(x), None) | (None, Some(x)) => x,
+        _ => 0.0,
+    };
+    Probed {
+        width,
+        height,
+        mpp,
+        objective_power: prop("openslide.objective-power").unwrap_or(1.0),
+    }
+}
+
+/// Opens a linked slide, checks it as an upload is checked, and fills what `new` leaves at
+/// the defaults (size, mpp, objective power, a name from the URL).
+pub(super) async fn probe_link(new: &mut NewImage) -> Result<()> {
+    let url = new.filename.clone();
+    let slide = Slide::open(&url)
+        .await
+        .map_err(|e| crate::pixels::slide_error(&url, e))?;
+    // The same checks as an upload: a linked slide that is damaged is refused, not served.
+    slide.check().map_err(|e| match e {
+        exact_tiles::Error::Corrupt { detail, .. } => {
+            Error::invalid("filename", format!("the slide is damaged: {detail}"))
+        }
+        e => crate::pixels::slide_error(&url, e),
+    })?;
+    let p = describe(&slide);
+    if new.width <= 1 && new.height <= 1 {
+        new.width = p.width;
+        new.height = p.height;
+    }
+    if new.mpp == 0.0 {
+        new.mpp = p.mpp;
+    }
+    if new.objective_power == 1.0 {
+        new.objective_power = p.objective_power;
+    }
+    if new.name == new.filename || new.name.is_empty() {
+        new.name = safe_name(&new.filename);
+    }
+    Ok(())
+}
+
+/// The answer for a file whose name the set already holds: the existing image when the bytes
+/// are the same (a duplicate), else `AlreadyExists`.
+async fn existing(
+    exact: &Exact,
+    actor: &Actor,
+    set: ImageSetId,
+    got: &Received,
+) -> Result<Option<Outcome>> {
+    let (e, a, n) = (exact.clone(), actor.clone(), got.name.clone());
+    let found = blocking(move || e.catalog().images().by_name(&a, set, &n)).await?;
+    Ok(found.map(|existing| {
+        if existing.checksum == got.checksum {
+            return Outcome::Duplicate(existing);
+        }
+        failed(
+            got,
+            Error::exists(format!(
+                "set {} already holds a different image named {:?} (image {})",
+                set.0, existing.name, existing.id.0
+            )),
+        )
+    }))
+}
+
+/// Registers one received file as an image: a slide the engine opens is ready at once; a
+/// picture it can convert is registered as converting and queued for the conversion worker;
+/// anything else is refused and its blob removed.
+async fn register(
+    exact: &Exact,
+    actor: &Actor,
+    set: ImageSetId,
+    image_type: ImageType,
+    got: Received,
+) -> Outcome {
+    let blobs = exact.blobs();
+    let _registering = exact.registrations().lock(set, &got.name).await;
+    match existing(exact, actor, set, &got).await {
+        Ok(None) => {}
+        Ok(Some(outcome)) => {
+            remove_blob(blobs, &got.key).await;
+            return outcome;
+        }
+        Err(e) => {
+            remove_blob(blobs, &got.key).await;
+            return failed(&got, e);
+        }
+    }
+    let mut new = NewImage::new(set, got.name.clone(), 1, 1);
+    new.filename = got.key.clone();
+    new.original = got.key.clone();
+    new.checksum = got.checksum.clone();
+    new.image_type = if image_type == ImageType::FileLink {
+        ImageType::Default
+    } else {
+        image_type
+    };
+    // A slide is checked before it is accepted (`Slide::check`: tile bytes inside the file,
+    // declared sizes plausible for the bytes present, a readable sample layout). A damaged or
+    // hostile file is refused with the reason and nothing is kept, as EXACT answers an upload
+    // it cannot open: a `failed` image left in the set would only be a dead entry its users
+    // must find and delete. Files the engine does not serve may still be pictures to convert.
+    let probed = match open_blob_slide(blobs, &got.key).await {
+        Ok(slide) => slide.check().map(|()| slide),
+        Err(e) => Err(e),
+    };
+    if let Err(exact_tiles::Error::Corrupt { detail, .. }) = &probed {
+        remove_blob(blobs, &got.key).await;
+        return failed(
+            &got,
+            Error::invalid(
+                "file",
+                format!("not a readable slide: the file is damaged: {detail}"),
+            ),
+        );
+    }
+    let convert = match probed {
+        Ok(slide) => {
+            let p = describe(&slide);
+            new.width = p.width;
+            new.height = p.height;
+            new.mpp = p.mpp;
+            new.objective_power = p.objective_power;
+            false
+        }
+        Err(slide_err) => {
+            let dims = match local_copy(blobs, &got.key).await {
+                Ok((path, guard)) => {
+                    let r = tokio::task::spawn_blocking(move || {
+                        let r = exact_tiles::convert::dimensions(&path);
+                        drop(guard);
+                        r
+                    })
+                    .await;
+                    match r {
+                        Ok(Ok(d)) => Ok(d),
+                        Ok(Err(e)) => Err(e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            match dims {
+                Ok((_, w, h)) => {
+                    new.width = u64::from(w);
+                    new.height = u64::from(h);
+                    new.state = PixelState::Converting;
+                    new.state_detail = "queued for conversion into a pyramid".into();
+                    true
+                }
+                Err(picture_err) => {
+                    remove_blob(blobs, &got.key).await;
+                    return failed(
+                        &got,
+                        Error::invalid(
+                            "file",
+                            format!(
+                                "not an image exact-rs can read: as a slide: {slide_err}; as a picture: {picture_err}"
+                            ),
+                        ),
+                    );
+                }
+            }
+        }
+    };
+    // From here on the image names this directory: a crash must not sweep it away.
+    let _ = blobs.delete(&got.marker).await;
+    let (e, a) = (exact.clone(), actor.clone());
+    let image: Image = match blocking(move || e.catalog().images().add(&a, new)).await {
+        Ok(i) => i,
+        Err(e) => {
+            remove_blob(blobs, &got.key).await;
+            return failed(&got, e);
+        }
+    };
+    if convert {
+        exact.conversions().queue(image.clone());
+    }
+    Outcome::Created(image)
+}
