@@ -9,6 +9,7 @@ mod auth;
 mod changes;
 mod fsck;
 mod images;
+mod listing;
 mod misc;
 mod query;
 mod sets;
@@ -20,6 +21,7 @@ pub use auth::Credentials;
 pub use changes::{AnnotationsChanged, ChangeOp, ChangeSink};
 pub use fsck::{Finding, FsckReport};
 pub use images::{ImagePatch, Images, NewImage, PixelUpdate};
+pub use listing::{AnnotationList, Paged};
 pub use misc::{
     ExportFormats, LogImageActions, MediaFiles, NewExportFormat, ScreeningModes, SetTags,
     Verifications,

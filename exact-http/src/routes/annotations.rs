@@ -13,9 +13,9 @@ use crate::query::ListQuery;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use exact_core::catalog::{AnnotationPatch, AnnotationQuery, NewAnnotation};
+use exact_core::catalog::{AnnotationList, AnnotationPatch, AnnotationQuery, NewAnnotation};
 use exact_core::model::Annotation;
-use exact_core::{AnnotationId, AnnotationTypeId, BBox, ImageId, UserId, Vector};
+use exact_core::{AnnotationId, AnnotationTypeId, BBox, ImageId, UserId, Vector, VectorType};
 use serde_json::Value;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -31,7 +31,7 @@ pub(super) fn routes() -> Router<AppState> {
         )
 }
 
-/// The parameters handled by the viewport query rather than the generic filters.
+/// The parameters handled by the library's list query rather than the generic filters.
 const QUERY_PARAMS: &[&str] = &[
     "image",
     "image__in",
@@ -44,6 +44,13 @@ const QUERY_PARAMS: &[&str] = &[
     "vector_x_max",
     "vector_y_min",
     "vector_y_max",
+    "id",
+    "id__in",
+    "vector_type",
+    "vector_type__in",
+    "verified_by",
+    "verified_by__in",
+    "verified_by__range",
 ];
 
 /// A viewport side given by `vector_x_min` & co.; the open sides are bounded by the image when
@@ -151,40 +158,105 @@ fn derived(r: &Req, a: &Annotation) -> ApiResult<Value> {
     Ok(v)
 }
 
-/// The annotations the list query selects (images, types, viewport, deleted, user, time).
-fn select(r: &Req) -> ApiResult<Vec<Annotation>> {
-    let (mut query, sides) = query_of(&r.q)?;
-    let mut images: Vec<u64> = Vec::new();
+/// The library's list query for the request's filters (images, types, viewport, deleted,
+/// user, edit time, ids, vector type, verifier), without a window.
+fn list_of(r: &Req) -> ApiResult<AnnotationList> {
+    let (query, sides) = query_of(&r.q)?;
+    let mut images: Vec<ImageId> = Vec::new();
     if let Some(i) = r.q.u64("image")? {
-        images.push(i);
+        images.push(ImageId(i));
     }
     if let Some(is) = r.q.ids("image__in")? {
-        images.extend(is);
+        images.extend(is.into_iter().map(ImageId));
     }
-    if images.is_empty() {
-        images = r
-            .exact
-            .images()
-            .list(&r.actor)?
-            .iter()
-            .map(|i| i.id.0)
-            .collect();
+    let mut query = query;
+    if let Some(sides) = sides {
+        // The open sides are bounded by the image; the library clamps the rest.
+        query.viewport = Some(bounded(sides, u32::MAX as u64, u32::MAX as u64));
     }
-    images.sort_unstable();
-    images.dedup();
-    let mut items = Vec::new();
-    for image in images {
-        if let Some(sides) = sides {
-            let i = r.exact.images().get(&r.actor, ImageId(image))?;
-            query.viewport = Some(bounded(sides, i.width, i.height));
+    let mut ids: Option<Vec<AnnotationId>> = None;
+    if let Some(i) = r.q.u64("id")? {
+        ids = Some(vec![AnnotationId(i)]);
+    }
+    if let Some(is) = r.q.ids("id__in")? {
+        ids = Some(is.into_iter().map(AnnotationId).collect());
+    }
+    let mut vector_types: Option<Vec<VectorType>> = None;
+    for name in ["vector_type", "vector_type__in"] {
+        if let Some(codes) = r.q.ids(name)? {
+            vector_types = Some(
+                codes
+                    .into_iter()
+                    .map(|c| {
+                        VectorType::from_code(c as i64).ok_or_else(|| {
+                            ApiError::bad(name, format!("{c} is not a vector type (1 to 7)"))
+                        })
+                    })
+                    .collect::<ApiResult<_>>()?,
+            );
         }
-        items.extend(
-            r.exact
-                .annotations()
-                .query(&r.actor, ImageId(image), &query)?,
-        );
     }
-    Ok(items)
+    let mut verified_by = None;
+    if let Some(u) = r.q.u64("verified_by")? {
+        verified_by = Some((UserId(u), UserId(u)));
+    }
+    if let Some(v) = r.q.get("verified_by__range") {
+        let bad = || {
+            ApiError::bad(
+                "verified_by__range",
+                format!("expected two user ids a,b, got {v:?}"),
+            )
+        };
+        let (a, b) = v.split_once(',').ok_or_else(bad)?;
+        let a: u64 = a.trim().parse().map_err(|_| bad())?;
+        let b: u64 = b.trim().parse().map_err(|_| bad())?;
+        verified_by = Some((UserId(a), UserId(b)));
+    }
+    Ok(AnnotationList {
+        images,
+        query,
+        ids,
+        vector_types,
+        verified_by,
+        offset: 0,
+        limit: None,
+    })
+}
+
+/// Every annotation the list query selects, by id.
+fn select(r: &Req) -> ApiResult<Vec<Annotation>> {
+    Ok(r.exact.annotations().list(&r.actor, &list_of(r)?)?.items)
+}
+
+/// An annotation with every field set, whose JSON names the fields (and their types) the
+/// generic filters may test.
+fn sample() -> Value {
+    let mut a = NewAnnotation::new(
+        AnnotationTypeId(1),
+        ImageId(1),
+        Some(Vector::rect(0.0, 0.0, 1.0, 1.0)),
+    );
+    a.user = Some(UserId(1));
+    let mut v = json(&Annotation {
+        id: AnnotationId(1),
+        annotation_type: a.annotation_type,
+        vector: a.vector,
+        image: a.image,
+        user: a.user,
+        last_editor: a.user,
+        time: exact_core::Timestamp(0),
+        last_edit_time: exact_core::Timestamp(0),
+        deleted: false,
+        concealed: false,
+        blurred: false,
+        description: String::new(),
+        unique_identifier: uuid::Uuid::nil(),
+        meta_data: Value::Null,
+    });
+    if let Value::Object(m) = &mut v {
+        m.insert("meta_data".into(), Value::Object(Default::default()));
+    }
+    v
 }
 
 /// One page of annotations with their derived fields, serialized straight to bytes (no JSON
@@ -216,19 +288,26 @@ async fn index(r: Req) -> ApiResult<axum::response::Response> {
             .map(IntoResponse::into_response);
     }
     crate::blocking(move || {
-        let mut items = select(&r)?;
-        if let Some(first) = items.first()
-            && r.q.filters(&json(first), QUERY_PARAMS)?
-        {
+        let mut list = list_of(&r)?;
+        let (count, items) = if r.q.filters(&sample(), QUERY_PARAMS)? {
             // Generic filters work on JSON: the general path.
+            let mut items = r.exact.annotations().list(&r.actor, &list)?.items;
             let v = r.q.filter(items.iter().map(json).collect(), QUERY_PARAMS)?;
             let keep: std::collections::HashSet<u64> =
                 v.iter().filter_map(|v| v["id"].as_u64()).collect();
             items.retain(|a| keep.contains(&a.id.0));
-        }
-        items.sort_by_key(|a| a.id.0);
-        let count = items.len();
-        let page = &items[crate::pagination::window(&r.q, count)?];
+            let count = items.len();
+            let window = crate::pagination::window(&r.q, count)?;
+            (count, items.drain(window).collect::<Vec<_>>())
+        } else {
+            // The library pages: only the window is decoded.
+            let (limit, offset) = crate::pagination::limit_offset(&r.q)?;
+            list.offset = usize::try_from(offset).unwrap_or(usize::MAX);
+            list.limit = Some(usize::try_from(limit).unwrap_or(usize::MAX));
+            let page = r.exact.annotations().list(&r.actor, &list)?;
+            (page.count, page.items)
+        };
+        let page = &items[..];
         let extras = r.exact.annotations().extras(&r.actor, page)?;
         let (next, previous) = crate::pagination::links(&r.q, count)?;
         let body = Page {
