@@ -13,9 +13,9 @@ use crate::query::ListQuery;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use exact_core::catalog::{AnnotationList, AnnotationPatch, AnnotationQuery, NewAnnotation};
+use exact_core::catalog::{AnnotationList, NewAnnotation};
 use exact_core::model::Annotation;
-use exact_core::{AnnotationId, AnnotationTypeId, BBox, ImageId, UserId, Vector, VectorType};
+use exact_core::{AnnotationId, AnnotationTypeId, ImageId, UserId, Vector};
 use serde_json::Value;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -53,21 +53,6 @@ const QUERY_PARAMS: &[&str] = &[
     "verified_by__range",
 ];
 
-/// A viewport side given by `vector_x_min` & co.; the open sides are bounded by the image when
-/// the query runs (a grid query walks the cells of its rectangle, so it must stay finite).
-type Sides = (Option<f64>, Option<f64>, Option<f64>, Option<f64>);
-
-fn bounded(sides: Sides, width: u64, height: u64) -> BBox {
-    let (x0, y0, x1, y1) = sides;
-    let (w, h) = (width.max(1) as f64, height.max(1) as f64);
-    BBox::new(
-        x0.unwrap_or(0.0).clamp(-w, 2.0 * w),
-        y0.unwrap_or(0.0).clamp(-h, 2.0 * h),
-        x1.unwrap_or(w).clamp(-w, 2.0 * w),
-        y1.unwrap_or(h).clamp(-h, 2.0 * h),
-    )
-}
-
 /// A viewport side: a number, and a finite one (`nan`, `inf` parse as floats but bound
 /// nothing).
 pub(crate) fn finite(q: &ListQuery, name: &str) -> ApiResult<Option<f64>> {
@@ -77,38 +62,6 @@ pub(crate) fn finite(q: &ListQuery, name: &str) -> ApiResult<Option<f64>> {
         }
         other => Ok(other),
     }
-}
-
-fn query_of(q: &ListQuery) -> ApiResult<(AnnotationQuery, Option<Sides>)> {
-    let mut types: Option<Vec<AnnotationTypeId>> = None;
-    if let Some(t) = q.u64("annotation_type")? {
-        types = Some(vec![AnnotationTypeId(t)]);
-    }
-    if let Some(ts) = q.ids("annotation_type__in")? {
-        types = Some(ts.into_iter().map(AnnotationTypeId).collect());
-    }
-    let (x0, x1, y0, y1) = (
-        finite(q, "vector_x_min")?,
-        finite(q, "vector_x_max")?,
-        finite(q, "vector_y_min")?,
-        finite(q, "vector_y_max")?,
-    );
-    let viewport =
-        (x0.is_some() || x1.is_some() || y0.is_some() || y1.is_some()).then_some((x0, y0, x1, y1));
-    Ok((
-        AnnotationQuery {
-            viewport: None,
-            annotation_types: types,
-            // EXACT's API lists deleted annotations too unless asked.
-            deleted: q.bool("deleted")?,
-            user: q.u64("user")?.map(UserId),
-            edited_since: match q.get("last_edit_time__gte") {
-                Some(t) => Some(exact_core::Timestamp::parse("last_edit_time__gte", t)?),
-                None => None,
-            },
-        },
-        viewport,
-    ))
 }
 
 /// Adds the derived fields of `annotations` to their JSON objects `items` (same order).
@@ -161,66 +114,13 @@ fn derived(r: &Req, a: &Annotation) -> ApiResult<Value> {
 /// The library's list query for the request's filters (images, types, viewport, deleted,
 /// user, edit time, ids, vector type, verifier), without a window.
 fn list_of(r: &Req) -> ApiResult<AnnotationList> {
-    let (query, sides) = query_of(&r.q)?;
-    let mut images: Vec<ImageId> = Vec::new();
-    if let Some(i) = r.q.u64("image")? {
-        images.push(ImageId(i));
-    }
-    if let Some(is) = r.q.ids("image__in")? {
-        images.extend(is.into_iter().map(ImageId));
-    }
-    let mut query = query;
-    if let Some(sides) = sides {
-        // The open sides are bounded by the image; the library clamps the rest.
-        query.viewport = Some(bounded(sides, u32::MAX as u64, u32::MAX as u64));
-    }
-    let mut ids: Option<Vec<AnnotationId>> = None;
-    if let Some(i) = r.q.u64("id")? {
-        ids = Some(vec![AnnotationId(i)]);
-    }
-    if let Some(is) = r.q.ids("id__in")? {
-        ids = Some(is.into_iter().map(AnnotationId).collect());
-    }
-    let mut vector_types: Option<Vec<VectorType>> = None;
-    for name in ["vector_type", "vector_type__in"] {
-        if let Some(codes) = r.q.ids(name)? {
-            vector_types = Some(
-                codes
-                    .into_iter()
-                    .map(|c| {
-                        VectorType::from_code(c as i64).ok_or_else(|| {
-                            ApiError::bad(name, format!("{c} is not a vector type (1 to 7)"))
-                        })
-                    })
-                    .collect::<ApiResult<_>>()?,
-            );
-        }
-    }
-    let mut verified_by = None;
-    if let Some(u) = r.q.u64("verified_by")? {
-        verified_by = Some((UserId(u), UserId(u)));
-    }
-    if let Some(v) = r.q.get("verified_by__range") {
-        let bad = || {
-            ApiError::bad(
-                "verified_by__range",
-                format!("expected two user ids a,b, got {v:?}"),
-            )
-        };
-        let (a, b) = v.split_once(',').ok_or_else(bad)?;
-        let a: u64 = a.trim().parse().map_err(|_| bad())?;
-        let b: u64 = b.trim().parse().map_err(|_| bad())?;
-        verified_by = Some((UserId(a), UserId(b)));
-    }
-    Ok(AnnotationList {
-        images,
-        query,
-        ids,
-        vector_types,
-        verified_by,
-        offset: 0,
-        limit: None,
-    })
+    let params = exact_core::wire::Obj::from_pairs(
+        r.q.params
+            .iter()
+            .filter(|(k, _)| QUERY_PARAMS.contains(&k.as_str()))
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    Ok(exact_core::wire::annotation_list(&params)?)
 }
 
 /// Every annotation the list query selects, by id.
@@ -346,19 +246,7 @@ async fn show(r: Req, Id(id): Id) -> ApiResult<Json<Value>> {
 }
 
 fn new_of(b: &Obj) -> ApiResult<NewAnnotation> {
-    let annotation_type = AnnotationTypeId(b.req_u64("annotation_type")?);
-    let image = ImageId(b.req_u64("image")?);
-    let mut new = NewAnnotation::new(annotation_type, image, b.parse::<Vector>("vector")?);
-    new.concealed = b.bool("concealed")?.unwrap_or(false);
-    new.blurred = b.bool("blurred")?.unwrap_or(false);
-    new.description = b.str("description")?.unwrap_or_default();
-    new.meta_data = b.raw("meta_data").cloned().unwrap_or(Value::Null);
-    new.unique_identifier = b.parse("unique_identifier")?;
-    new.deleted = b.bool("deleted")?.unwrap_or(false);
-    new.time = b.time("time")?;
-    new.last_edit_time = b.time("last_edit_time")?;
-    new.user = b.u64("user")?.map(UserId);
-    Ok(new)
+    Ok(exact_core::wire::new_annotation(b, None)?)
 }
 
 async fn create(r: Req, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -396,28 +284,16 @@ async fn create(r: Req, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {
 /// Prefixes a bulk item's error with its index.
 fn at(n: usize, e: ApiError) -> ApiError {
     match e {
-        ApiError::BadRequest { field, reason } => ApiError::bad(format!("{n}.{field}"), reason),
+        ApiError::BadRequest { field, reason }
+        | ApiError::Core(exact_core::Error::InvalidInput { field, reason }) => {
+            ApiError::bad(format!("{n}.{field}"), reason)
+        }
         other => other,
     }
 }
 
 async fn update(r: Req, Id(id): Id, body: Body) -> ApiResult<Json<Value>> {
-    let b = body.object()?;
-    let patch = AnnotationPatch {
-        annotation_type: b.u64("annotation_type")?.map(AnnotationTypeId),
-        vector: if b.has("vector") {
-            Some(b.parse::<Vector>("vector")?)
-        } else {
-            None
-        },
-        deleted: b.bool("deleted")?,
-        concealed: b.bool("concealed")?,
-        blurred: b.bool("blurred")?,
-        description: b.str("description")?,
-        meta_data: b.raw("meta_data").cloned(),
-        unique_identifier: b.parse("unique_identifier")?,
-        last_edit_time: b.time("last_edit_time")?,
-    };
+    let patch = exact_core::wire::annotation_patch(&body.object()?)?;
     r.one(move |r| {
         let a = r
             .exact
