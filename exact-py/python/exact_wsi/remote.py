@@ -289,8 +289,10 @@ class RemoteStore:
     def annotations(self, image: Any, *, viewport: Sequence[float] | None = None,
                     annotation_types: Iterable[Any] | None = None,
                     deleted: bool | None = False, user: Any = None,
-                    as_columns: bool = False) -> Any:
-        """As :meth:`exact_wsi.Store.annotations` (rows by id, or columns)."""
+                    as_columns: bool = False, **filters: Any) -> Any:
+        """As :meth:`exact_wsi.Store.annotations` (rows by id, or columns); ``filters`` go
+        to the server as the query parameters they are named after (``limit``/``offset``
+        give one page, as the embedded store)."""
         params: dict = {"image": _id("image", image), "omit": ",".join(_DERIVED)}
         if deleted is not None:
             params["deleted"] = "true" if deleted else "false"
@@ -306,7 +308,13 @@ class RemoteStore:
                 str(_id("annotation_types", t)) for t in annotation_types)
         if user is not None:
             params["user"] = _id("user", user)
-        rows = [_strip(r) for r in self._list("api/v1/annotations/annotations/", params)]
+        for k, v in filters.items():
+            params[k] = ",".join(map(str, v)) if isinstance(v, (list, tuple)) else v
+        if "limit" in filters:
+            page = self._request("GET", "api/v1/annotations/annotations/", params)
+            rows = [_strip(r) for r in page["results"]]
+        else:
+            rows = [_strip(r) for r in self._list("api/v1/annotations/annotations/", params)]
         return _as_columns(rows) if as_columns else rows
 
     def annotation(self, id: Any) -> dict:
