@@ -42,6 +42,16 @@ __all__ = ["RemoteStore", "connect"]
 # Fields the REST API derives per annotation for the requester, which the embedded store's
 # records do not carry.
 _DERIVED = ("verified_by_user", "uploaded_media_files", "annotationversion_set")
+# Relations the REST API renders beside a record (EXACT's serializers), which the embedded
+# store's records leave out: dropped so both stores answer with the same dicts.
+_RELATIONS = {
+    "api/v1/users/users/": ("team_set",),
+    "api/v1/users/teams/": ("image_sets", "members", "memberships", "product_set"),
+    "api/v1/images/image_sets/": ("images", "product_set", "set_tags"),
+    "api/v1/administration/products/": ("annotationtype_set",),
+    "api/v1/images/images/": ("annotations",),
+    "api/v1/annotations/annotations/": _DERIVED,
+}
 _PAGE = 10_000
 _VECTOR_TYPES = {"bbox": 1, "bounding_box": 1, "point": 2, "line": 3, "multi_line": 4,
                  "polygon": 5, "fixed_size_bounding_box": 6, "global": 7}
@@ -126,7 +136,14 @@ class RemoteStore:
             raise BackendError(f"{method} {url}: {e}") from None
         if raw:
             return payload
-        return json.loads(payload) if payload.strip() else None
+        v = json.loads(payload) if payload.strip() else None
+        drop = next((d for p, d in _RELATIONS.items() if path.startswith(p)), ())
+        for row in (v["results"] if isinstance(v, dict) and "results" in v
+                    else v if isinstance(v, list) else [v]):
+            if isinstance(row, dict):
+                for k in drop:
+                    row.pop(k, None)
+        return v
 
     def _list(self, path: str, params: dict | None = None) -> list[dict]:
         out: list[dict] = []
