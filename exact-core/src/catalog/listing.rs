@@ -163,3 +163,41 @@ impl Annotations<'_> {
         })
     }
 }
+
+impl Annotations<'_> {
+    /// Of `images`, those with a live annotation the actor sees that has a verification by
+    /// anyone (`verified = true`), or one that has none (`verified = false`) — EXACT's
+    /// `verified=True/False` image filter, whose joins ask "is there such an annotation".
+    pub fn images_by_verification(
+        &self,
+        actor: &Actor,
+        images: &[ImageId],
+        verified: bool,
+    ) -> Result<Vec<ImageId>> {
+        let c = self.0;
+        let judged: HashSet<u64> = c
+            .all::<Verification>()?
+            .into_iter()
+            .map(|v| v.annotation.0)
+            .collect();
+        let mut out = Vec::new();
+        for &image in images {
+            let (img, set, rights) = c.readable_image(actor, image)?;
+            let query = super::query::bounded(&AnnotationQuery::default(), &img)?;
+            let mut found = false;
+            c.grid_entries(image, &query, &mut |id, data| {
+                if found || judged.contains(&id) != verified {
+                    return;
+                }
+                if let Some(h) = codec::peek_annotation(data) {
+                    found =
+                        query.matches_header(&h) && actor.sees_created_by(&set, &rights, h.user);
+                }
+            })?;
+            if found {
+                out.push(image);
+            }
+        }
+        Ok(out)
+    }
+}

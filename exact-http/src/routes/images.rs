@@ -69,10 +69,12 @@ const CUSTOM: &[&str] = &[
     "annotation_type",
     "num_annotations_min",
     "num_annotations_max",
+    "verified",
 ];
 
 /// `annotation_type=<id>`: images with a live annotation of that type; `num_annotations_min`
-/// / `_max`: bounds on the count of live annotations the requester sees.
+/// / `_max`: bounds on the count of live annotations the requester sees; `verified=True`:
+/// images with a live annotation someone verified, `False`: with one nobody verified.
 fn custom_filters(
     exact: &exact_store::Exact,
     actor: &exact_core::permissions::Actor,
@@ -82,6 +84,19 @@ fn custom_filters(
     let ty = q.u64("annotation_type")?;
     let min = q.u64("num_annotations_min")?;
     let max = q.u64("num_annotations_max")?;
+    let images = match q.bool("verified")? {
+        Some(verified) => {
+            let ids: Vec<ImageId> = images.iter().map(|i| i.id).collect();
+            let keep = exact
+                .annotations()
+                .images_by_verification(actor, &ids, verified)?;
+            images
+                .into_iter()
+                .filter(|i| keep.contains(&i.id))
+                .collect()
+        }
+        None => images,
+    };
     if ty.is_none() && min.is_none() && max.is_none() {
         return Ok(images);
     }
