@@ -6,6 +6,7 @@ mod conformance;
 mod durability;
 mod history;
 mod integrity;
+mod listing;
 mod permissions;
 mod resources;
 mod s3;
