@@ -34,6 +34,9 @@ pub struct AnnotationList {
     pub limit: Option<usize>,
 }
 
+/// The largest window (`offset + limit`) kept as copies during the walk.
+const HELD_MAX: usize = 4096;
+
 /// One window of a list: how many match in all, and the window's items.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Paged<T> {
@@ -91,9 +94,12 @@ impl Annotations<'_> {
             None => None,
         };
         let keep = list.offset.saturating_add(list.limit.unwrap_or(usize::MAX));
+        // Deep windows would hold too many copies: the first walk then keeps ids only and a
+        // second walk decodes the window.
+        let hold = keep <= HELD_MAX;
         let mut matched: Vec<u64> = Vec::new();
         let mut window: BTreeMap<u64, Held> = BTreeMap::new();
-        for image in images {
+        for &image in &images {
             let (img, set, rights) = c.readable_image(actor, image)?;
             let query = super::query::bounded(&query, &img)?;
             let exact_geometry = query.viewport.is_some();
@@ -113,8 +119,9 @@ impl Annotations<'_> {
                 if !query.matches_header(&h) || !actor.sees_created_by(&set, &rights, h.user) {
                     return;
                 }
-                let wanted = window.len() < keep
-                    || window.last_key_value().is_some_and(|(last, _)| id < *last);
+                let wanted = hold
+                    && (window.len() < keep
+                        || window.last_key_value().is_some_and(|(last, _)| id < *last));
                 let held = if exact_geometry {
                     match codec::decode_annotation(id, data, c.store.location()) {
                         Ok(a) if query.matches(&a) => Held::Decoded(a),
@@ -142,6 +149,36 @@ impl Annotations<'_> {
         // An annotation moving between cells during the walk may be met in both.
         matched.sort_unstable();
         matched.dedup();
+        if !hold {
+            let end = list.limit.map_or(matched.len(), |l| {
+                list.offset.saturating_add(l).min(matched.len())
+            });
+            let want: HashSet<u64> = matched
+                .get(list.offset.min(end)..end)
+                .unwrap_or_default()
+                .iter()
+                .copied()
+                .collect();
+            let mut found: BTreeMap<u64, Annotation> = BTreeMap::new();
+            for &image in &images {
+                let (img, _, _) = c.readable_image(actor, image)?;
+                let q = super::query::bounded(&query, &img)?;
+                c.grid_entries(image, &q, &mut |id, data| {
+                    if want.contains(&id) && !found.contains_key(&id) {
+                        match codec::decode_annotation(id, data, c.store.location()) {
+                            Ok(a) => {
+                                found.insert(id, a);
+                            }
+                            Err(e) => c.report(&e),
+                        }
+                    }
+                })?;
+            }
+            return Ok(Paged {
+                count: matched.len(),
+                items: found.into_values().collect(),
+            });
+        }
         let mut items = Vec::with_capacity(window.len().saturating_sub(list.offset));
         for (id, held) in window.into_iter().skip(list.offset) {
             match held {
