@@ -168,6 +168,45 @@ fn write_annotation(w: &mut Writer, a: &Annotation) {
     }
 }
 
+/// The leading fields of an encoded annotation, read without decoding its text, metadata or
+/// nodes: what list queries filter on before they pay for a whole decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnnotationHeader {
+    /// Its type.
+    pub annotation_type: AnnotationTypeId,
+    /// Its creator.
+    pub user: Option<UserId>,
+    /// When it was last edited.
+    pub last_edit_time: Timestamp,
+    /// Soft-deleted.
+    pub deleted: bool,
+}
+
+/// Reads the header of an encoded annotation; `None` when the bytes do not start like one
+/// (the full decode then reports the damage).
+pub fn peek_annotation(bytes: &[u8]) -> Option<AnnotationHeader> {
+    let mut r = Reader {
+        buf: bytes,
+        what: "",
+    };
+    if r.u8().ok()? != VERSION {
+        return None;
+    }
+    let annotation_type = AnnotationTypeId(r.varint().ok()?);
+    let _image = r.varint().ok()?;
+    let user = r.opt_id().ok()?.map(UserId);
+    let _last_editor = r.opt_id().ok()?;
+    let time = r.zigzag().ok()?;
+    let last_edit_time = Timestamp(time.wrapping_add(r.zigzag().ok()?));
+    let flags = r.u8().ok()?;
+    Some(AnnotationHeader {
+        annotation_type,
+        user,
+        last_edit_time,
+        deleted: flags & DELETED != 0,
+    })
+}
+
 /// Decodes an annotation stored under `id`; `what` names the store for errors.
 pub fn decode_annotation(id: u64, bytes: &[u8], what: &str) -> Result<Annotation> {
     let mut r = Reader { buf: bytes, what };

@@ -28,6 +28,7 @@ pub mod record;
 pub mod store;
 mod time;
 pub mod vector;
+pub mod wire;
 
 pub use catalog::Catalog;
 pub use error::{Error, ErrorKind, Result};

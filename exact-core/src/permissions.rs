@@ -96,11 +96,22 @@ impl Actor {
 
     /// Whether the actor may see `annotation` in `set`.
     pub fn sees(&self, set: &ImageSet, rights: &SetRights, annotation: &Annotation) -> bool {
+        self.sees_created_by(set, rights, annotation.user)
+    }
+
+    /// Whether the actor may see an annotation created by `creator` in `set` (what
+    /// [`Actor::sees`] decides, from the one field it reads).
+    pub fn sees_created_by(
+        &self,
+        set: &ImageSet,
+        rights: &SetRights,
+        creator: Option<UserId>,
+    ) -> bool {
         if !rights.read {
             return false;
         }
         match set.collaboration_type {
-            CollaborationType::Competitive => rights.see_all || self.owns(annotation),
+            CollaborationType::Competitive => rights.see_all || creator == Some(self.user),
             CollaborationType::Collaborative | CollaborationType::SecondOpinion => true,
         }
     }

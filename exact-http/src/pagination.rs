@@ -29,7 +29,8 @@ pub fn window(q: &ListQuery, count: usize) -> ApiResult<std::ops::Range<usize>> 
     Ok(offset.min(count) as usize..offset.saturating_add(limit).min(count) as usize)
 }
 
-fn limit_offset(q: &ListQuery) -> ApiResult<(u64, u64)> {
+/// The `limit` (default [`DEFAULT_LIMIT`]) and `offset` a request asks for.
+pub fn limit_offset(q: &ListQuery) -> ApiResult<(u64, u64)> {
     let limit = match q.u64("limit")? {
         Some(0) | None => DEFAULT_LIMIT,
         Some(n) => n,

@@ -24,7 +24,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::errors;
-use crate::rows::{self, Obj};
+use crate::rows;
+use exact_core::wire::{self, Obj};
 
 /// Open handles of this process by metadata URL, so a directory is opened once.
 static OPEN: Mutex<Option<HashMap<String, Weak<Exact>>>> = Mutex::new(None);
@@ -130,6 +131,18 @@ pub struct NativeStore {
 }
 
 impl NativeStore {
+    /// Runs one use case as `user` on the blocking pool and returns its result as JSON text
+    /// with EXACT's field names.
+    fn json<T: Serialize>(
+        &self,
+        py: Python<'_>,
+        user: u64,
+        f: impl FnOnce(&Exact, Actor) -> Result<T> + Send + 'static,
+    ) -> PyResult<String> {
+        let e = self.handle()?;
+        run(py, move || to_json(&f(&e, actor(&e, user)?)?))
+    }
+
     pub(crate) fn handle(&self) -> PyResult<Arc<Exact>> {
         if std::process::id() != self.pid {
             return Err(errors::closed(
@@ -209,11 +222,322 @@ impl NativeStore {
         })
     }
 
-    /// A metadata operation: `op` names the use case, `args` is a JSON object, the result is
-    /// JSON text with EXACT's field names.
-    fn call(&self, py: Python<'_>, user: u64, op: String, args: String) -> PyResult<String> {
-        let e = self.handle()?;
-        run(py, move || dispatch(&e, user, &op, &args))
+    /// The acting user's record.
+    fn whoami(&self, py: Python<'_>, user: u64) -> PyResult<String> {
+        self.json(py, user, move |e, a| e.users().get(&a, UserId(user)))
+    }
+
+    fn users_list(&self, py: Python<'_>, user: u64) -> PyResult<String> {
+        self.json(py, user, |e, a| e.users().list(&a))
+    }
+
+    /// Creates a user (superusers only), with a password when given.
+    #[pyo3(signature = (user, username, email, is_superuser, password=None))]
+    fn users_create(
+        &self,
+        py: Python<'_>,
+        user: u64,
+        username: String,
+        email: String,
+        is_superuser: bool,
+        password: Option<String>,
+    ) -> PyResult<String> {
+        self.json(py, user, move |e, a| {
+            let new = NewUser {
+                username,
+                email,
+                is_superuser,
+                is_staff: false,
+            };
+            e.accounts().create_user(&a, new, password.as_deref())
+        })
+    }
+
+    #[pyo3(signature = (user, username, password, old_password=None))]
+    fn users_set_password(
+        &self,
+        py: Python<'_>,
+        user: u64,
+        username: String,
+        password: String,
+        old_password: Option<String>,
+    ) -> PyResult<String> {
+        self.json(py, user, move |e, a| {
+            let target = e
+                .users()
+                .by_username(&username)?
+                .ok_or_else(|| Error::not_found(format!("user {username:?}")))?;
+            match old_password {
+                // Whoever opens a data directory as its superuser owns it, as `exact user
+                // passwd` does: their own password needs no old one here.
+                None if a.superuser && a.user == target.id => {
+                    e.trusted_accounts().set_password(target.id, &password)?
+                }
+                old => e
+                    .accounts()
+                    .set_password(&a, target.id, &password, old.as_deref())?,
+            }
+            Ok(json!({ "username": username }))
+        })
+    }
+
+    fn tokens_create(&self, py: Python<'_>, user: u64, name: String) -> PyResult<String> {
+        self.json(py, user, move |e, a| {
+            let t = e.accounts().mint_token(&a, &name, None)?;
+            Ok(json!({"id": t.token.id, "name": t.token.name, "token": t.secret}))
+        })
+    }
+
+    fn teams_create(
+        &self,
+        py: Python<'_>,
+        user: u64,
+        name: String,
+        website: String,
+    ) -> PyResult<String> {
+        self.json(py, user, move |e, a| {
+            e.teams().create(&a, NewTeam { name, website })
+        })
+    }
+
+    fn teams_list(&self, py: Python<'_>, user: u64) -> PyResult<String> {
+        self.json(py, user, |e, a| e.teams().list(&a))
+    }
+
+    fn teams_members(&self, py: Python<'_>, user: u64, team: u64) -> PyResult<String> {
+        self.json(py, user, move |e, a| e.teams().members(&a, TeamId(team)))
+    }
+
+    fn teams_add_member(
+        &self,
+        py: Python<'_>,
+        user: u64,
+        team: u64,
+        username: String,
+        is_admin: bool,
+    ) -> PyResult<String> {
+        self.json(py, user, move |e, a| {
+            let target = e
+                .users()
+                .by_username(&username)?
+                .ok_or_else(|| Error::not_found(format!("user {username:?}")))?;
+            e.teams().add_member(&a, TeamId(team), target.id, is_admin)
+        })
+    }
+
+    /// Creates an image set from EXACT's fields (JSON object).
+    fn image_sets_create(&self, py: Python<'_>, user: u64, fields: String) -> PyResult<String> {
+        self.json(py, user, move |e, a| {
+            let new = wire::new_image_set(&strict(&fields, wire::IMAGE_SET_FIELDS)?)?;
+            e.image_sets().create(&a, new)
+        })
+    }
+
+    fn image_sets_list(&self, py: Python<'_>, user: u64) -> PyResult<String> {
+        self.json(py, user, |e, a| e.image_sets().list(&a))
+    }
+
+    /// Creates a product from EXACT's fields (JSON object).
+    fn products_create(&self, py: Python<'_>, user: u64, fields: String) -> PyResult<String> {
+        self.json(py, user, move |e, a| {
+            let new = wire::new_product(&strict(&fields, wire::PRODUCT_FIELDS)?)?;
+            e.products().create(&a, new)
+        })
+    }
+
+    fn products_list(&self, py: Python<'_>, user: u64) -> PyResult<String> {
+        self.json(py, user, |e, a| e.products().list(&a))
+    }
+
+    /// Creates an annotation type from EXACT's fields (JSON object).
+    fn annotation_types_create(
+        &self,
+        py: Python<'_>,
+        user: u64,
+        fields: String,
+    ) -> PyResult<String> {
+        self.json(py, user, move |e, a| {
+            let new = wire::new_annotation_type(&strict(&fields, wire::ANNOTATION_TYPE_FIELDS)?)?;
+            e.annotation_types().create(&a, new)
+        })
+    }
+
+    fn annotation_types_list(&self, py: Python<'_>, user: u64) -> PyResult<String> {
+        self.json(py, user, |e, a| e.annotation_types().list(&a))
+    }
+
+    /// Registers an image's metadata from EXACT's fields (JSON object).
+    fn images_add(&self, py: Python<'_>, user: u64, fields: String) -> PyResult<String> {
+        self.json(py, user, move |e, a| {
+            let new = wire::new_image(&strict(&fields, wire::IMAGE_FIELDS)?)?;
+            e.images().add(&a, new)
+        })
+    }
+
+    #[pyo3(signature = (user, image_set=None))]
+    fn images_list(&self, py: Python<'_>, user: u64, image_set: Option<u64>) -> PyResult<String> {
+        self.json(py, user, move |e, a| match image_set {
+            Some(s) => e.image_sets().images(&a, ImageSetId(s)),
+            None => e.images().list(&a),
+        })
+    }
+
+    fn images_get(&self, py: Python<'_>, user: u64, id: u64) -> PyResult<String> {
+        self.json(py, user, move |e, a| e.images().get(&a, ImageId(id)))
+    }
+
+    /// The annotations an EXACT list query selects (JSON object with EXACT's filter names,
+    /// `limit`/`offset` included), paged in the store: `{"count": n, "results": [...]}`.
+    fn annotations_list(&self, py: Python<'_>, user: u64, query: String) -> PyResult<String> {
+        self.json(py, user, move |e, a| {
+            let list = wire::annotation_list(&strict(&query, wire::ANNOTATION_LIST_FIELDS)?)?;
+            let page = e.annotations().list(&a, &list)?;
+            Ok(json!({"count": page.count, "results": page.items}))
+        })
+    }
+
+    fn annotations_get(&self, py: Python<'_>, user: u64, id: u64) -> PyResult<String> {
+        self.json(py, user, move |e, a| {
+            e.annotations().get(&a, AnnotationId(id))
+        })
+    }
+
+    /// Creates annotations from rows (JSON list of EXACT's fields) in one atomic batch; `image`
+    /// is the default of rows without one.
+    #[pyo3(signature = (user, rows, image=None))]
+    fn annotations_create(
+        &self,
+        py: Python<'_>,
+        user: u64,
+        rows: String,
+        image: Option<u64>,
+    ) -> PyResult<String> {
+        self.json(py, user, move |e, a| {
+            let news = rows_of(&rows)?
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let o = row(r, i)?;
+                    wire::new_annotation(&o, image).map_err(|e| at(i, e))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            e.annotations().create_many(&a, news)
+        })
+    }
+
+    /// Changes annotations (rows with `id` and the fields to change) in one atomic batch, every
+    /// row checked for edit rights first (errors name `[i]`).
+    fn annotations_update(&self, py: Python<'_>, user: u64, rows: String) -> PyResult<String> {
+        self.json(py, user, move |e, a| {
+            let patches = rows_of(&rows)?
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let o = row(r, i)?;
+                    let id = o.req_u64("id").map_err(|e| at(i, e))?;
+                    let p = wire::annotation_patch(&o).map_err(|e| at(i, e))?;
+                    Ok((AnnotationId(id), p))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            e.annotations().update_many(&a, patches)
+        })
+    }
+
+    fn annotations_delete(&self, py: Python<'_>, user: u64, ids: Vec<u64>) -> PyResult<String> {
+        self.json(py, user, move |e, a| {
+            let ids: Vec<AnnotationId> = ids.into_iter().map(AnnotationId).collect();
+            e.annotations().delete_many(&a, &ids)
+        })
+    }
+
+    /// EXACT's DELETE: out of every read, kept in the trash (one atomic batch).
+    fn annotations_trash(&self, py: Python<'_>, user: u64, ids: Vec<u64>) -> PyResult<String> {
+        self.json(py, user, move |e, a| {
+            let ids: Vec<AnnotationId> = ids.into_iter().map(AnnotationId).collect();
+            e.annotations().trash_many(&a, &ids)
+        })
+    }
+
+    /// Puts trashed annotations back (one atomic batch).
+    fn annotations_restore_trashed(
+        &self,
+        py: Python<'_>,
+        user: u64,
+        ids: Vec<u64>,
+    ) -> PyResult<String> {
+        self.json(py, user, move |e, a| {
+            let ids: Vec<AnnotationId> = ids.into_iter().map(AnnotationId).collect();
+            e.annotations().restore_trashed(&a, &ids)
+        })
+    }
+
+    fn annotations_history(&self, py: Python<'_>, user: u64, id: u64) -> PyResult<String> {
+        self.json(py, user, move |e, a| {
+            let revs = e.annotations().history(&a, AnnotationId(id))?;
+            Ok(revs
+                .iter()
+                .map(|r| {
+                    json!({
+                        "number": r.number,
+                        "change": r.change,
+                        "action": r.action,
+                        "user": r.user,
+                        "time": r.time,
+                        "before": r.before,
+                        "after": r.after,
+                    })
+                })
+                .collect::<Vec<Value>>())
+        })
+    }
+
+    fn annotations_restore(
+        &self,
+        py: Python<'_>,
+        user: u64,
+        id: u64,
+        revision: usize,
+    ) -> PyResult<String> {
+        self.json(py, user, move |e, a| {
+            e.annotations().restore(&a, AnnotationId(id), revision)
+        })
+    }
+
+    fn verifications_verify(
+        &self,
+        py: Python<'_>,
+        user: u64,
+        annotation: u64,
+        verified: bool,
+    ) -> PyResult<String> {
+        self.json(py, user, move |e, a| {
+            e.verifications()
+                .verify(&a, AnnotationId(annotation), verified)
+        })
+    }
+
+    fn verifications_list(&self, py: Python<'_>, user: u64, annotation: u64) -> PyResult<String> {
+        self.json(py, user, move |e, a| {
+            e.verifications()
+                .of_annotation(&a, AnnotationId(annotation))
+        })
+    }
+
+    fn versions_create(
+        &self,
+        py: Python<'_>,
+        user: u64,
+        name: String,
+        imagesets: Vec<u64>,
+    ) -> PyResult<String> {
+        self.json(py, user, move |e, a| {
+            let sets: Vec<ImageSetId> = imagesets.into_iter().map(ImageSetId).collect();
+            e.versions().create(&a, &name, &sets)
+        })
+    }
+
+    fn versions_list(&self, py: Python<'_>, user: u64) -> PyResult<String> {
+        self.json(py, user, |e, a| e.versions().list(&a))
     }
 
     /// Annotations of `image` matching `query` (JSON) as columns `[(name, buffer)]` (see
@@ -227,10 +551,24 @@ impl NativeStore {
     ) -> PyResult<Vec<(&'static str, NativeBuffer)>> {
         let e = self.handle()?;
         let (n, nodes, columns) = run(py, move || {
-            let q = rows::query(&Obj::of(&parse(&query)?, "query")?)?;
+            let mut list = wire::annotation_list(&strict(&query, wire::ANNOTATION_LIST_FIELDS)?)?;
+            list.images = vec![ImageId(image)];
+            let a = actor(&e, user)?;
             let mut cols = rows::ColumnBuilder::default();
-            e.annotations()
-                .query_each(&actor(&e, user)?, ImageId(image), &q, |a| cols.push(&a))?;
+            let plain = list.ids.is_none()
+                && list.vector_types.is_none()
+                && list.verified_by.is_none()
+                && list.offset == 0
+                && list.limit.is_none();
+            if plain {
+                // Streamed: a million annotations never exist as a million structs.
+                e.annotations()
+                    .query_each(&a, ImageId(image), &list.query, |a| cols.push(&a))?;
+            } else {
+                for a in e.annotations().list(&a, &list)?.items {
+                    cols.push(&a);
+                }
+            }
             Ok(cols.finish())
         })?;
         Ok(rows::COLUMNS
@@ -315,212 +653,26 @@ impl NativeStore {
     }
 }
 
-fn req_obj(args: &Value) -> Result<Obj<'_>> {
-    Obj::of(args, "arguments")
+/// A JSON object of EXACT's fields, refusing names outside `known` (a misspelt keyword
+/// argument is an error in Python, not silently ignored).
+fn strict(text: &str, known: &[&str]) -> Result<Obj> {
+    let o = Obj::of(parse(text)?, "arguments")?;
+    o.only(known)?;
+    Ok(o)
 }
 
-fn items(args: &Value, key: &str) -> Result<Vec<Value>> {
-    match args.get(key) {
-        Some(Value::Array(a)) => Ok(a.clone()),
-        _ => Err(Error::invalid(key, "expected a list")),
+fn rows_of(text: &str) -> Result<Vec<Value>> {
+    match parse(text)? {
+        Value::Array(a) => Ok(a),
+        _ => Err(Error::invalid("rows", "expected a list")),
     }
 }
 
-/// Calls one use case by name. Arguments and results are EXACT's JSON.
-fn dispatch(e: &Exact, user: u64, op: &str, args: &str) -> Result<String> {
-    let args = parse(args)?;
-    let o = req_obj(&args)?;
-    let me = || actor(e, user);
-    match op {
-        "whoami" => to_json(&e.users().get(&me()?, UserId(user))?),
-        "users.list" => to_json(&e.users().list(&me()?)?),
-        "users.create" => {
-            let new = NewUser {
-                username: o.req_str("username")?,
-                email: o.str("email")?.unwrap_or_default(),
-                is_superuser: o.bool("is_superuser")?.unwrap_or(false),
-                is_staff: o.bool("is_staff")?.unwrap_or(false),
-            };
-            let password = o.str("password")?;
-            to_json(&e.accounts().create_user(&me()?, new, password.as_deref())?)
-        }
-        "users.set_password" => {
-            let a = me()?;
-            let name = o.req_str("username")?;
-            let target = e
-                .users()
-                .by_username(&name)?
-                .ok_or_else(|| Error::not_found(format!("user {name:?}")))?;
-            let password = o.req_str("password")?;
-            match o.str("old_password")? {
-                // Whoever opens a data directory as its superuser owns it, as `exact user
-                // passwd` does: their own password needs no old one here.
-                None if a.superuser && a.user == target.id => {
-                    e.trusted_accounts().set_password(target.id, &password)?
-                }
-                old => e
-                    .accounts()
-                    .set_password(&a, target.id, &password, old.as_deref())?,
-            }
-            to_json(&json!({"username": name}))
-        }
-        "tokens.create" => {
-            let a = me()?;
-            let name = o.str("name")?.unwrap_or_else(|| "exact_wsi".into());
-            let t = e.accounts().mint_token(&a, &name, None)?;
-            to_json(&json!({"id": t.token.id, "name": t.token.name, "token": t.secret}))
-        }
-        "teams.create" => {
-            let t = e.teams().create(
-                &me()?,
-                NewTeam {
-                    name: o.req_str("name")?,
-                    website: o.str("website")?.unwrap_or_default(),
-                },
-            )?;
-            to_json(&t)
-        }
-        "teams.list" => to_json(&e.teams().list(&me()?)?),
-        "teams.members" => to_json(&e.teams().members(&me()?, TeamId(o.req_u64("team")?))?),
-        "teams.add_member" => {
-            let name = o.req_str("username")?;
-            let target = e
-                .users()
-                .by_username(&name)?
-                .ok_or_else(|| Error::not_found(format!("user {name:?}")))?;
-            let m = e.teams().add_member(
-                &me()?,
-                TeamId(o.req_u64("team")?),
-                target.id,
-                o.bool("is_admin")?.unwrap_or(false),
-            )?;
-            to_json(&m)
-        }
-        "image_sets.create" => to_json(&e.image_sets().create(&me()?, rows::new_image_set(&o)?)?),
-        "image_sets.list" => to_json(&e.image_sets().list(&me()?)?),
-        "products.create" => to_json(&e.products().create(&me()?, rows::new_product(&o)?)?),
-        "products.list" => to_json(&e.products().list(&me()?)?),
-        "annotation_types.create" => to_json(
-            &e.annotation_types()
-                .create(&me()?, rows::new_annotation_type(&o)?)?,
-        ),
-        "annotation_types.list" => to_json(&e.annotation_types().list(&me()?)?),
-        "images.add" => to_json(&e.images().add(&me()?, rows::new_image(&o)?)?),
-        "images.list" => match o.u64("image_set")? {
-            Some(s) => to_json(&e.image_sets().images(&me()?, ImageSetId(s))?),
-            None => to_json(&e.images().list(&me()?)?),
-        },
-        "images.get" => to_json(&e.images().get(&me()?, ImageId(o.req_u64("id")?))?),
-        "annotations.query" => {
-            let image = ImageId(o.req_u64("image")?);
-            let q = rows::query(&Obj::of(o.0.get("query").unwrap_or(&json!({})), "query")?)?;
-            to_json(&e.annotations().query(&me()?, image, &q)?)
-        }
-        "annotations.get" => to_json(
-            &e.annotations()
-                .get(&me()?, AnnotationId(o.req_u64("id")?))?,
-        ),
-        "annotations.create" => {
-            let image = o.u64("image")?;
-            let news = items(&args, "rows")?
-                .iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    rows::new_annotation(&Obj::of(r, &format!("[{i}]"))?, image)
-                        .map_err(|e| at(i, e))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            to_json(&e.annotations().create_many(&me()?, news)?)
-        }
-        "annotations.update" => {
-            let a = me()?;
-            let patches = items(&args, "rows")?
-                .iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    rows::annotation_patch(&Obj::of(r, &format!("[{i}]"))?).map_err(|e| at(i, e))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            // One atomic batch, every row checked for edit rights first (errors name `[i]`).
-            let patches = patches
-                .into_iter()
-                .map(|(id, p)| (AnnotationId(id), p))
-                .collect();
-            to_json(&e.annotations().update_many(&a, patches)?)
-        }
-        "annotations.delete" => {
-            let a = me()?;
-            let ids: Vec<AnnotationId> = o
-                .ids("ids")?
-                .unwrap_or_default()
-                .into_iter()
-                .map(AnnotationId)
-                .collect();
-            to_json(&e.annotations().delete_many(&a, &ids)?)
-        }
-        "annotations.trash" | "annotations.restore_trashed" => {
-            let a = me()?;
-            let ids: Vec<AnnotationId> = o
-                .ids("ids")?
-                .unwrap_or_default()
-                .into_iter()
-                .map(AnnotationId)
-                .collect();
-            let anns = e.annotations();
-            to_json(&if op == "annotations.trash" {
-                anns.trash_many(&a, &ids)?
-            } else {
-                anns.restore_trashed(&a, &ids)?
-            })
-        }
-        "annotations.history" => {
-            let revs = e
-                .annotations()
-                .history(&me()?, AnnotationId(o.req_u64("id")?))?;
-            let out: Vec<Value> = revs
-                .iter()
-                .map(|r| {
-                    json!({
-                        "number": r.number,
-                        "change": r.change,
-                        "action": r.action,
-                        "user": r.user,
-                        "time": r.time,
-                        "before": r.before,
-                        "after": r.after,
-                    })
-                })
-                .collect();
-            to_json(&out)
-        }
-        "annotations.restore" => {
-            let n = o.req_u64("revision")? as usize;
-            to_json(
-                &e.annotations()
-                    .restore(&me()?, AnnotationId(o.req_u64("id")?), n)?,
-            )
-        }
-        "verifications.verify" => to_json(&e.verifications().verify(
-            &me()?,
-            AnnotationId(o.req_u64("annotation")?),
-            o.bool("verified")?.unwrap_or(true),
-        )?),
-        "verifications.list" => to_json(
-            &e.verifications()
-                .of_annotation(&me()?, AnnotationId(o.req_u64("annotation")?))?,
-        ),
-        "versions.create" => {
-            let sets: Vec<ImageSetId> = o
-                .ids("imagesets")?
-                .unwrap_or_default()
-                .into_iter()
-                .map(ImageSetId)
-                .collect();
-            to_json(&e.versions().create(&me()?, &o.req_str("name")?, &sets)?)
-        }
-        "versions.list" => to_json(&e.versions().list(&me()?)?),
-        other => Err(Error::invalid("op", format!("unknown operation {other:?}"))),
-    }
+/// Row `i` of a bulk call as an object of annotation fields.
+fn row(v: Value, i: usize) -> Result<Obj> {
+    let o = Obj::of(v, &format!("[{i}]"))?;
+    o.only(wire::ANNOTATION_FIELDS).map_err(|e| at(i, e))?;
+    Ok(o)
 }
 
 /// Prefixes a bulk row's error with its index.

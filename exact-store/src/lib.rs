@@ -32,8 +32,8 @@ pub mod blobs;
 pub mod files;
 mod handle;
 pub mod meta;
-pub mod secrets;
 pub mod pixels;
+pub mod secrets;
 
 pub use blobs::Blobs;
 pub use files::worker::ConversionWorker;

@@ -425,6 +425,41 @@ impl Catalog {
         Ok(())
     }
 
+    /// The encoded entries of `image` whose integer bounds may meet `query`'s viewport (all
+    /// entries without one), as `(id, encoding)`, undecoded and unfiltered otherwise.
+    pub(crate) fn grid_entries(
+        &self,
+        image: ImageId,
+        query: &AnnotationQuery,
+        sink: &mut dyn FnMut(u64, &[u8]),
+    ) -> Result<()> {
+        let ranges = match &query.viewport {
+            Some(v) => grid::query_ranges(image.0, v),
+            None => vec![grid::image_range(image.0)],
+        };
+        let what = self.store.location();
+        for (start, end) in ranges {
+            self.store
+                .index_visit(Index::AnnotationGrid, &start, &end, &mut |_, _, page| {
+                    let (entries, damage) = pages::entries_lossy(page, what);
+                    if let Some(e) = damage {
+                        self.report(&e);
+                    }
+                    for e in entries {
+                        if let Some(v) = &query.viewport {
+                            match &e.bbox {
+                                Some(b) if pages::may_intersect(b, v) => {}
+                                _ => continue,
+                            }
+                        }
+                        sink(e.id, e.data);
+                    }
+                    true
+                })?;
+        }
+        Ok(())
+    }
+
     /// The annotations stored in one page, damaged ones reported and skipped.
     pub(crate) fn page_annotations(&self, page: &[u8], sink: &mut dyn FnMut(Annotation)) {
         self.scan_page(page, &AnnotationQuery::everything(), sink)

@@ -9,6 +9,7 @@ mod annotations;
 mod changes;
 mod fsck;
 mod images;
+mod listing;
 mod lists;
 mod misc;
 mod query;
@@ -26,6 +27,7 @@ pub use annotations::{AnnotationPatch, Annotations, NewAnnotation, Revision};
 pub use changes::{AnnotationsChanged, ChangeOp, ChangeSink};
 pub use fsck::{Finding, FsckReport};
 pub use images::{ImagePatch, Images, NewImage, PixelUpdate};
+pub use listing::{AnnotationList, Paged};
 pub use misc::{
     ExportFormats, LogImageActions, MediaFiles, NewExportFormat, ScreeningModes, SetTags,
     Verifications,

@@ -70,6 +70,18 @@ impl AnnotationQuery {
         }
     }
 
+    /// Whether an annotation with header `h` passes the filters that read no more than its
+    /// header (all but the viewport).
+    pub fn matches_header(&self, h: &crate::codec::AnnotationHeader) -> bool {
+        !(self
+            .annotation_types
+            .as_ref()
+            .is_some_and(|ts| !ts.contains(&h.annotation_type))
+            || self.deleted.is_some_and(|d| d != h.deleted)
+            || self.user.is_some_and(|u| h.user != Some(u))
+            || self.edited_since.is_some_and(|t| h.last_edit_time < t))
+    }
+
     /// Whether `a` passes every filter (the reference semantics of a query).
     pub fn matches(&self, a: &Annotation) -> bool {
         if let Some(v) = &self.viewport {
@@ -102,7 +114,7 @@ impl AnnotationQuery {
 /// one image size on each side (annotations may overhang the slide's edge). With image sides
 /// bounded ([`crate::limits::MAX_IMAGE_SIDE`]) this bounds the cells a query walks, whatever
 /// rectangle a client sends.
-fn bounded(query: &AnnotationQuery, image: &Image) -> Result<AnnotationQuery> {
+pub(super) fn bounded(query: &AnnotationQuery, image: &Image) -> Result<AnnotationQuery> {
     let Some(v) = &query.viewport else {
         return Ok(query.clone());
     };

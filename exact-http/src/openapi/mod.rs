@@ -271,7 +271,65 @@ fn parameters(o: &Op) -> Vec<Value> {
         };
         ps.push(json!({"name": name, "in": "query", "required": false, "schema": schema}));
     }
+    if o.method == "get" {
+        for (name, schema) in filters(o.path) {
+            ps.push(json!({"name": name, "in": "query", "required": false, "schema": schema}));
+        }
+    }
     ps
+}
+
+/// The list filters a collection reads itself (beyond the generic field filters), with the
+/// values they accept; any other value is a 400 naming the parameter.
+fn filters(path: &str) -> Vec<(&'static str, Value)> {
+    let id = || json!({"type": "integer", "minimum": 0});
+    let ids = || json!({"type": "string", "pattern": "^[0-9]+(,[0-9]+)*$"});
+    let boolean = || json!({"type": "boolean"});
+    let number = || json!({"type": "number"});
+    match path {
+        "/api/v1/annotations/annotations/" => vec![
+            ("image", id()),
+            ("image__in", ids()),
+            ("annotation_type", id()),
+            ("annotation_type__in", ids()),
+            ("deleted", boolean()),
+            ("user", id()),
+            (
+                "last_edit_time__gte",
+                json!({"type": "string",
+                "description": "EXACT's naive ISO-8601 time, e.g. 2024-01-31T12:00:00"}),
+            ),
+            ("vector_x_min", number()),
+            ("vector_x_max", number()),
+            ("vector_y_min", number()),
+            ("vector_y_max", number()),
+            (
+                "vector_type",
+                json!({"type": "integer", "minimum": 1, "maximum": 7}),
+            ),
+            (
+                "vector_type__in",
+                json!({"type": "string", "pattern": "^[1-7](,[1-7])*$"}),
+            ),
+            ("verified_by", id()),
+            (
+                "verified_by__range",
+                json!({"type": "string", "pattern": "^[0-9]+,[0-9]+$",
+                "description": "users a,b (inclusive): annotations verified by one of them"}),
+            ),
+        ],
+        "/api/v1/images/images/" => vec![
+            ("annotation_type", id()),
+            ("num_annotations_min", id()),
+            ("num_annotations_max", id()),
+            (
+                "verified",
+                json!({"type": "boolean", "description":
+                "true: images with a live annotation someone verified; false: with one nobody verified"}),
+            ),
+        ],
+        _ => Vec::new(),
+    }
 }
 
 fn request_body(o: &Op) -> Option<Value> {

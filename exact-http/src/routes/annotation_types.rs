@@ -4,13 +4,12 @@
 use super::{Body, Id, Req, json};
 use crate::AppState;
 use crate::body::Obj;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use exact_core::catalog::{AnnotationTypePatch, NewAnnotationType};
-use exact_core::model::VectorType;
-use exact_core::{AnnotationTypeId, ProductId};
+use exact_core::AnnotationTypeId;
+use exact_core::catalog::AnnotationTypePatch;
 use serde_json::Value;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -49,66 +48,11 @@ async fn show(r: Req, Id(id): Id) -> ApiResult<Json<Value>> {
 }
 
 fn patch_of(b: &Obj) -> ApiResult<AnnotationTypePatch> {
-    Ok(AnnotationTypePatch {
-        name: b.str("name")?,
-        vector_type: b.parse::<VectorType>("vector_type")?,
-        node_count: b.u32("node_count")?,
-        enable_concealed: b.bool("enable_concealed")?,
-        enable_blurred: b.bool("enable_blurred")?,
-        color_code: b.str("color_code")?,
-        default_width: b.u32("default_width")?,
-        default_height: b.u32("default_height")?,
-        sort_order: b.i32("sort_order")?,
-        closed: b.bool("closed")?,
-        area_hit_test: b.bool("area_hit_test")?,
-        active: b.bool("active")?,
-        multi_frame: b.bool("multi_frame")?,
-    })
+    Ok(exact_core::wire::annotation_type_patch(b)?)
 }
 
 async fn create(r: Req, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {
-    let b = body.object()?;
-    let name = b.req_str("name")?;
-    let vector_type = b
-        .parse::<VectorType>("vector_type")?
-        .unwrap_or(VectorType::BoundingBox);
-    let product = ProductId(
-        b.u64("product")?
-            .ok_or_else(|| ApiError::bad("product", "This field is required."))?,
-    );
-    let p = patch_of(&b)?;
-    let mut new = NewAnnotationType::new(name, vector_type, product);
-    // Keep the library's defaults where the body says nothing.
-    if let Some(v) = p.node_count {
-        new.node_count = v;
-    }
-    if let Some(v) = p.enable_concealed {
-        new.enable_concealed = v;
-    }
-    if let Some(v) = p.enable_blurred {
-        new.enable_blurred = v;
-    }
-    if let Some(v) = p.color_code {
-        new.color_code = v;
-    }
-    if let Some(v) = p.default_width {
-        new.default_width = v;
-    }
-    if let Some(v) = p.default_height {
-        new.default_height = v;
-    }
-    if let Some(v) = p.sort_order {
-        new.sort_order = v;
-    }
-    if let Some(v) = p.closed {
-        new.closed = v;
-    }
-    if let Some(v) = p.area_hit_test {
-        new.area_hit_test = v;
-    }
-    if let Some(v) = p.multi_frame {
-        new.multi_frame = v;
-    }
+    let new = exact_core::wire::new_annotation_type(&body.object()?)?;
     r.created(move |r| Ok(json(&r.exact.annotation_types().create(&r.actor, new)?)))
         .await
 }

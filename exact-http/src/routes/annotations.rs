@@ -15,9 +15,9 @@ use crate::query::ListQuery;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use exact_core::catalog::{AnnotationPatch, AnnotationQuery, NewAnnotation};
+use exact_core::catalog::{AnnotationList, NewAnnotation};
 use exact_core::model::Annotation;
-use exact_core::{AnnotationId, AnnotationTypeId, BBox, ImageId, UserId, Vector};
+use exact_core::{AnnotationId, AnnotationTypeId, ImageId, UserId, Vector};
 use serde_json::Value;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -38,7 +38,7 @@ pub(super) fn routes() -> Router<AppState> {
         )
 }
 
-/// The parameters handled by the viewport query rather than the generic filters.
+/// The parameters handled by the library's list query rather than the generic filters.
 const QUERY_PARAMS: &[&str] = &[
     "image",
     "image__in",
@@ -51,22 +51,14 @@ const QUERY_PARAMS: &[&str] = &[
     "vector_x_max",
     "vector_y_min",
     "vector_y_max",
+    "id",
+    "id__in",
+    "vector_type",
+    "vector_type__in",
+    "verified_by",
+    "verified_by__in",
+    "verified_by__range",
 ];
-
-/// A viewport side given by `vector_x_min` & co.; the open sides are bounded by the image when
-/// the query runs (a grid query walks the cells of its rectangle, so it must stay finite).
-type Sides = (Option<f64>, Option<f64>, Option<f64>, Option<f64>);
-
-fn bounded(sides: Sides, width: u64, height: u64) -> BBox {
-    let (x0, y0, x1, y1) = sides;
-    let (w, h) = (width.max(1) as f64, height.max(1) as f64);
-    BBox::new(
-        x0.unwrap_or(0.0).clamp(-w, 2.0 * w),
-        y0.unwrap_or(0.0).clamp(-h, 2.0 * h),
-        x1.unwrap_or(w).clamp(-w, 2.0 * w),
-        y1.unwrap_or(h).clamp(-h, 2.0 * h),
-    )
-}
 
 /// A viewport side: a number, and a finite one (`nan`, `inf` parse as floats but bound
 /// nothing).
@@ -77,38 +69,6 @@ pub(crate) fn finite(q: &ListQuery, name: &str) -> ApiResult<Option<f64>> {
         }
         other => Ok(other),
     }
-}
-
-fn query_of(q: &ListQuery) -> ApiResult<(AnnotationQuery, Option<Sides>)> {
-    let mut types: Option<Vec<AnnotationTypeId>> = None;
-    if let Some(t) = q.u64("annotation_type")? {
-        types = Some(vec![AnnotationTypeId(t)]);
-    }
-    if let Some(ts) = q.ids("annotation_type__in")? {
-        types = Some(ts.into_iter().map(AnnotationTypeId).collect());
-    }
-    let (x0, x1, y0, y1) = (
-        finite(q, "vector_x_min")?,
-        finite(q, "vector_x_max")?,
-        finite(q, "vector_y_min")?,
-        finite(q, "vector_y_max")?,
-    );
-    let viewport =
-        (x0.is_some() || x1.is_some() || y0.is_some() || y1.is_some()).then_some((x0, y0, x1, y1));
-    Ok((
-        AnnotationQuery {
-            viewport: None,
-            annotation_types: types,
-            // EXACT's API lists deleted annotations too unless asked.
-            deleted: q.bool("deleted")?,
-            user: q.u64("user")?.map(UserId),
-            edited_since: match q.get("last_edit_time__gte") {
-                Some(t) => Some(exact_core::Timestamp::parse("last_edit_time__gte", t)?),
-                None => None,
-            },
-        },
-        viewport,
-    ))
 }
 
 /// Adds the derived fields of `annotations` to their JSON objects `items` (same order).
@@ -158,40 +118,52 @@ fn derived(r: &Req, a: &Annotation) -> ApiResult<Value> {
     Ok(v)
 }
 
-/// The annotations the list query selects (images, types, viewport, deleted, user, time).
-fn select(r: &Req) -> ApiResult<Vec<Annotation>> {
-    let (mut query, sides) = query_of(&r.q)?;
-    let mut images: Vec<u64> = Vec::new();
-    if let Some(i) = r.q.u64("image")? {
-        images.push(i);
-    }
-    if let Some(is) = r.q.ids("image__in")? {
-        images.extend(is);
-    }
-    if images.is_empty() {
-        images = r
-            .exact
-            .images()
-            .list(&r.actor)?
+/// The library's list query for the request's filters (images, types, viewport, deleted,
+/// user, edit time, ids, vector type, verifier), without a window.
+fn list_of(r: &Req) -> ApiResult<AnnotationList> {
+    let params = exact_core::wire::Obj::from_pairs(
+        r.q.params
             .iter()
-            .map(|i| i.id.0)
-            .collect();
+            .filter(|(k, _)| QUERY_PARAMS.contains(&k.as_str()))
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    Ok(exact_core::wire::annotation_list(&params)?)
+}
+
+/// Every annotation the list query selects, by id.
+fn select(r: &Req) -> ApiResult<Vec<Annotation>> {
+    Ok(r.exact.annotations().list(&r.actor, &list_of(r)?)?.items)
+}
+
+/// An annotation with every field set, whose JSON names the fields (and their types) the
+/// generic filters may test.
+fn sample() -> Value {
+    let mut a = NewAnnotation::new(
+        AnnotationTypeId(1),
+        ImageId(1),
+        Some(Vector::rect(0.0, 0.0, 1.0, 1.0)),
+    );
+    a.user = Some(UserId(1));
+    let mut v = json(&Annotation {
+        id: AnnotationId(1),
+        annotation_type: a.annotation_type,
+        vector: a.vector,
+        image: a.image,
+        user: a.user,
+        last_editor: a.user,
+        time: exact_core::Timestamp(0),
+        last_edit_time: exact_core::Timestamp(0),
+        deleted: false,
+        concealed: false,
+        blurred: false,
+        description: String::new(),
+        unique_identifier: uuid::Uuid::nil(),
+        meta_data: Value::Null,
+    });
+    if let Value::Object(m) = &mut v {
+        m.insert("meta_data".into(), Value::Object(Default::default()));
     }
-    images.sort_unstable();
-    images.dedup();
-    let mut items = Vec::new();
-    for image in images {
-        if let Some(sides) = sides {
-            let i = r.exact.images().get(&r.actor, ImageId(image))?;
-            query.viewport = Some(bounded(sides, i.width, i.height));
-        }
-        items.extend(
-            r.exact
-                .annotations()
-                .query(&r.actor, ImageId(image), &query)?,
-        );
-    }
-    Ok(items)
+    v
 }
 
 /// One page of annotations with their derived fields, serialized straight to bytes (no JSON
@@ -223,19 +195,26 @@ async fn index(r: Req) -> ApiResult<axum::response::Response> {
             .map(IntoResponse::into_response);
     }
     crate::blocking(move || {
-        let mut items = select(&r)?;
-        if let Some(first) = items.first()
-            && r.q.filters(&json(first), QUERY_PARAMS)?
-        {
+        let mut list = list_of(&r)?;
+        let (count, items) = if r.q.filters(&sample(), QUERY_PARAMS)? {
             // Generic filters work on JSON: the general path.
+            let mut items = r.exact.annotations().list(&r.actor, &list)?.items;
             let v = r.q.filter(items.iter().map(json).collect(), QUERY_PARAMS)?;
             let keep: std::collections::HashSet<u64> =
                 v.iter().filter_map(|v| v["id"].as_u64()).collect();
             items.retain(|a| keep.contains(&a.id.0));
-        }
-        items.sort_by_key(|a| a.id.0);
-        let count = items.len();
-        let page = &items[crate::pagination::window(&r.q, count)?];
+            let count = items.len();
+            let window = crate::pagination::window(&r.q, count)?;
+            (count, items.drain(window).collect::<Vec<_>>())
+        } else {
+            // The library pages: only the window is decoded.
+            let (limit, offset) = crate::pagination::limit_offset(&r.q)?;
+            list.offset = usize::try_from(offset).unwrap_or(usize::MAX);
+            list.limit = Some(usize::try_from(limit).unwrap_or(usize::MAX));
+            let page = r.exact.annotations().list(&r.actor, &list)?;
+            (page.count, page.items)
+        };
+        let page = &items[..];
         let extras = r.exact.annotations().extras(&r.actor, page)?;
         let (next, previous) = crate::pagination::links(&r.q, count)?;
         let body = Page {
@@ -274,19 +253,7 @@ async fn show(r: Req, Id(id): Id) -> ApiResult<Json<Value>> {
 }
 
 fn new_of(b: &Obj) -> ApiResult<NewAnnotation> {
-    let annotation_type = AnnotationTypeId(b.req_u64("annotation_type")?);
-    let image = ImageId(b.req_u64("image")?);
-    let mut new = NewAnnotation::new(annotation_type, image, b.parse::<Vector>("vector")?);
-    new.concealed = b.bool("concealed")?.unwrap_or(false);
-    new.blurred = b.bool("blurred")?.unwrap_or(false);
-    new.description = b.str("description")?.unwrap_or_default();
-    new.meta_data = b.raw("meta_data").cloned().unwrap_or(Value::Null);
-    new.unique_identifier = b.parse("unique_identifier")?;
-    new.deleted = b.bool("deleted")?.unwrap_or(false);
-    new.time = b.time("time")?;
-    new.last_edit_time = b.time("last_edit_time")?;
-    new.user = b.u64("user")?.map(UserId);
-    Ok(new)
+    Ok(exact_core::wire::new_annotation(b, None)?)
 }
 
 async fn create(r: Req, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -324,28 +291,16 @@ async fn create(r: Req, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {
 /// Prefixes a bulk item's error with its index.
 fn at(n: usize, e: ApiError) -> ApiError {
     match e {
-        ApiError::BadRequest { field, reason } => ApiError::bad(format!("{n}.{field}"), reason),
+        ApiError::BadRequest { field, reason }
+        | ApiError::Core(exact_core::Error::InvalidInput { field, reason }) => {
+            ApiError::bad(format!("{n}.{field}"), reason)
+        }
         other => other,
     }
 }
 
 async fn update(r: Req, Id(id): Id, body: Body) -> ApiResult<Json<Value>> {
-    let b = body.object()?;
-    let patch = AnnotationPatch {
-        annotation_type: b.u64("annotation_type")?.map(AnnotationTypeId),
-        vector: if b.has("vector") {
-            Some(b.parse::<Vector>("vector")?)
-        } else {
-            None
-        },
-        deleted: b.bool("deleted")?,
-        concealed: b.bool("concealed")?,
-        blurred: b.bool("blurred")?,
-        description: b.str("description")?,
-        meta_data: b.raw("meta_data").cloned(),
-        unique_identifier: b.parse("unique_identifier")?,
-        last_edit_time: b.time("last_edit_time")?,
-    };
+    let patch = exact_core::wire::annotation_patch(&body.object()?)?;
     r.one(move |r| {
         let a = r
             .exact

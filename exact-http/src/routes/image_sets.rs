@@ -4,15 +4,15 @@
 use super::{Body, Id, Req, json, with};
 use crate::AppState;
 use crate::body::Obj;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::query::ListQuery;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use exact_core::catalog::{ImageSetPatch, NewImageSet};
-use exact_core::model::{CollaborationType, ImageSet, Priority};
+use exact_core::ImageSetId;
+use exact_core::catalog::ImageSetPatch;
+use exact_core::model::ImageSet;
 use exact_core::permissions::Actor;
-use exact_core::{AnnotationTypeId, ImageSetId, TeamId, UserId};
 use exact_store::Exact;
 use serde_json::Value;
 
@@ -116,51 +116,12 @@ async fn destroy(r: Req, Id(id): Id) -> ApiResult<StatusCode> {
 }
 
 fn patch_of(b: &Obj) -> ApiResult<ImageSetPatch> {
-    Ok(ImageSetPatch {
-        name: b.str("name")?,
-        location: b.str("location")?,
-        description: b.str("description")?,
-        public: b.bool("public")?,
-        public_collaboration: b.bool("public_collaboration")?,
-        image_lock: b.bool("image_lock")?,
-        priority: b.parse::<Priority>("priority")?,
-        main_annotation_type: if b.has("main_annotation_type") {
-            Some(b.u64("main_annotation_type")?.map(AnnotationTypeId))
-        } else {
-            None
-        },
-        collaboration_type: b.parse::<CollaborationType>("collaboration_type")?,
-        creator: if b.has("creator") {
-            Some(b.u64("creator")?.map(UserId))
-        } else {
-            None
-        },
-        pinned: b.bool("pinned")?,
-        team: b.u64("team")?.map(TeamId),
-    })
+    Ok(exact_core::wire::image_set_patch(b)?)
 }
 
 async fn create(r: Req, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {
     let b = body.object()?;
-    let name = b.req_str("name")?;
-    let team = TeamId(
-        b.u64("team")?
-            .ok_or_else(|| ApiError::bad("team", "This field is required."))?,
-    );
-    let p = patch_of(&b)?;
-    let mut new = NewImageSet::new(name, team);
-    new.location = p.location.unwrap_or_default();
-    new.description = p.description.unwrap_or_default();
-    new.public = p.public.unwrap_or(false);
-    new.public_collaboration = p.public_collaboration.unwrap_or(false);
-    new.image_lock = p.image_lock.unwrap_or(false);
-    if let Some(v) = p.priority {
-        new.priority = v;
-    }
-    new.main_annotation_type = p.main_annotation_type.flatten();
-    if let Some(v) = p.collaboration_type {
-        new.collaboration_type = v;
-    }
+    let new = exact_core::wire::new_image_set(&b)?;
     // EXACT's serializer links the products named in `product_set` to the new set.
     let products: Vec<exact_core::ProductId> = b
         .ids("product_set")?

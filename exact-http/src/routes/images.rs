@@ -10,9 +10,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use exact_core::catalog::{ImagePatch, NewImage};
+use exact_core::ImageId;
+use exact_core::catalog::ImagePatch;
 use exact_core::model::ImageType;
-use exact_core::{ImageId, ImageSetId};
 use serde_json::Value;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -69,10 +69,12 @@ const CUSTOM: &[&str] = &[
     "annotation_type",
     "num_annotations_min",
     "num_annotations_max",
+    "verified",
 ];
 
 /// `annotation_type=<id>`: images with a live annotation of that type; `num_annotations_min`
-/// / `_max`: bounds on the count of live annotations the requester sees.
+/// / `_max`: bounds on the count of live annotations the requester sees; `verified=True`:
+/// images with a live annotation someone verified, `False`: with one nobody verified.
 fn custom_filters(
     exact: &exact_store::Exact,
     actor: &exact_core::permissions::Actor,
@@ -82,6 +84,19 @@ fn custom_filters(
     let ty = q.u64("annotation_type")?;
     let min = q.u64("num_annotations_min")?;
     let max = q.u64("num_annotations_max")?;
+    let images = match q.bool("verified")? {
+        Some(verified) => {
+            let ids: Vec<ImageId> = images.iter().map(|i| i.id).collect();
+            let keep = exact
+                .annotations()
+                .images_by_verification(actor, &ids, verified)?;
+            images
+                .into_iter()
+                .filter(|i| keep.contains(&i.id))
+                .collect()
+        }
+        None => images,
+    };
     if ty.is_none() && min.is_none() && max.is_none() {
         return Ok(images);
     }
@@ -149,24 +164,7 @@ async fn show(
 }
 
 fn patch_of(b: &Obj) -> ApiResult<ImagePatch> {
-    Ok(ImagePatch {
-        name: b.str("name")?,
-        filename: b.str("filename")?,
-        mpp: b.f64("mpp")?,
-        objective_power: match b.f64("objectivePower")? {
-            Some(v) => Some(v),
-            None => b.f64("objective_power")?,
-        },
-        width: b.u64("width")?,
-        height: b.u64("height")?,
-        depth: b.u32("depth")?,
-        frames: b.u32("frames")?,
-        channels: b.u32("channels")?,
-        image_type: b.parse::<ImageType>("image_type")?,
-        default_frame: b.u32("defaultFrame")?,
-        image_set: b.u64("image_set")?.map(ImageSetId),
-        checksum: b.str("checksum")?,
-    })
+    Ok(exact_core::wire::image_patch(b)?)
 }
 
 /// Multipart bodies are uploads; JSON and form bodies register an image by its metadata, or a
@@ -211,38 +209,7 @@ async fn create(
     q: ListQuery,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let b = body.object()?;
-    let set = ImageSetId(b.req_u64("image_set")?);
-    let name = b.req_str("name")?;
-    let p = patch_of(&b)?;
-    let mut new = NewImage::new(set, name, p.width.unwrap_or(0), p.height.unwrap_or(0));
-    if let Some(v) = p.filename {
-        new.filename = v;
-    }
-    if let Some(v) = p.mpp {
-        new.mpp = v;
-    }
-    if let Some(v) = p.objective_power {
-        new.objective_power = v;
-    }
-    if let Some(v) = p.depth {
-        new.depth = v;
-    }
-    if let Some(v) = p.frames {
-        new.frames = v;
-    }
-    if let Some(v) = p.channels {
-        new.channels = v;
-    }
-    if let Some(v) = p.image_type {
-        new.image_type = v;
-    }
-    if let Some(v) = p.default_frame {
-        new.default_frame = v;
-    }
-    if let Some(v) = p.checksum {
-        new.checksum = v;
-    }
+    let new = exact_core::wire::new_image(&body.object()?)?;
     if new.image_type == ImageType::FileLink {
         let i = s.exact.images().link(&actor, new).await?;
         return Ok((

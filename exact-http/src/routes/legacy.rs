@@ -39,7 +39,7 @@ fn vector(b: &Obj) -> ApiResult<Option<Vector>> {
             serde_json::from_value::<Option<Vector>>(v)
                 .map_err(|e| ApiError::bad("vector", e.to_string()))
         }
-        _ => b.parse::<Vector>("vector"),
+        _ => Ok(b.parse::<Vector>("vector")?),
     }
 }
 

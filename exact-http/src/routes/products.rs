@@ -6,9 +6,8 @@ use crate::error::ApiResult;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use exact_core::catalog::{NewProduct, ProductPatch};
+use exact_core::ProductId;
 use exact_core::model::{AnnotationType, Product};
-use exact_core::{ImageSetId, ProductId, TeamId};
 use serde_json::Value;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -58,31 +57,13 @@ async fn show(r: Req, Id(id): Id) -> ApiResult<Json<Value>> {
 }
 
 async fn create(r: Req, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {
-    let b = body.object()?;
-    let new = NewProduct {
-        name: b.req_str("name")?,
-        description: b.str("description")?.unwrap_or_default(),
-        team: b.u64("team")?.map(TeamId),
-        imagesets: b
-            .ids("imagesets")?
-            .unwrap_or_default()
-            .into_iter()
-            .map(ImageSetId)
-            .collect(),
-    };
+    let new = exact_core::wire::new_product(&body.object()?)?;
     r.created(move |r| Ok(render(&r.exact.products().create(&r.actor, new)?, &[])))
         .await
 }
 
 async fn update(r: Req, Id(id): Id, body: Body) -> ApiResult<Json<Value>> {
-    let b = body.object()?;
-    let patch = ProductPatch {
-        name: b.str("name")?,
-        description: b.str("description")?,
-        imagesets: b
-            .ids("imagesets")?
-            .map(|v| v.into_iter().map(ImageSetId).collect()),
-    };
+    let patch = exact_core::wire::product_patch(&body.object()?)?;
     r.one(move |r| {
         let p = r.exact.products().update(&r.actor, ProductId(id), patch)?;
         rendered(r, &p)

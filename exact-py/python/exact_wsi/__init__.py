@@ -252,6 +252,7 @@ def open_slide(filename: Any) -> OpenSlide:
 
 from . import deepzoom  # noqa: E402  (needs OpenSlide defined)
 from .deepzoom import DeepZoomGenerator  # noqa: E402
+from .remote import RemoteStore, connect  # noqa: E402
 from .store import Server, Store, serve  # noqa: E402
 
-__all__ += ["deepzoom", "DeepZoomGenerator", "Store", "Server", "serve"]
+__all__ += ["deepzoom", "DeepZoomGenerator", "Store", "Server", "serve", "RemoteStore", "connect"]

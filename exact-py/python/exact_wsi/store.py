@@ -65,6 +65,12 @@ def _id(name: str, v: Any) -> int:
     return int(v)
 
 
+def _str(name: str, v: Any) -> str:
+    if not isinstance(v, str):
+        raise InvalidInputError(f"{name} must be a str, got {type(v).__name__}")
+    return v
+
+
 def _dumps(obj: Any) -> str:
     import numpy as np
 
@@ -128,12 +134,13 @@ class Store:
         """The same store, acting as ``username`` (which must exist)."""
         return Store._as(self._native, username)
 
-    def _call(self, op: str, **args: Any) -> Any:
+    @property
+    def _n(self) -> Any:
         if self._native is None:
             from ._errors import ClosedError
 
             raise ClosedError("the store is closed")
-        return json.loads(self._native.call(self._user, op, _dumps(args)))
+        return self._native
 
     def close(self) -> None:
         """Forget this handle; the directory is released when no handle (or server) uses it."""
@@ -159,16 +166,18 @@ class Store:
     @property
     def user(self) -> dict:
         """The acting user."""
-        return self._call("whoami")
+        return json.loads(self._n.whoami(self._user))
 
     def users(self) -> list[dict]:
-        return self._call("users.list")
+        return json.loads(self._n.users_list(self._user))
 
     def add_user(self, username: str, *, password: str | None = None, email: str = "",
                  superuser: bool = False) -> dict:
         """Create a user (the acting user must be a superuser)."""
-        return self._call("users.create", username=username, password=password, email=email,
-                          is_superuser=superuser)
+        return json.loads(self._n.users_create(self._user, _str("username", username),
+                                               _str("email", email), bool(superuser),
+                                               None if password is None
+                                               else _str("password", password)))
 
     def set_password(self, username: str, password: str, *,
                      old_password: str | None = None) -> None:
@@ -176,99 +185,114 @@ class Store:
 
         Superusers set anyone's; other users set their own with ``old_password``. Passwords
         shorter than 8 characters (or equal to the username) raise :class:`InvalidInput`."""
-        self._call("users.set_password", username=username, password=password,
-                   old_password=old_password)
+        self._n.users_set_password(self._user, _str("username", username),
+                                   _str("password", password),
+                                   None if old_password is None
+                                   else _str("old_password", old_password))
 
     def create_token(self, name: str = "exact_wsi") -> str:
         """A new personal access token of the acting user (``Authorization: Token …``).
 
         The name ``session`` is reserved for browser sessions and raises :class:`InvalidInput`."""
-        return self._call("tokens.create", name=name)["token"]
+        return json.loads(self._n.tokens_create(self._user, _str("name", name)))["token"]
 
     def create_team(self, name: str, *, website: str = "") -> dict:
-        return self._call("teams.create", name=name, website=website)
+        return json.loads(self._n.teams_create(self._user, _str("name", name),
+                                               _str("website", website)))
 
     def teams(self) -> list[dict]:
-        return self._call("teams.list")
+        return json.loads(self._n.teams_list(self._user))
 
     def add_member(self, team: Any, username: str, *, admin: bool = False) -> dict:
-        return self._call("teams.add_member", team=_id("team", team), username=username,
-                          is_admin=admin)
+        return json.loads(self._n.teams_add_member(self._user, _id("team", team),
+                                                   _str("username", username), bool(admin)))
 
     def members(self, team: Any) -> list[dict]:
-        return self._call("teams.members", team=_id("team", team))
+        return json.loads(self._n.teams_members(self._user, _id("team", team)))
 
     # ---- image sets, products, annotation types, images ------------------------------
 
     def create_image_set(self, name: str, team: Any, **fields: Any) -> dict:
         """Fields as EXACT's: ``description``, ``collaboration_type`` (0 collaborative,
         1 competitive, 2 second opinion), ``priority``, ``public`` …"""
-        return self._call("image_sets.create", name=name, team=_id("team", team), **fields)
+        return json.loads(self._n.image_sets_create(
+            self._user, _dumps({"name": name, "team": _id("team", team), **fields})))
 
     def image_sets(self) -> list[dict]:
-        return self._call("image_sets.list")
+        return json.loads(self._n.image_sets_list(self._user))
 
     def create_product(self, name: str, *, team: Any = None, imagesets: Sequence[Any] = (),
                        description: str = "") -> dict:
-        return self._call("products.create", name=name,
-                          team=None if team is None else _id("team", team),
-                          imagesets=[_id("imagesets", s) for s in imagesets],
-                          description=description)
+        return json.loads(self._n.products_create(self._user, _dumps({
+            "name": name, "team": None if team is None else _id("team", team),
+            "imagesets": [_id("imagesets", s) for s in imagesets],
+            "description": description})))
 
     def products(self) -> list[dict]:
-        return self._call("products.list")
+        return json.loads(self._n.products_list(self._user))
 
     def create_annotation_type(self, name: str, product: Any, *, vector_type: Any = "bbox",
                                **fields: Any) -> dict:
         """``vector_type``: EXACT's code 1–7 or a name (``"bbox"``, ``"point"``, ``"line"``,
         ``"multi_line"``, ``"polygon"``, ``"fixed_size_bounding_box"``, ``"global"``)."""
-        return self._call("annotation_types.create", name=name, product=_id("product", product),
-                          vector_type=vector_type, **fields)
+        return json.loads(self._n.annotation_types_create(self._user, _dumps({
+            "name": name, "product": _id("product", product), "vector_type": vector_type,
+            **fields})))
 
     def annotation_types(self) -> list[dict]:
-        return self._call("annotation_types.list")
+        return json.loads(self._n.annotation_types_list(self._user))
 
     def add_image(self, image_set: Any, name: str, width: int, height: int, **fields: Any) -> dict:
         """Register an image's metadata (``filename`` may be a path or an ``s3://`` URL)."""
-        return self._call("images.add", image_set=_id("image_set", image_set), name=name,
-                          width=width, height=height, **fields)
+        return json.loads(self._n.images_add(self._user, _dumps({
+            "image_set": _id("image_set", image_set), "name": name, "width": width,
+            "height": height, **fields})))
 
     def images(self, image_set: Any = None) -> list[dict]:
-        return self._call("images.list",
-                          image_set=None if image_set is None else _id("image_set", image_set))
+        return json.loads(self._n.images_list(
+            self._user, None if image_set is None else _id("image_set", image_set)))
 
     def image(self, image: Any) -> dict:
-        return self._call("images.get", id=_id("image", image))
+        return json.loads(self._n.images_get(self._user, _id("image", image)))
 
     # ---- annotations -----------------------------------------------------------------
 
     def annotations(self, image: Any, *, viewport: Sequence[float] | None = None,
                     annotation_types: Iterable[Any] | None = None,
                     deleted: bool | None = False, user: Any = None,
-                    as_columns: bool = False) -> Any:
+                    as_columns: bool = False, **filters: Any) -> Any:
         """Annotations of ``image`` whose bbox intersects ``viewport`` ``(x0, y0, x1, y1)``
         (level-0 pixels, edges touching count; all when ``None``), by id. ``deleted``: False
         live ones, True deleted ones, None both. Rows (dicts with EXACT's fields), or with
-        ``as_columns=True`` a dict of numpy arrays (see the module documentation)."""
-        query: dict = {"deleted": deleted}
+        ``as_columns=True`` a dict of numpy arrays (see the module documentation).
+
+        ``filters`` are the REST API's other list filters by EXACT's names, read by the same
+        code: ``id__in``, ``vector_type``, ``verified_by``, ``verified_by__range``,
+        ``last_edit_time__gte``, and ``limit``/``offset`` (a window in id order, paged in the
+        store)."""
+        image_id = _id("image", image)
+        # EXACT's filter names, read by the same code as the REST API's query parameters.
+        query: dict = {"deleted": None if deleted is None else bool(deleted)}
         if viewport is not None:
             try:
-                query["viewport"] = [float(v) for v in viewport]
+                x0, y0, x1, y1 = (float(v) for v in viewport)
             except (TypeError, ValueError):
                 raise InvalidInputError(f"viewport must be (x0, y0, x1, y1), got {viewport!r}") from None
+            if x1 < x0 or y1 < y0:
+                raise InvalidInputError(f"viewport: x1 < x0 or y1 < y0 in {tuple(viewport)!r}")
+            query.update(vector_x_min=x0, vector_y_min=y0, vector_x_max=x1, vector_y_max=y1)
         if annotation_types is not None:
-            query["annotation_types"] = [_id("annotation_types", t) for t in annotation_types]
+            query["annotation_type__in"] = [_id("annotation_types", t) for t in annotation_types]
         if user is not None:
             query["user"] = _id("user", user)
-        image_id = _id("image", image)
+        query.update(filters)
         if not as_columns:
-            return self._call("annotations.query", image=image_id, query=query)
-        if self._native is None:
-            return self._call("closed")
-        return _columns(self._native.annotation_columns(self._user, image_id, _dumps(query)))
+            query["image"] = image_id
+            return json.loads(self._n.annotations_list(self._user, _dumps(query)))["results"]
+        return _columns(self._n.annotation_columns(self._user, image_id, _dumps(query)))
 
     def annotation(self, id: Any) -> dict:
-        return self._call("annotations.get", id=_id("id", id))
+        return json.loads(self._n.annotations_get(self._user, _id("id", id)))
 
     def add_annotations(self, rows: Any, *, image: Any = None) -> Any:
         """Create annotations in one atomic batch (all or none).
@@ -284,8 +308,8 @@ class Store:
             return self._add_columns(_id("image", image), rows)
         if not isinstance(rows, (list, tuple)):
             raise InvalidInputError(f"rows must be a list of dicts or a dict of columns, got {type(rows).__name__}")
-        return self._call("annotations.create", rows=list(rows),
-                          image=None if image is None else _id("image", image))
+        return json.loads(self._n.annotations_create(
+            self._user, _dumps(list(rows)), None if image is None else _id("image", image)))
 
     def add_boxes(self, image: Any, annotation_type: Any, boxes: Any) -> Any:
         """Create one box annotation per row of ``boxes`` (array-like ``(N, 4)``:
@@ -306,7 +330,7 @@ class Store:
         import numpy as np
 
         if self._native is None:
-            return self._call("closed")
+            return self._n
         try:
             types = cols["annotation_type"]
         except KeyError:
@@ -338,47 +362,48 @@ class Store:
         each change is appended to the annotation's history. Returns the updated rows."""
         if not isinstance(rows, (list, tuple)):
             raise InvalidInputError("rows must be a list of dicts with an id")
-        return self._call("annotations.update", rows=list(rows))
+        return json.loads(self._n.annotations_update(self._user, _dumps(list(rows))))
 
     def delete_annotations(self, ids: Iterable[Any]) -> list[dict]:
         """Soft-delete (kept, restorable with :meth:`restore_annotation`)."""
-        return self._call("annotations.delete", ids=[_id("ids", i) for i in ids])
+        return json.loads(self._n.annotations_delete(self._user, [_id("ids", i) for i in ids]))
 
     def trash_annotations(self, ids: Iterable[Any]) -> list[dict]:
         """EXACT's DELETE: the annotations are gone from every read (as after ``DELETE
         /api/v1/annotations/annotations/<id>/``) but kept in the trash with their history.
         All or none: the acting user must be able to edit every one."""
-        return self._call("annotations.trash", ids=[_id("ids", i) for i in ids])
+        return json.loads(self._n.annotations_trash(self._user, [_id("ids", i) for i in ids]))
 
     def restore_annotations(self, ids: Iterable[Any]) -> list[dict]:
         """Put trashed annotations back, live, in one atomic batch (a new history entry each).
         An id not in the trash raises :class:`NotFoundError`."""
-        return self._call("annotations.restore_trashed", ids=[_id("ids", i) for i in ids])
+        return json.loads(self._n.annotations_restore_trashed(self._user,
+                                                              [_id("ids", i) for i in ids]))
 
     def history(self, annotation: Any) -> list[dict]:
         """Revisions, oldest first: ``number``, ``action`` (1 created, 2 updated, 3 deleted,
         4 restored), ``user``, ``time``, ``before``, ``after``."""
-        return self._call("annotations.history", id=_id("annotation", annotation))
+        return json.loads(self._n.annotations_history(self._user, _id("annotation", annotation)))
 
     def restore_annotation(self, annotation: Any, revision: int) -> dict:
-        return self._call("annotations.restore", id=_id("annotation", annotation),
-                          revision=_id("revision", revision))
+        return json.loads(self._n.annotations_restore(self._user, _id("annotation", annotation),
+                                                      _id("revision", revision)))
 
     def verify(self, annotation: Any, verified: bool = True) -> dict:
         """The acting user's verdict on an annotation (one per user, replaced on repeat)."""
-        return self._call("verifications.verify", annotation=_id("annotation", annotation),
-                          verified=bool(verified))
+        return json.loads(self._n.verifications_verify(
+            self._user, _id("annotation", annotation), bool(verified)))
 
     def verifications(self, annotation: Any) -> list[dict]:
-        return self._call("verifications.list", annotation=_id("annotation", annotation))
+        return json.loads(self._n.verifications_list(self._user, _id("annotation", annotation)))
 
     def create_version(self, name: str, imagesets: Sequence[Any]) -> dict:
         """Snapshot the annotations of ``imagesets``."""
-        return self._call("versions.create", name=name,
-                          imagesets=[_id("imagesets", s) for s in imagesets])
+        return json.loads(self._n.versions_create(self._user, _str("name", name),
+                                                  [_id("imagesets", s) for s in imagesets]))
 
     def versions(self) -> list[dict]:
-        return self._call("versions.list")
+        return json.loads(self._n.versions_list(self._user))
 
     # Files and pixels (the library's upload, pixel, download and media use cases).
 

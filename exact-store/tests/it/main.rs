@@ -7,6 +7,7 @@ mod durability;
 mod files;
 mod history;
 mod integrity;
+mod listing;
 mod permissions;
 mod resources;
 mod s3;

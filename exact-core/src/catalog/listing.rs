@@ -1,0 +1,240 @@
+//! Annotation lists as EXACT's API pages them: the images, a viewport query's filters, EXACT's
+//! further filters (ids, the types' vector type, who verified them) and a window in id order.
+//! A page of 1,000 annotations of an image holding 100,000 decodes the ~1,000 it returns, not
+//! the whole image: filters that read an annotation's leading fields (type, creator, deleted,
+//! edit time) are checked on its header ([`crate::codec::peek_annotation`]) and only the
+//! smallest ids that can still land in the window are kept while the pages are walked.
+
+use super::annotations::Annotations;
+use super::query::AnnotationQuery;
+use crate::codec;
+use crate::ids::{AnnotationId, AnnotationTypeId, ImageId, UserId};
+use crate::model::{Annotation, AnnotationType, VectorType, Verification};
+use crate::permissions::Actor;
+use crate::{Error, Result};
+use std::collections::{BTreeMap, HashSet};
+
+/// What to list. The default lists every live annotation of every image the actor may read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AnnotationList {
+    /// These images (each must be readable); empty: every image the actor may read.
+    pub images: Vec<ImageId>,
+    /// The viewport query's filters (viewport, types, deleted, creator, edit time).
+    pub query: AnnotationQuery,
+    /// Only these ids (EXACT's `id__in`).
+    pub ids: Option<Vec<AnnotationId>>,
+    /// Only annotations whose type draws one of these (EXACT's `vector_type`).
+    pub vector_types: Option<Vec<VectorType>>,
+    /// Only annotations with a verification (accepted or rejected) by a user whose id lies in
+    /// this inclusive range (EXACT's `verified_by`, `verified_by__range`).
+    pub verified_by: Option<(UserId, UserId)>,
+    /// How many of the matches (in id order) to skip.
+    pub offset: usize,
+    /// At most this many; `None`: all after `offset`.
+    pub limit: Option<usize>,
+}
+
+/// The largest window (`offset + limit`) kept as copies during the walk.
+const HELD_MAX: usize = 4096;
+
+/// One window of a list: how many match in all, and the window's items.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Paged<T> {
+    /// Matches in all (the `count` of EXACT's envelope).
+    pub count: usize,
+    /// The window, in id order.
+    pub items: Vec<T>,
+}
+
+/// A candidate for the window: decoded already (viewport queries decode to test geometry)
+/// or still encoded.
+enum Held {
+    Decoded(Annotation),
+    Encoded(Vec<u8>),
+}
+
+impl Annotations<'_> {
+    /// The window `list` selects, with the count of all matches. Visibility is the actor's
+    /// (competitive sets show members their own annotations), as in [`Annotations::query`].
+    pub fn list(&self, actor: &Actor, list: &AnnotationList) -> Result<Paged<Annotation>> {
+        let c = self.0;
+        let images: Vec<ImageId> = if list.images.is_empty() {
+            c.images().list(actor)?.iter().map(|i| i.id).collect()
+        } else {
+            let mut v = list.images.clone();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        let mut query = list.query.clone();
+        if let Some(kinds) = &list.vector_types {
+            let drawn: Vec<AnnotationTypeId> = c
+                .all::<AnnotationType>()?
+                .into_iter()
+                .filter(|t| kinds.contains(&t.vector_type))
+                .map(|t| t.id)
+                .collect();
+            query.annotation_types = Some(match query.annotation_types.take() {
+                Some(ts) => ts.into_iter().filter(|t| drawn.contains(t)).collect(),
+                None => drawn,
+            });
+        }
+        let ids: Option<HashSet<u64>> = list
+            .ids
+            .as_ref()
+            .map(|ids| ids.iter().map(|i| i.0).collect());
+        let verified: Option<HashSet<u64>> = match list.verified_by {
+            Some((lo, hi)) => Some(
+                c.all::<Verification>()?
+                    .into_iter()
+                    .filter(|v| v.user >= lo && v.user <= hi)
+                    .map(|v| v.annotation.0)
+                    .collect(),
+            ),
+            None => None,
+        };
+        let keep = list.offset.saturating_add(list.limit.unwrap_or(usize::MAX));
+        // Deep windows would hold too many copies: the first walk then keeps ids only and a
+        // second walk decodes the window.
+        let hold = keep <= HELD_MAX;
+        let mut matched: Vec<u64> = Vec::new();
+        let mut window: BTreeMap<u64, Held> = BTreeMap::new();
+        for &image in &images {
+            let (img, set, rights) = c.readable_image(actor, image)?;
+            let query = super::query::bounded(&query, &img)?;
+            let exact_geometry = query.viewport.is_some();
+            c.grid_entries(image, &query, &mut |id, data| {
+                if ids.as_ref().is_some_and(|s| !s.contains(&id))
+                    || verified.as_ref().is_some_and(|s| !s.contains(&id))
+                {
+                    return;
+                }
+                let Some(h) = codec::peek_annotation(data) else {
+                    // Damaged: the full decode reports it.
+                    if let Err(e) = codec::decode_annotation(id, data, c.store.location()) {
+                        c.report(&e);
+                    }
+                    return;
+                };
+                if !query.matches_header(&h) || !actor.sees_created_by(&set, &rights, h.user) {
+                    return;
+                }
+                let wanted = hold
+                    && (window.len() < keep
+                        || window.last_key_value().is_some_and(|(last, _)| id < *last));
+                let held = if exact_geometry {
+                    match codec::decode_annotation(id, data, c.store.location()) {
+                        Ok(a) if query.matches(&a) => Held::Decoded(a),
+                        Ok(_) => return,
+                        Err(e) => {
+                            c.report(&e);
+                            return;
+                        }
+                    }
+                } else if wanted {
+                    Held::Encoded(data.to_vec())
+                } else {
+                    matched.push(id);
+                    return;
+                };
+                matched.push(id);
+                if wanted {
+                    window.insert(id, held);
+                    if window.len() > keep {
+                        window.pop_last();
+                    }
+                }
+            })?;
+        }
+        // An annotation moving between cells during the walk may be met in both.
+        matched.sort_unstable();
+        matched.dedup();
+        if !hold {
+            let end = list.limit.map_or(matched.len(), |l| {
+                list.offset.saturating_add(l).min(matched.len())
+            });
+            let want: HashSet<u64> = matched
+                .get(list.offset.min(end)..end)
+                .unwrap_or_default()
+                .iter()
+                .copied()
+                .collect();
+            let mut found: BTreeMap<u64, Annotation> = BTreeMap::new();
+            for &image in &images {
+                let (img, _, _) = c.readable_image(actor, image)?;
+                let q = super::query::bounded(&query, &img)?;
+                c.grid_entries(image, &q, &mut |id, data| {
+                    if want.contains(&id) && !found.contains_key(&id) {
+                        match codec::decode_annotation(id, data, c.store.location()) {
+                            Ok(a) => {
+                                found.insert(id, a);
+                            }
+                            Err(e) => c.report(&e),
+                        }
+                    }
+                })?;
+            }
+            return Ok(Paged {
+                count: matched.len(),
+                items: found.into_values().collect(),
+            });
+        }
+        let mut items = Vec::with_capacity(window.len().saturating_sub(list.offset));
+        for (id, held) in window.into_iter().skip(list.offset) {
+            match held {
+                Held::Decoded(a) => items.push(a),
+                Held::Encoded(data) => {
+                    match codec::decode_annotation(id, &data, c.store.location()) {
+                        Ok(a) => items.push(a),
+                        Err(e) => c.report(&Error::corrupt(
+                            c.store.location(),
+                            format!("{}: {e}", AnnotationId(id)),
+                        )),
+                    }
+                }
+            }
+        }
+        Ok(Paged {
+            count: matched.len(),
+            items,
+        })
+    }
+}
+
+impl Annotations<'_> {
+    /// Of `images`, those with a live annotation the actor sees that has a verification by
+    /// anyone (`verified = true`), or one that has none (`verified = false`) — EXACT's
+    /// `verified=True/False` image filter, whose joins ask "is there such an annotation".
+    pub fn images_by_verification(
+        &self,
+        actor: &Actor,
+        images: &[ImageId],
+        verified: bool,
+    ) -> Result<Vec<ImageId>> {
+        let c = self.0;
+        let judged: HashSet<u64> = c
+            .all::<Verification>()?
+            .into_iter()
+            .map(|v| v.annotation.0)
+            .collect();
+        let mut out = Vec::new();
+        for &image in images {
+            let (img, set, rights) = c.readable_image(actor, image)?;
+            let query = super::query::bounded(&AnnotationQuery::default(), &img)?;
+            let mut found = false;
+            c.grid_entries(image, &query, &mut |id, data| {
+                if found || judged.contains(&id) != verified {
+                    return;
+                }
+                if let Some(h) = codec::peek_annotation(data) {
+                    found =
+                        query.matches_header(&h) && actor.sees_created_by(&set, &rights, h.user);
+                }
+            })?;
+            if found {
+                out.push(image);
+            }
+        }
+        Ok(out)
+    }
+}
