@@ -96,11 +96,21 @@ impl Actor {
 
     /// Whether the actor may see `annotation` in `set`.
     pub fn sees(&self, set: &ImageSet, rights: &SetRights, annotation: &Annotation) -> bool {
+        self.sees_made_by(set, rights, annotation.user)
+    }
+
+    /// [`Actor::sees`] for an annotation known only by its creator (counts read no more).
+    pub fn sees_made_by(
+        &self,
+        set: &ImageSet,
+        rights: &SetRights,
+        creator: Option<UserId>,
+    ) -> bool {
         if !rights.read {
             return false;
         }
         match set.collaboration_type {
-            CollaborationType::Competitive => rights.see_all || self.owns(annotation),
+            CollaborationType::Competitive => rights.see_all || creator == Some(self.user),
             CollaborationType::Collaborative | CollaborationType::SecondOpinion => true,
         }
     }

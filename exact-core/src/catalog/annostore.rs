@@ -388,6 +388,60 @@ impl Catalog {
         Ok(())
     }
 
+    /// The id and [`codec::Head`] of every annotation of `image` matching `query`, without
+    /// permission checks, in storage order. Only records whose integer bounds straddle the
+    /// viewport's edge are decoded whole (to test their exact bounds).
+    pub(crate) fn grid_heads(
+        &self,
+        image: ImageId,
+        query: &AnnotationQuery,
+        sink: &mut dyn FnMut(u64, codec::Head),
+    ) -> Result<()> {
+        let ranges = match &query.viewport {
+            Some(v) => grid::query_ranges(image.0, v),
+            None => vec![grid::image_range(image.0)],
+        };
+        let what = self.store.location();
+        for (start, end) in ranges {
+            self.store
+                .index_visit(Index::AnnotationGrid, &start, &end, &mut |_, _, page| {
+                    let (entries, damage) = pages::entries_lossy(page, what);
+                    if let Some(e) = damage {
+                        self.report(&e);
+                    }
+                    for e in entries {
+                        let head = match (&query.viewport, &e.bbox) {
+                            (None, _) => codec::decode_head(e.data, what),
+                            (Some(v), Some(b)) if inside(b, v) => codec::decode_head(e.data, what),
+                            (Some(v), Some(b)) if pages::may_intersect(b, v) => {
+                                match codec::decode_annotation(e.id, e.data, what) {
+                                    Ok(a) if query.matches(&a) => Ok(codec::Head {
+                                        annotation_type: a.annotation_type,
+                                        user: a.user,
+                                        last_edit_time: a.last_edit_time,
+                                        deleted: a.deleted,
+                                    }),
+                                    Ok(_) => continue,
+                                    Err(err) => Err(err),
+                                }
+                            }
+                            _ => continue,
+                        };
+                        match head {
+                            Ok(h) if query.matches_head(&h) => sink(e.id, h),
+                            Ok(_) => {}
+                            Err(err) => self.report(&Error::corrupt(
+                                what,
+                                format!("{}: {err}", AnnotationId(e.id)),
+                            )),
+                        }
+                    }
+                    true
+                })?;
+        }
+        Ok(())
+    }
+
     /// The annotations stored in one page, damaged ones reported and skipped.
     pub(crate) fn page_annotations(&self, page: &[u8], sink: &mut dyn FnMut(Annotation)) {
         self.scan_page(page, &AnnotationQuery::everything(), sink)
@@ -418,4 +472,12 @@ impl Catalog {
             }
         }
     }
+}
+
+/// Whether integer bounds lie wholly inside `v` (then the exact bounds, inside them, intersect it).
+fn inside(b: &IBox, v: &crate::geometry::BBox) -> bool {
+    (b[0] as f64) >= v.min_x
+        && (b[2] as f64) <= v.max_x
+        && (b[1] as f64) >= v.min_y
+        && (b[3] as f64) <= v.max_y
 }

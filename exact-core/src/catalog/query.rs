@@ -2,6 +2,7 @@
 //! spatial grid ([`crate::grid`]) whose entries carry the whole annotation, then filtered.
 
 use super::annotations::Annotations;
+use crate::codec::Head;
 use crate::geometry::BBox;
 use crate::ids::{AnnotationTypeId, AnnotationVersionId, ImageId, MediaFileId, UserId};
 use crate::keys::Key;
@@ -12,7 +13,7 @@ use crate::permissions::Actor;
 use crate::store::{Index, Kind};
 use crate::time::Timestamp;
 use crate::{Error, Result};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// What EXACT's annotation serializer derives per annotation, for one requester.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -78,6 +79,16 @@ impl AnnotationQuery {
                 _ => return false,
             }
         }
+        self.matches_head(&Head {
+            annotation_type: a.annotation_type,
+            user: a.user,
+            last_edit_time: a.last_edit_time,
+            deleted: a.deleted,
+        })
+    }
+
+    /// Whether an annotation with this head passes every filter but the viewport.
+    pub fn matches_head(&self, a: &Head) -> bool {
         if self
             .annotation_types
             .as_ref()
@@ -168,7 +179,36 @@ impl Annotations<'_> {
 
     /// How many annotations of `image` match `query` for the actor.
     pub fn count(&self, actor: &Actor, image: ImageId, query: &AnnotationQuery) -> Result<usize> {
-        self.query(actor, image, query).map(|v| v.len())
+        Ok(self.count_by_type(actor, image, query)?.values().sum())
+    }
+
+    /// How many annotations of `image` match `query` for the actor, per type (types without
+    /// any are absent). Reads only each record's head (type, creator, edit time, deleted) and,
+    /// with a viewport, decodes only those whose integer bounds straddle its edge: counting a
+    /// million costs a fraction of listing them.
+    pub fn count_by_type(
+        &self,
+        actor: &Actor,
+        image: ImageId,
+        query: &AnnotationQuery,
+    ) -> Result<BTreeMap<AnnotationTypeId, usize>> {
+        let c = self.0;
+        let (img, set, rights) = c.readable_image(actor, image)?;
+        let query = &bounded(query, &img)?;
+        let mut seen: Vec<(u64, AnnotationTypeId)> = Vec::new();
+        c.grid_heads(image, query, &mut |id, h| {
+            if actor.sees_made_by(&set, &rights, h.user) {
+                seen.push((id, h.annotation_type));
+            }
+        })?;
+        // An annotation moving between cells during the scan may be met in both.
+        seen.sort_unstable_by_key(|s| s.0);
+        seen.dedup_by_key(|s| s.0);
+        let mut out = BTreeMap::new();
+        for (_, t) in seen {
+            *out.entry(t).or_insert(0) += 1;
+        }
+        Ok(out)
     }
 
     /// The derived fields of `annotations` (as a query returned them), in the same order.

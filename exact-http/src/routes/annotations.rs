@@ -21,6 +21,7 @@ use serde_json::Value;
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/annotations/annotations/", get(index).post(create))
+        .route("/api/v1/annotations/annotations/counts/", get(counts))
         .route(
             "/api/v1/annotations/annotations/multiple_delete/",
             axum::routing::delete(multiple_delete),
@@ -257,6 +258,47 @@ async fn index(r: Req) -> ApiResult<axum::response::Response> {
             bytes,
         )
             .into_response())
+    })
+    .await
+}
+
+/// `GET annotations/counts/?image=<id>&…`: how many annotations of one image match the
+/// viewport query's filters (types, deleted, user, last edit, viewport), in total and per type
+/// (`{"image", "count", "by_type": {"<type id>": n}}`), without listing them: the viewer's
+/// per-type counts and its "is this view crowded?" question cost a scan of record heads.
+async fn counts(r: Req) -> ApiResult<Json<Value>> {
+    if let Some(other) =
+        r.q.names()
+            .find(|n| !QUERY_PARAMS.contains(n) || *n == "image__in")
+    {
+        return Err(ApiError::bad(
+            other,
+            "not a filter of annotation counts (image, annotation_type(__in), deleted, user, last_edit_time__gte, vector_x/y_min/max)",
+        ));
+    }
+    let image =
+        r.q.u64("image")?
+            .ok_or_else(|| ApiError::bad("image", "counts are of one image: give image=<id>"))?;
+    crate::blocking(move || {
+        let (mut query, sides) = query_of(&r.q)?;
+        if let Some(sides) = sides {
+            let i = r.exact.images().get(&r.actor, ImageId(image))?;
+            query.viewport = Some(bounded(sides, i.width, i.height));
+        }
+        let by_type = r
+            .exact
+            .annotations()
+            .count_by_type(&r.actor, ImageId(image), &query)?;
+        let count: usize = by_type.values().sum();
+        let by_type: serde_json::Map<String, Value> = by_type
+            .into_iter()
+            .map(|(t, n)| (t.0.to_string(), Value::from(n)))
+            .collect();
+        Ok(Json(serde_json::json!({
+            "image": image,
+            "count": count,
+            "by_type": by_type,
+        })))
     })
     .await
 }

@@ -147,6 +147,22 @@ fn check(b: Backend) {
                     let brute: Vec<&Annotation> =
                         everything.iter().filter(|a| q.matches(a)).collect();
                     prop_assert_eq!(got.iter().collect::<Vec<_>>(), brute);
+                    // Counts read only record heads, yet agree with the full decode.
+                    for q in [
+                        AnnotationQuery::viewport(*v),
+                        q,
+                        AnnotationQuery::everything(),
+                    ] {
+                        let mut brute = std::collections::BTreeMap::new();
+                        for a in everything.iter().filter(|a| q.matches(a)) {
+                            *brute.entry(a.annotation_type).or_insert(0usize) += 1;
+                        }
+                        let counts =
+                            w.c.annotations()
+                                .count_by_type(&admin, w.image.id, &q)
+                                .unwrap();
+                        prop_assert_eq!(counts, brute, "counts of {:?}", q);
+                    }
                 }
                 Ok(())
             },
