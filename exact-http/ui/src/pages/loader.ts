@@ -65,13 +65,17 @@ export class Loader {
     return this.crowded && this.overview !== null;
   }
 
-  /** No viewport query on the way, and the overview (when shown) fully loaded. */
-  complete(): boolean {
-    // While the query runs, overview tiles on screen already show every annotation.
-    if (this.inFlight) return this.crowded && !!this.overview && !this.overviewPending && this.overview.getFullyLoaded();
-    if (this.crowded && this.overviewPending) return false;
-    if (this.crowded && this.overview) return this.overview.getFullyLoaded();
-    return true;
+  /** Whether `view` is complete: its annotations are held (or, crowded, the overview tiles
+   * showing all of them are loaded) and no query for it is on the way. Before the first answer
+   * nothing is complete, whatever else has loaded meanwhile. */
+  complete(view: BBox): boolean {
+    const overviewLoaded = () => !!this.overview && !this.overviewPending && this.overview.getFullyLoaded();
+    // While a query runs, overview tiles on screen already show every annotation.
+    if (this.inFlight) return this.crowded && overviewLoaded();
+    if (this.crowded && (this.overview || this.overviewPending)) return overviewLoaded();
+    if (this.loaded && inside(view, this.loaded)) return true;
+    // Without overview tiles a crowded view shows what it could list (and says so).
+    return !!this.crowd && inside(view, this.crowd.box);
   }
 
   /** Fetches the annotations of `view` (with a margin) unless they are already held. */

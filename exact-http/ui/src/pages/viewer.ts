@@ -152,7 +152,7 @@ export class ViewerPage {
   /** `window.exactViewerReady` (ui-contract.md §3): the view is interactive and complete — its
    * slide tiles are loaded and its annotations drawn (vectors, or overview tiles when crowded). */
   updateReady(): void {
-    const ready = this.view.tiled.getFullyLoaded() && this.loader.complete();
+    const ready = this.view.tiled.getFullyLoaded() && this.loader.complete(this.visibleBox());
     // Ready means drawn: with a paint still scheduled, the flag is raised by that paint, so
     // whoever waits for it (a user's eye, a test, the benchmark) sees the finished frame.
     if (ready && this.frame) {
