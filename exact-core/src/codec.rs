@@ -185,26 +185,7 @@ pub struct AnnotationHeader {
 /// Reads the header of an encoded annotation; `None` when the bytes do not start like one
 /// (the full decode then reports the damage).
 pub fn peek_annotation(bytes: &[u8]) -> Option<AnnotationHeader> {
-    let mut r = Reader {
-        buf: bytes,
-        what: "",
-    };
-    if r.u8().ok()? != VERSION {
-        return None;
-    }
-    let annotation_type = AnnotationTypeId(r.varint().ok()?);
-    let _image = r.varint().ok()?;
-    let user = r.opt_id().ok()?.map(UserId);
-    let _last_editor = r.opt_id().ok()?;
-    let time = r.zigzag().ok()?;
-    let last_edit_time = Timestamp(time.wrapping_add(r.zigzag().ok()?));
-    let flags = r.u8().ok()?;
-    Some(AnnotationHeader {
-        annotation_type,
-        user,
-        last_edit_time,
-        deleted: flags & DELETED != 0,
-    })
+    decode_head(bytes, "").ok()
 }
 
 /// Decodes an annotation stored under `id`; `what` names the store for errors.
@@ -254,6 +235,28 @@ fn read_annotation(r: &mut Reader<'_>, id: u64) -> Result<Annotation> {
         description,
         unique_identifier: uuid,
         meta_data,
+    })
+}
+
+/// Decodes the [`AnnotationHeader`] of an annotation record (the rest of the record is not
+/// checked).
+pub fn decode_head(bytes: &[u8], what: &str) -> Result<AnnotationHeader> {
+    let mut r = Reader { buf: bytes, what };
+    if r.u8()? != VERSION {
+        return Err(r.fail("unknown annotation encoding version"));
+    }
+    let annotation_type = AnnotationTypeId(r.varint()?);
+    let _image = r.varint()?;
+    let user = r.opt_id()?.map(UserId);
+    let _last_editor = r.opt_id()?;
+    let time = r.zigzag()?;
+    let last_edit_time = time.wrapping_add(r.zigzag()?);
+    let flags = r.u8()?;
+    Ok(AnnotationHeader {
+        annotation_type,
+        user,
+        last_edit_time: Timestamp(last_edit_time),
+        deleted: flags & DELETED != 0,
     })
 }
 

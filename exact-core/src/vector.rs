@@ -217,6 +217,9 @@ impl Vector {
                         "the annotation type's node_count demands exactly {node_count} nodes"
                     )));
                 }
+                if vector_type == VectorType::Polygon {
+                    simple::check_polygon(&v.points)?;
+                }
             }
             VectorType::Global => {
                 if n != 0 {
@@ -288,5 +291,6 @@ impl<'de> Deserialize<'de> for Vector {
     }
 }
 
+mod simple;
 #[cfg(test)]
 mod tests;

@@ -84,6 +84,11 @@ impl ListQuery {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The names of the parameters given, in order (repeated names repeat).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.params.iter().map(|(k, _)| k.as_str())
+    }
+
     /// Whether the parameter `name` is present (even empty).
     pub fn has(&self, name: &str) -> bool {
         self.params.iter().any(|(k, _)| k == name)

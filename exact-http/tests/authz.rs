@@ -385,6 +385,12 @@ async fn every_route_for_every_role() {
             read,
         ),
         case(
+            "GET",
+            format!("{v1}/annotations/annotations/counts/?image={i}"),
+            None,
+            read,
+        ),
+        case(
             "POST",
             format!("{v1}/annotations/annotations/"),
             Some(json!({"annotation_type": k, "image": i, "vector": box_})),

@@ -271,7 +271,7 @@ function watch(page) {
 
 async function openScene(page, url) {
   const t0 = Date.now();
-  await page.goto(url);
+  await page.goto(url, { timeout: TIMEOUT });
   try {
     await page.waitForFunction(() => window.exactViewerReady === true, null, { timeout: TIMEOUT });
   } catch (e) {

@@ -425,13 +425,13 @@ impl Catalog {
         Ok(())
     }
 
-    /// The encoded entries of `image` whose integer bounds may meet `query`'s viewport (all
-    /// entries without one), as `(id, encoding)`, undecoded and unfiltered otherwise.
-    pub(crate) fn grid_entries(
+    /// Visits the stored entries of `image` in the grid pages `query`'s viewport covers (every
+    /// page without one), damaged pages reported; each entry's bounds are for the caller to test.
+    fn visit_entries(
         &self,
         image: ImageId,
         query: &AnnotationQuery,
-        sink: &mut dyn FnMut(u64, &[u8]),
+        visit: &mut dyn FnMut(&pages::PageEntry<'_>),
     ) -> Result<()> {
         let ranges = match &query.viewport {
             Some(v) => grid::query_ranges(image.0, v),
@@ -445,19 +445,71 @@ impl Catalog {
                     if let Some(e) = damage {
                         self.report(&e);
                     }
-                    for e in entries {
-                        if let Some(v) = &query.viewport {
-                            match &e.bbox {
-                                Some(b) if pages::may_intersect(b, v) => {}
-                                _ => continue,
-                            }
-                        }
-                        sink(e.id, e.data);
+                    for e in &entries {
+                        visit(e);
                     }
                     true
                 })?;
         }
         Ok(())
+    }
+
+    /// The encoded entries of `image` whose integer bounds may meet `query`'s viewport (all
+    /// entries without one), as `(id, encoding)`, undecoded and unfiltered otherwise.
+    pub(crate) fn grid_entries(
+        &self,
+        image: ImageId,
+        query: &AnnotationQuery,
+        sink: &mut dyn FnMut(u64, &[u8]),
+    ) -> Result<()> {
+        self.visit_entries(image, query, &mut |e| {
+            if let Some(v) = &query.viewport {
+                match &e.bbox {
+                    Some(b) if pages::may_intersect(b, v) => {}
+                    _ => return,
+                }
+            }
+            sink(e.id, e.data);
+        })
+    }
+
+    /// The id and [`codec::AnnotationHeader`] of every annotation of `image` matching `query`, without
+    /// permission checks, in storage order. Only records whose integer bounds straddle the
+    /// viewport's edge are decoded whole (to test their exact bounds).
+    pub(crate) fn grid_heads(
+        &self,
+        image: ImageId,
+        query: &AnnotationQuery,
+        sink: &mut dyn FnMut(u64, codec::AnnotationHeader),
+    ) -> Result<()> {
+        let what = self.store.location();
+        self.visit_entries(image, query, &mut |e| {
+            let head = match (&query.viewport, &e.bbox) {
+                (None, _) => codec::decode_head(e.data, what),
+                (Some(v), Some(b)) if inside(b, v) => codec::decode_head(e.data, what),
+                (Some(v), Some(b)) if pages::may_intersect(b, v) => {
+                    match codec::decode_annotation(e.id, e.data, what) {
+                        Ok(a) if query.matches(&a) => Ok(codec::AnnotationHeader {
+                            annotation_type: a.annotation_type,
+                            user: a.user,
+                            last_edit_time: a.last_edit_time,
+                            deleted: a.deleted,
+                        }),
+                        Ok(_) => return,
+                        Err(err) => Err(err),
+                    }
+                }
+                _ => return,
+            };
+            match head {
+                Ok(h) if query.matches_header(&h) => sink(e.id, h),
+                Ok(_) => {}
+                Err(err) => self.report(&Error::corrupt(
+                    what,
+                    format!("{}: {err}", AnnotationId(e.id)),
+                )),
+            }
+        })
     }
 
     /// The annotations stored in one page, damaged ones reported and skipped.
@@ -490,4 +542,12 @@ impl Catalog {
             }
         }
     }
+}
+
+/// Whether integer bounds lie wholly inside `v` (then the exact bounds, inside them, intersect it).
+fn inside(b: &IBox, v: &crate::geometry::BBox) -> bool {
+    (b[0] as f64) >= v.min_x
+        && (b[2] as f64) <= v.max_x
+        && (b[1] as f64) >= v.min_y
+        && (b[3] as f64) <= v.max_y
 }

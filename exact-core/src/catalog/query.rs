@@ -2,6 +2,7 @@
 //! spatial grid ([`crate::grid`]) whose entries carry the whole annotation, then filtered.
 
 use super::annotations::Annotations;
+use crate::codec::AnnotationHeader;
 use crate::geometry::BBox;
 use crate::ids::{AnnotationTypeId, AnnotationVersionId, ImageId, MediaFileId, UserId};
 use crate::keys::Key;
@@ -12,7 +13,7 @@ use crate::permissions::Actor;
 use crate::store::{Index, Kind};
 use crate::time::Timestamp;
 use crate::{Error, Result};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// What EXACT's annotation serializer derives per annotation, for one requester.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -72,7 +73,7 @@ impl AnnotationQuery {
 
     /// Whether an annotation with header `h` passes the filters that read no more than its
     /// header (all but the viewport).
-    pub fn matches_header(&self, h: &crate::codec::AnnotationHeader) -> bool {
+    pub fn matches_header(&self, h: &AnnotationHeader) -> bool {
         !(self
             .annotation_types
             .as_ref()
@@ -90,23 +91,12 @@ impl AnnotationQuery {
                 _ => return false,
             }
         }
-        if self
-            .annotation_types
-            .as_ref()
-            .is_some_and(|ts| !ts.contains(&a.annotation_type))
-        {
-            return false;
-        }
-        if self.deleted.is_some_and(|d| d != a.deleted) {
-            return false;
-        }
-        if self.user.is_some_and(|u| a.user != Some(u)) {
-            return false;
-        }
-        if self.edited_since.is_some_and(|t| a.last_edit_time < t) {
-            return false;
-        }
-        true
+        self.matches_header(&AnnotationHeader {
+            annotation_type: a.annotation_type,
+            user: a.user,
+            last_edit_time: a.last_edit_time,
+            deleted: a.deleted,
+        })
     }
 }
 
@@ -180,7 +170,36 @@ impl Annotations<'_> {
 
     /// How many annotations of `image` match `query` for the actor.
     pub fn count(&self, actor: &Actor, image: ImageId, query: &AnnotationQuery) -> Result<usize> {
-        self.query(actor, image, query).map(|v| v.len())
+        Ok(self.count_by_type(actor, image, query)?.values().sum())
+    }
+
+    /// How many annotations of `image` match `query` for the actor, per type (types without
+    /// any are absent). Reads only each record's head (type, creator, edit time, deleted) and,
+    /// with a viewport, decodes only those whose integer bounds straddle its edge: counting a
+    /// million costs a fraction of listing them.
+    pub fn count_by_type(
+        &self,
+        actor: &Actor,
+        image: ImageId,
+        query: &AnnotationQuery,
+    ) -> Result<BTreeMap<AnnotationTypeId, usize>> {
+        let c = self.0;
+        let (img, set, rights) = c.readable_image(actor, image)?;
+        let query = &bounded(query, &img)?;
+        let mut seen: Vec<(u64, AnnotationTypeId)> = Vec::new();
+        c.grid_heads(image, query, &mut |id, h| {
+            if actor.sees_created_by(&set, &rights, h.user) {
+                seen.push((id, h.annotation_type));
+            }
+        })?;
+        // An annotation moving between cells during the scan may be met in both.
+        seen.sort_unstable_by_key(|s| s.0);
+        seen.dedup_by_key(|s| s.0);
+        let mut out = BTreeMap::new();
+        for (_, t) in seen {
+            *out.entry(t).or_insert(0) += 1;
+        }
+        Ok(out)
     }
 
     /// The derived fields of `annotations` (as a query returned them), in the same order.

@@ -161,3 +161,74 @@ fn json_round_trip_keeps_integers_and_fractions() {
     let v = parse(json!({"x1": "3", "y1": "4"})).unwrap().unwrap();
     assert_eq!(v.points, vec![Point::new(3.0, 4.0)]);
 }
+
+#[test]
+fn polygons_must_be_simple_and_have_area() {
+    let t = VectorType::Polygon;
+    // A bow-tie: the edges 1→2 and 3→4 cross.
+    let e = check(
+        json!({"x1": 0, "y1": 0, "x2": 10, "y2": 10, "x3": 10, "y3": 0, "x4": 0, "y4": 10}),
+        t,
+        0,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("edge x1,y1→x2,y2 crosses edge x3,y3→x4,y4"),
+        "{e}"
+    );
+    assert_eq!(field_of(e), "vector");
+    // Touching itself at a node is a crossing too (a figure eight).
+    let eight = json!({"x1": 0, "y1": 0, "x2": 10, "y2": 0, "x3": 5, "y3": 5, "x4": 10, "y4": 10, "x5": 0, "y5": 10, "x6": 5, "y6": 5});
+    assert!(
+        check(eight, t, 0)
+            .unwrap_err()
+            .to_string()
+            .contains("must not intersect itself")
+    );
+    // All nodes on one line, or fewer than three distinct nodes: no area.
+    let flat = check(
+        json!({"x1": 0, "y1": 0, "x2": 5, "y2": 5, "x3": 10, "y3": 10}),
+        t,
+        0,
+    )
+    .unwrap_err();
+    assert!(flat.to_string().contains("enclose no area"), "{flat}");
+    assert!(
+        check(
+            json!({"x1": 1, "y1": 1, "x2": 1, "y2": 1, "x3": 1, "y3": 1}),
+            t,
+            0
+        )
+        .is_err()
+    );
+    // A spike that goes out and straight back.
+    let spike = json!({"x1": 0, "y1": 0, "x2": 10, "y2": 0, "x3": 10, "y3": 10, "x4": 10, "y4": 20, "x5": 10, "y5": 5, "x6": 0, "y6": 10});
+    assert!(
+        check(spike, t, 0)
+            .unwrap_err()
+            .to_string()
+            .contains("turns back")
+    );
+    // Repeated nodes and a closing node equal to the first are fine; so is a concave outline.
+    let closed = json!({"x1": 0, "y1": 0, "x2": 10, "y2": 0, "x3": 10, "y3": 0, "x4": 10, "y4": 10, "x5": 0, "y5": 0});
+    assert!(check(closed, t, 0).is_ok());
+    let concave = json!({"x1": 0, "y1": 0, "x2": 10, "y2": 0, "x3": 5, "y3": 3, "x4": 10, "y4": 10, "x5": 0, "y5": 10});
+    assert!(check(concave, t, 0).is_ok());
+    // A freehand circle of 20,000 nodes passes; moved across the circle, its last node crosses.
+    let n = 20_000;
+    let mut ring = serde_json::Map::new();
+    for i in 0..n {
+        let a = i as f64 / n as f64 * std::f64::consts::TAU;
+        ring.insert(format!("x{}", i + 1), json!(5000.0 + 4000.0 * a.cos()));
+        ring.insert(format!("y{}", i + 1), json!(5000.0 + 4000.0 * a.sin()));
+    }
+    assert!(check(serde_json::Value::Object(ring.clone()), t, 0).is_ok());
+    ring.insert(format!("x{n}"), json!(500.0));
+    ring.insert(format!("y{n}"), json!(5000.0));
+    let e = check(serde_json::Value::Object(ring), t, 0).unwrap_err();
+    assert!(e.to_string().contains("crosses"), "{e}");
+    // Multi-lines may cross themselves (a scribbled path is still a path).
+    let zig = json!({"x1": 0, "y1": 0, "x2": 10, "y2": 10, "x3": 10, "y3": 0, "x4": 0, "y4": 10});
+    assert!(check(zig, VectorType::MultiLine, 0).is_ok());
+}

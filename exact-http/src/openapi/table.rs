@@ -331,6 +331,28 @@ pub(super) fn table() -> Vec<Op> {
     ));
     ops.push(q(
         op(
+            "get",
+            "/api/v1/annotations/annotations/counts/",
+            "annotations",
+            "Count one image's annotations matching the filters, in total and per type (no listing)",
+            In::None,
+            Out::One,
+        ),
+        &[
+            "image",
+            "annotation_type",
+            "annotation_type__in",
+            "deleted",
+            "user",
+            "last_edit_time__gte",
+            "vector_x_min",
+            "vector_x_max",
+            "vector_y_min",
+            "vector_y_max",
+        ],
+    ));
+    ops.push(q(
+        op(
             "delete",
             "/api/v1/annotations/annotations/multiple_delete/",
             "annotations",

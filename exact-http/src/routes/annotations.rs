@@ -23,6 +23,7 @@ use serde_json::Value;
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/annotations/annotations/", get(index).post(create))
+        .route("/api/v1/annotations/annotations/counts/", get(counts))
         .route(
             "/api/v1/annotations/annotations/multiple_delete/",
             axum::routing::delete(multiple_delete),
@@ -62,6 +63,20 @@ const QUERY_PARAMS: &[&str] = &[
 
 /// A viewport side: a number, and a finite one (`nan`, `inf` parse as floats but bound
 /// nothing).
+/// The filters annotation counts take: the viewport query's.
+const COUNT_PARAMS: &[&str] = &[
+    "image",
+    "annotation_type",
+    "annotation_type__in",
+    "deleted",
+    "user",
+    "last_edit_time__gte",
+    "vector_x_min",
+    "vector_x_max",
+    "vector_y_min",
+    "vector_y_max",
+];
+
 pub(crate) fn finite(q: &ListQuery, name: &str) -> ApiResult<Option<f64>> {
     match q.f64(name)? {
         Some(v) if !v.is_finite() => {
@@ -243,6 +258,41 @@ async fn index(r: Req) -> ApiResult<axum::response::Response> {
             bytes,
         )
             .into_response())
+    })
+    .await
+}
+
+/// `GET annotations/counts/?image=<id>&…`: how many annotations of one image match the
+/// viewport query's filters (types, deleted, user, last edit, viewport), in total and per type
+/// (`{"image", "count", "by_type": {"<type id>": n}}`), without listing them: the viewer's
+/// per-type counts and its "is this view crowded?" question cost a scan of record heads.
+async fn counts(r: Req) -> ApiResult<Json<Value>> {
+    if let Some(other) = r.q.names().find(|n| !COUNT_PARAMS.contains(n)) {
+        return Err(ApiError::bad(
+            other,
+            "not a filter of annotation counts (image, annotation_type(__in), deleted, user, last_edit_time__gte, vector_x/y_min/max)",
+        ));
+    }
+    let image =
+        r.q.u64("image")?
+            .ok_or_else(|| ApiError::bad("image", "counts are of one image: give image=<id>"))?;
+    crate::blocking(move || {
+        // The library clamps the viewport to the image.
+        let query = list_of(&r)?.query;
+        let by_type = r
+            .exact
+            .annotations()
+            .count_by_type(&r.actor, ImageId(image), &query)?;
+        let count: usize = by_type.values().sum();
+        let by_type: serde_json::Map<String, Value> = by_type
+            .into_iter()
+            .map(|(t, n)| (t.0.to_string(), Value::from(n)))
+            .collect();
+        Ok(Json(serde_json::json!({
+            "image": image,
+            "count": count,
+            "by_type": by_type,
+        })))
     })
     .await
 }

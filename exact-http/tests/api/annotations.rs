@@ -95,6 +95,39 @@ async fn annotations_page_with_absolute_links_and_keep_client_times() {
         .await;
     assert_eq!(v["count"], 10, "{v}");
     assert_eq!(v["results"][0].as_object().unwrap().len(), 2);
+    // Counts without listing: the same numbers, per type, for a viewport too.
+    let typed = format!("&annotation_type={kind}&deleted=false&vector_x_min=100");
+    for (q, n) in [
+        ("", 120),
+        ("&deleted=false", 108),
+        ("&deleted=true", 12),
+        ("&vector_x_max=95&vector_y_max=95", 10),
+        (typed.as_str(), 99),
+    ] {
+        let v = api
+            .ok(
+                "GET",
+                &format!("/api/v1/annotations/annotations/counts/?image={image}{q}"),
+                &alice,
+                None,
+            )
+            .await;
+        assert_eq!(v["count"], n, "{q}: {v}");
+        assert_eq!(v["by_type"][kind.to_string()], n, "{q}: {v}");
+    }
+    let paged = format!("?image={image}&offset=5");
+    for bad in ["", paged.as_str()] {
+        let (s, v) = api
+            .call(
+                "GET",
+                &format!("/api/v1/annotations/annotations/counts/{bad}"),
+                Some(&alice),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+        assert!(v["detail"].is_string(), "{v}");
+    }
     let some: Vec<String> = ids[..3].iter().map(u64::to_string).collect();
     let v = api
         .ok(

@@ -5,6 +5,7 @@
 import type {
   Annotation,
   AnnotationType,
+  Counts,
   Id,
   Image,
   ImageSet,
@@ -120,6 +121,9 @@ export const api = {
    * page (their next action will, after saving their work). */
   annotations: (params: Record<string, string | number | boolean | undefined>, background = false) =>
     request<Page<Annotation>>('GET', `${A}/annotations/annotations/?${qs(params)}`, undefined, !background),
+  /** How many annotations match, per type, without listing them (the server reads only heads). */
+  counts: (params: Record<string, string | number | boolean | undefined>, background = false) =>
+    request<Counts>('GET', `${A}/annotations/annotations/counts/?${qs(params)}`, undefined, !background),
   annotation: (id: Id) => request<Annotation>('GET', `${A}/annotations/annotations/${id}/`),
   createAnnotation: (a: Partial<Annotation>) => request<Annotation>('POST', `${A}/annotations/annotations/`, a),
   patchAnnotation: (id: Id, patch: Partial<Annotation>) =>

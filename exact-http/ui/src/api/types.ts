@@ -15,6 +15,13 @@ export interface Page<T> {
   results: T[];
 }
 
+/** `annotations/counts/`: matches in total and per type id. */
+export interface Counts {
+  image: Id;
+  count: number;
+  by_type: Record<string, number>;
+}
+
 export type PixelState = 'ready' | 'converting' | 'failed';
 
 export interface Image {

@@ -21,7 +21,6 @@ export class Loader {
   private loaded: BBox | null = null;
   private seq = 0;
   private inFlight = '';
-  private first = true;
   private countTimer = 0;
   /** Whether the last view had more annotations than VIEW_LIMIT. */
   crowded = false;
@@ -66,13 +65,17 @@ export class Loader {
     return this.crowded && this.overview !== null;
   }
 
-  /** No viewport query on the way, and the overview (when shown) fully loaded. */
-  complete(): boolean {
-    // While the query runs, overview tiles on screen already show every annotation.
-    if (this.inFlight) return this.crowded && !!this.overview && !this.overviewPending && this.overview.getFullyLoaded();
-    if (this.crowded && this.overviewPending) return false;
-    if (this.crowded && this.overview) return this.overview.getFullyLoaded();
-    return true;
+  /** Whether `view` is complete: its annotations are held (or, crowded, the overview tiles
+   * showing all of them are loaded) and no query for it is on the way. Before the first answer
+   * nothing is complete, whatever else has loaded meanwhile. */
+  complete(view: BBox): boolean {
+    const overviewLoaded = () => !!this.overview && !this.overviewPending && this.overview.getFullyLoaded();
+    // While a query runs, overview tiles on screen already show every annotation.
+    if (this.inFlight) return this.crowded && overviewLoaded();
+    if (this.crowded && (this.overview || this.overviewPending)) return overviewLoaded();
+    if (this.loaded && inside(view, this.loaded)) return true;
+    // Without overview tiles a crowded view shows what it could list (and says so).
+    return !!this.crowd && inside(view, this.crowd.box);
   }
 
   /** Fetches the annotations of `view` (with a margin) unless they are already held. */
@@ -89,6 +92,29 @@ export class Loader {
     const seq = ++this.seq;
     let res;
     try {
+      // With overview tiles to fall back on, a cheap count says first whether the view is
+      // crowded: a low-zoom view of a million annotations lists none of them.
+      if (await this.overviewAvailable()) {
+        const n = await api.counts({
+          image: this.page.image.id,
+          deleted: false,
+          vector_x_min: Math.floor(want.minX),
+          vector_x_max: Math.ceil(want.maxX),
+          vector_y_min: Math.floor(want.minY),
+          vector_y_max: Math.ceil(want.maxY),
+        });
+        if (seq !== this.seq) return;
+        if (n.count > VIEW_LIMIT) {
+          this.crowded = true;
+          this.loaded = null;
+          this.crowd = { box: want, count: n.count };
+          await this.showOverview(true);
+          this.page.panel.changed();
+          this.page.redraw();
+          this.page.updateReady();
+          return;
+        }
+      }
       const query = api.annotations({
         image: this.page.image.id,
         deleted: false,
@@ -98,14 +124,6 @@ export class Loader {
         vector_y_max: Math.ceil(want.maxY),
         limit: VIEW_LIMIT,
       });
-      // The first view, or one after a crowded one, shows the overview tiles while the query
-      // runs: a low-zoom view of a big image is complete as soon as they are loaded.
-      if ((this.first || this.crowded) && (await this.overviewAvailable())) {
-        this.crowded = true;
-        await this.showOverview(true);
-        this.page.redraw();
-      }
-      this.first = false;
       res = await query;
     } finally {
       if (this.inFlight === wantKey) this.inFlight = '';
@@ -144,16 +162,18 @@ export class Loader {
     this.bustOverview();
   }
 
-  /** Per-type counts of the whole image (debounced: several writes, one round of requests). */
+  /** Per-type counts of the whole image (debounced: several writes, one request, which the
+   * server answers from record heads without listing anything). */
   recount(): void {
     clearTimeout(this.countTimer);
     this.countTimer = window.setTimeout(() => {
-      void Promise.allSettled(
-        this.page.ordered.map(async (t) => {
-          const res = await api.annotations({ image: this.page.image.id, annotation_type: t.id, deleted: false, limit: 1 }, true);
-          this.page.counts.set(t.id, res.count);
-        }),
-      ).then(() => this.page.panel.render());
+      void api
+        .counts({ image: this.page.image.id, deleted: false }, true)
+        .then((res) => {
+          for (const t of this.page.ordered) this.page.counts.set(t.id, res.by_type[String(t.id)] ?? 0);
+          this.page.panel.render();
+        })
+        .catch(() => {});
     }, 250);
   }
 

@@ -130,8 +130,15 @@ export class Panel {
       this.selectedBox.replaceChildren(h('p', { class: 'muted', text: 'Nothing selected (click an annotation in select mode).' }));
       return;
     }
-    const remark = h('textarea', { id: 'remark', rows: 2, maxlength: 1000 });
+    const remark = h('textarea', { id: 'remark', rows: 2, maxlength: 1000, 'data-for': a.id, 'data-saved': a.description });
     remark.value = a.description;
+    // Re-rendered after every change nearby (a colleague's edit, a viewport fetch): a remark
+    // being typed for this annotation survives it, caret and focus included.
+    const old = document.getElementById('remark') as HTMLTextAreaElement | null;
+    const typing = old && old.dataset.for === String(a.id) && old.value !== old.dataset.saved ? old : null;
+    if (typing) remark.value = typing.value;
+    const focused = typing !== null && document.activeElement === typing;
+    const caret = typing ? [typing.selectionStart, typing.selectionEnd] : [0, 0];
     const save = h('button', { type: 'button', id: 'save-remark', text: 'Save remark' });
     save.addEventListener('click', () => void p.updateRemark(a.id, remark.value));
     const first = h('dd', { id: 'first-editor', text: '…' });
@@ -178,6 +185,10 @@ export class Panel {
       remark,
       save,
     );
+    if (focused) {
+      remark.focus();
+      remark.setSelectionRange(caret[0], caret[1]);
+    }
   }
 
   showRuler(): void {

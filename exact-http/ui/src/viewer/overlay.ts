@@ -61,10 +61,15 @@ export function isClosed(t: AnnotationType): boolean {
   return t.vector_type === VectorType.Polygon || (t.vector_type === VectorType.MultiLine && t.closed);
 }
 
-/** Draws the held annotations batched per type; `s` is screen px per image px. */
+/** Paths stroked at once: software rasterisers (headless or GPU-less browsers) stroke many
+ * modest paths faster than one huge one. */
+const CHUNK = 256;
+
+/** Draws the held annotations batched per type, in screen pixels (coordinates transformed here:
+ * a scaled canvas transform makes every stroke slower), with a constant line width. */
 export function drawBatches(
   ctx: CanvasRenderingContext2D,
-  s: number,
+  t: Transform,
   items: Held[],
   types: Map<Id, AnnotationType>,
   hidden: Set<Id>,
@@ -77,16 +82,48 @@ export function drawBatches(
     if (!g) groups.set(h.type, (g = []));
     g.push(h);
   }
-  ctx.lineWidth = 2 / s;
+  const dpr = window.devicePixelRatio || 1;
+  const s = t.s * dpr;
+  const ox = t.ox * dpr;
+  const oy = t.oy * dpr;
+  ctx.save();
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.lineWidth = 2 * dpr;
   for (const [typeId, group] of groups) {
-    const t = types.get(typeId);
-    if (!t) continue;
-    ctx.strokeStyle = t.color_code;
+    const type = types.get(typeId);
+    if (!type) continue;
+    ctx.strokeStyle = type.color_code;
+    const closed = isClosed(type);
+    const vt = type.vector_type;
+    const boxy = vt === VectorType.Box || vt === VectorType.FixedBox;
     ctx.beginPath();
-    const closed = isClosed(t);
-    for (const h of group) if (h.coords) addPath(ctx, t.vector_type, h.coords, closed);
+    let n = 0;
+    for (const h of group) {
+      const c = h.coords as Coords;
+      if (boxy && c.length === 4) {
+        const x0 = c[0] * s + ox;
+        const y0 = c[1] * s + oy;
+        ctx.rect(x0, y0, c[2] * s + ox - x0, c[3] * s + oy - y0);
+      } else if (vt === VectorType.Point) {
+        const rx = (Math.abs(c[2] - c[0]) / 2) * s;
+        const ry = (Math.abs(c[3] - c[1]) / 2) * s;
+        const cx = Math.min(c[0], c[2]) * s + ox + rx;
+        const cy = Math.min(c[1], c[3]) * s + oy + ry;
+        ctx.moveTo(cx + Math.max(rx, 0.5), cy);
+        ctx.ellipse(cx, cy, Math.max(rx, 0.5), Math.max(ry, 0.5), 0, 0, 2 * Math.PI);
+      } else {
+        ctx.moveTo(c[0] * s + ox, c[1] * s + oy);
+        for (let i = 2; i < c.length; i += 2) ctx.lineTo(c[i] * s + ox, c[i + 1] * s + oy);
+        if (closed) ctx.closePath();
+      }
+      if (++n % CHUNK === 0) {
+        ctx.stroke();
+        ctx.beginPath();
+      }
+    }
     ctx.stroke();
   }
+  ctx.restore();
 }
 
 /** The selected (or in-progress) shape, emphasised, with its handles. */
