@@ -1,6 +1,7 @@
 //! The `exact` binary: `serve`, `user`, `slide`.
 
 mod fsck_cli;
+mod interop_cli;
 mod slide_cli;
 
 /// sled and page decoding allocate a lot; mimalloc beats glibc malloc on that workload.
@@ -76,6 +77,10 @@ enum Command {
     },
     /// Check a data directory's metadata (and with --repair, fix it).
     Fsck(fsck_cli::FsckArgs),
+    /// Import an annotation file (GeoJSON, COCO, CSV, EXACT label lines) into an image set.
+    Import(interop_cli::ImportArgs),
+    /// Export an image set's annotations to a file.
+    Export(interop_cli::ExportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -267,6 +272,8 @@ fn main() -> ExitCode {
         Command::Image { cmd } => image(cmd),
         Command::Slide { cmd } => slide_cli::run(cmd),
         Command::Fsck(args) => fsck_cli::run(args),
+        Command::Import(args) => interop_cli::import(args),
+        Command::Export(args) => interop_cli::export(args),
     }
 }
 

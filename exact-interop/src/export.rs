@@ -1,6 +1,6 @@
 //! The export use case: every annotation of a set the actor may see (deleted ones included,
-//! flagged), image by image, streamed through one format's [`Sink`] into any writer. Memory
-//! holds one image's annotations at a time at most (the store streams them), never the file.
+//! flagged), image by image in storage order, streamed through one format's [`Sink`] into any
+//! writer. Nothing is collected: memory stays flat in the number of annotations.
 
 use crate::{Format, Interop};
 use exact_core::catalog::AnnotationQuery;
@@ -113,46 +113,57 @@ impl Interop<'_> {
         };
         for image in &images {
             summary.images += 1;
-            let mut batch: Vec<Annotation> = Vec::new();
-            c.annotations()
-                .query_each(actor, image.id, &query, |a| batch.push(a))?;
-            batch.sort_by_key(|a| a.id);
-            for a in &batch {
-                let ti = match type_index.get(&a.annotation_type) {
-                    Some(i) => *i,
-                    None => {
-                        // A type no longer offered on the set (detached product, inactive):
-                        // still exported, under its own name.
-                        let t = c.annotation_types().get(actor, a.annotation_type)?;
-                        extra_types.push(t);
-                        let i = types.len() + extra_types.len() - 1;
-                        type_index.insert(a.annotation_type, i);
-                        i
-                    }
-                };
-                let atype = if ti < types.len() {
-                    &types[ti]
-                } else {
-                    &extra_types[ti - types.len()]
-                };
-                let user = match a.user {
-                    Some(u) => users
-                        .entry(u)
-                        .or_insert_with(|| c.export_formats().user_name(Some(u)).ok().flatten())
-                        .as_deref(),
-                    None => None,
-                };
-                sink.row(&Row {
-                    annotation: a,
-                    atype,
-                    image,
-                    user,
-                })
-                .map_err(io)?;
-                summary.annotations += 1;
-                if summary.annotations.is_multiple_of(65_536) {
-                    progress(summary.annotations);
+            // Written as the store streams them (grid cell by cell): nothing is collected, so
+            // memory stays flat however many annotations an image has.
+            let mut failed: Option<Error> = None;
+            c.annotations().query_each(actor, image.id, &query, |a| {
+                if failed.is_some() {
+                    return;
                 }
+                let r = (|| -> Result<()> {
+                    let ti = match type_index.get(&a.annotation_type) {
+                        Some(i) => *i,
+                        None => {
+                            // A type no longer offered on the set (detached product, inactive):
+                            // still exported, under its own name.
+                            let t = c.annotation_types().get(actor, a.annotation_type)?;
+                            extra_types.push(t);
+                            let i = types.len() + extra_types.len() - 1;
+                            type_index.insert(a.annotation_type, i);
+                            i
+                        }
+                    };
+                    let atype = if ti < types.len() {
+                        &types[ti]
+                    } else {
+                        &extra_types[ti - types.len()]
+                    };
+                    let user = match a.user {
+                        Some(u) => users
+                            .entry(u)
+                            .or_insert_with(|| c.export_formats().user_name(Some(u)).ok().flatten())
+                            .as_deref(),
+                        None => None,
+                    };
+                    sink.row(&Row {
+                        annotation: &a,
+                        atype,
+                        image,
+                        user,
+                    })
+                    .map_err(io)?;
+                    summary.annotations += 1;
+                    if summary.annotations.is_multiple_of(65_536) {
+                        progress(summary.annotations);
+                    }
+                    Ok(())
+                })();
+                if let Err(e) = r {
+                    failed = Some(e);
+                }
+            })?;
+            if let Some(e) = failed {
+                return Err(e);
             }
         }
         sink.end().map_err(io)?;

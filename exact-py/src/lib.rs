@@ -13,6 +13,7 @@
 //! - [`server`]: the HTTP server run in-process.
 
 pub mod errors;
+pub mod interop;
 pub mod rows;
 pub mod runtime;
 pub mod server;
@@ -33,6 +34,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<store::NativeStore>()?;
     m.add_class::<store::NativeBuffer>()?;
     m.add_class::<server::NativeServer>()?;
+    m.add_function(wrap_pyfunction!(interop::store_import, m)?)?;
+    m.add_function(wrap_pyfunction!(interop::store_export, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

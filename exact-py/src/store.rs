@@ -130,7 +130,7 @@ pub struct NativeStore {
 }
 
 impl NativeStore {
-    fn handle(&self) -> PyResult<Arc<Exact>> {
+    pub(crate) fn handle(&self) -> PyResult<Arc<Exact>> {
         if std::process::id() != self.pid {
             return Err(errors::closed(
                 "this Store was opened before fork(); a store belongs to one process: open it in \

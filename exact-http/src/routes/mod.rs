@@ -10,6 +10,7 @@ mod events;
 mod files;
 mod image_sets;
 mod images;
+mod interop;
 mod legacy;
 mod legacy_sync;
 mod overview;
@@ -62,6 +63,7 @@ pub fn routes() -> Router<AppState> {
         .merge(legacy_sync::routes())
         .merge(events::routes())
         .merge(overview::routes())
+        .merge(interop::routes())
         .route("/api/v1/processing/{*rest}", axum::routing::any(not_yet))
         .route("/api/v1/images/registration/", axum::routing::any(not_yet))
         .route(
