@@ -100,6 +100,7 @@ impl Interop<'_> {
             Format::Csv => Box::new(crate::csv::CsvSink::new(&mut *out)),
             Format::Coco => Box::new(crate::coco::CocoSink::new(&mut *out)),
             Format::ExactLabels => Box::new(crate::labels::LabelSink::new(&mut *out)),
+            Format::SlideRunner => Box::new(crate::sliderunner::SlideRunnerSink::new(&mut *out)),
         };
         sink.begin(&head).map_err(io)?;
         let mut summary = ExportSummary::default();

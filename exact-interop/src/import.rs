@@ -473,6 +473,7 @@ impl Interop<'_> {
                 Format::Csv => crate::csv::read(&mut reader, &mut sink)?,
                 Format::Coco => crate::coco::read(&mut reader, &mut sink)?,
                 Format::ExactLabels => crate::labels::read(&mut reader, &mut sink)?,
+                Format::SlideRunner => crate::sliderunner::read(&mut reader, &mut sink)?,
             }
         }
         progress(plan.report.read);

@@ -133,6 +133,8 @@ impl Item {
             (Shape::Line(p), VectorType::MultiLine) => Vector::new(p.clone()),
             (Shape::Line(_), _) => return Err(bad("a line")),
             (Shape::Polygon(p), VectorType::Polygon) => Vector::new(p.clone()),
+            // Formats without lines (SlideRunner) carry them as polygons.
+            (Shape::Polygon(p), VectorType::MultiLine) => Vector::new(p.clone()),
             (
                 Shape::Polygon(p),
                 VectorType::BoundingBox | VectorType::FixedSizeBoundingBox | VectorType::Point,

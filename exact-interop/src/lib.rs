@@ -3,6 +3,8 @@
 //! EXACT's label-upload lines — and the two use cases over the [`Catalog`](exact_core::Catalog),
 //! [`Interop::import`] and [`Interop::export`], which run with the actor's permissions.
 //!
+//! SlideRunner's SQLite databases are a module of the same interface.
+//!
 //! Every format reads as a stream of [`Item`]s (one annotation each, with names instead of ids)
 //! and writes from one. Imports are atomic: the whole file is read and checked first, then one
 //! batch is written; nothing is written when any item is refused. Importing the same file twice
@@ -24,6 +26,7 @@ mod import;
 mod item;
 pub mod labels;
 mod rle;
+pub mod sliderunner;
 
 pub use export::{ExportOptions, ExportSummary};
 pub use import::{ImportOptions, ImportReport, Refusal};
@@ -42,6 +45,8 @@ pub enum Format {
     Csv,
     /// EXACT's label-upload lines `imagename|typename|{vector}|flags|uuid`.
     ExactLabels,
+    /// SlideRunner's SQLite database (both schemas read; the current one written).
+    SlideRunner,
 }
 
 impl Format {
@@ -51,6 +56,7 @@ impl Format {
         Format::Coco,
         Format::Csv,
         Format::ExactLabels,
+        Format::SlideRunner,
     ];
 
     /// The name the CLI, the API (`?format=`) and Python use.
@@ -60,6 +66,7 @@ impl Format {
             Format::Coco => "coco",
             Format::Csv => "csv",
             Format::ExactLabels => "exact-labels",
+            Format::SlideRunner => "sliderunner",
         }
     }
 
@@ -72,7 +79,7 @@ impl Format {
             .find(|f| f.name() == n || (n == "qupath" && *f == Format::GeoJson))
             .ok_or_else(|| {
                 let known: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
-                let later = ["sliderunner", "asap", "imagescope"];
+                let later = ["asap", "imagescope"];
                 if later.contains(&n.as_str()) || n.starts_with("exact:") {
                     Error::Unsupported {
                         what: format!(
@@ -91,6 +98,9 @@ impl Format {
 
     /// A format guessed from the first bytes of a file, `None` when nothing fits.
     pub fn detect(head: &[u8]) -> Option<Format> {
+        if head.starts_with(sliderunner::MAGIC) {
+            return Some(Format::SlideRunner);
+        }
         let text = String::from_utf8_lossy(&head[..head.len().min(64 * 1024)]);
         let t = text.trim_start_matches('\u{feff}').trim_start();
         if t.starts_with('{') || t.starts_with('[') {
@@ -122,6 +132,7 @@ impl Format {
             Format::Coco => "json",
             Format::Csv => "csv",
             Format::ExactLabels => "txt",
+            Format::SlideRunner => "sqlite",
         }
     }
 
@@ -132,6 +143,7 @@ impl Format {
             Format::Coco => "application/json",
             Format::Csv => "text/csv; charset=utf-8",
             Format::ExactLabels => "text/plain; charset=utf-8",
+            Format::SlideRunner => "application/vnd.sqlite3",
         }
     }
 }

@@ -146,3 +146,51 @@ fn export_to_an_empty_set_creates_types_and_images_by_flag() {
     );
     assert_eq!(w2.snapshot(bare.id), w2.snapshot(w2.set));
 }
+
+#[test]
+fn sliderunner_round_trips_what_it_carries() {
+    // SlideRunner keeps integer coordinates, one time (lastModified), no meta_data, no
+    // blurred/concealed flags; lines travel as 2-node polygons.
+    let w = world();
+    w.populate();
+    let file = w.export(w.set, Format::SlideRunner);
+    assert!(file.starts_with(b"SQLite format 3\0"));
+    assert_eq!(Format::detect(&file), Some(Format::SlideRunner));
+    let target = w.empty_set("copy-sliderunner", true);
+    let report = w.import(target, &file, &ImportOptions::default()).unwrap();
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+    assert_eq!(report.created, 8, "{report:?}");
+    let key = |v: Vec<String>| -> Vec<String> {
+        v.into_iter()
+            .map(|l| {
+                let f: Vec<&str> = l.split('|').collect();
+                let vector: serde_json::Value = serde_json::from_str(f[2]).unwrap();
+                let rounded = match vector {
+                    serde_json::Value::Object(m) => m
+                        .into_iter()
+                        .map(|(k, v)| {
+                            format!("{k}={}", v.as_f64().map(|c| c.round()).unwrap_or(-1.0))
+                        })
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    _ => "null".into(),
+                };
+                format!(
+                    "{}|{}|{}|{}|{}|{}",
+                    f[0],
+                    f[1],
+                    rounded,
+                    f[3],
+                    f[5].split(' ').next().unwrap(),
+                    f[6]
+                )
+            })
+            .collect()
+    };
+    let (mut a, mut b) = (key(w.snapshot(w.set)), key(w.snapshot(target)));
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    let again = w.import(target, &file, &ImportOptions::default()).unwrap();
+    assert_eq!((again.created, again.skipped_duplicates), (0, 8));
+}
