@@ -241,7 +241,7 @@ fn shapes(a: &CocoAnnotation, hint: Option<VectorType>) -> std::result::Result<V
             };
             let (h, w) = size;
             let m = rle::mask(&counts, h, w)?;
-            let (outer, holes) = rle::rings(&m, h, w);
+            let (outer, holes) = rle::rings(&m, h, w)?;
             if outer.is_empty() {
                 return Err("the RLE mask is empty".into());
             }

@@ -81,8 +81,14 @@ pub fn mask(counts: &[u64], h: u64, w: u64) -> Result<Vec<bool>, String> {
     Ok(m)
 }
 
+/// Most boundary edges traced; bounds the memory a ragged (e.g. checkerboard) mask can take.
+pub const MAX_EDGES: usize = 4_000_000;
+
+/// Rings of a mask: outer rings (clockwise on screen, largest first) and holes.
+pub type Rings = (Vec<Vec<Point>>, Vec<Vec<Point>>);
+
 /// The boundary rings of a mask: outer rings (clockwise on screen) first, then holes.
-pub fn rings(m: &[bool], h: u64, w: u64) -> (Vec<Vec<Point>>, Vec<Vec<Point>>) {
+pub fn rings(m: &[bool], h: u64, w: u64) -> Result<Rings, String> {
     let at = |x: i64, y: i64| {
         x >= 0
             && y >= 0
@@ -91,10 +97,17 @@ pub fn rings(m: &[bool], h: u64, w: u64) -> (Vec<Vec<Point>>, Vec<Vec<Point>>) {
             && m[(y as u64 * w + x as u64) as usize]
     };
     let mut next: HashMap<(i64, i64), Vec<(i64, i64)>> = HashMap::new();
+    let mut edges = 0usize;
     for y in 0..h as i64 {
         for x in 0..w as i64 {
             if !at(x, y) {
                 continue;
+            }
+            edges += 4;
+            if edges > MAX_EDGES {
+                return Err(format!(
+                    "the mask's outline has more than {MAX_EDGES} edges"
+                ));
             }
             if !at(x, y - 1) {
                 next.entry((x, y)).or_default().push((x + 1, y));
@@ -146,7 +159,7 @@ pub fn rings(m: &[bool], h: u64, w: u64) -> (Vec<Vec<Point>>, Vec<Vec<Point>>) {
         }
     }
     outer.sort_by_key(|r| std::cmp::Reverse(r.len()));
-    (outer, holes)
+    Ok((outer, holes))
 }
 
 fn simplify(r: &[(i64, i64)]) -> Vec<(i64, i64)> {
@@ -168,7 +181,7 @@ mod tests {
     fn a_square_mask_gives_its_outline() {
         // 4 × 4 image, pixels (1..3, 1..3) set; column-major runs: 5 bg, 2 fg, 2 bg, 2 fg, 5 bg.
         let m = mask(&[5, 2, 2, 2, 5], 4, 4).unwrap();
-        let (outer, holes) = rings(&m, 4, 4);
+        let (outer, holes) = rings(&m, 4, 4).unwrap();
         assert!(holes.is_empty());
         assert_eq!(outer.len(), 1);
         let mut r: Vec<(f64, f64)> = outer[0].iter().map(|p| (p.x, p.y)).collect();
