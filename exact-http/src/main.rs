@@ -5,6 +5,7 @@
 #![allow(rustdoc::invalid_html_tags, rustdoc::bare_urls)]
 
 mod fsck_cli;
+mod interop_cli;
 mod migrate_cli;
 mod slide_cli;
 
@@ -83,6 +84,10 @@ enum Command {
     Fsck(fsck_cli::FsckArgs),
     /// Bring a PostgreSQL metadata database to this build's schema.
     Migrate(migrate_cli::MigrateArgs),
+    /// Import an annotation file (GeoJSON, COCO, CSV, EXACT label lines) into an image set.
+    Import(interop_cli::ImportArgs),
+    /// Export an image set's annotations to a file.
+    Export(interop_cli::ExportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -279,6 +284,8 @@ fn main() -> ExitCode {
         Command::Slide { cmd } => slide_cli::run(cmd),
         Command::Fsck(args) => fsck_cli::run(args),
         Command::Migrate(args) => migrate_cli::run(args),
+        Command::Import(args) => interop_cli::import(args),
+        Command::Export(args) => interop_cli::export(args),
     }
 }
 

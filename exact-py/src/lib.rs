@@ -15,6 +15,7 @@
 
 pub mod errors;
 pub mod files;
+pub mod interop;
 pub mod rows;
 pub mod runtime;
 pub mod server;
@@ -40,6 +41,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(files::store_download, m)?)?;
     m.add_function(wrap_pyfunction!(files::store_attach_media, m)?)?;
     m.add_function(wrap_pyfunction!(files::store_media, m)?)?;
+    m.add_function(wrap_pyfunction!(interop::store_import, m)?)?;
+    m.add_function(wrap_pyfunction!(interop::store_export, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -260,4 +260,8 @@ impl Exact {
     pub fn export_formats(&self) -> ExportFormats<'_> {
         self.catalog.export_formats()
     }
+    /// Annotation import and export (GeoJSON, COCO, CSV, EXACT label lines).
+    pub fn interop(&self) -> exact_interop::Interop<'_> {
+        exact_interop::Interop(&self.catalog)
+    }
 }

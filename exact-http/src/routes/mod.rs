@@ -11,6 +11,7 @@ mod events;
 mod files;
 mod image_sets;
 mod images;
+mod interop;
 mod legacy;
 mod legacy_sync;
 mod manage;
@@ -66,6 +67,7 @@ pub fn routes() -> Router<AppState> {
         .merge(overview::routes())
         .merge(admin::routes())
         .merge(manage::routes())
+        .merge(interop::routes())
         .route("/api/v1/processing/{*rest}", axum::routing::any(not_yet))
         .route("/api/v1/images/registration/", axum::routing::any(not_yet))
         .route(

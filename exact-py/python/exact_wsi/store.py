@@ -142,6 +142,50 @@ class Store:
             raise ClosedError("the store is closed")
         return self._native
 
+    def import_file(self, path: Any, image_set: Any, *, format: str | None = None,
+                    create_missing: bool = False, dry_run: bool = False,
+                    image: str | None = None, verify: bool = False) -> dict:
+        """Import an annotation file into ``image_set``: ``format`` is ``geojson`` (QuPath),
+        ``coco``, ``csv`` or ``exact-labels``, detected from the content when ``None``.
+        All or nothing: a file with any refused item writes nothing and raises
+        :class:`InvalidInputError` naming the feature/row/line (``err.report`` holds the whole
+        report); importing the same file twice creates nothing the second time. Returns the
+        report: ``created``, ``skipped_duplicates``, ``created_types``, ``created_images``…"""
+        if self._native is None:
+            from ._errors import ClosedError
+
+            raise ClosedError("the store is closed")
+        report = json.loads(_native.store_import(
+            self._native, self._user, _id("image_set", image_set), os.fspath(path), format,
+            create_missing, dry_run, image, verify))
+        if report["refused_count"]:
+            first = report["refused"][0]
+            err = InvalidInputError(
+                f"{report['refused_count']} item(s) refused, nothing written; "
+                f"first: {first['place']}: {first['reason']}")
+            err.report = report  # type: ignore[attr-defined]
+            raise err
+        return dict(report)
+
+    def export(self, image_set: Any, path: Any, *, format: str | None = None,
+               skip_deleted: bool = False) -> dict:
+        """Write every annotation of ``image_set`` to ``path`` (replaced whole, never half
+        written) as ``geojson``, ``coco``, ``csv`` or ``exact-labels`` (from the file's
+        extension when ``format`` is ``None``). Coordinates are level-0 pixels."""
+        if self._native is None:
+            from ._errors import ClosedError
+
+            raise ClosedError("the store is closed")
+        p = os.fspath(path)
+        if format is None:
+            ext = os.path.splitext(p)[1].lower()
+            format = {".geojson": "geojson", ".csv": "csv", ".txt": "exact-labels",
+                      ".json": "coco"}.get(ext)
+            if format is None:
+                raise InvalidInputError(f"cannot tell the format from {p!r}; pass format=")
+        return dict(json.loads(_native.store_export(
+            self._native, self._user, _id("image_set", image_set), p, format, skip_deleted)))
+
     def close(self) -> None:
         """Forget this handle; the directory is released when no handle (or server) uses it."""
         self._native = None

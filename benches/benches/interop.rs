@@ -1,0 +1,277 @@
+//! Import/export benchmark (issue 14). A GeoJSON file of N features (default 1,000,000;
+//! `EXACT_BENCH_N` to change), half boxes (rectangles) and half points, on one image of a
+//! sled store. Prints, each beside its baseline from the same run: import of the file (parse,
+//! check, dedupe, one atomic batch) against Python's `json.load` + `shapely.geometry.shape` on
+//! the same file (targets: ≤ 10 s); export of the N annotations to GeoJSON and to CSV
+//! (targets: ≤ 5 s); the peak memory each phase adds (VmHWM, reset between phases).
+//!
+//! Run: `cargo bench -p exact-benches --bench interop` (the Python baseline needs `shapely`
+//! in `EXACT_BENCH_PYTHON`, default `python3`).
+
+use exact_benches::timed;
+use exact_core::VectorType;
+use exact_core::catalog::{NewAnnotationType, NewImage, NewImageSet, NewProduct, NewTeam, NewUser};
+use exact_interop::{ExportOptions, Format, ImportOptions};
+use exact_store::{Exact, ExactConfig};
+use std::io::Write;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn status(key: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Resets the peak-RSS mark (Linux ≥ 4.0), so each phase's peak is its own.
+fn reset_peak() -> u64 {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    status("VmRSS:")
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn main() {
+    let n: usize = std::env::var("EXACT_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let exact = Exact::open(ExactConfig::in_dir(dir.path().join("data"))).unwrap();
+    let u = exact.users().register(NewUser::new("bench")).unwrap();
+    let me = exact.actor(u.id).unwrap();
+    let team = exact
+        .teams()
+        .create(&me, NewTeam::new("bench team"))
+        .unwrap();
+    let me = exact.actor(u.id).unwrap();
+    let set = exact
+        .image_sets()
+        .create(&me, NewImageSet::new("bench", team.id))
+        .unwrap();
+    let p = exact
+        .products()
+        .create(
+            &me,
+            NewProduct {
+                name: "p".into(),
+                team: Some(team.id),
+                imagesets: vec![set.id],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    exact
+        .annotation_types()
+        .create(
+            &me,
+            NewAnnotationType::new("mitosis", VectorType::BoundingBox, p.id),
+        )
+        .unwrap();
+    exact
+        .annotation_types()
+        .create(&me, NewAnnotationType::new("cell", VectorType::Point, p.id))
+        .unwrap();
+    exact
+        .images()
+        .add(&me, NewImage::new(set.id, "slide.svs", 200_000, 100_000))
+        .unwrap();
+
+    let geo = dir.path().join("in.geojson");
+    {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&geo).unwrap());
+        w.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")
+            .unwrap();
+        let mut s: u64 = 0x2545_f491_4f6c_dd1d;
+        for i in 0..n {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let x = (s % 199_000) as f64;
+            let y = ((s >> 20) % 99_000) as f64;
+            if i > 0 {
+                w.write_all(b",\n").unwrap();
+            }
+            if i % 2 == 0 {
+                let (w2, h2) = (
+                    x + 10.0 + (s % 60) as f64,
+                    y + 10.0 + ((s >> 8) % 60) as f64,
+                );
+                write!(w, "{{\"type\":\"Feature\",\"id\":\"00000000-0000-4000-8000-{i:012}\",\"geometry\":{{\"type\":\"Polygon\",\"coordinates\":[[[{x},{y}],[{w2},{y}],[{w2},{h2}],[{x},{h2}],[{x},{y}]]]}},\"properties\":{{\"objectType\":\"annotation\",\"classification\":{{\"name\":\"mitosis\",\"color\":[255,0,0]}},\"isLocked\":false}}}}").unwrap();
+            } else {
+                write!(w, "{{\"type\":\"Feature\",\"id\":\"00000000-0000-4000-8000-{i:012}\",\"geometry\":{{\"type\":\"Point\",\"coordinates\":[{x},{y}]}},\"properties\":{{\"objectType\":\"detection\",\"classification\":{{\"name\":\"cell\",\"color\":[0,0,255]}},\"isLocked\":false}}}}").unwrap();
+            }
+        }
+        w.write_all(b"\n]}\n").unwrap();
+    }
+    let size = std::fs::metadata(&geo).unwrap().len();
+    println!(
+        "interop benchmark: {n} features (half boxes, half points), GeoJSON file {:.0} MiB",
+        size as f64 / 1048576.0
+    );
+
+    // Baseline: Python json.load + shapely on the same file, in its own process.
+    let python = std::env::var("EXACT_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = r#"
+import json, resource, sys, time
+from shapely.geometry import shape
+t = time.perf_counter()
+with open(sys.argv[1]) as f:
+    doc = json.load(f)
+geoms = [shape(f["geometry"]) for f in doc["features"]]
+dt = time.perf_counter() - t
+print(f"{dt:.3f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss} {len(geoms)}")
+"#;
+    let baseline = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .arg(&geo)
+        .output();
+    let base = match &baseline {
+        Ok(o) if o.status.success() => {
+            let t = String::from_utf8_lossy(&o.stdout);
+            let v: Vec<&str> = t.split_whitespace().collect();
+            Some((
+                v[0].parse::<f64>().unwrap_or(f64::NAN),
+                v[1].parse::<u64>().unwrap_or(0),
+            ))
+        }
+        Ok(o) => {
+            println!(
+                "baseline unavailable ({python}): {}",
+                String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            );
+            None
+        }
+        Err(e) => {
+            println!("baseline unavailable ({python}): {e}");
+            None
+        }
+    };
+
+    let rss0 = reset_peak();
+    let (r, t) = timed(|| {
+        let mut f = std::fs::File::open(&geo).unwrap();
+        exact
+            .interop()
+            .import(&me, set.id, &mut f, &ImportOptions::default(), &mut |_| {})
+    });
+    let r = r.unwrap();
+    assert_eq!(r.created as usize, n, "{:?}", r.refused);
+    let peak = status("VmHWM:").saturating_sub(rss0);
+    println!(
+        "import GeoJSON → store:   {:>7.2} s  ({:>9.0} features/s)  peak +{:.0} MiB  (target ≤ 10 s)",
+        t.as_secs_f64(),
+        n as f64 / t.as_secs_f64(),
+        mib(peak)
+    );
+    if let Some((bt, brss)) = base {
+        println!(
+            "  baseline json.load + shapely (parse only, nothing stored): {bt:>7.2} s, peak RSS {:.0} MiB  → ours/baseline time {:.2}",
+            mib(brss),
+            t.as_secs_f64() / bt
+        );
+    }
+    for format in [Format::GeoJson, Format::Csv] {
+        let out = dir.path().join(format!("out.{}", format.extension()));
+        let rss0 = reset_peak();
+        let (s, t) = timed(|| {
+            let mut w =
+                std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&out).unwrap());
+            let s = exact.interop().export(
+                &me,
+                set.id,
+                format,
+                &ExportOptions::default(),
+                &mut w,
+                &mut |_| {},
+            );
+            w.flush().unwrap();
+            s
+        });
+        let s = s.unwrap();
+        assert_eq!(s.annotations as usize, n);
+        let peak = status("VmHWM:").saturating_sub(rss0);
+        println!(
+            "export store → {:<8}   {:>7.2} s  ({:>9.0} annotations/s)  {:.0} MiB written, peak +{:.0} MiB  (target ≤ 5 s)",
+            format.name(),
+            t.as_secs_f64(),
+            n as f64 / t.as_secs_f64(),
+            std::fs::metadata(&out).unwrap().len() as f64 / 1048576.0,
+            mib(peak)
+        );
+    }
+    // SlideRunner: the store exported to a SlideRunner database, imported into a second set.
+    let sr = dir.path().join("out.sqlite");
+    let (s, t) = timed(|| {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&sr).unwrap());
+        let s = exact.interop().export(
+            &me,
+            set.id,
+            Format::SlideRunner,
+            &ExportOptions::default(),
+            &mut w,
+            &mut |_| {},
+        );
+        w.flush().unwrap();
+        s
+    });
+    assert_eq!(s.unwrap().annotations as usize, n);
+    println!(
+        "export store → sliderunner {:>6.2} s  ({:.0} MiB database)",
+        t.as_secs_f64(),
+        std::fs::metadata(&sr).unwrap().len() as f64 / 1048576.0
+    );
+    let set2 = exact
+        .image_sets()
+        .create(&me, NewImageSet::new("bench 2", team.id))
+        .unwrap();
+    exact.products().attach(&me, p.id, set2.id).unwrap();
+    exact
+        .images()
+        .add(&me, NewImage::new(set2.id, "slide.svs", 200_000, 100_000))
+        .unwrap();
+    let rss0 = reset_peak();
+    let (r, t) = timed(|| {
+        let mut f = std::fs::File::open(&sr).unwrap();
+        exact
+            .interop()
+            .import(&me, set2.id, &mut f, &ImportOptions::default(), &mut |_| {})
+    });
+    let r = r.unwrap();
+    assert_eq!(r.created as usize, n, "{:?}", r.refused);
+    println!(
+        "import SlideRunner → store: {:>5.2} s  ({:>9.0} annotations/s)  peak +{:.0} MiB  (target ≤ 10 s)",
+        t.as_secs_f64(),
+        n as f64 / t.as_secs_f64(),
+        mib(status("VmHWM:").saturating_sub(rss0))
+    );
+    // Re-import of the same file: everything is a duplicate, nothing written.
+    let rss0 = reset_peak();
+    let (r, t) = timed(|| {
+        let mut f = std::fs::File::open(&geo).unwrap();
+        exact
+            .interop()
+            .import(&me, set.id, &mut f, &ImportOptions::default(), &mut |_| {})
+    });
+    let r = r.unwrap();
+    println!(
+        "re-import (all duplicates): {:>5.2} s, created {}, skipped {}, peak +{:.0} MiB",
+        t.as_secs_f64(),
+        r.created,
+        r.skipped_duplicates,
+        mib(status("VmHWM:").saturating_sub(rss0))
+    );
+}

@@ -1,0 +1,260 @@
+//! Annotation files over HTTP, translated to the library's import/export use cases:
+//! `POST /api/v1/images/image_sets/<id>/import/` (multipart: a file part, optional fields
+//! `format`, `create_missing`, `dry_run`, `image`, `verify`) answers the import report —
+//! 200 when written (or dry), 400 naming every refused feature/row/line when nothing was;
+//! `GET /api/v1/images/image_sets/<id>/export/?format=F` streams the file as it is written;
+//! EXACT's `POST /images/imageset/<id>/label-upload/` (form `file`, checkbox `verify`) is the
+//! import of label lines.
+
+use super::{Authed, Id, blocking};
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use axum::Json;
+use axum::Router;
+use axum::body::Body as HttpBody;
+use axum::extract::{DefaultBodyLimit, Multipart, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use exact_core::ImageSetId;
+use exact_interop::{ExportOptions, Format, ImportOptions};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::io::Write;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/images/image_sets/{id}/import/",
+            post(import).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/api/v1/images/image_sets/{id}/export/", get(export))
+        .route(
+            "/images/imageset/{id}/label-upload/",
+            post(label_upload).layer(DefaultBodyLimit::disable()),
+        )
+}
+
+fn truthy(s: &str) -> bool {
+    matches!(
+        s.trim().to_ascii_lowercase().as_str(),
+        "1" | "true" | "on" | "yes"
+    )
+}
+
+/// Reads the multipart body: the file part goes to a temporary file (never whole in memory).
+async fn receive(
+    mut multipart: Multipart,
+    options: &mut ImportOptions,
+) -> ApiResult<tempfile::NamedTempFile> {
+    let mut file = None;
+    let max = exact_store::files::max_upload();
+    while let Some(mut field) = multipart.next_field().await.map_err(|e| {
+        ApiError::bad(
+            "body",
+            format!("malformed multipart body: {}", e.body_text()),
+        )
+    })? {
+        let name = field.name().unwrap_or("").to_owned();
+        if field.file_name().is_some() || name == "file" {
+            let mut tmp = tempfile::NamedTempFile::new()
+                .map_err(|e| ApiError::Core(exact_core::Error::backend("import spool", e)))?;
+            let mut size = 0u64;
+            while let Some(chunk) = field
+                .chunk()
+                .await
+                .map_err(|e| ApiError::bad(name.clone(), e.body_text()))?
+            {
+                size += chunk.len() as u64;
+                if size > max {
+                    return Err(ApiError::Rejected {
+                        status: StatusCode::PAYLOAD_TOO_LARGE,
+                        detail: format!("the file is larger than {max} bytes"),
+                    });
+                }
+                tmp.write_all(&chunk)
+                    .map_err(|e| ApiError::Core(exact_core::Error::backend("import spool", e)))?;
+            }
+            file = Some(tmp);
+            continue;
+        }
+        let text = field
+            .text()
+            .await
+            .map_err(|e| ApiError::bad(name.clone(), e.body_text()))?;
+        match name.as_str() {
+            "format" if !text.trim().is_empty() => {
+                options.format = Some(Format::parse(&text).map_err(ApiError::Core)?)
+            }
+            "create_missing" => options.create_missing = truthy(&text),
+            "dry_run" => options.dry_run = truthy(&text),
+            "verify" => options.verify = truthy(&text),
+            "image" if !text.trim().is_empty() => options.image = Some(text.trim().to_owned()),
+            _ => {}
+        }
+    }
+    file.ok_or_else(|| ApiError::bad("file", "no file part in the multipart body"))
+}
+
+async fn run_import(
+    s: AppState,
+    actor: exact_core::Actor,
+    set: u64,
+    options: ImportOptions,
+    file: tempfile::NamedTempFile,
+) -> ApiResult<Response> {
+    let exact = s.exact.clone();
+    let report = blocking(move || {
+        let mut input = std::io::BufReader::with_capacity(
+            1 << 16,
+            file.reopen()
+                .map_err(|e| ApiError::Core(exact_core::Error::backend("import spool", e)))?,
+        );
+        Ok(exact
+            .interop()
+            .import(&actor, ImageSetId(set), &mut input, &options, &mut |_| {})?)
+    })
+    .await?;
+    let status = if report.refused_count > 0 {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let mut body = serde_json::to_value(&report).unwrap_or(Value::Null);
+    if report.refused_count > 0 {
+        body["detail"] = json!(format!(
+            "{} item(s) refused; nothing was written (first: {}: {})",
+            report.refused_count, report.refused[0].place, report.refused[0].reason
+        ));
+    }
+    Ok((status, Json(body)).into_response())
+}
+
+async fn import(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    Id(id): Id,
+    multipart: Multipart,
+) -> ApiResult<Response> {
+    let mut options = ImportOptions::default();
+    let file = receive(multipart, &mut options).await?;
+    run_import(s, actor, id, options, file).await
+}
+
+async fn label_upload(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    Id(id): Id,
+    multipart: Multipart,
+) -> ApiResult<Response> {
+    let mut options = ImportOptions::default();
+    let file = receive(multipart, &mut options).await?;
+    options.format = Some(Format::ExactLabels);
+    run_import(s, actor, id, options, file).await
+}
+
+#[derive(Deserialize)]
+struct ExportQuery {
+    format: Option<String>,
+    #[serde(default)]
+    skip_deleted: Option<String>,
+}
+
+async fn export(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    Id(id): Id,
+    Query(q): Query<ExportQuery>,
+) -> ApiResult<Response> {
+    let format = Format::parse(q.format.as_deref().unwrap_or("geojson")).map_err(ApiError::Core)?;
+    let options = ExportOptions {
+        skip_deleted: q.skip_deleted.as_deref().is_some_and(truthy),
+    };
+    // Checked before the first byte, so a missing set or no rights is a plain 404/403.
+    let (exact, a) = (s.exact.clone(), actor.clone());
+    let set = blocking(move || Ok(exact.image_sets().get(&a, ImageSetId(id))?)).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+    let exact = s.exact.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut w = ChannelWriter {
+            tx: tx.clone(),
+            buf: Vec::with_capacity(1 << 20),
+        };
+        let r = exact
+            .interop()
+            .export(
+                &actor,
+                ImageSetId(id),
+                format,
+                &options,
+                &mut w,
+                &mut |_| {},
+            )
+            .map_err(std::io::Error::other)
+            .and_then(|_| w.flush());
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "export stream aborted");
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    let stream =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) });
+    let name: String = set
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(format.content_type()),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&format!(
+                    "attachment; filename=\"{name}.{}\"",
+                    format.extension()
+                ))
+                .unwrap_or(HeaderValue::from_static("attachment")),
+            ),
+        ],
+        HttpBody::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// A `Write` that sends 1 MiB chunks down a channel (the export runs on a blocking thread).
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= 1 << 20 {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(1 << 20),
+        ));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
+    }
+}

@@ -1,0 +1,485 @@
+//! SlideRunner's SQLite databases, both schemas: the older one (`Annotations` with `slide`,
+//! `type`, `agreedClass`; `Annotations_coordinates` with `orderIdx`; `Annotations_label` per
+//! person; `Classes`; `Persons`; `Slides` with `filename`, `width`/`height` that may be NULL)
+//! and the current one (plus `guid`, `deleted`, `lastModified`, `description`).
+//!
+//! SlideRunner's types map onto ours: spot (1) and special spot (4) → point (the type's default
+//! size), area (2) → box, polygon (3) → polygon, circle (5) → point (its circle's box), image
+//! annotation (6) → global. The agreed class is the type (`unclassified` when there is none:
+//! such annotations are kept); every person's label is kept in `meta_data.sliderunner.labels`,
+//! GUIDs become UUIDs, `coordinateZ` > 0 the frame. Slides are matched by file name, then stem.
+//! Exports write the current schema, which SlideRunner opens.
+
+use crate::export::{Head, Row, Sink};
+use crate::item::{Item, Shape};
+use exact_core::model::VectorType;
+use exact_core::vector::Point;
+use exact_core::{Error, Result, Timestamp};
+use rusqlite::{Connection, OpenFlags, params};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use uuid::Uuid;
+
+/// The first bytes of every SQLite database.
+pub const MAGIC: &[u8] = b"SQLite format 3\0";
+
+/// The class name of annotations without an agreed class.
+pub const UNCLASSIFIED: &str = "unclassified";
+
+fn db_err(e: rusqlite::Error) -> Error {
+    Error::invalid("SlideRunner database", e.to_string())
+}
+
+fn columns(db: &Connection, table: &str) -> Result<Vec<String>> {
+    let mut st = db
+        .prepare(&format!("PRAGMA table_info(`{table}`)"))
+        .map_err(db_err)?;
+    let cols = st
+        .query_map([], |r| r.get::<_, String>(1))
+        .map_err(db_err)?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(db_err)?;
+    Ok(cols)
+}
+
+/// Reads a SlideRunner database (spooled to a temporary file first) and gives its annotations
+/// to `f`, slide by slide. A SQLite file without SlideRunner's tables is refused naming the
+/// missing table or column.
+pub fn read(mut r: impl Read, f: &mut dyn FnMut(Item) -> Result<()>) -> Result<()> {
+    let mut tmp = tempfile::NamedTempFile::new().map_err(|e| Error::backend("import spool", e))?;
+    std::io::copy(&mut r, &mut tmp).map_err(|e| Error::backend("import spool", e))?;
+    let db = Connection::open_with_flags(tmp.path(), OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(db_err)?;
+    let need: [(&str, &[&str]); 4] = [
+        ("Annotations", &["uid", "slide", "type", "agreedClass"]),
+        (
+            "Annotations_coordinates",
+            &["coordinateX", "coordinateY", "annoId", "orderIdx"],
+        ),
+        ("Classes", &["uid", "name"]),
+        ("Slides", &["uid", "filename"]),
+    ];
+    let mut has: HashMap<&str, Vec<String>> = HashMap::new();
+    for (table, cols) in need {
+        let got = columns(&db, table)?;
+        if got.is_empty() {
+            return Err(Error::invalid(
+                "SlideRunner database",
+                format!("no table {table}: this SQLite file is not a SlideRunner database"),
+            ));
+        }
+        if let Some(c) = cols.iter().find(|c| !got.iter().any(|g| g == *c)) {
+            return Err(Error::invalid(
+                "SlideRunner database",
+                format!("table {table} has no column {c}: not a SlideRunner database"),
+            ));
+        }
+        has.insert(table, got);
+    }
+    let acols = &has["Annotations"];
+    let current = ["guid", "deleted", "lastModified", "description"]
+        .iter()
+        .all(|c| acols.iter().any(|g| g == c));
+    let zcol = columns(&db, "Annotations_coordinates")?
+        .iter()
+        .any(|c| c == "coordinateZ");
+    let class_cols = &has["Classes"];
+    let colour = class_cols.iter().any(|c| c == "color");
+    let classes: HashMap<i64, (String, Option<String>)> = {
+        let sql = if colour {
+            "SELECT uid, name, color FROM Classes"
+        } else {
+            "SELECT uid, name, NULL FROM Classes"
+        };
+        let mut st = db.prepare(sql).map_err(db_err)?;
+        st.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                (
+                    r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                    r.get::<_, Option<String>>(2)?,
+                ),
+            ))
+        })
+        .map_err(db_err)?
+        .collect::<std::result::Result<_, _>>()
+        .map_err(db_err)?
+    };
+    let persons: HashMap<i64, String> = if columns(&db, "Persons")?.is_empty() {
+        HashMap::new()
+    } else {
+        let mut st = db
+            .prepare("SELECT uid, name FROM Persons")
+            .map_err(db_err)?;
+        st.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+            ))
+        })
+        .map_err(db_err)?
+        .collect::<std::result::Result<_, _>>()
+        .map_err(db_err)?
+    };
+    let labels_exist = !columns(&db, "Annotations_label")?.is_empty();
+    let slides: Vec<(i64, String)> = {
+        let mut st = db
+            .prepare("SELECT uid, filename FROM Slides ORDER BY uid")
+            .map_err(db_err)?;
+        st.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+            ))
+        })
+        .map_err(db_err)?
+        .collect::<std::result::Result<_, _>>()
+        .map_err(db_err)?
+    };
+    let ann_sql = if current {
+        "SELECT uid, type, agreedClass, guid, deleted, lastModified, description FROM Annotations WHERE slide = ?1 ORDER BY uid"
+    } else {
+        "SELECT uid, type, agreedClass, NULL, 0, NULL, NULL FROM Annotations WHERE slide = ?1 ORDER BY uid"
+    };
+    let coord_sql = if zcol {
+        "SELECT annoId, coordinateX, coordinateY, coordinateZ FROM Annotations_coordinates WHERE annoId IN (SELECT uid FROM Annotations WHERE slide = ?1) ORDER BY annoId, orderIdx"
+    } else {
+        "SELECT annoId, coordinateX, coordinateY, 0 FROM Annotations_coordinates WHERE annoId IN (SELECT uid FROM Annotations WHERE slide = ?1) ORDER BY annoId, orderIdx"
+    };
+    let mut ann_st = db.prepare(ann_sql).map_err(db_err)?;
+    let mut coord_st = db.prepare(coord_sql).map_err(db_err)?;
+    let mut label_st = if labels_exist {
+        Some(
+            db.prepare("SELECT annoId, person, class FROM Annotations_label WHERE annoId IN (SELECT uid FROM Annotations WHERE slide = ?1) ORDER BY uid")
+                .map_err(db_err)?,
+        )
+    } else {
+        None
+    };
+    for (slide, filename) in slides {
+        // Coordinates and labels of the slide, grouped by annotation (both ordered by it).
+        let mut coords: HashMap<i64, (Vec<Point>, i64)> = HashMap::new();
+        let mut rows = coord_st.query(params![slide]).map_err(db_err)?;
+        while let Some(r) = rows.next().map_err(db_err)? {
+            let (id, x, y, z): (i64, f64, f64, Option<i64>) = (
+                r.get(0).map_err(db_err)?,
+                r.get(1).map_err(db_err)?,
+                r.get(2).map_err(db_err)?,
+                r.get(3).map_err(db_err)?,
+            );
+            let e = coords
+                .entry(id)
+                .or_insert_with(|| (Vec::new(), z.unwrap_or(0)));
+            if e.0.len() >= exact_core::vector::MAX_NODES {
+                return Err(Error::invalid(
+                    format!("annotation uid {id}"),
+                    format!("more than {} coordinates", exact_core::vector::MAX_NODES),
+                ));
+            }
+            e.0.push(Point::new(x, y));
+        }
+        let mut labels: HashMap<i64, Vec<Value>> = HashMap::new();
+        if let Some(st) = label_st.as_mut() {
+            let mut rows = st.query(params![slide]).map_err(db_err)?;
+            while let Some(r) = rows.next().map_err(db_err)? {
+                let (id, person, class): (i64, Option<i64>, Option<i64>) = (
+                    r.get(0).map_err(db_err)?,
+                    r.get(1).map_err(db_err)?,
+                    r.get(2).map_err(db_err)?,
+                );
+                labels.entry(id).or_default().push(json!({
+                    "person": person.and_then(|p| persons.get(&p)).cloned(),
+                    "class": class.and_then(|c| classes.get(&c)).map(|c| c.0.clone()),
+                }));
+            }
+        }
+        let mut rows = ann_st.query(params![slide]).map_err(db_err)?;
+        while let Some(r) = rows.next().map_err(db_err)? {
+            let uid: i64 = r.get(0).map_err(db_err)?;
+            let place = format!("annotation uid {uid}");
+            let bad = |reason: String| Error::invalid(place.clone(), reason);
+            let kind: Option<i64> = r.get(1).map_err(db_err)?;
+            let agreed: Option<i64> = r.get(2).map_err(db_err)?;
+            let guid: Option<String> = r.get(3).map_err(db_err)?;
+            let deleted: Option<i64> = r.get(4).map_err(db_err)?;
+            let modified: Option<f64> = r.get(5).map_err(db_err)?;
+            let description: Option<String> = r.get(6).map_err(db_err)?;
+            let (class, colour) = match agreed.filter(|c| *c > 0) {
+                Some(c) => classes
+                    .get(&c)
+                    .cloned()
+                    .ok_or_else(|| bad(format!("agreedClass {c} is not in Classes")))?,
+                None => (UNCLASSIFIED.to_owned(), None),
+            };
+            let mut item = Item::new(place.clone(), class);
+            item.image = Some(filename.clone());
+            item.color = colour.map(|c| c.to_ascii_uppercase());
+            item.deleted = deleted.unwrap_or(0) != 0;
+            item.description = description.unwrap_or_default();
+            if let Some(g) = guid.filter(|g| !g.is_empty()) {
+                match Uuid::parse_str(&g) {
+                    Ok(u) => item.uuid = Some(u),
+                    Err(_) => return Err(bad(format!("guid {g:?} is not a UUID"))),
+                }
+            }
+            if let Some(t) = modified.filter(|t| t.is_finite() && *t > 0.0 && *t < 1.0e11) {
+                let ts = Timestamp::from_micros((t * 1.0e6).round() as i64);
+                item.time = Some(ts);
+                item.last_edit_time = Some(ts);
+            }
+            let (pts, z) = coords.remove(&uid).unwrap_or_default();
+            if z > 0 {
+                item.frame = u32::try_from(z + 1).ok();
+            }
+            let need = |n: usize| {
+                if pts.len() < n {
+                    Err(bad(format!(
+                        "type {} needs {n} coordinates, has {}",
+                        kind.unwrap_or(0),
+                        pts.len()
+                    )))
+                } else {
+                    Ok(())
+                }
+            };
+            let mut sr = Map::new();
+            match kind.unwrap_or(0) {
+                t @ (1 | 4) => {
+                    need(1)?;
+                    item.shape = Shape::Point {
+                        at: pts[0],
+                        size: None,
+                    };
+                    item.vector_type = Some(VectorType::Point);
+                    if t == 4 {
+                        sr.insert("special_spot".into(), Value::from(true));
+                    }
+                }
+                2 => {
+                    need(2)?;
+                    let (a, b) = (pts[0], pts[1]);
+                    item.shape = Shape::Polygon(vec![
+                        Point::new(a.x.min(b.x), a.y.min(b.y)),
+                        Point::new(a.x.max(b.x), a.y.min(b.y)),
+                        Point::new(a.x.max(b.x), a.y.max(b.y)),
+                        Point::new(a.x.min(b.x), a.y.max(b.y)),
+                    ]);
+                    item.vector_type = Some(VectorType::BoundingBox);
+                }
+                3 => {
+                    // Lines exported from exact-rs come back as 2-node "polygons".
+                    need(2)?;
+                    if pts.len() == 2 {
+                        item.shape = Shape::Line(pts);
+                    } else {
+                        item.shape = Shape::Polygon(pts);
+                        item.vector_type = Some(VectorType::Polygon);
+                    }
+                }
+                5 => {
+                    need(2)?;
+                    let (a, b) = (pts[0], pts[1]);
+                    let (w, h) = ((b.x - a.x).abs(), (b.y - a.y).abs());
+                    item.shape = Shape::Point {
+                        at: Point::new((a.x + b.x) / 2.0, (a.y + b.y) / 2.0),
+                        size: Some((w, h)),
+                    };
+                    item.vector_type = Some(VectorType::Point);
+                }
+                6 => item.vector_type = Some(VectorType::Global),
+                other => return Err(bad(format!("unknown SlideRunner annotation type {other}"))),
+            }
+            if let Some(l) = labels.remove(&uid) {
+                // The first labeller is taken as the creator (SlideRunner keeps no other).
+                item.user = l
+                    .first()
+                    .and_then(|v| v.get("person"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                sr.insert("labels".into(), Value::Array(l));
+            }
+            if !sr.is_empty() {
+                item.meta_data = json!({ "sliderunner": sr });
+            }
+            f(item)?;
+        }
+    }
+    drop(tmp);
+    Ok(())
+}
+
+/// SlideRunner's current schema, as its database module creates it.
+const SCHEMA: &str = "
+CREATE TABLE `Log` (`uid` INTEGER PRIMARY KEY AUTOINCREMENT,`dateTime` FLOAT,`labelId` INTEGER);
+CREATE TABLE `Slides` (`uid` INTEGER PRIMARY KEY AUTOINCREMENT,`filename` TEXT,`width` INTEGER,`EXACTUSER` INTEGER DEFAULT 0 ,`height` INTEGER,`directory` TEXT,`uuid` TEXT,`exactImageID` TEXT);
+CREATE TABLE `Annotations` (`uid` INTEGER PRIMARY KEY AUTOINCREMENT,`guid` TEXT,`deleted` INTEGER DEFAULT 0 ,`slide` INTEGER,`type` INTEGER,`agreedClass` INTEGER,`lastModified` REAL DEFAULT 0 ,`description` TEXT);
+CREATE TABLE `Annotations_coordinates` (`uid` INTEGER PRIMARY KEY AUTOINCREMENT,`coordinateX` INTEGER,`coordinateY` INTEGER,`coordinateZ` INTEGER DEFAULT 0 ,`slide` INTEGER,`annoId` INTEGER,`orderIdx` INTEGER);
+CREATE TABLE `Persons` (`uid` INTEGER PRIMARY KEY AUTOINCREMENT,`name` TEXT,`isExactUser` INTEGER DEFAULT 0 );
+CREATE TABLE `Classes` (`uid` INTEGER PRIMARY KEY AUTOINCREMENT,`name` TEXT,`color` TEXT);
+CREATE TABLE `Annotations_label` (`uid` INTEGER PRIMARY KEY AUTOINCREMENT,`exact_id` INTEGER,`person` INTEGER DEFAULT 0 ,`class` INTEGER,`annoId` INTEGER);
+CREATE INDEX `annoId_coords` ON `Annotations_coordinates` (`annoId`);
+CREATE INDEX `slide_annos` ON `Annotations` (`slide`);
+";
+
+/// Writes a SlideRunner database into a temporary file, copied to the output at the end.
+pub(crate) struct SlideRunnerSink<W: Write> {
+    out: W,
+    file: Option<tempfile::NamedTempFile>,
+    db: Option<Connection>,
+    slides: HashMap<u64, i64>,
+    classes: HashMap<u64, i64>,
+    persons: HashMap<String, i64>,
+}
+
+impl<W: Write> SlideRunnerSink<W> {
+    pub(crate) fn new(out: W) -> Self {
+        SlideRunnerSink {
+            out,
+            file: None,
+            db: None,
+            slides: HashMap::new(),
+            classes: HashMap::new(),
+            persons: HashMap::new(),
+        }
+    }
+}
+
+fn io(e: rusqlite::Error) -> std::io::Error {
+    std::io::Error::other(e)
+}
+
+impl<W: Write> Sink for SlideRunnerSink<W> {
+    fn begin(&mut self, head: &Head) -> std::io::Result<()> {
+        let file = tempfile::NamedTempFile::new()?;
+        let db = Connection::open(file.path()).map_err(io)?;
+        db.execute_batch(SCHEMA).map_err(io)?;
+        db.execute_batch("BEGIN").map_err(io)?;
+        for i in head.images {
+            db.execute(
+                "INSERT INTO Slides (filename, width, height, uuid) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    i.name,
+                    i.width as i64,
+                    i.height as i64,
+                    Uuid::new_v4().to_string()
+                ],
+            )
+            .map_err(io)?;
+            self.slides.insert(i.id.0, db.last_insert_rowid());
+        }
+        for t in head.types {
+            db.execute(
+                "INSERT INTO Classes (name, color) VALUES (?1, ?2)",
+                params![t.name, t.color_code],
+            )
+            .map_err(io)?;
+            self.classes.insert(t.id.0, db.last_insert_rowid());
+        }
+        self.db = Some(db);
+        self.file = Some(file);
+        Ok(())
+    }
+
+    fn row(&mut self, r: &Row) -> std::io::Result<()> {
+        let db = self
+            .db
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("not begun"))?;
+        let a = r.annotation;
+        let class = match self.classes.get(&r.atype.id.0) {
+            Some(c) => *c,
+            None => {
+                db.execute(
+                    "INSERT INTO Classes (name, color) VALUES (?1, ?2)",
+                    params![r.atype.name, r.atype.color_code],
+                )
+                .map_err(io)?;
+                let c = db.last_insert_rowid();
+                self.classes.insert(r.atype.id.0, c);
+                c
+            }
+        };
+        let slide = self.slides[&r.image.id.0];
+        let pts: &[Point] = a
+            .vector
+            .as_ref()
+            .map(|v| v.points.as_slice())
+            .unwrap_or(&[]);
+        let special = a
+            .meta_data
+            .pointer("/sliderunner/special_spot")
+            .and_then(Value::as_bool)
+            == Some(true);
+        let (kind, coords): (i64, Vec<Point>) = match r.atype.vector_type {
+            _ if pts.is_empty() => (6, Vec::new()),
+            VectorType::BoundingBox | VectorType::FixedSizeBoundingBox => (2, pts.to_vec()),
+            VectorType::Point if special => (
+                4,
+                vec![Point::new(
+                    (pts[0].x + pts[1].x) / 2.0,
+                    (pts[0].y + pts[1].y) / 2.0,
+                )],
+            ),
+            VectorType::Point => (5, pts.to_vec()),
+            _ => (3, pts.to_vec()),
+        };
+        let modified = a.last_edit_time.micros() as f64 / 1.0e6;
+        db.execute(
+            "INSERT INTO Annotations (guid, deleted, slide, type, agreedClass, lastModified, description) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![a.unique_identifier.to_string(), a.deleted as i64, slide, kind, class, modified, a.description],
+        )
+        .map_err(io)?;
+        let anno = db.last_insert_rowid();
+        let z = a
+            .vector
+            .as_ref()
+            .and_then(|v| v.frame)
+            .map(|f| f as i64 - 1)
+            .unwrap_or(0);
+        let mut st = db
+            .prepare_cached("INSERT INTO Annotations_coordinates (coordinateX, coordinateY, coordinateZ, slide, annoId, orderIdx) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+            .map_err(io)?;
+        for (i, p) in coords.iter().enumerate() {
+            st.execute(params![
+                p.x.round() as i64,
+                p.y.round() as i64,
+                z,
+                slide,
+                anno,
+                i as i64 + 1
+            ])
+            .map_err(io)?;
+        }
+        let person = r.user.unwrap_or("unknown").to_owned();
+        let pid = match self.persons.get(&person) {
+            Some(p) => *p,
+            None => {
+                db.execute("INSERT INTO Persons (name) VALUES (?1)", params![person])
+                    .map_err(io)?;
+                let p = db.last_insert_rowid();
+                self.persons.insert(person, p);
+                p
+            }
+        };
+        db.prepare_cached(
+            "INSERT INTO Annotations_label (person, class, annoId) VALUES (?1, ?2, ?3)",
+        )
+        .map_err(io)?
+        .execute(params![pid, class, anno])
+        .map_err(io)?;
+        Ok(())
+    }
+
+    fn end(&mut self) -> std::io::Result<()> {
+        if let Some(db) = self.db.take() {
+            db.execute_batch("COMMIT").map_err(io)?;
+            db.close().map_err(|(_, e)| io(e))?;
+        }
+        if let Some(file) = self.file.take() {
+            let mut f = std::fs::File::open(file.path())?;
+            std::io::copy(&mut f, &mut self.out)?;
+        }
+        self.out.flush()
+    }
+}

@@ -1,0 +1,158 @@
+"""Annotation files over HTTP and the CLI: `POST …/image_sets/<id>/import/` answers a report
+(400 naming the refused feature, nothing written), `GET …/export/?format=` streams the file,
+EXACT's label upload, and `exact import` / `exact export` on a data directory."""
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import requests
+
+from conftest import PASSWORD, exact_bin, free_port, wait_for
+
+FEATURES = [
+    {"type": "Feature", "id": "5b7f0a9f-0000-4000-8000-000000000001",
+     "geometry": {"type": "Polygon", "coordinates": [[[10, 10], [60, 10], [60, 40], [10, 40], [10, 10]]]},
+     "properties": {"objectType": "annotation", "classification": {"name": "mitosis", "color": [255, 0, 0]}}},
+    {"type": "Feature", "id": "5b7f0a9f-0000-4000-8000-000000000002",
+     "geometry": {"type": "Point", "coordinates": [100, 120]},
+     "properties": {"objectType": "detection", "classification": {"name": "lymphocyte"},
+                    "measurements": {"area": 12.5}}},
+]
+
+
+def world(server, name):
+    team = server.ok(server.post("/api/v1/users/teams/", json={"name": f"team {name}"}), 201).json()["id"]
+    set_id = server.new_set(name, team)
+    product = server.ok(server.post("/api/v1/administration/products/",
+                                    json={"name": f"p {name}", "team": team, "imagesets": [set_id]}), 201).json()["id"]
+    server.ok(server.post("/api/v1/annotations/annotation_types/",
+                          json={"name": "mitosis", "vector_type": 1, "product": product}), 201)
+    server.ok(server.post("/api/v1/images/images/",
+                          json={"name": "case1.svs", "image_set": set_id, "width": 1000, "height": 800}), 201)
+    return set_id
+
+
+def annotations(server, set_id):
+    images = server.ok(server.get(f"/api/v1/images/images/?image_set={set_id}")).json()["results"]
+    out = []
+    for i in images:
+        out += server.ok(server.get(f"/api/v1/annotations/annotations/?image={i['id']}&limit=1000")).json()["results"]
+    return out
+
+
+def test_import_report_refusal_and_streamed_export(server):
+    set_id = world(server, "interop-http")
+    body = json.dumps(FEATURES).encode()
+    url = f"/api/v1/images/image_sets/{set_id}/import/"
+    # "lymphocyte" is not a type of the set: refused by name, nothing written.
+    r = server.post(url, files={"file": ("cells.geojson", body)})
+    assert r.status_code == 400, r.text
+    rep = r.json()
+    assert rep["refused"][0]["place"] == "feature 2" and "unknown class" in rep["refused"][0]["reason"]
+    assert "nothing was written" in rep["detail"]
+    assert annotations(server, set_id) == []
+    r = server.ok(server.post(url, files={"file": ("cells.geojson", body)}, data={"create_missing": "true"}))
+    assert (r.json()["created"], r.json()["created_types"]) == (2, ["lymphocyte"])
+    again = server.ok(server.post(url, files={"file": ("cells.geojson", body)}, data={"create_missing": "true"}))
+    assert (again.json()["created"], again.json()["skipped_duplicates"]) == (0, 2)
+    got = annotations(server, set_id)
+    assert sorted(a["unique_identifier"] for a in got) == [f["id"] for f in FEATURES]
+    # Streamed export, then every format parses and names the coordinate frame.
+    r = server.ok(server.get(f"/api/v1/images/image_sets/{set_id}/export/?format=geojson", stream=True))
+    assert r.headers["content-type"] == "application/geo+json"
+    assert "attachment" in r.headers["content-disposition"]
+    doc = json.loads(b"".join(r.iter_content(1 << 16)))
+    assert [f["id"] for f in doc["features"]] == [f["id"] for f in FEATURES]
+    assert doc["features"][1]["properties"]["measurements"] == {"area": 12.5}
+    csv = server.ok(server.get(f"/api/v1/images/image_sets/{set_id}/export/?format=csv")).text
+    assert csv.splitlines()[0].startswith("image,type,vector_type,vector,uuid")
+    coco = server.ok(server.get(f"/api/v1/images/image_sets/{set_id}/export/?format=coco")).json()
+    assert len(coco["annotations"]) == 2 and coco["info"]["coordinate_frame"].startswith("level-0")
+    r = server.get(f"/api/v1/images/image_sets/{set_id}/export/?format=shapefile")
+    assert r.status_code == 400 and "unknown format" in r.json()["detail"] + json.dumps(r.json())
+    r = server.get("/api/v1/images/image_sets/999999/export/?format=csv")
+    assert r.status_code == 404
+    # Malformed input names the line; truncated files too.
+    r = server.post(url, files={"file": ("x.geojson", body[:-30])}, data={"format": "geojson"})
+    assert r.status_code == 400 and "feature 2 (line 1" in r.text, r.text
+    # Anonymous: no import.
+    assert requests.post(server.url + url, files={"file": ("a", body)}).status_code in (401, 403)
+
+
+def test_exact_label_upload(server):
+    set_id = world(server, "interop-labels")
+    lines = ("case1.svs|mitosis|{\"x1\": 1, \"y1\": 2, \"x2\": 30, \"y2\": 40}|b|\n"
+             "case1.svs|mitosis|{\"x1\": 1, \"y1\": 2, \"x2\": 30, \"y2\": 40}|b|\n"
+             "case1.svs|mitosis|not in image||\n")
+    r = server.ok(server.post(f"/images/imageset/{set_id}/label-upload/",
+                              files={"file": ("labels.txt", lines.encode())}, data={"verify": "on"}))
+    assert (r.json()["created"], r.json()["skipped_duplicates"]) == (2, 1), r.text
+    got = annotations(server, set_id)
+    assert sorted(str(a["vector"]) for a in got) == ["None", "{'x1': 1, 'y1': 2, 'x2': 30, 'y2': 40}"]
+    assert all(a["blurred"] for a in got if a["vector"])
+    r = server.post(f"/images/imageset/{set_id}/label-upload/",
+                    files={"file": ("labels.txt", b"case1.svs|mitosis|{\"x1\": 1}||\n")})
+    assert r.status_code == 400 and "line 1" in r.text, r.text
+
+
+def test_cli_import_and_export(tmp_path):
+    data = tmp_path / "d"
+    port = free_port()
+    env = dict(os.environ, EXACT_ADMIN_PASSWORD=PASSWORD)
+    proc = subprocess.Popen([exact_bin(), "serve", "--data", str(data), "--bind", f"127.0.0.1:{port}"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    class S:
+        url = f"http://127.0.0.1:{port}"
+        http = requests.Session()
+
+        def post(self, p, **kw):
+            return self.http.post(self.url + p, **kw)
+
+        def ok(self, r, status=200):
+            assert r.status_code == status, r.text
+            return r
+
+        def new_set(self, name, team):
+            return self.ok(self.post("/api/v1/images/image_sets/", json={"name": name, "team": team}), 201).json()["id"]
+
+    s = S()
+    s.http.auth = ("exact", PASSWORD)
+    try:
+        wait_for(s.url + "/healthz", proc, "exact serve")
+        set_id = world(s, "cli")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    geo = tmp_path / "in.geojson"
+    geo.write_text(json.dumps(FEATURES))
+    base = [exact_bin()]
+    d = ["--data", str(data)]
+    r = subprocess.run(base + ["import", str(geo), "--set", str(set_id)] + d, capture_output=True, text=True)
+    assert r.returncode == 1, r
+    assert "refused: feature 2: unknown class \"lymphocyte\"" in r.stderr and "nothing was written" in r.stderr
+    r = subprocess.run(base + ["import", str(geo), "--set", str(set_id), "--create-missing", "--dry-run"] + d,
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "would create 2" in r.stdout, r
+    r = subprocess.run(base + ["import", str(geo), "--set", str(set_id), "--create-missing"] + d,
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "created 2, skipped 0 as duplicates, refused 0" in r.stdout, r
+    r = subprocess.run(base + ["import", str(geo), "--set", str(set_id), "--create-missing"] + d,
+                       capture_output=True, text=True)
+    assert "created 0, skipped 2 as duplicates" in r.stdout, r
+    out = tmp_path / "out.csv"
+    r = subprocess.run(base + ["export", "--set", str(set_id), "--format", "csv", "-o", str(out)] + d,
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "exported 2 annotations" in r.stderr, r
+    rows = out.read_text().splitlines()
+    assert len(rows) == 3 and rows[0].startswith("image,type,")
+    r = subprocess.run(base + ["export", "--set", "999", "--format", "csv", "-o", str(tmp_path / "none.csv")] + d,
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "not found" in r.stderr and not (tmp_path / "none.csv").exists(), r
+    bad = tmp_path / "bad.csv"
+    bad.write_text("image,type,vector\ncase1.svs,mitosis,{nope\n")
+    r = subprocess.run(base + ["import", str(bad), "--set", str(set_id)] + d, capture_output=True, text=True)
+    assert r.returncode == 1 and "row 1 (line 2): vector" in r.stderr, r
