@@ -97,8 +97,13 @@ fn manifest() -> &'static Manifest {
 
 /// The shell every page shares: the page's name and id for the bundle, and nothing else.
 fn shell(page: &str, id: Option<u64>, title: &str) -> Response {
+    shell_with(page, id, title, "")
+}
+
+/// [`shell`] with extra attributes on `<body>` (` data-…="…"`, from the server only).
+fn shell_with(page: &str, id: Option<u64>, title: &str, attrs: &str) -> Response {
     let m = manifest();
-    let id = id.map(|i| format!(" data-id=\"{i}\"")).unwrap_or_default();
+    let id = id.map(|i| format!(" data-id=\"{i}\"")).unwrap_or_default() + attrs;
     let html = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -162,8 +167,9 @@ fn not_found(what: &str) -> Response {
         .into_response()
 }
 
-async fn home(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
-    page(&s, &headers, &uri, "home", None, "Images").await
+/// `/`: the home page is EXACT's `/images/` (as EXACT redirects its root).
+async fn home() -> axum::response::Redirect {
+    axum::response::Redirect::to("/images/")
 }
 
 async fn viewer(
@@ -192,8 +198,14 @@ async fn verify(
 
 /// The login form. It also hands out a CSRF cookie when there is none, so that the login POST
 /// can repeat it as `X-CSRFToken` (a double-submit pair) like every other unsafe request.
-async fn login(headers: HeaderMap) -> Response {
-    let mut res = shell("login", None, "Log in");
+async fn login(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    // The login page offers "create an account" where self-registration is open.
+    let attrs = if s.allow_registration {
+        " data-registration=\"1\""
+    } else {
+        ""
+    };
+    let mut res = shell_with("login", None, "Log in", attrs);
     if Cookies::from_headers(&headers).get(CSRF_COOKIE).is_none() {
         let (token, _) = crate::auth::new_token();
         let secure = headers

@@ -1,6 +1,6 @@
 //! exact-interop: annotations in and out of exact-rs. One import/export interface
 //! ([`Format`], [`Item`]) with one module per file format — QuPath GeoJSON, COCO JSON, CSV and
-//! EXACT's label-upload lines — and the two use cases over the [`Catalog`](exact_core::Catalog),
+//! EXACT's label-upload lines — and the two use cases over the [`Catalog`],
 //! [`Interop::import`] and [`Interop::export`], which run with the actor's permissions.
 //!
 //! SlideRunner's SQLite databases are a module of the same interface.

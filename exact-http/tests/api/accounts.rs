@@ -364,6 +364,18 @@ async fn registration_is_off_unless_enabled() {
     let (s, v) = open.call("GET", "/api/v1/auth/me/", None, None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(v["registration_open"], true, "{v}");
+    // The login page offers "create an account" only where registration is open.
+    for (app, offered) in [(&api.app, false), (&open.app, true)] {
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+        let req = axum::http::Request::get("/user/login/")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let res = app.clone().oneshot(req).await.unwrap();
+        let html = res.into_body().collect().await.unwrap().to_bytes();
+        let html = String::from_utf8_lossy(&html);
+        assert_eq!(html.contains("data-registration=\"1\""), offered, "{html}");
+    }
     for (bad, field) in [
         (
             json!({"username": "newbie", "password": "short"}),

@@ -1,8 +1,7 @@
 // One bundle for every page: the server's shell names the page in `<body data-page=…>`.
 
 import { ApiError } from './api/client';
-import { h, pageId } from './pages/dom';
-import { homePage } from './pages/home';
+import { h } from './pages/dom';
 import { loginPage } from './pages/login';
 import { managePage } from './pages/manage';
 import { verifyPage } from './pages/verify';
@@ -10,7 +9,6 @@ import { viewerPage } from './pages/viewer';
 
 async function main(): Promise<void> {
   const page = document.body.dataset.page;
-  if (page === 'viewer') localStorage.setItem('exact-last-image', String(pageId()));
   switch (page) {
     case 'login':
       return loginPage();
@@ -19,7 +17,7 @@ async function main(): Promise<void> {
     case 'verify':
       return verifyPage();
     default:
-      return managePage(page) ?? homePage();
+      return managePage(page) ?? location.assign('/images/');
   }
 }
 

@@ -109,6 +109,9 @@ export const api = {
   login: (username: string, password: string) =>
     request<{ user: User; csrftoken: string }>('POST', `${A}/auth/login/`, { username, password }, false),
   logout: () => request<unknown>('POST', `${A}/auth/logout/`),
+  /** Self-registration (only where the server runs with `--allow-registration`). */
+  register: (username: string, password: string, email: string) =>
+    request<User>('POST', `${A}/auth/register/`, { username, password, email }, false),
   user: (id: Id) => request<User>('GET', `${A}/users/users/${id}/`),
   image: (id: Id) => request<Image>('GET', `${A}/images/images/${id}/?omit=annotations`),
   images: (set: Id) =>
