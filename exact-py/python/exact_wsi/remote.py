@@ -47,7 +47,8 @@ _DERIVED = ("verified_by_user", "uploaded_media_files", "annotationversion_set")
 _RELATIONS = {
     "api/v1/users/users/": ("team_set",),
     "api/v1/users/teams/": ("image_sets", "members", "memberships", "product_set"),
-    "api/v1/images/image_sets/": ("images", "product_set", "set_tags"),
+    # `pinned`: whether the requester pinned the set (the record keeps `pinned_by`).
+    "api/v1/images/image_sets/": ("images", "product_set", "set_tags", "pinned"),
     "api/v1/administration/products/": ("annotationtype_set",),
     "api/v1/images/images/": ("annotations",),
     "api/v1/annotations/annotations/": _DERIVED,
