@@ -73,8 +73,8 @@ pub enum Error {
         /// Why (the conversion's or the reader's reason, without server paths).
         detail: String,
     },
-    /// The input is larger than a configured limit (an upload beyond the upload limit).
-    #[error("{what} is larger than the limit of {limit} bytes")]
+    /// An upload beyond the upload limit (`EXACT_MAX_UPLOAD`).
+    #[error("{what} is larger than the upload limit of {limit} bytes")]
     TooLarge {
         /// What was too large, e.g. the uploaded file's name.
         what: String,
