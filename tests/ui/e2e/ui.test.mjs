@@ -177,7 +177,10 @@ describe('browser UI', () => {
     // Delete the point, then undo the delete.
     await click(page, 700, 150);
     await page.waitForFunction((id) => window.exact.selected() === id, point.id);
-    await write(page, 'DELETE', `${ANN}${point.id}/`, () => page.keyboard.press('Delete'));
+    // The viewer deletes as EXACT's visible soft delete (PATCH deleted=true), so undo can bring
+    // the annotation back; DELETE would move it to the trash.
+    saved = await write(page, 'PATCH', `${ANN}${point.id}/`, () => page.keyboard.press('Delete'), 200);
+    assert.equal(saved.deleted, true);
     assert.equal((await rest('GET', `${ANN}${point.id}/`)).deleted, true);
     await write(page, 'PATCH', `${ANN}${point.id}/`, () => page.keyboard.press('Control+z'), 200);
     assert.equal((await rest('GET', `${ANN}${point.id}/`)).deleted, false);
