@@ -18,15 +18,15 @@ bin="${CARGO_TARGET_DIR:-target}/release/exact"
 data="$(mktemp -d)"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 base="http://127.0.0.1:$port"
-EXACT_ADMIN_PASSWORD=bench "$bin" serve --data "$data" --bind "127.0.0.1:$port" >>"$data/serve.log" 2>&1 &
+EXACT_ADMIN_PASSWORD=bench-secret "$bin" serve --data "$data" --bind "127.0.0.1:$port" >>"$data/serve.log" 2>&1 &
 server=$!
 trap 'kill -TERM "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$data"' EXIT
 for _ in $(seq 300); do
     curl -fsS "$base/healthz" >/dev/null 2>&1 && break
     sleep 0.1
 done
-export BENCH_AUTH="Basic $(printf 'exact:bench' | base64)"
-read -r image _ _ _ < <(python3 tests/http/bench_seed.py "$base" exact bench "$n" 0)
+export BENCH_AUTH="Basic $(printf 'exact:bench-secret' | base64)"
+read -r image _ _ _ < <(python3 tests/http/bench_seed.py "$base" exact bench-secret "$n" 0)
 
 p50() { sed -n 's/^ *50% *\(.*\)$/\1/p'; }
 run() { # label, then wrk arguments
