@@ -633,9 +633,8 @@ pub fn new_image(o: &Obj) -> Result<NewImage> {
     Ok(new)
 }
 
-/// The filters of an annotation list, by EXACT's query parameter names
-/// ([`annotation_list`]); `limit`/`offset` window it.
-pub const ANNOTATION_LIST_FIELDS: &[&str] = &[
+/// The filters of an annotation list, by EXACT's query parameter names ([`annotation_list`]).
+pub const ANNOTATION_FILTERS: &[&str] = &[
     "image",
     "image__in",
     "annotation_type",
@@ -653,14 +652,15 @@ pub const ANNOTATION_LIST_FIELDS: &[&str] = &[
     "vector_type__in",
     "verified_by",
     "verified_by__range",
-    "limit",
-    "offset",
 ];
+
+/// The parameters that window a list (`limit`, `offset`), beside [`ANNOTATION_FILTERS`].
+pub const WINDOW: &[&str] = &["limit", "offset"];
 
 /// How far an open viewport side reaches; the library clamps it to the image's margins.
 const OPEN_SIDE: f64 = 1e15;
 
-/// An annotation list from EXACT's filter names (see [`ANNOTATION_LIST_FIELDS`]): `deleted`
+/// An annotation list from EXACT's filter names (see [`ANNOTATION_FILTERS`], [`WINDOW`]): `deleted`
 /// absent or `null` lists both live and deleted ones (EXACT's API does); `vector_x_min` & co.
 /// bound a viewport whose open sides reach the image's margins; `verified_by__range` is
 /// `"a,b"` or `[a, b]`.

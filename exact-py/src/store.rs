@@ -390,7 +390,10 @@ impl NativeStore {
     /// `limit`/`offset` included), paged in the store: `{"count": n, "results": [...]}`.
     fn annotations_list(&self, py: Python<'_>, user: u64, query: String) -> PyResult<String> {
         self.json(py, user, move |e, a| {
-            let list = wire::annotation_list(&strict(&query, wire::ANNOTATION_LIST_FIELDS)?)?;
+            let list = wire::annotation_list(&strict(
+                &query,
+                &[wire::ANNOTATION_FILTERS, wire::WINDOW].concat(),
+            )?)?;
             let page = e.annotations().list(&a, &list)?;
             Ok(json!({"count": page.count, "results": page.items}))
         })
@@ -551,7 +554,10 @@ impl NativeStore {
     ) -> PyResult<Vec<(&'static str, NativeBuffer)>> {
         let e = self.handle()?;
         let (n, nodes, columns) = run(py, move || {
-            let mut list = wire::annotation_list(&strict(&query, wire::ANNOTATION_LIST_FIELDS)?)?;
+            let mut list = wire::annotation_list(&strict(
+                &query,
+                &[wire::ANNOTATION_FILTERS, wire::WINDOW].concat(),
+            )?)?;
             list.images = vec![ImageId(image)];
             let a = actor(&e, user)?;
             let mut cols = rows::ColumnBuilder::default();

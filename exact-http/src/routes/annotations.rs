@@ -40,26 +40,7 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// The parameters handled by the library's list query rather than the generic filters.
-const QUERY_PARAMS: &[&str] = &[
-    "image",
-    "image__in",
-    "annotation_type",
-    "annotation_type__in",
-    "deleted",
-    "user",
-    "last_edit_time__gte",
-    "vector_x_min",
-    "vector_x_max",
-    "vector_y_min",
-    "vector_y_max",
-    "id",
-    "id__in",
-    "vector_type",
-    "vector_type__in",
-    "verified_by",
-    "verified_by__in",
-    "verified_by__range",
-];
+const QUERY_PARAMS: &[&str] = exact_core::wire::ANNOTATION_FILTERS;
 
 /// A viewport side: a number, and a finite one (`nan`, `inf` parse as floats but bound
 /// nothing).
