@@ -24,7 +24,10 @@ use crate::catalog::{
     ProductPatch,
 };
 use crate::geometry::BBox;
-use crate::ids::{AnnotationId, AnnotationTypeId, ImageId, ImageSetId, ProductId, TeamId, UserId};
+use crate::ids::{
+    AnnotationId, AnnotationTypeId, AnnotationVersionId, ImageId, ImageSetId, ProductId, TeamId,
+    UserId,
+};
 use crate::model::{CollaborationType, ImageType, Priority, VectorType};
 use crate::time::Timestamp;
 use crate::vector::Vector;
@@ -652,6 +655,8 @@ pub const ANNOTATION_FILTERS: &[&str] = &[
     "vector_type__in",
     "verified_by",
     "verified_by__range",
+    "verified_by__in",
+    "annotationversion",
 ];
 
 /// The parameters that window a list (`limit`, `offset`), beside [`ANNOTATION_FILTERS`].
@@ -734,12 +739,18 @@ pub fn annotation_list(o: &Obj) -> Result<AnnotationList> {
             }
         }
     }
+    let verified_by_in = o
+        .ids("verified_by__in")?
+        .map(|us| us.into_iter().map(UserId).collect());
+    let annotation_version = o.u64("annotationversion")?.map(AnnotationVersionId);
     Ok(AnnotationList {
         images,
         query,
         ids,
         vector_types,
         verified_by,
+        verified_by_in,
+        annotation_version,
         offset: o
             .u64("offset")?
             .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)),
@@ -789,6 +800,8 @@ mod tests {
             ("image", "x"),
             ("deleted", "maybe"),
             ("vector_x_min", "nan"),
+            ("verified_by__in", "1,x"),
+            ("annotationversion", "-1"),
         ] {
             let e = annotation_list(&Obj::from_pairs([(k, v)])).unwrap_err();
             match e {

@@ -8,8 +8,8 @@
 use super::annotations::Annotations;
 use super::query::AnnotationQuery;
 use crate::codec;
-use crate::ids::{AnnotationId, AnnotationTypeId, ImageId, UserId};
-use crate::model::{Annotation, AnnotationType, VectorType, Verification};
+use crate::ids::{AnnotationId, AnnotationTypeId, AnnotationVersionId, ImageId, UserId};
+use crate::model::{Annotation, AnnotationType, AnnotationVersion, VectorType, Verification};
 use crate::permissions::Actor;
 use crate::{Error, Result};
 use std::collections::{BTreeMap, HashSet};
@@ -28,6 +28,11 @@ pub struct AnnotationList {
     /// Only annotations with a verification (accepted or rejected) by a user whose id lies in
     /// this inclusive range (EXACT's `verified_by`, `verified_by__range`).
     pub verified_by: Option<(UserId, UserId)>,
+    /// Only annotations with a verification by one of these users (`verified_by__in`).
+    pub verified_by_in: Option<Vec<UserId>>,
+    /// Only the annotation this set-version snapshot is of (EXACT's `annotationversion`, the
+    /// reverse relation of the snapshots); an unknown snapshot id matches nothing.
+    pub annotation_version: Option<AnnotationVersionId>,
     /// How many of the matches (in id order) to skip.
     pub offset: usize,
     /// At most this many; `None`: all after `offset`.
@@ -79,20 +84,44 @@ impl Annotations<'_> {
                 None => drawn,
             });
         }
-        let ids: Option<HashSet<u64>> = list
+        let mut ids: Option<HashSet<u64>> = list
             .ids
             .as_ref()
             .map(|ids| ids.iter().map(|i| i.0).collect());
-        let verified: Option<HashSet<u64>> = match list.verified_by {
-            Some((lo, hi)) => Some(
-                c.all::<Verification>()?
-                    .into_iter()
-                    .filter(|v| v.user >= lo && v.user <= hi)
+        if let Some(v) = list.annotation_version {
+            // The snapshot names one annotation; visibility is still checked by the walk.
+            let of: HashSet<u64> = c
+                .find::<AnnotationVersion>(v.0)?
+                .map(|s| s.annotation.0)
+                .into_iter()
+                .collect();
+            ids = Some(match ids {
+                Some(ids) => ids.intersection(&of).copied().collect(),
+                None => of,
+            });
+        }
+        // Each verifier filter is its own join in EXACT (django chains them): an annotation
+        // passes when some verification meets each, not necessarily the same one.
+        let mut verified: Option<HashSet<u64>> = None;
+        if list.verified_by.is_some() || list.verified_by_in.is_some() {
+            let all = c.all::<Verification>()?;
+            let by = |keep: &dyn Fn(UserId) -> bool| -> HashSet<u64> {
+                all.iter()
+                    .filter(|v| keep(v.user))
                     .map(|v| v.annotation.0)
-                    .collect(),
-            ),
-            None => None,
-        };
+                    .collect()
+            };
+            if let Some((lo, hi)) = list.verified_by {
+                verified = Some(by(&|u| u >= lo && u <= hi));
+            }
+            if let Some(us) = &list.verified_by_in {
+                let these = by(&|u| us.contains(&u));
+                verified = Some(match verified {
+                    Some(v) => v.intersection(&these).copied().collect(),
+                    None => these,
+                });
+            }
+        }
         let keep = list.offset.saturating_add(list.limit.unwrap_or(usize::MAX));
         // Deep windows would hold too many copies: the first walk then keeps ids only and a
         // second walk decodes the window.
