@@ -166,6 +166,7 @@ def test_filters_answer_alike(served):
     made = remote.add_boxes(image, box, [[10 * i, 10, 10 * i + 8, 18] for i in range(6)])
     ids = [int(i) for i in made]
     remote.verify(ids[0])
+    remote.update_annotations([{"id": ids[1], "description": "second look"}])
     member_id = member.user["id"]
     owner_id = remote.user["id"]
     local.create_version("v1", [served["set"]])
@@ -176,9 +177,19 @@ def test_filters_answer_alike(served):
         {"verified_by__range": f"{owner_id},{owner_id}"},
         {"id__in": ids[1:3]},
         {"vector_type": 1},
+        {"description__contains": "second"},
+        {"description": "second look"},
+        {"time__gte": local.annotation(ids[3])["time"]},
+        {"time__range": f"2000-01-01,{local.annotation(ids[2])['time']}"},
+        {"vector__isnull": False},
+        {"meta_data__isnull": True},
+        {"unique_identifier__in": [local.annotation(ids[4])["unique_identifier"]]},
     ):
         want = local.annotations(image, **kwargs)
+        assert want, kwargs
         assert remote.annotations(image, **kwargs) == want, kwargs
+        cols = local.annotations(image, as_columns=True, **kwargs)
+        assert cols["id"].tolist() == [a["id"] for a in want], kwargs
     assert [a["id"] for a in local.annotations(image, verified_by__in=[owner_id])] == [ids[0]]
     assert local.annotations(image, verified_by__in=[member_id]) == []
     # annotationversion: the annotation a snapshot is of (snapshot ids from the REST API).
@@ -193,4 +204,8 @@ def test_filters_answer_alike(served):
             store.annotations(image, verified_by__in="1,x")
         with pytest.raises(InvalidInputError):
             store.annotations(image, annotationversion="first")
+        with pytest.raises(InvalidInputError):
+            store.annotations(image, time__lte="yesterday")
+        with pytest.raises(InvalidInputError):
+            store.annotations(image, unique_identifier="not-a-uuid")
         assert store.annotations(image, annotationversion=999_999) == []
