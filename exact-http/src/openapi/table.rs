@@ -394,7 +394,7 @@ pub(super) fn table() -> Vec<Op> {
         "annotations",
         "Relabel ({ids, annotation_type}) or delete/restore ({ids, deleted}) many annotations; or, with a list of patches ([{id, field: value …}]), change each as PATCH would; all or none (answers the changed annotations)",
         In::ObjectOrList,
-        Out::One,
+        Out::OneOrMany,
     ));
     ops.push(op(
         "post",
