@@ -7,7 +7,7 @@
 //! Run: `cargo bench -p exact-benches --bench annotations`
 
 use exact_benches::{Rng, dir_size, quantile, timed};
-use exact_core::catalog::{AnnotationQuery, NewAnnotation};
+use exact_core::catalog::{AnnotationPatch, AnnotationQuery, NewAnnotation};
 use exact_core::model::CollaborationType;
 use exact_core::{Actor, AnnotationTypeId, BBox, ImageId, Point, Vector, VectorType};
 use exact_store::{Exact, ExactConfig};
@@ -247,6 +247,7 @@ fn main() {
         "empty viewport: p50 {:>8.1} µs  (target ≤ 50 µs)",
         quantile(&mut empty, 0.5).as_secs_f64() * 1e6
     );
+    bulk_update(&s, side * 3.0);
     drop(s);
 
     // Size on disk with boxes only.
@@ -261,5 +262,43 @@ fn main() {
     println!(
         "disk: {:.0} bytes per box annotation  (target ≤ 400; baseline: the encoded record is ~50 bytes)",
         size as f64 / n as f64
+    );
+}
+
+/// A bulk edit of the annotations in one region (they share pages, as a model's proposals or a
+/// selection in the viewer do): one atomic `update_many` beside the same edits one `update`
+/// each (each its own durable batch).
+fn bulk_update(s: &Setup, side: f64) {
+    let a = s.exact.annotations();
+    let q = BBox::new(W / 2.0, H / 2.0, W / 2.0 + side, H / 2.0 + side);
+    let ids: Vec<_> = a
+        .query(&s.me, s.image, &AnnotationQuery::viewport(q))
+        .unwrap()
+        .into_iter()
+        .map(|x| x.id)
+        .take(5_000)
+        .collect();
+    let patch = |text: &str| AnnotationPatch {
+        description: Some(text.into()),
+        ..Default::default()
+    };
+    let (_, bulk) = timed(|| {
+        a.update_many(&s.me, ids.iter().map(|id| (*id, patch("bulk"))).collect())
+            .unwrap()
+    });
+    let (_, single) = timed(|| {
+        for id in &ids {
+            a.update(&s.me, *id, patch("single")).unwrap();
+        }
+    });
+    println!(
+        "bulk update of {} annotations in one region (update_many, one atomic batch): {:>8.1} ms",
+        ids.len(),
+        bulk.as_secs_f64() * 1e3
+    );
+    println!(
+        "  baseline one update per annotation: {:>8.1} ms  → {:.1}×",
+        single.as_secs_f64() * 1e3,
+        single.as_secs_f64() / bulk.as_secs_f64()
     );
 }

@@ -19,7 +19,9 @@ use crate::model::Annotation;
 use crate::pages::{self, APPEND_BELOW, IBox, PAGE_BYTES, PageEntry};
 use crate::store::{Batch, EntryWrite, Expect, Index, IndexEntry, Kind};
 use crate::{Error, ErrorKind, Result};
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 /// One annotation ready to be filed.
 pub(crate) struct Filed {
@@ -45,7 +47,8 @@ impl Filed {
 struct Located {
     cell: Vec<u8>,
     page_id: u64,
-    page: Vec<u8>,
+    /// Shared by every annotation a bulk lookup found in the same page.
+    page: Arc<Vec<u8>>,
     annotation: Annotation,
 }
 
@@ -55,7 +58,7 @@ type Move = (u64, Option<Vec<u8>>);
 /// A page being rewritten by a batch: per annotation id, its new entry (`None` = it leaves).
 struct Rewrite {
     cell: Vec<u8>,
-    page: Vec<u8>,
+    page: Arc<Vec<u8>>,
     replace: HashMap<u64, Option<Filed>>,
 }
 
@@ -230,7 +233,7 @@ impl Catalog {
                 return Ok(Some(Located {
                     cell: cell.to_vec(),
                     page_id: page.id,
-                    page: page.value,
+                    page: Arc::new(page.value),
                     annotation,
                 }));
             }
@@ -262,6 +265,68 @@ impl Catalog {
     /// The annotation `id`, without permission checks.
     pub(crate) fn find_annotation(&self, id: AnnotationId) -> Result<Option<Annotation>> {
         Ok(self.locate(id)?.map(|l| l.annotation))
+    }
+
+    /// The annotations `ids` (in order), without permission checks; see
+    /// [`Catalog::locate_many`].
+    pub(crate) fn find_annotations(&self, ids: &[AnnotationId]) -> Result<Vec<Option<Annotation>>> {
+        Ok(self
+            .locate_many(ids)?
+            .into_iter()
+            .map(|l| l.map(|l| l.annotation))
+            .collect())
+    }
+
+    /// Where each of `ids` is (in order), reading each locator block and each cell's pages
+    /// once: a bulk write of n annotations sharing a page would otherwise decode that page n
+    /// times (quadratic in the page's fill). An id missing from the cell its locator names
+    /// (moved meanwhile), or repeated, is looked up alone, with [`Catalog::locate`]'s retries.
+    fn locate_many(&self, ids: &[AnnotationId]) -> Result<Vec<Option<Located>>> {
+        let what = self.store.location();
+        let mut blocks: HashMap<u64, BTreeMap<u8, Vec<u8>>> = HashMap::new();
+        let mut wanted: BTreeMap<Vec<u8>, HashSet<u64>> = BTreeMap::new();
+        for id in ids {
+            let block = pages::block_of(id.0);
+            let map = match blocks.entry(block) {
+                Entry::Occupied(o) => o.into_mut(),
+                Entry::Vacant(v) => v.insert(match self.locator_block(block)? {
+                    Some(bytes) => pages::decode_block(&bytes, what)?,
+                    None => BTreeMap::new(),
+                }),
+            };
+            if let Some(cell) = map.get(&(id.0 as u8)) {
+                wanted.entry(cell.clone()).or_default().insert(id.0);
+            }
+        }
+        let mut found: HashMap<u64, Located> = HashMap::with_capacity(ids.len());
+        for (cell, want) in &wanted {
+            for page in self.cell_pages(cell)? {
+                let shared = Arc::new(page.value);
+                let (entries, damage) = pages::entries_lossy(&shared, what);
+                if let Some(e) = damage {
+                    self.report(&e);
+                }
+                for e in entries.into_iter().filter(|e| want.contains(&e.id)) {
+                    let annotation =
+                        codec::decode_annotation(e.id, e.data, what).map_err(|err| {
+                            Error::corrupt(what, format!("{}: {err}", AnnotationId(e.id)))
+                        })?;
+                    let at = Located {
+                        cell: cell.clone(),
+                        page_id: page.id,
+                        page: Arc::clone(&shared),
+                        annotation,
+                    };
+                    found.insert(e.id, at);
+                }
+            }
+        }
+        ids.iter()
+            .map(|id| match found.remove(&id.0) {
+                Some(at) => Ok(Some(at)),
+                None => self.locate(*id),
+            })
+            .collect()
     }
 
     /// Read-modify-write of one annotation with optimistic retries; `change` returns the new
@@ -314,8 +379,8 @@ impl Catalog {
             let mut rewrites: BTreeMap<u64, Rewrite> = BTreeMap::new();
             let mut arrivals: BTreeMap<Vec<u8>, Vec<Filed>> = BTreeMap::new();
             let mut moves: BTreeMap<u64, Vec<Move>> = BTreeMap::new();
-            for &id in ids {
-                let loc = self.locate(id)?.ok_or_else(|| Error::not_found(id))?;
+            for (&id, loc) in ids.iter().zip(self.locate_many(ids)?) {
+                let loc = loc.ok_or_else(|| Error::not_found(id))?;
                 let (new, extra) = change(&loc.annotation)?;
                 batch.entries.extend(extra);
                 let filed = Filed::of(&new);
@@ -365,7 +430,7 @@ impl Catalog {
                     key: rw.cell.clone(),
                     id: *page_id,
                     value: (!kept.is_empty()).then(|| pages::build(&kept)),
-                    expect: Expect::Exactly(rw.page.clone()),
+                    expect: Expect::Exactly(rw.page.to_vec()),
                 });
             }
             for (cell, items) in &arrivals {

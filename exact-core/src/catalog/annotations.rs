@@ -392,9 +392,11 @@ impl Annotations<'_> {
         let mut types: HashMap<AnnotationTypeId, Option<AnnotationType>> = HashMap::new();
         let mut plans: HashMap<AnnotationId, (usize, Plan)> = HashMap::new();
         let mut ids = Vec::with_capacity(patches.len());
-        for (i, (id, patch)) in patches.into_iter().enumerate() {
+        let wanted: Vec<AnnotationId> = patches.iter().map(|(id, _)| *id).collect();
+        let found = self.0.find_annotations(&wanted)?;
+        for (i, ((id, patch), current)) in patches.into_iter().zip(found).enumerate() {
             let plan = self
-                .plan(actor, id, patch, &mut images, &mut types)
+                .plan(actor, id, current, patch, &mut images, &mut types)
                 .map_err(|e| tag(i, e))?;
             if plans.insert(id, (i, plan)).is_some() {
                 return Err(tag(i, Error::invalid("id", format!("{id} is given twice"))));
@@ -415,24 +417,37 @@ impl Annotations<'_> {
         Ok(out)
     }
 
-    /// Checks one change before anything is written: the annotation is visible and editable,
-    /// a new type is offered on the set, the texts are within the limits.
+    /// Checks one change before anything is written: the annotation (looked up by the caller,
+    /// `None` if missing, so a bulk change reads its annotations in one pass and each image's
+    /// rights once) is visible and editable, a new type is offered on the set, the texts are
+    /// within the limits.
     pub(super) fn plan(
         &self,
         actor: &Actor,
         id: AnnotationId,
+        current: Option<Annotation>,
         patch: AnnotationPatch,
         images: &mut HashMap<ImageId, ImageCtx>,
         types: &mut HashMap<AnnotationTypeId, Option<AnnotationType>>,
     ) -> Result<Plan> {
-        let current = self.get(actor, id)?;
+        let current = current.ok_or_else(|| Error::not_found(id))?;
         let ctx = match images.entry(current.image) {
             Entry::Occupied(o) => o.into_mut(),
             Entry::Vacant(v) => {
-                let (_, set, rights) = self.0.readable_image(actor, current.image)?;
+                let (_, set, rights) =
+                    self.0
+                        .readable_image(actor, current.image)
+                        .map_err(|e| match e.kind() {
+                            ErrorKind::NotFound => Error::not_found(id),
+                            _ => e,
+                        })?;
                 v.insert(ImageCtx { set, rights })
             }
         };
+        // As `get`: what the actor may not see is not found.
+        if !actor.sees(&ctx.set, &ctx.rights, &current) {
+            return Err(Error::not_found(id));
+        }
         if !actor.may_edit(&ctx.set, &ctx.rights, &current) {
             return Err(Error::denied(format!("{id} belongs to someone else")));
         }

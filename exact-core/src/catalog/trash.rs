@@ -66,9 +66,10 @@ impl Annotations<'_> {
             return Ok(Vec::new());
         }
         let (mut images, mut types, mut plans) = (HashMap::new(), HashMap::new(), HashMap::new());
-        for (i, &id) in ids.iter().enumerate() {
+        let found = self.0.find_annotations(&ids)?;
+        for (i, (&id, current)) in ids.iter().zip(found).enumerate() {
             let plan = self
-                .plan(actor, id, deletion(), &mut images, &mut types)
+                .plan(actor, id, current, deletion(), &mut images, &mut types)
                 .map_err(|e| tag(i, e))?;
             plans.insert(id, plan);
         }
