@@ -20,6 +20,7 @@
 
 pub mod coco;
 pub mod csv;
+pub mod exact_template;
 mod export;
 pub mod geojson;
 mod import;
