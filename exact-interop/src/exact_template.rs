@@ -479,7 +479,7 @@ impl Interop<'_> {
                                     image.name,
                                     user,
                                     py_time(l.time),
-                                    l.action as u8
+                                    l.action.code()
                                 ),
                             )?;
                         }
