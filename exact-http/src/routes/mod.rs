@@ -8,6 +8,7 @@ mod annotation_types;
 mod annotations;
 mod common;
 mod events;
+mod exports;
 mod files;
 mod image_sets;
 mod images;
@@ -68,6 +69,7 @@ pub fn routes() -> Router<AppState> {
         .merge(admin::routes())
         .merge(manage::routes())
         .merge(interop::routes())
+        .merge(exports::routes())
         .route("/api/v1/processing/{*rest}", axum::routing::any(not_yet))
         .route("/api/v1/images/registration/", axum::routing::any(not_yet))
         .route(

@@ -171,7 +171,8 @@ class Store:
                skip_deleted: bool = False) -> dict:
         """Write every annotation of ``image_set`` to ``path`` (replaced whole, never half
         written) as ``geojson``, ``coco``, ``csv`` or ``exact-labels`` (from the file's
-        extension when ``format`` is ``None``). Coordinates are level-0 pixels."""
+        extension when ``format`` is ``None``), or through one of the store's EXACT export
+        formats with ``format="exact:<name>"``. Coordinates are level-0 pixels."""
         if self._native is None:
             from ._errors import ClosedError
 
