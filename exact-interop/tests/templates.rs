@@ -256,8 +256,10 @@ fn exacts_default_format_and_the_trailing_comma_fix() {
 #[test]
 fn values_are_not_read_as_placeholders() {
     let w = world();
-    let mut p = exact_core::catalog::ImageSetPatch::default();
-    p.name = Some("%%type,}".into());
+    let p = exact_core::catalog::ImageSetPatch {
+        name: Some("%%type,}".into()),
+        ..Default::default()
+    };
     w.exact.image_sets().update(&w.me, w.set, p).unwrap();
     // EXACT would replace `%%type` inside the set's name and drop its comma.
     assert_eq!(one(&w, "%%imageset|%%type"), "%%type,}|mitosis");
