@@ -98,6 +98,16 @@ def test_export_formats_api_kept_exports_and_cli(tmp_path):
         assert s.post(f"/annotations/export/{set_id}/", json={"export_format": 99999}).status_code == 404
         assert s.post(f"/annotations/export/99999/", json={"export_format": f["id"]}).status_code == 404
         assert s.get("/annotations/export/99999/download/").status_code == 404
+        # EXACT's form paths for formats.
+        g = s.ok(s.post("/annotations/export/create/",
+                        data={"name": "per image", "team": team, "annotations_types": typ,
+                              "image_aggregation": "on", "image_format": "%%imagename: %%annoamount%%annotations",
+                              "annotation_format": "  %%type"}), 201).json()
+        g = s.ok(s.post(f"/annotations/export/{g['id']}/edit/", data={"annotation_format": " %%minx"})).json()
+        r = s.ok(s.get(f"/api/v1/images/image_sets/{set_id}/export/?format=exact:per image"))
+        assert r.text == "\ncase1.svs: 2 10\nimage name|annotation type|not in image\n\n", repr(r.text)
+        s.ok(s.post(f"/annotations/export/{g['id']}/delete/"), 204)
+        assert s.get(f"{formats}{g['id']}/").status_code == 404
         # Deleting keeps the export restorable; it is no longer served.
         s.ok(s.delete(f"/api/v1/annotations/exports/{e['id']}/"), 204)
         assert s.get(e["download"]).status_code == 404

@@ -467,7 +467,10 @@ fn body_schema(o: &Op) -> Value {
             json!({"image_set_id": id(), "product_id": id()}),
             &["image_set_id", "product_id"],
         ),
-        "/api/v1/annotations/export_formats/" | "/api/v1/annotations/export_formats/{id}/" => (
+        "/api/v1/annotations/export_formats/"
+        | "/api/v1/annotations/export_formats/{id}/"
+        | "/annotations/export/create/"
+        | "/annotations/export/{id}/edit/" => (
             json!({"name": text(), "team": id(), "public": flag(), "annotations_types": ids(),
                 "base_format": text(), "image_format": {"type": "string", "nullable": true},
                 "annotation_format": text(), "vector_format": text(),

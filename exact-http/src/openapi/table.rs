@@ -703,6 +703,30 @@ fn export_formats(ops: &mut Vec<Op>) {
         Out::Made,
     ));
     ops.push(op(
+        "post",
+        "/annotations/export/create/",
+        "legacy",
+        "Create an export format (EXACT's form)",
+        In::Object,
+        Out::Made,
+    ));
+    ops.push(op(
+        "post",
+        "/annotations/export/{id}/edit/",
+        "legacy",
+        "Change the given fields of an export format (EXACT's form)",
+        In::Object,
+        Out::One,
+    ));
+    ops.push(op(
+        "post",
+        "/annotations/export/{id}/delete/",
+        "legacy",
+        "Delete an export format, restorable (EXACT's form)",
+        In::None,
+        Out::Gone,
+    ));
+    ops.push(op(
         "get",
         "/annotations/export/{id}/download/",
         "legacy",

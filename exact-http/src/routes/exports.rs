@@ -7,6 +7,9 @@
 //!   page posts it): renders the set and keeps the export, 201 with the record;
 //! - `GET /annotations/export/<export_id>/download/`: the kept text as a `text/plain`
 //!   attachment;
+//! - EXACT's form paths for formats: `POST /annotations/export/create/`,
+//!   `POST /annotations/export/<id>/edit/` (the fields given), `POST …/<id>/delete/` (JSON
+//!   answers instead of EXACT's redirects);
 //! - `GET /api/v1/annotations/exports/?image_set=<id>`, `GET|DELETE …/{id}/`: the kept
 //!   exports (without their text, which the download serves);
 //! - `GET /api/v1/images/image_sets/<id>/export/?format=exact:<name>` streams a format
@@ -51,6 +54,9 @@ pub(super) fn routes() -> Router<AppState> {
             get(one_export).delete(delete_export),
         )
         .route("/annotations/export/{id}/", post(create_export))
+        .route("/annotations/export/create/", post(create_format))
+        .route("/annotations/export/{id}/edit/", post(patch_format))
+        .route("/annotations/export/{id}/delete/", post(delete_format))
         .route("/annotations/export/{id}/download/", get(download))
 }
 
@@ -68,6 +74,15 @@ fn defaults() -> NewExportFormat {
     }
 }
 
+/// A boolean field; HTML checkboxes (EXACT's forms) send `on`.
+fn flag(o: &Obj, key: &str) -> ApiResult<Option<bool>> {
+    match o.raw(key) {
+        Some(Value::String(v)) if v.eq_ignore_ascii_case("on") => Ok(Some(true)),
+        Some(Value::String(v)) if v.eq_ignore_ascii_case("off") => Ok(Some(false)),
+        _ => Ok(o.bool(key)?),
+    }
+}
+
 /// Applies the fields present in `o` to `f`.
 fn apply(o: &Obj, f: &mut NewExportFormat) -> ApiResult<()> {
     if let Some(v) = o.str("name")? {
@@ -76,7 +91,7 @@ fn apply(o: &Obj, f: &mut NewExportFormat) -> ApiResult<()> {
     if let Some(v) = o.u64("team")? {
         f.team = Some(TeamId(v));
     }
-    if let Some(v) = o.bool("public")? {
+    if let Some(v) = flag(o, "public")? {
         f.public = v;
     }
     if let Some(v) = o.ids("annotations_types")? {
@@ -102,13 +117,13 @@ fn apply(o: &Obj, f: &mut NewExportFormat) -> ApiResult<()> {
     if let Some(v) = o.u32("min_verifications")? {
         f.min_verifications = v;
     }
-    if let Some(v) = o.bool("image_aggregation")? {
+    if let Some(v) = flag(o, "image_aggregation")? {
         f.image_aggregation = v;
     }
-    if let Some(v) = o.bool("include_blurred")? {
+    if let Some(v) = flag(o, "include_blurred")? {
         f.include_blurred = v;
     }
-    if let Some(v) = o.bool("include_concealed")? {
+    if let Some(v) = flag(o, "include_concealed")? {
         f.include_concealed = v;
     }
     Ok(())
