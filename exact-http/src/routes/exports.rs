@@ -27,8 +27,7 @@ use axum::routing::{get, post};
 use bytes::Bytes;
 use exact_core::catalog::NewExportFormat;
 use exact_core::model::Export;
-use exact_core::wire::Obj;
-use exact_core::{AnnotationTypeId, ExportFormatId, ExportId, ImageSetId, TeamId};
+use exact_core::{ExportFormatId, ExportId, ImageSetId};
 use serde_json::Value;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -60,75 +59,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/annotations/export/{id}/download/", get(download))
 }
 
-/// EXACT's model defaults for a new format.
-fn defaults() -> NewExportFormat {
-    NewExportFormat {
-        base_format: "%%content".into(),
-        annotation_format: "%%imagename|%%type|{%%vector}|".into(),
-        vector_format: "\"x%%count1\": %%x,\"y%%count1\": %%y,".into(),
-        not_in_image_format: "image name|annotation type|not in image".into(),
-        name_format: "export_%%exportid.txt".into(),
-        include_blurred: true,
-        include_concealed: true,
-        ..Default::default()
-    }
-}
-
-/// A boolean field; HTML checkboxes (EXACT's forms) send `on`.
-fn flag(o: &Obj, key: &str) -> ApiResult<Option<bool>> {
-    match o.raw(key) {
-        Some(Value::String(v)) if v.eq_ignore_ascii_case("on") => Ok(Some(true)),
-        Some(Value::String(v)) if v.eq_ignore_ascii_case("off") => Ok(Some(false)),
-        _ => Ok(o.bool(key)?),
-    }
-}
-
-/// Applies the fields present in `o` to `f`.
-fn apply(o: &Obj, f: &mut NewExportFormat) -> ApiResult<()> {
-    if let Some(v) = o.str("name")? {
-        f.name = v;
-    }
-    if let Some(v) = o.u64("team")? {
-        f.team = Some(TeamId(v));
-    }
-    if let Some(v) = flag(o, "public")? {
-        f.public = v;
-    }
-    if let Some(v) = o.ids("annotations_types")? {
-        f.annotations_types = v.into_iter().map(AnnotationTypeId).collect();
-    }
-    for (key, slot) in [
-        ("base_format", &mut f.base_format),
-        ("annotation_format", &mut f.annotation_format),
-        ("vector_format", &mut f.vector_format),
-        ("not_in_image_format", &mut f.not_in_image_format),
-        ("name_format", &mut f.name_format),
-    ] {
-        if let Some(v) = o.str(key)? {
-            *slot = v;
-        }
-    }
-    if o.has("image_format") {
-        f.image_format = match o.raw("image_format") {
-            None | Some(Value::Null) => None,
-            Some(_) => o.str("image_format")?.filter(|s| !s.is_empty()),
-        };
-    }
-    if let Some(v) = o.u32("min_verifications")? {
-        f.min_verifications = v;
-    }
-    if let Some(v) = flag(o, "image_aggregation")? {
-        f.image_aggregation = v;
-    }
-    if let Some(v) = flag(o, "include_blurred")? {
-        f.include_blurred = v;
-    }
-    if let Some(v) = flag(o, "include_concealed")? {
-        f.include_concealed = v;
-    }
-    Ok(())
-}
-
 async fn formats(r: Req) -> ApiResult<Json<Value>> {
     r.list(&[], |r| {
         Ok(r.exact
@@ -152,8 +82,7 @@ async fn one_format(r: Req, Id(id): Id) -> ApiResult<Json<Value>> {
 
 async fn create_format(r: Req, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {
     let o = body.object()?;
-    let mut f = defaults();
-    apply(&o, &mut f)?;
+    let f = exact_core::wire::new_export_format(&o)?;
     r.created(move |r| Ok(json(&r.exact.export_formats().create(&r.actor, f)?)))
         .await
 }
@@ -167,12 +96,12 @@ async fn update_format(r: Req, id: u64, body: Body, full: bool) -> ApiResult<Jso
             NewExportFormat {
                 name: old.name.clone(),
                 team: Some(old.team),
-                ..defaults()
+                ..exact_core::wire::export_format_defaults()
             }
         } else {
             exact_core::catalog::ExportFormats::as_new(&old)
         };
-        apply(&o, &mut f)?;
+        exact_core::wire::apply_export_format(&o, &mut f)?;
         Ok(json(&formats.update(&r.actor, ExportFormatId(id), f)?))
     })
     .await

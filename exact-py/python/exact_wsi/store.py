@@ -276,6 +276,22 @@ class Store:
     def products(self) -> list[dict]:
         return json.loads(self._n.products_list(self._user))
 
+    def create_export_format(self, name: str, team: Any, annotations_types: Sequence[Any],
+                             **fields: Any) -> dict:
+        """An EXACT export format (templates ``base_format``, ``image_format``,
+        ``annotation_format``, ``vector_format``, ``not_in_image_format``, ``name_format``;
+        flags ``image_aggregation``, ``include_blurred``, ``include_concealed``, ``public``);
+        EXACT's defaults fill what is not given. Use it with
+        ``export(..., format="exact:<name>")``. A bad template raises ``InvalidInputError``
+        naming the field and position."""
+        return json.loads(self._n.export_formats_create(self._user, _dumps({
+            "name": name, "team": _id("team", team),
+            "annotations_types": [_id("annotations_types", t) for t in annotations_types],
+            **fields})))
+
+    def export_formats(self) -> list[dict]:
+        return json.loads(self._n.export_formats_list(self._user))
+
     def create_annotation_type(self, name: str, product: Any, *, vector_type: Any = "bbox",
                                **fields: Any) -> dict:
         """``vector_type``: EXACT's code 1–7 or a name (``"bbox"``, ``"point"``, ``"line"``,
