@@ -2,7 +2,6 @@
 `InvalidInputError` naming the field) and `Store.export(..., format="exact:<name>")`."""
 
 import pytest
-
 from exact_wsi import InvalidInputError, Store
 
 
