@@ -19,12 +19,15 @@
 //! ```
 
 use crate::catalog::{
-    AnnotationList, AnnotationPatch, AnnotationQuery, AnnotationTypePatch, ImagePatch,
-    ImageSetPatch, NewAnnotation, NewAnnotationType, NewImage, NewImageSet, NewProduct,
-    ProductPatch,
+    AnnotationList, AnnotationPatch, AnnotationQuery, AnnotationTypePatch, FieldFilters,
+    ImagePatch, ImageSetPatch, NewAnnotation, NewAnnotationType, NewImage, NewImageSet, NewProduct,
+    ProductPatch, TimeBounds,
 };
 use crate::geometry::BBox;
-use crate::ids::{AnnotationId, AnnotationTypeId, ImageId, ImageSetId, ProductId, TeamId, UserId};
+use crate::ids::{
+    AnnotationId, AnnotationTypeId, AnnotationVersionId, ImageId, ImageSetId, ProductId, TeamId,
+    UserId,
+};
 use crate::model::{CollaborationType, ImageType, Priority, VectorType};
 use crate::time::Timestamp;
 use crate::vector::Vector;
@@ -652,7 +655,161 @@ pub const ANNOTATION_FILTERS: &[&str] = &[
     "vector_type__in",
     "verified_by",
     "verified_by__range",
+    "verified_by__in",
+    "annotationversion",
+    "time",
+    "time__gte",
+    "time__lte",
+    "time__range",
+    "last_edit_time",
+    "last_edit_time__lte",
+    "last_edit_time__range",
+    "unique_identifier",
+    "unique_identifier__contains",
+    "unique_identifier__in",
+    "description",
+    "description__contains",
+    "vector__isnull",
+    "meta_data__isnull",
 ];
+
+/// A datetime filter value: EXACT's formats, or a date alone (its midnight, as Django reads
+/// it); an empty value filters nothing (django-filter).
+fn filter_time(key: &str, v: &str) -> Result<Option<Timestamp>> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let b = v.as_bytes();
+    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
+        return Timestamp::parse(key, &format!("{v}T00:00:00")).map(Some);
+    }
+    Timestamp::parse(key, v).map(Some)
+}
+
+/// A filter's text value; empty filters nothing.
+fn filter_text(o: &Obj, key: &str) -> Result<Option<String>> {
+    Ok(o.str(key)?.filter(|s| !s.is_empty()))
+}
+
+/// `name`, `name__gte`, `name__lte`, `name__range` (`a,b` or `[a, b]`) as inclusive bounds.
+fn time_bounds(o: &Obj, name: &str) -> Result<TimeBounds> {
+    let mut b = TimeBounds::default();
+    let key = |l: &str| {
+        if l.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{name}__{l}")
+        }
+    };
+    for lookup in ["", "gte", "lte", "range"] {
+        let k = key(lookup);
+        let Some(v) = o.get(&k) else { continue };
+        let parts: Vec<String> = match v {
+            Value::Array(a) => a
+                .iter()
+                .map(|x| {
+                    x.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| x.to_string())
+                })
+                .collect(),
+            Value::String(s) if lookup == "range" => s.split(',').map(str::to_owned).collect(),
+            Value::String(s) => vec![s.clone()],
+            other => {
+                return Err(Error::invalid(
+                    k,
+                    format!("expected a datetime, got {}", kind(other)),
+                ));
+            }
+        };
+        let times = parts
+            .iter()
+            .map(|p| filter_time(&k, p))
+            .collect::<Result<Vec<_>>>()?;
+        let tighten_from = |b: &mut TimeBounds, t: Option<Timestamp>| {
+            if let Some(t) = t {
+                b.from = Some(b.from.map_or(t, |f| f.max(t)));
+            }
+        };
+        let tighten_to = |b: &mut TimeBounds, t: Option<Timestamp>| {
+            if let Some(t) = t {
+                b.to = Some(b.to.map_or(t, |e| e.min(t)));
+            }
+        };
+        match (lookup, times.as_slice()) {
+            ("", [t]) => {
+                tighten_from(&mut b, *t);
+                tighten_to(&mut b, *t);
+            }
+            ("gte", [t]) => tighten_from(&mut b, *t),
+            ("lte", [t]) => tighten_to(&mut b, *t),
+            ("range", [a, z]) => {
+                tighten_from(&mut b, *a);
+                tighten_to(&mut b, *z);
+            }
+            ("range", _) => return Err(Error::invalid(k, "expected two datetimes a,b")),
+            _ => return Err(Error::invalid(k, "expected one datetime")),
+        }
+    }
+    Ok(b)
+}
+
+/// A UUID filter value.
+fn filter_uuid(key: &str, v: &str) -> Result<uuid::Uuid> {
+    uuid::Uuid::parse_str(v.trim())
+        .map_err(|_| Error::invalid(key, format!("{v:?} is not a valid UUID")))
+}
+
+/// EXACT's filters on an annotation's other fields ([`FieldFilters`]).
+fn field_filters(o: &Obj) -> Result<FieldFilters> {
+    let mut uuids: Option<Vec<uuid::Uuid>> = None;
+    if let Some(u) = filter_text(o, "unique_identifier")? {
+        uuids = Some(vec![filter_uuid("unique_identifier", &u)?]);
+    }
+    if let Some(v) = o.get("unique_identifier__in") {
+        let parts: Vec<String> = match v {
+            Value::Array(a) => a
+                .iter()
+                .map(|x| {
+                    x.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| x.to_string())
+                })
+                .collect(),
+            Value::String(s) => s
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            other => {
+                return Err(Error::invalid(
+                    "unique_identifier__in",
+                    format!("expected UUIDs, got {}", kind(other)),
+                ));
+            }
+        };
+        let these = parts
+            .iter()
+            .map(|p| filter_uuid("unique_identifier__in", p))
+            .collect::<Result<Vec<_>>>()?;
+        uuids = Some(match uuids {
+            Some(one) => one.into_iter().filter(|u| these.contains(u)).collect(),
+            None => these,
+        });
+    }
+    Ok(FieldFilters {
+        time: time_bounds(o, "time")?,
+        last_edit_time: time_bounds(o, "last_edit_time")?,
+        unique_identifier_in: uuids,
+        unique_identifier_contains: filter_text(o, "unique_identifier__contains")?,
+        description: filter_text(o, "description")?,
+        description_contains: filter_text(o, "description__contains")?,
+        vector_isnull: o.bool("vector__isnull")?,
+        meta_data_isnull: o.bool("meta_data__isnull")?,
+    })
+}
 
 /// The parameters that window a list (`limit`, `offset`), beside [`ANNOTATION_FILTERS`].
 pub const WINDOW: &[&str] = &["limit", "offset"];
@@ -734,12 +891,19 @@ pub fn annotation_list(o: &Obj) -> Result<AnnotationList> {
             }
         }
     }
+    let verified_by_in = o
+        .ids("verified_by__in")?
+        .map(|us| us.into_iter().map(UserId).collect());
+    let annotation_version = o.u64("annotationversion")?.map(AnnotationVersionId);
     Ok(AnnotationList {
         images,
         query,
         ids,
         vector_types,
         verified_by,
+        verified_by_in,
+        annotation_version,
+        fields: field_filters(o)?,
         offset: o
             .u64("offset")?
             .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)),
@@ -882,6 +1046,14 @@ mod tests {
             ("image", "x"),
             ("deleted", "maybe"),
             ("vector_x_min", "nan"),
+            ("verified_by__in", "1,x"),
+            ("annotationversion", "-1"),
+            ("time__lte", "yesterday"),
+            ("time__range", "2020-01-01"),
+            ("last_edit_time", "2020-13-01"),
+            ("unique_identifier", "not-a-uuid"),
+            ("unique_identifier__in", "7,x"),
+            ("vector__isnull", "perhaps"),
         ] {
             let e = annotation_list(&Obj::from_pairs([(k, v)])).unwrap_err();
             match e {

@@ -322,6 +322,12 @@ impl Test {
                 Value::Array(_) if s.parse::<f64>().is_err() => {
                     Err(ApiError::bad(name, format!("expected an id, got {s:?}")))
                 }
+                // A datetime field (`time`, `last_edit_time` …) takes datetimes, as EXACT's
+                // DateTimeFilter: anything else is a 400, not a string comparison.
+                Value::String(t) if time(t).is_some() && time(s).is_none() => Err(ApiError::bad(
+                    name,
+                    format!("{s:?} is not a datetime like 2021-06-15T10:20:30.123456"),
+                )),
                 _ => Ok(()),
             }
         };
@@ -366,7 +372,10 @@ fn eq(v: &Value, s: &str) -> bool {
         Value::Array(items) => items.iter().any(|i| eq(i, s)),
         Value::Bool(b) => parse_bool(s) == Some(*b),
         Value::Number(n) => s.parse::<f64>().ok() == n.as_f64(),
-        Value::String(t) => t == s,
+        Value::String(t) => match (time(t), time(s)) {
+            (Some(a), Some(b)) => a == b,
+            _ => t == s,
+        },
         Value::Null => false,
         Value::Object(_) => false,
     }
@@ -376,7 +385,24 @@ fn eq(v: &Value, s: &str) -> bool {
 fn cmp(v: &Value, s: &str) -> Option<std::cmp::Ordering> {
     match v {
         Value::Number(n) => n.as_f64()?.partial_cmp(&s.parse::<f64>().ok()?),
-        Value::String(t) => Some(t.as_str().cmp(s)),
+        Value::String(t) => match (time(t), time(s)) {
+            (Some(a), Some(b)) => Some(a.cmp(&b)),
+            _ => Some(t.as_str().cmp(s)),
+        },
         _ => None,
     }
+}
+
+/// `s` as a datetime, if it is one (EXACT's formats, ISO 8601 with or without a zone).
+fn time(s: &str) -> Option<exact_core::Timestamp> {
+    // Cheap test first: only strings shaped like a date are parsed.
+    let b = s.as_bytes();
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    if b.len() == 10 {
+        // A date alone is its midnight, as Django's datetime fields read it.
+        return exact_core::Timestamp::parse("time", &format!("{s}T00:00:00")).ok();
+    }
+    exact_core::Timestamp::parse("time", s).ok()
 }

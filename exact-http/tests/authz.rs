@@ -410,6 +410,44 @@ async fn every_route_for_every_role() {
             [401, 404, 200, 200, 200],
         ),
         case(
+            "POST",
+            format!("{v1}/annotations/annotations/multiple_update/"),
+            Some(json!([{"id": n, "description": "bulk"}])),
+            [401, 404, 200, 200, 200],
+        ),
+        case(
+            "GET",
+            format!("{v1}/annotations/annotations/{n}/history/"),
+            None,
+            read,
+        ),
+        case(
+            "POST",
+            format!("{v1}/annotations/annotations/{n}/history/0/restore/"),
+            None,
+            [401, 404, 200, 200, 200],
+        ),
+        case(
+            "POST",
+            format!("{v1}/annotations/annotations/multiple_restore/"),
+            Some(json!({"ids": [n]})),
+            // Not in the trash: not found, for everyone.
+            [401, 404, 404, 404, 404],
+        ),
+        // The slide API: the image has no file, so readers learn that and others nothing.
+        case(
+            "GET",
+            format!("{v1}/images/images/{i}/slide/"),
+            None,
+            [401, 404, 404, 404, 404],
+        ),
+        case(
+            "GET",
+            format!("{v1}/images/images/{i}/slide/region/?x=0&y=0&width=8&height=8"),
+            None,
+            [401, 404, 404, 404, 404],
+        ),
+        case(
             "DELETE",
             format!("{v1}/annotations/annotations/multiple_delete/?id__in={n}"),
             None,

@@ -573,11 +573,7 @@ impl NativeStore {
             list.images = vec![ImageId(image)];
             let a = actor(&e, user)?;
             let mut cols = rows::ColumnBuilder::default();
-            let plain = list.ids.is_none()
-                && list.vector_types.is_none()
-                && list.verified_by.is_none()
-                && list.offset == 0
-                && list.limit.is_none();
+            let plain = list.is_plain_query();
             if plain {
                 // Streamed: a million annotations never exist as a million structs.
                 e.annotations()

@@ -111,6 +111,8 @@ def test_same_typed_errors(pair):
     with pytest.raises(PermissionDeniedError):
         exact_wsi.connect(ids["url"], token="not-a-token")
     with pytest.raises(UnsupportedError):
-        remote.history(1)
+        remote.set_password("exact", "a-new-password")
+    with pytest.raises(NotFoundError):
+        remote.history(999_999)
     with pytest.raises(exact_wsi.BackendError):
         exact_wsi.connect("http://127.0.0.1:9", token="x", timeout=2)

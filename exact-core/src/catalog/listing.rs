@@ -8,9 +8,10 @@
 use super::annotations::Annotations;
 use super::query::AnnotationQuery;
 use crate::codec;
-use crate::ids::{AnnotationId, AnnotationTypeId, ImageId, UserId};
-use crate::model::{Annotation, AnnotationType, VectorType, Verification};
+use crate::ids::{AnnotationId, AnnotationTypeId, AnnotationVersionId, ImageId, UserId};
+use crate::model::{Annotation, AnnotationType, AnnotationVersion, VectorType, Verification};
 use crate::permissions::Actor;
+use crate::time::Timestamp;
 use crate::{Error, Result};
 use std::collections::{BTreeMap, HashSet};
 
@@ -28,10 +29,108 @@ pub struct AnnotationList {
     /// Only annotations with a verification (accepted or rejected) by a user whose id lies in
     /// this inclusive range (EXACT's `verified_by`, `verified_by__range`).
     pub verified_by: Option<(UserId, UserId)>,
+    /// Only annotations with a verification by one of these users (`verified_by__in`).
+    pub verified_by_in: Option<Vec<UserId>>,
+    /// Only the annotation this set-version snapshot is of (EXACT's `annotationversion`, the
+    /// reverse relation of the snapshots); an unknown snapshot id matches nothing.
+    pub annotation_version: Option<AnnotationVersionId>,
+    /// EXACT's filters on the other fields (times, texts, null tests).
+    pub fields: FieldFilters,
     /// How many of the matches (in id order) to skip.
     pub offset: usize,
     /// At most this many; `None`: all after `offset`.
     pub limit: Option<usize>,
+}
+
+impl AnnotationList {
+    /// Whether only the images and the viewport query are set (no other filter, no window):
+    /// then [`Annotations::query_each`] per image streams the same annotations.
+    pub fn is_plain_query(&self) -> bool {
+        *self
+            == AnnotationList {
+                images: self.images.clone(),
+                query: self.query.clone(),
+                ..Default::default()
+            }
+    }
+}
+
+/// Inclusive bounds on a datetime (django-filter's exact, `__gte`, `__lte`, `__range`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TimeBounds {
+    /// At or after.
+    pub from: Option<Timestamp>,
+    /// At or before.
+    pub to: Option<Timestamp>,
+}
+
+impl TimeBounds {
+    /// Whether nothing is bounded.
+    pub fn is_open(&self) -> bool {
+        self.from.is_none() && self.to.is_none()
+    }
+
+    /// Whether `t` lies within the bounds.
+    pub fn contains(&self, t: Timestamp) -> bool {
+        self.from.is_none_or(|f| t >= f) && self.to.is_none_or(|e| t <= e)
+    }
+}
+
+/// EXACT's annotation filters on fields that are not in a record's header (so each candidate
+/// is decoded to test them): `time` and `last_edit_time` (exact, `__lte`, `__gte`,
+/// `__range`), `unique_identifier` (exact, `__contains`, `__in`), `description` (exact,
+/// `__contains`), `vector__isnull`, `meta_data__isnull`. The default filters nothing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FieldFilters {
+    /// Creation time bounds.
+    pub time: TimeBounds,
+    /// Last edit bounds (`last_edit_time__gte` is also the header's `edited_since`).
+    pub last_edit_time: TimeBounds,
+    /// One of these client UUIDs.
+    pub unique_identifier_in: Option<Vec<uuid::Uuid>>,
+    /// Its UUID's hyphenated text contains this.
+    pub unique_identifier_contains: Option<String>,
+    /// This description exactly.
+    pub description: Option<String>,
+    /// A description containing this (case-sensitive).
+    pub description_contains: Option<String>,
+    /// `true`: without geometry; `false`: with.
+    pub vector_isnull: Option<bool>,
+    /// `true`: `meta_data` is null; `false`: it is not.
+    pub meta_data_isnull: Option<bool>,
+}
+
+impl FieldFilters {
+    /// Whether no filter is set.
+    pub fn is_empty(&self) -> bool {
+        *self == FieldFilters::default()
+    }
+
+    /// Whether `a` passes every filter.
+    pub fn matches(&self, a: &Annotation) -> bool {
+        self.time.contains(a.time)
+            && self.last_edit_time.contains(a.last_edit_time)
+            && self
+                .unique_identifier_in
+                .as_ref()
+                .is_none_or(|us| us.contains(&a.unique_identifier))
+            && self
+                .unique_identifier_contains
+                .as_ref()
+                .is_none_or(|s| a.unique_identifier.to_string().contains(s.as_str()))
+            && self
+                .description
+                .as_ref()
+                .is_none_or(|d| a.description == *d)
+            && self
+                .description_contains
+                .as_ref()
+                .is_none_or(|d| a.description.contains(d.as_str()))
+            && self.vector_isnull.is_none_or(|n| a.vector.is_none() == n)
+            && self
+                .meta_data_isnull
+                .is_none_or(|n| a.meta_data.is_null() == n)
+    }
 }
 
 /// The largest window (`offset + limit`) kept as copies during the walk.
@@ -79,20 +178,44 @@ impl Annotations<'_> {
                 None => drawn,
             });
         }
-        let ids: Option<HashSet<u64>> = list
+        let mut ids: Option<HashSet<u64>> = list
             .ids
             .as_ref()
             .map(|ids| ids.iter().map(|i| i.0).collect());
-        let verified: Option<HashSet<u64>> = match list.verified_by {
-            Some((lo, hi)) => Some(
-                c.all::<Verification>()?
-                    .into_iter()
-                    .filter(|v| v.user >= lo && v.user <= hi)
+        if let Some(v) = list.annotation_version {
+            // The snapshot names one annotation; visibility is still checked by the walk.
+            let of: HashSet<u64> = c
+                .find::<AnnotationVersion>(v.0)?
+                .map(|s| s.annotation.0)
+                .into_iter()
+                .collect();
+            ids = Some(match ids {
+                Some(ids) => ids.intersection(&of).copied().collect(),
+                None => of,
+            });
+        }
+        // Each verifier filter is its own join in EXACT (django chains them): an annotation
+        // passes when some verification meets each, not necessarily the same one.
+        let mut verified: Option<HashSet<u64>> = None;
+        if list.verified_by.is_some() || list.verified_by_in.is_some() {
+            let all = c.all::<Verification>()?;
+            let by = |keep: &dyn Fn(UserId) -> bool| -> HashSet<u64> {
+                all.iter()
+                    .filter(|v| keep(v.user))
                     .map(|v| v.annotation.0)
-                    .collect(),
-            ),
-            None => None,
-        };
+                    .collect()
+            };
+            if let Some((lo, hi)) = list.verified_by {
+                verified = Some(by(&|u| u >= lo && u <= hi));
+            }
+            if let Some(us) = &list.verified_by_in {
+                let these = by(&|u| us.contains(&u));
+                verified = Some(match verified {
+                    Some(v) => v.intersection(&these).copied().collect(),
+                    None => these,
+                });
+            }
+        }
         let keep = list.offset.saturating_add(list.limit.unwrap_or(usize::MAX));
         // Deep windows would hold too many copies: the first walk then keeps ids only and a
         // second walk decodes the window.
@@ -102,7 +225,8 @@ impl Annotations<'_> {
         for &image in &images {
             let (img, set, rights) = c.readable_image(actor, image)?;
             let query = super::query::bounded(&query, &img)?;
-            let exact_geometry = query.viewport.is_some();
+            // Geometry and the non-header field filters need the decoded annotation.
+            let exact_geometry = query.viewport.is_some() || !list.fields.is_empty();
             c.grid_entries(image, &query, &mut |id, data| {
                 if ids.as_ref().is_some_and(|s| !s.contains(&id))
                     || verified.as_ref().is_some_and(|s| !s.contains(&id))
@@ -124,7 +248,7 @@ impl Annotations<'_> {
                         || window.last_key_value().is_some_and(|(last, _)| id < *last));
                 let held = if exact_geometry {
                     match codec::decode_annotation(id, data, c.store.location()) {
-                        Ok(a) if query.matches(&a) => Held::Decoded(a),
+                        Ok(a) if query.matches(&a) && list.fields.matches(&a) => Held::Decoded(a),
                         Ok(_) => return,
                         Err(e) => {
                             c.report(&e);

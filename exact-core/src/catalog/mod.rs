@@ -29,7 +29,7 @@ pub use changes::{AnnotationsChanged, ChangeOp, ChangeSink};
 pub use exports::{Exports, MAX_EXPORT_TEXT, NewExport, file_name};
 pub use fsck::{Finding, FsckReport};
 pub use images::{ImagePatch, Images, NewImage, PixelUpdate};
-pub use listing::{AnnotationList, Paged};
+pub use listing::{AnnotationList, FieldFilters, Paged, TimeBounds};
 pub use misc::{
     ExportFormats, LogImageActions, MediaFiles, NewExportFormat, ScreeningModes, SetTags,
     Verifications,

@@ -18,6 +18,8 @@ enum Out {
     Made,
     /// 201 with one object or, for a list body, a list.
     MadeMany,
+    /// 200 with one object or, for a list body, a list.
+    OneOrMany,
     /// 204 without a body.
     Gone,
     /// 200 with a JSON list.
@@ -168,6 +170,10 @@ fn responses(o: &Op) -> Value {
             "201",
             Some(json!({"oneOf": [object(), {"type": "array", "items": object()}]})),
         ),
+        Out::OneOrMany => (
+            "200",
+            Some(json!({"oneOf": [object(), {"type": "array", "items": object()}]})),
+        ),
         Out::Gone => ("204", None),
         Out::Bytes => ("200", None),
         Out::Text => ("200", None),
@@ -244,11 +250,16 @@ fn parameters(o: &Op) -> Vec<Value> {
         ps.push(json!({"name": "id", "in": "path", "required": true,
             "schema": {"type": "integer", "minimum": 0, "maximum": 9_007_199_254_740_991u64}}));
     }
-    for name in ["z", "frame", "level"] {
+    for name in ["z", "frame", "level", "number"] {
         if o.path.contains(&format!("{{{name}}}")) {
             ps.push(json!({"name": name, "in": "path", "required": true,
                 "schema": {"type": "integer", "minimum": 0, "maximum": 1_000_000}}));
         }
+    }
+    if o.path.contains("{name}") {
+        ps.push(json!({"name": "name", "in": "path", "required": true,
+            "description": "an associated image's name (label, macro, thumbnail …)",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 200}}));
     }
     if o.path.contains("{tile}") {
         ps.push(json!({"name": "tile", "in": "path", "required": true,

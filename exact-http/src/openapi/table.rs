@@ -282,6 +282,32 @@ pub(super) fn table() -> Vec<Op> {
             "A thumbnail of at most 128 × 128 px (PNG)",
             Out::Media(PNG),
         ),
+        pixels(
+            "/api/v1/images/images/{id}/slide/",
+            "The slide as OpenSlide describes it: dimensions, levels, downsamples, properties, associated image names",
+            Out::One,
+        ),
+        q(
+            pixels(
+                "/api/v1/images/images/{id}/slide/region/",
+                "OpenSlide's read_region as RGBA PNG: level-0 corner x, y (any), size at level; transparent outside; at most 2048 px a side",
+                Out::Media(PNG),
+            ),
+            &["x", "y", "level", "width", "height"],
+        ),
+        q(
+            pixels(
+                "/api/v1/images/images/{id}/slide/thumbnail/",
+                "openslide-python's get_thumbnail as RGB PNG fitting in width × height (at most 2048 px a side)",
+                Out::Media(PNG),
+            ),
+            &["width", "height"],
+        ),
+        pixels(
+            "/api/v1/images/images/{id}/slide/associated/{name}/",
+            "An associated image (label, macro …) as PNG",
+            Out::Media(PNG),
+        ),
         op(
             "patch",
             "/api/v1/images/images/{id}/update_image_cache/",
@@ -366,8 +392,32 @@ pub(super) fn table() -> Vec<Op> {
         "post",
         "/api/v1/annotations/annotations/multiple_update/",
         "annotations",
-        "Relabel ({ids, annotation_type}) or delete/restore ({ids, deleted}) many annotations, all or none",
+        "Relabel ({ids, annotation_type}) or delete/restore ({ids, deleted}) many annotations; or, with a list of patches ([{id, field: value …}]), change each as PATCH would; all or none (answers the changed annotations)",
+        In::ObjectOrList,
+        Out::OneOrMany,
+    ));
+    ops.push(op(
+        "post",
+        "/api/v1/annotations/annotations/multiple_restore/",
+        "annotations",
+        "Restore trashed (DELETEd) annotations ({ids}), all or none; answers them",
         In::Object,
+        Out::List,
+    ));
+    ops.push(op(
+        "get",
+        "/api/v1/annotations/annotations/{id}/history/",
+        "annotations",
+        "The annotation's revisions, oldest first ({number, change, action, user, time, before, after})",
+        In::None,
+        Out::List,
+    ));
+    ops.push(op(
+        "post",
+        "/api/v1/annotations/annotations/{id}/history/{number}/restore/",
+        "annotations",
+        "Restore the annotation to its state after revision number (a new revision)",
+        In::None,
         Out::One,
     ));
     ops.push(op(

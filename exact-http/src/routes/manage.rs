@@ -54,6 +54,11 @@ async fn annotation_counts(r: Req, Id(id): Id) -> ApiResult<Json<Value>> {
 }
 
 async fn multiple_update(r: Req, body: Body) -> ApiResult<Json<Value>> {
+    // A list of patches is the bulk update of `annotation_bulk`.
+    let body = match body.0 {
+        Value::Array(items) => return super::annotation_bulk::update_list(r, items).await,
+        other => Body(other),
+    };
     let b = body.object()?;
     let mut ids = b
         .ids("ids")?

@@ -3,6 +3,7 @@
 
 mod activity;
 pub(crate) mod admin;
+mod annotation_bulk;
 mod annotation_meta;
 mod annotation_types;
 mod annotations;
@@ -20,6 +21,7 @@ mod overview;
 mod products;
 mod session;
 mod set_meta;
+mod slides;
 mod teams;
 mod tiles;
 mod tokens;
@@ -70,6 +72,8 @@ pub fn routes() -> Router<AppState> {
         .merge(manage::routes())
         .merge(interop::routes())
         .merge(exports::routes())
+        .merge(annotation_bulk::routes())
+        .merge(slides::routes())
         .route("/api/v1/processing/{*rest}", axum::routing::any(not_yet))
         .route("/api/v1/images/registration/", axum::routing::any(not_yet))
         .route(

@@ -9,6 +9,7 @@ mod activity;
 mod annotations;
 mod auth;
 mod bodies;
+mod bulk_and_filters;
 mod legacy;
 mod service;
 mod teams_and_sets;

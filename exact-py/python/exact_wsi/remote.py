@@ -11,8 +11,14 @@ server's JSON reason as the message: 404 → ``NotFoundError``, 400 → ``Invali
 401/403 → ``PermissionDeniedError``, 409 → ``AlreadyExistsError``, 412 → ``ConflictError``,
 422 → ``UnsupportedError``, 5xx and connection failures → ``BackendError``.
 
-What the REST API does not offer raises ``UnsupportedError`` naming the missing endpoint
-(an annotation's history and restore, setting another user's password).
+Pixels: ``slide(image)`` is an OpenSlide-compatible :class:`~exact_wsi.remote_slide.RemoteSlide`
+over the server's slide API (an image being converted raises ``NotReadyError``, one whose
+conversion failed ``UnservableError``). Bulk updates and deletes are one atomic request each
+(``multiple_update/`` with a list of patches, ``multiple_delete/``, ``multiple_restore/``):
+refused whole, nothing written, when any item is refused.
+
+What the REST API does not offer raises ``UnsupportedError`` naming it (setting another user's
+password).
 """
 
 from __future__ import annotations
@@ -33,7 +39,10 @@ from ._errors import (
     ExactError,
     InvalidInputError,
     NotFoundError,
+    NotReadyError,
     PermissionDeniedError,
+    TooLargeError,
+    UnservableError,
     UnsupportedError,
 )
 
@@ -64,7 +73,12 @@ def _id(name: str, v: Any) -> int:
     return local_id(name, v)
 
 
-def _error(status: int, detail: str) -> ExactError:
+def _error(status: int, detail: str, pixels: bool = False) -> ExactError:
+    if pixels and status == 422:
+        # A slide the server cannot serve (its conversion failed, its file is damaged).
+        return UnservableError(detail)
+    if status == 413:
+        return TooLargeError(detail)
     if status == 404:
         return NotFoundError(detail)
     if status == 400:
@@ -113,7 +127,7 @@ class RemoteStore:
     # ---- transport -------------------------------------------------------------------
 
     def _request(self, method: str, path: str, params: dict | None = None,
-                 body: Any = None, raw: bool = False) -> Any:
+                 body: Any = None, raw: bool = False, pixels: bool = False) -> Any:
         if self._closed:
             raise ClosedError("the store is closed")
         url = self._base + path.lstrip("/")
@@ -131,10 +145,14 @@ class RemoteStore:
         try:
             with urllib.request.urlopen(req, timeout=self._timeout) as r:
                 payload = r.read()
+                status = r.status
         except urllib.error.HTTPError as e:
-            raise _error(e.code, _reason(e.read())) from None
+            raise _error(e.code, _reason(e.read()), pixels) from None
         except (urllib.error.URLError, OSError) as e:
             raise BackendError(f"{method} {url}: {e}") from None
+        if pixels and status == 202:
+            # The image exists but is still being converted.
+            raise NotReadyError(_reason(payload))
         if raw:
             return payload
         v = json.loads(payload) if payload.strip() else None
@@ -302,6 +320,16 @@ class RemoteStore:
         files = v.get("files", v) if isinstance(v, dict) else v
         return files if isinstance(files, list) else [files]
 
+    def slide(self, image: Any) -> Any:
+        """The pixels of ``image`` (an id or row) as an OpenSlide-compatible slide read over
+        HTTP, with the connected user's rights: another team's image raises
+        ``NotFoundError``, one still being converted ``NotReadyError``, one whose conversion
+        failed ``UnservableError`` (as :meth:`exact_wsi.Store.slide`)."""
+        from .remote_slide import RemoteSlide
+
+        image_id = _id("image", image)
+        return RemoteSlide(self, image_id, self.image(image_id)["name"])
+
     # ---- annotations -----------------------------------------------------------------
 
     def annotations(self, image: Any, *, viewport: Sequence[float] | None = None,
@@ -378,35 +406,67 @@ class RemoteStore:
         return np.array([r["id"] for r in self._create(rows)], dtype=np.int64)
 
     def update_annotations(self, rows: Sequence[dict]) -> list[dict]:
-        """Change annotations (each row: ``id`` and the fields to change), one PATCH each."""
+        """Change annotations (each row: ``id`` and the fields to change) in one atomic request
+        (``multiple_update/`` with a list of patches): every row is checked first — the user
+        must be able to edit each — and nothing is written unless all pass. Returns the
+        updated rows."""
         if not isinstance(rows, (list, tuple)):
             raise InvalidInputError("rows must be a list of dicts with an id")
-        out = []
         for r in rows:
             if not isinstance(r, dict) or "id" not in r:
                 raise InvalidInputError("each row needs an id")
-            fields = {k: v for k, v in r.items() if k != "id"}
-            out.append(_strip(self._request(
-                "PATCH", f"api/v1/annotations/annotations/{_id('id', r['id'])}/", body=fields)))
-        return out
+        if not rows:
+            return []
+        return self._bulk_update([{**r, "id": _id("id", r["id"])} for r in rows])
+
+    def _bulk_update(self, patches: list[dict]) -> list[dict]:
+        out = self._request("POST", "api/v1/annotations/annotations/multiple_update/",
+                            body=patches)
+        return [_strip(r) for r in out]
 
     def delete_annotations(self, ids: Iterable[Any]) -> list[dict]:
-        """Delete in one atomic batch (``multiple_delete``); returns the rows as they were."""
-        ids = [_id("ids", i) for i in ids]
+        """Soft-delete (``deleted`` true, kept, restorable with :meth:`restore_annotation`) in
+        one atomic request, all or none; returns the rows as they are now."""
+        ids = list(dict.fromkeys(_id("ids", i) for i in ids))
         if not ids:
             return []
-        before = [self.annotation(i) for i in ids]
+        return self._bulk_update([{"id": i, "deleted": True} for i in ids])
+
+    def trash_annotations(self, ids: Iterable[Any]) -> list[dict]:
+        """EXACT's DELETE (``multiple_delete/``): gone from every read, kept in the trash with
+        their history; all or none. Returns the trashed rows."""
+        ids = list(dict.fromkeys(_id("ids", i) for i in ids))
+        if not ids:
+            return []
+        images = sorted({self.annotation(i)["image"] for i in ids})
         self._request("DELETE", "api/v1/annotations/annotations/multiple_delete/",
                       {"id__in": ",".join(map(str, ids))})
-        for r in before:
-            r["deleted"] = True
-        return before
+        trashed: dict[int, dict] = {}
+        for image in images:
+            for r in self._list("api/v1/annotations/annotations/trash/", {"image": image}):
+                trashed[r["id"]] = r
+        return [_strip(trashed[i]) for i in ids if i in trashed]
+
+    def restore_annotations(self, ids: Iterable[Any]) -> list[dict]:
+        """Put trashed annotations back, live, in one atomic request (``multiple_restore/``).
+        An id not in the trash raises :class:`NotFoundError`."""
+        ids = list(dict.fromkeys(_id("ids", i) for i in ids))
+        if not ids:
+            return []
+        out = self._request("POST", "api/v1/annotations/annotations/multiple_restore/",
+                            body={"ids": ids})
+        return [_strip(r) for r in out]
 
     def history(self, annotation: Any) -> list[dict]:
-        raise UnsupportedError("an annotation's history has no REST endpoint yet")
+        """Revisions, oldest first (as :meth:`exact_wsi.Store.history`)."""
+        return self._request(
+            "GET", f"api/v1/annotations/annotations/{_id('annotation', annotation)}/history/")
 
     def restore_annotation(self, annotation: Any, revision: int) -> dict:
-        raise UnsupportedError("restoring a revision has no REST endpoint yet")
+        """Back to the state after ``revision`` (itself a new revision)."""
+        a, n = _id("annotation", annotation), _id("revision", revision)
+        return _strip(self._request(
+            "POST", f"api/v1/annotations/annotations/{a}/history/{n}/restore/"))
 
     def verify(self, annotation: Any, verified: bool = True) -> dict:
         """The acting user's verdict on an annotation."""
