@@ -63,6 +63,8 @@ ids! {
     MediaFileId = "annotation media file";
     /// An export format.
     ExportFormatId = "export format";
+    /// An export made with an export format.
+    ExportId = "export";
     /// One entry of an annotation's history.
     ChangeId = "annotation change";
 }

@@ -16,6 +16,7 @@
 pub mod catalog;
 pub mod codec;
 mod error;
+pub mod export_template;
 pub mod geometry;
 pub mod grid;
 mod ids;

@@ -266,6 +266,14 @@ json_record!(
 );
 
 json_record!(
+    Export,
+    Kind::Export,
+    "export",
+    |e| vec![term(Index::ExportBySet, Key::new().u64(e.image_set.0))],
+    |e, _i| format!("export {}", e.id.0)
+);
+
+json_record!(
     Credential,
     Kind::Credential,
     "credential",

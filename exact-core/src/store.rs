@@ -42,6 +42,8 @@ pub enum Kind {
     Credential = 19,
     /// Personal access tokens ([`crate::model::AccessToken`]).
     AccessToken = 20,
+    /// Exports made with export formats ([`crate::model::Export`]).
+    Export = 21,
 }
 
 impl Kind {
@@ -67,6 +69,7 @@ impl Kind {
         Kind::AnnotationPage,
         Kind::Credential,
         Kind::AccessToken,
+        Kind::Export,
     ];
 
     /// The byte that tags this kind in keys.
@@ -127,6 +130,8 @@ pub enum Index {
     /// kept here restorable with their history. Key = annotation id, id = image id, value =
     /// the encoded annotation as it was deleted.
     Trash = 31,
+    /// Exports by set: key = image set id.
+    ExportBySet = 32,
 }
 
 impl Index {
@@ -163,6 +168,7 @@ impl Index {
         Index::TokenByUser,
         Index::Quarantine,
         Index::Trash,
+        Index::ExportBySet,
     ];
 
     /// The record kind whose ids this index's entries point at; `None` for the indexes whose
@@ -186,6 +192,7 @@ impl Index {
             Index::ExportFormatName => Kind::ExportFormat,
             Index::CredentialByUser => Kind::Credential,
             Index::TokenDigest | Index::TokenByUser => Kind::AccessToken,
+            Index::ExportBySet => Kind::Export,
             Index::AnnotationGrid
             | Index::AnnotationLocator
             | Index::Changes

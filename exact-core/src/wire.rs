@@ -913,6 +913,99 @@ pub fn annotation_list(o: &Obj) -> Result<AnnotationList> {
     })
 }
 
+/// The fields of an export format (EXACT's `ExportFormat`).
+pub const EXPORT_FORMAT_FIELDS: &[&str] = &[
+    "name",
+    "team",
+    "public",
+    "annotations_types",
+    "base_format",
+    "image_format",
+    "annotation_format",
+    "vector_format",
+    "not_in_image_format",
+    "name_format",
+    "min_verifications",
+    "image_aggregation",
+    "include_blurred",
+    "include_concealed",
+];
+
+/// EXACT's model defaults for a new export format.
+pub fn export_format_defaults() -> crate::catalog::NewExportFormat {
+    crate::catalog::NewExportFormat {
+        base_format: "%%content".into(),
+        annotation_format: "%%imagename|%%type|{%%vector}|".into(),
+        vector_format: "\"x%%count1\": %%x,\"y%%count1\": %%y,".into(),
+        not_in_image_format: "image name|annotation type|not in image".into(),
+        name_format: "export_%%exportid.txt".into(),
+        include_blurred: true,
+        include_concealed: true,
+        ..Default::default()
+    }
+}
+
+/// A new export format from EXACT's fields, with EXACT's defaults for the rest.
+pub fn new_export_format(o: &Obj) -> Result<crate::catalog::NewExportFormat> {
+    let mut f = export_format_defaults();
+    apply_export_format(o, &mut f)?;
+    Ok(f)
+}
+
+/// Applies the export-format fields present in `o` to `f`. Booleans also take HTML
+/// checkboxes' `on` / `off` (EXACT's forms).
+pub fn apply_export_format(o: &Obj, f: &mut crate::catalog::NewExportFormat) -> Result<()> {
+    let flag = |key: &str| -> Result<Option<bool>> {
+        match o.raw(key) {
+            Some(Value::String(v)) if v.eq_ignore_ascii_case("on") => Ok(Some(true)),
+            Some(Value::String(v)) if v.eq_ignore_ascii_case("off") => Ok(Some(false)),
+            _ => o.bool(key),
+        }
+    };
+    if let Some(v) = o.str("name")? {
+        f.name = v;
+    }
+    if let Some(v) = o.u64("team")? {
+        f.team = Some(TeamId(v));
+    }
+    if let Some(v) = flag("public")? {
+        f.public = v;
+    }
+    if let Some(v) = o.ids("annotations_types")? {
+        f.annotations_types = v.into_iter().map(AnnotationTypeId).collect();
+    }
+    for (key, slot) in [
+        ("base_format", &mut f.base_format),
+        ("annotation_format", &mut f.annotation_format),
+        ("vector_format", &mut f.vector_format),
+        ("not_in_image_format", &mut f.not_in_image_format),
+        ("name_format", &mut f.name_format),
+    ] {
+        if let Some(v) = o.str(key)? {
+            *slot = v;
+        }
+    }
+    if o.has("image_format") {
+        f.image_format = match o.raw("image_format") {
+            None | Some(Value::Null) => None,
+            Some(_) => o.str("image_format")?.filter(|s| !s.is_empty()),
+        };
+    }
+    if let Some(v) = o.u32("min_verifications")? {
+        f.min_verifications = v;
+    }
+    if let Some(v) = flag("image_aggregation")? {
+        f.image_aggregation = v;
+    }
+    if let Some(v) = flag("include_blurred")? {
+        f.include_blurred = v;
+    }
+    if let Some(v) = flag("include_concealed")? {
+        f.include_concealed = v;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -188,7 +188,15 @@ pub fn import(args: ImportArgs) -> ExitCode {
 /// Runs `exact export`.
 pub fn export(args: ExportArgs) -> ExitCode {
     let r = (|| -> Result<exact_interop::ExportSummary, String> {
-        let format = Format::parse(&args.format).map_err(|e| e.to_string())?;
+        // `exact:<name>` names an export format of the store (checked once it is open).
+        if !args
+            .format
+            .trim()
+            .starts_with(exact_interop::exact_template::PREFIX)
+        {
+            Format::parse(&args.format).map_err(|e| e.to_string())?;
+        }
+        let format = args.format.as_str();
         let exact = args
             .data
             .open()
@@ -206,7 +214,7 @@ pub fn export(args: ExportArgs) -> ExitCode {
             let mut out = std::io::BufWriter::new(stdout.lock());
             let s = exact
                 .interop()
-                .export(&actor, set, format, &options, &mut out, &mut tick)
+                .export_named(&actor, set, format, &options, &mut out, &mut tick)
                 .map_err(|e| e.to_string())?;
             out.flush().map_err(|e| e.to_string())?;
             progress.finish_and_clear();
@@ -223,7 +231,7 @@ pub fn export(args: ExportArgs) -> ExitCode {
         let mut out = std::io::BufWriter::with_capacity(1 << 20, tmp);
         let s = exact
             .interop()
-            .export(&actor, set, format, &options, &mut out, &mut tick)
+            .export_named(&actor, set, format, &options, &mut out, &mut tick)
             .map_err(|e| e.to_string())?;
         let tmp = out.into_inner().map_err(|e| e.to_string())?;
         tmp.as_file().sync_all().map_err(|e| e.to_string())?;

@@ -20,6 +20,7 @@
 
 pub mod coco;
 pub mod csv;
+pub mod exact_template;
 mod export;
 pub mod geojson;
 mod import;
@@ -73,6 +74,15 @@ impl Format {
     /// Parses a format name; the error lists the known ones.
     pub fn parse(name: &str) -> Result<Format> {
         let n = name.trim().to_ascii_lowercase();
+        if n.starts_with(exact_template::PREFIX) {
+            return Err(Error::invalid(
+                "format",
+                format!(
+                    "{name:?} is an EXACT export format: those only export (exact export \
+                     --format exact:<name>); EXACT's label lines import as exact-labels"
+                ),
+            ));
+        }
         Format::ALL
             .iter()
             .copied()

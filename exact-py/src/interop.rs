@@ -66,7 +66,14 @@ pub fn store_export(
 ) -> PyResult<String> {
     let e = store.handle()?;
     run(py, move || {
-        let format = Format::parse(&format)?;
+        // `exact:<name>` names an export format of the store; other names are `Format`s.
+        let name = match format
+            .trim()
+            .strip_prefix(exact_interop::exact_template::PREFIX)
+        {
+            Some(_) => format.trim().to_owned(),
+            None => Format::parse(&format)?.name().to_owned(),
+        };
         let actor = e.actor(UserId(user))?;
         let dir = path
             .parent()
@@ -76,10 +83,10 @@ pub fn store_export(
         let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|err| io(&dir, err))?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, tmp);
         let options = ExportOptions { skip_deleted };
-        let s = e.interop().export(
+        let s = e.interop().export_named(
             &actor,
             ImageSetId(set),
-            format,
+            &name,
             &options,
             &mut out,
             &mut |_| {},
@@ -90,10 +97,10 @@ pub fn store_export(
             .map_err(|err| io(&path, err.into_error()))?;
         tmp.persist(&path).map_err(|err| io(&path, err.error))?;
         Ok(format!(
-            "{{\"annotations\":{},\"images\":{},\"format\":\"{}\",\"path\":{}}}",
+            "{{\"annotations\":{},\"images\":{},\"format\":{},\"path\":{}}}",
             s.annotations,
             s.images,
-            format.name(),
+            serde_json::Value::from(name),
             serde_json::Value::from(path.display().to_string())
         ))
     })

@@ -349,6 +349,18 @@ impl NativeStore {
         self.json(py, user, |e, a| e.products().list(&a))
     }
 
+    /// Creates an export format from EXACT's fields (JSON object; EXACT's defaults fill in).
+    fn export_formats_create(&self, py: Python<'_>, user: u64, fields: String) -> PyResult<String> {
+        self.json(py, user, move |e, a| {
+            let new = wire::new_export_format(&strict(&fields, wire::EXPORT_FORMAT_FIELDS)?)?;
+            e.export_formats().create(&a, new)
+        })
+    }
+
+    fn export_formats_list(&self, py: Python<'_>, user: u64) -> PyResult<String> {
+        self.json(py, user, |e, a| e.export_formats().list(&a))
+    }
+
     /// Creates an annotation type from EXACT's fields (JSON object).
     fn annotation_types_create(
         &self,

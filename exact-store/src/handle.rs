@@ -260,6 +260,11 @@ impl Exact {
     pub fn export_formats(&self) -> ExportFormats<'_> {
         self.catalog.export_formats()
     }
+
+    /// Exports made with export formats, kept with their text.
+    pub fn exports(&self) -> exact_core::catalog::Exports<'_> {
+        self.catalog.exports()
+    }
     /// Annotation import and export (GeoJSON, COCO, CSV, EXACT label lines).
     pub fn interop(&self) -> exact_interop::Interop<'_> {
         exact_interop::Interop(&self.catalog)

@@ -93,6 +93,7 @@ fn decode_any(kind: Kind, id: u64, bytes: &[u8], what: &str) -> Result<Vec<Term>
         Kind::ScreeningMode => terms::<ScreeningMode>(id, bytes, what),
         Kind::MediaFile => terms::<AnnotationMediaFile>(id, bytes, what),
         Kind::ExportFormat => terms::<ExportFormat>(id, bytes, what),
+        Kind::Export => terms::<Export>(id, bytes, what),
         Kind::Credential => terms::<Credential>(id, bytes, what),
         Kind::AccessToken => terms::<AccessToken>(id, bytes, what),
         Kind::Annotation | Kind::AnnotationChange | Kind::AnnotationPage => Err(Error::corrupt(

@@ -354,43 +354,17 @@ pub struct NewExportFormat {
 pub struct ExportFormats<'a>(pub(crate) &'a Catalog);
 
 impl ExportFormats<'_> {
+    pub(crate) fn catalog(&self) -> &Catalog {
+        self.0
+    }
+}
+
+impl ExportFormats<'_> {
     /// Creates a format in one of the actor's teams.
     pub fn create(&self, actor: &Actor, new: NewExportFormat) -> Result<ExportFormat> {
-        check_name("name", &new.name, 1, 20)?;
-        let team = new
-            .team
-            .ok_or_else(|| Error::invalid("team", "an export format belongs to a team"))?;
-        if !actor.member_of(Some(team)) {
-            return Err(Error::not_found(team));
-        }
-        for t in &new.annotations_types {
-            self.0
-                .annotation_types()
-                .get(actor, *t)
-                .map_err(|_| Error::invalid("annotations_types", format!("{t} is unknown")))?;
-        }
+        let f = self.checked(actor, ExportFormatId(0), new)?;
         let mut tx = Tx::default();
-        let f = tx.insert(
-            self.0,
-            ExportFormat {
-                id: ExportFormatId(0),
-                name: new.name,
-                last_change_time: self.0.now(),
-                annotations_types: new.annotations_types,
-                team,
-                public: new.public,
-                base_format: new.base_format,
-                image_format: new.image_format,
-                annotation_format: new.annotation_format,
-                vector_format: new.vector_format,
-                not_in_image_format: new.not_in_image_format,
-                name_format: new.name_format,
-                min_verifications: new.min_verifications,
-                image_aggregation: new.image_aggregation,
-                include_blurred: new.include_blurred,
-                include_concealed: new.include_concealed,
-            },
-        )?;
+        let f = tx.insert(self.0, f)?;
         tx.commit(self.0)?;
         Ok(f)
     }
@@ -401,14 +375,14 @@ impl ExportFormats<'_> {
             .0
             .all::<ExportFormat>()?
             .into_iter()
-            .filter(|f| f.public || actor.member_of(Some(f.team)))
+            .filter(|f| !f.deleted && (f.public || actor.member_of(Some(f.team))))
             .collect())
     }
 
     /// A format the actor may use.
     pub fn get(&self, actor: &Actor, id: ExportFormatId) -> Result<ExportFormat> {
         let f: ExportFormat = self.0.load(id.0)?;
-        if f.public || actor.member_of(Some(f.team)) {
+        if !f.deleted && (f.public || actor.member_of(Some(f.team))) {
             Ok(f)
         } else {
             Err(Error::not_found(id))

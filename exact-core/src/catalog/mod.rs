@@ -7,6 +7,7 @@ mod accounts;
 mod annostore;
 mod annotations;
 mod changes;
+mod exports;
 mod fsck;
 mod images;
 mod listing;
@@ -25,6 +26,7 @@ pub use accounts::{
 };
 pub use annotations::{AnnotationPatch, Annotations, NewAnnotation, Revision};
 pub use changes::{AnnotationsChanged, ChangeOp, ChangeSink};
+pub use exports::{Exports, MAX_EXPORT_TEXT, NewExport, file_name};
 pub use fsck::{Finding, FsckReport};
 pub use images::{ImagePatch, Images, NewImage, PixelUpdate};
 pub use listing::{AnnotationList, FieldFilters, Paged, TimeBounds};
@@ -222,6 +224,11 @@ impl Catalog {
     /// Export formats.
     pub fn export_formats(&self) -> ExportFormats<'_> {
         ExportFormats(self)
+    }
+
+    /// Exports made with export formats, kept with their text.
+    pub fn exports(&self) -> Exports<'_> {
+        Exports(self)
     }
 
     // ---- repository helpers shared by the use cases ----

@@ -3,8 +3,8 @@
 
 use super::{VectorType, int_enum};
 use crate::ids::{
-    AnnotationId, AnnotationTypeId, AnnotationVersionId, ChangeId, ExportFormatId, ImageId,
-    MediaFileId, ProductId, SetVersionId, TeamId, UserId, VerificationId,
+    AnnotationId, AnnotationTypeId, AnnotationVersionId, ChangeId, ExportFormatId, ExportId,
+    ImageId, ImageSetId, MediaFileId, ProductId, SetVersionId, TeamId, UserId, VerificationId,
 };
 use crate::time::Timestamp;
 use crate::vector::Vector;
@@ -242,4 +242,32 @@ pub struct ExportFormat {
     /// Export concealed annotations.
     #[serde(default = "yes")]
     pub include_concealed: bool,
+    /// Deleted: hidden from lists and unusable, kept so it can be restored (exports made
+    /// with it keep pointing at it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+}
+
+/// One export made with an [`ExportFormat`]: its text is kept and downloadable (EXACT.md §6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Export {
+    /// Id.
+    pub id: ExportId,
+    /// When it was made.
+    pub time: Timestamp,
+    /// Who made it.
+    pub user: Option<UserId>,
+    /// The set exported.
+    pub image_set: ImageSetId,
+    /// How many annotations it holds.
+    pub annotation_count: u64,
+    /// The rendered text.
+    pub export_text: String,
+    /// The download's file name.
+    pub filename: String,
+    /// The format it was made with.
+    pub format: Option<ExportFormatId>,
+    /// Deleted: hidden and not downloadable, kept so it can be restored.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
 }

@@ -11,7 +11,7 @@ mod users;
 pub use admin::Product;
 pub use annotations::{
     Annotation, AnnotationChange, AnnotationMediaFile, AnnotationType, AnnotationVersion,
-    ChangeAction, ExportFormat, MediaFileType, Verification,
+    ChangeAction, Export, ExportFormat, MediaFileType, Verification,
 };
 pub use auth::{AccessToken, AccessTokenId, Credential, CredentialId};
 pub use images::{

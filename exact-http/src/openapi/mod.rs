@@ -478,6 +478,19 @@ fn body_schema(o: &Op) -> Value {
             json!({"image_set_id": id(), "product_id": id()}),
             &["image_set_id", "product_id"],
         ),
+        "/api/v1/annotations/export_formats/"
+        | "/api/v1/annotations/export_formats/{id}/"
+        | "/annotations/export/create/"
+        | "/annotations/export/{id}/edit/" => (
+            json!({"name": text(), "team": id(), "public": flag(), "annotations_types": ids(),
+                "base_format": text(), "image_format": {"type": "string", "nullable": true},
+                "annotation_format": text(), "vector_format": text(),
+                "not_in_image_format": text(), "name_format": text(),
+                "min_verifications": id(), "image_aggregation": flag(),
+                "include_blurred": flag(), "include_concealed": flag()}),
+            &["name", "team"],
+        ),
+        "/annotations/export/{id}/" => (json!({"export_format": id()}), &["export_format"]),
         "/administration/api/annotation_type/create/" => (
             json!({"product_id": id(), "name": text(),
                 "vector_type": {"type": "integer", "minimum": 1, "maximum": 7},

@@ -694,5 +694,94 @@ pub(super) fn table() -> Vec<Op> {
             &[],
         ),
     ]);
+    export_formats(&mut ops);
     ops
+}
+
+/// EXACT's export formats, kept exports and their download (EXACT.md §6).
+fn export_formats(ops: &mut Vec<Op>) {
+    resource(
+        ops,
+        "/api/v1/annotations/export_formats/",
+        "/api/v1/annotations/export_formats/{id}/",
+        "annotations",
+        true,
+        true,
+        true,
+    );
+    ops.push(op(
+        "post",
+        "/api/v1/annotations/export_formats/{id}/restore/",
+        "annotations",
+        "Restore a deleted export format",
+        In::None,
+        Out::One,
+    ));
+    ops.push(q(
+        op(
+            "get",
+            "/api/v1/annotations/exports/",
+            "annotations",
+            "Kept exports (without their text; see download)",
+            In::None,
+            Out::Page,
+        ),
+        &["image_set", "limit", "offset"],
+    ));
+    ops.push(op(
+        "get",
+        "/api/v1/annotations/exports/{id}/",
+        "annotations",
+        "One kept export",
+        In::None,
+        Out::One,
+    ));
+    ops.push(op(
+        "delete",
+        "/api/v1/annotations/exports/{id}/",
+        "annotations",
+        "Delete a kept export (restorable)",
+        In::None,
+        Out::Gone,
+    ));
+    ops.push(op(
+        "post",
+        "/annotations/export/{id}/",
+        "legacy",
+        "Render an image set through an export format and keep the export",
+        In::Object,
+        Out::Made,
+    ));
+    ops.push(op(
+        "post",
+        "/annotations/export/create/",
+        "legacy",
+        "Create an export format (EXACT's form)",
+        In::Object,
+        Out::Made,
+    ));
+    ops.push(op(
+        "post",
+        "/annotations/export/{id}/edit/",
+        "legacy",
+        "Change the given fields of an export format (EXACT's form)",
+        In::Object,
+        Out::One,
+    ));
+    ops.push(op(
+        "post",
+        "/annotations/export/{id}/delete/",
+        "legacy",
+        "Delete an export format, restorable (EXACT's form)",
+        In::None,
+        Out::Gone,
+    ));
+    ops.push(op(
+        "get",
+        "/annotations/export/{id}/download/",
+        "legacy",
+        "A kept export's text (attachment)",
+        In::None,
+        Out::Media(&["text/plain"]),
+    ));
 }

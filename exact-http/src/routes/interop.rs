@@ -167,6 +167,13 @@ async fn export(
     Id(id): Id,
     Query(q): Query<ExportQuery>,
 ) -> ApiResult<Response> {
+    if let Some(name) = q
+        .format
+        .as_deref()
+        .and_then(|f| f.trim().strip_prefix(exact_interop::exact_template::PREFIX))
+    {
+        return super::exports::stream(s, actor, id, name.to_owned()).await;
+    }
     let format = Format::parse(q.format.as_deref().unwrap_or("geojson")).map_err(ApiError::Core)?;
     let options = ExportOptions {
         skip_deleted: q.skip_deleted.as_deref().is_some_and(truthy),
@@ -232,9 +239,18 @@ async fn export(
 }
 
 /// A `Write` that sends 1 MiB chunks down a channel (the export runs on a blocking thread).
-struct ChannelWriter {
+pub(super) struct ChannelWriter {
     tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
     buf: Vec<u8>,
+}
+
+impl ChannelWriter {
+    pub(super) fn new(tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>) -> Self {
+        ChannelWriter {
+            tx,
+            buf: Vec::with_capacity(1 << 20),
+        }
+    }
 }
 
 impl Write for ChannelWriter {

@@ -9,6 +9,7 @@ mod annotation_types;
 mod annotations;
 mod common;
 mod events;
+mod exports;
 mod files;
 mod image_sets;
 mod images;
@@ -70,6 +71,7 @@ pub fn routes() -> Router<AppState> {
         .merge(admin::routes())
         .merge(manage::routes())
         .merge(interop::routes())
+        .merge(exports::routes())
         .merge(annotation_bulk::routes())
         .merge(slides::routes())
         .route("/api/v1/processing/{*rest}", axum::routing::any(not_yet))

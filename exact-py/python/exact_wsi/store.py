@@ -171,7 +171,8 @@ class Store:
                skip_deleted: bool = False) -> dict:
         """Write every annotation of ``image_set`` to ``path`` (replaced whole, never half
         written) as ``geojson``, ``coco``, ``csv`` or ``exact-labels`` (from the file's
-        extension when ``format`` is ``None``). Coordinates are level-0 pixels."""
+        extension when ``format`` is ``None``), or through one of the store's EXACT export
+        formats with ``format="exact:<name>"``. Coordinates are level-0 pixels."""
         if self._native is None:
             from ._errors import ClosedError
 
@@ -274,6 +275,22 @@ class Store:
 
     def products(self) -> list[dict]:
         return json.loads(self._n.products_list(self._user))
+
+    def create_export_format(self, name: str, team: Any, annotations_types: Sequence[Any],
+                             **fields: Any) -> dict:
+        """An EXACT export format (templates ``base_format``, ``image_format``,
+        ``annotation_format``, ``vector_format``, ``not_in_image_format``, ``name_format``;
+        flags ``image_aggregation``, ``include_blurred``, ``include_concealed``, ``public``);
+        EXACT's defaults fill what is not given. Use it with
+        ``export(..., format="exact:<name>")``. A bad template raises ``InvalidInputError``
+        naming the field and position."""
+        return json.loads(self._n.export_formats_create(self._user, _dumps({
+            "name": name, "team": _id("team", team),
+            "annotations_types": [_id("annotations_types", t) for t in annotations_types],
+            **fields})))
+
+    def export_formats(self) -> list[dict]:
+        return json.loads(self._n.export_formats_list(self._user))
 
     def create_annotation_type(self, name: str, product: Any, *, vector_type: Any = "bbox",
                                **fields: Any) -> dict:
