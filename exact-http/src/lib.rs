@@ -264,9 +264,11 @@ pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<T> {
     tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
-        Err(ApiError::Core(exact_core::Error::Backend {
-            backend: "exact-http".into(),
-            source: Box::new(std::io::Error::other(format!("handler task failed: {e}"))),
-        }))
+        // A panicked handler is our bug (500), not a storage outage (a `Backend` error is 503).
+        tracing::error!(error = %e, "handler task failed");
+        Err(ApiError::Rejected {
+            status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            detail: "internal server error".into(),
+        })
     })
 }

@@ -86,6 +86,33 @@ fn user_add_registers_and_refuses_duplicates() {
     );
 }
 
+/// A database that is down at start (issue 15): a clear message naming the store (without its
+/// password) and why, and a non-zero exit, not a server answering 500s.
+#[test]
+fn serve_refuses_to_start_on_a_database_that_is_down() {
+    // Nothing listens on port 1 of the loopback.
+    let out = Command::new(env!("CARGO_BIN_EXE_exact"))
+        .args([
+            "serve",
+            "--meta",
+            "postgres://exact:hunter2-secret@127.0.0.1:1/exact",
+            "--blobs",
+            "memory://",
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("postgres://exact:***@127.0.0.1:1/exact") && stderr.contains("connect"),
+        "{stderr}"
+    );
+    let all = format!("{stderr}{}", String::from_utf8_lossy(&out.stdout));
+    assert!(!all.contains("hunter2"), "{all}");
+}
+
 /// One raw HTTP/1.1 request; returns the whole response text.
 fn http(port: u16, method: &str, path: &str, auth: Option<&str>) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();

@@ -10,9 +10,11 @@ mod annotations;
 mod auth;
 mod bodies;
 mod legacy;
+mod outage;
 mod service;
 mod teams_and_sets;
 mod trash;
+mod versions;
 
 use axum::Router;
 use axum::body::Body;

@@ -39,9 +39,20 @@ pub enum Schema {
 
 /// A PostgreSQL metadata store.
 pub struct PgMetaStore {
-    rt: tokio::runtime::Runtime,
+    /// Always `Some` until dropped (taken there to shut it down without blocking).
+    rt: Option<tokio::runtime::Runtime>,
     pool: deadpool_postgres::Pool,
     location: String,
+}
+
+impl Drop for PgMetaStore {
+    fn drop(&mut self) {
+        // The last handle may go away on an async thread (a server or test ending), where a
+        // runtime's blocking shutdown panics; nothing is pending once callers are gone.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl std::fmt::Debug for PgMetaStore {
@@ -83,7 +94,11 @@ pub fn open(url: &str, schema: Schema) -> Result<PgMetaStore> {
             .build()
             .map_err(|e| backend(&location, e))?
     };
-    let store = PgMetaStore { rt, pool, location };
+    let store = PgMetaStore {
+        rt: Some(rt),
+        pool,
+        location,
+    };
     store.schema(schema)?;
     Ok(store)
 }
@@ -127,7 +142,13 @@ impl PgMetaStore {
     {
         let pool = self.pool.clone();
         let location = self.location.clone();
-        let task = self.rt.spawn(async move {
+        let Some(rt) = &self.rt else {
+            return Err(backend(
+                &self.location,
+                std::io::Error::other("store closed"),
+            ));
+        };
+        let task = rt.spawn(async move {
             let client = pool.get().await.map_err(|e| backend(&location, e))?;
             f(client, location).await
         });

@@ -11,4 +11,5 @@ mod listing;
 mod permissions;
 mod resources;
 mod s3;
+mod versions;
 mod viewport;
