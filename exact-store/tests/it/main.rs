@@ -8,6 +8,7 @@ mod files;
 mod history;
 mod integrity;
 mod listing;
+mod migrate;
 mod permissions;
 mod resources;
 mod s3;
