@@ -42,6 +42,8 @@ pub enum Kind {
     Credential = 19,
     /// Personal access tokens ([`crate::model::AccessToken`]).
     AccessToken = 20,
+    /// Leases on background jobs ([`crate::catalog::Leases`]): owner and expiry, by job id.
+    Lease = 21,
 }
 
 impl Kind {
@@ -67,6 +69,7 @@ impl Kind {
         Kind::AnnotationPage,
         Kind::Credential,
         Kind::AccessToken,
+        Kind::Lease,
     ];
 
     /// The byte that tags this kind in keys.

@@ -9,6 +9,7 @@ mod annotations;
 mod changes;
 mod fsck;
 mod images;
+mod leases;
 mod listing;
 mod lists;
 mod misc;
@@ -27,6 +28,7 @@ pub use annotations::{AnnotationPatch, Annotations, NewAnnotation, Revision};
 pub use changes::{AnnotationsChanged, ChangeOp, ChangeSink};
 pub use fsck::{Finding, FsckReport};
 pub use images::{ImagePatch, Images, NewImage, PixelUpdate};
+pub use leases::Leases;
 pub use listing::{AnnotationList, Paged};
 pub use misc::{
     ExportFormats, LogImageActions, MediaFiles, NewExportFormat, ScreeningModes, SetTags,

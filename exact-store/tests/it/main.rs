@@ -7,6 +7,7 @@ mod durability;
 mod files;
 mod history;
 mod integrity;
+mod leases;
 mod listing;
 mod migrate;
 mod permissions;
