@@ -92,6 +92,10 @@ pub fn router_with(exact: Exact, opts: RouterOptions) -> Router {
     });
     let sink: Arc<dyn exact_core::catalog::ChangeSink> = change_sink.clone();
     exact.catalog().add_change_sink(&sink);
+    // Several servers on one PostgreSQL: their writes reach this server's events too.
+    if let Err(e) = exact.catalog().share_changes() {
+        tracing::warn!(error = %e, "live events from other servers are off");
+    }
     let state = AppState {
         pixels: Arc::new(pixels::Pixels::new(exact.clone())),
         exact,

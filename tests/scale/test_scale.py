@@ -1,5 +1,5 @@
 """Three `exact serve` on one PostgreSQL and one S3 bucket (moto), as issue 15 asks: a write on
-one is read on the others at once; tokens work on every server; two PATCHes with the same
+one is read on the others at once and reaches their live events; tokens work on every server; two PATCHes with the same
 If-Match race to exactly one winner; a conversion whose server is killed (-9) finishes on
 another; killing one server during 10,000 concurrent annotation writes loses no acknowledged
 write. Run by scripts/test-scale (PostgreSQL URL in EXACT_TEST_POSTGRES, the binary in
@@ -37,9 +37,9 @@ def wait_for(url, proc, what):
         if proc.poll() is not None:
             raise RuntimeError(f"{what} exited with {proc.returncode}")
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=5)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:
             time.sleep(0.1)
     raise RuntimeError(f"{what} did not start")
 
@@ -163,6 +163,23 @@ def test_same_if_match_on_two_servers_has_one_winner(cluster, world):
         assert "changed" in lost["detail"]
         won = next(r for r in answers if r.status_code == 200).json()
         assert cluster[0].ok("GET", uri).json()["description"] == won["description"]
+
+
+def test_live_events_carry_writes_made_on_other_servers(cluster, world):
+    listener = cluster[1]
+    stream = listener.http.get(listener.url + f"/api/v1/events/?image={world['image']}",
+                               headers={"Accept": "text/event-stream"}, stream=True, timeout=20)
+    assert stream.status_code == 200, stream.text
+    made = cluster[0].ok("POST", "/api/v1/annotations/annotations/", 201,
+                         json=box(world, 7777)).json()
+    wanted, seen, deadline = f'"id":{made["id"]},', "", time.time() + 15
+    for chunk in stream.iter_content(chunk_size=None, decode_unicode=True):
+        seen += chunk
+        if wanted in seen.replace(" ", "") or time.time() > deadline:
+            break
+    stream.close()
+    assert wanted in seen.replace(" ", ""), seen[-2000:]
+    assert "event: annotation" in seen
 
 
 def test_a_conversion_whose_server_is_killed_finishes_on_another(cluster, world):

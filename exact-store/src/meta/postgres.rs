@@ -43,6 +43,11 @@ pub struct PgMetaStore {
     rt: Option<tokio::runtime::Runtime>,
     pool: deadpool_postgres::Pool,
     location: String,
+    /// For the LISTEN connection of [`MetaStore::subscribe`] (outside the pool).
+    config: tokio_postgres::Config,
+    /// The NOTIFY channel of [`MetaStore::publish`] / [`MetaStore::subscribe`]: one per
+    /// schema, since notifications are database-wide.
+    channel: String,
 }
 
 impl Drop for PgMetaStore {
@@ -77,7 +82,7 @@ pub fn open(url: &str, schema: Schema) -> Result<PgMetaStore> {
         .build()
         .map_err(|e| backend(&location, e))?;
     let manager = deadpool_postgres::Manager::from_config(
-        config,
+        config.clone(),
         tokio_postgres::NoTls,
         deadpool_postgres::ManagerConfig {
             recycling_method: deadpool_postgres::RecyclingMethod::Fast,
@@ -98,8 +103,23 @@ pub fn open(url: &str, schema: Schema) -> Result<PgMetaStore> {
         rt: Some(rt),
         pool,
         location,
+        config,
+        channel: String::new(),
     };
     store.schema(schema)?;
+    let current: String = store.run(|client, location| async move {
+        let row = client
+            .query_one("SELECT current_schema()", &[])
+            .await
+            .map_err(|e| db_error(&location, e))?;
+        Ok(row.get::<_, Option<String>>(0).unwrap_or_default())
+    })?;
+    let mut store = store;
+    store.channel = format!("exact_changes_{current}")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(63)
+        .collect();
     Ok(store)
 }
 
@@ -487,6 +507,72 @@ impl MetaStore for PgMetaStore {
             let first: i64 = row.get(0);
             u64::try_from(first).map_err(|_| Error::corrupt(location, "negative id counter"))
         })
+    }
+
+    fn publish(&self, messages: &[String]) -> Result<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let (messages, channel) = (messages.to_vec(), self.channel.clone());
+        self.run(move |client, location| async move {
+            client
+                .execute(
+                    "SELECT pg_notify($1, m) FROM unnest($2::text[]) AS m",
+                    &[&channel, &messages],
+                )
+                .await
+                .map_err(|e| db_error(&location, e))?;
+            Ok(())
+        })
+    }
+
+    fn subscribe(&self, on_message: Box<dyn Fn(&str) + Send + Sync>) -> Result<bool> {
+        let Some(rt) = &self.rt else {
+            return Ok(false);
+        };
+        let (config, location) = (self.config.clone(), self.location.clone());
+        let listen = format!("LISTEN \"{}\"", self.channel);
+        let on_message: std::sync::Arc<dyn Fn(&str) + Send + Sync> = on_message.into();
+        // One LISTEN connection, outside the pool, reconnected whenever it drops.
+        rt.spawn(async move {
+            use futures::StreamExt;
+            loop {
+                match config.connect(tokio_postgres::NoTls).await {
+                    Ok((client, mut connection)) => {
+                        // The connection task delivers notifications (and drives the client).
+                        let on = on_message.clone();
+                        let pump = tokio::spawn(async move {
+                            let mut messages =
+                                futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+                            while let Some(m) = messages.next().await {
+                                match m {
+                                    Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
+                                        on(n.payload())
+                                    }
+                                    Ok(_) => {}
+                                    Err(_) => break,
+                                }
+                            }
+                        });
+                        match client.batch_execute(&listen).await {
+                            Ok(()) => {
+                                let _ = pump.await;
+                            }
+                            Err(e) => {
+                                tracing::warn!(store = %location, error = %e, "LISTEN failed");
+                                pump.abort();
+                            }
+                        }
+                        drop(client);
+                    }
+                    Err(e) => {
+                        tracing::warn!(store = %location, error = %e, "cannot LISTEN for changes");
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        });
+        Ok(true)
     }
 
     fn commit(&self, batch: Batch) -> Result<()> {
