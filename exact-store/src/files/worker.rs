@@ -115,7 +115,16 @@ async fn run(exact: Exact, mut rx: mpsc::UnboundedReceiver<Image>, started: std:
     super::sweep(&exact, started).await;
     // This worker's name in leases: any number of servers share the store, and each
     // conversion is done by the one holding its lease (see `exact_core::catalog::Leases`).
-    let owner = uuid::Uuid::new_v4().as_u64_pair().0;
+    // A store only one process can open (sled locks its directory, memory is private) has
+    // one worker at a time: it keeps one name, so a restart after a crash takes the dead
+    // worker's leases over at once instead of waiting for them to expire. (The same reading
+    // of the URL as the start-up sweep's: a handle opened over a shared store must name it.)
+    let meta = exact.config().meta_url();
+    let owner = if meta.starts_with("sled://") || meta.starts_with("memory://") {
+        0
+    } else {
+        uuid::Uuid::new_v4().as_u64_pair().0
+    };
     let lease = lease_time();
     let limit = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
     let mut running = tokio::task::JoinSet::new();
