@@ -1,11 +1,14 @@
-"""Three `exact serve` on one PostgreSQL and one S3 bucket (moto), as issue 15 asks: a write on
-one is read on the others at once and reaches their live events; tokens work on every server; two PATCHes with the same
+"""Three `exact serve` on one PostgreSQL and one S3 bucket (moto), as issue 15 asks: the EXACT-Sync
+client's flow round-robined over them; a write on one is read on the others at once and reaches
+their live events; tokens work on every server; two PATCHes with the same
 If-Match race to exactly one winner; a conversion whose server is killed (-9) finishes on
 another; killing one server during 10,000 concurrent annotation writes loses no acknowledged
 write. Run by scripts/test-scale (PostgreSQL URL in EXACT_TEST_POSTGRES, the binary in
 EXACT_BIN)."""
 
+import http.server
 import io
+import itertools
 import os
 import signal
 import socket
@@ -180,6 +183,50 @@ def test_live_events_carry_writes_made_on_other_servers(cluster, world):
     stream.close()
     assert wanted in seen.replace(" ", ""), seen[-2000:]
     assert "event: annotation" in seen
+
+
+class RoundRobin(http.server.BaseHTTPRequestHandler):
+    """A minimal load balancer: each request to the next server in turn."""
+    backends = []
+    turn = itertools.count()
+
+    def forward(self):
+        backend = self.backends[next(self.turn) % len(self.backends)]
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        headers = {k: v for k, v in self.headers.items()
+                   if k.lower() not in ("host", "content-length", "connection")}
+        r = requests.request(self.command, backend + self.path, headers=headers, data=body,
+                             timeout=60, allow_redirects=False)
+        self.send_response(r.status_code)
+        for k, v in r.headers.items():
+            if k.lower() not in ("transfer-encoding", "connection", "content-length",
+                                 "content-encoding"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(r.content)))
+        self.end_headers()
+        self.wfile.write(r.content)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = forward
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_exact_sync_client_round_robined_over_three_servers(cluster):
+    pytest.importorskip("exact_sync")
+    RoundRobin.backends = [s.url for s in cluster]
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RoundRobin)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        script = Path(__file__).resolve().parents[1] / "http" / "exact_sync_test.py"
+        url = f"http://127.0.0.1:{proxy.server_address[1]}"
+        run = subprocess.run([sys.executable, str(script), url, "exact", PASSWORD],
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert next(RoundRobin.turn) > 20, "the flow went through the balancer"
+    finally:
+        proxy.shutdown()
 
 
 def test_a_conversion_whose_server_is_killed_finishes_on_another(cluster, world):
