@@ -3,7 +3,7 @@ client's flow round-robined over them; a write on one is read on the others at o
 their live events; tokens work on every server; two PATCHes with the same
 If-Match race to exactly one winner; a conversion whose server is killed (-9) finishes on
 another; killing one server during 10,000 concurrent annotation writes loses no acknowledged
-write. Run by scripts/test-scale (PostgreSQL URL in EXACT_TEST_POSTGRES, the binary in
+write; `exact migrate` of a populated sled store gives the same API answers on PostgreSQL. Run by scripts/test-scale (PostgreSQL URL in EXACT_TEST_POSTGRES, the binary in
 EXACT_BIN)."""
 
 import http.server
@@ -292,3 +292,80 @@ def test_killing_a_server_during_10000_writes_loses_no_acknowledged_write(cluste
     assert not missing, f"{len(missing)} acknowledged writes lost"
     assert len(acknowledged) > per_request * requests_total // 3, len(acknowledged)
     print(f"{len(acknowledged)} of {per_request * requests_total} writes acknowledged, all stored")
+
+
+def test_exact_migrate_from_sled_gives_the_same_answers_on_postgresql(cluster):
+    """A populated sled store, migrated by `exact migrate`, served from PostgreSQL: the same
+    API answers (annotations with soft-deleted ones, trash, sets, images, types, users)."""
+    base = Path(tempfile.mkdtemp(prefix="exact-scale-migrate-"))
+    env = dict(os.environ, EXACT_ADMIN_PASSWORD=PASSWORD)
+    env.pop("EXACT_META", None)
+
+    def serve(*args):
+        port = free_port()
+        proc = subprocess.Popen([os.environ["EXACT_BIN"], "serve", "--bind", f"127.0.0.1:{port}",
+                                 *args], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        wait_for(url + "/healthz", proc, "exact serve")
+        return proc, url
+
+    http = requests.Session()
+    http.auth = ("exact", PASSWORD)
+
+    def ok(url, method, path, status=200, **kw):
+        r = http.request(method, url + path, timeout=60, **kw)
+        assert r.status_code == status, f"{method} {path}: {r.status_code} {r.text}"
+        return r.json() if r.content else None
+
+    sled_proc, url = serve("--data", str(base / "d"))
+    team = ok(url, "POST", "/api/v1/users/teams/", 201, json={"name": "migrated"})["id"]
+    set_id = ok(url, "POST", "/api/v1/images/image_sets/", 201,
+                json={"name": "m set", "team": team})["id"]
+    product = ok(url, "POST", "/api/v1/administration/products/", 201,
+                 json={"name": "m product", "team": team, "imagesets": [set_id]})["id"]
+    kind = ok(url, "POST", "/api/v1/annotations/annotation_types/", 201,
+              json={"name": "m", "vector_type": 1, "product": product})["id"]
+    image = ok(url, "POST", "/api/v1/images/images/", 201,
+               json={"name": "m.svs", "image_set": set_id, "width": 50000, "height": 50000})["id"]
+    made = ok(url, "POST", "/api/v1/annotations/annotations/", 201,
+              json=[{"annotation_type": kind, "image": image,
+                     "vector": {"x1": 300 * i, "y1": 40, "x2": 300 * i + 30, "y2": 90}}
+                    for i in range(150)])
+    for a in made[:5]:
+        ok(url, "PATCH", f"/api/v1/annotations/annotations/{a['id']}/",
+           json={"description": f"edited {a['id']}"})
+    ok(url, "PATCH", f"/api/v1/annotations/annotations/{made[5]['id']}/", json={"deleted": True})
+    ok(url, "DELETE", f"/api/v1/annotations/annotations/{made[6]['id']}/", 204)
+    paths = [f"/api/v1/annotations/annotations/?image={image}&limit=1000",
+             f"/api/v1/annotations/annotations/?image={image}&deleted=true&limit=1000",
+             f"/api/v1/annotations/annotations/trash/?image={image}&limit=1000",
+             f"/api/v1/annotations/annotations/{made[0]['id']}/",
+             "/api/v1/images/image_sets/?limit=1000", "/api/v1/images/images/?limit=1000",
+             "/api/v1/annotations/annotation_types/?limit=1000", "/api/v1/users/users/?limit=1000"]
+    before = [ok(url, "GET", p) for p in paths]
+    sled_proc.terminate()
+    sled_proc.wait(10)
+
+    target = os.environ["EXACT_TEST_POSTGRES"].rsplit("/", 1)[0] + "/migrated"
+    subprocess.run(["psql", "-q", os.environ["EXACT_TEST_POSTGRES"], "-c",
+                    "CREATE DATABASE migrated"], check=True)
+    run = subprocess.run([os.environ["EXACT_BIN"], "migrate", "--from", f"sled://{base}/d/db",
+                          "--to", target], capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "checksums" in run.stdout and "match" in run.stdout, run.stdout
+
+    pg_proc, url = serve("--data", str(base / "pg"), "--meta", target, "--blobs",
+                         f"file://{base}/d/blobs")
+    try:
+        after = [ok(url, "GET", p) for p in paths]
+        for p, b, a in zip(paths, before, after):
+            assert a == b, p
+        # The copy goes on from the source's ids.
+        new = ok(url, "POST", "/api/v1/annotations/annotations/", 201,
+                 json={"annotation_type": kind, "image": image,
+                       "vector": {"x1": 1, "y1": 1, "x2": 9, "y2": 9}})
+        assert new["id"] > max(a["id"] for a in made)
+    finally:
+        pg_proc.terminate()
+        pg_proc.wait(10)
