@@ -3,13 +3,14 @@ client's flow round-robined over them; a write on one is read on the others at o
 their live events; tokens work on every server; two PATCHes with the same
 If-Match race to exactly one winner; a conversion whose server is killed (-9) finishes on
 another; killing one server during 10,000 concurrent annotation writes loses no acknowledged
-write; `exact migrate` of a populated sled store gives the same API answers on PostgreSQL. Run by scripts/test-scale (PostgreSQL URL in EXACT_TEST_POSTGRES, the binary in
-EXACT_BIN)."""
+write; `exact migrate` of a populated sled store gives the same API answers on PostgreSQL.
+Run by scripts/test-scale (PostgreSQL URL in EXACT_TEST_POSTGRES, the binary in EXACT_BIN)."""
 
 import http.server
 import io
 import itertools
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -101,6 +102,7 @@ def cluster():
     yield servers
     for s in servers:
         s.stop()
+        shutil.rmtree(s.data, ignore_errors=True)
     moto.terminate()
     moto.wait(10)
 
@@ -369,3 +371,4 @@ def test_exact_migrate_from_sled_gives_the_same_answers_on_postgresql(cluster):
     finally:
         pg_proc.terminate()
         pg_proc.wait(10)
+        shutil.rmtree(base, ignore_errors=True)
