@@ -55,6 +55,17 @@ pub enum Error {
         /// The object that changed.
         what: String,
     },
+    /// The caller's precondition (an HTTP `If-Match` version) no longer holds: someone else
+    /// changed the object since the caller read it. Nothing was written; re-read and retry.
+    #[error("{what} was changed since version {expected}; it is now at version {current}")]
+    Stale {
+        /// The object, e.g. `annotation 12`.
+        what: String,
+        /// The version(s) the caller expected, as given.
+        expected: String,
+        /// The object's current version.
+        current: String,
+    },
     /// The object exists but is not ready yet (an image whose pixels are being converted);
     /// asking again later may succeed.
     #[error("{what} is not ready: {detail}")]
@@ -109,6 +120,8 @@ pub enum ErrorKind {
     Corrupt,
     /// See [`Error::Conflict`].
     Conflict,
+    /// See [`Error::Stale`].
+    Stale,
     /// See [`Error::NotReady`].
     NotReady,
     /// See [`Error::Unservable`].
@@ -130,6 +143,7 @@ impl Error {
             Error::Unsupported { .. } => ErrorKind::Unsupported,
             Error::Corrupt { .. } => ErrorKind::Corrupt,
             Error::Conflict { .. } => ErrorKind::Conflict,
+            Error::Stale { .. } => ErrorKind::Stale,
             Error::NotReady { .. } => ErrorKind::NotReady,
             Error::Unservable { .. } => ErrorKind::Unservable,
             Error::TooLarge { .. } => ErrorKind::TooLarge,

@@ -44,6 +44,8 @@ pub enum Kind {
     AccessToken = 20,
     /// Exports made with export formats ([`crate::model::Export`]).
     Export = 21,
+    /// Leases on background jobs ([`crate::catalog::Leases`]): owner and expiry, by job id.
+    Lease = 22,
 }
 
 impl Kind {
@@ -70,6 +72,7 @@ impl Kind {
         Kind::Credential,
         Kind::AccessToken,
         Kind::Export,
+        Kind::Lease,
     ];
 
     /// The byte that tags this kind in keys.
@@ -363,6 +366,21 @@ pub trait MetaStore: Send + Sync {
     /// precondition does not hold and with `AlreadyExists` when a unique index key would point
     /// at two ids; then nothing is written.
     fn commit(&self, batch: Batch) -> Result<()>;
+
+    /// Sends `messages` (text, each under 7,900 bytes) to every process subscribed to this
+    /// store ([`MetaStore::subscribe`]), this one included: after the fact and at most once,
+    /// for live events, never for data. Backends only one process opens have nobody to tell:
+    /// the default does nothing.
+    fn publish(&self, _messages: &[String]) -> Result<()> {
+        Ok(())
+    }
+
+    /// Calls `on_message` (on a thread of the backend's) with every message any process
+    /// publishes from now on, while the store is open, reconnecting as needed; `Ok(false)`
+    /// when the backend has no messages across processes (the default).
+    fn subscribe(&self, _on_message: Box<dyn Fn(&str) + Send + Sync>) -> Result<bool> {
+        Ok(false)
+    }
 
     /// The records of `kind` under `ids`, in the same order (`None` where absent).
     fn get_many(&self, kind: Kind, ids: &[u64]) -> Result<Vec<Option<Vec<u8>>>> {

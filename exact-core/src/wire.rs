@@ -370,6 +370,7 @@ pub fn annotation_patch(o: &Obj) -> Result<AnnotationPatch> {
         meta_data: o.raw("meta_data").cloned(),
         unique_identifier: o.parse("unique_identifier")?,
         last_edit_time: o.time("last_edit_time")?,
+        if_match: None,
     })
 }
 

@@ -73,11 +73,15 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
         ErrorKind::Unsupported => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Stale => StatusCode::PRECONDITION_FAILED,
         // EXACT answers a tile of an image still being converted with 202 (try again).
         ErrorKind::NotReady => StatusCode::ACCEPTED,
         ErrorKind::Unservable => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorKind::Corrupt | ErrorKind::Backend => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorKind::Corrupt => StatusCode::INTERNAL_SERVER_ERROR,
+        // The database or object store is down or unreachable: nothing was written (batches
+        // are atomic) and the same request may succeed once it is back (the pool reconnects).
+        ErrorKind::Backend => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -136,13 +140,37 @@ impl IntoResponse for ApiError {
                 chain.push_str(&s.to_string());
                 source = s.source();
             }
+            // Backend locations are redacted where they are made; the chain names no secret.
             tracing::error!(error = %chain, "internal error");
             crate::routes::admin::remember_error(&chain);
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                // The reason says which store is down, not where it is or how it failed
+                // (that is in the log).
+                let kind = match &e {
+                    Error::Backend { backend, .. } => backend.split("://").next().unwrap_or(""),
+                    _ => "",
+                };
+                return (
+                    status,
+                    [(header::RETRY_AFTER, "1")],
+                    Json(json!({
+                        "detail": format!(
+                            "the {kind} storage backend is unavailable; nothing was written, \
+                             try again shortly"
+                        ),
+                        "backend": kind,
+                    })),
+                )
+                    .into_response();
+            }
             return (status, Json(json!({"detail": "internal server error"}))).into_response();
         }
         let body = match &e {
             Error::InvalidInput { field, reason } => {
                 json!({ field.clone(): [reason], "detail": e.to_string() })
+            }
+            Error::Stale { current, .. } => {
+                json!({ "detail": e.to_string(), "current_version": current })
             }
             other => json!({"detail": other.to_string()}),
         };

@@ -9,8 +9,8 @@
 //! than [`BULK_EVENTS`] annotations on one image is one reset event for that image, not a
 //! flood. Sequence numbers start at the process's start time in microseconds, so an id from an
 //! earlier process is never mistaken for one of ours (it is out of range and gets a reset).
-//! Events are per process: several servers behind one database do not see each other's writes
-//! here (clients then rely on the polling fallback or a reconnect).
+//! Several servers behind one PostgreSQL share their writes (`Catalog::share_changes`, LISTEN/
+//! NOTIFY), so each one's events include the others' writes; sequence numbers stay per server.
 
 use crate::overview::Overviews;
 use exact_core::catalog::{AnnotationsChanged, ChangeOp, ChangeSink};

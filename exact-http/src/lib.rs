@@ -92,6 +92,10 @@ pub fn router_with(exact: Exact, opts: RouterOptions) -> Router {
     });
     let sink: Arc<dyn exact_core::catalog::ChangeSink> = change_sink.clone();
     exact.catalog().add_change_sink(&sink);
+    // Several servers on one PostgreSQL: their writes reach this server's events too.
+    if let Err(e) = exact.catalog().share_changes() {
+        tracing::warn!(error = %e, "live events from other servers are off");
+    }
     let state = AppState {
         pixels: Arc::new(pixels::Pixels::new(exact.clone())),
         exact,
@@ -264,9 +268,11 @@ pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<T> {
     tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
-        Err(ApiError::Core(exact_core::Error::Backend {
-            backend: "exact-http".into(),
-            source: Box::new(std::io::Error::other(format!("handler task failed: {e}"))),
-        }))
+        // A panicked handler is our bug (500), not a storage outage (a `Backend` error is 503).
+        tracing::error!(error = %e, "handler task failed");
+        Err(ApiError::Rejected {
+            status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            detail: "internal server error".into(),
+        })
     })
 }

@@ -35,7 +35,7 @@ struct DataArgs {
     /// Data directory: metadata in <DATA>/db (sled), blobs in <DATA>/blobs.
     #[arg(long, env = "EXACT_DATA", default_value = "./exact-data")]
     data: PathBuf,
-    /// Metadata store URL (sled://PATH or memory://); defaults to sled://<DATA>/db.
+    /// Metadata store URL (sled://PATH, memory:// or postgres://USER:PASSWORD@HOST:PORT/DB); defaults to sled://<DATA>/db.
     #[arg(long, env = "EXACT_META")]
     meta: Option<String>,
     /// Blob store URL (a path, file://DIR, memory:// or s3://bucket/prefix); defaults to <DATA>/blobs.
@@ -442,7 +442,16 @@ fn bootstrap(exact: &Exact) -> Result<(), String> {
 }
 
 fn fail(e: &dyn std::error::Error) -> ExitCode {
-    eprintln!("exact: {e}");
+    // With its causes: "storage backend postgres://exact:***@db/exact failed: error
+    // connecting to server: Connection refused" says what to fix (locations are redacted).
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    eprintln!("exact: {message}");
     ExitCode::FAILURE
 }
 

@@ -86,6 +86,77 @@ fn user_add_registers_and_refuses_duplicates() {
     );
 }
 
+/// A database that is down at start (issue 15): a clear message naming the store (without its
+/// password) and why, and a non-zero exit, not a server answering 500s.
+#[test]
+fn serve_refuses_to_start_on_a_database_that_is_down() {
+    // Nothing listens on port 1 of the loopback.
+    let out = Command::new(env!("CARGO_BIN_EXE_exact"))
+        .args([
+            "serve",
+            "--meta",
+            "postgres://exact:hunter2-secret@127.0.0.1:1/exact",
+            "--blobs",
+            "memory://",
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("postgres://exact:***@127.0.0.1:1/exact") && stderr.contains("connect"),
+        "{stderr}"
+    );
+    let all = format!("{stderr}{}", String::from_utf8_lossy(&out.stdout));
+    assert!(!all.contains("hunter2"), "{all}");
+}
+
+/// `exact migrate --from --to` copies a store and verifies it; a second copy into the now
+/// non-empty target is refused, `--resume` finishes (here: finds everything there).
+#[test]
+fn migrate_copies_a_store_and_verifies_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let exact = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_exact"))
+            .args(args)
+            .env_remove("EXACT_META")
+            .output()
+            .unwrap()
+    };
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    assert!(
+        exact(&["user", "add", "alice", "--data", a])
+            .status
+            .success()
+    );
+    let (from, to) = (format!("sled://{a}/db"), format!("sled://{b}/db"));
+    let out = exact(&["migrate", "--from", &from, "--to", &to]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout.contains("checksums") && stdout.contains("match"),
+        "{stdout}"
+    );
+    let again = exact(&["migrate", "--from", &from, "--to", &to]);
+    assert_eq!(again.status.code(), Some(2), "{again:?}");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("not empty"),
+        "{again:?}"
+    );
+    let resumed = exact(&["migrate", "--from", &from, "--to", &to, "--resume"]);
+    assert!(resumed.status.success(), "{resumed:?}");
+    // The copy holds alice.
+    let dup = exact(&["user", "add", "alice", "--data", b]);
+    assert!(!dup.status.success());
+    assert!(
+        String::from_utf8_lossy(&dup.stderr).contains("already exists"),
+        "{dup:?}"
+    );
+}
+
 /// One raw HTTP/1.1 request; returns the whole response text.
 fn http(port: u16, method: &str, path: &str, auth: Option<&str>) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();

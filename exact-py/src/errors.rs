@@ -50,7 +50,8 @@ pub fn core(err: exact_core::Error) -> PyErr {
         K::PermissionDenied => "PermissionDeniedError",
         K::Unsupported => "UnsupportedError",
         K::Corrupt => "CorruptError",
-        K::Conflict => "ConflictError",
+        // A stale version is a lost race, as a conflict: re-read and retry.
+        K::Conflict | K::Stale => "ConflictError",
         K::NotReady => "NotReadyError",
         K::Unservable => "UnservableError",
         K::TooLarge => "TooLargeError",

@@ -92,6 +92,11 @@ pub struct AnnotationPatch {
     pub unique_identifier: Option<Uuid>,
     /// Last-edit time override (sync); otherwise now.
     pub last_edit_time: Option<Timestamp>,
+    /// Apply only if the annotation is still at one of these versions
+    /// ([`Annotation::version`]; HTTP `If-Match`), else fail with [`Error::Stale`] and write
+    /// nothing. Checked inside the write's optimistic batch, against the state it replaces,
+    /// so it holds across any number of servers. `None`: the last writer wins, as in EXACT.
+    pub if_match: Option<Vec<u64>>,
 }
 
 /// One state in an annotation's history: revision 0 is the creation, each later one a change.
@@ -480,6 +485,20 @@ impl Annotations<'_> {
         me: UserId,
         now: Timestamp,
     ) -> Result<(Annotation, Vec<crate::store::EntryWrite>)> {
+        if let Some(expected) = &plan.patch.if_match {
+            let current = old.version();
+            if !expected.contains(&current) {
+                return Err(Error::Stale {
+                    what: old.id.to_string(),
+                    expected: expected
+                        .iter()
+                        .map(|v| format!("{v:016x}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    current: format!("{current:016x}"),
+                });
+            }
+        }
         let mut a = old.clone();
         let p = plan.patch.clone();
         if let Some(t) = &plan.new_type {

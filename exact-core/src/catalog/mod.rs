@@ -10,6 +10,7 @@ mod changes;
 mod exports;
 mod fsck;
 mod images;
+mod leases;
 mod listing;
 mod lists;
 mod misc;
@@ -29,6 +30,7 @@ pub use changes::{AnnotationsChanged, ChangeOp, ChangeSink};
 pub use exports::{Exports, MAX_EXPORT_TEXT, NewExport, file_name};
 pub use fsck::{Finding, FsckReport};
 pub use images::{ImagePatch, Images, NewImage, PixelUpdate};
+pub use leases::Leases;
 pub use listing::{AnnotationList, FieldFilters, Paged, TimeBounds};
 pub use misc::{
     ExportFormats, LogImageActions, MediaFiles, NewExportFormat, ScreeningModes, SetTags,
@@ -68,6 +70,9 @@ pub struct Catalog {
     clock: Arc<dyn Clock>,
     corrupt: Arc<CorruptionReporter>,
     sinks: Arc<changes::Sinks>,
+    /// Whether committed writes are also published to other processes on the store (see
+    /// [`Catalog::share_changes`]), and this process's origin in those messages.
+    shared: Arc<(std::sync::atomic::AtomicBool, u64)>,
 }
 
 /// The default [`CorruptionReporter`]: each distinct problem once on stderr (core has no
@@ -100,6 +105,10 @@ impl Catalog {
             clock: Arc::new(SystemClock),
             corrupt: report_once_to_stderr(),
             sinks: Arc::default(),
+            shared: Arc::new((
+                std::sync::atomic::AtomicBool::new(false),
+                uuid::Uuid::new_v4().as_u64_pair().0,
+            )),
         }
     }
 
@@ -135,12 +144,43 @@ impl Catalog {
         actor: UserId,
         annotations: &[crate::model::Annotation],
     ) {
-        self.sinks.notify(&AnnotationsChanged {
+        let change = AnnotationsChanged {
             op,
             actor,
             time: self.now(),
             annotations,
-        });
+        };
+        self.sinks.notify(&change);
+        if self.shared.0.load(std::sync::atomic::Ordering::Relaxed) && !annotations.is_empty() {
+            // Best effort: the write is committed; other servers' viewers reload on reconnect.
+            let _ = self
+                .store
+                .publish(&changes::encode_messages(self.shared.1, &change));
+        }
+    }
+
+    /// Shares annotation writes with the other processes on this store (several servers on
+    /// one PostgreSQL): this catalog's writes are published, and theirs reach this catalog's
+    /// sinks as if made here. `Ok(false)` when the store has no messages across processes (a
+    /// store one process opens needs none). Idempotent.
+    pub fn share_changes(&self) -> Result<bool> {
+        use std::sync::atomic::Ordering;
+        if self.shared.0.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        let (sinks, own) = (self.sinks.clone(), self.shared.1);
+        let on = self.store.subscribe(Box::new(move |message| {
+            if let Some((op, actor, time, annotations)) = changes::decode_message(own, message) {
+                sinks.notify(&AnnotationsChanged {
+                    op,
+                    actor,
+                    time,
+                    annotations: &annotations,
+                });
+            }
+        }))?;
+        self.shared.0.store(on, Ordering::Relaxed);
+        Ok(on)
     }
 
     /// The underlying store (raw records: only the use cases read it).

@@ -4,7 +4,7 @@
 //! and an editor who could delete it can put it back. `PATCH deleted=true` is the other,
 //! visible soft delete and does not come here.
 
-use super::annotations::{Annotations, at_index, deletion};
+use super::annotations::{AnnotationPatch, Annotations, at_index, deletion};
 use super::{Catalog, ChangeOp};
 use crate::codec;
 use crate::ids::{AnnotationId, ImageId};
@@ -42,7 +42,18 @@ impl Annotations<'_> {
     /// EXACT's DELETE of one annotation the actor may edit: gone for every read, kept in the
     /// trash with its history (see [`Annotations::restore_trashed`]).
     pub fn trash(&self, actor: &Actor, id: AnnotationId) -> Result<Annotation> {
-        let mut out = self.trash_inner(actor, &[id], false)?;
+        self.trash_if(actor, id, None)
+    }
+
+    /// [`Annotations::trash`] only if the annotation is still at one of the versions in
+    /// `if_match` (see [`AnnotationPatch::if_match`]); `None` checks nothing.
+    pub fn trash_if(
+        &self,
+        actor: &Actor,
+        id: AnnotationId,
+        if_match: Option<Vec<u64>>,
+    ) -> Result<Annotation> {
+        let mut out = self.trash_inner(actor, &[id], false, if_match)?;
         Ok(out.remove(0))
     }
 
@@ -50,7 +61,7 @@ impl Annotations<'_> {
     /// the actor (in a competitive or second-opinion set: their own), checked before anything
     /// is written; errors name the offending element as `[i]`. Repeated ids count once.
     pub fn trash_many(&self, actor: &Actor, ids: &[AnnotationId]) -> Result<Vec<Annotation>> {
-        self.trash_inner(actor, ids, true)
+        self.trash_inner(actor, ids, true, None)
     }
 
     fn trash_inner(
@@ -58,6 +69,7 @@ impl Annotations<'_> {
         actor: &Actor,
         ids: &[AnnotationId],
         indexed: bool,
+        if_match: Option<Vec<u64>>,
     ) -> Result<Vec<Annotation>> {
         let tag = |i: usize, e: Error| if indexed { at_index(i, e) } else { e };
         let mut seen = HashSet::new();
@@ -69,7 +81,17 @@ impl Annotations<'_> {
         let found = self.0.find_annotations(&ids)?;
         for (i, (&id, current)) in ids.iter().zip(found).enumerate() {
             let plan = self
-                .plan(actor, id, current, deletion(), &mut images, &mut types)
+                .plan(
+                    actor,
+                    id,
+                    current,
+                    AnnotationPatch {
+                        if_match: if_match.clone(),
+                        ..deletion()
+                    },
+                    &mut images,
+                    &mut types,
+                )
                 .map_err(|e| tag(i, e))?;
             plans.insert(id, plan);
         }

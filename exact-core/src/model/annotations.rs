@@ -105,6 +105,19 @@ pub struct Annotation {
     pub meta_data: serde_json::Value,
 }
 
+impl Annotation {
+    /// Its version: a digest of everything stored about it, so every change gives a new one.
+    /// The same on every process and server (FNV-1a over the stored encoding, no random seed),
+    /// so it can travel as an HTTP `ETag` and come back as `If-Match` to any server.
+    pub fn version(&self) -> u64 {
+        crate::codec::encode_annotation(self)
+            .iter()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+            })
+    }
+}
+
 int_enum! {
     /// What an [`AnnotationChange`] did.
     ChangeAction: u8 {

@@ -213,6 +213,16 @@ fn responses(o: &Op) -> Value {
         );
         r.insert("409".into(), err("Already exists, or changed concurrently"));
         r.insert("422".into(), err("Not supported"));
+        r.insert(
+            "503".into(),
+            err("A storage backend is unavailable; nothing was written, retry (Retry-After)"),
+        );
+    }
+    if o.path == "/api/v1/annotations/annotations/{id}/" && o.method != "get" {
+        r.insert(
+            "412".into(),
+            err("If-Match names a version (ETag) the annotation is no longer at; nothing written"),
+        );
     }
     if o.body != In::None {
         r.insert("413".into(), err("Body too large"));

@@ -278,8 +278,66 @@ async fn counts(r: Req) -> ApiResult<Json<Value>> {
     .await
 }
 
-async fn show(r: Req, Id(id): Id) -> ApiResult<Json<Value>> {
-    r.one(move |r| derived(r, &r.exact.annotations().get(&r.actor, AnnotationId(id))?))
+/// `If-Match` of a write: the annotation versions the client last saw (`ETag`s of earlier
+/// answers). `*` and no header check nothing (last writer wins, as EXACT); a weak or unknown
+/// tag matches no version (RFC 9110 compares `If-Match` strongly), so the write is a 412.
+pub(crate) struct IfMatch(Option<Vec<u64>>);
+
+impl axum::extract::FromRequestParts<AppState> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let mut versions = Vec::new();
+        let mut any = false;
+        let headers = parts.headers.get_all(axum::http::header::IF_MATCH);
+        for h in headers.iter() {
+            any = true;
+            let text = h
+                .to_str()
+                .map_err(|_| ApiError::bad("If-Match", "not ASCII"))?;
+            for tag in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                if tag == "*" {
+                    return Ok(IfMatch(None));
+                }
+                let quoted = tag.strip_prefix("W/").unwrap_or(tag);
+                if !(quoted.len() >= 2 && quoted.starts_with('"') && quoted.ends_with('"')) {
+                    return Err(ApiError::bad(
+                        "If-Match",
+                        format!("{tag:?} is not a quoted entity tag such as \"0123456789abcdef\""),
+                    ));
+                }
+                if tag.starts_with("W/") {
+                    continue;
+                }
+                if let Ok(v) = u64::from_str_radix(&quoted[1..quoted.len() - 1], 16) {
+                    versions.push(v);
+                }
+            }
+        }
+        Ok(IfMatch(any.then_some(versions)))
+    }
+}
+
+/// `ETag` of an annotation: its version, as a strong entity tag.
+fn etag(a: &Annotation) -> [(axum::http::HeaderName, String); 1] {
+    [(
+        axum::http::header::ETAG,
+        format!("\"{:016x}\"", a.version()),
+    )]
+}
+
+/// One annotation's JSON (derived fields, `fields`/`omit`) with its `ETag`.
+fn tagged(r: &Req, a: &Annotation) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let v = derived(r, a)?;
+    Ok((etag(a), Json(super::one(&r.exact, &r.actor, &r.q, v))).into_response())
+}
+
+async fn show(r: Req, Id(id): Id) -> ApiResult<axum::response::Response> {
+    crate::blocking(move || tagged(&r, &r.exact.annotations().get(&r.actor, AnnotationId(id))?))
         .await
 }
 
@@ -330,21 +388,31 @@ fn at(n: usize, e: ApiError) -> ApiError {
     }
 }
 
-async fn update(r: Req, Id(id): Id, body: Body) -> ApiResult<Json<Value>> {
-    let patch = exact_core::wire::annotation_patch(&body.object()?)?;
-    r.one(move |r| {
+/// PATCH/PUT: with `If-Match`, only if the annotation is still at that version (else 412 and
+/// nothing written); the answer carries the new `ETag`.
+async fn update(
+    r: Req,
+    Id(id): Id,
+    IfMatch(if_match): IfMatch,
+    body: Body,
+) -> ApiResult<axum::response::Response> {
+    let mut patch = exact_core::wire::annotation_patch(&body.object()?)?;
+    patch.if_match = if_match;
+    crate::blocking(move || {
         let a = r
             .exact
             .annotations()
             .update(&r.actor, AnnotationId(id), patch)?;
-        derived(r, &a)
+        tagged(&r, &a)
     })
     .await
 }
 
-async fn destroy(r: Req, Id(id): Id) -> ApiResult<StatusCode> {
+async fn destroy(r: Req, Id(id): Id, IfMatch(if_match): IfMatch) -> ApiResult<StatusCode> {
     r.gone(move |r| {
-        r.exact.annotations().trash(&r.actor, AnnotationId(id))?;
+        r.exact
+            .annotations()
+            .trash_if(&r.actor, AnnotationId(id), if_match)?;
         Ok(())
     })
     .await

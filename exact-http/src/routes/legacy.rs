@@ -98,6 +98,7 @@ async fn update(r: Req, body: Body) -> ApiResult<Json<Value>> {
         meta_data: b.raw("meta_data").cloned(),
         unique_identifier: None,
         last_edit_time: b.time("last_edit_time")?,
+        if_match: None,
     };
     crate::blocking(move || {
         let current = match uuid {

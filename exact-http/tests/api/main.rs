@@ -11,9 +11,11 @@ mod auth;
 mod bodies;
 mod bulk_and_filters;
 mod legacy;
+mod outage;
 mod service;
 mod teams_and_sets;
 mod trash;
+mod versions;
 
 use axum::Router;
 use axum::body::Body;

@@ -136,6 +136,13 @@ fn same_kind(e: &Error, name: &str) -> Error {
         Error::Unsupported { .. } => Error::Unsupported { what: detail },
         Error::Corrupt { source_name, .. } => Error::corrupt(source_name.clone(), detail),
         Error::Conflict { .. } => Error::Conflict { what: detail },
+        Error::Stale {
+            expected, current, ..
+        } => Error::Stale {
+            what: detail,
+            expected: expected.clone(),
+            current: current.clone(),
+        },
         Error::NotReady { what, .. } => Error::NotReady {
             what: what.clone(),
             detail,

@@ -4,6 +4,10 @@
 //! run left unfinished and removes uploads a crash interrupted. Nothing starts it implicitly:
 //! `exact serve` and `exact_wsi.serve` start one; an embedder starts one if it wants
 //! conversions (without one, converted images stay `NotReady` until a worker runs).
+//!
+//! Any number of servers may run a worker on one store (PostgreSQL + S3): each conversion is
+//! done by the one worker holding its lease, renewed while it works; when a server dies its
+//! lease expires and another server's scan finds the conversion and takes it over.
 
 use super::pending::fresh_dir;
 use super::receive::{local_copy, put_file};
@@ -24,6 +28,11 @@ pub(crate) struct Conversions {
 }
 
 impl Conversions {
+    /// A sender to the running worker, if any.
+    fn sender(&self) -> Option<mpsc::UnboundedSender<Image>> {
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Hands an image to the running worker; without one it waits, converting, for the next
     /// worker to start (which resumes every converting image).
     pub(crate) fn queue(&self, image: Image) {
@@ -90,37 +99,143 @@ impl Drop for ConversionWorker {
     }
 }
 
+/// How long a conversion's lease lasts unless renewed (`EXACT_CONVERSION_LEASE_SECS`, default
+/// 30): how soon another server takes over the conversions of a server that died. The owner
+/// renews it every third of that, and every server looks for orphaned conversions every half.
+fn lease_time() -> std::time::Duration {
+    let secs = std::env::var("EXACT_CONVERSION_LEASE_SECS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|s| (1..=3600).contains(s))
+        .unwrap_or(30);
+    std::time::Duration::from_secs(secs)
+}
+
 async fn run(exact: Exact, mut rx: mpsc::UnboundedReceiver<Image>, started: std::time::SystemTime) {
     super::sweep(&exact, started).await;
-    let e = exact.clone();
-    let resumed = super::blocking(move || e.catalog().images().converting()).await;
+    // This worker's name in leases: any number of servers share the store, and each
+    // conversion is done by the one holding its lease (see `exact_core::catalog::Leases`).
+    // A store only one process can open (sled locks its directory, memory is private) has
+    // one worker at a time: it keeps one name, so a restart after a crash takes the dead
+    // worker's leases over at once instead of waiting for them to expire. (The same reading
+    // of the URL as the start-up sweep's: a handle opened over a shared store must name it.)
+    let meta = exact.config().meta_url();
+    let owner = if meta.starts_with("sled://") || meta.starts_with("memory://") {
+        0
+    } else {
+        uuid::Uuid::new_v4().as_u64_pair().0
+    };
+    let lease = lease_time();
     let limit = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
     let mut running = tokio::task::JoinSet::new();
-    // An upload queued while the worker listed unfinished conversions is in both.
-    let mut started_ids = std::collections::HashSet::new();
-    let mut start = |image: Image| {
-        if !started_ids.insert(image.id) {
-            return;
-        }
-        let (exact, limit) = (exact.clone(), limit.clone());
+    // Conversions this worker is on (or waiting for a slot); an image met twice (queued by an
+    // upload and found by a scan) runs once.
+    let busy = Arc::new(Mutex::new(std::collections::HashSet::new()));
+    // Unfinished conversions (left by a restart, or by a server that died) are found by
+    // scanning at start and then every half lease; their lease says whether anyone is on them.
+    {
+        let (exact, tx) = (exact.clone(), exact.conversions().sender());
         running.spawn(async move {
-            let Ok(_permit) = limit.acquire_owned().await else {
-                return;
-            };
-            convert_and_record(&exact, image).await;
-        });
-    };
-    match resumed {
-        Ok(images) => {
-            for image in images {
-                tracing::info!(image = image.id.0, "resuming conversion");
-                start(image);
+            let Some(tx) = tx else { return };
+            loop {
+                let e = exact.clone();
+                match super::blocking(move || e.catalog().images().converting()).await {
+                    Ok(images) => {
+                        for image in images {
+                            if tx.send(image).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot list unfinished conversions"),
+                }
+                tokio::time::sleep(lease / 2).await;
             }
-        }
-        Err(e) => tracing::error!(error = %e, "cannot list unfinished conversions"),
+        });
     }
     while let Some(image) = rx.recv().await {
-        start(image);
+        if !busy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(image.id)
+        {
+            continue;
+        }
+        let (exact, limit, busy) = (exact.clone(), limit.clone(), busy.clone());
+        running.spawn(async move {
+            let id = image.id;
+            if let Ok(_permit) = limit.acquire_owned().await {
+                leased(&exact, image, owner, lease).await;
+            }
+            busy.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        });
+    }
+}
+
+/// Converts `image` if this worker gets its lease (and it still needs converting), renewing
+/// the lease while it works and giving it up when the result is recorded.
+async fn leased(exact: &Exact, image: Image, owner: u64, lease: std::time::Duration) {
+    let id = image.id;
+    let ttl = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX);
+    let e = exact.clone();
+    let claimed = super::blocking(move || {
+        if !e.catalog().leases().claim(id.0, owner, ttl)? {
+            return Ok(false);
+        }
+        // Another server may have finished it between the scan and the claim.
+        let still = e.catalog().images().converting()?;
+        Ok(still.iter().any(|i| i.id == id))
+    })
+    .await;
+    match claimed {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => {
+            tracing::warn!(image = id.0, error = %e, "cannot take the conversion's lease");
+            return;
+        }
+    }
+    tracing::info!(image = id.0, "converting");
+    let renew = {
+        let exact = exact.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(lease / 3).await;
+                let e = exact.clone();
+                match super::blocking(move || e.catalog().leases().claim(id.0, owner, ttl)).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(image = id.0, "lost the conversion's lease"),
+                    Err(e) => tracing::warn!(image = id.0, error = %e, "cannot renew a lease"),
+                }
+            }
+        })
+    };
+    // Renewal stops and the lease is released however this ends: done, or the worker stopped
+    // (dropped) mid-conversion, so the next worker need not wait for the lease to expire.
+    let _held = Held {
+        exact: exact.clone(),
+        id,
+        owner,
+        renew: renew.abort_handle(),
+    };
+    convert_and_record(exact, image).await;
+}
+
+/// A lease this worker holds; released when dropped.
+struct Held {
+    exact: Exact,
+    id: exact_core::ImageId,
+    owner: u64,
+    renew: tokio::task::AbortHandle,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.renew.abort();
+        // One small write; if it fails the lease simply expires.
+        if let Err(e) = self.exact.catalog().leases().release(self.id.0, self.owner) {
+            tracing::warn!(image = self.id.0, error = %e, "cannot release a lease (it will expire)");
+        }
     }
 }
 

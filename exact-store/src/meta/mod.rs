@@ -2,6 +2,7 @@
 //! and memory backends share [`kv::KvMetaStore`], which maps records, indexes and id counters onto
 //! one ordered key space; they differ only in the [`kv::Kv`] engine underneath.
 
+pub mod copy;
 pub mod kv;
 pub mod memory;
 #[cfg(feature = "postgres")]

@@ -39,9 +39,25 @@ pub enum Schema {
 
 /// A PostgreSQL metadata store.
 pub struct PgMetaStore {
-    rt: tokio::runtime::Runtime,
+    /// Always `Some` until dropped (taken there to shut it down without blocking).
+    rt: Option<tokio::runtime::Runtime>,
     pool: deadpool_postgres::Pool,
     location: String,
+    /// For the LISTEN connection of [`MetaStore::subscribe`] (outside the pool).
+    config: tokio_postgres::Config,
+    /// The NOTIFY channel of [`MetaStore::publish`] / [`MetaStore::subscribe`]: one per
+    /// schema, since notifications are database-wide.
+    channel: String,
+}
+
+impl Drop for PgMetaStore {
+    fn drop(&mut self) {
+        // The last handle may go away on an async thread (a server or test ending), where a
+        // runtime's blocking shutdown panics; nothing is pending once callers are gone.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl std::fmt::Debug for PgMetaStore {
@@ -66,7 +82,7 @@ pub fn open(url: &str, schema: Schema) -> Result<PgMetaStore> {
         .build()
         .map_err(|e| backend(&location, e))?;
     let manager = deadpool_postgres::Manager::from_config(
-        config,
+        config.clone(),
         tokio_postgres::NoTls,
         deadpool_postgres::ManagerConfig {
             recycling_method: deadpool_postgres::RecyclingMethod::Fast,
@@ -83,8 +99,27 @@ pub fn open(url: &str, schema: Schema) -> Result<PgMetaStore> {
             .build()
             .map_err(|e| backend(&location, e))?
     };
-    let store = PgMetaStore { rt, pool, location };
+    let store = PgMetaStore {
+        rt: Some(rt),
+        pool,
+        location,
+        config,
+        channel: String::new(),
+    };
     store.schema(schema)?;
+    let current: String = store.run(|client, location| async move {
+        let row = client
+            .query_one("SELECT current_schema()", &[])
+            .await
+            .map_err(|e| db_error(&location, e))?;
+        Ok(row.get::<_, Option<String>>(0).unwrap_or_default())
+    })?;
+    let mut store = store;
+    store.channel = format!("exact_changes_{current}")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(63)
+        .collect();
     Ok(store)
 }
 
@@ -127,7 +162,13 @@ impl PgMetaStore {
     {
         let pool = self.pool.clone();
         let location = self.location.clone();
-        let task = self.rt.spawn(async move {
+        let Some(rt) = &self.rt else {
+            return Err(backend(
+                &self.location,
+                std::io::Error::other("store closed"),
+            ));
+        };
+        let task = rt.spawn(async move {
             let client = pool.get().await.map_err(|e| backend(&location, e))?;
             f(client, location).await
         });
@@ -466,6 +507,72 @@ impl MetaStore for PgMetaStore {
             let first: i64 = row.get(0);
             u64::try_from(first).map_err(|_| Error::corrupt(location, "negative id counter"))
         })
+    }
+
+    fn publish(&self, messages: &[String]) -> Result<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let (messages, channel) = (messages.to_vec(), self.channel.clone());
+        self.run(move |client, location| async move {
+            client
+                .execute(
+                    "SELECT pg_notify($1, m) FROM unnest($2::text[]) AS m",
+                    &[&channel, &messages],
+                )
+                .await
+                .map_err(|e| db_error(&location, e))?;
+            Ok(())
+        })
+    }
+
+    fn subscribe(&self, on_message: Box<dyn Fn(&str) + Send + Sync>) -> Result<bool> {
+        let Some(rt) = &self.rt else {
+            return Ok(false);
+        };
+        let (config, location) = (self.config.clone(), self.location.clone());
+        let listen = format!("LISTEN \"{}\"", self.channel);
+        let on_message: std::sync::Arc<dyn Fn(&str) + Send + Sync> = on_message.into();
+        // One LISTEN connection, outside the pool, reconnected whenever it drops.
+        rt.spawn(async move {
+            use futures::StreamExt;
+            loop {
+                match config.connect(tokio_postgres::NoTls).await {
+                    Ok((client, mut connection)) => {
+                        // The connection task delivers notifications (and drives the client).
+                        let on = on_message.clone();
+                        let pump = tokio::spawn(async move {
+                            let mut messages =
+                                futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+                            while let Some(m) = messages.next().await {
+                                match m {
+                                    Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
+                                        on(n.payload())
+                                    }
+                                    Ok(_) => {}
+                                    Err(_) => break,
+                                }
+                            }
+                        });
+                        match client.batch_execute(&listen).await {
+                            Ok(()) => {
+                                let _ = pump.await;
+                            }
+                            Err(e) => {
+                                tracing::warn!(store = %location, error = %e, "LISTEN failed");
+                                pump.abort();
+                            }
+                        }
+                        drop(client);
+                    }
+                    Err(e) => {
+                        tracing::warn!(store = %location, error = %e, "cannot LISTEN for changes");
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        });
+        Ok(true)
     }
 
     fn commit(&self, batch: Batch) -> Result<()> {
