@@ -37,6 +37,8 @@ enum In {
     Object,
     ObjectOrList,
     Bytes,
+    /// A multipart form: a file part and text fields (annotation imports).
+    Multipart,
 }
 
 /// One operation: method, path, tag, summary, body, result, query parameters.
@@ -266,7 +268,16 @@ fn parameters(o: &Op) -> Vec<Value> {
             }
             "width" | "height" => json!({"type": "integer", "minimum": 0}),
             "original_image" => json!({"type": "boolean"}),
-            "include_deleted" | "keep_deleted_element" => json!({"type": "boolean"}),
+            "include_deleted" | "keep_deleted_element" | "skip_deleted" => {
+                json!({"type": "boolean"})
+            }
+            "format" if o.path.ends_with("/export/") => {
+                let formats: Vec<&str> = exact_interop::Format::ALL
+                    .iter()
+                    .map(|f| f.name())
+                    .collect();
+                json!({"type": "string", "enum": formats, "default": "geojson"})
+            }
             _ => json!({"type": "string"}),
         };
         ps.push(json!({"name": name, "in": "query", "required": false, "schema": schema}));
@@ -348,6 +359,24 @@ fn request_body(o: &Op) -> Option<Value> {
         }
         In::Bytes => {
             json!({"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}})
+        }
+        In::Multipart => {
+            let formats: Vec<&str> = exact_interop::Format::ALL
+                .iter()
+                .map(|f| f.name())
+                .collect();
+            json!({"multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+            "properties": {
+                "file": {"type": "string", "format": "binary",
+                    "description": "The annotation file"},
+                "format": {"type": "string", "enum": formats,
+                    "description": "Detected from the file's content when left out"},
+                "create_missing": {"type": "boolean"},
+                "dry_run": {"type": "boolean"},
+                "image": {"type": "string",
+                    "description": "The image for items that name none"},
+                "verify": {"type": "boolean"},
+            }}}})
         }
     };
     Some(json!({"required": true, "content": content}))
