@@ -180,9 +180,18 @@ fn responses(o: &Op) -> Value {
             "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
         (Out::Media(types), _) => {
             let binary = json!({"schema": {"type": "string", "format": "binary"}});
+            // JSON files (annotation exports) are checked as JSON by clients: an object.
+            let object = json!({"schema": {"type": "object"}});
             let content: Map<String, Value> = types
                 .iter()
-                .map(|t| ((*t).to_owned(), binary.clone()))
+                .map(|t| {
+                    let s = if t.ends_with("json") {
+                        &object
+                    } else {
+                        &binary
+                    };
+                    ((*t).to_owned(), s.clone())
+                })
                 .collect();
             json!({"description": "The file", "content": content})
         }

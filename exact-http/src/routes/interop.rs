@@ -13,6 +13,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Body as HttpBody;
 use axum::extract::multipart::MultipartRejection;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -168,8 +169,9 @@ async fn export(
     State(s): State<AppState>,
     Authed(actor): Authed,
     Id(id): Id,
-    Query(q): Query<ExportQuery>,
+    q: Result<Query<ExportQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
+    let Query(q) = q.map_err(|e| ApiError::bad("query", e.body_text()))?;
     let format = Format::parse(q.format.as_deref().unwrap_or("geojson")).map_err(ApiError::Core)?;
     let options = ExportOptions {
         skip_deleted: q.skip_deleted.as_deref().is_some_and(truthy),
