@@ -101,6 +101,8 @@ impl Interop<'_> {
             Format::Coco => Box::new(crate::coco::CocoSink::new(&mut *out)),
             Format::ExactLabels => Box::new(crate::labels::LabelSink::new(&mut *out)),
             Format::SlideRunner => Box::new(crate::sliderunner::SlideRunnerSink::new(&mut *out)),
+            Format::Asap => Box::new(crate::asap::AsapSink::new(&mut *out)),
+            Format::ImageScope => Box::new(crate::imagescope::ImageScopeSink::new(&mut *out)),
         };
         sink.begin(&head).map_err(io)?;
         let mut summary = ExportSummary::default();

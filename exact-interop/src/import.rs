@@ -474,6 +474,14 @@ impl Interop<'_> {
                 Format::Coco => crate::coco::read(&mut reader, &mut sink)?,
                 Format::ExactLabels => crate::labels::read(&mut reader, &mut sink)?,
                 Format::SlideRunner => crate::sliderunner::read(&mut reader, &mut sink)?,
+                Format::Asap => crate::asap::read(
+                    std::io::BufReader::with_capacity(1 << 16, &mut reader),
+                    &mut sink,
+                )?,
+                Format::ImageScope => crate::imagescope::read(
+                    std::io::BufReader::with_capacity(1 << 16, &mut reader),
+                    &mut sink,
+                )?,
             }
         }
         progress(plan.report.read);

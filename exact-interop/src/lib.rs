@@ -3,7 +3,8 @@
 //! EXACT's label-upload lines — and the two use cases over the [`Catalog`],
 //! [`Interop::import`] and [`Interop::export`], which run with the actor's permissions.
 //!
-//! SlideRunner's SQLite databases are a module of the same interface.
+//! SlideRunner's SQLite databases, ASAP's XML and Aperio ImageScope's XML are modules of the
+//! same interface (the XML formats read with quick-xml, tag by tag).
 //!
 //! Every format reads as a stream of [`Item`]s (one annotation each, with names instead of ids)
 //! and writes from one. Imports are atomic: the whole file is read and checked first, then one
@@ -15,19 +16,24 @@
 //! assert_eq!(Format::parse("geojson").unwrap(), Format::GeoJson);
 //! assert_eq!(Format::detect(br#"{"type":"FeatureCollection","features":[]}"#), Some(Format::GeoJson));
 //! assert_eq!(Format::detect(b"image,type,vector_type,vector\n"), Some(Format::Csv));
+//! assert_eq!(Format::detect(b"<?xml version=\"1.0\"?><ASAP_Annotations>"), Some(Format::Asap));
+//! assert_eq!(Format::detect(b"<Annotations MicronsPerPixel=\"0.25\">"), Some(Format::ImageScope));
 //! ```
 #![warn(missing_docs)]
 
+pub mod asap;
 pub mod coco;
 pub mod csv;
 pub mod exact_template;
 mod export;
 pub mod geojson;
+pub mod imagescope;
 mod import;
 mod item;
 pub mod labels;
 mod rle;
 pub mod sliderunner;
+mod xmlio;
 
 pub use export::{ExportOptions, ExportSummary};
 pub use import::{ImportOptions, ImportReport, Refusal};
@@ -48,6 +54,10 @@ pub enum Format {
     ExactLabels,
     /// SlideRunner's SQLite database (both schemas read; the current one written).
     SlideRunner,
+    /// ASAP's XML (`ASAP_Annotations`).
+    Asap,
+    /// Aperio ImageScope's XML (`Annotations/Annotation/Regions`).
+    ImageScope,
 }
 
 impl Format {
@@ -58,6 +68,8 @@ impl Format {
         Format::Csv,
         Format::ExactLabels,
         Format::SlideRunner,
+        Format::Asap,
+        Format::ImageScope,
     ];
 
     /// The name the CLI, the API (`?format=`) and Python use.
@@ -68,6 +80,8 @@ impl Format {
             Format::Csv => "csv",
             Format::ExactLabels => "exact-labels",
             Format::SlideRunner => "sliderunner",
+            Format::Asap => "asap",
+            Format::ImageScope => "imagescope",
         }
     }
 
@@ -89,8 +103,7 @@ impl Format {
             .find(|f| f.name() == n || (n == "qupath" && *f == Format::GeoJson))
             .ok_or_else(|| {
                 let known: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
-                let later = ["asap", "imagescope"];
-                if later.contains(&n.as_str()) || n.starts_with("exact:") {
+                if n.starts_with("exact:") {
                     Error::Unsupported {
                         what: format!(
                             "format {name:?} is not supported by this build yet (known: {})",
@@ -125,6 +138,13 @@ impl Format {
                 _ => Some(Format::GeoJson),
             };
         }
+        if t.starts_with('<') {
+            return xml_root(t).and_then(|root| match root {
+                asap::ROOT => Some(Format::Asap),
+                imagescope::ROOT => Some(Format::ImageScope),
+                _ => None,
+            });
+        }
         let first = t.lines().next().unwrap_or("");
         if first.starts_with("image,type") {
             return Some(Format::Csv);
@@ -143,6 +163,7 @@ impl Format {
             Format::Csv => "csv",
             Format::ExactLabels => "txt",
             Format::SlideRunner => "sqlite",
+            Format::Asap | Format::ImageScope => "xml",
         }
     }
 
@@ -154,6 +175,27 @@ impl Format {
             Format::Csv => "text/csv; charset=utf-8",
             Format::ExactLabels => "text/plain; charset=utf-8",
             Format::SlideRunner => "application/vnd.sqlite3",
+            Format::Asap | Format::ImageScope => "application/xml",
+        }
+    }
+}
+
+/// The name of an XML document's root element, past the declaration, comments and DOCTYPE.
+fn xml_root(mut t: &str) -> Option<&str> {
+    loop {
+        t = t.trim_start();
+        if let Some(rest) = t.strip_prefix("<?") {
+            t = &rest[rest.find("?>")? + 2..];
+        } else if let Some(rest) = t.strip_prefix("<!--") {
+            t = &rest[rest.find("-->")? + 3..];
+        } else if let Some(rest) = t.strip_prefix("<!") {
+            t = &rest[rest.find('>')? + 1..];
+        } else {
+            let rest = t.strip_prefix('<')?;
+            let end = rest
+                .find(|c: char| c.is_whitespace() || c == '>' || c == '/')
+                .unwrap_or(rest.len());
+            return Some(&rest[..end]);
         }
     }
 }

@@ -38,7 +38,7 @@ def wait_for(url, proc, what):
         try:
             requests.get(url, timeout=1)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.1)
     raise RuntimeError(f"{what} did not start")
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import tempfile
 from pathlib import Path
+from xml.etree import ElementTree
 
 import requests
 
@@ -71,6 +72,19 @@ def test_import_report_refusal_and_streamed_export(server):
     assert csv.splitlines()[0].startswith("image,type,vector_type,vector,uuid")
     coco = server.ok(server.get(f"/api/v1/images/image_sets/{set_id}/export/?format=coco")).json()
     assert len(coco["annotations"]) == 2 and coco["info"]["coordinate_frame"].startswith("level-0")
+    # ASAP and ImageScope XML: well-formed for Python's expat, the tools' layout, and an import
+    # of our own export skips everything (same UUIDs).
+    for fmt, root, item in [("asap", "ASAP_Annotations", ".//Annotations/Annotation"),
+                            ("imagescope", "Annotations", ".//Regions/Region")]:
+        r = server.ok(server.get(f"/api/v1/images/image_sets/{set_id}/export/?format={fmt}"))
+        assert r.headers["content-type"] == "application/xml"
+        tree = ElementTree.fromstring(r.content)
+        assert tree.tag == root and len(tree.findall(item)) == 2, r.text
+        assert b"level-0 pixels" in r.content
+        again = server.ok(server.post(url, files={"file": (f"set.{fmt}.xml", r.content)}))
+        assert (again.json()["format"], again.json()["created"], again.json()["skipped_duplicates"]) == (fmt, 0, 2)
+    r = server.post(url, files={"file": ("x.xml", b"<ASAP_Annotations><Annotations><Annotation Type=\"Dot\">")})
+    assert r.status_code == 400 and "ends inside <Annotation>" in r.text, r.text
     r = server.get(f"/api/v1/images/image_sets/{set_id}/export/?format=shapefile")
     assert r.status_code == 400 and "unknown format" in r.json()["detail"] + json.dumps(r.json())
     r = server.get("/api/v1/images/image_sets/999999/export/?format=csv")

@@ -39,6 +39,8 @@ enum In {
     Object,
     ObjectOrList,
     Bytes,
+    /// A multipart form: a file part and text fields (annotation imports).
+    Multipart,
 }
 
 /// One operation: method, path, tag, summary, body, result, query parameters.
@@ -184,9 +186,18 @@ fn responses(o: &Op) -> Value {
             "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
         (Out::Media(types), _) => {
             let binary = json!({"schema": {"type": "string", "format": "binary"}});
+            // JSON files (annotation exports) are checked as JSON by clients: an object.
+            let object = json!({"schema": {"type": "object"}});
             let content: Map<String, Value> = types
                 .iter()
-                .map(|t| ((*t).to_owned(), binary.clone()))
+                .map(|t| {
+                    let s = if t.ends_with("json") {
+                        &object
+                    } else {
+                        &binary
+                    };
+                    ((*t).to_owned(), s.clone())
+                })
                 .collect();
             json!({"description": "The file", "content": content})
         }
@@ -287,7 +298,16 @@ fn parameters(o: &Op) -> Vec<Value> {
             }
             "width" | "height" => json!({"type": "integer", "minimum": 0}),
             "original_image" => json!({"type": "boolean"}),
-            "include_deleted" | "keep_deleted_element" => json!({"type": "boolean"}),
+            "include_deleted" | "keep_deleted_element" | "skip_deleted" => {
+                json!({"type": "boolean"})
+            }
+            "format" if o.path.ends_with("/export/") => {
+                let formats: Vec<&str> = exact_interop::Format::ALL
+                    .iter()
+                    .map(|f| f.name())
+                    .collect();
+                json!({"type": "string", "enum": formats, "default": "geojson"})
+            }
             _ => json!({"type": "string"}),
         };
         ps.push(json!({"name": name, "in": "query", "required": false, "schema": schema}));
@@ -369,6 +389,24 @@ fn request_body(o: &Op) -> Option<Value> {
         }
         In::Bytes => {
             json!({"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}})
+        }
+        In::Multipart => {
+            let formats: Vec<&str> = exact_interop::Format::ALL
+                .iter()
+                .map(|f| f.name())
+                .collect();
+            json!({"multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+            "properties": {
+                "file": {"type": "string", "format": "binary",
+                    "description": "The annotation file"},
+                "format": {"type": "string", "enum": formats,
+                    "description": "Detected from the file's content when left out"},
+                "create_missing": {"type": "boolean"},
+                "dry_run": {"type": "boolean"},
+                "image": {"type": "string",
+                    "description": "The image for items that name none"},
+                "verify": {"type": "boolean"},
+            }}}})
         }
     };
     Some(json!({"required": true, "content": content}))

@@ -475,6 +475,32 @@ pub(super) fn table() -> Vec<Op> {
         &["annotation", "name", "media_file_type"],
     ));
     ops.push(op(
+        "post",
+        "/api/v1/images/image_sets/{id}/import/",
+        "images",
+        "Import an annotation file (GeoJSON, COCO, CSV, SlideRunner, ASAP, ImageScope, EXACT labels) into the set: all or nothing; answers the report (400 names every refused item)",
+        In::Multipart,
+        Out::One,
+    ));
+    ops.push(q(
+        op(
+            "get",
+            "/api/v1/images/image_sets/{id}/export/",
+            "images",
+            "Export the set's annotations as a file, streamed (level-0 pixels)",
+            In::None,
+            Out::Media(&[
+                "application/geo+json",
+                "application/json",
+                "text/csv",
+                "text/plain",
+                "application/vnd.sqlite3",
+                "application/xml",
+            ]),
+        ),
+        &["format", "skip_deleted"],
+    ));
+    ops.push(op(
         "get",
         "/api/v1/annotations/annotation_media_files/{id}/file/",
         "annotations",

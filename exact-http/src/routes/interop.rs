@@ -12,6 +12,8 @@ use crate::error::{ApiError, ApiResult};
 use axum::Json;
 use axum::Router;
 use axum::body::Body as HttpBody;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -44,10 +46,12 @@ fn truthy(s: &str) -> bool {
 }
 
 /// Reads the multipart body: the file part goes to a temporary file (never whole in memory).
+/// A body that is no multipart form at all is a 400 with a JSON reason.
 async fn receive(
-    mut multipart: Multipart,
+    multipart: Result<Multipart, MultipartRejection>,
     options: &mut ImportOptions,
 ) -> ApiResult<tempfile::NamedTempFile> {
+    let mut multipart = multipart.map_err(|e| ApiError::bad("body", e.body_text()))?;
     let mut file = None;
     let max = exact_store::files::max_upload();
     while let Some(mut field) = multipart.next_field().await.map_err(|e| {
@@ -135,7 +139,7 @@ async fn import(
     State(s): State<AppState>,
     Authed(actor): Authed,
     Id(id): Id,
-    multipart: Multipart,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Response> {
     let mut options = ImportOptions::default();
     let file = receive(multipart, &mut options).await?;
@@ -146,7 +150,7 @@ async fn label_upload(
     State(s): State<AppState>,
     Authed(actor): Authed,
     Id(id): Id,
-    multipart: Multipart,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Response> {
     let mut options = ImportOptions::default();
     let file = receive(multipart, &mut options).await?;
@@ -165,8 +169,9 @@ async fn export(
     State(s): State<AppState>,
     Authed(actor): Authed,
     Id(id): Id,
-    Query(q): Query<ExportQuery>,
+    q: Result<Query<ExportQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
+    let Query(q) = q.map_err(|e| ApiError::bad("query", e.body_text()))?;
     if let Some(name) = q
         .format
         .as_deref()

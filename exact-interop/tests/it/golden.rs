@@ -125,6 +125,8 @@ fn exports_match_the_golden_files() {
         (Format::Csv, "export.csv"),
         (Format::Coco, "export.coco.json"),
         (Format::ExactLabels, "export.labels.txt"),
+        (Format::Asap, "export.asap.xml"),
+        (Format::ImageScope, "export.imagescope.xml"),
     ] {
         let got = w.export(w.set, format);
         let path = fixture(name);

@@ -4,6 +4,7 @@
 mod golden;
 mod malformed;
 mod roundtrip;
+mod xml;
 
 use exact_core::catalog::{
     AnnotationQuery, NewAnnotation, NewAnnotationType, NewImage, NewImageSet, NewProduct, NewTeam,

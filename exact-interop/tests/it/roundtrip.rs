@@ -194,3 +194,13 @@ fn sliderunner_round_trips_what_it_carries() {
     let again = w.import(target, &file, &ImportOptions::default()).unwrap();
     assert_eq!((again.created, again.skipped_duplicates), (0, 8));
 }
+
+#[test]
+fn asap_round_trips() {
+    round_trip(Format::Asap);
+}
+
+#[test]
+fn imagescope_round_trips() {
+    round_trip(Format::ImageScope);
+}
