@@ -28,18 +28,35 @@ export class Loader {
   private crowd: { box: BBox; count: number } | null = null;
   private overview: OpenSeadragon.TiledImage | null = null;
   private overviewGen: number | null = null;
-  private overviewProbe: Promise<boolean> | null = null;
+  private readonly overviewProbe: Promise<boolean>;
   private overviewPending = false;
 
-  constructor(private readonly page: ViewerPage) {}
+  /** `generation`: the overview probe, started by the page before the slide opened. */
+  constructor(
+    private readonly page: ViewerPage,
+    generation: Promise<number | null>,
+  ) {
+    this.overviewProbe = generation.then((g) => {
+      this.overviewGen = g;
+      return g !== null;
+    });
+  }
 
   async start(): Promise<void> {
+    // The overview layer is added at once, hidden (a hidden layer loads no tiles): its .dzi
+    // request makes the server start building the overview of a crowded image while the
+    // first view is counted, and a crowded view then shows it without another round trip.
+    void this.overviewAvailable().then((ok) => {
+      if (ok && !this.overview && !this.overviewPending) this.addOverview();
+    });
     const globals = this.page.ordered.filter((t) => t.vector_type === VectorType.Global).map((t) => t.id);
-    if (globals.length) {
+    const labels = async () => {
+      if (!globals.length) return;
       const res = await api.annotations({ image: this.page.image.id, annotation_type__in: globals.join(','), deleted: false, limit: 1000 });
       for (const a of res.results) this.page.accept(a);
-    }
-    await this.viewport(this.page.visibleBox());
+    };
+    await Promise.all([labels(), this.viewport(this.page.visibleBox())]);
+    performance.mark('exact:first-view');
     this.recount();
   }
 
@@ -53,10 +70,6 @@ export class Loader {
   }
 
   private overviewAvailable(): Promise<boolean> {
-    this.overviewProbe ??= this.generation().then((g) => {
-      this.overviewGen = g;
-      return g !== null;
-    });
     return this.overviewProbe;
   }
 
@@ -93,16 +106,19 @@ export class Loader {
     let res;
     try {
       // With overview tiles to fall back on, a cheap count says first whether the view is
-      // crowded: a low-zoom view of a million annotations lists none of them.
+      // crowded: a low-zoom view of a million annotations lists none of them. The count is
+      // asked at once, beside the probe (it is only used when overview tiles exist).
+      const counted = api.counts({
+        image: this.page.image.id,
+        deleted: false,
+        vector_x_min: Math.floor(want.minX),
+        vector_x_max: Math.ceil(want.maxX),
+        vector_y_min: Math.floor(want.minY),
+        vector_y_max: Math.ceil(want.maxY),
+      });
+      counted.catch(() => {});
       if (await this.overviewAvailable()) {
-        const n = await api.counts({
-          image: this.page.image.id,
-          deleted: false,
-          vector_x_min: Math.floor(want.minX),
-          vector_x_max: Math.ceil(want.maxX),
-          vector_y_min: Math.floor(want.minY),
-          vector_y_max: Math.ceil(want.maxY),
-        });
+        const n = await counted;
         if (seq !== this.seq) return;
         if (n.count > VIEW_LIMIT) {
           this.crowded = true;
@@ -183,13 +199,8 @@ export class Loader {
     return `/api/v1/images/images/${this.page.image.id}`;
   }
 
-  private async generation(): Promise<number | null> {
-    try {
-      const g = await request<{ generation: number }>('GET', `${this.base()}/annotation_tiles/generation`);
-      return g.generation;
-    } catch {
-      return null;
-    }
+  private generation(): Promise<number | null> {
+    return overviewGeneration(this.page.image.id);
   }
 
   /** Shows the overview layer when the view is crowded; only asks the server when it is. */
@@ -199,7 +210,7 @@ export class Loader {
       return;
     }
     if (!(await this.overviewAvailable())) return;
-    if (!this.overview) this.addOverview();
+    if (!this.overview && !this.overviewPending) this.addOverview();
     this.overview?.setOpacity(this.page.showAnnotations ? 1 : 0);
   }
 
@@ -242,5 +253,15 @@ export class Loader {
       this.overviewGen = g;
       this.addOverview();
     });
+  }
+}
+
+/** The image's annotation generation, or null when the server draws no overview tiles. */
+export async function overviewGeneration(image: number): Promise<number | null> {
+  try {
+    const g = await request<{ generation: number }>('GET', `/api/v1/images/images/${image}/annotation_tiles/generation`);
+    return g.generation;
+  } catch {
+    return null;
   }
 }
