@@ -760,6 +760,9 @@ export async function viewerPage(): Promise<void> {
   }
   const view = new SlideView(layout.body.querySelector('#viewer') as HTMLElement, image);
   const generation = overviewGeneration(image.id);
+  // Asking for the overview's .dzi makes the server start building the image's overview (a
+  // million annotations take a moment on a fresh server); the layer itself asks again later.
+  void fetch(`/api/v1/images/images/${image.id}/annotation_tiles.dzi`).catch(() => {});
   const [set, others, products] = await Promise.all([setP, othersP, typesP]);
   performance.mark('exact:set');
   const siblings = others.results.sort((a, b) => a.name.localeCompare(b.name) || a.id - b.id);
