@@ -753,9 +753,12 @@ export async function viewerPage(): Promise<void> {
   const othersP = api.images(image.image_set);
   // Not awaited on the converting/failed path below: their failure must not go unhandled.
   for (const p of [setP, typesP, othersP]) p.catch(() => {});
-  const layout = renderLayout(me, image, [image]);
+  // No thumbnails until the set's images are known (a replaced <img> would abort its load).
+  const layout = renderLayout(me, image, []);
+  const sorted = (others: { results: Image[] }) => others.results.sort((a, b) => a.name.localeCompare(b.name) || a.id - b.id);
   if (image.state === 'converting' || image.state === 'failed') {
     showState(layout.body, image);
+    void othersP.then((others) => layout.siblings(sorted(others)));
     return;
   }
   const view = new SlideView(layout.body.querySelector('#viewer') as HTMLElement, image);
@@ -765,7 +768,7 @@ export async function viewerPage(): Promise<void> {
   void fetch(`/api/v1/images/images/${image.id}/annotation_tiles.dzi`).catch(() => {});
   const [set, others, products] = await Promise.all([setP, othersP, typesP]);
   performance.mark('exact:set');
-  const siblings = others.results.sort((a, b) => a.name.localeCompare(b.name) || a.id - b.id);
+  const siblings = sorted(others);
   layout.siblings(siblings);
   const types = products.flatMap((p) => p.results).filter((t) => t.active !== false);
   const page = new ViewerPage(me, image, set, siblings);
