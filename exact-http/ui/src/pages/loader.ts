@@ -30,6 +30,9 @@ export class Loader {
   private overviewGen: number | null = null;
   private readonly overviewProbe: Promise<boolean>;
   private overviewPending = false;
+  /** Whether the overview's tiles load while hidden (the first view, at low zoom). */
+  private preload = false;
+  private bustTimer = 0;
 
   /** `generation`: the overview probe, started by the page before the slide opened. */
   constructor(
@@ -43,9 +46,12 @@ export class Loader {
   }
 
   async start(): Promise<void> {
-    // The overview layer is added at once, hidden (a hidden layer loads no tiles): its .dzi
-    // request makes the server start building the overview of a crowded image while the
-    // first view is counted, and a crowded view then shows it without another round trip.
+    // The overview layer is added at once, hidden: a crowded view then shows it without another
+    // round trip. A low-zoom first view (a quarter of the image or more) preloads its tiles
+    // while it is counted, so a crowded one is complete when the count says so.
+    const v = this.page.visibleBox();
+    const img = this.page.image;
+    this.preload = (v.maxX - v.minX) * (v.maxY - v.minY) >= (img.width * img.height) / 4;
     void this.overviewAvailable().then((ok) => {
       if (ok && !this.overview && !this.overviewPending) this.addOverview();
     });
@@ -56,6 +62,8 @@ export class Loader {
       for (const a of res.results) this.page.accept(a);
     };
     await Promise.all([labels(), this.viewport(this.page.visibleBox())]);
+    this.preload = false;
+    this.preloading(this.overview);
     performance.mark('exact:first-view');
     this.recount();
   }
@@ -228,6 +236,7 @@ export class Loader {
         this.overview = e.item;
         this.overviewPending = false;
         e.item.setOpacity(this.crowded && this.page.showAnnotations ? 1 : 0);
+        this.preloading(e.item);
         e.item.addHandler('fully-loaded-change', () => this.page.updateReady());
         this.page.updateReady();
       },
@@ -245,14 +254,23 @@ export class Loader {
     this.addOverview();
   }
 
-  /** After a write: a new generation of overview tiles, if they are on screen. */
+  private preloading(item: OpenSeadragon.TiledImage | null): void {
+    (item as unknown as { setPreload(on: boolean): void } | null)?.setPreload(this.preload);
+  }
+
+  /** After a write: a new generation of overview tiles. Debounced: a burst of writes (or of
+   * colleagues' events) reloads the layer's tiles once, and a save never waits behind them for
+   * one of the browser's six connections. */
   bustOverview(): void {
     if (!this.overview) return;
-    void this.generation().then((g) => {
-      if (g === null || g === this.overviewGen) return;
-      this.overviewGen = g;
-      this.addOverview();
-    });
+    clearTimeout(this.bustTimer);
+    this.bustTimer = window.setTimeout(() => {
+      void this.generation().then((g) => {
+        if (g === null || g === this.overviewGen) return;
+        this.overviewGen = g;
+        this.addOverview();
+      });
+    }, 300);
   }
 }
 
