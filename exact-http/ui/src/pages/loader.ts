@@ -28,18 +28,43 @@ export class Loader {
   private crowd: { box: BBox; count: number } | null = null;
   private overview: OpenSeadragon.TiledImage | null = null;
   private overviewGen: number | null = null;
-  private overviewProbe: Promise<boolean> | null = null;
+  private readonly overviewProbe: Promise<boolean>;
   private overviewPending = false;
+  /** Whether the overview's tiles load while hidden (the first view, at low zoom). */
+  private preload = false;
+  private bustTimer = 0;
 
-  constructor(private readonly page: ViewerPage) {}
+  /** `generation`: the overview probe, started by the page before the slide opened. */
+  constructor(
+    private readonly page: ViewerPage,
+    generation: Promise<number | null>,
+  ) {
+    this.overviewProbe = generation.then((g) => {
+      this.overviewGen = g;
+      return g !== null;
+    });
+  }
 
   async start(): Promise<void> {
+    // The overview layer is added at once, hidden: a crowded view then shows it without another
+    // round trip. A low-zoom first view (a quarter of the image or more) preloads its tiles
+    // while it is counted, so a crowded one is complete when the count says so.
+    const v = this.page.visibleBox();
+    const img = this.page.image;
+    this.preload = (v.maxX - v.minX) * (v.maxY - v.minY) >= (img.width * img.height) / 4;
+    void this.overviewAvailable().then((ok) => {
+      if (ok && !this.overview && !this.overviewPending) this.addOverview();
+    });
     const globals = this.page.ordered.filter((t) => t.vector_type === VectorType.Global).map((t) => t.id);
-    if (globals.length) {
+    const labels = async () => {
+      if (!globals.length) return;
       const res = await api.annotations({ image: this.page.image.id, annotation_type__in: globals.join(','), deleted: false, limit: 1000 });
       for (const a of res.results) this.page.accept(a);
-    }
-    await this.viewport(this.page.visibleBox());
+    };
+    await Promise.all([labels(), this.viewport(this.page.visibleBox())]);
+    this.preload = false;
+    this.preloading(this.overview);
+    performance.mark('exact:first-view');
     this.recount();
   }
 
@@ -53,10 +78,6 @@ export class Loader {
   }
 
   private overviewAvailable(): Promise<boolean> {
-    this.overviewProbe ??= this.generation().then((g) => {
-      this.overviewGen = g;
-      return g !== null;
-    });
     return this.overviewProbe;
   }
 
@@ -93,16 +114,19 @@ export class Loader {
     let res;
     try {
       // With overview tiles to fall back on, a cheap count says first whether the view is
-      // crowded: a low-zoom view of a million annotations lists none of them.
+      // crowded: a low-zoom view of a million annotations lists none of them. The count is
+      // asked at once, beside the probe (it is only used when overview tiles exist).
+      const counted = api.counts({
+        image: this.page.image.id,
+        deleted: false,
+        vector_x_min: Math.floor(want.minX),
+        vector_x_max: Math.ceil(want.maxX),
+        vector_y_min: Math.floor(want.minY),
+        vector_y_max: Math.ceil(want.maxY),
+      });
+      counted.catch(() => {});
       if (await this.overviewAvailable()) {
-        const n = await api.counts({
-          image: this.page.image.id,
-          deleted: false,
-          vector_x_min: Math.floor(want.minX),
-          vector_x_max: Math.ceil(want.maxX),
-          vector_y_min: Math.floor(want.minY),
-          vector_y_max: Math.ceil(want.maxY),
-        });
+        const n = await counted;
         if (seq !== this.seq) return;
         if (n.count > VIEW_LIMIT) {
           this.crowded = true;
@@ -183,13 +207,8 @@ export class Loader {
     return `/api/v1/images/images/${this.page.image.id}`;
   }
 
-  private async generation(): Promise<number | null> {
-    try {
-      const g = await request<{ generation: number }>('GET', `${this.base()}/annotation_tiles/generation`);
-      return g.generation;
-    } catch {
-      return null;
-    }
+  private generation(): Promise<number | null> {
+    return overviewGeneration(this.page.image.id);
   }
 
   /** Shows the overview layer when the view is crowded; only asks the server when it is. */
@@ -199,7 +218,7 @@ export class Loader {
       return;
     }
     if (!(await this.overviewAvailable())) return;
-    if (!this.overview) this.addOverview();
+    if (!this.overview && !this.overviewPending) this.addOverview();
     this.overview?.setOpacity(this.page.showAnnotations ? 1 : 0);
   }
 
@@ -217,6 +236,7 @@ export class Loader {
         this.overview = e.item;
         this.overviewPending = false;
         e.item.setOpacity(this.crowded && this.page.showAnnotations ? 1 : 0);
+        this.preloading(e.item);
         e.item.addHandler('fully-loaded-change', () => this.page.updateReady());
         this.page.updateReady();
       },
@@ -234,13 +254,32 @@ export class Loader {
     this.addOverview();
   }
 
-  /** After a write: a new generation of overview tiles, if they are on screen. */
+  private preloading(item: OpenSeadragon.TiledImage | null): void {
+    (item as unknown as { setPreload(on: boolean): void } | null)?.setPreload(this.preload);
+  }
+
+  /** After a write: a new generation of overview tiles. Debounced: a burst of writes (or of
+   * colleagues' events) reloads the layer's tiles once, and a save never waits behind them for
+   * one of the browser's six connections. */
   bustOverview(): void {
     if (!this.overview) return;
-    void this.generation().then((g) => {
-      if (g === null || g === this.overviewGen) return;
-      this.overviewGen = g;
-      this.addOverview();
-    });
+    clearTimeout(this.bustTimer);
+    this.bustTimer = window.setTimeout(() => {
+      void this.generation().then((g) => {
+        if (g === null || g === this.overviewGen) return;
+        this.overviewGen = g;
+        this.addOverview();
+      });
+    }, 300);
+  }
+}
+
+/** The image's annotation generation, or null when the server draws no overview tiles. */
+export async function overviewGeneration(image: number): Promise<number | null> {
+  try {
+    const g = await request<{ generation: number }>('GET', `/api/v1/images/images/${image}/annotation_tiles/generation`);
+    return g.generation;
+  } catch {
+    return null;
   }
 }

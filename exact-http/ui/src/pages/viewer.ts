@@ -26,7 +26,7 @@ import { Overlay, drawBatches, drawRuler, drawShape } from '../viewer/overlay';
 import { h, pageId, toast, typing } from './dom';
 import { type Grip, compatible, dragged, handleAt, hitTest } from './editing';
 import { Live } from './live';
-import { Loader } from './loader';
+import { Loader, overviewGeneration } from './loader';
 import { Panel } from './panel';
 import { Screening } from './screening';
 
@@ -84,6 +84,7 @@ export class ViewerPage {
   private frame = 0;
   private hudText = '';
   private readyAfterPaint = false;
+  private wasReady = false;
   private readonly hud = h('div', { class: 'hud', id: 'hud' });
   private readonly errors = h('div', { class: 'draft-errors' });
 
@@ -96,16 +97,18 @@ export class ViewerPage {
 
   // ---- setup -------------------------------------------------------------------------------
 
-  async start(types: AnnotationType[]): Promise<void> {
+  /** `view` and `generation` were started by `viewerPage` while the set and types loaded. */
+  async start(types: AnnotationType[], view: SlideView, generation: Promise<number | null>): Promise<void> {
     for (const t of types) this.types.set(t.id, t);
     this.ordered = [...types].sort((a, b) => a.sort_order - b.sort_order || a.id - b.id);
     this.current = this.ordered.find((t) => t.vector_type !== VectorType.Global) ?? this.ordered[0] ?? null;
     const main = document.getElementById('viewer') as HTMLElement;
-    this.view = new SlideView(main, this.image);
+    this.view = view;
     this.panel = new Panel(this);
-    this.loader = new Loader(this);
+    this.loader = new Loader(this, generation);
     this.screening = new Screening(this);
     await this.view.opened;
+    performance.mark('exact:slide-open');
     const osd = this.view.osd;
     this.overlay = new Overlay(osd.canvas);
     osd.canvas.appendChild(this.errors);
@@ -160,6 +163,10 @@ export class ViewerPage {
       return;
     }
     (window as unknown as { exactViewerReady: boolean }).exactViewerReady = ready;
+    if (ready && !this.wasReady) {
+      this.wasReady = true;
+      performance.mark('exact:ready');
+    }
   }
 
   private notReady(): void {
@@ -735,21 +742,57 @@ export class ViewerPage {
 /** Entry of the viewer page: who is logged in, the image and its set, its types. */
 export async function viewerPage(): Promise<void> {
   const imageId = pageId();
-  // Independent requests in parallel: each round trip is paid once, not in sequence.
+  // Independent requests in parallel: each round trip is paid once, not in sequence. The
+  // slide (OpenSeadragon's .dzi and tiles) and the overview probe start as soon as the image
+  // is known; the set, its images and its types load meanwhile (window.performance marks
+  // `exact:*` show where an open spends its time).
   const [me, image] = await Promise.all([api.me(), api.image(imageId)]);
-  const [set, others] = await Promise.all([api.imageSet(image.image_set), api.images(image.image_set)]);
-  const siblings = others.results.sort((a, b) => a.name.localeCompare(b.name) || a.id - b.id);
-  const layout = renderLayout(me, image, siblings);
+  performance.mark('exact:image');
+  const setP = api.imageSet(image.image_set);
+  const typesP = setP.then((set) => Promise.all(set.product_set.map((p) => api.types(p))));
+  const othersP = api.images(image.image_set);
+  // Not awaited on the converting/failed path below: their failure must not go unhandled.
+  for (const p of [setP, typesP, othersP]) p.catch(() => {});
+  // No thumbnails until the set's images are known (a replaced <img> would abort its load).
+  const layout = renderLayout(me, image, []);
+  const sorted = (others: { results: Image[] }) => others.results.sort((a, b) => a.name.localeCompare(b.name) || a.id - b.id);
   if (image.state === 'converting' || image.state === 'failed') {
-    showState(layout, image);
+    showState(layout.body, image);
+    void othersP.then((others) => layout.siblings(sorted(others)));
     return;
   }
-  const types = (await Promise.all(set.product_set.map((p) => api.types(p)))).flatMap((p) => p.results).filter((t) => t.active !== false);
+  const view = new SlideView(layout.body.querySelector('#viewer') as HTMLElement, image);
+  const generation = overviewGeneration(image.id);
+  // Asking for the overview's .dzi makes the server start building the image's overview (a
+  // million annotations take a moment on a fresh server); the layer itself asks again later.
+  void fetch(`/api/v1/images/images/${image.id}/annotation_tiles.dzi`).catch(() => {});
+  const [set, others, products] = await Promise.all([setP, othersP, typesP]);
+  performance.mark('exact:set');
+  const siblings = sorted(others);
+  layout.siblings(siblings);
+  const types = products.flatMap((p) => p.results).filter((t) => t.active !== false);
   const page = new ViewerPage(me, image, set, siblings);
-  await page.start(types);
+  await page.start(types, view, generation);
 }
 
-function renderLayout(me: User, image: Image, siblings: Image[]): HTMLElement {
+/** The page's frame: header, the viewer's body and the image strip. The body is built once
+ * (the slide opens in it while the set's images load); `siblings` redraws header and strip. */
+function renderLayout(me: User, image: Image, siblings: Image[]): { body: HTMLElement; siblings: (s: Image[]) => void } {
+  const body = h('div', { class: 'body' }, h('div', { id: 'viewer', class: 'viewer' }), h('aside', { id: 'panel', class: 'panel' }));
+  const app = document.getElementById('app') as HTMLElement;
+  let [header, strip] = chrome(me, image, siblings);
+  app.replaceChildren(header, body, strip);
+  // The body stays in place (OpenSeadragon is already in it): header and strip are swapped.
+  const redraw = (list: Image[]) => {
+    const [hd, st] = chrome(me, image, list);
+    header.replaceWith(hd);
+    strip.replaceWith(st);
+    [header, strip] = [hd, st];
+  };
+  return { body, siblings: redraw };
+}
+
+function chrome(me: User, image: Image, siblings: Image[]): [HTMLElement, HTMLElement] {
   const idx = siblings.findIndex((s) => s.id === image.id);
   const prev = siblings[idx - 1];
   const next = siblings[idx + 1];
@@ -779,10 +822,7 @@ function renderLayout(me: User, image: Image, siblings: Image[]): HTMLElement {
       ),
     ),
   );
-  const body = h('div', { class: 'body' }, h('div', { id: 'viewer', class: 'viewer' }), h('aside', { id: 'panel', class: 'panel' }));
-  const app = document.getElementById('app') as HTMLElement;
-  app.replaceChildren(header, body, strip);
-  return body;
+  return [header, strip];
 }
 
 /** `converting` / `failed`: a message instead of a broken canvas; a converting image reloads
