@@ -64,6 +64,13 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 fn get_varint(buf: &mut &[u8]) -> Option<u64> {
+    // Most varints (flags, small lengths) are one byte.
+    if let Some((&b, rest)) = buf.split_first()
+        && b < 0x80
+    {
+        *buf = rest;
+        return Some(u64::from(b));
+    }
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let (&b, rest) = buf.split_first()?;

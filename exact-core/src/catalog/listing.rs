@@ -99,6 +99,9 @@ impl Annotations<'_> {
         let hold = keep <= HELD_MAX;
         let mut matched: Vec<u64> = Vec::new();
         let mut window: BTreeMap<u64, Held> = BTreeMap::new();
+        // The window's largest id once it is full (asking the tree for it per entry was a
+        // twentieth of a listing's time).
+        let mut last = 0u64;
         for &image in &images {
             let (img, set, rights) = c.readable_image(actor, image)?;
             let query = super::query::bounded(&query, &img)?;
@@ -119,9 +122,7 @@ impl Annotations<'_> {
                 if !query.matches_header(&h) || !actor.sees_created_by(&set, &rights, h.user) {
                     return;
                 }
-                let wanted = hold
-                    && (window.len() < keep
-                        || window.last_key_value().is_some_and(|(last, _)| id < *last));
+                let wanted = hold && (window.len() < keep || id < last);
                 let held = if exact_geometry {
                     match codec::decode_annotation(id, data, c.store.location()) {
                         Ok(a) if query.matches(&a) => Held::Decoded(a),
@@ -142,6 +143,9 @@ impl Annotations<'_> {
                     window.insert(id, held);
                     if window.len() > keep {
                         window.pop_last();
+                    }
+                    if window.len() >= keep {
+                        last = window.last_key_value().map_or(0, |(k, _)| *k);
                     }
                 }
             })?;
