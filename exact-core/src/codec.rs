@@ -62,6 +62,13 @@ impl<'a> Reader<'a> {
         Ok(b)
     }
     fn varint(&mut self) -> Result<u64> {
+        // Most varints (ids, types, deltas) are one byte.
+        if let Some((&b, rest)) = self.buf.split_first()
+            && b < 0x80
+        {
+            self.buf = rest;
+            return Ok(u64::from(b));
+        }
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;

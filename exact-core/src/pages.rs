@@ -64,6 +64,13 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 fn get_varint(buf: &mut &[u8]) -> Option<u64> {
+    // Most varints (flags, small lengths) are one byte.
+    if let Some((&b, rest)) = buf.split_first()
+        && b < 0x80
+    {
+        *buf = rest;
+        return Some(u64::from(b));
+    }
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let (&b, rest) = buf.split_first()?;
@@ -177,6 +184,29 @@ pub fn entries_lossy<'a>(page: &'a [u8], what: &str) -> (Vec<PageEntry<'a>>, Opt
     }
 }
 
+/// Like [`entries_lossy`], but hands each entry to `visit` as it is read instead of collecting
+/// them: walking every page of an image (a listing's count) allocates nothing per page.
+/// Entries before the first damage are visited; the damage is returned, described as
+/// [`entries`] describes it.
+pub fn visit_lossy<'a>(
+    page: &'a [u8],
+    what: &str,
+    mut visit: impl FnMut(PageEntry<'a>),
+) -> Option<Error> {
+    let (&version, mut buf) = page.split_first()?;
+    if version != PAGE_VERSION {
+        return entries(page, what).err();
+    }
+    while !buf.is_empty() {
+        match next_entry(&mut buf) {
+            Some(e) => visit(e),
+            // Damaged: the strict reader names what is wrong.
+            None => return entries(page, what).err(),
+        }
+    }
+    None
+}
+
 fn next_entry<'a>(buf: &mut &'a [u8]) -> Option<PageEntry<'a>> {
     let id = get_varint(buf)?;
     let (&flag, rest) = buf.split_first()?;
@@ -272,7 +302,12 @@ mod tests {
         #[test]
         fn damaged_pages_are_errors(bytes in proptest::collection::vec(any::<u8>(), 0..100)) {
             let _ = entries(&bytes, "t");
-            let _ = entries_lossy(&bytes, "t");
+            let (kept, damage) = entries_lossy(&bytes, "t");
+            // The streaming walk sees the same entries and the same damage.
+            let mut seen = Vec::new();
+            let damage2 = visit_lossy(&bytes, "t", |e| seen.push(e));
+            prop_assert_eq!(seen, kept);
+            prop_assert_eq!(damage2.map(|e| e.to_string()), damage.map(|e| e.to_string()));
             let _ = decode_block(&bytes, "t");
         }
     }
@@ -289,6 +324,9 @@ mod tests {
         let (kept, damage) = entries_lossy(&page, "t");
         assert_eq!(kept.iter().map(|e| e.id).collect::<Vec<_>>(), [1, 2]);
         assert!(damage.is_some());
+        let mut seen = Vec::new();
+        assert!(visit_lossy(&page, "t", |e| seen.push(e.id)).is_some());
+        assert_eq!(seen, [1, 2]);
     }
 
     #[test]

@@ -260,12 +260,33 @@ fn parse_frame(value: &Value) -> Result<u32> {
         .ok_or_else(|| Error::invalid("vector.frame", format!("{value} is not a frame number ≥ 1")))
 }
 
-/// Writes integral coordinates as JSON integers, as EXACT stores them.
-fn coord_value(c: f64) -> Value {
-    if c.fract() == 0.0 && c.abs() < 9.0e15 {
-        Value::from(c as i64)
-    } else {
-        Value::from(c)
+/// A coordinate as EXACT stores it: integral ones as JSON integers.
+struct Coord(f64);
+
+impl Serialize for Coord {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let c = self.0;
+        if c.fract() == 0.0 && c.abs() < 9.0e15 {
+            s.serialize_i64(c as i64)
+        } else {
+            s.serialize_f64(c)
+        }
+    }
+}
+
+/// A node key (`x1`, `y12` …) written without allocating: a listing writes thousands.
+struct NodeKey(char, usize);
+
+impl Serialize for NodeKey {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        // A char and at most 20 digits.
+        let mut buf = [0u8; 24];
+        let len = {
+            let mut w: &mut [u8] = &mut buf;
+            let _ = std::io::Write::write_fmt(&mut w, format_args!("{}{}", self.0, self.1));
+            24 - w.len()
+        };
+        s.serialize_str(std::str::from_utf8(&buf[..len]).unwrap_or_default())
     }
 }
 
@@ -274,8 +295,8 @@ impl Serialize for Vector {
         let mut map =
             s.serialize_map(Some(self.points.len() * 2 + self.frame.is_some() as usize))?;
         for (i, p) in self.points.iter().enumerate() {
-            map.serialize_entry(&format!("x{}", i + 1), &coord_value(p.x))?;
-            map.serialize_entry(&format!("y{}", i + 1), &coord_value(p.y))?;
+            map.serialize_entry(&NodeKey('x', i + 1), &Coord(p.x))?;
+            map.serialize_entry(&NodeKey('y', i + 1), &Coord(p.y))?;
         }
         if let Some(f) = self.frame {
             map.serialize_entry("frame", &f)?;

@@ -76,11 +76,11 @@ pub struct AccessCache {
     map: std::sync::Mutex<std::collections::HashMap<[u8; 32], Grants>>,
 }
 
-type Grants = std::collections::HashMap<ImageId, (Image, std::time::Instant)>;
+type Grants = std::collections::HashMap<ImageId, (Arc<Image>, std::time::Instant)>;
 
 impl AccessCache {
     /// The image if `credential` was granted it within [`ACCESS_TTL`].
-    pub fn get(&self, credential: &[u8; 32], image: ImageId) -> Option<Image> {
+    pub fn get(&self, credential: &[u8; 32], image: ImageId) -> Option<Arc<Image>> {
         let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         map.get(credential)?
             .get(&image)
@@ -89,7 +89,7 @@ impl AccessCache {
     }
 
     /// Remembers a grant.
-    pub fn insert(&self, credential: &[u8; 32], image: Image) {
+    pub fn insert(&self, credential: &[u8; 32], image: Arc<Image>) {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= ACCESS_MAX {
             map.retain(|_, g| {

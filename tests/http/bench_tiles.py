@@ -160,7 +160,8 @@ def main():
         if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
             raise SystemExit(f"{tool} is missing: apt-get install wrk nginx-light")
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-    exact = target / "release" / "exact"
+    # EXACT_BIN: a binary to measure instead of this checkout's release build.
+    exact = Path(os.environ.get("EXACT_BIN") or target / "release" / "exact")
     work = Path(tempfile.mkdtemp(prefix="exact-bench-"))
     procs = []
     try:

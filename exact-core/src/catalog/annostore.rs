@@ -506,12 +506,8 @@ impl Catalog {
         for (start, end) in ranges {
             self.store
                 .index_visit(Index::AnnotationGrid, &start, &end, &mut |_, _, page| {
-                    let (entries, damage) = pages::entries_lossy(page, what);
-                    if let Some(e) = damage {
+                    if let Some(e) = pages::visit_lossy(page, what, |e| visit(&e)) {
                         self.report(&e);
-                    }
-                    for e in &entries {
-                        visit(e);
                     }
                     true
                 })?;

@@ -22,6 +22,7 @@ use bytes::Bytes;
 use exact_core::ImageId;
 use exact_core::model::Image;
 use exact_tiles::{DeepZoomGenerator, DeepZoomOptions};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 /// EXACT's grid: OpenSlide's DeepZoomGenerator defaults, JPEG quality 90.
@@ -94,7 +95,7 @@ async fn readable(
     id: ImageId,
     z: Option<&str>,
     frame: Option<&str>,
-) -> ApiResult<Image> {
+) -> ApiResult<Arc<Image>> {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str())
@@ -126,17 +127,19 @@ async fn readable(
         None => {
             let (st, header, jar) = (s.clone(), authorization.map(str::to_owned), cookies.clone());
             let client = client.map(|c| c.0);
-            let image = blocking(move || {
-                let actor = st.auth.authenticate_request(
-                    &st.exact,
-                    header.as_deref(),
-                    &jar,
-                    false,
-                    client,
-                )?;
-                Ok(st.exact.images().get(&actor, id)?)
-            })
-            .await?;
+            let image = Arc::new(
+                blocking(move || {
+                    let actor = st.auth.authenticate_request(
+                        &st.exact,
+                        header.as_deref(),
+                        &jar,
+                        false,
+                        client,
+                    )?;
+                    Ok(st.exact.images().get(&actor, id)?)
+                })
+                .await?,
+            );
             s.pixels.access.insert(&key, image.clone());
             image
         }
@@ -158,13 +161,14 @@ async fn readable(
 
 async fn exact_dzi(
     State(s): State<AppState>,
-    headers: HeaderMap,
     client: Option<Extension<ClientAddr>>,
     Path((id, z, frame)): Path<(String, String, String)>,
+    req: axum::extract::Request,
 ) -> ApiResult<Response> {
+    let headers = req.headers();
     let image = readable(
         &s,
-        &headers,
+        headers,
         client.as_deref(),
         parse_id(&id)?,
         Some(&z),
@@ -176,11 +180,12 @@ async fn exact_dzi(
 
 async fn native_dzi(
     State(s): State<AppState>,
-    headers: HeaderMap,
     client: Option<Extension<ClientAddr>>,
     Path(id): Path<String>,
+    req: axum::extract::Request,
 ) -> ApiResult<Response> {
-    let image = readable(&s, &headers, client.as_deref(), parse_id(&id)?, None, None).await?;
+    let headers = req.headers();
+    let image = readable(&s, headers, client.as_deref(), parse_id(&id)?, None, None).await?;
     dzi(&s, &image, Grid::Native).await
 }
 
@@ -198,30 +203,32 @@ async fn dzi(s: &AppState, image: &Image, grid: Grid) -> ApiResult<Response> {
 
 async fn exact_tile(
     State(s): State<AppState>,
-    headers: HeaderMap,
     client: Option<Extension<ClientAddr>>,
     Path((id, z, frame, level, tile)): Path<(String, String, String, String, String)>,
+    req: axum::extract::Request,
 ) -> ApiResult<Response> {
+    let headers = req.headers();
     let image = readable(
         &s,
-        &headers,
+        headers,
         client.as_deref(),
         parse_id(&id)?,
         Some(&z),
         Some(&frame),
     )
     .await?;
-    serve_tile(&s, &image, Grid::Exact, &level, &tile, &headers).await
+    serve_tile(&s, &image, Grid::Exact, &level, &tile, headers).await
 }
 
 async fn native_tile(
     State(s): State<AppState>,
-    headers: HeaderMap,
     client: Option<Extension<ClientAddr>>,
     Path((id, level, tile)): Path<(String, String, String)>,
+    req: axum::extract::Request,
 ) -> ApiResult<Response> {
-    let image = readable(&s, &headers, client.as_deref(), parse_id(&id)?, None, None).await?;
-    serve_tile(&s, &image, Grid::Native, &level, &tile, &headers).await
+    let headers = req.headers();
+    let image = readable(&s, headers, client.as_deref(), parse_id(&id)?, None, None).await?;
+    serve_tile(&s, &image, Grid::Native, &level, &tile, headers).await
 }
 
 /// Tile formats a client may ask for.
@@ -281,19 +288,15 @@ async fn serve_tile(
     let g = s.pixels.deepzoom(image, grid.opts()).await?;
     check_in_range(&g, level, col, row)?;
     let tag = etag(image, grid, level, col, row, format);
-    let cache = [
-        (header::ETAG, HeaderValue::from_str(&tag).ok()),
-        (
+    let cache = |h: &mut HeaderMap| {
+        if let Ok(v) = HeaderValue::from_str(&tag) {
+            h.insert(header::ETAG, v);
+        }
+        h.insert(
             header::CACHE_CONTROL,
-            Some(HeaderValue::from_static(
-                "private, max-age=31536000, immutable",
-            )),
-        ),
-    ];
-    let cache = cache
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k, v)))
-        .collect::<Vec<_>>();
+            HeaderValue::from_static("private, max-age=31536000, immutable"),
+        );
+    };
     if headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -304,7 +307,7 @@ async fn serve_tile(
             .not_modified
             .fetch_add(1, Ordering::Relaxed);
         let mut r = StatusCode::NOT_MODIFIED.into_response();
-        r.headers_mut().extend(cache);
+        cache(r.headers_mut());
         return Ok(r);
     }
     let (body, content_type): (axum::body::Body, _) = match format {
@@ -350,7 +353,7 @@ async fn serve_tile(
         body,
     )
         .into_response();
-    r.headers_mut().extend(cache);
+    cache(r.headers_mut());
     Ok(r)
 }
 

@@ -319,6 +319,55 @@ async fn images_registered_by_metadata_have_no_pixels_and_stay_out_of_zips() {
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
 }
 
+/// A set zip is written by an async task into a bounded channel: a download whose reader
+/// stalls holds no blocking-pool thread. With a pool of one thread, other blocking work still
+/// runs while ~7.6 MB wait behind a channel of a few 1 MiB chunks (a writer on the blocking
+/// pool would hold that one thread until the reader came back).
+#[test]
+fn a_stalled_set_zip_download_holds_no_blocking_thread() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let w = world();
+        let svs = fixture("CMU-1-Small-Region.svs");
+        for n in 0..4 {
+            w.exact
+                .images()
+                .upload(&w.me, w.set, &format!("s{n}.svs"), chunks(svs.clone()))
+                .await
+                .unwrap()[0]
+                .image()
+                .unwrap();
+        }
+        let zip = w
+            .exact
+            .images()
+            .set_zip(&w.me, w.set)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut s = std::pin::pin!(zip.into_stream());
+        let mut total = s.next().await.unwrap().unwrap().len();
+        // The writer fills the channel and waits for the reader.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let other = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            tokio::task::spawn_blocking(|| 7),
+        )
+        .await
+        .expect("the only blocking thread is free while the download stalls");
+        assert_eq!(other.unwrap(), 7);
+        while let Some(c) = s.next().await {
+            total += c.unwrap().len();
+        }
+        assert!(total > 4 * svs.len(), "{total}");
+    });
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_files_keep_their_bytes_for_readers_only() {
     let w = world();
