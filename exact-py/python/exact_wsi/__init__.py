@@ -12,7 +12,7 @@ Switch from openslide-python by changing one import::
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from . import _native
 from ._errors import (
@@ -95,8 +95,50 @@ def _pair(name: str, v: Any) -> tuple[int, int]:
     return _as_int(name, a), _as_int(name, b)
 
 
+_S = TypeVar("_S", bound="AbstractSlide")
+
+
 class AbstractSlide:
-    """Marker base, as in openslide-python."""
+    """The base of every slide, as in openslide-python: the pyramid and properties a slide
+    reads once when it opens, and the context-manager protocol."""
+
+    _filename: str
+    _properties: dict[str, str]
+    _level_dimensions: tuple[tuple[int, int], ...]
+    _level_downsamples: tuple[float, ...]
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _S) -> _S:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def level_count(self) -> int:
+        return len(self._level_dimensions)
+
+    @property
+    def dimensions(self) -> tuple[int, int]:
+        return self._level_dimensions[0]
+
+    @property
+    def level_dimensions(self) -> tuple[tuple[int, int], ...]:
+        return self._level_dimensions
+
+    @property
+    def level_downsamples(self) -> tuple[float, ...]:
+        return self._level_downsamples
+
+    @property
+    def properties(self) -> Mapping[str, str]:
+        return self._properties
+
+    @property
+    def color_profile(self) -> None:
+        return None
 
 
 class _AssociatedImages(Mapping):
@@ -166,43 +208,13 @@ class OpenSlide(AbstractSlide):
     def close(self) -> None:
         self._native = None
 
-    def __enter__(self) -> OpenSlide:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         state = " closed" if self._native is None else ""
         return f"OpenSlide({self._filename!r}){state}"
 
     @property
-    def level_count(self) -> int:
-        return len(self._level_dimensions)
-
-    @property
-    def dimensions(self) -> tuple[int, int]:
-        return self._level_dimensions[0]
-
-    @property
-    def level_dimensions(self) -> tuple[tuple[int, int], ...]:
-        return self._level_dimensions
-
-    @property
-    def level_downsamples(self) -> tuple[float, ...]:
-        return self._level_downsamples
-
-    @property
-    def properties(self) -> Mapping[str, str]:
-        return self._properties
-
-    @property
     def associated_images(self) -> Mapping[str, Any]:
         return _AssociatedImages(self._n())
-
-    @property
-    def color_profile(self) -> None:
-        return None
 
     def get_best_level_for_downsample(self, downsample: float) -> int:
         try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from . import AbstractSlide
 from ._errors import ClosedError, InvalidInputError, NotFoundError, UnsupportedError
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ class _RemoteAssociated(Mapping):
         return f"<_RemoteAssociated {self._names!r}>"
 
 
-class RemoteSlide:
+class RemoteSlide(AbstractSlide):
     """A slide on a server, opened by image id with the connected user's rights."""
 
     def __init__(self, store: RemoteStore, image: int, name: str) -> None:
@@ -86,44 +87,14 @@ class RemoteSlide:
     def close(self) -> None:
         self._store = None
 
-    def __enter__(self) -> RemoteSlide:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         state = " closed" if self._store is None else ""
         return f"RemoteSlide(image={self._image}, {self._filename!r}){state}"
 
     @property
-    def level_count(self) -> int:
-        return len(self._level_dimensions)
-
-    @property
-    def dimensions(self) -> tuple[int, int]:
-        return self._level_dimensions[0]
-
-    @property
-    def level_dimensions(self) -> tuple[tuple[int, int], ...]:
-        return self._level_dimensions
-
-    @property
-    def level_downsamples(self) -> tuple[float, ...]:
-        return self._level_downsamples
-
-    @property
-    def properties(self) -> Mapping[str, str]:
-        return self._properties
-
-    @property
     def associated_images(self) -> Mapping[str, Any]:
         self._s()
         return _RemoteAssociated(self, self._associated)
-
-    @property
-    def color_profile(self) -> None:
-        return None
 
     def get_best_level_for_downsample(self, downsample: float) -> int:
         """The last level whose downsample is not above ``downsample`` (OpenSlide's rule)."""
