@@ -214,7 +214,7 @@ pub fn name(p: Placeholder) -> &'static str {
 }
 
 /// The placeholders `kind` may use.
-pub fn allowed(kind: TemplateKind) -> &'static [Placeholder] {
+pub fn allowed(kind: TemplateKind) -> Vec<Placeholder> {
     const ANNOTATION_INFO: &[Placeholder] = &[
         P::ImageSet,
         P::ImageName,
@@ -230,7 +230,30 @@ pub fn allowed(kind: TemplateKind) -> &'static [Placeholder] {
         P::MetaData,
         P::Deleted,
     ];
-    match kind {
+    const GEOMETRY: &[Placeholder] = &[
+        P::Vector,
+        P::Rad,
+        P::Dia,
+        P::Cx,
+        P::Cy,
+        P::MinX,
+        P::MaxX,
+        P::MinY,
+        P::MaxY,
+        P::Width,
+        P::Height,
+        P::RelRad,
+        P::RelDia,
+        P::RelCx,
+        P::RelCy,
+        P::RelMinX,
+        P::RelMaxX,
+        P::RelMinY,
+        P::RelMaxY,
+        P::RelWidth,
+        P::RelHeight,
+    ];
+    let only: &[Placeholder] = match kind {
         TemplateKind::Base => &[
             P::Content,
             P::ImageSet,
@@ -248,48 +271,15 @@ pub fn allowed(kind: TemplateKind) -> &'static [Placeholder] {
             P::AnnoAmount,
             P::Frame,
         ],
-        TemplateKind::Annotation => &[
-            P::ImageSet,
-            P::ImageName,
-            P::ImageWidth,
-            P::ImageHeight,
-            P::Type,
-            P::Frame,
-            P::FirstEditor,
-            P::FirstTimepoint,
-            P::LastEditor,
-            P::LastTimepoint,
-            P::Uuid,
-            P::MetaData,
-            P::Deleted,
-            P::Vector,
-            P::Rad,
-            P::Dia,
-            P::Cx,
-            P::Cy,
-            P::MinX,
-            P::MaxX,
-            P::MinY,
-            P::MaxY,
-            P::Width,
-            P::Height,
-            P::RelRad,
-            P::RelDia,
-            P::RelCx,
-            P::RelCy,
-            P::RelMinX,
-            P::RelMaxX,
-            P::RelMinY,
-            P::RelMaxY,
-            P::RelWidth,
-            P::RelHeight,
-        ],
+        // The annotation's own fields, then its geometry.
+        TemplateKind::Annotation => return [ANNOTATION_INFO, GEOMETRY].concat(),
         TemplateKind::Vector => &[P::Count0, P::Count1, P::X, P::Y, P::RelX, P::RelY, P::Br],
         // EXACT offers only the first five here; the rest of the annotation's own fields (not
         // its geometry, which it has none of) are an extension.
         TemplateKind::NotInImage => ANNOTATION_INFO,
         TemplateKind::FileName => &[P::ExportId, P::ImageSet, P::Team, P::SetLocation],
-    }
+    };
+    only.to_vec()
 }
 
 /// Longest template text accepted, in bytes.
