@@ -130,17 +130,19 @@ export class Panel {
       this.selectedBox.replaceChildren(h('p', { class: 'muted', text: 'Nothing selected (click an annotation in select mode).' }));
       return;
     }
-    const remark = h('textarea', { id: 'remark', rows: 2, maxlength: 1000, 'data-for': a.id, 'data-saved': a.description });
-    remark.value = a.description;
-    // Re-rendered after every change nearby (a colleague's edit, a viewport fetch): a remark
-    // being typed for this annotation survives it, caret and focus included.
+    // Re-rendered after every change nearby (a colleague's edit, a viewport fetch, our own save):
+    // the same annotation keeps its textarea node, so a remark being typed survives it (text,
+    // caret and focus), even one typed while the re-render runs.
     const old = document.getElementById('remark') as HTMLTextAreaElement | null;
-    const typing = old && old.dataset.for === String(a.id) && old.value !== old.dataset.saved ? old : null;
-    if (typing) remark.value = typing.value;
-    const focused = typing !== null && document.activeElement === typing;
-    const caret = typing ? [typing.selectionStart, typing.selectionEnd] : [0, 0];
-    const save = h('button', { type: 'button', id: 'save-remark', text: 'Save remark' });
-    save.addEventListener('click', () => void p.updateRemark(a.id, remark.value));
+    const same = old !== null && old.dataset.for === String(a.id);
+    const remark = same ? old : h('textarea', { id: 'remark', rows: 2, maxlength: 1000, 'data-for': a.id });
+    if (!same || remark.value === remark.dataset.saved) remark.value = a.description;
+    remark.dataset.saved = a.description;
+    const focused = same && document.activeElement === remark;
+    const caret = [remark.selectionStart, remark.selectionEnd];
+    // Kept too: a click whose press and release straddle a re-render still lands.
+    const save = (same && document.getElementById('save-remark')) || h('button', { type: 'button', id: 'save-remark', text: 'Save remark' });
+    save.onclick = () => void p.updateRemark(a.id, remark.value);
     const first = h('dd', { id: 'first-editor', text: '…' });
     const last = h('dd', { id: 'last-editor', text: '…' });
     void username(a.user).then((n) => (first.textContent = n));
