@@ -116,6 +116,7 @@ pub fn import(args: ImportArgs) -> ExitCode {
             dry_run: args.dry_run,
             image: args.image.clone(),
             verify: args.verify,
+            ..Default::default()
         };
         // Reading is counted in bytes (by `Counting`), writing in annotations.
         let mut writing = false;

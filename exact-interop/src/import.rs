@@ -71,6 +71,8 @@ pub struct ImportOptions {
     pub image: Option<String>,
     /// Verify each created annotation as the importing user (EXACT's label upload checkbox).
     pub verify: bool,
+    /// Annotations per atomic write; `None` (or 0) = [`BATCH`].
+    pub batch_size: Option<usize>,
 }
 
 /// One item that was refused, and why.
@@ -332,9 +334,9 @@ impl<'c> Plan<'c> {
                 .find(|i| i.id == id)
                 .expect("known image");
             let (w, h) = (img.width as f64, img.height as f64);
-            let check: Vec<_> = match &item.shape {
-                crate::Shape::Point { at, .. } => vec![*at],
-                _ => v.points.clone(),
+            let check: &[exact_core::vector::Point] = match &item.shape {
+                crate::Shape::Point { at, .. } => std::slice::from_ref(at),
+                _ => &v.points,
             };
             if let Some(p) = check
                 .iter()
@@ -355,7 +357,11 @@ impl<'c> Plan<'c> {
             p.width = p.width.max(b.max_x.ceil());
             p.height = p.height.max(b.max_y.ceil());
         }
-        let key = geometry_key(&item.type_name, vector.as_ref());
+        // The geometry's hash is only needed for items without a UUID.
+        let key = match item.uuid {
+            Some(_) => 0,
+            None => geometry_key(&item.type_name, vector.as_ref()),
+        };
         let dup_existing = match image {
             ImageRef::Known(id) => {
                 let (uuids, keys) = self.existing_of(id)?;
@@ -612,6 +618,7 @@ impl Interop<'_> {
         }
         let total = plan.pending.len();
         let items_read = plan.report.read;
+        let batch = plan.options.batch_size.filter(|b| *b > 0).unwrap_or(BATCH);
         let mut reader = std::mem::take(&mut plan.pending)
             .finish()
             .map_err(|e| Error::backend("import spool", e))?;
@@ -621,8 +628,8 @@ impl Interop<'_> {
         progress(0, total);
         let result = (|| -> Result<()> {
             loop {
-                let mut news = Vec::with_capacity(BATCH.min((total - done) as usize));
-                while news.len() < BATCH {
+                let mut news = Vec::with_capacity(batch.min((total - done) as usize));
+                while news.len() < batch {
                     let Some((image, atype, mut n)) = reader
                         .next()
                         .map_err(|e| Error::backend("import spool", e))?
