@@ -10,7 +10,10 @@
 
 use exact_benches::timed;
 use exact_core::VectorType;
-use exact_core::catalog::{NewAnnotationType, NewImage, NewImageSet, NewProduct, NewTeam, NewUser};
+use exact_core::catalog::{
+    NewAnnotation, NewAnnotationType, NewImage, NewImageSet, NewProduct, NewTeam, NewUser,
+};
+use exact_core::vector::Vector;
 use exact_interop::{ExportOptions, Format, ImportOptions};
 use exact_store::{Exact, ExactConfig};
 use std::io::Write;
@@ -70,14 +73,14 @@ fn main() {
             },
         )
         .unwrap();
-    exact
+    let mitosis = exact
         .annotation_types()
         .create(
             &me,
             NewAnnotationType::new("mitosis", VectorType::BoundingBox, p.id),
         )
         .unwrap();
-    exact
+    let cell = exact
         .annotation_types()
         .create(&me, NewAnnotationType::new("cell", VectorType::Point, p.id))
         .unwrap();
@@ -161,6 +164,74 @@ print(f"{dt:.3f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss} {len(geoms
         }
     };
 
+    // Baseline 1: serde_json's own parse of the whole file into a `Value` (no checks,
+    // nothing stored), the naive way to read it.
+    let rss0 = reset_peak();
+    let (v, t_parse) = timed(|| {
+        let f = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(&geo).unwrap());
+        serde_json::from_reader::<_, serde_json::Value>(f).unwrap()
+    });
+    let parse_peak = status("VmHWM:").saturating_sub(rss0);
+    drop(v);
+    println!(
+        "  baseline serde_json::from_reader → Value (parse only): {:>7.2} s, peak +{:.0} MiB",
+        t_parse.as_secs_f64(),
+        mib(parse_peak)
+    );
+    // Baseline 2: the store's bulk insert of the same kind of annotations (create_many,
+    // exact_interop::BATCH per atomic batch) into a set of its own: the floor for the import's
+    // writing half.
+    let set3 = exact
+        .image_sets()
+        .create(&me, NewImageSet::new("bench bulk", team.id))
+        .unwrap();
+    exact.products().attach(&me, p.id, set3.id).unwrap();
+    let img3 = exact
+        .images()
+        .add(&me, NewImage::new(set3.id, "slide.svs", 200_000, 100_000))
+        .unwrap();
+    let rss0 = reset_peak();
+    let ((), t_bulk) = timed(|| {
+        let mut s: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut i = 0;
+        while i < n {
+            let k = (n - i).min(exact_interop::BATCH);
+            let batch: Vec<NewAnnotation> = (i..i + k)
+                .map(|j| {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    let x = (s % 199_000) as f64;
+                    let y = ((s >> 20) % 99_000) as f64;
+                    let (t, v) = if j % 2 == 0 {
+                        (
+                            mitosis.id,
+                            Vector::rect(
+                                x,
+                                y,
+                                x + 10.0 + (s % 60) as f64,
+                                y + 10.0 + ((s >> 8) % 60) as f64,
+                            ),
+                        )
+                    } else {
+                        (cell.id, Vector::rect(x - 5.0, y - 5.0, x + 5.0, y + 5.0))
+                    };
+                    NewAnnotation::new(t, img3.id, Some(v))
+                })
+                .collect();
+            exact.annotations().create_many(&me, batch).unwrap();
+            i += k;
+        }
+    });
+    let bulk_peak = status("VmHWM:").saturating_sub(rss0);
+    println!(
+        "  baseline bulk insert (create_many, {} per batch): {:>7.2} s ({:>9.0} annotations/s), peak +{:.0} MiB",
+        exact_interop::BATCH,
+        t_bulk.as_secs_f64(),
+        n as f64 / t_bulk.as_secs_f64(),
+        mib(bulk_peak)
+    );
+
     let rss0 = reset_peak();
     let (r, t) = timed(|| {
         let mut f = std::fs::File::open(&geo).unwrap();
@@ -184,6 +255,11 @@ print(f"{dt:.3f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss} {len(geoms
             t.as_secs_f64() / bt
         );
     }
+    println!(
+        "  ours / serde_json parse {:.2}; ours / bulk insert {:.2}",
+        t.as_secs_f64() / t_parse.as_secs_f64(),
+        t.as_secs_f64() / t_bulk.as_secs_f64()
+    );
     for format in [Format::GeoJson, Format::Csv] {
         let out = dir.path().join(format!("out.{}", format.extension()));
         let rss0 = reset_peak();

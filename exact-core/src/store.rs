@@ -46,6 +46,8 @@ pub enum Kind {
     Export = 21,
     /// Leases on background jobs ([`crate::catalog::Leases`]): owner and expiry, by job id.
     Lease = 22,
+    /// Long imports running in the background ([`crate::catalog::ImportJob`]).
+    ImportJob = 36,
 }
 
 impl Kind {
@@ -73,6 +75,7 @@ impl Kind {
         Kind::AccessToken,
         Kind::Export,
         Kind::Lease,
+        Kind::ImportJob,
     ];
 
     /// The byte that tags this kind in keys.
@@ -135,6 +138,8 @@ pub enum Index {
     Trash = 31,
     /// Exports by set: key = image set id.
     ExportBySet = 32,
+    /// Import jobs by set: key = image set id.
+    ImportJobBySet = 46,
 }
 
 impl Index {
@@ -172,6 +177,7 @@ impl Index {
         Index::Quarantine,
         Index::Trash,
         Index::ExportBySet,
+        Index::ImportJobBySet,
     ];
 
     /// The record kind whose ids this index's entries point at; `None` for the indexes whose
@@ -196,6 +202,7 @@ impl Index {
             Index::CredentialByUser => Kind::Credential,
             Index::TokenDigest | Index::TokenByUser => Kind::AccessToken,
             Index::ExportBySet => Kind::Export,
+            Index::ImportJobBySet => Kind::ImportJob,
             Index::AnnotationGrid
             | Index::AnnotationLocator
             | Index::Changes

@@ -116,13 +116,30 @@ pub fn import(args: ImportArgs) -> ExitCode {
             dry_run: args.dry_run,
             image: args.image.clone(),
             verify: args.verify,
+            ..Default::default()
         };
+        // Reading is counted in bytes (by `Counting`), writing in annotations.
+        let mut writing = false;
         let r = exact.interop().import(
             &actor,
             ImageSetId(args.set),
             &mut input,
             &options,
-            &mut |_| {},
+            &mut |p| {
+                if p.phase != "writing" {
+                    return;
+                }
+                if !writing {
+                    writing = true;
+                    progress.set_style(
+                        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})")
+                            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    );
+                    progress.set_message("writing");
+                    progress.set_length(p.to_write);
+                }
+                progress.set_position(p.written);
+            },
         );
         progress.finish_and_clear();
         r.map_err(|e| format!("{}: {e}", args.file.display()))

@@ -158,21 +158,29 @@ impl<W: Write> Sink for CsvSink<W> {
             a.meta_data.to_string()
         };
         let b = |v: bool| if v { "true" } else { "false" };
+        // Times without chrono's format machinery (see `item::write_time`).
+        let mut times = Vec::with_capacity(56);
+        crate::item::write_time(&mut times, a.time)?;
+        let split = times.len();
+        crate::item::write_time(&mut times, a.last_edit_time)?;
+        let (time, last) = times.split_at(split);
+        let mut ubuf = Uuid::encode_buffer();
+        let uuid = a.unique_identifier.hyphenated().encode_lower(&mut ubuf);
         self.out
             .write_record([
-                r.image.name.as_str(),
-                r.atype.name.as_str(),
-                vector_type_name(r.atype.vector_type),
-                vector.as_str(),
-                &a.unique_identifier.to_string(),
-                r.user.unwrap_or(""),
-                b(a.deleted),
-                b(a.blurred),
-                b(a.concealed),
-                a.description.as_str(),
-                meta.as_str(),
-                &a.time.to_string(),
-                &a.last_edit_time.to_string(),
+                r.image.name.as_bytes(),
+                r.atype.name.as_bytes(),
+                vector_type_name(r.atype.vector_type).as_bytes(),
+                vector.as_bytes(),
+                uuid.as_bytes(),
+                r.user.unwrap_or("").as_bytes(),
+                b(a.deleted).as_bytes(),
+                b(a.blurred).as_bytes(),
+                b(a.concealed).as_bytes(),
+                a.description.as_bytes(),
+                meta.as_bytes(),
+                time,
+                last,
             ])
             .map_err(io)
     }

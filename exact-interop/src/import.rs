@@ -1,8 +1,13 @@
 //! The import use case. The whole file is read (streamed, item by item) and every item
-//! checked — image, class, geometry, bounds, duplicates — before anything is written; then
-//! missing images and types are created (only with `create_missing`) and all annotations go
-//! in one atomic batch through the catalog's `create_many`, which checks the actor's rights.
-//! Any refused item means nothing is written, and the report names each refusal's place.
+//! checked — image, class, geometry, bounds, duplicates — before anything is written; checked
+//! annotations wait in a spool file (compact binary, see [`spool`]), so memory does not grow
+//! with the file. Then missing images and types are created (only with `create_missing`) and
+//! the spool goes through the catalog's `create_many` (which checks the actor's rights) in
+//! atomic batches of [`BATCH`] annotations. Any refused item means nothing is written, and the
+//! report names each refusal's place. A batch that fails takes back the batches written before
+//! it (ids are known: each batch's ids are consecutive), so a failed import leaves no
+//! annotation; a process that dies between two batches leaves the batches written so far,
+//! which importing the same file again completes (duplicates are skipped).
 
 use crate::item::Item;
 use crate::{Format, Interop};
@@ -18,6 +23,40 @@ use std::hash::{Hash, Hasher};
 use std::io::Read;
 use uuid::Uuid;
 
+/// Annotations per atomic write: large enough that each touched grid cell gets a page's worth
+/// per batch, small enough that a batch's memory (about 1 KiB per annotation while it is
+/// encoded and committed) stays near 100 MiB whatever the file's size.
+pub const BATCH: usize = 100_000;
+
+/// How far an import has come, handed to the progress callback now and then.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ImportProgress {
+    /// `reading` (parsing and checking) or `writing`.
+    pub phase: &'static str,
+    /// Bytes of the file read so far.
+    pub bytes_read: u64,
+    /// Items (features, rows, lines) read and checked so far.
+    pub items_read: u64,
+    /// Annotations to write (known once reading is done).
+    pub to_write: u64,
+    /// Annotations written so far.
+    pub written: u64,
+}
+
+/// Counts the bytes read through it.
+struct Counted<'r> {
+    inner: &'r mut dyn Read,
+    bytes: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl Read for Counted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes.set(self.bytes.get() + n as u64);
+        Ok(n)
+    }
+}
+
 /// How to import.
 #[derive(Debug, Clone, Default)]
 pub struct ImportOptions {
@@ -32,6 +71,8 @@ pub struct ImportOptions {
     pub image: Option<String>,
     /// Verify each created annotation as the importing user (EXACT's label upload checkbox).
     pub verify: bool,
+    /// Annotations per atomic write; `None` (or 0) = [`BATCH`].
+    pub batch_size: Option<usize>,
 }
 
 /// One item that was refused, and why.
@@ -84,12 +125,6 @@ enum TypeRef {
     New(usize),
 }
 
-struct Pending {
-    image: ImageRef,
-    atype: TypeRef,
-    new: NewAnnotation,
-}
-
 struct PlannedImage {
     name: String,
     width: f64,
@@ -114,7 +149,7 @@ struct Plan<'c> {
     seen_keys: HashSet<(ImageRef, u64)>,
     users: HashMap<String, Option<UserId>>,
     me: Option<String>,
-    pending: Vec<Pending>,
+    pending: crate::spool::Spool,
     report: ImportReport,
 }
 
@@ -299,9 +334,9 @@ impl<'c> Plan<'c> {
                 .find(|i| i.id == id)
                 .expect("known image");
             let (w, h) = (img.width as f64, img.height as f64);
-            let check: Vec<_> = match &item.shape {
-                crate::Shape::Point { at, .. } => vec![*at],
-                _ => v.points.clone(),
+            let check: &[exact_core::vector::Point] = match &item.shape {
+                crate::Shape::Point { at, .. } => std::slice::from_ref(at),
+                _ => &v.points,
             };
             if let Some(p) = check
                 .iter()
@@ -322,7 +357,11 @@ impl<'c> Plan<'c> {
             p.width = p.width.max(b.max_x.ceil());
             p.height = p.height.max(b.max_y.ceil());
         }
-        let key = geometry_key(&item.type_name, vector.as_ref());
+        // The geometry's hash is only needed for items without a UUID.
+        let key = match item.uuid {
+            Some(_) => 0,
+            None => geometry_key(&item.type_name, vector.as_ref()),
+        };
         let dup_existing = match image {
             ImageRef::Known(id) => {
                 let (uuids, keys) = self.existing_of(id)?;
@@ -368,22 +407,32 @@ impl<'c> Plan<'c> {
                 }
             }
         }
-        self.pending.push(Pending { image, atype, new });
-        Ok(())
+        let image = match image {
+            ImageRef::Known(id) => (false, id.0),
+            ImageRef::New(i) => (true, i as u64),
+        };
+        let atype = match atype {
+            TypeRef::Known(id) => (false, id.0),
+            TypeRef::New(i) => (true, i as u64),
+        };
+        self.pending
+            .push(image, atype, &new)
+            .map_err(|e| Error::backend("import spool", e))
     }
 }
 
 impl Interop<'_> {
     /// Imports the annotations in `input` into `set` (see the module docs), calling
-    /// `progress(items_read)` now and then. A report with refusals wrote nothing; an `Err` is
-    /// a file that cannot be read at all (syntax, wrong format), a missing set or no rights.
+    /// `progress` now and then. A report with refusals wrote nothing; an `Err` is a file that
+    /// cannot be read at all (syntax, wrong format), a missing set, no rights, or a failed
+    /// write (then nothing is left written either).
     pub fn import(
         &self,
         actor: &Actor,
         set: ImageSetId,
         input: &mut dyn Read,
         options: &ImportOptions,
-        progress: &mut dyn FnMut(u64),
+        progress: &mut dyn FnMut(&ImportProgress),
     ) -> Result<ImportReport> {
         let c = self.0;
         let the_set = c.image_sets().get(actor, set)?;
@@ -394,6 +443,12 @@ impl Interop<'_> {
                 set.0
             )));
         }
+        let bytes = std::rc::Rc::new(std::cell::Cell::new(0u64));
+        let mut counted = Counted {
+            inner: input,
+            bytes: bytes.clone(),
+        };
+        let input = &mut counted;
         let mut head = Vec::with_capacity(64 * 1024);
         input
             .take(64 * 1024)
@@ -444,7 +499,7 @@ impl Interop<'_> {
             seen_keys: HashSet::new(),
             users: HashMap::new(),
             me,
-            pending: Vec::new(),
+            pending: crate::spool::Spool::new().map_err(|e| Error::backend("import spool", e))?,
             report: ImportReport {
                 format: format.name(),
                 read: 0,
@@ -463,8 +518,13 @@ impl Interop<'_> {
         {
             let mut sink = |item: Item| {
                 plan.take(item)?;
-                if plan.report.read.is_multiple_of(65_536) {
-                    progress(plan.report.read);
+                if plan.report.read.is_multiple_of(16_384) {
+                    progress(&ImportProgress {
+                        phase: "reading",
+                        bytes_read: bytes.get(),
+                        items_read: plan.report.read,
+                        ..Default::default()
+                    });
                 }
                 Ok(())
             };
@@ -484,16 +544,35 @@ impl Interop<'_> {
                 )?,
             }
         }
-        progress(plan.report.read);
+        progress(&ImportProgress {
+            phase: "reading",
+            bytes_read: bytes.get(),
+            items_read: plan.report.read,
+            to_write: plan.pending.len(),
+            ..Default::default()
+        });
         plan.report.created_types = plan.new_types.iter().map(|t| t.name.clone()).collect();
         plan.report.created_images = plan.new_images.iter().map(|i| i.name.clone()).collect();
         if plan.report.refused_count > 0 || options.dry_run {
             return Ok(plan.report);
         }
-        self.carry_out(plan)
+        let (bytes_read, items_read) = (bytes.get(), plan.report.read);
+        self.carry_out(plan, &mut |written, to_write| {
+            progress(&ImportProgress {
+                phase: "writing",
+                bytes_read,
+                items_read,
+                to_write,
+                written,
+            })
+        })
     }
 
-    fn carry_out(&self, mut plan: Plan) -> Result<ImportReport> {
+    fn carry_out(
+        &self,
+        mut plan: Plan,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<ImportReport> {
         let c = self.0;
         let actor = plan.actor;
         let mut image_ids = Vec::new();
@@ -537,27 +616,74 @@ impl Interop<'_> {
                 type_ids.push(c.annotation_types().create(actor, t)?.id);
             }
         }
-        let news: Vec<NewAnnotation> = std::mem::take(&mut plan.pending)
-            .into_iter()
-            .map(|p| {
-                let mut n = p.new;
-                n.image = match p.image {
-                    ImageRef::Known(id) => id,
-                    ImageRef::New(i) => image_ids[i],
-                };
-                n.annotation_type = match p.atype {
-                    TypeRef::Known(id) => id,
-                    TypeRef::New(i) => type_ids[i],
-                };
-                n
-            })
-            .collect();
-        let created = c.annotations().create_many(actor, news)?;
-        plan.report.created = created.len() as u64;
-        plan.report.written = !created.is_empty() || !image_ids.is_empty() || !type_ids.is_empty();
+        let total = plan.pending.len();
+        let items_read = plan.report.read;
+        let batch = plan.options.batch_size.filter(|b| *b > 0).unwrap_or(BATCH);
+        let mut reader = std::mem::take(&mut plan.pending)
+            .finish()
+            .map_err(|e| Error::backend("import spool", e))?;
+        // Each batch's ids are consecutive: (first, count) is all it takes to take them back.
+        let mut written: Vec<(u64, u64)> = Vec::new();
+        let mut done = 0u64;
+        progress(0, total);
+        let result = (|| -> Result<()> {
+            loop {
+                let mut news = Vec::with_capacity(batch.min((total - done) as usize));
+                while news.len() < batch {
+                    let Some((image, atype, mut n)) = reader
+                        .next()
+                        .map_err(|e| Error::backend("import spool", e))?
+                    else {
+                        break;
+                    };
+                    n.image = match image {
+                        (false, id) => ImageId(id),
+                        (true, i) => image_ids[i as usize],
+                    };
+                    n.annotation_type = match atype {
+                        (false, id) => AnnotationTypeId(id),
+                        (true, i) => type_ids[i as usize],
+                    };
+                    news.push(n);
+                }
+                if news.is_empty() {
+                    return Ok(());
+                }
+                let created = c.annotations().create_many(actor, news)?;
+                if let (Some(first), Some(last)) = (created.first(), created.last()) {
+                    written.push((first.id.0, last.id.0 - first.id.0 + 1));
+                }
+                done += created.len() as u64;
+                progress(done, total);
+            }
+        })();
+        if let Err(e) = result {
+            let ids: Vec<exact_core::AnnotationId> = written
+                .iter()
+                .flat_map(|(first, n)| (*first..first + n).map(exact_core::AnnotationId))
+                .collect();
+            if !ids.is_empty()
+                && let Err(undo) = c.annotations().undo_create(actor, &ids)
+            {
+                return Err(Error::backend(
+                    "import",
+                    std::io::Error::other(format!(
+                        "{e}; and taking back the {} annotations already written failed too: {undo}",
+                        ids.len()
+                    )),
+                ));
+            }
+            return Err(e);
+        }
+        plan.report.read = items_read;
+        plan.report.created = done;
+        plan.report.written = done > 0 || !image_ids.is_empty() || !type_ids.is_empty();
         if plan.options.verify {
-            for a in &created {
-                c.verifications().verify(actor, a.id, true)?;
+            for (first, n) in &written {
+                for id in *first..first + n {
+                    c.verifications()
+                        .verify(actor, exact_core::AnnotationId(id), true)?;
+                }
             }
         }
         Ok(plan.report)

@@ -33,10 +33,11 @@ mod item;
 pub mod labels;
 mod rle;
 pub mod sliderunner;
+mod spool;
 mod xmlio;
 
 pub use export::{ExportOptions, ExportSummary};
-pub use import::{ImportOptions, ImportReport, Refusal};
+pub use import::{BATCH, ImportOptions, ImportProgress, ImportReport, Refusal};
 pub use item::{Item, Shape, vector_type_from_name, vector_type_name};
 
 use exact_core::{Catalog, Error, Result};

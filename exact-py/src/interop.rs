@@ -43,6 +43,7 @@ pub fn store_import(
             dry_run,
             image,
             verify,
+            ..Default::default()
         };
         let report =
             e.interop()

@@ -31,6 +31,7 @@
 pub mod blobs;
 pub mod files;
 mod handle;
+mod import_jobs;
 pub mod meta;
 pub mod pixels;
 pub mod secrets;

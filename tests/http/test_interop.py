@@ -96,6 +96,77 @@ def test_import_report_refusal_and_streamed_export(server):
     assert requests.post(server.url + url, files={"file": ("a", body)}).status_code in (401, 403)
 
 
+def wait_job(server, url, timeout=60):
+    import time
+    start = time.monotonic()
+    while True:
+        job = server.ok(server.get(url)).json()
+        if job["finished"]:
+            return job
+        assert 0 <= job["progress"] < 1 and job["state"] in ("queued", "running"), job
+        assert time.monotonic() - start < timeout, job
+        time.sleep(0.05)
+
+
+def count(server, set_id):
+    image = server.ok(server.get(f"/api/v1/images/images/?image_set={set_id}")).json()["results"][0]["id"]
+    return server.ok(server.get(f"/api/v1/annotations/annotations/?image={image}&limit=1")).json()["count"]
+
+
+def boxes(n, first=0):
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": f"6c1e0000-0000-4000-8000-{i:012d}",
+         "geometry": {"type": "Polygon", "coordinates": [[[x, 5], [x + 4, 5], [x + 4, 9], [x, 9], [x, 5]]]},
+         "properties": {"classification": {"name": "mitosis"}}}
+        for i, x in ((i, (i % 900) + 1) for i in range(first, first + n))]}
+
+
+def test_import_as_a_job(server):
+    """`?async=1`: 202 with the job's URL at once; the job reports its state and progress, and
+    at the end the report, or the refused feature / the syntax error's place with nothing
+    written; only its user sees it."""
+    set_id = world(server, "interop-job")
+    url = f"/api/v1/images/image_sets/{set_id}/import/"
+    n = 3000
+    r = server.post(url + "?async=1", files={"file": ("boxes.geojson", json.dumps(boxes(n)).encode())})
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert r.headers["location"] == job["url"] == f"/api/v1/images/import_jobs/{job['id']}/"
+    assert job["state"] in ("queued", "running") and job["file_name"] == "boxes.geojson"
+    assert job["bytes_total"] > 0 and job["image_set"] == set_id
+    done = wait_job(server, job["url"])
+    assert done["state"] == "done" and done["error"] is None, done
+    assert (done["progress"], done["written"], done["items_read"]) == (1.0, n, n)
+    assert done["report"]["created"] == n and done["report"]["written"] is True
+    assert count(server, set_id) == n
+    # The form field works as the query does; the same file again skips everything.
+    r = server.post(url, files={"file": ("boxes.geojson", json.dumps(boxes(n)).encode())},
+                    data={"async": "1"})
+    assert r.status_code == 202, r.text
+    again = wait_job(server, r.json()["url"])
+    assert (again["state"], again["report"]["created"], again["report"]["skipped_duplicates"]) == ("done", 0, n)
+    # Refused: an unknown class in feature 2 of 3; nothing written.
+    bad = boxes(3, first=n)
+    bad["features"][1]["properties"]["classification"]["name"] = "nope"
+    r = server.post(url + "?async=1", files={"file": ("bad.geojson", json.dumps(bad).encode())})
+    refused = wait_job(server, r.json()["url"])
+    assert refused["state"] == "refused" and refused["error_kind"] == "Refused", refused
+    assert refused["report"]["refused"][0]["place"] == "feature 2"
+    assert "feature 2" in refused["error"] and "nothing was written" in refused["error"]
+    # A truncated file: failed, the error names the feature and the line.
+    text = json.dumps(boxes(3, first=n + 10), indent=1)
+    r = server.post(url + "?async=1", files={"file": ("cut.geojson", text[: len(text) // 2].encode())})
+    failed = wait_job(server, r.json()["url"])
+    assert failed["state"] == "failed" and failed["error_kind"] == "InvalidInput", failed
+    assert "feature " in failed["error"] and "line " in failed["error"]
+    assert count(server, set_id) == n
+    # The caller's jobs on the set, oldest first; unknown jobs are 404 with a JSON reason.
+    listed = server.ok(server.get(url + "jobs/")).json()
+    assert [j["id"] for j in listed["results"]] == [job["id"], again["id"], refused["id"], failed["id"]]
+    r = server.get("/api/v1/images/import_jobs/999999/")
+    assert r.status_code == 404 and "import job" in r.json()["detail"]
+
+
 def test_exact_label_upload(server):
     set_id = world(server, "interop-labels")
     lines = ("case1.svs|mitosis|{\"x1\": 1, \"y1\": 2, \"x2\": 30, \"y2\": 40}|b|\n"

@@ -96,6 +96,7 @@ fn decode_any(kind: Kind, id: u64, bytes: &[u8], what: &str) -> Result<Vec<Term>
         Kind::Export => terms::<Export>(id, bytes, what),
         Kind::Credential => terms::<Credential>(id, bytes, what),
         Kind::AccessToken => terms::<AccessToken>(id, bytes, what),
+        Kind::ImportJob => terms::<super::ImportJob>(id, bytes, what),
         // Owner and expiry only; no index entries.
         Kind::Lease if bytes.len() == 16 => Ok(Vec::new()),
         Kind::Lease => Err(Error::corrupt(what, format!("lease {id}: not 16 bytes"))),

@@ -10,6 +10,7 @@ mod changes;
 mod exports;
 mod fsck;
 mod images;
+mod imports;
 mod leases;
 mod listing;
 mod lists;
@@ -30,6 +31,7 @@ pub use changes::{AnnotationsChanged, ChangeOp, ChangeSink};
 pub use exports::{Exports, MAX_EXPORT_TEXT, NewExport, file_name};
 pub use fsck::{Finding, FsckReport};
 pub use images::{ImagePatch, Images, NewImage, PixelUpdate};
+pub use imports::{ImportJob, ImportJobs, JobState, STALE_MICROS};
 pub use leases::Leases;
 pub use listing::{AnnotationList, FieldFilters, Paged, TimeBounds};
 pub use misc::{
@@ -269,6 +271,11 @@ impl Catalog {
     /// Exports made with export formats, kept with their text.
     pub fn exports(&self) -> Exports<'_> {
         Exports(self)
+    }
+
+    /// Long imports running in the background.
+    pub fn import_jobs(&self) -> ImportJobs<'_> {
+        ImportJobs(self)
     }
 
     // ---- repository helpers shared by the use cases ----

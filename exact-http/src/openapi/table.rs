@@ -474,12 +474,31 @@ pub(super) fn table() -> Vec<Op> {
         ),
         &["annotation", "name", "media_file_type"],
     ));
+    ops.push(q(
+        op(
+            "post",
+            "/api/v1/images/image_sets/{id}/import/",
+            "images",
+            "Import an annotation file (GeoJSON, COCO, CSV, SlideRunner, ASAP, ImageScope, EXACT labels) into the set: all or nothing; answers the report (400 names every refused item), or with async=1 202 and the import job",
+            In::Multipart,
+            Out::One,
+        ),
+        &["async"],
+    ));
     ops.push(op(
-        "post",
-        "/api/v1/images/image_sets/{id}/import/",
+        "get",
+        "/api/v1/images/import_jobs/{id}/",
         "images",
-        "Import an annotation file (GeoJSON, COCO, CSV, SlideRunner, ASAP, ImageScope, EXACT labels) into the set: all or nothing; answers the report (400 names every refused item)",
-        In::Multipart,
+        "An import job: state, progress (bytes read, items read, annotations written), and the report or the error naming the feature",
+        In::None,
+        Out::One,
+    ));
+    ops.push(op(
+        "get",
+        "/api/v1/images/image_sets/{id}/import/jobs/",
+        "images",
+        "The caller's import jobs on the set, oldest first",
+        In::None,
         Out::One,
     ));
     ops.push(q(

@@ -5,6 +5,13 @@
 //! `GET /api/v1/images/image_sets/<id>/export/?format=F` streams the file as it is written;
 //! EXACT's `POST /images/imageset/<id>/label-upload/` (form `file`, checkbox `verify`) is the
 //! import of label lines.
+//!
+//! Long imports run as jobs: `POST …/import/?async=1` (or a form field `async=1`) answers 202
+//! at once with the job (`Location: /api/v1/images/import_jobs/<job>/`), and `GET` on that URL
+//! reports its state, progress and, at the end, the report or the error naming the
+//! feature/row/line; `GET …/image_sets/<id>/import/jobs/` lists the caller's jobs on a set.
+//! Without `async` the import runs within the request, as before (no size threshold switches
+//! it: a client that did not ask for a job always gets the report).
 
 use super::{Authed, Id, blocking};
 use crate::AppState;
@@ -33,6 +40,11 @@ pub(super) fn routes() -> Router<AppState> {
         )
         .route("/api/v1/images/image_sets/{id}/export/", get(export))
         .route(
+            "/api/v1/images/image_sets/{id}/import/jobs/",
+            get(jobs_of_set),
+        )
+        .route("/api/v1/images/import_jobs/{id}/", get(job))
+        .route(
             "/images/imageset/{id}/label-upload/",
             post(label_upload).layer(DefaultBodyLimit::disable()),
         )
@@ -50,6 +62,7 @@ fn truthy(s: &str) -> bool {
 async fn receive(
     multipart: Result<Multipart, MultipartRejection>,
     options: &mut ImportOptions,
+    upload: &mut Upload,
 ) -> ApiResult<tempfile::NamedTempFile> {
     let mut multipart = multipart.map_err(|e| ApiError::bad("body", e.body_text()))?;
     let mut file = None;
@@ -62,6 +75,7 @@ async fn receive(
     })? {
         let name = field.name().unwrap_or("").to_owned();
         if field.file_name().is_some() || name == "file" {
+            upload.file_name = field.file_name().unwrap_or("upload").to_owned();
             let mut tmp = tempfile::NamedTempFile::new()
                 .map_err(|e| ApiError::Core(exact_core::Error::backend("import spool", e)))?;
             let mut size = 0u64;
@@ -95,6 +109,7 @@ async fn receive(
             "dry_run" => options.dry_run = truthy(&text),
             "verify" => options.verify = truthy(&text),
             "image" if !text.trim().is_empty() => options.image = Some(text.trim().to_owned()),
+            "async" => upload.background = truthy(&text),
             _ => {}
         }
     }
@@ -135,15 +150,130 @@ async fn run_import(
     Ok((status, Json(body)).into_response())
 }
 
+/// What the multipart body says besides the import options.
+#[derive(Default)]
+struct Upload {
+    file_name: String,
+    background: bool,
+}
+
+#[derive(Deserialize)]
+struct ImportQuery {
+    #[serde(default, rename = "async")]
+    background: Option<String>,
+}
+
 async fn import(
     State(s): State<AppState>,
     Authed(actor): Authed,
     Id(id): Id,
+    q: Result<Query<ImportQuery>, QueryRejection>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Response> {
+    let Query(q) = q.map_err(|e| ApiError::bad("query", e.body_text()))?;
     let mut options = ImportOptions::default();
-    let file = receive(multipart, &mut options).await?;
-    run_import(s, actor, id, options, file).await
+    let mut upload = Upload {
+        background: q.background.as_deref().is_some_and(truthy),
+        ..Default::default()
+    };
+    let file = receive(multipart, &mut options, &mut upload).await?;
+    if !upload.background {
+        return run_import(s, actor, id, options, file).await;
+    }
+    let exact = s.exact.clone();
+    let job = blocking(move || {
+        Ok(exact.start_import(
+            &actor,
+            ImageSetId(id),
+            file.into_temp_path(),
+            &upload.file_name,
+            options,
+        )?)
+    })
+    .await?;
+    let url = job_url(job.id);
+    Ok((
+        StatusCode::ACCEPTED,
+        [(
+            header::LOCATION,
+            HeaderValue::from_str(&url).unwrap_or(HeaderValue::from_static("/")),
+        )],
+        Json(job_json(&job)),
+    )
+        .into_response())
+}
+
+fn job_url(id: u64) -> String {
+    format!("/api/v1/images/import_jobs/{id}/")
+}
+
+/// A job as the API shows it; `progress` is a fraction: reading the file is the first half
+/// (by bytes), writing the second (by annotations).
+fn job_json(j: &exact_core::catalog::ImportJob) -> Value {
+    let part = |done: u64, of: u64| {
+        if of == 0 {
+            0.0
+        } else {
+            (done as f64 / of as f64).min(1.0)
+        }
+    };
+    let progress = if j.state.finished() {
+        1.0
+    } else if j.phase == "writing" {
+        0.5 + 0.5 * part(j.written, j.to_write)
+    } else {
+        0.5 * part(j.bytes_read, j.bytes_total)
+    };
+    json!({
+        "id": j.id,
+        "url": job_url(j.id),
+        "image_set": j.image_set.0,
+        "user": j.user.0,
+        "file_name": j.file_name,
+        "state": j.state,
+        "finished": j.state.finished(),
+        "phase": j.phase,
+        "progress": (progress * 1000.0).round() / 1000.0,
+        "bytes_total": j.bytes_total,
+        "bytes_read": j.bytes_read,
+        "items_read": j.items_read,
+        "to_write": j.to_write,
+        "written": j.written,
+        "report": j.report,
+        "error": j.error,
+        "error_kind": j.error_kind,
+        "created": j.created().to_string(),
+        "updated": j.updated().to_string(),
+    })
+}
+
+async fn job(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    Id(id): Id,
+) -> ApiResult<Json<Value>> {
+    let exact = s.exact.clone();
+    let job = blocking(move || Ok(exact.catalog().import_jobs().get(&actor, id)?)).await?;
+    Ok(Json(job_json(&job)))
+}
+
+async fn jobs_of_set(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    Id(id): Id,
+) -> ApiResult<Json<Value>> {
+    let exact = s.exact.clone();
+    let jobs = blocking(move || {
+        Ok(exact
+            .catalog()
+            .import_jobs()
+            .of_set(&actor, ImageSetId(id))?)
+    })
+    .await?;
+    Ok(Json(json!({
+        "count": jobs.len(),
+        "results": jobs.iter().map(job_json).collect::<Vec<_>>(),
+    })))
 }
 
 async fn label_upload(
@@ -153,7 +283,7 @@ async fn label_upload(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Response> {
     let mut options = ImportOptions::default();
-    let file = receive(multipart, &mut options).await?;
+    let file = receive(multipart, &mut options, &mut Upload::default()).await?;
     options.format = Some(Format::ExactLabels);
     run_import(s, actor, id, options, file).await
 }

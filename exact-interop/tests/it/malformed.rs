@@ -141,3 +141,53 @@ fn an_outsider_cannot_import() {
     );
     assert_eq!(w.snapshot(w.set), Vec::<String>::new());
 }
+
+#[test]
+fn a_failed_batch_takes_back_the_batches_before_it() {
+    // Two global labels of one class on one image: both pass the checks (distinct UUIDs), but
+    // the store refuses the second. With one annotation per batch, the first batch is already
+    // written when the second fails: the import must take it back and leave nothing.
+    let w = world();
+    let label = |n: u32| {
+        format!(
+            r#"{{"type":"Feature","id":"00000000-0000-4000-8000-00000000000{n}","geometry":null,"properties":{{"classification":{{"name":"quality"}}}}}}"#
+        )
+    };
+    let file = format!("[{},{},{GOOD}]", label(1), label(2));
+    let mut seen = Vec::new();
+    let r = w.exact.interop().import(
+        &w.me,
+        w.set,
+        &mut file.as_bytes(),
+        &ImportOptions {
+            batch_size: Some(1),
+            ..opts(Format::GeoJson)
+        },
+        &mut |p| seen.push((p.phase, p.written)),
+    );
+    let e = r.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
+    assert!(
+        seen.contains(&("writing", 1)),
+        "the first batch was written before the second failed: {seen:?}"
+    );
+    assert_eq!(w.snapshot(w.set), Vec::<String>::new());
+    // The same file without the clash goes in whole, three batches of one.
+    let file = format!("[{},{GOOD}]", label(1));
+    let rep = w
+        .exact
+        .interop()
+        .import(
+            &w.me,
+            w.set,
+            &mut file.as_bytes(),
+            &ImportOptions {
+                batch_size: Some(1),
+                ..opts(Format::GeoJson)
+            },
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!((rep.created, rep.written), (2, true));
+    assert_eq!(w.snapshot(w.set).len(), 2);
+}

@@ -46,7 +46,7 @@ from ._errors import (
     UnsupportedError,
 )
 
-__all__ = ["RemoteStore", "connect"]
+__all__ = ["ImportJob", "RemoteStore", "connect"]
 
 # Fields the REST API derives per annotation for the requester, which the embedded store's
 # records do not carry.
@@ -320,6 +320,64 @@ class RemoteStore:
         files = v.get("files", v) if isinstance(v, dict) else v
         return files if isinstance(files, list) else [files]
 
+    def import_file(self, path: Any, image_set: Any, *, format: str | None = None,
+                    create_missing: bool = False, dry_run: bool = False,
+                    image: str | None = None, verify: bool = False,
+                    wait: bool = True, timeout: float | None = None) -> Any:
+        """Import an annotation file (``geojson``, ``coco``, ``csv``, ``sliderunner``,
+        ``asap``, ``imagescope``, ``exact-labels``; detected when ``format`` is ``None``) into
+        ``image_set`` as a server-side job (``POST …/import/?async=1``); the file is streamed,
+        never read whole. With ``wait`` (the default) returns the report once the job ends
+        (:meth:`ImportJob.wait`); otherwise the :class:`ImportJob` at once, to follow with
+        :meth:`ImportJob.refresh` / :meth:`ImportJob.wait`. A refused file raises
+        :class:`InvalidInputError` naming the feature/row/line, with ``.report``."""
+        import os
+        import uuid
+
+        fspath = os.fspath(path)
+        size = os.path.getsize(fspath)
+        boundary = uuid.uuid4().hex
+        fields = {"format": format, "image": image,
+                  "create_missing": "1" if create_missing else None,
+                  "dry_run": "1" if dry_run else None, "verify": "1" if verify else None}
+        head = b"".join(
+            (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n"
+             f"{v}\r\n").encode() for k, v in fields.items() if v is not None)
+        name = os.path.basename(fspath).replace('"', "_")
+        head += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+                 f"filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                 ).encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+
+        def body() -> Iterable[bytes]:
+            yield head
+            with open(fspath, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    yield chunk
+            yield tail
+
+        url = (f"{self._base}api/v1/images/image_sets/{_id('image_set', image_set)}"
+               f"/import/?async=1")
+        req = urllib.request.Request(url, data=body(), method="POST", headers={
+            "Authorization": self._auth or "", "Accept": "application/json",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Content-Length": str(len(head) + size + len(tail))})
+        try:
+            with urllib.request.urlopen(req, timeout=self._timeout) as r:
+                v = json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            raise _error(e.code, _reason(e.read())) from None
+        except (urllib.error.URLError, OSError) as e:
+            raise BackendError(f"POST {url}: {e}") from None
+        job = ImportJob(self, v)
+        return job.wait(timeout) if wait else job
+
+    def import_jobs(self, image_set: Any) -> list[ImportJob]:
+        """Your import jobs on ``image_set``, oldest first."""
+        v = self._request(
+            "GET", f"api/v1/images/image_sets/{_id('image_set', image_set)}/import/jobs/")
+        return [ImportJob(self, j) for j in v["results"]]
+
     def slide(self, image: Any) -> Any:
         """The pixels of ``image`` (an id or row) as an OpenSlide-compatible slide read over
         HTTP, with the connected user's rights: another team's image raises
@@ -483,6 +541,66 @@ class RemoteStore:
 
     def versions(self) -> list[dict]:
         return self._list("api/v1/images/set_versions/")
+
+
+class ImportJob:
+    """An import running on the server (:meth:`RemoteStore.import_file` with ``wait=False``).
+    ``state`` is ``queued``, ``running``, ``done``, ``refused``, ``failed`` or
+    ``interrupted``; ``progress`` a fraction (reading the file is the first half, writing the
+    second); ``info`` the whole job as the server last reported it."""
+
+    def __init__(self, store: RemoteStore, info: dict) -> None:
+        self._store = store
+        self.info = info
+
+    @property
+    def id(self) -> int:
+        return int(self.info["id"])
+
+    @property
+    def state(self) -> str:
+        return str(self.info["state"])
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.info["finished"])
+
+    @property
+    def progress(self) -> float:
+        return float(self.info["progress"])
+
+    def __repr__(self) -> str:
+        return f"ImportJob({self.id}, {self.state!r}, progress={self.progress:.0%})"
+
+    def refresh(self) -> ImportJob:
+        """Ask the server how far the job has come."""
+        self.info = self._store._request("GET", f"api/v1/images/import_jobs/{self.id}/")
+        return self
+
+    def wait(self, timeout: float | None = None, poll: float = 0.25) -> dict:
+        """Poll until the job ends; return its report. Raises :class:`InvalidInputError`
+        (with ``.report``) when items were refused (nothing written), :class:`BackendError`
+        when it failed or was interrupted, ``TimeoutError`` after ``timeout`` seconds."""
+        import time
+
+        start = time.monotonic()
+        while not self.finished:
+            if timeout is not None and time.monotonic() - start > timeout:
+                raise TimeoutError(f"import job {self.id} still {self.state} after {timeout} s")
+            time.sleep(poll)
+            poll = min(poll * 1.5, 2.0)
+            self.refresh()
+        if self.state == "refused":
+            err = InvalidInputError(self.info.get("error") or "items refused")
+            err.report = self.info.get("report")  # type: ignore[attr-defined]
+            raise err
+        if self.state != "done":
+            kind = {"InvalidInput": InvalidInputError, "TooLarge": TooLargeError,
+                    "NotFound": NotFoundError, "PermissionDenied": PermissionDeniedError,
+                    "Unsupported": UnsupportedError}.get(str(self.info.get("error_kind")),
+                                                         BackendError)
+            raise kind(f"import job {self.id} {self.state}: {self.info.get('error')}")
+        return dict(self.info["report"])
 
 
 def _num(v: float) -> Any:
