@@ -16,6 +16,7 @@ mod lists;
 mod misc;
 mod query;
 mod sets;
+mod statistics;
 mod status;
 mod teams;
 mod trash;
@@ -41,6 +42,7 @@ pub use sets::{
     AnnotationTypePatch, AnnotationTypes, ImageSetPatch, ImageSets, NewAnnotationType, NewImageSet,
     NewProduct, ProductPatch, Products,
 };
+pub use statistics::TypeStatistics;
 pub use status::{CatalogStatus, FailedImage, RECENT_FAILURES};
 pub use teams::{NewTeam, NewUser, TeamPatch, Teams, UserPatch, Users};
 pub use versions::{VersionChange, VersionDiff, Versions};
