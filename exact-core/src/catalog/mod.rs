@@ -7,6 +7,7 @@ mod accounts;
 mod annostore;
 mod annotations;
 mod changes;
+mod copies;
 mod exports;
 mod fsck;
 mod images;
@@ -28,6 +29,7 @@ pub use accounts::{
 };
 pub use annotations::{AnnotationPatch, Annotations, NewAnnotation, Revision};
 pub use changes::{AnnotationsChanged, ChangeOp, ChangeSink};
+pub use copies::ImageCopy;
 pub use exports::{Exports, MAX_EXPORT_TEXT, NewExport, file_name};
 pub use fsck::{Finding, FsckReport};
 pub use images::{ImagePatch, Images, NewImage, PixelUpdate};
