@@ -71,13 +71,14 @@ impl Images<'_> {
                 .annotations()
                 .query(actor, source, &AnnotationQuery::default())?
             {
-                if !types.contains_key(&a.annotation_type) {
+                if let std::collections::hash_map::Entry::Vacant(e) = types.entry(a.annotation_type)
+                {
                     let t: AnnotationType = c.load(a.annotation_type.0)?;
                     let m = matching(&t, &offered).cloned();
                     if m.is_none() {
                         skipped_types.push(t.name.clone());
                     }
-                    types.insert(a.annotation_type, m);
+                    e.insert(m);
                 }
                 match &types[&a.annotation_type] {
                     Some(t) => news.push(copy_of(&a, t, ImageId(0))),

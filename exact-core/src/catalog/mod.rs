@@ -16,6 +16,7 @@ mod listing;
 mod lists;
 mod misc;
 mod query;
+mod removals;
 mod sets;
 mod statistics;
 mod status;
@@ -40,6 +41,7 @@ pub use misc::{
     Verifications,
 };
 pub use query::{AnnotationExtras, AnnotationQuery};
+pub use removals::MAX_SUGGESTIONS;
 pub use sets::{
     AnnotationTypePatch, AnnotationTypes, ImageSetPatch, ImageSets, NewAnnotationType, NewImageSet,
     NewProduct, ProductPatch, Products,

@@ -19,6 +19,7 @@ mod legacy_sync;
 mod manage;
 mod overview;
 mod parity;
+mod parity_sets;
 mod products;
 mod session;
 mod set_meta;
@@ -76,6 +77,7 @@ pub fn routes() -> Router<AppState> {
         .merge(annotation_bulk::routes())
         .merge(slides::routes())
         .merge(parity::routes())
+        .merge(parity_sets::routes())
         .route("/api/v1/processing/{*rest}", axum::routing::any(not_yet))
         .route("/api/v1/images/registration/", axum::routing::any(not_yet))
         .route(
