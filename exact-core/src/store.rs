@@ -46,6 +46,10 @@ pub enum Kind {
     Export = 21,
     /// Leases on background jobs ([`crate::catalog::Leases`]): owner and expiry, by job id.
     Lease = 22,
+    /// Team and global messages ([`crate::model::Message`]).
+    Message = 30,
+    /// Who read which message ([`crate::model::MessageRead`]).
+    MessageRead = 31,
 }
 
 impl Kind {
@@ -73,6 +77,8 @@ impl Kind {
         Kind::AccessToken,
         Kind::Export,
         Kind::Lease,
+        Kind::Message,
+        Kind::MessageRead,
     ];
 
     /// The byte that tags this kind in keys.
@@ -135,6 +141,12 @@ pub enum Index {
     Trash = 31,
     /// Exports by set: key = image set id.
     ExportBySet = 32,
+    /// Messages by team: key = team id (none for global messages).
+    MessageByTeam = 40,
+    /// Read marks: key = (message id, user id), unique.
+    MessageReadPair = 41,
+    /// Read marks by user: key = user id.
+    MessageReadByUser = 42,
 }
 
 impl Index {
@@ -172,6 +184,9 @@ impl Index {
         Index::Quarantine,
         Index::Trash,
         Index::ExportBySet,
+        Index::MessageByTeam,
+        Index::MessageReadPair,
+        Index::MessageReadByUser,
     ];
 
     /// The record kind whose ids this index's entries point at; `None` for the indexes whose
@@ -196,6 +211,8 @@ impl Index {
             Index::CredentialByUser => Kind::Credential,
             Index::TokenDigest | Index::TokenByUser => Kind::AccessToken,
             Index::ExportBySet => Kind::Export,
+            Index::MessageByTeam => Kind::Message,
+            Index::MessageReadPair | Index::MessageReadByUser => Kind::MessageRead,
             Index::AnnotationGrid
             | Index::AnnotationLocator
             | Index::Changes
@@ -227,6 +244,7 @@ impl Index {
                 | Index::ExportFormatName
                 | Index::CredentialByUser
                 | Index::TokenDigest
+                | Index::MessageReadPair
         )
     }
 

@@ -14,6 +14,7 @@ mod images;
 mod leases;
 mod listing;
 mod lists;
+mod messages;
 mod misc;
 mod query;
 mod removals;
@@ -36,6 +37,7 @@ pub use fsck::{Finding, FsckReport};
 pub use images::{ImagePatch, Images, NewImage, PixelUpdate};
 pub use leases::Leases;
 pub use listing::{AnnotationList, FieldFilters, Paged, TimeBounds};
+pub use messages::{MAX_MESSAGE_CHARS, Messages, NewMessage};
 pub use misc::{
     ExportFormats, LogImageActions, MediaFiles, NewExportFormat, ScreeningModes, SetTags,
     Verifications,
@@ -270,6 +272,11 @@ impl Catalog {
     /// Export formats.
     pub fn export_formats(&self) -> ExportFormats<'_> {
         ExportFormats(self)
+    }
+
+    /// Team and global messages.
+    pub fn messages(&self) -> Messages<'_> {
+        Messages(self)
     }
 
     /// Exports made with export formats, kept with their text.

@@ -6,6 +6,7 @@ mod admin;
 mod annotations;
 mod auth;
 mod images;
+mod messages;
 mod users;
 
 pub use admin::Product;
@@ -18,6 +19,7 @@ pub use images::{
     CollaborationType, Image, ImageSet, ImageType, LogAction, LogImageAction, PixelState, Priority,
     ScreeningMode, SetTag, SetVersion,
 };
+pub use messages::{Message, MessageRead};
 pub use users::{Team, TeamMembership, User};
 
 /// Declares an enum stored and serialized as EXACT's integer code.

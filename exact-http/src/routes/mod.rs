@@ -17,6 +17,7 @@ mod interop;
 mod legacy;
 mod legacy_sync;
 mod manage;
+mod messages;
 mod overview;
 mod parity;
 mod parity_sets;
@@ -78,6 +79,7 @@ pub fn routes() -> Router<AppState> {
         .merge(slides::routes())
         .merge(parity::routes())
         .merge(parity_sets::routes())
+        .merge(messages::routes())
         .route("/api/v1/processing/{*rest}", axum::routing::any(not_yet))
         .route("/api/v1/images/registration/", axum::routing::any(not_yet))
         .route(

@@ -939,3 +939,138 @@ async fn body_text(api: &Api, uri: &str, auth: &str) -> String {
     assert_eq!(res.status(), StatusCode::OK);
     String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
 }
+
+#[tokio::test]
+async fn team_and_global_messages() {
+    let api = Api::new();
+    let root = api.user("root", true);
+    let alice = api.user("alice", false);
+    let stranger = api.user("mallory", false);
+    let (team, _, _, _) = api.world(&alice, "msgs").await;
+    let (carol, _) = member(&api, &alice, team, "carol").await;
+    let url = "/api/v1/messages/";
+    // Team admins write to their team; members may not, nor may anyone write globally.
+    let (s, v) = api
+        .call(
+            "POST",
+            url,
+            Some(&alice),
+            Some(json!({"title": "Scanner down", "content": "until noon", "team": team})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let team_msg = v["id"].as_u64().unwrap();
+    let (s, _) = api
+        .call(
+            "POST",
+            url,
+            Some(&carol),
+            Some(json!({"title": "x", "team": team})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = api
+        .call(
+            "POST",
+            url,
+            Some(&alice),
+            Some(json!({"title": "everyone"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = api
+        .call(
+            "POST",
+            url,
+            Some(&alice),
+            Some(json!({"title": "", "team": team})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, v) = api
+        .call("POST", url, Some(&alice), Some(json!({"title": "backwards", "team": team, "start_time": "2030-01-02T00:00:00.000000", "expire_time": "2030-01-01T00:00:00.000000"})))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    // Superusers write globally; staff-only ones reach only them; future ones show later.
+    api.ok(
+        "POST",
+        url,
+        &root,
+        Some(json!({"title": "Maintenance", "content": "Sunday"})),
+    )
+    .await;
+    api.ok(
+        "POST",
+        url,
+        &root,
+        Some(json!({"title": "Staff", "staff_only": true})),
+    )
+    .await;
+    api.ok(
+        "POST",
+        url,
+        &root,
+        Some(json!({"title": "Admins", "team_admins_only": true})),
+    )
+    .await;
+    api.ok("POST", url, &alice, Some(json!({"title": "Later", "team": team, "start_time": "2999-01-01T00:00:00.000000", "expire_time": "2999-02-01T00:00:00.000000"}))).await;
+    let titles = |v: &Value| -> Vec<String> {
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["title"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut t = titles(
+        &api.ok("GET", &format!("{url}?unread=true"), &carol, None)
+            .await,
+    );
+    t.sort();
+    assert_eq!(t, vec!["Maintenance", "Scanner down"]);
+    let mut t = titles(
+        &api.ok("GET", &format!("{url}?unread=true"), &alice, None)
+            .await,
+    );
+    t.sort();
+    assert_eq!(t, vec!["Admins", "Maintenance", "Scanner down"]);
+    assert_eq!(
+        titles(&api.ok("GET", url, &stranger, None).await),
+        vec!["Maintenance"]
+    );
+    // Marking read (twice is fine) hides it from the unread list only.
+    api.ok("POST", &format!("{url}{team_msg}/read/"), &carol, None)
+        .await;
+    api.ok("POST", &format!("{url}{team_msg}/read/"), &carol, None)
+        .await;
+    assert_eq!(
+        titles(
+            &api.ok("GET", &format!("{url}?unread=true"), &carol, None)
+                .await
+        ),
+        vec!["Maintenance"]
+    );
+    assert_eq!(api.ok("GET", url, &carol, None).await["count"], 2);
+    let (s, _) = api
+        .call(
+            "POST",
+            &format!("{url}{team_msg}/read/"),
+            Some(&stranger),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // Deleting: the writer or an admin; members may not.
+    let (s, _) = api
+        .call("DELETE", &format!("{url}{team_msg}/"), Some(&carol), None)
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = api
+        .call("DELETE", &format!("{url}{team_msg}/"), Some(&alice), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(
+        titles(&api.ok("GET", url, &carol, None).await),
+        vec!["Maintenance"]
+    );
+}
