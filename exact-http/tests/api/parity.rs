@@ -1074,3 +1074,68 @@ async fn team_and_global_messages() {
         vec!["Maintenance"]
     );
 }
+
+#[tokio::test]
+async fn demo_data_loads_once_and_is_served() {
+    let api = Api::new();
+    let root = api.user("root", true);
+    let me = api
+        .exact
+        .actor(api.exact.users().by_username("root").unwrap().unwrap().id)
+        .unwrap();
+    let demo = exact_store::demo::load(&api.exact, &me).await.unwrap();
+    assert_eq!((demo.image.width, demo.image.height), (2220, 2967));
+    assert_eq!(demo.annotations, 8);
+    let image = demo.image.id.0;
+    let s = api
+        .ok(
+            "GET",
+            &format!("/images/api/image/statistics/?image_id={image}"),
+            &root,
+            None,
+        )
+        .await;
+    let counts: Vec<(String, u64)> = s["statistics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_owned(),
+                r["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        vec![
+            ("Mitotic figure".into(), 4),
+            ("Tumor region".into(), 1),
+            ("Lymphocyte".into(), 3)
+        ]
+    );
+    let info = api
+        .ok(
+            "GET",
+            &format!("/api/v1/images/images/{image}/slide_information/"),
+            &root,
+            None,
+        )
+        .await;
+    assert!(info["levels"].as_u64().unwrap() >= 1, "{info}");
+    let m = api
+        .ok("GET", "/api/v1/messages/?unread=true", &root, None)
+        .await;
+    assert_eq!(m["results"][0]["title"], "Welcome");
+    // A second load is refused and writes nothing.
+    let again = exact_store::demo::load(&api.exact, &me).await;
+    assert_eq!(
+        again.unwrap_err().kind(),
+        exact_core::ErrorKind::AlreadyExists
+    );
+    assert_eq!(
+        api.ok("GET", "/api/v1/images/image_sets/", &root, None)
+            .await["count"],
+        1
+    );
+}
