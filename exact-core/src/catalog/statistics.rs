@@ -33,6 +33,26 @@ pub struct TypeStatistics {
     pub unverified_count: usize,
 }
 
+impl TypeStatistics {
+    /// EXACT's row of the statistics panel: the type's `id`, `name`, `vector_type`,
+    /// `color_code`, `sort_order` and the five counts (what the HTTP API and Python return).
+    pub fn to_json(&self) -> serde_json::Value {
+        let t = &self.annotation_type;
+        serde_json::json!({
+            "id": t.id,
+            "name": t.name,
+            "vector_type": t.vector_type,
+            "color_code": t.color_code,
+            "sort_order": t.sort_order,
+            "count": self.count,
+            "in_image_count": self.in_image_count,
+            "not_in_image_count": self.not_in_image_count,
+            "verified_count": self.verified_count,
+            "unverified_count": self.unverified_count,
+        })
+    }
+}
+
 impl Annotations<'_> {
     /// Per active annotation type, the counts of the live annotations of `image` the actor
     /// may see, by the types' sort order. Types without annotations on the image are absent.

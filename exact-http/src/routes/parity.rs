@@ -42,24 +42,7 @@ async fn statistics(r: Req) -> ApiResult<Json<Value>> {
     let image = ImageId(query_id(&r, "image_id")?);
     crate::blocking(move || {
         let stats = r.exact.annotations().statistics(&r.actor, image)?;
-        let rows: Vec<Value> = stats
-            .iter()
-            .map(|s| {
-                let t = &s.annotation_type;
-                json!({
-                    "id": t.id,
-                    "name": t.name,
-                    "vector_type": t.vector_type,
-                    "color_code": t.color_code,
-                    "sort_order": t.sort_order,
-                    "count": s.count,
-                    "in_image_count": s.in_image_count,
-                    "not_in_image_count": s.not_in_image_count,
-                    "verified_count": s.verified_count,
-                    "unverified_count": s.unverified_count,
-                })
-            })
-            .collect();
+        let rows: Vec<Value> = stats.iter().map(|s| s.to_json()).collect();
         Ok(Json(json!({ "statistics": rows })))
     })
     .await
