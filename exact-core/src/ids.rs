@@ -71,4 +71,6 @@ ids! {
     MessageId = "message";
     /// That a user read a message.
     MessageReadId = "message read mark";
+    /// An image registration (a homography from one image to another).
+    RegistrationId = "image registration";
 }

@@ -50,6 +50,8 @@ pub enum Kind {
     Message = 30,
     /// Who read which message ([`crate::model::MessageRead`]).
     MessageRead = 31,
+    /// Image registrations ([`crate::model::ImageRegistration`]).
+    ImageRegistration = 32,
 }
 
 impl Kind {
@@ -79,6 +81,7 @@ impl Kind {
         Kind::Lease,
         Kind::Message,
         Kind::MessageRead,
+        Kind::ImageRegistration,
     ];
 
     /// The byte that tags this kind in keys.
@@ -147,6 +150,8 @@ pub enum Index {
     MessageReadPair = 41,
     /// Read marks by user: key = user id.
     MessageReadByUser = 42,
+    /// Registrations: key = (source image id, target image id), unique.
+    RegistrationPair = 43,
 }
 
 impl Index {
@@ -187,6 +192,7 @@ impl Index {
         Index::MessageByTeam,
         Index::MessageReadPair,
         Index::MessageReadByUser,
+        Index::RegistrationPair,
     ];
 
     /// The record kind whose ids this index's entries point at; `None` for the indexes whose
@@ -213,6 +219,7 @@ impl Index {
             Index::ExportBySet => Kind::Export,
             Index::MessageByTeam => Kind::Message,
             Index::MessageReadPair | Index::MessageReadByUser => Kind::MessageRead,
+            Index::RegistrationPair => Kind::ImageRegistration,
             Index::AnnotationGrid
             | Index::AnnotationLocator
             | Index::Changes
@@ -245,6 +252,7 @@ impl Index {
                 | Index::CredentialByUser
                 | Index::TokenDigest
                 | Index::MessageReadPair
+                | Index::RegistrationPair
         )
     }
 

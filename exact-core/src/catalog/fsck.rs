@@ -98,6 +98,7 @@ fn decode_any(kind: Kind, id: u64, bytes: &[u8], what: &str) -> Result<Vec<Term>
         Kind::AccessToken => terms::<AccessToken>(id, bytes, what),
         Kind::Message => terms::<Message>(id, bytes, what),
         Kind::MessageRead => terms::<MessageRead>(id, bytes, what),
+        Kind::ImageRegistration => terms::<ImageRegistration>(id, bytes, what),
         // Owner and expiry only; no index entries.
         Kind::Lease if bytes.len() == 16 => Ok(Vec::new()),
         Kind::Lease => Err(Error::corrupt(what, format!("lease {id}: not 16 bytes"))),

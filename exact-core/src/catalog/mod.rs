@@ -17,6 +17,7 @@ mod lists;
 mod messages;
 mod misc;
 mod query;
+mod registrations;
 mod removals;
 mod sets;
 mod statistics;
@@ -43,6 +44,7 @@ pub use misc::{
     Verifications,
 };
 pub use query::{AnnotationExtras, AnnotationQuery};
+pub use registrations::{NewRegistration, Registrations};
 pub use removals::MAX_SUGGESTIONS;
 pub use sets::{
     AnnotationTypePatch, AnnotationTypes, ImageSetPatch, ImageSets, NewAnnotationType, NewImageSet,
@@ -277,6 +279,11 @@ impl Catalog {
     /// Team and global messages.
     pub fn messages(&self) -> Messages<'_> {
         Messages(self)
+    }
+
+    /// Image registrations (homographies between images).
+    pub fn image_registrations(&self) -> Registrations<'_> {
+        Registrations(self)
     }
 
     /// Exports made with export formats, kept with their text.

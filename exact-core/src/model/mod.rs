@@ -7,6 +7,7 @@ mod annotations;
 mod auth;
 mod images;
 mod messages;
+mod registration;
 mod users;
 
 pub use admin::Product;
@@ -20,6 +21,7 @@ pub use images::{
     ScreeningMode, SetTag, SetVersion,
 };
 pub use messages::{Message, MessageRead};
+pub use registration::{Homography, ImageRegistration};
 pub use users::{Team, TeamMembership, User};
 
 /// Declares an enum stored and serialized as EXACT's integer code.

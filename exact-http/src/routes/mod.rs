@@ -22,6 +22,7 @@ mod overview;
 mod parity;
 mod parity_sets;
 mod products;
+mod registrations;
 mod session;
 mod set_meta;
 mod slides;
@@ -80,12 +81,8 @@ pub fn routes() -> Router<AppState> {
         .merge(parity::routes())
         .merge(parity_sets::routes())
         .merge(messages::routes())
+        .merge(registrations::routes())
         .route("/api/v1/processing/{*rest}", axum::routing::any(not_yet))
-        .route("/api/v1/images/registration/", axum::routing::any(not_yet))
-        .route(
-            "/api/v1/images/registration/{*rest}",
-            axum::routing::any(not_yet),
-        )
 }
 
 /// Routes of EXACT that exact-rs does not serve yet: a 501 with a JSON reason.

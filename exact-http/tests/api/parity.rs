@@ -1139,3 +1139,137 @@ async fn demo_data_loads_once_and_is_served() {
         1
     );
 }
+
+#[tokio::test]
+async fn image_registrations_store_invert_and_convert() {
+    let api = Api::new();
+    let alice = api.user("alice", false);
+    let bob = api.user("bob", false);
+    let (_team, set, _, he) = api.world(&alice, "reg").await;
+    let ihc = api
+        .ok(
+            "POST",
+            "/api/v1/images/images/",
+            &alice,
+            Some(json!({"name": "ihc.svs", "image_set": set, "width": 20000, "height": 16000})),
+        )
+        .await["id"]
+        .as_u64()
+        .unwrap();
+    let (_, _, _, foreign) = api.world(&bob, "bobreg").await;
+    let url = "/api/v1/images/registration/";
+    // Scale by 2, shift by (100, -50): x' = 2x + 100, y' = 2y - 50.
+    let m = json!({"t_00": 2.0, "t_01": 0.0, "t_02": 100.0, "t_10": 0.0, "t_11": 2.0, "t_12": -50.0,
+                   "t_20": 0.0, "t_21": 0.0, "t_22": 1.0});
+    let (s, r) = api
+        .call("POST", url, Some(&alice), Some(json!({"source_image": he, "target_image": ihc, "transformation_matrix": m, "registration_error": 1.5, "runtime": 0.2})))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    assert_eq!(r["transformation_matrix"], m);
+    let id = r["id"].as_u64().unwrap();
+    // EXACT-Sync's convert_coodinates: GET ?vector= → 202 with the target's coordinates.
+    let v = json!({"x1": 10, "y1": 20, "x2": 30, "y2": 40}).to_string();
+    let (s, out) = api
+        .call(
+            "GET",
+            &format!("{url}{id}/convert_coodinates/?vector={}", urlencode(&v)),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{out}");
+    assert_eq!(out, json!({"x1": 120, "y1": -10, "x2": 160, "y2": 30}));
+    // The inverse maps them back.
+    let (s, inv) = api
+        .call(
+            "GET",
+            &format!("{url}{id}/create_inverse_registration/"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{inv}");
+    assert_eq!(
+        (inv["source_image"].as_u64(), inv["target_image"].as_u64()),
+        (Some(ihc), Some(he))
+    );
+    let back = json!({"x1": 120, "y1": -10}).to_string();
+    let (_, out) = api
+        .call(
+            "GET",
+            &format!(
+                "{url}{}/convert_coodinates/?vector={}",
+                inv["id"],
+                urlencode(&back)
+            ),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(out, json!({"x1": 10, "y1": 20}));
+    let listed = api
+        .ok("GET", &format!("{url}?source_image={he}"), &alice, None)
+        .await;
+    assert_eq!(listed["count"], 1, "{listed}");
+
+    // Bad input: degenerate matrices, pairs across teams, duplicates, strangers.
+    let flat = json!({"t_00": 1.0, "t_01": 2.0, "t_02": 0.0, "t_10": 2.0, "t_11": 4.0, "t_12": 0.0,
+                      "t_20": 0.0, "t_21": 0.0, "t_22": 1.0});
+    let (s, v) = api
+        .call(
+            "PATCH",
+            &format!("{url}{id}/"),
+            Some(&alice),
+            Some(json!({"transformation_matrix": flat})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v.to_string().contains("degenerate"), "{v}");
+    let (s, v) = api
+        .call(
+            "POST",
+            url,
+            Some(&alice),
+            Some(json!({"source_image": he, "target_image": ihc})),
+        )
+        .await;
+    assert_eq!(s.as_u16() / 100, 4, "{v}");
+    let (s, v) = api
+        .call(
+            "POST",
+            url,
+            Some(&bob),
+            Some(json!({"source_image": foreign, "target_image": he})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, v) = api.call("POST", url, Some(&alice), Some(json!({"source_image": he, "target_image": ihc, "transformation_matrix": {"t_00": 1}}))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, _) = api
+        .call("GET", &format!("{url}{id}/"), Some(&bob), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = api
+        .call(
+            "POST",
+            &format!("/api/v1/images/images/{he}/register_images/"),
+            Some(&alice),
+            Some(json!({"target_image": ihc})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_IMPLEMENTED, "{v}");
+    let (s, _) = api
+        .call("DELETE", &format!("{url}{id}/"), Some(&alice), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(api.ok("GET", url, &alice, None).await["count"], 1);
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
