@@ -100,6 +100,14 @@ fn main() {
             .len()
     });
     assert_eq!((s_n, f_n, l_n), (n, n, n));
+    let verified: usize = exact
+        .annotations()
+        .statistics(&me, image)
+        .expect("statistics")
+        .iter()
+        .map(|r| r.verified_count)
+        .sum();
+    assert_eq!(verified, n.div_ceil(100), "verified count");
     println!("  statistics (ours)                       median {stats:8.1} ms");
     println!(
         "  baseline: count_by_type alone           median {floor:8.1} ms  (ours / it = {:.2})",

@@ -7,7 +7,6 @@
 use super::annotations::Annotations;
 use super::misc::Verifications;
 use super::{Tx, query::AnnotationQuery};
-use crate::geometry::BBox;
 use crate::ids::{AnnotationId, AnnotationTypeId, ImageId, UserId, VerificationId};
 use crate::keys::Key;
 use crate::model::{AnnotationType, User, Verification};
@@ -16,6 +15,10 @@ use crate::store::{Index, Kind};
 use crate::{Error, Result};
 use std::collections::{BTreeMap, HashMap};
 
+/// Above this many accepted annotations in the store, verified counts scan the image's
+/// annotation heads instead of looking each accepted annotation up.
+const LOOKUPS: usize = 64;
+
 /// The statistics of one annotation type on one image, as EXACT's panel shows them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TypeStatistics {
@@ -23,7 +26,7 @@ pub struct TypeStatistics {
     pub annotation_type: AnnotationType,
     /// Live annotations of the type the requester may see.
     pub count: usize,
-    /// Those with geometry that lies (at least partly) on the image.
+    /// Those with geometry (EXACT: `vector IS NOT NULL`).
     pub in_image_count: usize,
     /// Those without geometry ("not in image" answers and image-level labels).
     pub not_in_image_count: usize,
@@ -57,20 +60,24 @@ impl Annotations<'_> {
     /// Per active annotation type, the counts of the live annotations of `image` the actor
     /// may see, by the types' sort order. Types without annotations on the image are absent.
     ///
-    /// Costs two calls of [`Annotations::count_by_type`] plus one read per positive
-    /// verification in the store (verdicts are not indexed by image).
+    /// Costs one call of [`Annotations::count_by_type`], a read of the image's grid cell of
+    /// annotations without geometry, and one read per positive verification in the store
+    /// (verdicts are not indexed by image).
     pub fn statistics(&self, actor: &Actor, image: ImageId) -> Result<Vec<TypeStatistics>> {
         let c = self.0;
-        let (img, set, rights) = c.readable_image(actor, image)?;
+        let (_, set, rights) = c.readable_image(actor, image)?;
         let all = self.count_by_type(actor, image, &AnnotationQuery::default())?;
-        // Everything that touches the image (`count_by_type` clamps the viewport to the image
-        // plus one image size of overhang on each side).
-        let (w, h) = (img.width.max(1) as f64, img.height.max(1) as f64);
-        let in_image = self.count_by_type(
-            actor,
-            image,
-            &AnnotationQuery::viewport(BBox::new(-w, -h, 2.0 * w, 2.0 * h)),
-        )?;
+        // "Not in image" = no geometry (EXACT: `vector IS NULL`); those live in one grid cell
+        // of their own, so they are counted without touching the others.
+        let live = AnnotationQuery::default();
+        let mut without = BTreeMap::<AnnotationTypeId, usize>::new();
+        for page in c.cell_pages(&crate::grid::cell_key(image.0, None))? {
+            c.page_annotations(&page.value, &mut |a| {
+                if a.image == image && live.matches(&a) && actor.sees(&set, &rights, &a) {
+                    *without.entry(a.annotation_type).or_insert(0) += 1;
+                }
+            });
+        }
         let verified = self.verified_by_type(actor, image, &set, &rights)?;
         let mut out = Vec::with_capacity(all.len());
         for (kind, count) in all {
@@ -80,13 +87,13 @@ impl Annotations<'_> {
             if !t.active {
                 continue;
             }
-            let in_image_count = in_image.get(&kind).copied().unwrap_or(0).min(count);
+            let not_in_image_count = without.get(&kind).copied().unwrap_or(0).min(count);
             let verified_count = verified.get(&kind).copied().unwrap_or(0).min(count);
             out.push(TypeStatistics {
                 annotation_type: t,
                 count,
-                in_image_count,
-                not_in_image_count: count - in_image_count,
+                in_image_count: count - not_in_image_count,
+                not_in_image_count,
                 verified_count,
                 unverified_count: count - verified_count,
             });
@@ -116,6 +123,24 @@ impl Annotations<'_> {
             .collect();
         accepted.sort_unstable();
         accepted.dedup();
+        // Many verdicts: one pass over the image's annotation heads beats looking each
+        // judged annotation up (a page decode each).
+        if accepted.len() > LOOKUPS {
+            let accepted: std::collections::HashSet<u64> = accepted.iter().map(|a| a.0).collect();
+            let mut seen = Vec::new();
+            c.grid_heads(image, &AnnotationQuery::default(), &mut |id, h| {
+                if accepted.contains(&id) && actor.sees_created_by(set, rights, h.user) {
+                    seen.push((id, h.annotation_type));
+                }
+            })?;
+            // An annotation moving between cells during the scan may be met twice.
+            seen.sort_unstable();
+            seen.dedup_by_key(|s| s.0);
+            for (_, t) in seen {
+                *out.entry(t).or_insert(0) += 1;
+            }
+            return Ok(out);
+        }
         for chunk in accepted.chunks(4096) {
             for a in c.find_annotations(chunk)?.into_iter().flatten() {
                 if a.image == image && !a.deleted && actor.sees(set, rights, &a) {
