@@ -67,4 +67,10 @@ ids! {
     ExportId = "export";
     /// One entry of an annotation's history.
     ChangeId = "annotation change";
+    /// A team or global message (EXACT's tagger_messages).
+    MessageId = "message";
+    /// That a user read a message.
+    MessageReadId = "message read mark";
+    /// An image registration (a homography from one image to another).
+    RegistrationId = "image registration";
 }

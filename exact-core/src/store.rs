@@ -46,6 +46,12 @@ pub enum Kind {
     Export = 21,
     /// Leases on background jobs ([`crate::catalog::Leases`]): owner and expiry, by job id.
     Lease = 22,
+    /// Team and global messages ([`crate::model::Message`]).
+    Message = 30,
+    /// Who read which message ([`crate::model::MessageRead`]).
+    MessageRead = 31,
+    /// Image registrations ([`crate::model::ImageRegistration`]).
+    ImageRegistration = 32,
     /// Long imports running in the background ([`crate::catalog::ImportJob`]).
     ImportJob = 36,
 }
@@ -75,6 +81,9 @@ impl Kind {
         Kind::AccessToken,
         Kind::Export,
         Kind::Lease,
+        Kind::Message,
+        Kind::MessageRead,
+        Kind::ImageRegistration,
         Kind::ImportJob,
     ];
 
@@ -138,6 +147,14 @@ pub enum Index {
     Trash = 31,
     /// Exports by set: key = image set id.
     ExportBySet = 32,
+    /// Messages by team: key = team id (none for global messages).
+    MessageByTeam = 40,
+    /// Read marks: key = (message id, user id), unique.
+    MessageReadPair = 41,
+    /// Read marks by user: key = user id.
+    MessageReadByUser = 42,
+    /// Registrations: key = (source image id, target image id), unique.
+    RegistrationPair = 43,
     /// Import jobs by set: key = image set id.
     ImportJobBySet = 46,
 }
@@ -177,6 +194,10 @@ impl Index {
         Index::Quarantine,
         Index::Trash,
         Index::ExportBySet,
+        Index::MessageByTeam,
+        Index::MessageReadPair,
+        Index::MessageReadByUser,
+        Index::RegistrationPair,
         Index::ImportJobBySet,
     ];
 
@@ -202,6 +223,9 @@ impl Index {
             Index::CredentialByUser => Kind::Credential,
             Index::TokenDigest | Index::TokenByUser => Kind::AccessToken,
             Index::ExportBySet => Kind::Export,
+            Index::MessageByTeam => Kind::Message,
+            Index::MessageReadPair | Index::MessageReadByUser => Kind::MessageRead,
+            Index::RegistrationPair => Kind::ImageRegistration,
             Index::ImportJobBySet => Kind::ImportJob,
             Index::AnnotationGrid
             | Index::AnnotationLocator
@@ -234,6 +258,8 @@ impl Index {
                 | Index::ExportFormatName
                 | Index::CredentialByUser
                 | Index::TokenDigest
+                | Index::MessageReadPair
+                | Index::RegistrationPair
         )
     }
 

@@ -4,6 +4,7 @@
 // (`<DATA>`, bare URLs), not for rustdoc.
 #![allow(rustdoc::invalid_html_tags, rustdoc::bare_urls)]
 
+mod demo_cli;
 mod fsck_cli;
 mod interop_cli;
 mod migrate_cli;
@@ -88,6 +89,8 @@ enum Command {
     Import(interop_cli::ImportArgs),
     /// Export an image set's annotations to a file.
     Export(interop_cli::ExportArgs),
+    /// Load demo data (a slide, a product, types and annotations) into a data directory.
+    Demo(demo_cli::DemoArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -286,6 +289,7 @@ fn main() -> ExitCode {
         Command::Migrate(args) => migrate_cli::run(args),
         Command::Import(args) => interop_cli::import(args),
         Command::Export(args) => interop_cli::export(args),
+        Command::Demo(args) => demo_cli::run(args),
     }
 }
 

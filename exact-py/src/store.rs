@@ -531,6 +531,49 @@ impl NativeStore {
         })
     }
 
+    fn images_statistics(&self, py: Python<'_>, user: u64, image: u64) -> PyResult<String> {
+        self.json(py, user, move |e, a| {
+            let rows = e.annotations().statistics(&a, ImageId(image))?;
+            Ok(rows.iter().map(|r| r.to_json()).collect::<Vec<_>>())
+        })
+    }
+
+    fn verifications_verify_image(
+        &self,
+        py: Python<'_>,
+        user: u64,
+        image: u64,
+        verified: bool,
+    ) -> PyResult<String> {
+        self.json(py, user, move |e, a| {
+            e.verifications().verify_image(&a, ImageId(image), verified)
+        })
+    }
+
+    #[pyo3(signature = (user, image, image_set, annotations, name=None))]
+    fn images_copy(
+        &self,
+        py: Python<'_>,
+        user: u64,
+        image: u64,
+        image_set: u64,
+        annotations: bool,
+        name: Option<String>,
+    ) -> PyResult<String> {
+        self.json(py, user, move |e, a| {
+            let made =
+                e.images()
+                    .copy(&a, ImageId(image), ImageSetId(image_set), annotations, name)?;
+            let mut v = serde_json::to_value(&made.image).unwrap_or(Value::Null);
+            if let Value::Object(m) = &mut v {
+                m.insert("annotations_copied".into(), made.annotations.len().into());
+                m.insert("annotations_skipped".into(), made.skipped.into());
+                m.insert("skipped_types".into(), made.skipped_types.into());
+            }
+            Ok(v)
+        })
+    }
+
     fn verifications_list(&self, py: Python<'_>, user: u64, annotation: u64) -> PyResult<String> {
         self.json(py, user, move |e, a| {
             e.verifications()

@@ -265,6 +265,14 @@ impl Exact {
     pub fn exports(&self) -> exact_core::catalog::Exports<'_> {
         self.catalog.exports()
     }
+    /// Image registrations (homographies between images).
+    pub fn image_registrations(&self) -> exact_core::catalog::Registrations<'_> {
+        self.catalog.image_registrations()
+    }
+    /// Team and global messages.
+    pub fn messages(&self) -> exact_core::catalog::Messages<'_> {
+        self.catalog.messages()
+    }
     /// Annotation import and export (GeoJSON, COCO, CSV, EXACT label lines).
     pub fn interop(&self) -> exact_interop::Interop<'_> {
         exact_interop::Interop(&self.catalog)

@@ -29,6 +29,7 @@
 #![warn(missing_docs)]
 
 pub mod blobs;
+pub mod demo;
 pub mod files;
 mod handle;
 mod import_jobs;

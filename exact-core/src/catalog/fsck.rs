@@ -96,6 +96,9 @@ fn decode_any(kind: Kind, id: u64, bytes: &[u8], what: &str) -> Result<Vec<Term>
         Kind::Export => terms::<Export>(id, bytes, what),
         Kind::Credential => terms::<Credential>(id, bytes, what),
         Kind::AccessToken => terms::<AccessToken>(id, bytes, what),
+        Kind::Message => terms::<Message>(id, bytes, what),
+        Kind::MessageRead => terms::<MessageRead>(id, bytes, what),
+        Kind::ImageRegistration => terms::<ImageRegistration>(id, bytes, what),
         Kind::ImportJob => terms::<super::ImportJob>(id, bytes, what),
         // Owner and expiry only; no index entries.
         Kind::Lease if bytes.len() == 16 => Ok(Vec::new()),

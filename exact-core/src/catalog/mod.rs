@@ -7,6 +7,7 @@ mod accounts;
 mod annostore;
 mod annotations;
 mod changes;
+mod copies;
 mod exports;
 mod fsck;
 mod images;
@@ -14,9 +15,13 @@ mod imports;
 mod leases;
 mod listing;
 mod lists;
+mod messages;
 mod misc;
 mod query;
+mod registrations;
+mod removals;
 mod sets;
+mod statistics;
 mod status;
 mod teams;
 mod trash;
@@ -28,21 +33,26 @@ pub use accounts::{
 };
 pub use annotations::{AnnotationPatch, Annotations, NewAnnotation, Revision};
 pub use changes::{AnnotationsChanged, ChangeOp, ChangeSink};
+pub use copies::ImageCopy;
 pub use exports::{Exports, MAX_EXPORT_TEXT, NewExport, file_name};
 pub use fsck::{Finding, FsckReport};
 pub use images::{ImagePatch, Images, NewImage, PixelUpdate};
 pub use imports::{ImportJob, ImportJobs, JobState, STALE_MICROS};
 pub use leases::Leases;
 pub use listing::{AnnotationList, FieldFilters, Paged, TimeBounds};
+pub use messages::{MAX_MESSAGE_CHARS, Messages, NewMessage};
 pub use misc::{
     ExportFormats, LogImageActions, MediaFiles, NewExportFormat, ScreeningModes, SetTags,
     Verifications,
 };
 pub use query::{AnnotationExtras, AnnotationQuery};
+pub use registrations::{NewRegistration, Registrations};
+pub use removals::MAX_SUGGESTIONS;
 pub use sets::{
     AnnotationTypePatch, AnnotationTypes, ImageSetPatch, ImageSets, NewAnnotationType, NewImageSet,
     NewProduct, ProductPatch, Products,
 };
+pub use statistics::TypeStatistics;
 pub use status::{CatalogStatus, FailedImage, RECENT_FAILURES};
 pub use teams::{NewTeam, NewUser, TeamPatch, Teams, UserPatch, Users};
 pub use versions::{VersionChange, VersionDiff, Versions};
@@ -266,6 +276,16 @@ impl Catalog {
     /// Export formats.
     pub fn export_formats(&self) -> ExportFormats<'_> {
         ExportFormats(self)
+    }
+
+    /// Team and global messages.
+    pub fn messages(&self) -> Messages<'_> {
+        Messages(self)
+    }
+
+    /// Image registrations (homographies between images).
+    pub fn image_registrations(&self) -> Registrations<'_> {
+        Registrations(self)
     }
 
     /// Exports made with export formats, kept with their text.

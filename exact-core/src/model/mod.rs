@@ -6,6 +6,8 @@ mod admin;
 mod annotations;
 mod auth;
 mod images;
+mod messages;
+mod registration;
 mod users;
 
 pub use admin::Product;
@@ -18,6 +20,8 @@ pub use images::{
     CollaborationType, Image, ImageSet, ImageType, LogAction, LogImageAction, PixelState, Priority,
     ScreeningMode, SetTag, SetVersion,
 };
+pub use messages::{Message, MessageRead};
+pub use registration::{Homography, ImageRegistration};
 pub use users::{Team, TeamMembership, User};
 
 /// Declares an enum stored and serialized as EXACT's integer code.

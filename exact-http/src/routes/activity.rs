@@ -18,10 +18,16 @@ pub(super) fn routes() -> Router<AppState> {
             "/api/v1/annotations/log_image_actions/",
             get(logs).post(log),
         )
-        .route("/api/v1/images/screening_modes/", post(open))
+        .route(
+            "/api/v1/images/screening_modes/",
+            post(open).get(super::parity_sets::screening_modes),
+        )
         .route(
             "/api/v1/images/screening_modes/{id}/",
-            patch(advance).put(advance),
+            patch(advance)
+                .put(advance)
+                .get(super::parity_sets::screening_mode)
+                .delete(super::parity_sets::delete_screening_mode),
         )
 }
 

@@ -20,7 +20,10 @@ pub(super) fn routes() -> Router<AppState> {
         )
         .route(
             "/api/v1/annotations/annotation_types/{id}/",
-            get(show).patch(update).put(update),
+            get(show)
+                .patch(update)
+                .put(update)
+                .delete(super::parity_sets::delete_annotation_type),
         )
 }
 

@@ -182,11 +182,25 @@ fn required_id(r: &Req, key: &str) -> ApiResult<u64> {
 
 async fn load_imageset(r: Req) -> ApiResult<Json<Value>> {
     let id = ImageSetId(required_id(&r, "image_set_id")?);
+    // EXACT's image-list filter (`-1`, `All` or absent: every image).
+    let filter =
+        r.q.get("filter_annotation_type_id")
+            .map(|f| f.trim().to_owned())
+            .filter(|f| !f.is_empty() && f != "-1" && f != "All");
     crate::blocking(move || {
         let set = r.exact.image_sets().get(&r.actor, id)?;
-        Ok(Json(
-            json!({ "image_set": set_json(&r.exact, &r.actor, &set)? }),
-        ))
+        let mut v = set_json(&r.exact, &r.actor, &set)?;
+        if let Some(f) = filter {
+            let keep = super::parity_sets::image_filter(&r, id, &f)?;
+            if let Some(Value::Array(images)) = v.get_mut("images") {
+                images.retain(|i| {
+                    i["id"]
+                        .as_u64()
+                        .is_some_and(|i| keep.contains(&exact_core::ImageId(i)))
+                });
+            }
+        }
+        Ok(Json(json!({ "image_set": v })))
     })
     .await
 }

@@ -17,8 +17,12 @@ mod interop;
 mod legacy;
 mod legacy_sync;
 mod manage;
+mod messages;
 mod overview;
+mod parity;
+mod parity_sets;
 mod products;
+mod registrations;
 mod session;
 mod set_meta;
 mod slides;
@@ -74,12 +78,11 @@ pub fn routes() -> Router<AppState> {
         .merge(exports::routes())
         .merge(annotation_bulk::routes())
         .merge(slides::routes())
+        .merge(parity::routes())
+        .merge(parity_sets::routes())
+        .merge(messages::routes())
+        .merge(registrations::routes())
         .route("/api/v1/processing/{*rest}", axum::routing::any(not_yet))
-        .route("/api/v1/images/registration/", axum::routing::any(not_yet))
-        .route(
-            "/api/v1/images/registration/{*rest}",
-            axum::routing::any(not_yet),
-        )
 }
 
 /// Routes of EXACT that exact-rs does not serve yet: a 501 with a JSON reason.

@@ -15,7 +15,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/administration/products/", get(index).post(create))
         .route(
             "/api/v1/administration/products/{id}/",
-            get(show).patch(update).put(update),
+            get(show)
+                .patch(update)
+                .put(update)
+                .delete(super::parity_sets::delete_product),
         )
 }
 

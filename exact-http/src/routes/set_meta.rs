@@ -13,7 +13,12 @@ use serde_json::Value;
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/images/set_tags/", get(tags).post(tag))
-        .route("/api/v1/images/set_tags/{id}/", get(one_tag))
+        .route(
+            "/api/v1/images/set_tags/{id}/",
+            get(one_tag)
+                .delete(super::parity_sets::delete_set_tag)
+                .patch(super::parity_sets::rename_set_tag),
+        )
         .route("/api/v1/images/set_versions/", get(versions).post(snapshot))
         .route("/api/v1/images/set_versions/{id}/", get(one_version))
 }

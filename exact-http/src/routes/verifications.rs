@@ -18,7 +18,10 @@ pub(super) fn routes() -> Router<AppState> {
         )
         .route(
             "/api/v1/annotations/verifications/{id}/",
-            get(show).patch(update).put(update),
+            get(show)
+                .patch(update)
+                .put(update)
+                .delete(super::parity_sets::delete_verification),
         )
 }
 

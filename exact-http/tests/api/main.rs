@@ -12,6 +12,7 @@ mod bodies;
 mod bulk_and_filters;
 mod legacy;
 mod outage;
+mod parity;
 mod service;
 mod teams_and_sets;
 mod trash;

@@ -535,6 +535,27 @@ class RemoteStore:
         return self._list("api/v1/annotations/verifications/",
                           {"annotation": _id("annotation", annotation)})
 
+    def statistics(self, image: Any) -> list[dict]:
+        """See :meth:`exact_wsi.Store.statistics`."""
+        return self._request("GET", "images/api/image/statistics/",
+                             {"image_id": _id("image", image)})["statistics"]
+
+    def verify_image(self, image: Any, verified: bool = True) -> int:
+        """See :meth:`exact_wsi.Store.verify_image`."""
+        return self._request("POST", "images/api/image/verify/", body={
+            "image_id": _id("image", image),
+            "state": "accept" if verified else "reject"})["count"]
+
+    def copy_image(self, image: Any, image_set: Any, *, annotations: bool = False,
+                   name: str | None = None) -> dict:
+        """See :meth:`exact_wsi.Store.copy_image`."""
+        body: dict = {"image_set": _id("image_set", image_set),
+                      "copy_annotations": bool(annotations)}
+        if name is not None:
+            body["name"] = name
+        return self._request("POST", f"api/v1/images/images/{_id('image', image)}/copy/",
+                             body=body)
+
     def create_version(self, name: str, imagesets: Sequence[Any]) -> dict:
         return self._request("POST", "api/v1/images/set_versions/", body={
             "name": name, "imagesets": [_id("imagesets", s) for s in imagesets]})

@@ -458,6 +458,26 @@ class Store:
     def verifications(self, annotation: Any) -> list[dict]:
         return json.loads(self._n.verifications_list(self._user, _id("annotation", annotation)))
 
+    def statistics(self, image: Any) -> list[dict]:
+        """EXACT's statistics panel of an image: per active type ``id``, ``name``,
+        ``vector_type``, ``count``, ``in_image_count``, ``not_in_image_count``,
+        ``verified_count``, ``unverified_count``."""
+        return json.loads(self._n.images_statistics(self._user, _id("image", image)))
+
+    def verify_image(self, image: Any, verified: bool = True) -> int:
+        """The acting user's verdict on every annotation of ``image``, all or nothing;
+        returns how many were judged."""
+        return json.loads(self._n.verifications_verify_image(
+            self._user, _id("image", image), bool(verified)))
+
+    def copy_image(self, image: Any, image_set: Any, *, annotations: bool = False,
+                   name: str | None = None) -> dict:
+        """Copy ``image`` into ``image_set`` (a new record sharing the stored files), with its
+        annotations matched by type name when ``annotations``."""
+        return json.loads(self._n.images_copy(
+            self._user, _id("image", image), _id("image_set", image_set), bool(annotations),
+            name))
+
     def create_version(self, name: str, imagesets: Sequence[Any]) -> dict:
         """Snapshot the annotations of ``imagesets``."""
         return json.loads(self._n.versions_create(self._user, _str("name", name),
