@@ -135,6 +135,10 @@ pub enum Index {
     Trash = 31,
     /// Exports by set: key = image set id.
     ExportBySet = 32,
+    /// Annotation counts maintained by every annotation write: key = image id, id = shard,
+    /// value = a generation and per (type, state) deltas (see `catalog::counts`); the empty
+    /// key marks them built for every image.
+    AnnotationCounts = 33,
 }
 
 impl Index {
@@ -172,6 +176,7 @@ impl Index {
         Index::Quarantine,
         Index::Trash,
         Index::ExportBySet,
+        Index::AnnotationCounts,
     ];
 
     /// The record kind whose ids this index's entries point at; `None` for the indexes whose
@@ -200,7 +205,8 @@ impl Index {
             | Index::AnnotationLocator
             | Index::Changes
             | Index::Quarantine
-            | Index::Trash => return None,
+            | Index::Trash
+            | Index::AnnotationCounts => return None,
         })
     }
 }

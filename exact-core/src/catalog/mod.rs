@@ -7,6 +7,7 @@ mod accounts;
 mod annostore;
 mod annotations;
 mod changes;
+mod counts;
 mod exports;
 mod fsck;
 mod images;
@@ -27,6 +28,7 @@ pub use accounts::{
 };
 pub use annotations::{AnnotationPatch, Annotations, NewAnnotation, Revision};
 pub use changes::{AnnotationsChanged, ChangeOp, ChangeSink};
+pub use counts::TypeCounts;
 pub use exports::{Exports, MAX_EXPORT_TEXT, NewExport, file_name};
 pub use fsck::{Finding, FsckReport};
 pub use images::{ImagePatch, Images, NewImage, PixelUpdate};
@@ -73,6 +75,8 @@ pub struct Catalog {
     /// Whether committed writes are also published to other processes on the store (see
     /// [`Catalog::share_changes`]), and this process's origin in those messages.
     shared: Arc<(std::sync::atomic::AtomicBool, u64)>,
+    /// Whether the maintained annotation counts are known to be built (see `counts`).
+    counts_built: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The default [`CorruptionReporter`]: each distinct problem once on stderr (core has no
@@ -109,6 +113,7 @@ impl Catalog {
                 std::sync::atomic::AtomicBool::new(false),
                 uuid::Uuid::new_v4().as_u64_pair().0,
             )),
+            counts_built: Arc::default(),
         }
     }
 
