@@ -223,13 +223,26 @@ impl Catalog {
         &self,
         image: ImageId,
     ) -> Result<Option<BTreeMap<AnnotationTypeId, TypeCounts>>> {
+        Ok(self.stamped_counts(image)?.map(|(c, _)| c))
+    }
+
+    /// [`Catalog::annotation_counts`] with a stamp that changes with every annotation write
+    /// to the image (the sum of its shards' generations, each write bumps one).
+    fn stamped_counts(
+        &self,
+        image: ImageId,
+    ) -> Result<Option<(BTreeMap<AnnotationTypeId, TypeCounts>, u64)>> {
         if !self.counts_ready()? {
             return Ok(None);
         }
         let mut sum = Tally::new();
+        let mut stamp = 0u64;
         for e in self.count_shards(image.0)? {
             match decode(&e.value, self.store.location(), image.0) {
-                Ok((_, t)) => add(&mut sum, &t),
+                Ok((generation, t)) => {
+                    stamp = stamp.wrapping_add(generation);
+                    add(&mut sum, &t);
+                }
                 Err(err) => {
                     self.report(&err);
                     return Ok(None);
@@ -241,7 +254,9 @@ impl Catalog {
             if n < 0 {
                 self.report(&Error::corrupt(
                     self.store.location(),
-                    format!("annotation counts of image {image}: {n} of type {ty} (run `exact fsck --repair`)"),
+                    format!(
+                        "annotation counts of image {image}: {n} of type {ty} (run `exact fsck --repair`)"
+                    ),
                 ));
                 return Ok(None);
             }
@@ -255,7 +270,7 @@ impl Catalog {
             }
         }
         out.retain(|_, c| *c != TypeCounts::default());
-        Ok(Some(out))
+        Ok(Some((out, stamp)))
     }
 
     /// Per type, how many annotations of `image` match `query`, from the maintained counts:
@@ -269,6 +284,21 @@ impl Catalog {
         image: ImageId,
         query: &AnnotationQuery,
     ) -> Result<Option<BTreeMap<AnnotationTypeId, usize>>> {
+        Ok(self
+            .counted_stamped(actor, set, rights, image, query)?
+            .map(|(c, _)| c))
+    }
+
+    /// [`Catalog::counted_by_type`] with the image's write stamp (see
+    /// [`Catalog::stamped_counts`]).
+    pub(crate) fn counted_stamped(
+        &self,
+        actor: &Actor,
+        set: &ImageSet,
+        rights: &SetRights,
+        image: ImageId,
+        query: &AnnotationQuery,
+    ) -> Result<Option<(BTreeMap<AnnotationTypeId, usize>, u64)>> {
         let answerable = query.viewport.is_none()
             && query.user.is_none()
             && query.edited_since.is_none()
@@ -277,22 +307,21 @@ impl Catalog {
         if !answerable {
             return Ok(None);
         }
-        let Some(stored) = self.annotation_counts(image)? else {
+        let Some((stored, stamp)) = self.stamped_counts(image)? else {
             return Ok(None);
         };
-        Ok(Some(
-            stored
-                .into_iter()
-                .filter(|(t, _)| {
-                    query
-                        .annotation_types
-                        .as_ref()
-                        .is_none_or(|ts| ts.contains(t))
-                })
-                .map(|(t, c)| (t, c.matching(query.deleted) as usize))
-                .filter(|(_, n)| *n > 0)
-                .collect(),
-        ))
+        let by_type = stored
+            .into_iter()
+            .filter(|(t, _)| {
+                query
+                    .annotation_types
+                    .as_ref()
+                    .is_none_or(|ts| ts.contains(t))
+            })
+            .map(|(t, c)| (t, c.matching(query.deleted) as usize))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        Ok(Some((by_type, stamp)))
     }
 
     /// Counts the annotations stored in `image`'s pages (each id once; damaged ones skipped).

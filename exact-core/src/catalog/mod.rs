@@ -77,6 +77,8 @@ pub struct Catalog {
     shared: Arc<(std::sync::atomic::AtomicBool, u64)>,
     /// Whether the maintained annotation counts are known to be built (see `counts`).
     counts_built: Arc<std::sync::atomic::AtomicBool>,
+    /// Where annotation listings left off (see `listing`).
+    cursors: Arc<listing::Cursors>,
 }
 
 /// The default [`CorruptionReporter`]: each distinct problem once on stderr (core has no
@@ -114,6 +116,7 @@ impl Catalog {
                 uuid::Uuid::new_v4().as_u64_pair().0,
             )),
             counts_built: Arc::default(),
+            cursors: Arc::default(),
         }
     }
 

@@ -358,7 +358,92 @@ fn a_store_without_counts_gets_them_built(b: Backend) {
     assert!(c.fsck(false).unwrap().findings.is_empty());
 }
 
+/// Pages by growing offsets (as EXACT-Sync follows `next`) continue from where the previous
+/// page ended; each equals the reference window, also after writes between pages (a trashed
+/// annotation before the window, a type change) and for a page asked again.
+fn pages_continue_and_follow_writes(b: Backend) {
+    let w = World::new(b);
+    let admin = w.actor(&w.admin);
+    let (boxt, other) = (
+        w.ty(VectorType::BoundingBox).id,
+        w.ty(VectorType::FixedSizeBoundingBox).id,
+    );
+    let img = w.image.id;
+    let made = w
+        .c
+        .annotations()
+        .create_many(
+            &admin,
+            (0..90u64)
+                .map(|i| NewAnnotation::new(if i % 3 == 0 { other } else { boxt }, img, rect(i)))
+                .collect(),
+        )
+        .unwrap();
+    let reference = |types: Option<Vec<AnnotationTypeId>>| -> Vec<AnnotationId> {
+        let mut all: Vec<_> =
+            w.c.annotations()
+                .query(&admin, img, &AnnotationQuery::default())
+                .unwrap()
+                .into_iter()
+                .filter(|a| {
+                    types
+                        .as_ref()
+                        .is_none_or(|t| t.contains(&a.annotation_type))
+                })
+                .map(|a| a.id)
+                .collect();
+        all.sort();
+        all
+    };
+    let page = |types: Option<Vec<AnnotationTypeId>>, offset: usize| {
+        let p =
+            w.c.annotations()
+                .list(
+                    &admin,
+                    &AnnotationList {
+                        images: vec![img],
+                        query: AnnotationQuery {
+                            annotation_types: types,
+                            ..Default::default()
+                        },
+                        offset,
+                        limit: Some(7),
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+        (p.count, p.items.iter().map(|a| a.id).collect::<Vec<_>>())
+    };
+    for types in [None, Some(vec![boxt])] {
+        for step in 0..16 {
+            let offset = step * 7;
+            if step == 4 {
+                // Before the next window: one trashed, one relabelled.
+                w.c.annotations().trash(&admin, made[2].id).unwrap();
+                let p = AnnotationPatch {
+                    annotation_type: Some(other),
+                    ..Default::default()
+                };
+                w.c.annotations()
+                    .update(&admin, made[5 + step].id, p)
+                    .unwrap();
+            }
+            let want = reference(types.clone());
+            let end = (offset + 7).min(want.len());
+            let got = page(types.clone(), offset);
+            assert_eq!(got.0, want.len(), "count at {offset}");
+            assert_eq!(got.1, want[offset.min(end)..end], "window at {offset}");
+            // The same page again (a cursor at its start).
+            assert_eq!(page(types.clone(), offset), got, "again at {offset}");
+        }
+        w.c.annotations()
+            .restore_trashed(&admin, &[made[2].id])
+            .unwrap();
+    }
+}
+
 crate::per_backend!(
+    pages_continue_and_follow_writes,
     counts_follow_every_write,
     concurrent_writers_lose_no_increment,
     fsck_checks_and_rebuilds_counts,
