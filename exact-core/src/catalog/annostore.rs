@@ -9,7 +9,7 @@
 //! A damaged page or record is reported ([`Catalog::on_corrupt`]) and skipped, never allowed
 //! to fail a whole list; `fsck` repairs it.
 
-use super::counts::{self, Tally};
+use super::counts::{self, Delta};
 use super::query::AnnotationQuery;
 use super::{Catalog, RETRIES};
 use crate::codec;
@@ -88,7 +88,7 @@ impl Catalog {
     fn commit_annotations(
         &self,
         mut batch: Batch,
-        deltas: &BTreeMap<u64, (u64, Tally)>,
+        deltas: &BTreeMap<u64, (u64, Delta)>,
         attempt: usize,
     ) -> Result<()> {
         self.stage_counts(&mut batch, deltas, attempt)?;
@@ -112,7 +112,7 @@ impl Catalog {
             let f = Filed::of(a);
             by_cell.entry(f.cell.clone()).or_default().push(f);
         }
-        let mut tallies: BTreeMap<u64, Tally> = BTreeMap::new();
+        let mut tallies: BTreeMap<u64, Delta> = BTreeMap::new();
         for a in anns {
             counts::tally(&mut tallies, a, 1);
         }
@@ -389,7 +389,7 @@ impl Catalog {
         }
         'attempt: for attempt in 0..RETRIES {
             let mut batch = Batch::default();
-            let mut tallies: BTreeMap<u64, Tally> = BTreeMap::new();
+            let mut tallies: BTreeMap<u64, Delta> = BTreeMap::new();
             let mut news = Vec::with_capacity(ids.len());
             let mut rewrites: BTreeMap<u64, Rewrite> = BTreeMap::new();
             let mut arrivals: BTreeMap<Vec<u8>, Vec<Filed>> = BTreeMap::new();
@@ -629,9 +629,9 @@ impl Catalog {
 /// annotation id `touched` names for that image (concurrent writers of different annotations
 /// tend to pick different shards).
 fn seeded(
-    tallies: BTreeMap<u64, Tally>,
+    tallies: BTreeMap<u64, Delta>,
     touched: impl Iterator<Item = (u64, u64)>,
-) -> BTreeMap<u64, (u64, Tally)> {
+) -> BTreeMap<u64, (u64, Delta)> {
     let mut seeds: HashMap<u64, u64> = HashMap::new();
     for (image, id) in touched {
         let s = seeds.entry(image).or_insert(id);

@@ -26,7 +26,7 @@ use crate::ids::{AnnotationTypeId, ImageId};
 use crate::keys::{Key, prefix_end};
 use crate::model::Annotation;
 use crate::model::ImageSet;
-use crate::pages;
+use crate::pages::{self, IBox};
 use crate::permissions::{Actor, SetRights};
 use crate::store::{Batch, EntryWrite, Expect, Index, IndexEntry};
 use crate::{Error, ErrorKind, Result};
@@ -43,9 +43,34 @@ pub(crate) const NO_GEOMETRY: u8 = 2;
 const READY: &[u8] = &[];
 /// Bytes per (type, flags, delta) item of a shard.
 const ITEM: usize = 17;
+/// Bytes before the items: generation and extent.
+const HEAD: usize = 40;
 
 /// Signed counts by (type id, flags).
 pub(crate) type Tally = BTreeMap<(u64, u8), i64>;
+
+/// What one batch changes in one image's counts.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Delta {
+    /// The counts.
+    pub(crate) counts: Tally,
+    /// The integer bounds of the geometry it files (the image's extent only grows).
+    pub(crate) extent: Option<IBox>,
+}
+
+/// The union of two extents.
+fn union(a: Option<IBox>, b: Option<IBox>) -> Option<IBox> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some([
+            a[0].min(b[0]),
+            a[1].min(b[1]),
+            a[2].max(b[2]),
+            a[3].max(b[3]),
+        ]),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
 
 /// How many annotations of one type an image holds, by state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -61,6 +86,16 @@ pub struct TypeCounts {
 }
 
 impl TypeCounts {
+    /// Those with geometry matching EXACT's `deleted` filter (`None`: both): what a viewport
+    /// that holds every annotation of the image finds.
+    pub fn matching_with_geometry(&self, deleted: Option<bool>) -> u64 {
+        match deleted {
+            Some(false) => self.live,
+            Some(true) => self.deleted,
+            None => self.live + self.deleted,
+        }
+    }
+
     /// Those matching EXACT's `deleted` filter (`None`: both).
     pub fn matching(&self, deleted: Option<bool>) -> u64 {
         let live = self.live + self.live_without_geometry;
@@ -84,23 +119,28 @@ fn flags(deleted: bool, no_geometry: bool) -> u8 {
     (u8::from(deleted) * DELETED) | (u8::from(no_geometry) * NO_GEOMETRY)
 }
 
-/// Adds `n` of `a` to the tally of its image.
-pub(crate) fn tally(into: &mut BTreeMap<u64, Tally>, a: &Annotation, n: i64) {
-    *into
-        .entry(a.image.0)
-        .or_default()
-        .entry(cell_of(a))
-        .or_insert(0) += n;
+/// Adds `n` of `a` to the delta of its image (and its bounds to the extent when filed).
+pub(crate) fn tally(into: &mut BTreeMap<u64, Delta>, a: &Annotation, n: i64) {
+    let d = into.entry(a.image.0).or_default();
+    *d.counts.entry(cell_of(a)).or_insert(0) += n;
+    if n > 0 {
+        let bbox = a.vector.as_ref().and_then(|v| v.bbox());
+        d.extent = union(d.extent, bbox.as_ref().map(pages::ibox));
+    }
 }
 
 fn image_key(image: u64) -> Vec<u8> {
     Key::new().u64(image).build()
 }
 
-/// A shard's bytes: generation (u64 LE), then (type u64 LE, flags u8, delta i64 LE) items.
-fn encode(generation: u64, t: &Tally) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + t.len() * ITEM);
+/// A shard's bytes: generation (u64 LE), extent (4 i64 LE; empty: min > max), then
+/// (type u64 LE, flags u8, delta i64 LE) items.
+fn encode(generation: u64, extent: Option<IBox>, t: &Tally) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEAD + t.len() * ITEM);
     out.extend_from_slice(&generation.to_le_bytes());
+    for v in extent.unwrap_or([i64::MAX, i64::MAX, i64::MIN, i64::MIN]) {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
     for (&(ty, flags), &n) in t {
         if n != 0 {
             out.extend_from_slice(&ty.to_le_bytes());
@@ -111,23 +151,29 @@ fn encode(generation: u64, t: &Tally) -> Vec<u8> {
     out
 }
 
-fn decode(bytes: &[u8], what: &str, image: u64) -> Result<(u64, Tally)> {
+/// A shard: generation, extent, counts.
+type Shard = (u64, Option<IBox>, Tally);
+
+fn decode(bytes: &[u8], what: &str, image: u64) -> Result<Shard> {
     let bad = || {
         Error::corrupt(
             what,
             format!("annotation counts of image {image}: bad length"),
         )
     };
-    if bytes.len() < 8 || !(bytes.len() - 8).is_multiple_of(ITEM) {
+    if bytes.len() < HEAD || !(bytes.len() - HEAD).is_multiple_of(ITEM) {
         return Err(bad());
     }
     let u = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+    let i = |k: usize| u(&bytes[8 + 8 * k..16 + 8 * k]) as i64;
+    let extent = [i(0), i(1), i(2), i(3)];
+    let extent = (extent[0] <= extent[2] && extent[1] <= extent[3]).then_some(extent);
     let mut t = Tally::new();
-    for item in bytes[8..].chunks_exact(ITEM) {
+    for item in bytes[HEAD..].chunks_exact(ITEM) {
         let n = i64::from_le_bytes(item[9..17].try_into().unwrap_or([0; 8]));
         *t.entry((u(&item[..8]), item[8])).or_insert(0) += n;
     }
-    Ok((u(&bytes[..8]), t))
+    Ok((u(&bytes[..8]), extent, t))
 }
 
 fn add(into: &mut Tally, from: &Tally) {
@@ -153,7 +199,7 @@ impl Catalog {
     pub(crate) fn stage_counts(
         &self,
         batch: &mut Batch,
-        deltas: &BTreeMap<u64, (u64, Tally)>,
+        deltas: &BTreeMap<u64, (u64, Delta)>,
         attempt: usize,
     ) -> Result<()> {
         let what = self.store.location();
@@ -170,30 +216,35 @@ impl Catalog {
                 )?
                 .into_iter()
                 .find(|e| e.key == key && e.id == shard);
-            let (generation, mut t) = match old.as_ref().map(|e| decode(&e.value, what, image)) {
-                Some(Ok(found)) => found,
-                None => (0, Tally::new()),
-                Some(Err(err)) => {
-                    // A damaged shard must not block writes: it is overwritten, and the counts
-                    // stop being trusted until they are rebuilt (`fsck --repair`, reopening).
-                    self.report(&err);
-                    self.counts_built.store(false, Ordering::Relaxed);
-                    batch.entries.push(EntryWrite {
-                        index: Index::AnnotationCounts,
-                        key: READY.to_vec(),
-                        id: 0,
-                        value: None,
-                        expect: Expect::Anything,
-                    });
-                    (0, Tally::new())
-                }
-            };
-            add(&mut t, delta);
+            let (generation, extent, mut t) =
+                match old.as_ref().map(|e| decode(&e.value, what, image)) {
+                    Some(Ok(found)) => found,
+                    None => (0, None, Tally::new()),
+                    Some(Err(err)) => {
+                        // A damaged shard must not block writes: it is overwritten, and the counts
+                        // stop being trusted until they are rebuilt (`fsck --repair`, reopening).
+                        self.report(&err);
+                        self.counts_built.store(false, Ordering::Relaxed);
+                        batch.entries.push(EntryWrite {
+                            index: Index::AnnotationCounts,
+                            key: READY.to_vec(),
+                            id: 0,
+                            value: None,
+                            expect: Expect::Anything,
+                        });
+                        (0, None, Tally::new())
+                    }
+                };
+            add(&mut t, &delta.counts);
             batch.entries.push(EntryWrite {
                 index: Index::AnnotationCounts,
                 key,
                 id: shard,
-                value: Some(encode(generation.wrapping_add(1), &t)),
+                value: Some(encode(
+                    generation.wrapping_add(1),
+                    union(extent, delta.extent),
+                    &t,
+                )),
                 expect: old.map_or(Expect::Absent, |e| Expect::Exactly(e.value)),
             });
         }
@@ -223,24 +274,28 @@ impl Catalog {
         &self,
         image: ImageId,
     ) -> Result<Option<BTreeMap<AnnotationTypeId, TypeCounts>>> {
-        Ok(self.stamped_counts(image)?.map(|(c, _)| c))
+        Ok(self.stamped_counts(image)?.map(|(c, _, _)| c))
     }
 
     /// [`Catalog::annotation_counts`] with a stamp that changes with every annotation write
-    /// to the image (the sum of its shards' generations, each write bumps one).
+    /// to the image (the sum of its shards' generations, each write bumps one) and bounds
+    /// holding every annotation with geometry (grown by writes, tight after a rebuild).
+    #[allow(clippy::type_complexity)]
     fn stamped_counts(
         &self,
         image: ImageId,
-    ) -> Result<Option<(BTreeMap<AnnotationTypeId, TypeCounts>, u64)>> {
+    ) -> Result<Option<(BTreeMap<AnnotationTypeId, TypeCounts>, u64, Option<IBox>)>> {
         if !self.counts_ready()? {
             return Ok(None);
         }
         let mut sum = Tally::new();
         let mut stamp = 0u64;
+        let mut extent = None;
         for e in self.count_shards(image.0)? {
             match decode(&e.value, self.store.location(), image.0) {
-                Ok((generation, t)) => {
+                Ok((generation, ext, t)) => {
                     stamp = stamp.wrapping_add(generation);
+                    extent = union(extent, ext);
                     add(&mut sum, &t);
                 }
                 Err(err) => {
@@ -270,7 +325,7 @@ impl Catalog {
             }
         }
         out.retain(|_, c| *c != TypeCounts::default());
-        Ok(Some((out, stamp)))
+        Ok(Some((out, stamp, extent)))
     }
 
     /// Per type, how many annotations of `image` match `query`, from the maintained counts:
@@ -299,17 +354,31 @@ impl Catalog {
         image: ImageId,
         query: &AnnotationQuery,
     ) -> Result<Option<(BTreeMap<AnnotationTypeId, usize>, u64)>> {
-        let answerable = query.viewport.is_none()
-            && query.user.is_none()
+        let answerable = query.user.is_none()
             && query.edited_since.is_none()
             // Whoever created them: the actor sees them all.
             && actor.sees_created_by(set, rights, None);
         if !answerable {
             return Ok(None);
         }
-        let Some((stored, stamp)) = self.stamped_counts(image)? else {
+        let Some((stored, stamp, extent)) = self.stamped_counts(image)? else {
             return Ok(None);
         };
+        // A viewport holding every annotation's bounds (the whole slide in the viewer) finds
+        // all those with geometry; any other viewport needs the grid.
+        let whole = match (&query.viewport, extent) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(v), Some(e)) => {
+                v.min_x <= e[0] as f64
+                    && v.min_y <= e[1] as f64
+                    && v.max_x >= e[2] as f64
+                    && v.max_y >= e[3] as f64
+            }
+        };
+        if query.viewport.is_some() && !whole {
+            return Ok(None);
+        }
         let by_type = stored
             .into_iter()
             .filter(|(t, _)| {
@@ -318,16 +387,24 @@ impl Catalog {
                     .as_ref()
                     .is_none_or(|ts| ts.contains(t))
             })
-            .map(|(t, c)| (t, c.matching(query.deleted) as usize))
+            .map(|(t, c)| {
+                let n = if whole {
+                    c.matching_with_geometry(query.deleted)
+                } else {
+                    c.matching(query.deleted)
+                };
+                (t, n as usize)
+            })
             .filter(|(_, n)| *n > 0)
             .collect();
         Ok(Some((by_type, stamp)))
     }
 
     /// Counts the annotations stored in `image`'s pages (each id once; damaged ones skipped).
-    fn recount(&self, image: u64) -> Result<Tally> {
+    fn recount(&self, image: u64) -> Result<(Tally, Option<IBox>)> {
         let what = self.store.location();
         let mut seen: HashMap<u64, (u64, u8)> = HashMap::new();
+        let mut extent = None;
         let (start, end) = grid::image_range(image);
         self.store
             .index_visit(Index::AnnotationGrid, &start, &end, &mut |_, _, page| {
@@ -335,6 +412,7 @@ impl Catalog {
                     if let Ok(h) = codec::decode_head(e.data, what) {
                         let cell = (h.annotation_type.0, flags(h.deleted, e.bbox.is_none()));
                         seen.insert(e.id, cell);
+                        extent = union(extent, e.bbox);
                     }
                 });
                 true
@@ -343,7 +421,7 @@ impl Catalog {
         for (_, cell) in seen {
             *t.entry(cell).or_insert(0) += 1;
         }
-        Ok(t)
+        Ok((t, extent))
     }
 
     /// Recounts `image` and replaces its shards with the result, unless an annotation write
@@ -356,12 +434,12 @@ impl Catalog {
             let mut damaged = false;
             for e in &shards {
                 match decode(&e.value, what, image) {
-                    Ok((_, t)) => add(&mut stored, &t),
+                    Ok((_, _, t)) => add(&mut stored, &t),
                     Err(_) => damaged = true,
                 }
             }
             stored.retain(|_, n| *n != 0);
-            let actual = self.recount(image)?;
+            let (actual, extent) = self.recount(image)?;
             if !repair || (!damaged && stored == actual && !shards.is_empty()) {
                 return Ok((stored, actual));
             }
@@ -370,12 +448,15 @@ impl Catalog {
             for shard in 0..SHARDS {
                 let old = shards.iter().find(|e| e.key == key && e.id == shard);
                 let empty = Tally::new();
-                let value = encode(
-                    old.and_then(|e| decode(&e.value, what, image).ok())
-                        .map_or(0, |(g, _)| g)
-                        .wrapping_add(1),
-                    if shard == 0 { &actual } else { &empty },
-                );
+                let generation = old
+                    .and_then(|e| decode(&e.value, what, image).ok())
+                    .map_or(0, |(g, _, _)| g)
+                    .wrapping_add(1);
+                let value = if shard == 0 {
+                    encode(generation, extent, &actual)
+                } else {
+                    encode(generation, None, &empty)
+                };
                 batch.entries.push(EntryWrite {
                     index: Index::AnnotationCounts,
                     key: key.clone(),
@@ -484,10 +565,11 @@ mod tests {
         t.insert((5, DELETED), -2);
         t.insert((7, 0), 40);
         t.insert((9, NO_GEOMETRY), 0);
-        let bytes = encode(3, &t);
-        assert_eq!(bytes.len(), 8 + 2 * ITEM);
-        let (generation, back) = decode(&bytes, "t", 1).unwrap();
-        assert_eq!(generation, 3);
+        let bytes = encode(3, Some([-5, 0, 7, 9]), &t);
+        assert_eq!(bytes.len(), HEAD + 2 * ITEM);
+        let (generation, extent, back) = decode(&bytes, "t", 1).unwrap();
+        assert_eq!((generation, extent), (3, Some([-5, 0, 7, 9])));
+        assert_eq!(decode(&encode(1, None, &t), "t", 1).unwrap().1, None);
         t.remove(&(9, NO_GEOMETRY));
         assert_eq!(back, t);
         assert!(decode(&bytes[..20], "t", 1).is_err());

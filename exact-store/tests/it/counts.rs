@@ -10,7 +10,7 @@ use exact_core::catalog::{
     AnnotationList, AnnotationPatch, AnnotationQuery, NewAnnotation, TypeCounts,
 };
 use exact_core::store::{Batch, EntryWrite, Expect, Index};
-use exact_core::{AnnotationId, AnnotationTypeId, Catalog, ImageId, Vector, VectorType};
+use exact_core::{AnnotationId, AnnotationTypeId, BBox, Catalog, ImageId, Vector, VectorType};
 use std::collections::BTreeMap;
 
 /// The counts recomputed from every stored annotation of `image` (as its admin sees them).
@@ -61,6 +61,34 @@ fn check(w: &World, image: ImageId, admin: &exact_core::Actor, step: &str) {
             .filter(|(_, n)| *n > 0)
             .collect();
         assert_eq!(by_type, want, "{step}: count_by_type deleted={deleted:?}");
+        // A viewport around the whole slide (the viewer's open) finds those with geometry;
+        // one around part of it is counted from the grid.
+        for (v, whole) in [
+            (BBox::new(-1e7, -1e7, 1e7, 1e7), true),
+            (BBox::new(0.0, 0.0, 30_000.0, 50_000.0), false),
+        ] {
+            let query = AnnotationQuery {
+                viewport: Some(v),
+                deleted,
+                ..Default::default()
+            };
+            let by_type =
+                w.c.annotations()
+                    .count_by_type(admin, image, &query)
+                    .unwrap();
+            let mut want: BTreeMap<AnnotationTypeId, usize> = BTreeMap::new();
+            for a in w.c.annotations().query(admin, image, &query).unwrap() {
+                *want.entry(a.annotation_type).or_default() += 1;
+            }
+            assert_eq!(by_type, want, "{step}: viewport {v:?} deleted={deleted:?}");
+            if whole {
+                let n: u64 = stored
+                    .values()
+                    .map(|c| c.matching_with_geometry(deleted))
+                    .sum();
+                assert_eq!(by_type.values().sum::<usize>() as u64, n, "{step}");
+            }
+        }
         let listed =
             w.c.annotations()
                 .list(
