@@ -147,6 +147,10 @@ pub enum Index {
     Trash = 31,
     /// Exports by set: key = image set id.
     ExportBySet = 32,
+    /// Annotation counts maintained by every annotation write: key = image id, id = shard,
+    /// value = a generation and per (type, state) deltas (see `catalog::counts`); the empty
+    /// key marks them built for every image.
+    AnnotationCounts = 33,
     /// Messages by team: key = team id (none for global messages).
     MessageByTeam = 40,
     /// Read marks: key = (message id, user id), unique.
@@ -194,6 +198,7 @@ impl Index {
         Index::Quarantine,
         Index::Trash,
         Index::ExportBySet,
+        Index::AnnotationCounts,
         Index::MessageByTeam,
         Index::MessageReadPair,
         Index::MessageReadByUser,
@@ -231,7 +236,8 @@ impl Index {
             | Index::AnnotationLocator
             | Index::Changes
             | Index::Quarantine
-            | Index::Trash => return None,
+            | Index::Trash
+            | Index::AnnotationCounts => return None,
         })
     }
 }

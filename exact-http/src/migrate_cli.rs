@@ -129,7 +129,13 @@ pub fn run(args: MigrateArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    match postgres::open(&meta, postgres::Schema::Migrate).and_then(|s| s.schema_version()) {
+    let opened = postgres::open(&meta, postgres::Schema::Migrate).and_then(|s| {
+        let v = s.schema_version()?;
+        // Data migrations after the schema: the maintained annotation counts, once.
+        exact_core::Catalog::new(std::sync::Arc::new(s)).build_counts()?;
+        Ok(v)
+    });
+    match opened {
         Ok(v) => {
             println!(
                 "{shown}: schema version {v} (this exact needs {})",

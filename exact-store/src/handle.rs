@@ -102,8 +102,12 @@ impl Exact {
     /// test that inspects raw records); blobs as `config` names them.
     pub fn open_with_meta(meta: Arc<dyn MetaStore>, config: ExactConfig) -> Result<Exact> {
         let blobs = Blobs::open(&config.blobs_url())?;
+        let catalog = Catalog::new(meta);
+        // A store from before the maintained annotation counts gets them now (once; a new
+        // store just gets the marker).
+        catalog.build_counts()?;
         Ok(Exact {
-            catalog: Catalog::new(meta),
+            catalog,
             pixels: Arc::new(Pixels::new(blobs.clone())),
             blobs,
             config: Arc::new(config),

@@ -53,3 +53,32 @@ run "listing ?image=&limit=1000" "$list"
 run "listing ?image=&limit=1000&offset=50000" "$list&offset=50000"
 run "whole-image viewport, limit=1000 (decode all, then page)" \
     "$list&vector_x_min=0&vector_x_max=100000&vector_y_min=0&vector_y_max=100000"
+# The maintained counts beside the paths they replace, in the same run: a creator filter
+# (`user=`, the seeding admin, so the same rows) keeps the count on the walk over every
+# record head, as every listing counted before the counts existed.
+me="$(curl -fsS -H "Authorization: $BENCH_AUTH" "$base/api/v1/users/users/?username=exact" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["results"][0]["id"])')"
+run "listing &user=<creator> (count by walking every head: before)" "$list&user=$me"
+run "counts/?image= (maintained counts)" "$base/api/v1/annotations/annotations/counts/?image=$image"
+run "counts/?image=&user=<creator> (scan of every head: before)" \
+    "$base/api/v1/annotations/annotations/counts/?image=$image&user=$me"
+run "counts/ whole-slide viewport (the viewer's open)" \
+    "$base/api/v1/annotations/annotations/counts/?image=$image&deleted=false&vector_x_min=-5000&vector_x_max=105000&vector_y_min=-5000&vector_y_max=105000"
+run "counts/ whole-slide viewport &user=<creator> (before)" \
+    "$base/api/v1/annotations/annotations/counts/?image=$image&deleted=false&vector_x_min=-5000&vector_x_max=105000&vector_y_min=-5000&vector_y_max=105000&user=$me"
+# EXACT-Sync's paging: follow `next` (limit=1000) through the whole image, once each way.
+python3 - "$list" "$BENCH_AUTH" "$me" <<'PY'
+import json, sys, time, urllib.request
+first, auth, me = sys.argv[1], sys.argv[2], sys.argv[3]
+def walk(url):
+    t0, pages, rows = time.perf_counter(), 0, 0
+    while url:
+        with urllib.request.urlopen(urllib.request.Request(url, headers={"Authorization": auth})) as r:
+            d = json.load(r)
+        pages, rows, url = pages + 1, rows + len(d["results"]), d["next"]
+    return time.perf_counter() - t0, pages, rows
+for label, url in [("follow next, limit=1000 (pages continue)", first),
+                   ("follow next, &user=<creator> (every page re-walks: before)", first + "&user=" + me)]:
+    s, pages, rows = walk(url)
+    print(f"{label:<58} {s:7.2f} s for {pages} pages, {rows} rows ({1000 * s / pages:.1f} ms/page)")
+PY

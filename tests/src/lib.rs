@@ -132,6 +132,8 @@ impl World {
 
     /// A world made through `c` (e.g. `exact.catalog().clone()` of an open handle).
     pub fn build(c: Catalog, collaboration: CollaborationType) -> World {
+        // As `Exact::open` does: a new store gets its (empty) annotation counts marked built.
+        c.build_counts().unwrap();
         let users = c.users();
         let admin = users.register(NewUser::new("admin")).unwrap();
         let member = users.register(NewUser::new("member")).unwrap();

@@ -9,6 +9,7 @@
 //! A damaged page or record is reported ([`Catalog::on_corrupt`]) and skipped, never allowed
 //! to fail a whole list; `fsck` repairs it.
 
+use super::counts::{self, Delta};
 use super::query::AnnotationQuery;
 use super::{Catalog, RETRIES};
 use crate::codec;
@@ -81,8 +82,16 @@ impl Catalog {
     }
 
     /// The one place annotation writes are committed: inserts, changes and bulk changes.
-    /// Anything that must follow every committed annotation write belongs here.
-    fn commit_annotations(&self, batch: Batch) -> Result<()> {
+    /// Anything that must follow every committed annotation write belongs here: the count
+    /// deltas of each image touched (`deltas`: per image, a seed choosing its count shard and
+    /// the delta; see [`super::counts`]) go into the same batch.
+    fn commit_annotations(
+        &self,
+        mut batch: Batch,
+        deltas: &BTreeMap<u64, (u64, Delta)>,
+        attempt: usize,
+    ) -> Result<()> {
+        self.stage_counts(&mut batch, deltas, attempt)?;
         self.store.commit(batch)
     }
 
@@ -103,7 +112,12 @@ impl Catalog {
             let f = Filed::of(a);
             by_cell.entry(f.cell.clone()).or_default().push(f);
         }
-        for _ in 0..RETRIES {
+        let mut tallies: BTreeMap<u64, Delta> = BTreeMap::new();
+        for a in anns {
+            counts::tally(&mut tallies, a, 1);
+        }
+        let deltas = seeded(tallies, anns.iter().map(|a| (a.image.0, a.id.0)));
+        for attempt in 0..RETRIES {
             let mut batch = Batch::default();
             batch.entries.extend(extra.iter().cloned());
             for (cell, items) in &by_cell {
@@ -120,7 +134,7 @@ impl Catalog {
                     items.iter().map(|f| (f.id, Some(f.cell.clone()))),
                 )?;
             }
-            match self.commit_annotations(batch) {
+            match self.commit_annotations(batch, &deltas, attempt) {
                 Err(e) if e.kind() == ErrorKind::Conflict => continue,
                 other => return other,
             }
@@ -373,8 +387,9 @@ impl Catalog {
         if let Some(dup) = ids.iter().find(|id| !seen.insert(**id)) {
             return Err(Error::invalid("id", format!("{dup} is given twice")));
         }
-        'attempt: for _ in 0..RETRIES {
+        'attempt: for attempt in 0..RETRIES {
             let mut batch = Batch::default();
+            let mut tallies: BTreeMap<u64, Delta> = BTreeMap::new();
             let mut news = Vec::with_capacity(ids.len());
             let mut rewrites: BTreeMap<u64, Rewrite> = BTreeMap::new();
             let mut arrivals: BTreeMap<Vec<u8>, Vec<Filed>> = BTreeMap::new();
@@ -383,6 +398,10 @@ impl Catalog {
                 let loc = loc.ok_or_else(|| Error::not_found(id))?;
                 let (new, extra) = change(&loc.annotation)?;
                 batch.entries.extend(extra);
+                counts::tally(&mut tallies, &loc.annotation, -1);
+                if !remove {
+                    counts::tally(&mut tallies, &new, 1);
+                }
                 let filed = Filed::of(&new);
                 let rw = rewrites.entry(loc.page_id).or_insert_with(|| Rewrite {
                     cell: loc.cell.clone(),
@@ -439,7 +458,8 @@ impl Catalog {
             for (block, m) in moves {
                 self.relocate(&mut batch, block, m.into_iter())?;
             }
-            match self.commit_annotations(batch) {
+            let deltas = seeded(tallies, news.iter().map(|a| (a.image.0, a.id.0)));
+            match self.commit_annotations(batch, &deltas, attempt) {
                 Err(e) if e.kind() == ErrorKind::Conflict => continue,
                 Err(e) => return Err(e),
                 Ok(()) => return Ok(news),
@@ -603,6 +623,27 @@ impl Catalog {
             }
         }
     }
+}
+
+/// Per image of `tallies`, the delta with a seed choosing its count shard: the smallest
+/// annotation id `touched` names for that image (concurrent writers of different annotations
+/// tend to pick different shards).
+fn seeded(
+    tallies: BTreeMap<u64, Delta>,
+    touched: impl Iterator<Item = (u64, u64)>,
+) -> BTreeMap<u64, (u64, Delta)> {
+    let mut seeds: HashMap<u64, u64> = HashMap::new();
+    for (image, id) in touched {
+        let s = seeds.entry(image).or_insert(id);
+        *s = (*s).min(id);
+    }
+    tallies
+        .into_iter()
+        .map(|(image, t)| {
+            let seed = seeds.get(&image).copied().unwrap_or(image);
+            (image, (seed, t))
+        })
+        .collect()
 }
 
 /// Whether integer bounds lie wholly inside `v` (then the exact bounds, inside them, intersect it).

@@ -11,7 +11,8 @@
 //!   and appears once (duplicates are reported);
 //! - every locator block decodes and names the cell each annotation is really in (locators are
 //!   rebuilt from the pages, the one source of truth);
-//! - every annotation's history decodes and belongs to an annotation that exists (reported).
+//! - every annotation's history decodes and belongs to an annotation that exists (reported);
+//! - every image's maintained annotation counts equal a recount of its pages (rebuilt).
 
 use super::Catalog;
 use super::annostore::{Filed, block_key};
@@ -59,7 +60,12 @@ impl FsckReport {
         self.findings.iter().filter(|f| !f.repaired).count()
     }
 
-    fn found(&mut self, what: impl Into<String>, problem: impl Into<String>, repaired: bool) {
+    pub(super) fn found(
+        &mut self,
+        what: impl Into<String>,
+        problem: impl Into<String>,
+        repaired: bool,
+    ) {
         self.findings.push(Finding {
             what: what.into(),
             problem: problem.into(),
@@ -120,6 +126,7 @@ impl Catalog {
         let located = self.fsck_pages(repair, &mut report)?;
         self.fsck_locators(repair, &located, &mut report)?;
         self.fsck_history(&located, &mut report)?;
+        self.fsck_counts(repair, &mut report)?;
         Ok(report)
     }
 

@@ -216,21 +216,64 @@ impl Annotations<'_> {
                 });
             }
         }
-        let keep = list.offset.saturating_add(list.limit.unwrap_or(usize::MAX));
+        let mut readable = Vec::with_capacity(images.len());
+        for &image in &images {
+            let (img, set, rights) = c.readable_image(actor, image)?;
+            readable.push((image, super::query::bounded(&query, &img)?, set, rights));
+        }
+        // Only the images and the header filters (types, deleted) set: the maintained counts
+        // give the count, with a stamp that changes with every write to the images.
+        let plain = ids.is_none()
+            && verified.is_none()
+            && list.fields.is_empty()
+            && list.annotation_version.is_none();
+        let mut counted: Option<(usize, u64)> = plain.then_some((0, 0));
+        for (image, q, set, rights) in &readable {
+            let Some((total, stamp)) = counted else {
+                break;
+            };
+            counted = c
+                .counted_stamped(actor, set, rights, *image, q)?
+                .map(|(by_type, s)| {
+                    let n: usize = by_type.values().sum();
+                    (
+                        total + n,
+                        stamp.rotate_left(17) ^ image.0.wrapping_mul(PHI) ^ s,
+                    )
+                });
+        }
+        // Where an earlier page of the same list left off, while nothing was written since:
+        // the matches before `skipped` are those with ids up to `after`, so the walk starts
+        // there (EXACT-Sync pages with growing offsets; each page continues from the last).
+        let cursor_list = AnnotationList {
+            offset: 0,
+            limit: None,
+            ..list.clone()
+        };
+        let (skipped, after) = match counted {
+            Some((_, stamp)) => c.cursors.find(actor.user, &cursor_list, stamp, list.offset),
+            None => (0, 0),
+        };
+        let offset = list.offset - skipped;
+        let keep = offset.saturating_add(list.limit.unwrap_or(usize::MAX));
         // Deep windows would hold too many copies: the first walk then keeps ids only and a
         // second walk decodes the window.
         let hold = keep <= HELD_MAX;
+        // With the count known, entries past the full window need not be read at all.
+        let counting = counted.filter(|_| hold);
         let mut matched: Vec<u64> = Vec::new();
         let mut window: BTreeMap<u64, Held> = BTreeMap::new();
         // The window's largest id once it is full (asking the tree for it per entry was a
         // twentieth of a listing's time).
         let mut last = 0u64;
-        for &image in &images {
-            let (img, set, rights) = c.readable_image(actor, image)?;
-            let query = super::query::bounded(&query, &img)?;
+        for (image, query, set, rights) in &readable {
             // Geometry and the non-header field filters need the decoded annotation.
             let exact_geometry = query.viewport.is_some() || !list.fields.is_empty();
-            c.grid_entries(image, &query, &mut |id, data| {
+            c.grid_entries(*image, query, &mut |id, data| {
+                if counting.is_some() && (id <= after || (window.len() >= keep && id >= last)) {
+                    // Counted already, and outside the window: not even its header is read.
+                    return;
+                }
                 if ids.as_ref().is_some_and(|s| !s.contains(&id))
                     || verified.as_ref().is_some_and(|s| !s.contains(&id))
                 {
@@ -243,7 +286,7 @@ impl Annotations<'_> {
                     }
                     return;
                 };
-                if !query.matches_header(&h) || !actor.sees_created_by(&set, &rights, h.user) {
+                if !query.matches_header(&h) || !actor.sees_created_by(set, rights, h.user) {
                     return;
                 }
                 let wanted = hold && (window.len() < keep || id < last);
@@ -259,10 +302,14 @@ impl Annotations<'_> {
                 } else if wanted {
                     Held::Encoded(data.to_vec())
                 } else {
-                    matched.push(id);
+                    if counting.is_none() {
+                        matched.push(id);
+                    }
                     return;
                 };
-                matched.push(id);
+                if counting.is_none() {
+                    matched.push(id);
+                }
                 if wanted {
                     window.insert(id, held);
                     if window.len() > keep {
@@ -288,10 +335,8 @@ impl Annotations<'_> {
                 .copied()
                 .collect();
             let mut found: BTreeMap<u64, Annotation> = BTreeMap::new();
-            for &image in &images {
-                let (img, _, _) = c.readable_image(actor, image)?;
-                let q = super::query::bounded(&query, &img)?;
-                c.grid_entries(image, &q, &mut |id, data| {
+            for (image, q, _, _) in &readable {
+                c.grid_entries(*image, q, &mut |id, data| {
                     if want.contains(&id) && !found.contains_key(&id) {
                         match codec::decode_annotation(id, data, c.store.location()) {
                             Ok(a) => {
@@ -302,13 +347,26 @@ impl Annotations<'_> {
                     }
                 })?;
             }
+            if let (Some((_, stamp)), Some(first), Some(last)) =
+                (counted, found.keys().next(), found.keys().next_back())
+            {
+                c.cursors.remember(
+                    actor.user,
+                    &cursor_list,
+                    stamp,
+                    [
+                        (list.offset, first.saturating_sub(1)),
+                        (list.offset + found.len(), *last),
+                    ],
+                );
+            }
             return Ok(Paged {
                 count: matched.len(),
                 items: found.into_values().collect(),
             });
         }
-        let mut items = Vec::with_capacity(window.len().saturating_sub(list.offset));
-        for (id, held) in window.into_iter().skip(list.offset) {
+        let mut items = Vec::with_capacity(window.len().saturating_sub(offset));
+        for (id, held) in window.into_iter().skip(offset) {
             match held {
                 Held::Decoded(a) => items.push(a),
                 Held::Encoded(data) => {
@@ -322,10 +380,82 @@ impl Annotations<'_> {
                 }
             }
         }
+        if let (Some((_, stamp)), Some(first), Some(end)) = (counted, items.first(), items.last()) {
+            c.cursors.remember(
+                actor.user,
+                &cursor_list,
+                stamp,
+                [
+                    (list.offset, first.id.0.saturating_sub(1)),
+                    (list.offset + items.len(), end.id.0),
+                ],
+            );
+        }
         Ok(Paged {
-            count: distinct(&mut matched),
+            count: match counting {
+                Some((n, _)) => n,
+                None => distinct(&mut matched),
+            },
             items,
         })
+    }
+}
+
+/// Mixes the images' stamps into one (the golden ratio's 64-bit fraction).
+const PHI: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// How many cursors a catalog keeps (the oldest is forgotten first).
+const CURSORS: usize = 256;
+
+/// Where listings left off (see [`Annotations::list`]): per requester, list (window cleared)
+/// and write stamp of its images, how many matches (`position`) have ids up to `after`.
+#[derive(Default)]
+pub(crate) struct Cursors(std::sync::Mutex<std::collections::VecDeque<Cursor>>);
+
+struct Cursor {
+    user: UserId,
+    list: AnnotationList,
+    stamp: u64,
+    position: usize,
+    after: u64,
+}
+
+impl Cursors {
+    /// The furthest known position at or before `offset` and the id it ends at; `(0, 0)`
+    /// when none is known.
+    fn find(&self, user: UserId, list: &AnnotationList, stamp: u64, offset: usize) -> (usize, u64) {
+        let held = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        held.iter()
+            .filter(|c| {
+                c.user == user && c.stamp == stamp && c.position <= offset && c.list == *list
+            })
+            .map(|c| (c.position, c.after))
+            .max()
+            .unwrap_or((0, 0))
+    }
+
+    /// Remembers where `list`'s matches stand: the first `position` have ids up to `after`.
+    fn remember(&self, user: UserId, list: &AnnotationList, stamp: u64, at: [(usize, u64); 2]) {
+        let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for (position, after) in at {
+            if position == 0
+                || held.iter().any(|c| {
+                    c.user == user && c.stamp == stamp && c.position == position && c.list == *list
+                })
+            {
+                continue;
+            }
+            if held.len() >= CURSORS {
+                held.pop_front();
+            }
+            held.push_back(Cursor {
+                user,
+                list: list.clone(),
+                stamp,
+                position,
+                after,
+            });
+        }
     }
 }
 

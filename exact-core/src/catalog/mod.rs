@@ -8,6 +8,7 @@ mod annostore;
 mod annotations;
 mod changes;
 mod copies;
+mod counts;
 mod exports;
 mod fsck;
 mod images;
@@ -34,6 +35,7 @@ pub use accounts::{
 pub use annotations::{AnnotationPatch, Annotations, NewAnnotation, Revision};
 pub use changes::{AnnotationsChanged, ChangeOp, ChangeSink};
 pub use copies::ImageCopy;
+pub use counts::TypeCounts;
 pub use exports::{Exports, MAX_EXPORT_TEXT, NewExport, file_name};
 pub use fsck::{Finding, FsckReport};
 pub use images::{ImagePatch, Images, NewImage, PixelUpdate};
@@ -85,6 +87,10 @@ pub struct Catalog {
     /// Whether committed writes are also published to other processes on the store (see
     /// [`Catalog::share_changes`]), and this process's origin in those messages.
     shared: Arc<(std::sync::atomic::AtomicBool, u64)>,
+    /// Whether the maintained annotation counts are known to be built (see `counts`).
+    counts_built: Arc<std::sync::atomic::AtomicBool>,
+    /// Where annotation listings left off (see `listing`).
+    cursors: Arc<listing::Cursors>,
 }
 
 /// The default [`CorruptionReporter`]: each distinct problem once on stderr (core has no
@@ -121,6 +127,8 @@ impl Catalog {
                 std::sync::atomic::AtomicBool::new(false),
                 uuid::Uuid::new_v4().as_u64_pair().0,
             )),
+            counts_built: Arc::default(),
+            cursors: Arc::default(),
         }
     }
 

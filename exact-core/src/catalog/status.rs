@@ -1,8 +1,7 @@
 //! The administration status of a catalog (superusers only): how many users, teams, sets,
 //! images (by pixel state) and annotations (live, marked deleted, in the trash) it holds, and the images whose upload failed, most
 //! recent first, with the reason. One pass over the records; annotations are counted per image
-//! from the spatial grid, so the cost grows with the annotation count (a page an administrator
-//! opens, not a hot path).
+//! from the maintained counts (from the spatial grid while those are not built).
 
 use super::{AnnotationQuery, Catalog};
 use crate::ids::{ImageId, ImageSetId};
@@ -78,6 +77,13 @@ impl Catalog {
                 PixelState::Ready => s.images_ready += 1,
                 PixelState::Converting => s.images_converting += 1,
                 PixelState::Failed => s.images_failed += 1,
+            }
+            if let Some(by_type) = self.annotation_counts(i.id)? {
+                for c in by_type.values() {
+                    s.annotations += c.matching(Some(false)) as usize;
+                    s.annotations_deleted += c.matching(Some(true)) as usize;
+                }
+                continue;
             }
             self.grid_visit(i.id, &everything, &mut |a| {
                 if a.deleted {

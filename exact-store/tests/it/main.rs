@@ -3,6 +3,7 @@
 
 mod common;
 mod conformance;
+mod counts;
 mod durability;
 mod files;
 mod history;
