@@ -3,9 +3,11 @@
 //!
 //! Formats: Aperio SVS (`aperio`), generic tiled TIFF pyramids (`generic-tiff`), OME-TIFF
 //! (`ome-tiff`, first series with its SubIFD pyramid), and striped TIFFs as a one-level
-//! fallback. Level layout and properties follow OpenSlide's naming.
+//! fallback, and DICOM whole-slide image series (`dicom`, see the `dicom` submodule). Level
+//! layout and properties follow OpenSlide's naming.
 
 mod check;
+mod dicom;
 #[cfg(feature = "openslide")]
 mod openslide;
 mod props;
@@ -129,7 +131,11 @@ impl Slide {
     /// Open a slide from a URL (`s3://bucket/key`, `file:///path`, `memory://`) or a local path.
     /// With the `openslide` feature, local files the pure reader cannot read (MRXS, NDPI …)
     /// are opened with OpenSlide.
+    /// A local folder opens as a DICOM series (its instance files).
     pub async fn open(url: &str) -> Result<Self> {
+        if let Some(dir) = crate::source::local_dir(url) {
+            return Self::open_dicom_folder(&dir).await;
+        }
         let (source, head) = Source::open_url(url).await?;
         let pure = Self::from_source(source.clone(), head).await;
         #[cfg(feature = "openslide")]
@@ -155,6 +161,13 @@ impl Slide {
 
     /// Open a slide from a [`Source`]; `head` holds its first bytes if already read.
     pub async fn from_source(source: Source, head: Option<Bytes>) -> Result<Self> {
+        let magic = match &head {
+            Some(h) => h.slice(..h.len().min(132)),
+            None => source.read(0..source.size().min(132)).await?,
+        };
+        if crate::dicom::is_dicom(&magic) {
+            return Self::open_dicom(source, head).await;
+        }
         let dirs = tiff::read_directories(&source, head, &Limits::default()).await?;
         Self::from_directories(source, dirs)
     }
@@ -209,6 +222,21 @@ impl Slide {
             level_dirs.push(Arc::new(first.clone()));
             "tiff"
         };
+        Self::assemble(source, vendor, level_dirs, properties, associated, true)
+    }
+
+    /// A slide of `level_dirs` (any order) and `associated` images: levels sorted finest
+    /// first, OpenSlide's level properties added to `properties`. `app14`: put an Adobe APP14
+    /// marker before the passthrough tiles of RGB levels (TIFF; DICOM frames pass unchanged).
+    fn assemble(
+        source: Source,
+        vendor: &str,
+        mut level_dirs: Vec<Arc<Directory>>,
+        mut properties: BTreeMap<String, String>,
+        associated: BTreeMap<String, Associated>,
+        app14: bool,
+    ) -> Result<Self> {
+        let name = source.name().to_string();
         if level_dirs.is_empty() {
             return Err(Error::corrupt(&name, "no tiled image levels"));
         }
@@ -226,7 +254,7 @@ impl Slide {
                 && dir.is_tiled()
                 && matches!(dir.samples_per_pixel, 1 | 3)
             {
-                let rgb = dir.photometric == photometric::RGB;
+                let rgb = app14 && dir.photometric == photometric::RGB;
                 Some(
                     jpeg::tile_prefix(dir.jpeg_tables.as_deref(), rgb)
                         .map_err(|e| Error::corrupt(&name, e.0))?,
