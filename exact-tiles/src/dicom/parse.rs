@@ -64,6 +64,8 @@ pub struct Header {
     pub pixel_spacing: Option<(f64, f64)>,
     /// Objective Lens Power (0048,0112) of the first optical path.
     pub objective_power: Option<f64>,
+    /// Length of the ICC Profile (0028,2000) of the first optical path.
+    pub icc_size: Option<u64>,
     /// Manufacturer (0008,0070).
     pub manufacturer: String,
     /// Per frame (TILED_SPARSE): 1-based column and row of its top-left pixel in the total
@@ -426,6 +428,9 @@ fn dataset(c: &mut Cursor<'_>, ctx: &mut Ctx<'_>, len: Option<u32>) -> Parse<()>
                 tag & 0xFFFF
             )));
         }
+        if tag == 0x0028_2000 && ctx.path == [OPTICAL_PATHS] && ctx.header.icc_size.is_none() {
+            ctx.header.icc_size = Some(u64::from(vlen));
+        }
         let keep = matches!(tag, 0x7FE0_0001 | 0x7FE0_0002)
             || (vlen <= 4096 && matches!(tag >> 16, 0x0008 | 0x0020 | 0x0028 | 0x0040 | 0x0048));
         if keep {
@@ -597,8 +602,16 @@ pub fn encapsulated_frames(
                 lens.len()
             )));
         }
+        // The standard's lengths count the frame's bytes; wsidicom's include the 8-byte item
+        // header (each length is then the distance to the next offset).
+        let with_header =
+            n > 1 && (0..n - 1).all(|i| offs[i + 1].checked_sub(offs[i]) == Some(lens[i]));
         for (i, (&o, &l)) in offs.iter().zip(lens).enumerate() {
             let s = base.saturating_add(o).saturating_add(8);
+            let mut l = if with_header { l.saturating_sub(8) } else { l };
+            if n == 1 && s.saturating_add(l) > data_end && l >= 8 {
+                l -= 8; // a lone frame running into the sequence delimiter
+            }
             ranges.push(check(s..s.saturating_add(l), i)?);
         }
         return Ok(Some(ranges));

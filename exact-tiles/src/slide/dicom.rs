@@ -212,6 +212,7 @@ fn series_slide(mut all: Vec<Instance>, name: &str) -> Result<Slide> {
     let mut levels: Vec<Arc<Directory>> = Vec::new();
     let mut associated = BTreeMap::new();
     let mut first_volume: Option<&Instance> = None;
+    let mut icc_sizes = Vec::new();
     for inst in &all {
         let kind = flavor(inst);
         let assoc = match kind {
@@ -226,6 +227,9 @@ fn series_slide(mut all: Vec<Instance>, name: &str) -> Result<Slide> {
             }
             let dir = directory(inst, parts.len())?;
             parts.push(inst.source.clone());
+            if let Some(icc) = inst.header.icc_size {
+                icc_sizes.push((a, icc));
+            }
             associated.insert(a.to_string(), Associated { dir: Arc::new(dir) });
             continue;
         }
@@ -248,6 +252,12 @@ fn series_slide(mut all: Vec<Instance>, name: &str) -> Result<Slide> {
     };
     let mut properties = BTreeMap::new();
     let h = &base.header;
+    for (a, icc) in icc_sizes {
+        properties.insert(
+            format!("openslide.associated.{a}.icc-size"),
+            icc.to_string(),
+        );
+    }
     if let Some((row, col)) = h.pixel_spacing.filter(|(r, c)| *r > 0.0 && *c > 0.0) {
         properties.insert("openslide.mpp-x".into(), super::format_double(col * 1000.0));
         properties.insert("openslide.mpp-y".into(), super::format_double(row * 1000.0));
@@ -396,6 +406,7 @@ fn directory(inst: &Instance, part: usize) -> Result<Directory> {
         sample_format: 1,
         subfile_type: 0,
         ycbcr_subsampling: (2, 2),
+        icc_size: h.icc_size,
         offsets,
         byte_counts: counts,
         ..Directory::default()
