@@ -13,6 +13,9 @@ mod openslide;
 mod props;
 mod reduced;
 mod region;
+mod runtime;
+
+pub use runtime::{LIB_ENV as OPENSLIDE_LIB_ENV, OPENSLIDE_ONLY, library as openslide_library};
 
 pub use check::max_expansion;
 pub use reduced::DIRECT_REGION_PIXELS;
@@ -125,6 +128,8 @@ pub struct Slide {
     /// Set when OpenSlide (the `openslide` feature) reads this slide instead of the TIFF code.
     #[cfg(feature = "openslide")]
     osr: Option<Arc<openslide_rs::OpenSlide>>,
+    /// Set when the OpenSlide library loaded at run time reads this slide.
+    runtime: Option<Arc<runtime::Handle>>,
 }
 
 impl Slide {
@@ -137,6 +142,14 @@ impl Slide {
             return Self::open_dicom_folder(&dir).await;
         }
         let (source, head) = Source::open_url(url).await?;
+        let local = source.local_path();
+        if let Some(path) = local.as_deref().filter(|p| runtime::openslide_only(p)) {
+            #[cfg(feature = "openslide")]
+            if let Ok(s) = Self::open_with_openslide(path).await {
+                return Ok(s);
+            }
+            return Self::open_with_runtime_openslide(path).await;
+        }
         let pure = Self::from_source(source.clone(), head).await;
         #[cfg(feature = "openslide")]
         if let Err(e) = &pure
@@ -150,7 +163,29 @@ impl Slide {
                 .await
                 .map_err(|_| pure.unwrap_err());
         }
+        // Formats the pure readers refuse (Philips TIFF variants, …): OpenSlide, if found.
+        if let Err(e) = &pure
+            && matches!(e.kind(), crate::ErrorKind::Unsupported)
+            && let Some(path) = &local
+            && runtime::library().is_ok()
+            && let Ok(s) = Self::open_with_runtime_openslide(path).await
+        {
+            return Ok(s);
+        }
         pure
+    }
+
+    /// Which reader reads this slide: `exact-tiles` (pure Rust), `openslide-rs` (the
+    /// `openslide` feature) or `openslide-runtime` (the library loaded at run time).
+    pub fn reader(&self) -> &'static str {
+        #[cfg(feature = "openslide")]
+        if self.osr.is_some() {
+            return "openslide-rs";
+        }
+        if self.runtime.is_some() {
+            return "openslide-runtime";
+        }
+        "exact-tiles"
     }
 
     /// Open the object at `path` in `store` (at most a few GETs: see [`Source::from_store`]).
@@ -304,6 +339,7 @@ impl Slide {
             budget: None,
             #[cfg(feature = "openslide")]
             osr: None,
+            runtime: None,
         })
     }
 
@@ -529,6 +565,9 @@ impl Slide {
         #[cfg(feature = "openslide")]
         if let Some(osr) = &self.osr {
             return openslide::associated(osr.clone(), name, self.name()).await;
+        }
+        if let Some(h) = &self.runtime {
+            return runtime::associated(h.clone(), name, self.name()).await;
         }
         let a = self.associated.get(name).ok_or_else(|| {
             Error::not_found(format!("associated image {name:?} in {}", self.name()))
