@@ -63,3 +63,11 @@ def test_without_the_library_they_are_refused_saying_how_to_enable(tmp_path):
 def test_pure_readers_stay_first():
     info = exact_json("slide", "info", "--json", fixtures.DATA / "CMU-1-Small-Region.svs")
     assert info["reader"] == "exact-tiles"
+
+
+def test_a_file_openslide_does_not_recognise_is_an_error_not_a_crash(tmp_path):
+    junk = tmp_path / "junk.ndpi"
+    junk.write_bytes(b"not a slide at all" * 100)
+    p = run(["slide", "info", junk], {"EXACT_OPENSLIDE_LIB": LIB})
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert "junk.ndpi" in p.stderr and "not a format OpenSlide reads" in p.stderr, p.stderr

@@ -244,7 +244,7 @@ impl Slide {
         let handle = crate::cpu::run(move || {
             // SAFETY: `c` is a valid C string; a null result means "not recognised".
             let osr = unsafe { (api.open)(c.as_ptr()) };
-            (!osr.is_null()).then_some(Handle { api, osr })
+            (!osr.is_null()).then(|| Handle { api, osr })
         })
         .await
         .ok_or_else(|| Error::unsupported(format!("{name}: not a format OpenSlide reads")))?;
