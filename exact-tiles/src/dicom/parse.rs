@@ -453,7 +453,7 @@ fn dataset(c: &mut Cursor<'_>, ctx: &mut Ctx<'_>, len: Option<u32>) -> Parse<()>
 ///
 /// [`Stop::Need`] when `buf` ends too early (read more and call again); [`Stop::Failed`] with
 /// an error naming `name` for damaged or unsupported files. The pixel data itself is not
-/// parsed here (see [`super::frames`]).
+/// parsed here (see [`encapsulated_frames`] and [`super::read_instance`]).
 pub fn parse_header(buf: &[u8], name: &str) -> Parse<Header> {
     let mut c = Cursor { buf, pos: 0, name };
     c.need(132)?;
