@@ -3,10 +3,15 @@
 # which hold the header and often the first IFDs) and the generated fixtures if present.
 set -euo pipefail
 cd "$(dirname "$0")"
-mkdir -p seeds/tiff seeds/jpeg
+mkdir -p seeds/tiff seeds/jpeg seeds/dicom
 for f in ../tests/fixtures/data/*.svs ../tests/fixtures/data/*.tiff ../tests/fixtures/cache/*.tif ../tests/fixtures/cache/*.svs; do
   [ -f "$f" ] || continue
   size=$(stat -c %s "$f")
   [ "$size" -le 3000000 ] && cp "$f" "seeds/tiff/$(basename "$f")"
   head -c 65536 "$f" > "seeds/tiff/head-$(basename "$f")"
+done
+# dicom_open adds the preamble and DICM itself: seed with what follows them.
+for f in ../tests/fixtures/cache/dicom-*/*.dcm; do
+  [ -f "$f" ] || continue
+  tail -c +133 "$f" | head -c 262144 > "seeds/dicom/$(basename "$(dirname "$f")")-$(basename "$f")"
 done

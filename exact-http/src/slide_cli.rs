@@ -363,6 +363,7 @@ fn info_json(s: &Slide) -> serde_json::Value {
     let (w, h) = s.dimensions();
     serde_json::json!({
         "vendor": s.vendor(),
+        "reader": s.reader(),
         "level_count": s.level_count(),
         "dimensions": [w, h],
         "level_dimensions": s.level_dimensions().iter().map(|&(w, h)| [w, h]).collect::<Vec<_>>(),
@@ -390,6 +391,7 @@ fn info_text(s: &Slide) -> String {
     let (w, h) = s.dimensions();
     let _ = writeln!(o, "slide:       {}", s.name());
     let _ = writeln!(o, "vendor:      {}", s.vendor());
+    let _ = writeln!(o, "reader:      {}", s.reader());
     let _ = writeln!(o, "dimensions:  {w} x {h}");
     if let (Some(x), Some(y)) = (
         s.properties().get("openslide.mpp-x"),

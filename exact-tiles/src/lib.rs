@@ -6,7 +6,8 @@
 //! - [`objects`] turns URLs (`file://`, paths, `memory://`, `s3://`) into stores, and counts
 //!   requests ([`objects::CountingStore`]);
 //! - [`source`] reads (coalesced) byte ranges of one object;
-//! - [`tiff`] parses TIFF/BigTIFF directories once per slide;
+//! - [`tiff`] parses TIFF/BigTIFF directories once per slide, [`dicom`] the headers and frame
+//!   tables of DICOM whole-slide image instances;
 //! - [`Slide`] exposes levels, OpenSlide-named properties, associated images, zero-copy JPEG
 //!   tiles ([`Slide::native_tile`]), regions ([`Slide::read_region`]) and thumbnails;
 //! - [`deepzoom`] serves Deep Zoom tiles with openslide-python's geometry, passing native
@@ -36,6 +37,7 @@ pub mod codec;
 pub mod convert;
 pub mod cpu;
 pub mod deepzoom;
+pub mod dicom;
 pub mod error;
 pub mod image;
 pub mod jpeg;

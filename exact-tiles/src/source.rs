@@ -38,7 +38,14 @@ enum Backend {
         path: Path,
     },
     Memory(Bytes),
+    /// Several objects read as one address space (the instances of a DICOM series): part `i`
+    /// starts at `i << PART_SHIFT`, so coalescing never merges ranges of two parts.
+    Concat(Arc<[Source]>),
 }
+
+/// Address bits of one part of a concatenated source ([`Source::concat`]): parts of up to
+/// 1 TiB, far enough apart that no coalesce gap bridges two of them.
+pub const PART_SHIFT: u32 = 40;
 
 impl fmt::Debug for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -46,6 +53,7 @@ impl fmt::Debug for Source {
             Backend::File(_) => "file",
             Backend::Store { .. } => "store",
             Backend::Memory(_) => "memory",
+            Backend::Concat(_) => "concat",
         };
         f.debug_struct("Source")
             .field("name", &self.name)
@@ -117,6 +125,47 @@ impl Source {
         Ok((source, Some(head)))
     }
 
+    /// Several sources read as one: part `i` occupies addresses `(i << PART_SHIFT)..` up to its
+    /// size, so a range of part `i` at offset `o` is `(i << PART_SHIFT) + o`. Reads never cross
+    /// parts (an error names the part); errors of a part's reads name that part.
+    pub fn concat(name: impl Into<String>, parts: Vec<Source>) -> Result<Self> {
+        let name = name.into();
+        if parts.is_empty() || parts.len() as u64 >= 1 << (64 - PART_SHIFT) {
+            return Err(Error::invalid(
+                "parts",
+                format!("{name}: {} parts", parts.len()),
+            ));
+        }
+        if let Some(p) = parts.iter().find(|p| p.size >= 1 << PART_SHIFT) {
+            return Err(Error::unsupported(format!(
+                "{}: files of 1 TiB or more are not read",
+                p.name
+            )));
+        }
+        let last = parts.len() as u64 - 1;
+        let size = (last << PART_SHIFT) + parts[last as usize].size;
+        Ok(Self {
+            name: Arc::from(name),
+            size,
+            backend: Backend::Concat(parts.into()),
+            coalesce_gap: DEFAULT_COALESCE_GAP,
+        })
+    }
+
+    /// The same source named `name` in errors.
+    pub fn renamed(mut self, name: impl Into<String>) -> Self {
+        self.name = Arc::from(name.into());
+        self
+    }
+
+    /// The object store and path this source reads, if it reads one.
+    pub fn store_location(&self) -> Option<(Arc<dyn ObjectStore>, Path)> {
+        match &self.backend {
+            Backend::Store { store, path } => Some((store.clone(), path.clone())),
+            _ => None,
+        }
+    }
+
     /// The local file this source reads, if it is one.
     pub fn local_path(&self) -> Option<std::path::PathBuf> {
         match &self.backend {
@@ -162,6 +211,21 @@ impl Source {
         }
         match &self.backend {
             Backend::Memory(b) => Ok(b.slice(range.start as usize..range.end as usize)),
+            Backend::Concat(parts) => {
+                let i = (range.start >> PART_SHIFT) as usize;
+                let base = (i as u64) << PART_SHIFT;
+                let part = parts.get(i).filter(|p| range.end - base <= p.size);
+                let Some(part) = part else {
+                    return Err(Error::corrupt(
+                        &self.name,
+                        format!(
+                            "byte range {}..{} crosses its parts",
+                            range.start, range.end
+                        ),
+                    ));
+                };
+                Box::pin(part.read(range.start - base..range.end - base)).await
+            }
             Backend::File(f) => read_file(f, &range).map_err(|source| Error::Io {
                 source_name: self.name.to_string(),
                 source,
@@ -257,6 +321,11 @@ fn read_file(file: &std::fs::File, range: &Range<u64>) -> std::io::Result<Bytes>
         }
     }
     Ok(Bytes::from(buf))
+}
+
+/// The local folder a URL names, if it names an existing folder.
+pub fn local_dir(url: &str) -> Option<std::path::PathBuf> {
+    local_path(url).filter(|p| p.is_dir())
 }
 
 /// The local file a URL names, if it names one (`file://` or a plain path).

@@ -138,6 +138,47 @@ def striped_tiff(name, width, height):
     return _cached(name, make)
 
 
+def wsi_dicom(name, source, sparse=False, **convert):
+    """A DICOM WSI series written by wsidicomizer converting `source` into the folder `name`;
+    returns its level-0 (largest) instance, which opens the whole series (OpenSlide and ours
+    find its siblings). `sparse`: the level-0 instance is rewritten (pydicom) as TILED_SPARSE
+    with its frames in reverse order, each placed by its per-frame position."""
+    def make(tmp):
+        from wsidicomizer import WsiDicomizer
+        WsiDicomizer.convert(str(source), str(tmp), **convert)
+        if sparse:
+            make_sparse(max(Path(tmp).glob("*.dcm"), key=lambda f: f.stat().st_size))
+    folder = _cached(name, make)
+    return max(folder.glob("*.dcm"), key=lambda f: f.stat().st_size)
+
+
+def make_sparse(path):
+    import pydicom
+    from pydicom.dataset import Dataset
+    from pydicom.encaps import encapsulate, generate_frames
+    from pydicom.sequence import Sequence
+    ds = pydicom.dcmread(path)
+    n = int(ds.NumberOfFrames)
+    frames = list(generate_frames(ds.PixelData, number_of_frames=n))
+    across = -(-int(ds.TotalPixelMatrixColumns) // int(ds.Columns))
+    order = list(reversed(range(n)))
+    per_frame = []
+    for i in order:
+        pos = Dataset()
+        pos.ColumnPositionInTotalImagePixelMatrix = (i % across) * int(ds.Columns) + 1
+        pos.RowPositionInTotalImagePixelMatrix = (i // across) * int(ds.Rows) + 1
+        pos.XOffsetInSlideCoordinateSystem = 0
+        pos.YOffsetInSlideCoordinateSystem = 0
+        pos.ZOffsetInSlideCoordinateSystem = 0
+        item = Dataset()
+        item.PlanePositionSlideSequence = Sequence([pos])
+        per_frame.append(item)
+    ds.PerFrameFunctionalGroupsSequence = Sequence(per_frame)
+    ds.DimensionOrganizationType = "TILED_SPARSE"
+    ds.PixelData = encapsulate([frames[i] for i in order])
+    ds.save_as(path, enforce_file_format=True)
+
+
 def all_slides():
     """name -> path of every slide the comparison tests run on."""
     return {
@@ -155,6 +196,26 @@ def all_slides():
         "tifffile-aperio.svs": aperio_svs("tifffile-aperio.svs", 2400, 1900),
         "aperio-j2k-33005.svs": aperio_j2k("aperio-j2k-33005.svs", 1200, 1000, 33005),
         "aperio-j2k-33003.svs": aperio_j2k("aperio-j2k-33003.svs", 1100, 900, 33003),
+        **dicom_slides(),
+    }
+
+
+def dicom_slides():
+    """DICOM WSI series written by wsidicomizer: JPEG frames copied from the SVS (Basic
+    Offset Table), a three-level pyramid with an Extended Offset Table, JPEG 2000 frames in
+    TILED_SPARSE order, and uncompressed frames."""
+    from wsidicom.codec import Jpeg2kSettings, NumpySettings
+    aperio = aperio_svs("tifffile-aperio.svs", 2400, 1900)
+    return {
+        "dicom-cmu": wsi_dicom("dicom-cmu", DATA / "CMU-1-Small-Region.svs", tile_size=None),
+        "dicom-aperio-eot": wsi_dicom("dicom-aperio-eot", aperio, tile_size=None,
+                                      offset_table="eot"),
+        "dicom-j2k-sparse": wsi_dicom("dicom-j2k-sparse", aperio, sparse=True, tile_size=128,
+                                      include_levels=[1, 2], encoding=Jpeg2kSettings(),
+                                      force_transcoding=True, include_overview=False),
+        "dicom-native": wsi_dicom("dicom-native", aperio, tile_size=128, include_levels=[1, 2],
+                                  encoding=NumpySettings(), force_transcoding=True,
+                                  include_thumbnail=False, include_label=False),
     }
 
 

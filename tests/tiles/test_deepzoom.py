@@ -35,7 +35,9 @@ def sample_tiles(dz):
 
 
 @pytest.mark.parametrize("limit_bounds", [False, True])
-@pytest.mark.parametrize("name", sorted(SLIDES))
+# DICOM levels are TIFF-like directories to the Deep Zoom code: one series is enough here.
+@pytest.mark.parametrize("name", [n for n in sorted(SLIDES)
+                                  if not n.startswith("dicom-") or n == "dicom-aperio-eot"])
 def test_tiles_match(name, limit_bounds, tmp_path):
     path = SLIDES[name]
     dz = DeepZoomGenerator(openslide.OpenSlide(str(path)), 254, 1, limit_bounds)

@@ -50,7 +50,8 @@ def test_thumbnail(name, tmp_path):
     assert (mae(ours, theirs) <= 3).all()
 
 
-@pytest.mark.parametrize("name", ["CMU-1-Small-Region.svs", "tifffile-aperio.svs"])
+@pytest.mark.parametrize("name", ["CMU-1-Small-Region.svs", "tifffile-aperio.svs", "dicom-cmu",
+                                  "dicom-aperio-eot", "dicom-j2k-sparse", "dicom-native"])
 def test_associated_images(name, tmp_path):
     path = SLIDES[name]
     osr = openslide.OpenSlide(str(path))

@@ -11,6 +11,7 @@ Switch from openslide-python by changing one import::
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -31,6 +32,27 @@ from ._errors import (
     UnservableError,
     UnsupportedError,
 )
+
+
+def _find_openslide() -> None:
+    """Point the engine at the openslide-bin wheel's library, if that wheel is installed and
+    EXACT_OPENSLIDE_LIB is not set: MRXS, NDPI, SCN, BIF and VMS then open through it."""
+    if os.environ.get("EXACT_OPENSLIDE_LIB"):
+        return
+    try:
+        import importlib.util
+
+        spec = importlib.util.find_spec("openslide_bin")
+    except (ImportError, ValueError):
+        return
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        lib = os.path.join(folder, "libopenslide.so.1")
+        if os.path.exists(lib):
+            os.environ["EXACT_OPENSLIDE_LIB"] = lib
+            return
+
+
+_find_openslide()
 
 __version__ = _native.__version__
 

@@ -84,7 +84,18 @@ async fn ingest_files(
             n.ends_with(".mrxs") || n.ends_with(".vms")
         })
         .collect();
-    let chosen: Vec<Received> = if index.is_empty() {
+    // A DICOM series is one image: the first instance of each folder opens its series, the
+    // other instances stay beside it.
+    let mut dicom: Vec<&Received> = entries
+        .iter()
+        .filter(|e| e.name.to_ascii_lowercase().ends_with(".dcm"))
+        .collect();
+    dicom.sort_by(|a, b| a.name.cmp(&b.name));
+    let folder = |e: &Received| e.name.rsplit_once('/').map(|(d, _)| d.to_string());
+    dicom.dedup_by(|a, b| folder(a) == folder(b));
+    let chosen: Vec<Received> = if index.is_empty() && !dicom.is_empty() {
+        dicom.into_iter().cloned().collect()
+    } else if index.is_empty() {
         entries
     } else {
         index.into_iter().cloned().collect()

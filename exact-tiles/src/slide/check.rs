@@ -56,6 +56,9 @@ impl Slide {
         if self.osr.is_some() {
             return Ok(());
         }
+        if self.runtime.is_some() {
+            return Ok(());
+        }
         let size = self.source.size();
         for (i, l) in self.levels.iter().enumerate() {
             let what = format!("level {i}");

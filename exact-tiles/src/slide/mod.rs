@@ -3,14 +3,19 @@
 //!
 //! Formats: Aperio SVS (`aperio`), generic tiled TIFF pyramids (`generic-tiff`), OME-TIFF
 //! (`ome-tiff`, first series with its SubIFD pyramid), and striped TIFFs as a one-level
-//! fallback. Level layout and properties follow OpenSlide's naming.
+//! fallback, and DICOM whole-slide image series (`dicom`, see the `dicom` submodule). Level
+//! layout and properties follow OpenSlide's naming.
 
 mod check;
+mod dicom;
 #[cfg(feature = "openslide")]
 mod openslide;
 mod props;
 mod reduced;
 mod region;
+mod runtime;
+
+pub use runtime::{LIB_ENV as OPENSLIDE_LIB_ENV, OPENSLIDE_ONLY, library as openslide_library};
 
 pub use check::max_expansion;
 pub use reduced::DIRECT_REGION_PIXELS;
@@ -123,14 +128,28 @@ pub struct Slide {
     /// Set when OpenSlide (the `openslide` feature) reads this slide instead of the TIFF code.
     #[cfg(feature = "openslide")]
     osr: Option<Arc<openslide_rs::OpenSlide>>,
+    /// Set when the OpenSlide library loaded at run time reads this slide.
+    runtime: Option<Arc<runtime::Handle>>,
 }
 
 impl Slide {
     /// Open a slide from a URL (`s3://bucket/key`, `file:///path`, `memory://`) or a local path.
     /// With the `openslide` feature, local files the pure reader cannot read (MRXS, NDPI …)
     /// are opened with OpenSlide.
+    /// A local folder opens as a DICOM series (its instance files).
     pub async fn open(url: &str) -> Result<Self> {
+        if let Some(dir) = crate::source::local_dir(url) {
+            return Self::open_dicom_folder(&dir).await;
+        }
         let (source, head) = Source::open_url(url).await?;
+        let local = source.local_path();
+        if let Some(path) = local.as_deref().filter(|p| runtime::openslide_only(p)) {
+            #[cfg(feature = "openslide")]
+            if let Ok(s) = Self::open_with_openslide(path).await {
+                return Ok(s);
+            }
+            return Self::open_with_runtime_openslide(path).await;
+        }
         let pure = Self::from_source(source.clone(), head).await;
         #[cfg(feature = "openslide")]
         if let Err(e) = &pure
@@ -144,7 +163,29 @@ impl Slide {
                 .await
                 .map_err(|_| pure.unwrap_err());
         }
+        // Formats the pure readers refuse (Philips TIFF variants, …): OpenSlide, if found.
+        if let Err(e) = &pure
+            && matches!(e.kind(), crate::ErrorKind::Unsupported)
+            && let Some(path) = &local
+            && runtime::library().is_ok()
+            && let Ok(s) = Self::open_with_runtime_openslide(path).await
+        {
+            return Ok(s);
+        }
         pure
+    }
+
+    /// Which reader reads this slide: `exact-tiles` (pure Rust), `openslide-rs` (the
+    /// `openslide` feature) or `openslide-runtime` (the library loaded at run time).
+    pub fn reader(&self) -> &'static str {
+        #[cfg(feature = "openslide")]
+        if self.osr.is_some() {
+            return "openslide-rs";
+        }
+        if self.runtime.is_some() {
+            return "openslide-runtime";
+        }
+        "exact-tiles"
     }
 
     /// Open the object at `path` in `store` (at most a few GETs: see [`Source::from_store`]).
@@ -155,6 +196,13 @@ impl Slide {
 
     /// Open a slide from a [`Source`]; `head` holds its first bytes if already read.
     pub async fn from_source(source: Source, head: Option<Bytes>) -> Result<Self> {
+        let magic = match &head {
+            Some(h) => h.slice(..h.len().min(132)),
+            None => source.read(0..source.size().min(132)).await?,
+        };
+        if crate::dicom::is_dicom(&magic) {
+            return Self::open_dicom(source, head).await;
+        }
         let dirs = tiff::read_directories(&source, head, &Limits::default()).await?;
         Self::from_directories(source, dirs)
     }
@@ -209,6 +257,21 @@ impl Slide {
             level_dirs.push(Arc::new(first.clone()));
             "tiff"
         };
+        Self::assemble(source, vendor, level_dirs, properties, associated, true)
+    }
+
+    /// A slide of `level_dirs` (any order) and `associated` images: levels sorted finest
+    /// first, OpenSlide's level properties added to `properties`. `app14`: put an Adobe APP14
+    /// marker before the passthrough tiles of RGB levels (TIFF; DICOM frames pass unchanged).
+    fn assemble(
+        source: Source,
+        vendor: &str,
+        mut level_dirs: Vec<Arc<Directory>>,
+        mut properties: BTreeMap<String, String>,
+        associated: BTreeMap<String, Associated>,
+        app14: bool,
+    ) -> Result<Self> {
+        let name = source.name().to_string();
         if level_dirs.is_empty() {
             return Err(Error::corrupt(&name, "no tiled image levels"));
         }
@@ -226,7 +289,7 @@ impl Slide {
                 && dir.is_tiled()
                 && matches!(dir.samples_per_pixel, 1 | 3)
             {
-                let rgb = dir.photometric == photometric::RGB;
+                let rgb = app14 && dir.photometric == photometric::RGB;
                 Some(
                     jpeg::tile_prefix(dir.jpeg_tables.as_deref(), rgb)
                         .map_err(|e| Error::corrupt(&name, e.0))?,
@@ -276,6 +339,7 @@ impl Slide {
             budget: None,
             #[cfg(feature = "openslide")]
             osr: None,
+            runtime: None,
         })
     }
 
@@ -501,6 +565,9 @@ impl Slide {
         #[cfg(feature = "openslide")]
         if let Some(osr) = &self.osr {
             return openslide::associated(osr.clone(), name, self.name()).await;
+        }
+        if let Some(h) = &self.runtime {
+            return runtime::associated(h.clone(), name, self.name()).await;
         }
         let a = self.associated.get(name).ok_or_else(|| {
             Error::not_found(format!("associated image {name:?} in {}", self.name()))

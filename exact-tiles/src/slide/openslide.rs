@@ -93,6 +93,7 @@ impl Slide {
             tiles: ByteCache::new(0),
             budget: None,
             osr: Some(Arc::new(osr)),
+            runtime: None,
         })
     }
 }

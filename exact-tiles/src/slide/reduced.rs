@@ -117,9 +117,9 @@ impl Slide {
         let what = format!("a {w}x{h} region of {}", self.name());
         let (fx, fy) = out.map_or((1, 1), |o| resize::pil_reduce_factors((w, h), o));
         #[cfg(feature = "openslide")]
-        let streamable = self.osr.is_none();
+        let streamable = self.osr.is_none() && self.runtime.is_none();
         #[cfg(not(feature = "openslide"))]
-        let streamable = true;
+        let streamable = self.runtime.is_none();
         let large = u64::from(w) * u64::from(h) > DIRECT_REGION_PIXELS;
         let Some((ow, oh)) = out.filter(|_| streamable && large && (fx > 1 || fy > 1)) else {
             super::region::check_region_size(w, h)?;

@@ -94,6 +94,9 @@ impl Slide {
             return super::openslide::read_region(osr.clone(), x, y, level, w, h, ds, self.name())
                 .await;
         }
+        if let Some(rt) = &self.runtime {
+            return super::runtime::read_region(rt.clone(), x, y, level, w, h, self.name()).await;
+        }
         // OpenSlide handles a negative corner by a whole-pixel shift of the output, then reads
         // from 0 on that axis.
         let shift = |v: i64| if v < 0 { ((-v) as f64 / ds) as i64 } else { 0 };
@@ -152,9 +155,9 @@ impl Slide {
     ) -> Result<Image> {
         let ds = self.level(level)?.downsample;
         #[cfg(feature = "openslide")]
-        let direct = self.osr.is_none();
+        let direct = self.osr.is_none() && self.runtime.is_none();
         #[cfg(not(feature = "openslide"))]
-        let direct = true;
+        let direct = self.runtime.is_none();
         if direct && x >= 0 && y >= 0 && u64::from(w) * u64::from(h) <= MAX_REGION_PIXELS {
             let (ox, oy) = (x as f64 / ds, y as f64 / ds);
             let (ix, iy) = (ox.floor(), oy.floor());
