@@ -46,6 +46,18 @@ pub enum Kind {
     Export = 21,
     /// Leases on background jobs ([`crate::catalog::Leases`]): owner and expiry, by job id.
     Lease = 22,
+    /// Processing plugins (models), see [`crate::catalog::Plugin`].
+    Plugin = 24,
+    /// Runs of a plugin on an image ([`crate::catalog::PluginJob`]).
+    PluginJob = 25,
+    /// A job's results ([`crate::catalog::PluginResult`]).
+    PluginResult = 26,
+    /// Named layers of a result ([`crate::catalog::PluginResultEntry`]).
+    PluginResultEntry = 27,
+    /// Proposed objects of a result entry ([`crate::catalog::PluginResultAnnotation`]).
+    PluginResultAnnotation = 28,
+    /// Overlay bitmaps of a result entry ([`crate::catalog::PluginResultBitmap`]).
+    PluginResultBitmap = 29,
 }
 
 impl Kind {
@@ -73,6 +85,12 @@ impl Kind {
         Kind::AccessToken,
         Kind::Export,
         Kind::Lease,
+        Kind::Plugin,
+        Kind::PluginJob,
+        Kind::PluginResult,
+        Kind::PluginResultEntry,
+        Kind::PluginResultAnnotation,
+        Kind::PluginResultBitmap,
     ];
 
     /// The byte that tags this kind in keys.
@@ -135,6 +153,20 @@ pub enum Index {
     Trash = 31,
     /// Exports by set: key = image set id.
     ExportBySet = 32,
+    /// Plugin jobs by image: key = image id.
+    PluginJobByImage = 34,
+    /// Plugin results by plugin: key = plugin id.
+    PluginResultByPlugin = 35,
+    /// Result entries by result: key = plugin result id.
+    PluginEntryByResult = 36,
+    /// Result annotations by entry: key = result entry id.
+    PluginAnnotationByEntry = 37,
+    /// Result bitmaps by entry: key = result entry id.
+    PluginBitmapByEntry = 38,
+    /// The tiles a plugin job has finished: key = job id | tile number, id = job id, value =
+    /// how many proposals the tile gave. Written in the same batch as the tile's annotations,
+    /// so a tile is either done with its proposals or not done at all.
+    PluginJobTiles = 39,
 }
 
 impl Index {
@@ -172,6 +204,12 @@ impl Index {
         Index::Quarantine,
         Index::Trash,
         Index::ExportBySet,
+        Index::PluginJobByImage,
+        Index::PluginResultByPlugin,
+        Index::PluginEntryByResult,
+        Index::PluginAnnotationByEntry,
+        Index::PluginBitmapByEntry,
+        Index::PluginJobTiles,
     ];
 
     /// The record kind whose ids this index's entries point at; `None` for the indexes whose
@@ -196,11 +234,17 @@ impl Index {
             Index::CredentialByUser => Kind::Credential,
             Index::TokenDigest | Index::TokenByUser => Kind::AccessToken,
             Index::ExportBySet => Kind::Export,
+            Index::PluginJobByImage => Kind::PluginJob,
+            Index::PluginResultByPlugin => Kind::PluginResult,
+            Index::PluginEntryByResult => Kind::PluginResultEntry,
+            Index::PluginAnnotationByEntry => Kind::PluginResultAnnotation,
+            Index::PluginBitmapByEntry => Kind::PluginResultBitmap,
             Index::AnnotationGrid
             | Index::AnnotationLocator
             | Index::Changes
             | Index::Quarantine
-            | Index::Trash => return None,
+            | Index::Trash
+            | Index::PluginJobTiles => return None,
         })
     }
 }

@@ -14,6 +14,8 @@ mod leases;
 mod listing;
 mod lists;
 mod misc;
+mod processing;
+mod processing_model;
 mod query;
 mod sets;
 mod status;
@@ -35,6 +37,11 @@ pub use listing::{AnnotationList, FieldFilters, Paged, TimeBounds};
 pub use misc::{
     ExportFormats, LogImageActions, MediaFiles, NewExportFormat, ScreeningModes, SetTags,
     Verifications,
+};
+pub use processing::{JobProgress, ModelAllowlist, Processing};
+pub use processing_model::{
+    JobState, ModelEndpoint, Plugin, PluginJob, PluginResult, PluginResultAnnotation,
+    PluginResultBitmap, PluginResultEntry,
 };
 pub use query::{AnnotationExtras, AnnotationQuery};
 pub use sets::{

@@ -18,6 +18,7 @@ mod legacy;
 mod legacy_sync;
 mod manage;
 mod overview;
+mod processing;
 mod products;
 mod session;
 mod set_meta;
@@ -74,7 +75,7 @@ pub fn routes() -> Router<AppState> {
         .merge(exports::routes())
         .merge(annotation_bulk::routes())
         .merge(slides::routes())
-        .route("/api/v1/processing/{*rest}", axum::routing::any(not_yet))
+        .merge(processing::routes())
         .route("/api/v1/images/registration/", axum::routing::any(not_yet))
         .route(
             "/api/v1/images/registration/{*rest}",
