@@ -29,12 +29,19 @@ from exact_sync.v1.models import (PluginJob, PluginResult, PluginResultAnnotatio
 class Models(BaseHTTPRequestHandler):
     """`/colour/` is the example model; the other paths misbehave as their names say."""
     calls = []
+    answers = {}
     stall = threading.Event()
+    gate = threading.Event()
 
     def do_POST(self):
         data = self.rfile.read(int(self.headers["Content-Length"]))
         path = self.path.split("?")[0]
         Models.calls.append(self.path)
+        tile = int(self.path.split("tile=")[1].split("&")[0])
+        if path == "/gate/" and tile >= 1:
+            Models.gate.wait(30)
+        if path == "/flaky/" and tile >= 1:
+            return self.answer(500, b"model crashed")
         if path == "/slow/":
             Models.stall.wait(30)
         if path == "/error/":
@@ -52,7 +59,9 @@ class Models(BaseHTTPRequestHandler):
                   "properties": {"class": "tissue", "score": 0.5}}
             return self.answer(200, json.dumps({"type": "FeatureCollection",
                                                 "features": [pt] * 50_000}).encode())
-        self.answer(200, json.dumps(colour_model.segment(data)).encode())
+        answer = colour_model.segment(data)
+        Models.answers[self.path] = answer
+        self.answer(200, json.dumps(answer).encode())
 
     def answer(self, status, body):
         self.send_response(status)
@@ -71,6 +80,7 @@ def model_url():
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     Models.stall.set()
+    Models.gate.set()
     httpd.shutdown()
 
 
@@ -167,3 +177,128 @@ def test_exact_sync_processing_calls(srv, world, tmp_path):
                    json={"pluginresultentry": entry.id, "vector": "{not json"})
     assert bad.status_code == 400 and "vector" in bad.text, bad.text
     assert len(api.list_plugin_result_annotations().results) == 1
+
+
+def model_plugin(srv, world, url, **extra):
+    body = {"name": f"model {url}", "products": [world["product"]], "model_url": url,
+            "model_version": "1.0", "model_tile_size": 256,
+            "model_classes": {"tissue": world["tissue"]}, **extra}
+    return srv.ok(srv.post("/api/v1/processing/plugins/", json=body), 201).json()
+
+
+def run_job(srv, world, plugin, region, wait_for_state=("done", "failed")):
+    job = srv.ok(srv.post("/api/v1/processing/pluginjobs/",
+                          json={"plugin": plugin["id"], "image": world["image"]["id"],
+                                "region": region}), 201).json()
+    return wait_job(srv, job["id"], wait_for_state)
+
+
+def wait_job(srv, job_id, states, timeout=60):
+    for _ in range(timeout * 10):
+        job = srv.ok(srv.get(f"/api/v1/processing/pluginjobs/{job_id}/")).json()
+        if job["state"] in states:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} stuck: {job}")
+
+
+def proposals(srv, world, job_id=None):
+    got = srv.ok(srv.get("/api/v1/annotations/annotations/",
+                         params={"image": world["image"]["id"], "limit": 100000})).json()["results"]
+    return [a for a in got if (a.get("meta_data") or {}).get("job", -1) == job_id or
+            (job_id is None and (a.get("meta_data") or {}).get("generated"))]
+
+
+def test_model_urls_must_be_allowed(srv, world, model_url):
+    for url in ["http://169.254.169.254/latest/", model_url + "@evil.example/",
+                model_url.replace("127.0.0.1", "localhost") + "/colour/",
+                model_url + "/colour/../admin"]:
+        r = srv.post("/api/v1/processing/plugins/",
+                     json={"name": "bad", "products": [world["product"]], "model_url": url})
+        assert r.status_code == 403 and "not allowed" in r.text, (url, r.text)
+    assert not [p for p in srv.ok(srv.get("/api/v1/processing/plugins/")).json()["results"]
+                if p["name"] == "bad"]
+
+
+def test_job_writes_the_models_proposals_and_review(srv, world, model_url):
+    plugin = model_plugin(srv, world, model_url + "/colour/")
+    job = run_job(srv, world, plugin, [0, 0, 512, 512])
+    assert job["state"] == "done", job
+    assert job["tiles_total"] == 4 and job["tiles_done"] == 4 and job["processing_complete"] == 100
+    # The stored geometry is the model's answer moved to the tile's place on the slide.
+    expected = set()
+    for path, answer in Models.answers.items():
+        if not path.startswith("/colour/"):
+            continue
+        q = dict(p.split("=") for p in path.split("?")[1].split("&"))
+        for f in answer["features"]:
+            ring = f["geometry"]["coordinates"][0][:-1]
+            expected.add(tuple((int(q["x"]) + x, int(q["y"]) + y) for x, y in ring))
+    got = proposals(srv, world, job["id"])
+    assert len(got) == job["proposals"] == len(expected) > 0
+    stored = {tuple((a["vector"][f"x{i}"], a["vector"][f"y{i}"]) for i in range(1, 5)) for a in got}
+    assert stored == expected
+    meta = got[0]["meta_data"]
+    assert meta["generated"] is True and meta["model"] == plugin["name"] and meta["version"] == "1.0"
+
+    # The review queue: lowest score first; accept by threshold, reject the rest.
+    queue = srv.ok(srv.get("/api/v1/processing/review/",
+                           params={"image": world["image"]["id"], "limit": 100000})).json()
+    scores = [a["meta_data"]["score"] for a in queue["results"]]
+    assert scores == sorted(scores) and queue["count"] == len(got)
+    threshold = scores[len(scores) // 2]
+    high = [a for a in got if a["meta_data"]["score"] >= threshold]
+    r = srv.ok(srv.post("/api/v1/processing/review/accept/",
+                        json={"image_set": world["set"], "annotation_type": world["tissue"],
+                              "min_score": threshold})).json()
+    assert r["accepted"] == len(high) and sorted(r["ids"]) == sorted(a["id"] for a in high)
+    a = srv.ok(srv.get(f"/api/v1/annotations/annotations/{high[0]['id']}/")).json()
+    assert a["meta_data"]["generated"] is False and not a["deleted"]
+    r = srv.ok(srv.post("/api/v1/processing/review/reject/",
+                        json={"image": world["image"]["id"]})).json()
+    assert r["rejected"] == len(got) - len(high)
+    assert srv.ok(srv.get("/api/v1/processing/review/",
+                          params={"image": world["image"]["id"]})).json()["count"] == 0
+
+
+@pytest.mark.parametrize("path,reason,extra", [
+    ("/error/", "HTTP 500", {}),
+    ("/garbage/", "malformed JSON", {}),
+    ("/outside/", "outside the 256", {}),
+    ("/many/", "too many objects", {"model_max_objects": 1000}),
+    ("/slow/", "did not answer within 1 s", {"model_timeout": 1}),
+])
+def test_bad_models_fail_the_job_with_the_reason(srv, world, model_url, path, reason, extra):
+    plugin = model_plugin(srv, world, model_url + path, **extra)
+    job = run_job(srv, world, plugin, [0, 0, 256, 256])
+    assert job["state"] == "failed" and reason in job["error_message"], job
+    assert job["tiles_done"] == 0 and proposals(srv, world, job["id"]) == []
+
+
+def test_what_was_done_stays_cancel_and_resume(srv, world, model_url):
+    flaky = model_plugin(srv, world, model_url + "/flaky/")
+    job = run_job(srv, world, flaky, [0, 0, 512, 256])
+    assert job["state"] == "failed" and "HTTP 500" in job["error_message"]
+    assert job["tiles_done"] == 1 and len(proposals(srv, world, job["id"])) == job["proposals"] > 0
+
+    gated = model_plugin(srv, world, model_url + "/gate/")
+    job = srv.ok(srv.post("/api/v1/processing/pluginjobs/",
+                          json={"plugin": gated["id"], "image": world["image"]["id"],
+                                "region": [0, 0, 768, 256]}), 201).json()
+    for _ in range(300):  # until the worker waits on tile 1
+        if any(c.startswith("/gate/") and "tile=1" in c for c in Models.calls):
+            break
+        time.sleep(0.1)
+    cancelled = srv.ok(srv.post(f"/api/v1/processing/pluginjobs/{job['id']}/cancel/")).json()
+    assert cancelled["state"] == "cancelled"
+    Models.gate.set()
+    time.sleep(1)
+    assert srv.ok(srv.get(f"/api/v1/processing/pluginjobs/{job['id']}/")).json()["state"] == "cancelled"
+    assert not any(c.startswith("/gate/") and "tile=2" in c for c in Models.calls)
+    resumed = srv.ok(srv.post(f"/api/v1/processing/pluginjobs/{job['id']}/resume/")).json()
+    assert resumed["state"] == "queued"
+    done = wait_job(srv, job["id"], ("done", "failed"))
+    assert done["state"] == "done" and done["tiles_done"] == 3, done
+    gate_calls = [c for c in Models.calls if c.startswith("/gate/")]
+    assert sum("tile=0&" in c or c.endswith("tile=0") for c in gate_calls) == 1  # not redone
+    assert len(proposals(srv, world, job["id"])) == done["proposals"]

@@ -38,7 +38,7 @@ pub use misc::{
     ExportFormats, LogImageActions, MediaFiles, NewExportFormat, ScreeningModes, SetTags,
     Verifications,
 };
-pub use processing::{JobProgress, ModelAllowlist, Processing};
+pub use processing::{JobProgress, ModelAllowlist, Processing, ProposalFilter};
 pub use processing_model::{
     JobState, ModelEndpoint, Plugin, PluginJob, PluginResult, PluginResultAnnotation,
     PluginResultBitmap, PluginResultEntry,

@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use exact_core::catalog::{
     ModelAllowlist, Plugin, PluginJob, PluginResult, PluginResultAnnotation, PluginResultBitmap,
-    PluginResultEntry,
+    PluginResultEntry, ProposalFilter,
 };
 use exact_core::wire::Obj;
 use exact_core::{
@@ -98,6 +98,9 @@ pub(super) fn routes() -> Router<AppState> {
             "/processing/api/plugin_job/create/",
             post(legacy_create_job),
         )
+        .route("/api/v1/processing/review/", get(review_queue))
+        .route("/api/v1/processing/review/accept/", post(review_accept))
+        .route("/api/v1/processing/review/reject/", post(review_reject))
 }
 
 /// The prefixes model URLs may have: `EXACT_MODEL_HOSTS` (comma-separated), set by whoever
@@ -416,17 +419,20 @@ async fn job(r: Req, Id(id): Id) -> ApiResult<Json<Value>> {
 
 async fn create_job(r: Req, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {
     let o = body.object()?;
-    r.created(move |r| {
-        let plugin = PluginId(o.req_u64("plugin")?);
-        let image = ImageId(o.req_u64("image")?);
-        let job =
-            r.exact
-                .catalog()
-                .processing()
-                .create_job(&r.actor, plugin, image, region(&o)?)?;
-        Ok(render_job(&job))
-    })
-    .await
+    let out = r
+        .created(move |r| {
+            let plugin = PluginId(o.req_u64("plugin")?);
+            let image = ImageId(o.req_u64("image")?);
+            let job =
+                r.exact
+                    .catalog()
+                    .processing()
+                    .create_job(&r.actor, plugin, image, region(&o)?)?;
+            Ok(render_job(&job))
+        })
+        .await;
+    crate::models::wake();
+    out
 }
 
 /// EXACT's form endpoint: `image_id`, `plugin_id` → 201 with the job.
@@ -480,6 +486,7 @@ async fn resume_job(r: Req, Id(id): Id) -> ApiResult<Json<Value>> {
             ))
         })
         .await?;
+    crate::models::wake();
     Ok(j)
 }
 
@@ -730,4 +737,94 @@ async fn bitmap_file(r: Req, Id(id): Id) -> ApiResult<([(HeaderName, String); 1]
     })
     .await?;
     blob_download(&r, &b.bitmap).await
+}
+
+// ---- review of model proposals ----
+
+/// The images and filter of a review: `image` or `image_set`, plus `annotation_type`,
+/// `min_score`, `max_score` (query parameters or body fields).
+fn review_scope(r: &Req, o: &Obj) -> ApiResult<(Vec<ImageId>, ProposalFilter)> {
+    let p = r.exact.catalog().processing();
+    let images = match (o.u64("image")?, o.u64("image_set")?) {
+        (Some(i), None) => vec![ImageId(i)],
+        (None, Some(s)) => p.images_of_set(&r.actor, exact_core::ImageSetId(s))?,
+        _ => {
+            return Err(ApiError::bad(
+                "image",
+                "give exactly one of image and image_set",
+            ));
+        }
+    };
+    let filter = ProposalFilter {
+        annotation_type: o.u64("annotation_type")?.map(exact_core::AnnotationTypeId),
+        min_score: o.f64("min_score")?,
+        max_score: o.f64("max_score")?,
+    };
+    Ok((images, filter))
+}
+
+fn query_obj(r: &Req) -> Obj {
+    Obj::from_pairs(r.q.params.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
+/// `GET processing/review/?image=…|image_set=…`: the proposals, lowest score first (paged).
+async fn review_queue(r: Req) -> ApiResult<Json<Value>> {
+    crate::blocking(move || {
+        let o = query_obj(&r);
+        let (images, filter) = review_scope(&r, &o)?;
+        let items: Vec<Value> = r
+            .exact
+            .catalog()
+            .processing()
+            .proposals(&r.actor, &images, &filter)?
+            .iter()
+            .map(json)
+            .collect();
+        // Keep the queue's order (not by id): page it as it is.
+        let range = crate::pagination::window(&r.q, items.len())?;
+        let count = items.len();
+        let page: Vec<Value> = items
+            .into_iter()
+            .skip(range.start)
+            .take(range.len())
+            .collect();
+        Ok(Json(crate::pagination::envelope(
+            &r.q,
+            count,
+            page,
+            |_| {},
+        )?))
+    })
+    .await
+}
+
+async fn review(r: Req, body: Body, accept: bool) -> ApiResult<Json<Value>> {
+    let mut o = query_obj(&r);
+    if let Value::Object(m) = body.0 {
+        o.0.extend(m);
+    }
+    crate::blocking(move || {
+        let (images, filter) = review_scope(&r, &o)?;
+        let done = r
+            .exact
+            .catalog()
+            .processing()
+            .review(&r.actor, &images, &filter, accept)?;
+        let ids: Vec<u64> = done.iter().map(|a| a.id.0).collect();
+        Ok(Json(serde_json::json!({
+            (if accept { "accepted" } else { "rejected" }): ids.len(),
+            "ids": ids,
+        })))
+    })
+    .await
+}
+
+/// `POST processing/review/accept/`: the selected proposals become normal annotations.
+async fn review_accept(r: Req, body: Body) -> ApiResult<Json<Value>> {
+    review(r, body, true).await
+}
+
+/// `POST processing/review/reject/`: the selected proposals are soft-deleted.
+async fn review_reject(r: Req, body: Body) -> ApiResult<Json<Value>> {
+    review(r, body, false).await
 }
