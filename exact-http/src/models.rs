@@ -198,9 +198,7 @@ async fn run_tiles(
             ..Default::default()
         },
     )
-    .await
-    .ok_or("cancelled")
-    .ok();
+    .await;
     for tile in 0..total {
         if done.contains(&tile) {
             continue;

@@ -1194,6 +1194,16 @@ impl Processing<'_> {
         }
         let mut tx = Tx::default();
         tx.remove(&job);
+        // Its done-tile set goes with it.
+        for tile in self.tiles_done(id)? {
+            tx.batch.entries.push(EntryWrite {
+                index: Index::PluginJobTiles,
+                key: Key::new().u64(id.0).u64(tile).build(),
+                id: id.0,
+                value: None,
+                expect: Expect::Anything,
+            });
+        }
         tx.commit(self.0)
     }
 }
