@@ -13,17 +13,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import requests
 from conftest import CMU, PASSWORD, REPO, Server, exact_bin, free_port, wait_for
 
 sys.path.insert(0, str(REPO / "examples"))
 import colour_model  # noqa: E402
-
 from exact_sync.v1.api.processing_api import ProcessingApi  # noqa: E402
 from exact_sync.v1.api_client import ApiClient  # noqa: E402
 from exact_sync.v1.configuration import Configuration  # noqa: E402
-from exact_sync.v1.models import (PluginJob, PluginResult, PluginResultAnnotation,  # noqa: E402
-                                  PluginResultEntry)
+from exact_sync.v1.models import PluginJob, PluginResult, PluginResultAnnotation, PluginResultEntry  # noqa: E402
 
 
 class Models(BaseHTTPRequestHandler):
