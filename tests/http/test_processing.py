@@ -174,6 +174,8 @@ def test_exact_sync_processing_calls(srv, world, tmp_path):
                    json={"pluginresultentry": entry.id, "vector": "{not json"})
     assert bad.status_code == 400 and "vector" in bad.text, bad.text
     assert len(api.list_plugin_result_annotations().results) == 1
+    gone = srv.delete(f"/api/v1/processing/pluginresults/{result.id}/")
+    assert gone.status_code == 405 and "kept" in gone.json()["detail"], gone.text
 
 
 def model_plugin(srv, world, url, **extra):

@@ -37,7 +37,10 @@ pub(super) fn routes() -> Router<AppState> {
         )
         .route(
             "/api/v1/processing/plugins/{id}/",
-            get(plugin).patch(update_plugin).put(update_plugin),
+            get(plugin)
+                .patch(update_plugin)
+                .put(update_plugin)
+                .delete(kept),
         )
         .route("/api/v1/processing/plugins/{id}/icon/", get(icon))
         .route("/api/v1/processing/pluginjobs/", get(jobs).post(create_job))
@@ -62,7 +65,10 @@ pub(super) fn routes() -> Router<AppState> {
         )
         .route(
             "/api/v1/processing/pluginresults/{id}/",
-            get(result).patch(update_result).put(update_result),
+            get(result)
+                .patch(update_result)
+                .put(update_result)
+                .delete(kept),
         )
         .route(
             "/api/v1/processing/pluginresultentrys/",
@@ -70,7 +76,10 @@ pub(super) fn routes() -> Router<AppState> {
         )
         .route(
             "/api/v1/processing/pluginresultentrys/{id}/",
-            get(entry).patch(update_entry).put(update_entry),
+            get(entry)
+                .patch(update_entry)
+                .put(update_entry)
+                .delete(kept),
         )
         .route(
             "/api/v1/processing/pluginresultannotations/",
@@ -80,7 +89,8 @@ pub(super) fn routes() -> Router<AppState> {
             "/api/v1/processing/pluginresultannotations/{id}/",
             get(result_annotation)
                 .patch(update_result_annotation)
-                .put(update_result_annotation),
+                .put(update_result_annotation)
+                .delete(kept),
         )
         .route(
             "/api/v1/processing/pluginresultbitmaps/",
@@ -88,7 +98,10 @@ pub(super) fn routes() -> Router<AppState> {
         )
         .route(
             "/api/v1/processing/pluginresultbitmaps/{id}/",
-            get(bitmap).patch(update_bitmap).put(update_bitmap),
+            get(bitmap)
+                .patch(update_bitmap)
+                .put(update_bitmap)
+                .delete(kept),
         )
         .route(
             "/api/v1/processing/pluginresultbitmaps/{id}/bitmap/",
@@ -101,6 +114,21 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/processing/review/", get(review_queue))
         .route("/api/v1/processing/review/accept/", post(review_accept))
         .route("/api/v1/processing/review/reject/", post(review_reject))
+}
+
+/// DELETE of processing records other than jobs: refused with the reason (they are the record
+/// of what a model produced; a job's proposals are reviewed, not deleted here).
+async fn kept(uri: axum::http::Uri) -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(serde_json::json!({
+            "detail": format!(
+                "{} cannot be deleted: processing results are kept (reject proposals through \
+                 /api/v1/processing/review/reject/)",
+                uri.path()
+            )
+        })),
+    )
 }
 
 /// The prefixes model URLs may have: `EXACT_MODEL_HOSTS` (comma-separated), set by whoever
