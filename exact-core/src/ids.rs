@@ -67,6 +67,18 @@ ids! {
     ExportId = "export";
     /// One entry of an annotation's history.
     ChangeId = "annotation change";
+    /// A processing plugin (a model).
+    PluginId = "plugin";
+    /// A run of a plugin on an image.
+    PluginJobId = "plugin job";
+    /// The result of a plugin job.
+    PluginResultId = "plugin result";
+    /// A named layer of a plugin result.
+    PluginResultEntryId = "plugin result entry";
+    /// An object a plugin proposed.
+    PluginResultAnnotationId = "plugin result annotation";
+    /// An overlay bitmap a plugin produced.
+    PluginResultBitmapId = "plugin result bitmap";
     /// A team or global message (EXACT's tagger_messages).
     MessageId = "message";
     /// That a user read a message.

@@ -46,6 +46,18 @@ pub enum Kind {
     Export = 21,
     /// Leases on background jobs ([`crate::catalog::Leases`]): owner and expiry, by job id.
     Lease = 22,
+    /// Processing plugins (models), see [`crate::catalog::Plugin`].
+    Plugin = 24,
+    /// Runs of a plugin on an image ([`crate::catalog::PluginJob`]).
+    PluginJob = 25,
+    /// A job's results ([`crate::catalog::PluginResult`]).
+    PluginResult = 26,
+    /// Named layers of a result ([`crate::catalog::PluginResultEntry`]).
+    PluginResultEntry = 27,
+    /// Proposed objects of a result entry ([`crate::catalog::PluginResultAnnotation`]).
+    PluginResultAnnotation = 28,
+    /// Overlay bitmaps of a result entry ([`crate::catalog::PluginResultBitmap`]).
+    PluginResultBitmap = 29,
     /// Team and global messages ([`crate::model::Message`]).
     Message = 30,
     /// Who read which message ([`crate::model::MessageRead`]).
@@ -81,6 +93,12 @@ impl Kind {
         Kind::AccessToken,
         Kind::Export,
         Kind::Lease,
+        Kind::Plugin,
+        Kind::PluginJob,
+        Kind::PluginResult,
+        Kind::PluginResultEntry,
+        Kind::PluginResultAnnotation,
+        Kind::PluginResultBitmap,
         Kind::Message,
         Kind::MessageRead,
         Kind::ImageRegistration,
@@ -151,6 +169,20 @@ pub enum Index {
     /// value = a generation and per (type, state) deltas (see `catalog::counts`); the empty
     /// key marks them built for every image.
     AnnotationCounts = 33,
+    /// Plugin jobs by image: key = image id.
+    PluginJobByImage = 34,
+    /// Plugin results by plugin: key = plugin id.
+    PluginResultByPlugin = 35,
+    /// Result entries by result: key = plugin result id.
+    PluginEntryByResult = 36,
+    /// Result annotations by entry: key = result entry id.
+    PluginAnnotationByEntry = 37,
+    /// Result bitmaps by entry: key = result entry id.
+    PluginBitmapByEntry = 38,
+    /// The tiles a plugin job has finished: key = job id | tile number, id = job id, value =
+    /// how many proposals the tile gave. Written in the same batch as the tile's annotations,
+    /// so a tile is either done with its proposals or not done at all.
+    PluginJobTiles = 39,
     /// Messages by team: key = team id (none for global messages).
     MessageByTeam = 40,
     /// Read marks: key = (message id, user id), unique.
@@ -198,7 +230,13 @@ impl Index {
         Index::Quarantine,
         Index::Trash,
         Index::ExportBySet,
+        Index::PluginJobByImage,
+        Index::PluginResultByPlugin,
+        Index::PluginEntryByResult,
+        Index::PluginAnnotationByEntry,
+        Index::PluginBitmapByEntry,
         Index::AnnotationCounts,
+        Index::PluginJobTiles,
         Index::MessageByTeam,
         Index::MessageReadPair,
         Index::MessageReadByUser,
@@ -228,6 +266,11 @@ impl Index {
             Index::CredentialByUser => Kind::Credential,
             Index::TokenDigest | Index::TokenByUser => Kind::AccessToken,
             Index::ExportBySet => Kind::Export,
+            Index::PluginJobByImage => Kind::PluginJob,
+            Index::PluginResultByPlugin => Kind::PluginResult,
+            Index::PluginEntryByResult => Kind::PluginResultEntry,
+            Index::PluginAnnotationByEntry => Kind::PluginResultAnnotation,
+            Index::PluginBitmapByEntry => Kind::PluginResultBitmap,
             Index::MessageByTeam => Kind::Message,
             Index::MessageReadPair | Index::MessageReadByUser => Kind::MessageRead,
             Index::RegistrationPair => Kind::ImageRegistration,
@@ -237,7 +280,8 @@ impl Index {
             | Index::Changes
             | Index::Quarantine
             | Index::Trash
-            | Index::AnnotationCounts => return None,
+            | Index::AnnotationCounts
+            | Index::PluginJobTiles => return None,
         })
     }
 }

@@ -11,6 +11,7 @@ pub mod body;
 pub mod error;
 pub mod events;
 pub mod expand;
+pub mod models;
 pub mod openapi;
 pub mod ops;
 pub mod overview;

@@ -520,6 +520,8 @@ fn serve(data: DataArgs, bind: SocketAddr, net: NetArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        // Jobs of model plugins (issue 16): one at a time, tile by tile.
+        let _models = exact_http::models::start(&exact);
         let app = exact_http::router_with(exact, router_opts);
         match exact_http::serve::serve(listener, app, serve_opts, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,

@@ -5,7 +5,7 @@
 //! the job ends. Jobs do not survive their process (see [`exact_core::catalog::ImportJobs`]).
 
 use crate::Exact;
-use exact_core::catalog::{ImportJob, JobState};
+use exact_core::catalog::{ImportJob, ImportState};
 use exact_core::{Actor, Error, ErrorKind, ImageSetId, Result};
 use exact_interop::{ImportOptions, ImportProgress};
 use std::time::{Duration, Instant};
@@ -52,7 +52,7 @@ fn run(
     let jobs = exact.catalog().import_jobs();
     let note = |p: &ImportProgress| {
         let r = jobs.update(&actor, id, |j| {
-            j.state = JobState::Running;
+            j.state = ImportState::Running;
             j.phase = p.phase.to_owned();
             j.bytes_read = p.bytes_read;
             j.items_read = p.items_read;
@@ -85,9 +85,9 @@ fn run(
     let r = jobs.update(&actor, id, |j| match &outcome {
         Ok(report) => {
             j.state = if report.refused_count > 0 {
-                JobState::Refused
+                ImportState::Refused
             } else {
-                JobState::Done
+                ImportState::Done
             };
             j.phase = "finished".into();
             j.bytes_read = j.bytes_total;
@@ -104,7 +104,7 @@ fn run(
             }
         }
         Err(e) => {
-            j.state = JobState::Failed;
+            j.state = ImportState::Failed;
             j.phase = "finished".into();
             j.written = 0;
             j.error_kind = Some(format!("{:?}", e.kind()));

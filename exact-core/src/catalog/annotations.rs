@@ -130,14 +130,25 @@ pub(crate) struct ImageCtx {
 impl Annotations<'_> {
     /// Creates one annotation.
     pub fn create(&self, actor: &Actor, new: NewAnnotation) -> Result<Annotation> {
-        let mut out = self.create_many_inner(actor, vec![new], false)?;
+        let mut out = self.create_many_inner(actor, vec![new], false, Vec::new())?;
         Ok(out.remove(0))
     }
 
     /// Creates many annotations in one atomic, durable batch (all or none). Errors name the
     /// offending element as `[i].field`.
     pub fn create_many(&self, actor: &Actor, news: Vec<NewAnnotation>) -> Result<Vec<Annotation>> {
-        self.create_many_inner(actor, news, true)
+        self.create_many_inner(actor, news, true, Vec::new())
+    }
+
+    /// Like [`Annotations::create_many`], committing `extra` index entries in the same batch
+    /// (a model job marks the tile whose proposals these are as done).
+    pub(crate) fn create_many_with(
+        &self,
+        actor: &Actor,
+        news: Vec<NewAnnotation>,
+        extra: Vec<crate::store::EntryWrite>,
+    ) -> Result<Vec<Annotation>> {
+        self.create_many_inner(actor, news, true, extra)
     }
 
     fn create_many_inner(
@@ -145,6 +156,7 @@ impl Annotations<'_> {
         actor: &Actor,
         news: Vec<NewAnnotation>,
         indexed: bool,
+        extra: Vec<crate::store::EntryWrite>,
     ) -> Result<Vec<Annotation>> {
         let c = self.0;
         if news.is_empty() {
@@ -165,7 +177,11 @@ impl Annotations<'_> {
         for (i, a) in out.iter_mut().enumerate() {
             a.id = AnnotationId(first + i as u64);
         }
-        c.insert_annotations(&out)?;
+        if extra.is_empty() {
+            c.insert_annotations(&out)?;
+        } else {
+            c.insert_annotations_with(&out, extra)?;
+        }
         c.notify(ChangeOp::Created, actor.user, &out);
         Ok(out)
     }

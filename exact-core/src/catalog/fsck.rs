@@ -109,6 +109,13 @@ fn decode_any(kind: Kind, id: u64, bytes: &[u8], what: &str) -> Result<Vec<Term>
         // Owner and expiry only; no index entries.
         Kind::Lease if bytes.len() == 16 => Ok(Vec::new()),
         Kind::Lease => Err(Error::corrupt(what, format!("lease {id}: not 16 bytes"))),
+        Kind::Plugin
+        | Kind::PluginJob
+        | Kind::PluginResult
+        | Kind::PluginResultEntry
+        | Kind::PluginResultAnnotation
+        | Kind::PluginResultBitmap => super::processing_model::terms_of(kind, id, bytes, what)
+            .unwrap_or_else(|| Ok(Vec::new())),
         Kind::Annotation | Kind::AnnotationChange | Kind::AnnotationPage => Err(Error::corrupt(
             what,
             format!("{kind:?} {id}: no records of this kind are ever written"),

@@ -18,6 +18,8 @@ mod listing;
 mod lists;
 mod messages;
 mod misc;
+mod processing;
+mod processing_model;
 mod query;
 mod registrations;
 mod removals;
@@ -39,13 +41,18 @@ pub use counts::TypeCounts;
 pub use exports::{Exports, MAX_EXPORT_TEXT, NewExport, file_name};
 pub use fsck::{Finding, FsckReport};
 pub use images::{ImagePatch, Images, NewImage, PixelUpdate};
-pub use imports::{ImportJob, ImportJobs, JobState, STALE_MICROS};
+pub use imports::{ImportJob, ImportJobs, JobState as ImportState, STALE_MICROS};
 pub use leases::Leases;
 pub use listing::{AnnotationList, FieldFilters, Paged, TimeBounds};
 pub use messages::{MAX_MESSAGE_CHARS, Messages, NewMessage};
 pub use misc::{
     ExportFormats, LogImageActions, MediaFiles, NewExportFormat, ScreeningModes, SetTags,
     Verifications,
+};
+pub use processing::{JobProgress, ModelAllowlist, Processing, ProposalFilter};
+pub use processing_model::{
+    JobState, ModelEndpoint, Plugin, PluginJob, PluginResult, PluginResultAnnotation,
+    PluginResultBitmap, PluginResultEntry,
 };
 pub use query::{AnnotationExtras, AnnotationQuery};
 pub use registrations::{NewRegistration, Registrations};

@@ -21,6 +21,7 @@ mod messages;
 mod overview;
 mod parity;
 mod parity_sets;
+mod processing;
 mod products;
 mod registrations;
 mod session;
@@ -82,17 +83,7 @@ pub fn routes() -> Router<AppState> {
         .merge(parity_sets::routes())
         .merge(messages::routes())
         .merge(registrations::routes())
-        .route("/api/v1/processing/{*rest}", axum::routing::any(not_yet))
-}
-
-/// Routes of EXACT that exact-rs does not serve yet: a 501 with a JSON reason.
-async fn not_yet(uri: axum::http::Uri) -> (axum::http::StatusCode, axum::Json<Value>) {
-    (
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        axum::Json(serde_json::json!({
-            "detail": format!("{} is not implemented by exact-rs yet", uri.path())
-        })),
-    )
+        .merge(processing::routes())
 }
 
 /// The numeric id in a `…/{id}/` path; anything else is a 404 with a JSON body.

@@ -424,9 +424,20 @@ class RemoteStore:
     def annotation(self, id: Any) -> dict:
         return _strip(self._request("GET", f"api/v1/annotations/annotations/{_id('id', id)}/"))
 
-    def add_annotations(self, rows: Any, *, image: Any = None) -> Any:
+    def add_annotations(self, rows: Any, *, image: Any = None, generated: bool = False,
+                        scores: Sequence[float] | None = None, model: str | None = None,
+                        version: str | None = None) -> Any:
         """Create annotations in one atomic batch (all or none): rows, or columns with
         ``image`` (then the new ids as an int64 array), as the embedded store."""
+        if generated or scores is not None or model is not None or version is not None:
+            # A model's proposals (``generated=True``, ``scores=`` one per row, ``model=``,
+            # ``version=``): provenance in each row's meta_data; rows only.
+            from .proposals import with_provenance
+
+            if not isinstance(rows, (list, tuple)):
+                raise InvalidInputError("generated=/scores=/model= need rows as a list of dicts")
+            rows = with_provenance(rows, generated=generated or scores is not None,
+                                   scores=scores, model=model, version=version)
         import numpy as np
 
         if isinstance(rows, dict):
@@ -443,6 +454,16 @@ class RemoteStore:
                 raise InvalidInputError("each row must be a dict")
             out.append({"image": _id("image", image), **r} if image is not None else r)
         return self._create(out)
+
+    def propose(self, image: Any, model: Any, *, classes: dict, tile_size: int = 512,
+                level: int = 0, region: Sequence[int] | None = None, name: str = "python",
+                version: str = "", max_objects: int = 10_000) -> dict:
+        """Run ``model(tile, x, y)`` over ``image``'s tiles and write its proposals, one atomic
+        batch per tile (see :func:`exact_wsi.proposals.propose`)."""
+        from .proposals import propose
+
+        return propose(self, image, model, classes=classes, tile_size=tile_size, level=level,
+                       region=region, name=name, version=version, max_objects=max_objects)
 
     def _create(self, rows: list[dict]) -> list[dict]:
         created = self._request("POST", "api/v1/annotations/annotations/", body=rows)

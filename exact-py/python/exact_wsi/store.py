@@ -355,7 +355,9 @@ class Store:
     def annotation(self, id: Any) -> dict:
         return json.loads(self._n.annotations_get(self._user, _id("id", id)))
 
-    def add_annotations(self, rows: Any, *, image: Any = None) -> Any:
+    def add_annotations(self, rows: Any, *, image: Any = None, generated: bool = False,
+                        scores: Sequence[float] | None = None, model: str | None = None,
+                        version: str | None = None) -> Any:
         """Create annotations in one atomic batch (all or none).
 
         ``rows`` is a list of dicts with EXACT's fields (``annotation_type``, ``image`` —
@@ -363,6 +365,15 @@ class Store:
         ``meta_data``, ``unique_identifier`` …): returns the created rows. Or columns like
         :meth:`annotations` gives (``annotation_type`` and either ``x_min…y_max`` boxes or
         ``offsets``/``coords``) with ``image`` given: returns the new ids as an int64 array."""
+        if generated or scores is not None or model is not None or version is not None:
+            # A model's proposals (``generated=True``, ``scores=`` one per row, ``model=``,
+            # ``version=``): provenance in each row's meta_data; rows only.
+            from .proposals import with_provenance
+
+            if not isinstance(rows, (list, tuple)):
+                raise InvalidInputError("generated=/scores=/model= need rows as a list of dicts")
+            rows = with_provenance(rows, generated=generated or scores is not None,
+                                   scores=scores, model=model, version=version)
         if isinstance(rows, dict):
             if image is None:
                 raise InvalidInputError("columns need image=")
@@ -371,6 +382,16 @@ class Store:
             raise InvalidInputError(f"rows must be a list of dicts or a dict of columns, got {type(rows).__name__}")
         return json.loads(self._n.annotations_create(
             self._user, _dumps(list(rows)), None if image is None else _id("image", image)))
+
+    def propose(self, image: Any, model: Any, *, classes: dict, tile_size: int = 512,
+                level: int = 0, region: Sequence[int] | None = None, name: str = "python",
+                version: str = "", max_objects: int = 10_000) -> dict:
+        """Run ``model(tile, x, y)`` over ``image``'s tiles and write its proposals, one atomic
+        batch per tile (see :func:`exact_wsi.proposals.propose`)."""
+        from .proposals import propose
+
+        return propose(self, image, model, classes=classes, tile_size=tile_size, level=level,
+                       region=region, name=name, version=version, max_objects=max_objects)
 
     def add_boxes(self, image: Any, annotation_type: Any, boxes: Any) -> Any:
         """Create one box annotation per row of ``boxes`` (array-like ``(N, 4)``:

@@ -1,0 +1,353 @@
+//! The records of EXACT's processing app (`Plugin`, `PluginJob`, `PluginResult`,
+//! `PluginResultEntry`, `PluginResultAnnotation`, `PluginResultBitmap`, EXACT.md §1 "[S]
+//! processing") and how each is stored. Field names are EXACT's, so the HTTP layer renders
+//! them as they are; what exact-rs adds (a plugin's model endpoint, a job's state, region and
+//! tile counts) sits beside them.
+
+use crate::ids::{
+    AnnotationTypeId, ImageId, PluginId, PluginJobId, PluginResultAnnotationId,
+    PluginResultBitmapId, PluginResultEntryId, PluginResultId, ProductId, UserId,
+};
+use crate::keys::Key;
+use crate::record::Record;
+use crate::store::{Index, Kind, Term};
+use crate::time::Timestamp;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// A model reachable over HTTP that a plugin runs (exact-rs's addition to EXACT's plugin).
+/// exact-rs POSTs it one region at a time and takes back GeoJSON or EXACT vectors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelEndpoint {
+    /// Where regions are POSTed; must start with a prefix a superuser allowed.
+    pub url: String,
+    /// The model's version, recorded on every proposal.
+    pub version: String,
+    /// The pyramid level the model reads (0 = full resolution).
+    pub level: u32,
+    /// Side of the square regions sent, in pixels of `level` (16..=4096).
+    pub tile_size: u32,
+    /// Class name the model answers → annotation type its objects become.
+    pub classes: BTreeMap<String, AnnotationTypeId>,
+    /// Seconds to wait for one answer (1..=600).
+    pub timeout_secs: u32,
+    /// Objects accepted per tile; a tile with more fails the job (1..=100,000).
+    pub max_objects: u32,
+}
+
+/// A processing plugin: EXACT's fields plus the model it runs, if any.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plugin {
+    /// Id.
+    pub id: PluginId,
+    /// Name.
+    pub name: String,
+    /// Author.
+    #[serde(default)]
+    pub author: String,
+    /// Python package (EXACT's plugin workers load it).
+    #[serde(default)]
+    pub package: String,
+    /// Contact.
+    #[serde(default)]
+    pub contact: String,
+    /// About URL.
+    #[serde(default)]
+    pub abouturl: String,
+    /// Blob key of the icon; empty when none.
+    #[serde(default)]
+    pub icon: String,
+    /// Products whose images it may run on; empty = every product (superusers only).
+    #[serde(default)]
+    pub products: Vec<ProductId>,
+    /// Who registered it.
+    #[serde(default)]
+    pub creator: Option<UserId>,
+    /// The HTTP model it runs.
+    #[serde(default)]
+    pub model: Option<ModelEndpoint>,
+}
+
+/// Where a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// Waiting for a worker (EXACT's plugin workers, or exact-rs's own for model plugins).
+    #[default]
+    Queued,
+    /// A worker is on it.
+    Running,
+    /// Finished.
+    Done,
+    /// Stopped with an error (`error_message`); what was done stays.
+    Failed,
+    /// Stopped by a user; can be resumed.
+    Cancelled,
+}
+
+impl JobState {
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// A run of a plugin on an image (or a region of it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginJob {
+    /// Id.
+    pub id: PluginJobId,
+    /// Who started it.
+    pub creator: Option<UserId>,
+    /// The plugin.
+    pub plugin: PluginId,
+    /// The image.
+    pub image: ImageId,
+    /// Created.
+    pub created_time: Timestamp,
+    /// Last change.
+    pub updated_time: Timestamp,
+    /// Expected end.
+    #[serde(default)]
+    pub eta_time: Option<Timestamp>,
+    /// Progress, 0.0 to 1.0.
+    #[serde(default)]
+    pub processing_complete: f64,
+    /// Short error.
+    #[serde(default)]
+    pub error_message: String,
+    /// Longer error.
+    #[serde(default)]
+    pub error_detail: String,
+    /// The worker that took it.
+    #[serde(default)]
+    pub attached_worker: String,
+    /// Its result, once one exists.
+    #[serde(default)]
+    pub result: Option<PluginResultId>,
+    /// Where it is.
+    #[serde(default)]
+    pub state: JobState,
+    /// The level-0 region `[x, y, w, h]` it covers; `None` = the whole image.
+    #[serde(default)]
+    pub region: Option<[u64; 4]>,
+    /// Tiles in the job (0 until a worker planned it).
+    #[serde(default)]
+    pub tiles_total: u64,
+    /// Tiles finished.
+    #[serde(default)]
+    pub tiles_done: u64,
+    /// Proposals written.
+    #[serde(default)]
+    pub proposals: u64,
+}
+
+/// The result of a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginResult {
+    /// Id.
+    pub id: PluginResultId,
+    /// The image.
+    pub image: ImageId,
+    /// The job, if it came from one.
+    #[serde(default)]
+    pub job: Option<PluginJobId>,
+    /// The plugin.
+    pub plugin: PluginId,
+    /// Opacity of overlays.
+    #[serde(default)]
+    pub default_alpha: f64,
+    /// Completed.
+    #[serde(default)]
+    pub completed_time: Option<Timestamp>,
+    /// Created.
+    pub created_time: Timestamp,
+}
+
+/// A named layer of a result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginResultEntry {
+    /// Id.
+    pub id: PluginResultEntryId,
+    /// The result.
+    pub pluginresult: PluginResultId,
+    /// Created.
+    pub created_time: Timestamp,
+    /// Name.
+    pub name: String,
+    /// Shown by default.
+    #[serde(default)]
+    pub visible: bool,
+    /// Score threshold shown by default.
+    #[serde(default)]
+    pub default_threshold: f64,
+}
+
+/// An object a plugin proposed (EXACT keeps these apart from annotations).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginResultAnnotation {
+    /// Id.
+    pub id: PluginResultAnnotationId,
+    /// Its class, if known.
+    #[serde(default)]
+    pub annotation_type: Option<AnnotationTypeId>,
+    /// The entry.
+    pub pluginresultentry: PluginResultEntryId,
+    /// The image.
+    pub image: ImageId,
+    /// Free JSON.
+    #[serde(default)]
+    pub meta_data: Value,
+    /// EXACT vector JSON (`{x1, y1, …}`).
+    #[serde(default)]
+    pub vector: Value,
+    /// Confidence.
+    #[serde(default)]
+    pub score: Option<f64>,
+    /// Client key.
+    #[serde(default)]
+    pub unique_identifier: String,
+    /// Made by a model (EXACT's default: true).
+    #[serde(default)]
+    pub generated: bool,
+    /// Created.
+    pub time: Timestamp,
+}
+
+/// An overlay bitmap a plugin produced: the file plus how to show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginResultBitmap {
+    /// Id.
+    pub id: PluginResultBitmapId,
+    /// Blob key of the bitmap file.
+    pub bitmap: String,
+    /// Name.
+    pub name: String,
+    /// Channels.
+    #[serde(default)]
+    pub channels: u32,
+    /// Default opacity.
+    #[serde(default)]
+    pub default_alpha: f64,
+    /// Default threshold.
+    #[serde(default)]
+    pub default_threshold: f64,
+    /// Value range low end.
+    #[serde(default)]
+    pub scale_min: f64,
+    /// Value range high end.
+    #[serde(default)]
+    pub scale_max: f64,
+    /// Free JSON.
+    #[serde(default)]
+    pub meta_data: Value,
+    /// Where it lies on the slide (`{x, y, width, height}` in level-0 pixels).
+    #[serde(default)]
+    pub location_rect: Value,
+    /// Bitmap → slide transformation (3×3, row major), if not a plain placement.
+    #[serde(default)]
+    pub transformation_matrix: Value,
+    /// The frame of a multi-frame image.
+    #[serde(default)]
+    pub frame: u32,
+    /// The entry.
+    pub pluginresultentry: PluginResultEntryId,
+    /// The image.
+    pub image: ImageId,
+}
+
+fn term(index: Index, key: Key) -> Term {
+    Term {
+        index,
+        key: key.build(),
+        value: Vec::new(),
+    }
+}
+
+macro_rules! processing_record {
+    ($ty:ty, $kind:expr, $label:literal, |$r:ident| $terms:expr) => {
+        impl Record for $ty {
+            const KIND: Kind = $kind;
+            const LABEL: &'static str = $label;
+            fn id(&self) -> u64 {
+                self.id.0
+            }
+            fn set_id(&mut self, id: u64) {
+                self.id.0 = id;
+            }
+            fn encode(&self) -> Vec<u8> {
+                serde_json::to_vec(self).unwrap_or_default()
+            }
+            fn decode(id: u64, bytes: &[u8], what: &str) -> Result<Self> {
+                let mut r: Self = serde_json::from_slice(bytes)
+                    .map_err(|e| Error::corrupt(what, format!("{} {id}: {e}", $label)))?;
+                r.id.0 = id;
+                Ok(r)
+            }
+            fn terms(&self) -> Vec<Term> {
+                let $r = self;
+                $terms
+            }
+        }
+    };
+}
+
+processing_record!(Plugin, Kind::Plugin, "plugin", |_p| Vec::new());
+processing_record!(PluginJob, Kind::PluginJob, "plugin job", |j| vec![term(
+    Index::PluginJobByImage,
+    Key::new().u64(j.image.0)
+)]);
+processing_record!(PluginResult, Kind::PluginResult, "plugin result", |r| vec![
+    term(Index::PluginResultByPlugin, Key::new().u64(r.plugin.0))
+]);
+processing_record!(
+    PluginResultEntry,
+    Kind::PluginResultEntry,
+    "plugin result entry",
+    |e| vec![term(
+        Index::PluginEntryByResult,
+        Key::new().u64(e.pluginresult.0)
+    )]
+);
+processing_record!(
+    PluginResultAnnotation,
+    Kind::PluginResultAnnotation,
+    "plugin result annotation",
+    |a| vec![term(
+        Index::PluginAnnotationByEntry,
+        Key::new().u64(a.pluginresultentry.0)
+    )]
+);
+processing_record!(
+    PluginResultBitmap,
+    Kind::PluginResultBitmap,
+    "plugin result bitmap",
+    |b| vec![term(
+        Index::PluginBitmapByEntry,
+        Key::new().u64(b.pluginresultentry.0)
+    )]
+);
+
+/// Decodes a stored processing record, returning the index entries it should own (fsck).
+pub(crate) fn terms_of(kind: Kind, id: u64, bytes: &[u8], what: &str) -> Option<Result<Vec<Term>>> {
+    fn terms<R: Record>(id: u64, bytes: &[u8], what: &str) -> Result<Vec<Term>> {
+        R::decode(id, bytes, what).map(|r| r.terms())
+    }
+    Some(match kind {
+        Kind::Plugin => terms::<Plugin>(id, bytes, what),
+        Kind::PluginJob => terms::<PluginJob>(id, bytes, what),
+        Kind::PluginResult => terms::<PluginResult>(id, bytes, what),
+        Kind::PluginResultEntry => terms::<PluginResultEntry>(id, bytes, what),
+        Kind::PluginResultAnnotation => terms::<PluginResultAnnotation>(id, bytes, what),
+        Kind::PluginResultBitmap => terms::<PluginResultBitmap>(id, bytes, what),
+        _ => return None,
+    })
+}

@@ -1,0 +1,535 @@
+//! The worker that runs model plugins' jobs (issue 16): one job at a time, tile by tile. Each
+//! tile's pixels go to the model as PNG (`POST <url>?image=&level=&x=&y=&w=&h=&tile=`, level-0
+//! `x`/`y`, level-`level` `w`/`h`) with a timeout and retries; the answer — GeoJSON in the
+//! tile's pixel coordinates, or `{"objects": [{"vector": {x1, y1, …}, "class", "score"}]}` —
+//! becomes annotations of the job's creator with provenance in `meta_data` (`generated`,
+//! `model`, `version`, `score`, `job`, `plugin`), written together with the tile's "done"
+//! mark in one batch. A bad answer (timeout, error status, malformed JSON, coordinates outside
+//! the tile, more objects than the plugin's cap, an unmapped class) fails the job with the
+//! reason; finished tiles stay, the failing one writes nothing. Cancel stops before the next
+//! tile; resume queues the job again and skips the tiles done.
+
+use exact_core::catalog::{JobProgress, JobState, ModelEndpoint, NewAnnotation, Plugin, PluginJob};
+use exact_core::model::VectorType;
+use exact_core::{Actor, AnnotationTypeId, Vector};
+use exact_store::Exact;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Largest answer read from a model.
+const MAX_ANSWER: usize = 32 << 20;
+/// Attempts per tile (the first plus retries) on timeouts, connection errors and 5xx.
+const ATTEMPTS: u32 = 2;
+
+fn notify() -> &'static Arc<Notify> {
+    static N: OnceLock<Arc<Notify>> = OnceLock::new();
+    N.get_or_init(|| Arc::new(Notify::new()))
+}
+
+/// Tells the worker a job was queued (it also looks every second).
+pub fn wake() {
+    notify().notify_one();
+}
+
+/// The running worker; stops when dropped.
+pub struct ModelWorker(tokio::task::JoinHandle<()>);
+
+impl Drop for ModelWorker {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Starts the worker on the current runtime. Jobs a previous run left running are queued
+/// again (they resume where their done tiles end).
+pub fn start(exact: &Exact) -> ModelWorker {
+    let exact = exact.clone();
+    ModelWorker(tokio::spawn(async move {
+        let client = match reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("model worker: no HTTP client: {e}");
+                return;
+            }
+        };
+        let worker = format!("exact-{}", std::process::id());
+        let p = exact.clone();
+        let _ = tokio::task::spawn_blocking(move || -> exact_core::Result<()> {
+            for j in p.catalog().processing().jobs_in(JobState::Running)? {
+                p.catalog().processing().advance_job(
+                    j.id,
+                    &[JobState::Running],
+                    JobProgress {
+                        state: Some(JobState::Queued),
+                        ..Default::default()
+                    },
+                )?;
+            }
+            Ok(())
+        })
+        .await;
+        loop {
+            let e = exact.clone();
+            let queued =
+                tokio::task::spawn_blocking(move || e.catalog().processing().queued_model_jobs())
+                    .await;
+            match queued {
+                Ok(Ok(jobs)) => {
+                    for (job, plugin) in jobs {
+                        run(&exact, &client, &worker, job, plugin).await;
+                    }
+                }
+                Ok(Err(e)) => tracing::warn!("model worker: cannot list jobs: {e}"),
+                Err(e) => tracing::warn!("model worker: {e}"),
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(1), notify().notified()).await;
+        }
+    }))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> exact_core::Result<T> + Send + 'static,
+) -> exact_core::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(exact_core::Error::invalid("worker", e.to_string())))
+}
+
+async fn advance(
+    exact: &Exact,
+    job: &PluginJob,
+    from: &'static [JobState],
+    progress: JobProgress,
+) -> Option<PluginJob> {
+    let (e, id) = (exact.clone(), job.id);
+    blocking(move || e.catalog().processing().advance_job(id, from, progress))
+        .await
+        .unwrap_or_else(|err| {
+            tracing::warn!("model worker: {id}: {err}");
+            None
+        })
+}
+
+async fn run(
+    exact: &Exact,
+    client: &reqwest::Client,
+    worker: &str,
+    job: PluginJob,
+    plugin: Plugin,
+) {
+    let Some(model) = plugin.model.clone() else {
+        return;
+    };
+    let claimed = advance(
+        exact,
+        &job,
+        &[JobState::Queued],
+        JobProgress {
+            state: Some(JobState::Running),
+            worker: Some(worker.to_owned()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let Some(job) = claimed else { return };
+    let outcome = run_tiles(exact, client, &job, &plugin, &model).await;
+    let progress = match outcome {
+        Ok(true) => JobProgress {
+            state: Some(JobState::Done),
+            ..Default::default()
+        },
+        // Cancelled meanwhile: leave it so.
+        Ok(false) => return,
+        Err(reason) => {
+            tracing::info!("{}: failed: {reason}", job.id);
+            JobProgress {
+                state: Some(JobState::Failed),
+                error: Some(reason),
+                ..Default::default()
+            }
+        }
+    };
+    advance(exact, &job, &[JobState::Running], progress).await;
+}
+
+/// Runs the tiles not done yet; `Ok(false)` when the job was cancelled.
+async fn run_tiles(
+    exact: &Exact,
+    client: &reqwest::Client,
+    job: &PluginJob,
+    plugin: &Plugin,
+    model: &ModelEndpoint,
+) -> Result<bool, String> {
+    let creator = job.creator.ok_or("the job has no creator")?;
+    let (e, image) = (exact.clone(), job.image);
+    let actor = blocking(move || e.actor(creator))
+        .await
+        .map_err(|e| e.to_string())?;
+    let (_, dz) = exact
+        .pixels(&actor, image, None)
+        .await
+        .map_err(|e| format!("cannot read {image}: {e}"))?;
+    let slide = dz.slide().clone();
+    let level = (model.level as usize).min(slide.level_count().saturating_sub(1));
+    let ds = slide.level_downsamples()[level];
+    let (width, height) = slide.dimensions();
+    let [rx, ry, rw, rh] = job.region.unwrap_or([0, 0, width, height]);
+    let step = ((model.tile_size as f64) * ds).round().max(1.0) as u64;
+    let cols = rw.div_ceil(step);
+    let rows = rh.div_ceil(step);
+    let total = cols * rows;
+    let types = types_of(exact, &actor, model).await?;
+    let (e, id) = (exact.clone(), job.id);
+    let done = blocking(move || e.catalog().processing().tiles_done(id))
+        .await
+        .map_err(|e| e.to_string())?;
+    advance(
+        exact,
+        job,
+        &[JobState::Running],
+        JobProgress {
+            tiles_total: Some(total),
+            ..Default::default()
+        },
+    )
+    .await;
+    for tile in 0..total {
+        if done.contains(&tile) {
+            continue;
+        }
+        let (e, id) = (exact.clone(), job.id);
+        let now = blocking(move || e.catalog().processing().job_state(id))
+            .await
+            .map_err(|e| e.to_string())?;
+        if now != JobState::Running {
+            return Ok(false);
+        }
+        let (col, row) = (tile % cols, tile / cols);
+        let x0 = rx + col * step;
+        let y0 = ry + row * step;
+        let w0 = step.min(rx + rw - x0);
+        let h0 = step.min(ry + rh - y0);
+        let w = ((w0 as f64 / ds).ceil() as u32).max(1);
+        let h = ((h0 as f64 / ds).ceil() as u32).max(1);
+        let img = slide
+            .read_region_rgb(x0 as i64, y0 as i64, level, w, h, [255, 255, 255])
+            .await
+            .map_err(|e| format!("tile {tile}: cannot read the region: {e}"))?;
+        let png = exact_tiles::cpu::run(move || img.encode_png())
+            .await
+            .map_err(|e| format!("tile {tile}: cannot encode the region: {e}"))?;
+        let url = format!(
+            "{}{}image={}&level={level}&x={x0}&y={y0}&w={w}&h={h}&tile={tile}",
+            model.url,
+            if model.url.contains('?') { "&" } else { "?" },
+            image.0
+        );
+        let answer = call(client, &url, png, model.timeout_secs)
+            .await
+            .map_err(|e| format!("tile {tile} ({x0}, {y0}): {e}"))?;
+        let objects = parse_answer(&answer, model.max_objects, w, h)
+            .map_err(|e| format!("tile {tile} ({x0}, {y0}): {e}"))?;
+        let mut news = Vec::with_capacity(objects.len());
+        for o in objects {
+            let (t, vt) = types.get(&o.class).copied().ok_or_else(|| {
+                format!(
+                    "tile {tile}: the model answered class {:?}, which the plugin does not map to an annotation type",
+                    o.class
+                )
+            })?;
+            let level0: Vec<(i64, i64)> = o
+                .points
+                .iter()
+                .map(|(px, py)| {
+                    (
+                        (x0 as f64 + px * ds).round() as i64,
+                        (y0 as f64 + py * ds).round() as i64,
+                    )
+                })
+                .collect();
+            let vector = vector_for(vt, &level0)
+                .map_err(|e| format!("tile {tile}: object of class {:?}: {e}", o.class))?;
+            let mut n = NewAnnotation::new(t, image, Some(vector));
+            n.meta_data = json!({
+                "generated": true,
+                "model": plugin.name,
+                "version": model.version,
+                "score": o.score,
+                "class": o.class,
+                "job": job.id.0,
+                "plugin": plugin.id.0,
+            });
+            news.push(n);
+        }
+        let (e, j) = (exact.clone(), job.clone());
+        blocking(move || e.catalog().processing().commit_tile(&j, tile, news))
+            .await
+            .map_err(|e| format!("tile {tile}: cannot store the proposals: {e}"))?;
+        advance(exact, job, &[JobState::Running], JobProgress::default()).await;
+    }
+    Ok(true)
+}
+
+async fn types_of(
+    exact: &Exact,
+    actor: &Actor,
+    model: &ModelEndpoint,
+) -> Result<HashMap<String, (AnnotationTypeId, VectorType)>, String> {
+    let (e, a, classes) = (exact.clone(), actor.clone(), model.classes.clone());
+    blocking(move || {
+        let mut out = HashMap::new();
+        for (class, t) in classes {
+            let ty = e.annotation_types().get(&a, t)?;
+            out.insert(class, (t, ty.vector_type));
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(|e| format!("the plugin's classes: {e}"))
+}
+
+async fn call(
+    client: &reqwest::Client,
+    url: &str,
+    png: Vec<u8>,
+    timeout: u32,
+) -> Result<Vec<u8>, String> {
+    let mut last = String::new();
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let sent = client
+            .post(url)
+            .header("Content-Type", "image/png")
+            .timeout(Duration::from_secs(timeout.into()))
+            .body(png.clone())
+            .send()
+            .await;
+        let mut resp = match sent {
+            Ok(r) => r,
+            Err(e) if e.is_timeout() => {
+                last = format!("the model did not answer within {timeout} s");
+                continue;
+            }
+            Err(e) => {
+                last = format!("cannot reach the model: {e}");
+                continue;
+            }
+        };
+        let status = resp.status();
+        if !status.is_success() {
+            last = format!("the model answered HTTP {status}");
+            if status.is_server_error() {
+                continue;
+            }
+            return Err(last);
+        }
+        let mut body = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(c)) => {
+                    if body.len() + c.len() > MAX_ANSWER {
+                        return Err(format!(
+                            "the model's answer is larger than {MAX_ANSWER} bytes"
+                        ));
+                    }
+                    body.extend_from_slice(&c);
+                }
+                Ok(None) => return Ok(body),
+                Err(e) if e.is_timeout() => {
+                    last = format!("the model did not answer within {timeout} s");
+                    break;
+                }
+                Err(e) => {
+                    last = format!("the model's answer broke off: {e}");
+                    break;
+                }
+            }
+        }
+    }
+    Err(format!("{last} (after {ATTEMPTS} attempts)"))
+}
+
+/// One object of a model's answer, in the tile's pixel coordinates.
+#[derive(Debug, PartialEq)]
+pub struct Proposal {
+    /// Class name.
+    pub class: String,
+    /// Score, if given.
+    pub score: Option<f64>,
+    /// Points (a polygon without its closing point, or one point).
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Reads a model's answer: at most `max_objects` objects, every point inside the `w` × `h`
+/// tile.
+pub fn parse_answer(
+    body: &[u8],
+    max_objects: u32,
+    w: u32,
+    h: u32,
+) -> Result<Vec<Proposal>, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
+    let items = v
+        .get("features")
+        .or_else(|| v.get("objects"))
+        .and_then(Value::as_array)
+        .ok_or("expected a GeoJSON FeatureCollection or {\"objects\": [...]}")?;
+    if items.len() > max_objects as usize {
+        return Err(format!(
+            "too many objects: {} (the plugin accepts at most {max_objects} per tile)",
+            items.len()
+        ));
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let props = item.get("properties").unwrap_or(item);
+        let class = props
+            .get("class")
+            .or_else(|| props.get("classification").and_then(|c| c.get("name")))
+            .and_then(Value::as_str)
+            .ok_or(format!("object {i}: no class"))?
+            .to_owned();
+        let score = props.get("score").and_then(Value::as_f64);
+        let points = if let Some(g) = item.get("geometry") {
+            geojson_points(g).map_err(|e| format!("object {i}: {e}"))?
+        } else if let Some(vec) = item.get("vector").and_then(Value::as_object) {
+            let mut pts = Vec::new();
+            for n in 1.. {
+                match (vec.get(&format!("x{n}")), vec.get(&format!("y{n}"))) {
+                    (Some(x), Some(y)) => pts.push((
+                        x.as_f64()
+                            .ok_or(format!("object {i}: x{n} is not a number"))?,
+                        y.as_f64()
+                            .ok_or(format!("object {i}: y{n} is not a number"))?,
+                    )),
+                    _ => break,
+                }
+            }
+            pts
+        } else {
+            return Err(format!("object {i}: no geometry or vector"));
+        };
+        if points.is_empty() {
+            return Err(format!("object {i}: no points"));
+        }
+        for (x, y) in &points {
+            if !(x.is_finite() && y.is_finite())
+                || *x < 0.0
+                || *y < 0.0
+                || *x > w as f64
+                || *y > h as f64
+            {
+                return Err(format!(
+                    "object {i}: point ({x}, {y}) is outside the {w} × {h} tile"
+                ));
+            }
+        }
+        out.push(Proposal {
+            class,
+            score,
+            points,
+        });
+    }
+    Ok(out)
+}
+
+fn geojson_points(g: &Value) -> Result<Vec<(f64, f64)>, String> {
+    let pair = |p: &Value| -> Result<(f64, f64), String> {
+        match p.as_array().map(Vec::as_slice) {
+            Some([x, y, ..]) => Ok((
+                x.as_f64().ok_or("a coordinate is not a number")?,
+                y.as_f64().ok_or("a coordinate is not a number")?,
+            )),
+            _ => Err("a position is not [x, y]".into()),
+        }
+    };
+    let coords = g.get("coordinates").ok_or("geometry without coordinates")?;
+    match g.get("type").and_then(Value::as_str) {
+        Some("Point") => Ok(vec![pair(coords)?]),
+        Some("Polygon") => {
+            let ring = coords
+                .as_array()
+                .and_then(|r| r.first())
+                .and_then(Value::as_array)
+                .ok_or("a polygon without an outer ring")?;
+            let mut pts: Vec<(f64, f64)> = ring.iter().map(pair).collect::<Result<_, _>>()?;
+            if pts.len() > 1 && pts.first() == pts.last() {
+                pts.pop();
+            }
+            Ok(pts)
+        }
+        Some("LineString") => coords
+            .as_array()
+            .ok_or("a line without positions")?
+            .iter()
+            .map(pair)
+            .collect(),
+        other => Err(format!("geometry type {other:?} is not supported")),
+    }
+}
+
+/// The vector of an object for an annotation type: boxes take the bounding box, points the
+/// centre, lines and polygons the points.
+fn vector_for(vt: VectorType, pts: &[(i64, i64)]) -> exact_core::Result<Vector> {
+    let (minx, maxx) = (pts.iter().map(|p| p.0).min(), pts.iter().map(|p| p.0).max());
+    let (miny, maxy) = (pts.iter().map(|p| p.1).min(), pts.iter().map(|p| p.1).max());
+    let (minx, maxx, miny, maxy) = (
+        minx.unwrap_or(0),
+        maxx.unwrap_or(0),
+        miny.unwrap_or(0),
+        maxy.unwrap_or(0),
+    );
+    let mut m = serde_json::Map::new();
+    match vt {
+        VectorType::BoundingBox | VectorType::FixedSizeBoundingBox => {
+            m.insert("x1".into(), minx.into());
+            m.insert("y1".into(), miny.into());
+            m.insert("x2".into(), maxx.max(minx + 1).into());
+            m.insert("y2".into(), maxy.max(miny + 1).into());
+        }
+        VectorType::Point => {
+            m.insert("x1".into(), ((minx + maxx) / 2).into());
+            m.insert("y1".into(), ((miny + maxy) / 2).into());
+        }
+        _ => {
+            for (i, (x, y)) in pts.iter().enumerate() {
+                m.insert(format!("x{}", i + 1), (*x).into());
+                m.insert(format!("y{}", i + 1), (*y).into());
+            }
+        }
+    }
+    Vector::from_json(&Value::Object(m))?
+        .ok_or_else(|| exact_core::Error::invalid("vector", "empty"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_checked() {
+        let ok = br#"{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[0,0],[4,0],[4,4],[0,0]]]},"properties":{"class":"a","score":0.5}}]}"#;
+        let p = parse_answer(ok, 10, 8, 8).unwrap();
+        assert_eq!(p[0].points, vec![(0.0, 0.0), (4.0, 0.0), (4.0, 4.0)]);
+        assert!(parse_answer(ok, 10, 2, 2).unwrap_err().contains("outside"));
+        assert!(parse_answer(ok, 0, 8, 8).unwrap_err().contains("too many"));
+        assert!(
+            parse_answer(b"{\"features\": [", 10, 8, 8)
+                .unwrap_err()
+                .contains("malformed")
+        );
+        let v = br#"{"objects":[{"vector":{"x1":1,"y1":2},"class":"b"}]}"#;
+        assert_eq!(
+            parse_answer(v, 10, 8, 8).unwrap()[0].points,
+            vec![(1.0, 2.0)]
+        );
+    }
+}

@@ -1,0 +1,303 @@
+"""Model-assisted annotation (issue 16) against `exact serve`: EXACT's processing API through the
+real EXACT-Sync client, and model plugins run by the server's job worker against the example model
+(examples/colour_model.py) served on 127.0.0.1 by the fixture, beside misbehaving models."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from conftest import CMU, PASSWORD, REPO, Server, exact_bin, free_port, wait_for
+
+sys.path.insert(0, str(REPO / "examples"))
+import colour_model  # noqa: E402
+from exact_sync.v1.api.processing_api import ProcessingApi  # noqa: E402
+from exact_sync.v1.api_client import ApiClient  # noqa: E402
+from exact_sync.v1.configuration import Configuration  # noqa: E402
+from exact_sync.v1.models import PluginJob, PluginResult, PluginResultAnnotation, PluginResultEntry  # noqa: E402
+
+
+class Models(BaseHTTPRequestHandler):
+    """`/colour/` is the example model; the other paths misbehave as their names say."""
+    calls = []
+    answers = {}
+    stall = threading.Event()
+    gate = threading.Event()
+
+    def do_POST(self):
+        data = self.rfile.read(int(self.headers["Content-Length"]))
+        path = self.path.split("?")[0]
+        Models.calls.append(self.path)
+        tile = int(self.path.split("tile=")[1].split("&")[0])
+        if path == "/gate/" and tile >= 1:
+            Models.gate.wait(30)
+        if path == "/flaky/" and tile >= 1:
+            return self.answer(500, b"model crashed")
+        if path == "/slow/":
+            Models.stall.wait(30)
+        if path == "/error/":
+            return self.answer(500, b"model crashed")
+        if path == "/garbage/":
+            return self.answer(200, b'{"type": "FeatureCollection", "features": [{"geometry": 5')
+        if path == "/outside/":
+            ring = [[0, 0], [5000, 0], [5000, 10], [0, 0]]
+            body = {"type": "FeatureCollection", "features": [
+                {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+                 "properties": {"class": "tissue", "score": 0.5}}]}
+            return self.answer(200, json.dumps(body).encode())
+        if path == "/many/":
+            pt = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [3, 3]},
+                  "properties": {"class": "tissue", "score": 0.5}}
+            return self.answer(200, json.dumps({"type": "FeatureCollection",
+                                                "features": [pt] * 50_000}).encode())
+        answer = colour_model.segment(data)
+        Models.answers[self.path] = answer
+        self.answer(200, json.dumps(answer).encode())
+
+    def answer(self, status, body):
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def model_url():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Models)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    Models.stall.set()
+    Models.gate.set()
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def srv(model_url):
+    data = Path(tempfile.mkdtemp(prefix="exact-processing-test-"))
+    port = free_port()
+    env = dict(os.environ, EXACT_ADMIN_PASSWORD=PASSWORD, EXACT_MODEL_HOSTS=model_url + "/")
+    log = open(data / "serve.log", "w")
+    proc = subprocess.Popen([exact_bin(), "serve", "--data", str(data / "d"), "--bind",
+                             f"127.0.0.1:{port}"], env=env, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    wait_for(url + "/healthz", proc, "exact serve")
+    yield Server(url, data)
+    proc.terminate()
+    proc.wait(10)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def world(srv):
+    """A team, set, product with a polygon type, and the CMU slide uploaded."""
+    team = srv.ok(srv.post("/api/v1/users/teams/", json={"name": "proc team"}), 201).json()["id"]
+    set_id = srv.new_set("proc set", team)
+    product = srv.ok(srv.post("/api/v1/administration/products/",
+                              json={"name": "proc product", "team": team,
+                                    "imagesets": [set_id]}), 201).json()["id"]
+    tissue = srv.ok(srv.post("/api/v1/annotations/annotation_types/",
+                             json={"name": "tissue", "vector_type": 5, "product": product}),
+                    201).json()["id"]
+    image = srv.wait_ready(srv.upload(set_id, CMU)["results"][0]["id"])
+    return {"team": team, "set": set_id, "product": product, "tissue": tissue, "image": image}
+
+
+def sync_api(srv):
+    conf = Configuration()
+    conf.username, conf.password, conf.host = "exact", PASSWORD, srv.url
+    return ProcessingApi(ApiClient(conf))
+
+
+def test_exact_sync_processing_calls(srv, world, tmp_path):
+    api = sync_api(srv)
+    icon = tmp_path / "icon.png"
+    icon.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    plugin = api.create_plugin(name="Mitosis finder", author="lab", package="mitosis",
+                               contact="lab@example.org", abouturl="https://example.org",
+                               icon=str(icon), products=[world["product"]])
+    assert plugin.name == "Mitosis finder" and plugin.products == [world["product"]], plugin
+    got = srv.ok(srv.get(plugin.icon))
+    assert got.content == icon.read_bytes()
+    assert [p.id for p in api.list_plugins().results] == [plugin.id]
+
+    job = api.create_plugin_job(body=PluginJob(plugin=plugin.id, image=world["image"]["id"]))
+    assert job.plugin == plugin.id and job.image == world["image"]["id"]
+    job = api.partial_update_plugin_job(job.id, processing_complete=40.0,
+                                        attached_worker="worker-1", error_message="")
+    assert job.processing_complete == 40.0 and job.attached_worker == "worker-1"
+    assert api.retrieve_plugin_job(job.id).processing_complete == 40.0
+
+    result = api.create_plugin_result(body=PluginResult(image=world["image"]["id"], job=job.id,
+                                                        plugin=plugin.id, entries=[]))
+    entry = api.create_plugin_result_entry(body=PluginResultEntry(
+        pluginresult=result.id, name="mitoses", annotation_results=[], bitmap_results=[]))
+    vector = {"x1": 100, "y1": 120, "x2": 140, "y2": 160}
+    ra = api.create_plugin_result_annotation(body=PluginResultAnnotation(
+        pluginresultentry=entry.id, image=world["image"]["id"], annotation_type=world["tissue"],
+        vector=vector, score=0.87, meta_data={"model": "v1"}, generated=True))
+    assert ra.vector == vector and ra.score == 0.87 and ra.meta_data == {"model": "v1"}
+    listed = api.list_plugin_result_annotations().results
+    assert [a.id for a in listed] == [ra.id]
+    assert api.retrieve_plugin_result_entry(entry.id).annotation_results == [ra.id]
+    assert api.list_plugin_results().results[0].entries == [entry.id]
+    assert srv.ok(srv.get(f"/api/v1/processing/plugins/{plugin.id}/")).json()["results"] == [result.id]
+
+    # A bitmap overlay: multipart file plus EXACT's fields; the file comes back as stored.
+    r = srv.ok(srv.post("/api/v1/processing/pluginresultbitmaps/",
+                        files={"bitmap": ("heat.png", icon.read_bytes(), "image/png")},
+                        data={"pluginresultentry": entry.id, "name": "heat", "channels": 1,
+                              "scale_min": 0, "scale_max": 1, "default_alpha": 0.5,
+                              "transformation_matrix": "[[1,0,0],[0,1,0],[0,0,1]]"}), 201).json()
+    assert r["channels"] == 1 and r["transformation_matrix"][0] == [1, 0, 0]
+    assert srv.ok(srv.get(r["bitmap"])).content == icon.read_bytes()
+    assert api.retrieve_plugin_result_entry(entry.id).bitmap_results == [r["id"]]
+
+    # EXACT's form endpoint.
+    legacy = srv.ok(srv.post("/processing/api/plugin_job/create/",
+                             data={"image_id": world["image"]["id"], "plugin_id": plugin.id}), 201)
+    assert legacy.json()["plugin"] == plugin.id
+
+    # Bad input: named fields, nothing stored.
+    bad = srv.post("/api/v1/processing/pluginjobs/", json={"plugin": plugin.id, "image": 999999})
+    assert bad.status_code in (400, 404), bad.text
+    bad = srv.post("/api/v1/processing/pluginresultannotations/",
+                   json={"pluginresultentry": entry.id, "vector": "{not json"})
+    assert bad.status_code == 400 and "vector" in bad.text, bad.text
+    assert len(api.list_plugin_result_annotations().results) == 1
+    gone = srv.delete(f"/api/v1/processing/pluginresults/{result.id}/")
+    assert gone.status_code == 405 and "kept" in gone.json()["detail"], gone.text
+
+
+def model_plugin(srv, world, url, **extra):
+    body = {"name": f"model {url}", "products": [world["product"]], "model_url": url,
+            "model_version": "1.0", "model_tile_size": 256,
+            "model_classes": {"tissue": world["tissue"]}, **extra}
+    return srv.ok(srv.post("/api/v1/processing/plugins/", json=body), 201).json()
+
+
+def run_job(srv, world, plugin, region, wait_for_state=("done", "failed")):
+    job = srv.ok(srv.post("/api/v1/processing/pluginjobs/",
+                          json={"plugin": plugin["id"], "image": world["image"]["id"],
+                                "region": region}), 201).json()
+    return wait_job(srv, job["id"], wait_for_state)
+
+
+def wait_job(srv, job_id, states, timeout=60):
+    for _ in range(timeout * 10):
+        job = srv.ok(srv.get(f"/api/v1/processing/pluginjobs/{job_id}/")).json()
+        if job["state"] in states:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} stuck: {job}")
+
+
+def proposals(srv, world, job_id=None):
+    got = srv.ok(srv.get("/api/v1/annotations/annotations/",
+                         params={"image": world["image"]["id"], "limit": 100000})).json()["results"]
+    return [a for a in got if (a.get("meta_data") or {}).get("job", -1) == job_id or
+            (job_id is None and (a.get("meta_data") or {}).get("generated"))]
+
+
+def test_model_urls_must_be_allowed(srv, world, model_url):
+    for url in ["http://169.254.169.254/latest/", model_url + "@evil.example/",
+                model_url.replace("127.0.0.1", "localhost") + "/colour/",
+                model_url + "/colour/../admin"]:
+        r = srv.post("/api/v1/processing/plugins/",
+                     json={"name": "bad", "products": [world["product"]], "model_url": url})
+        assert r.status_code == 403 and "not allowed" in r.text, (url, r.text)
+    assert not [p for p in srv.ok(srv.get("/api/v1/processing/plugins/")).json()["results"]
+                if p["name"] == "bad"]
+
+
+def test_job_writes_the_models_proposals_and_review(srv, world, model_url):
+    plugin = model_plugin(srv, world, model_url + "/colour/")
+    job = run_job(srv, world, plugin, [0, 0, 512, 512])
+    assert job["state"] == "done", job
+    assert job["tiles_total"] == 4 and job["tiles_done"] == 4 and job["processing_complete"] == 100
+    # The stored geometry is the model's answer moved to the tile's place on the slide.
+    expected = set()
+    for path, answer in Models.answers.items():
+        if not path.startswith("/colour/"):
+            continue
+        q = dict(p.split("=") for p in path.split("?")[1].split("&"))
+        for f in answer["features"]:
+            ring = f["geometry"]["coordinates"][0][:-1]
+            expected.add(tuple((int(q["x"]) + x, int(q["y"]) + y) for x, y in ring))
+    got = proposals(srv, world, job["id"])
+    assert len(got) == job["proposals"] == len(expected) > 0
+    stored = {tuple((a["vector"][f"x{i}"], a["vector"][f"y{i}"]) for i in range(1, 5)) for a in got}
+    assert stored == expected
+    meta = got[0]["meta_data"]
+    assert meta["generated"] is True and meta["model"] == plugin["name"] and meta["version"] == "1.0"
+
+    # The review queue: lowest score first; accept by threshold, reject the rest.
+    queue = srv.ok(srv.get("/api/v1/processing/review/",
+                           params={"image": world["image"]["id"], "limit": 100000})).json()
+    scores = [a["meta_data"]["score"] for a in queue["results"]]
+    assert scores == sorted(scores) and queue["count"] == len(got)
+    threshold = scores[len(scores) // 2]
+    high = [a for a in got if a["meta_data"]["score"] >= threshold]
+    r = srv.ok(srv.post("/api/v1/processing/review/accept/",
+                        json={"image_set": world["set"], "annotation_type": world["tissue"],
+                              "min_score": threshold})).json()
+    assert r["accepted"] == len(high) and sorted(r["ids"]) == sorted(a["id"] for a in high)
+    a = srv.ok(srv.get(f"/api/v1/annotations/annotations/{high[0]['id']}/")).json()
+    assert a["meta_data"]["generated"] is False and not a["deleted"]
+    r = srv.ok(srv.post("/api/v1/processing/review/reject/",
+                        json={"image": world["image"]["id"]})).json()
+    assert r["rejected"] == len(got) - len(high)
+    assert srv.ok(srv.get("/api/v1/processing/review/",
+                          params={"image": world["image"]["id"]})).json()["count"] == 0
+
+
+@pytest.mark.parametrize("path,reason,extra", [
+    ("/error/", "HTTP 500", {}),
+    ("/garbage/", "malformed JSON", {}),
+    ("/outside/", "outside the 256", {}),
+    ("/many/", "too many objects", {"model_max_objects": 1000}),
+    ("/slow/", "did not answer within 1 s", {"model_timeout": 1}),
+])
+def test_bad_models_fail_the_job_with_the_reason(srv, world, model_url, path, reason, extra):
+    plugin = model_plugin(srv, world, model_url + path, **extra)
+    job = run_job(srv, world, plugin, [0, 0, 256, 256])
+    assert job["state"] == "failed" and reason in job["error_message"], job
+    assert job["tiles_done"] == 0 and proposals(srv, world, job["id"]) == []
+
+
+def test_what_was_done_stays_cancel_and_resume(srv, world, model_url):
+    flaky = model_plugin(srv, world, model_url + "/flaky/")
+    job = run_job(srv, world, flaky, [0, 0, 512, 256])
+    assert job["state"] == "failed" and "HTTP 500" in job["error_message"]
+    assert job["tiles_done"] == 1 and len(proposals(srv, world, job["id"])) == job["proposals"] > 0
+
+    gated = model_plugin(srv, world, model_url + "/gate/")
+    job = srv.ok(srv.post("/api/v1/processing/pluginjobs/",
+                          json={"plugin": gated["id"], "image": world["image"]["id"],
+                                "region": [0, 0, 768, 256]}), 201).json()
+    for _ in range(300):  # until the worker waits on tile 1
+        if any(c.startswith("/gate/") and "tile=1" in c for c in Models.calls):
+            break
+        time.sleep(0.1)
+    cancelled = srv.ok(srv.post(f"/api/v1/processing/pluginjobs/{job['id']}/cancel/")).json()
+    assert cancelled["state"] == "cancelled"
+    Models.gate.set()
+    time.sleep(1)
+    assert srv.ok(srv.get(f"/api/v1/processing/pluginjobs/{job['id']}/")).json()["state"] == "cancelled"
+    assert not any(c.startswith("/gate/") and "tile=2" in c for c in Models.calls)
+    resumed = srv.ok(srv.post(f"/api/v1/processing/pluginjobs/{job['id']}/resume/")).json()
+    assert resumed["state"] == "queued"
+    done = wait_job(srv, job["id"], ("done", "failed"))
+    assert done["state"] == "done" and done["tiles_done"] == 3, done
+    gate_calls = [c for c in Models.calls if c.startswith("/gate/")]
+    assert sum("tile=0&" in c or c.endswith("tile=0") for c in gate_calls) == 1  # not redone
+    assert len(proposals(srv, world, job["id"])) == done["proposals"]
