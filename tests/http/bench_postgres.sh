@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Load benchmark of `exact serve` on PostgreSQL (issue 15; release builds, by hand, not part of
 # scripts/test), each figure beside its baseline from the same run:
-#  1. bulk insert through the API (bulk POSTs of 10,000) into PostgreSQL;
-#  2. viewports of ~1,000 of N annotations and empty viewports, wrk 1 connection, p50/p99 —
-#     with BASE_BIN (an older build) also serving the same database, as the baseline;
+#  1. bulk insert through the API (bulk POSTs of 10,000) into PostgreSQL, beside sled;
+#  2. viewports of ~1,000 of N annotations and empty viewports, wrk 1 connection, p50/p99, on
+#     PostgreSQL beside sled — and, given BASE_BIN (an older build), that build serving the
+#     same PostgreSQL database;
 #  3. API throughput with 1, 2 and 3 servers on the same database (one wrk per server, 4
 #     connections each, summed). On a 2-core machine this measures the overhead of sharing
 #     one database, not scaling: every server and PostgreSQL compete for the same cores;
-#  4. `exact migrate --from sled://… --to postgres://…` of the seeded store, timed (and with
-#     BASE_BIN, as the baseline).
+#  4. `exact migrate --from sled://… --to postgres://…` of the sled store seeded in 1, timed
+#     (and with BASE_BIN too).
 # Usage: tests/http/bench_postgres.sh NEW_BIN [BASE_BIN]   (N = BENCH_N, default 1,000,000;
 # BENCH_SECONDS per wrk run, default 15). Needs wrk, python3, PostgreSQL (scripts/postgres).
 set -euo pipefail
@@ -18,7 +19,7 @@ base_bin="${2:+$(realpath "$2")}"
 n="${BENCH_N:-1000000}"
 secs="${BENCH_SECONDS:-15}"
 work="$(mktemp -d)"
-pg="$work/pg"
+pg="$(mktemp -d)"  # its own: scripts/postgres hands it to the postgres user
 url="$(scripts/postgres start "$pg")"
 psql_bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/psql"
 servers=()
@@ -32,7 +33,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 pg_port="$(echo "$url" | sed -E 's|.*:([0-9]+)/.*|\1|')"
 createdb() { "$psql_bin" -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "CREATE DATABASE $1" >/dev/null; }
 db_url() { echo "${url%/*}/$1"; }
-# start BIN META -> the server's base URL on stdout (its pid appended to `servers`)
+# start BIN META: sets `srv` to the server's base URL and appends its pid to `servers` (not
+# in a command substitution: that would be a subshell, and the pid would be lost)
 start() {
     local bin="$1" meta="$2" port data
     port="$(free_port)"
@@ -41,7 +43,7 @@ start() {
         --bind "127.0.0.1:$port" >>"$data/serve.log" 2>&1 &
     servers+=($!)
     for _ in $(seq 300); do
-        curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && { echo "http://127.0.0.1:$port"; return; }
+        curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && { srv="http://127.0.0.1:$port"; return; }
         sleep 0.1
     done
     echo "server did not start: $(tail -5 "$data/serve.log")" >&2
@@ -69,36 +71,41 @@ rps() { sed -n 's/^Requests\/sec: *//p' "$1"; }
 
 createdb bench
 meta="$(db_url bench)"
-echo "== exact serve on PostgreSQL: $n annotations (PostgreSQL $("$psql_bin" --version | awk '{print $3}'), $(nproc) cores)"
-base="$(start "$new_bin" "$meta")"
-t0=$(date +%s.%N)
-read -r image1 _image2 image3 _kind < <(python3 tests/http/bench_seed.py "$base" exact bench-secret "$n" 1000 2>"$work/seed.txt")
-t1=$(date +%s.%N)
-echo "1. bulk insert through the API: $(python3 -c "print(f'{$n / ($t1 - $t0):,.0f}')") annotations/s ($(head -1 "$work/seed.txt"))"
-
-echo "2. viewports (wrk, 1 connection, ${secs} s each)      p50 ms  p99 ms"
-read -r p50 p99 < <(wrk_latency "$base" "$image1")
-read -r e50 e99 < <(wrk_latency "$base" "$image3")
-echo "   ~1,000 of $n, this build:                  $p50  $p99"
-echo "   empty viewport, this build:                  $e50  $e99"
-stop_all
+sled_data="$(mktemp -d -p "$work")"
+echo "== exact serve on PostgreSQL beside sled: $n annotations (PostgreSQL $("$psql_bin" --version | awk '{print $3}'), $(nproc) cores)"
+declare -A rate img1 img3 lat
+for store in sled postgres; do
+    if [ "$store" = sled ]; then m="sled://$sled_data/db"; else m="$meta"; fi
+    start "$new_bin" "$m"; base="$srv"
+    t0=$(date +%s.%N)
+    read -r i1 _i2 i3 _kind < <(python3 tests/http/bench_seed.py "$base" exact bench-secret "$n" 1000 2>/dev/null)
+    t1=$(date +%s.%N)
+    rate[$store]=$(python3 -c "print(f'{$n / ($t1 - $t0):,.0f}')")
+    img1[$store]=$i1; img3[$store]=$i3
+    read -r p50 p99 < <(wrk_latency "$base" "$i1")
+    read -r e50 e99 < <(wrk_latency "$base" "$i3")
+    lat[$store]="$p50 $p99 $e50 $e99"
+    stop_all
+done
+echo "1. bulk insert through the API (bulk POSTs of 10,000): postgres ${rate[postgres]}/s, sled ${rate[sled]}/s"
+echo "2. viewports, wrk 1 connection ${secs} s each (ms)    ~1,000: p50  p99 | empty: p50  p99"
+for store in postgres sled; do echo "   $store: ${lat[$store]}"; done
 if [ -n "$base_bin" ]; then
-    base="$(start "$base_bin" "$meta")"
-    read -r b50 b99 < <(wrk_latency "$base" "$image1")
-    read -r f50 f99 < <(wrk_latency "$base" "$image3")
-    echo "   ~1,000 of $n, baseline build:              $b50  $b99   → p99 $(python3 -c "print(f'{$b99 / $p99:.1f}')")× lower now"
-    echo "   empty viewport, baseline build:              $f50  $f99"
+    start "$base_bin" "$meta"; base="$srv"
+    read -r b50 b99 < <(wrk_latency "$base" "${img1[postgres]}")
+    read -r f50 f99 < <(wrk_latency "$base" "${img3[postgres]}")
+    echo "   postgres, baseline build: $b50 $b99 $f50 $f99"
     stop_all
 fi
 
 echo "3. API throughput, viewports of ~1,000, 4 connections per server (2 cores: overhead, not scaling)"
 for k in 1 2 3; do
     bases=()
-    for _ in $(seq "$k"); do bases+=("$(start "$new_bin" "$meta")"); done
+    for _ in $(seq "$k"); do start "$new_bin" "$meta"; bases+=("$srv"); done
     i=0
     wrks=()
     for b in "${bases[@]}"; do
-        BENCH_IMAGE="$image1" BENCH_SIDE=3162 BENCH_SIZE=100000 \
+        BENCH_IMAGE="${img1[postgres]}" BENCH_SIDE=3162 BENCH_SIZE=100000 \
             wrk -t1 -c4 -d"${secs}s" --latency -s tests/http/bench_viewport.lua "$b" >"$work/wrk$i.txt" &
         wrks+=($!)
         i=$((i + 1))
@@ -110,20 +117,14 @@ for k in 1 2 3; do
     stop_all
 done
 
-echo "4. exact migrate of $n annotations, sled → PostgreSQL"
-sled_data="$(mktemp -d -p "$work")"
-port="$(free_port)"
-EXACT_ADMIN_PASSWORD=bench-secret "$new_bin" serve --data "$sled_data" --bind "127.0.0.1:$port" >>"$work/sled.log" 2>&1 &
-servers+=($!)
-for _ in $(seq 300); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-python3 tests/http/bench_seed.py "http://127.0.0.1:$port" exact bench-secret "$n" 0 >/dev/null 2>&1
-stop_all
+echo "4. exact migrate of the sled store ($n annotations and their world) → PostgreSQL"
 for which in new base; do
     bin="$new_bin"; [ "$which" = base ] && bin="$base_bin"
     [ -n "$bin" ] || continue
     createdb "mig_$which"
     t0=$(date +%s.%N)
-    "$bin" migrate --from "sled://$sled_data/db" --to "$(db_url "mig_$which")" >"$work/mig_$which.log" 2>&1
+    "$bin" migrate --from "sled://$sled_data/db" --to "$(db_url "mig_$which")" >"$work/mig_$which.log" 2>&1 ||
+        { echo "migrate failed: $(tail -3 "$work/mig_$which.log")"; continue; }
     t1=$(date +%s.%N)
     echo "   $which build: $(python3 -c "print(f'{$t1 - $t0:.1f}')") s ($(python3 -c "print(f'{$n / ($t1 - $t0):,.0f}')") annotations/s)"
 done
