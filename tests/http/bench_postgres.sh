@@ -2,7 +2,7 @@
 # Load benchmark of `exact serve` on PostgreSQL (issue 15; release builds, by hand, not part of
 # scripts/test), each figure beside its baseline from the same run:
 #  1. bulk insert through the API (bulk POSTs of 10,000) into PostgreSQL, beside sled;
-#  2. viewports of ~1,000 of N annotations and empty viewports, wrk 1 connection, p50/p99, on
+#  2. viewports of ~N/1,000 annotations (3,162 px square) and empty viewports, wrk 1 connection, p50/p99, on
 #     PostgreSQL beside sled — and, given BASE_BIN (an older build), that build serving the
 #     same PostgreSQL database;
 #  3. API throughput with 1, 2 and 3 servers on the same database (one wrk per server, 4
@@ -88,7 +88,7 @@ for store in sled postgres; do
     stop_all
 done
 echo "1. bulk insert through the API (bulk POSTs of 10,000): postgres ${rate[postgres]}/s, sled ${rate[sled]}/s"
-echo "2. viewports, wrk 1 connection ${secs} s each (ms)    ~1,000: p50  p99 | empty: p50  p99"
+echo "2. viewports 3,162 px square (~$((n / 1000)) annotations each at this N), wrk 1 connection ${secs} s each (ms): p50 p99 | empty: p50 p99"
 for store in postgres sled; do echo "   $store: ${lat[$store]}"; done
 if [ -n "$base_bin" ]; then
     start "$base_bin" "$meta"; base="$srv"
@@ -98,7 +98,7 @@ if [ -n "$base_bin" ]; then
     stop_all
 fi
 
-echo "3. API throughput, viewports of ~1,000, 4 connections per server (2 cores: overhead, not scaling)"
+echo "3. API throughput, the same viewports, 4 connections per server (2 cores: overhead, not scaling)"
 for k in 1 2 3; do
     bases=()
     for _ in $(seq "$k"); do start "$new_bin" "$meta"; bases+=("$srv"); done
