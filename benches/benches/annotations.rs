@@ -22,6 +22,23 @@ const W: f64 = 100_000.0;
 const H: f64 = 80_000.0;
 const CHUNK: usize = 10_000;
 
+/// Round trips to PostgreSQL so far (0 on other backends): printed per operation beside timings.
+fn trips() -> u64 {
+    exact_store::meta::postgres::round_trips()
+}
+
+/// `  (N round trips to PostgreSQL per OP)` when any were made since `since`, else nothing.
+fn per(since: u64, ops: usize, op: &str) -> String {
+    let n = trips() - since;
+    if n == 0 || ops == 0 {
+        return String::new();
+    }
+    format!(
+        "  ({:.1} round trips to PostgreSQL per {op})",
+        n as f64 / ops as f64
+    )
+}
+
 struct Setup {
     exact: Exact,
     me: Actor,
@@ -161,11 +178,13 @@ fn main() {
     // Mixed boxes and polygons: insert rate and queries.
     let dir = tempfile::tempdir().unwrap();
     let s = setup(dir.path(), true);
+    let t0 = trips();
     let t = insert(&s, n, true);
+    let insert_trips = per(t0, n.div_ceil(CHUNK), "batch");
     let rate = n as f64 / t.as_secs_f64();
     let base = row_layout_baseline(&s, n);
     println!(
-        "bulk insert (create_many, {CHUNK} per durable batch): {rate:>12.0} annotations/s  (target ≥ 200,000/s)"
+        "bulk insert (create_many, {CHUNK} per durable batch): {rate:>12.0} annotations/s  (target ≥ 200,000/s){insert_trips}"
     );
     println!(
         "  baseline one sled key per annotation, same batches: {base:>9.0} annotations/s  → {:.1}×",
@@ -191,6 +210,7 @@ fn main() {
     let pass = |label: &str| {
         let mut lat = Vec::new();
         let mut returned = 0;
+        let t0 = trips();
         for q in &queries {
             let (r, t) = timed(|| {
                 a.query(&s.me, s.image, &AnnotationQuery::viewport(*q))
@@ -201,10 +221,11 @@ fn main() {
         }
         let (p50, p99) = (quantile(&mut lat, 0.5), quantile(&mut lat, 0.99));
         println!(
-            "viewport {side:.0} px square, {:.0} annotations/query, {label}: p50 {:>8.3} ms  p99 {:>8.3} ms  (targets ≤ 1 ms, ≤ 5 ms)",
+            "viewport {side:.0} px square, {:.0} annotations/query, {label}: p50 {:>8.3} ms  p99 {:>8.3} ms  (targets ≤ 1 ms, ≤ 5 ms){}",
             returned as f64 / queries.len() as f64,
             p50.as_secs_f64() * 1e3,
-            p99.as_secs_f64() * 1e3
+            p99.as_secs_f64() * 1e3,
+            per(t0, queries.len(), "query")
         );
         p50
     };
@@ -239,6 +260,7 @@ fn main() {
 
     // Empty viewports: outside the slide, where nothing is.
     let mut empty = Vec::new();
+    let t0 = trips();
     for i in 0..2_000 {
         let x = 200_000.0 + i as f64 * 10.0;
         let q = BBox::new(x, 200_000.0, x + side, 200_000.0 + side);
@@ -250,8 +272,9 @@ fn main() {
         empty.push(t);
     }
     println!(
-        "empty viewport: p50 {:>8.1} µs  (target ≤ 50 µs)",
-        quantile(&mut empty, 0.5).as_secs_f64() * 1e6
+        "empty viewport: p50 {:>8.1} µs  (target ≤ 50 µs){}",
+        quantile(&mut empty, 0.5).as_secs_f64() * 1e6,
+        per(t0, empty.len(), "query")
     );
     bulk_update(&s, side * 3.0);
     drop(s);
@@ -288,23 +311,27 @@ fn bulk_update(s: &Setup, side: f64) {
         description: Some(text.into()),
         ..Default::default()
     };
+    let t0 = trips();
     let (_, bulk) = timed(|| {
         a.update_many(&s.me, ids.iter().map(|id| (*id, patch("bulk"))).collect())
             .unwrap()
     });
+    let bulk_trips = per(t0, 1, "batch");
+    let t0 = trips();
     let (_, single) = timed(|| {
         for id in &ids {
             a.update(&s.me, *id, patch("single")).unwrap();
         }
     });
     println!(
-        "bulk update of {} annotations in one region (update_many, one atomic batch): {:>8.1} ms",
+        "bulk update of {} annotations in one region (update_many, one atomic batch): {:>8.1} ms{bulk_trips}",
         ids.len(),
         bulk.as_secs_f64() * 1e3
     );
     println!(
-        "  baseline one update per annotation: {:>8.1} ms  → {:.1}×",
+        "  baseline one update per annotation: {:>8.1} ms  → {:.1}×{}",
         single.as_secs_f64() * 1e3,
-        single.as_secs_f64() / bulk.as_secs_f64()
+        single.as_secs_f64() / bulk.as_secs_f64(),
+        per(t0, ids.len(), "update")
     );
 }

@@ -469,4 +469,54 @@ pub trait MetaStore: Send + Sync {
     fn get_many(&self, kind: Kind, ids: &[u64]) -> Result<Vec<Option<Vec<u8>>>> {
         ids.iter().map(|id| self.get(kind, *id)).collect()
     }
+
+    /// [`MetaStore::index_range`] over each of `ranges` (`start <= key < end`), up to `limit`
+    /// entries per range, in the order of `ranges`. A backend across a network answers them all
+    /// in one round trip; the default asks range by range.
+    fn index_range_many(
+        &self,
+        index: Index,
+        ranges: &[(Vec<u8>, Vec<u8>)],
+        limit: usize,
+    ) -> Result<Vec<Vec<IndexEntry>>> {
+        ranges
+            .iter()
+            .map(|(start, end)| self.index_range(index, start, end, limit))
+            .collect()
+    }
+
+    /// [`MetaStore::index_last`] of each of `ranges`, in the same order; one round trip on a
+    /// backend across a network, range by range by default.
+    fn index_last_many(
+        &self,
+        index: Index,
+        ranges: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<Vec<Option<IndexEntry>>> {
+        ranges
+            .iter()
+            .map(|(start, end)| self.index_last(index, start, end))
+            .collect()
+    }
+
+    /// [`MetaStore::index_visit`] over each of `ranges` in turn (a viewport's grid rows), until
+    /// `visit` returns `false`. A backend across a network reads several ranges per round trip;
+    /// the default visits range by range.
+    fn index_visit_many(
+        &self,
+        index: Index,
+        ranges: &[(Vec<u8>, Vec<u8>)],
+        visit: &mut EntryVisitor<'_>,
+    ) -> Result<()> {
+        let mut go_on = true;
+        for (start, end) in ranges {
+            self.index_visit(index, start, end, &mut |k, id, v| {
+                go_on = visit(k, id, v);
+                go_on
+            })?;
+            if !go_on {
+                break;
+            }
+        }
+        Ok(())
+    }
 }

@@ -81,6 +81,50 @@ impl Catalog {
         Ok(found.into_iter().next().map(|e| e.value))
     }
 
+    /// The locator blocks `blocks` (distinct), read together (one round trip on a networked
+    /// store).
+    fn locator_blocks(&self, blocks: &[u64]) -> Result<HashMap<u64, Option<Vec<u8>>>> {
+        let ranges: Vec<(Vec<u8>, Vec<u8>)> = blocks
+            .iter()
+            .map(|b| {
+                let key = block_key(*b);
+                let end = prefix_end(&key);
+                (key, end)
+            })
+            .collect();
+        let found = self
+            .store
+            .index_range_many(Index::AnnotationLocator, &ranges, 1)?;
+        Ok(blocks
+            .iter()
+            .zip(found)
+            .map(|(b, f)| (*b, f.into_iter().next().map(|e| e.value)))
+            .collect())
+    }
+
+    /// The last page of each of `cells` (distinct), read together.
+    fn last_pages(&self, cells: &[&[u8]]) -> Result<HashMap<Vec<u8>, Option<IndexEntry>>> {
+        let ranges: Vec<(Vec<u8>, Vec<u8>)> =
+            cells.iter().map(|c| (c.to_vec(), prefix_end(c))).collect();
+        let last = self.store.index_last_many(Index::AnnotationGrid, &ranges)?;
+        Ok(ranges.into_iter().map(|r| r.0).zip(last).collect())
+    }
+
+    /// Gives the new pages a batch opened (`fresh`: their positions in `batch.entries`) ids
+    /// from one allocation.
+    fn number_pages(&self, batch: &mut Batch, fresh: &[usize]) -> Result<()> {
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let first = self
+            .store
+            .allocate_ids(Kind::AnnotationPage, fresh.len() as u64)?;
+        for (n, at) in fresh.iter().enumerate() {
+            batch.entries[*at].id = first + n as u64;
+        }
+        Ok(())
+    }
+
     /// The one place annotation writes are committed: inserts, changes and bulk changes.
     /// Anything that must follow every committed annotation write belongs here: the count
     /// deltas of each image touched (`deltas`: per image, a seed choosing its count shard and
@@ -120,17 +164,33 @@ impl Catalog {
         for attempt in 0..RETRIES {
             let mut batch = Batch::default();
             batch.entries.extend(extra.iter().cloned());
+            let cells: Vec<&[u8]> = by_cell.keys().map(Vec::as_slice).collect();
+            let mut lasts = self.last_pages(&cells)?;
+            let mut fresh = Vec::new();
             for (cell, items) in &by_cell {
-                self.append_to_cell(&mut batch, cell, items.iter(), &HashSet::new())?;
+                let last = lasts.remove(cell).flatten();
+                self.append_at(
+                    &mut batch,
+                    cell,
+                    last,
+                    items.iter(),
+                    &HashSet::new(),
+                    &mut fresh,
+                );
             }
+            self.number_pages(&mut batch, &fresh)?;
             let mut blocks: BTreeMap<u64, Vec<&Filed>> = BTreeMap::new();
             for f in by_cell.values().flatten() {
                 blocks.entry(pages::block_of(f.id)).or_default().push(f);
             }
+            let keys: Vec<u64> = blocks.keys().copied().collect();
+            let mut olds = self.locator_blocks(&keys)?;
             for (block, items) in blocks {
+                let old = olds.remove(&block).flatten();
                 self.relocate(
                     &mut batch,
                     block,
+                    old,
                     items.iter().map(|f| (f.id, Some(f.cell.clone()))),
                 )?;
             }
@@ -146,16 +206,19 @@ impl Catalog {
 
     /// Queues appending `items` to `cell`: into its last page while it has room (unless the
     /// batch already rewrites that page, one of `busy`), then into new pages.
-    fn append_to_cell<'a>(
+    /// Queues appending `items` to `cell`: into its last page (`last`, read by the caller) while
+    /// it has room (unless the batch already rewrites that page, one of `busy`), then into new
+    /// pages. New pages get id 0 and their positions in `batch.entries` pushed to `fresh`, for
+    /// [`Catalog::number_pages`] to number in one allocation.
+    fn append_at<'a>(
         &self,
         batch: &mut Batch,
         cell: &[u8],
+        last: Option<IndexEntry>,
         items: impl Iterator<Item = &'a Filed>,
         busy: &HashSet<u64>,
-    ) -> Result<()> {
-        let last = self
-            .store
-            .index_last(Index::AnnotationGrid, cell, &prefix_end(cell))?;
+        fresh: &mut Vec<usize>,
+    ) {
         let mut current: Option<(u64, Vec<u8>, Expect)> = match last {
             Some(last) if last.value.len() < APPEND_BELOW && !busy.contains(&last.id) => {
                 let old = last.value.clone();
@@ -170,6 +233,9 @@ impl Catalog {
                 .is_some_and(|(_, p, _)| p.len() > 1 && p.len() + size > PAGE_BYTES);
             if current.is_none() || full {
                 if let Some((id, page, expect)) = current.take() {
+                    if expect == Expect::Anything {
+                        fresh.push(batch.entries.len());
+                    }
                     batch.entries.push(EntryWrite {
                         index: Index::AnnotationGrid,
                         key: cell.to_vec(),
@@ -178,14 +244,16 @@ impl Catalog {
                         expect,
                     });
                 }
-                let id = self.store.allocate_ids(Kind::AnnotationPage, 1)?;
-                current = Some((id, Vec::new(), Expect::Anything));
+                current = Some((0, Vec::new(), Expect::Anything));
             }
             if let Some((_, page, _)) = current.as_mut() {
                 pages::push_entry(page, f.id, f.bbox, &f.data);
             }
         }
         if let Some((id, page, expect)) = current {
+            if expect == Expect::Anything {
+                fresh.push(batch.entries.len());
+            }
             batch.entries.push(EntryWrite {
                 index: Index::AnnotationGrid,
                 key: cell.to_vec(),
@@ -194,17 +262,17 @@ impl Catalog {
                 expect,
             });
         }
-        Ok(())
     }
 
     /// Queues pointing ids of one locator block at new cells (`None` forgets the id).
-    pub(crate) fn relocate(
+    /// `old` is the block's current bytes, read by the caller.
+    fn relocate(
         &self,
         batch: &mut Batch,
         block: u64,
+        old: Option<Vec<u8>>,
         moves: impl Iterator<Item = (u64, Option<Vec<u8>>)>,
     ) -> Result<()> {
-        let old = self.locator_block(block)?;
         let mut map = match &old {
             Some(bytes) => pages::decode_block(bytes, self.store.location())?,
             None => BTreeMap::new(),
@@ -297,13 +365,17 @@ impl Catalog {
     /// (moved meanwhile), or repeated, is looked up alone, with [`Catalog::locate`]'s retries.
     fn locate_many(&self, ids: &[AnnotationId]) -> Result<Vec<Option<Located>>> {
         let what = self.store.location();
+        let mut keys: Vec<u64> = ids.iter().map(|id| pages::block_of(id.0)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut raw = self.locator_blocks(&keys)?;
         let mut blocks: HashMap<u64, BTreeMap<u8, Vec<u8>>> = HashMap::new();
         let mut wanted: BTreeMap<Vec<u8>, HashSet<u64>> = BTreeMap::new();
         for id in ids {
             let block = pages::block_of(id.0);
             let map = match blocks.entry(block) {
                 Entry::Occupied(o) => o.into_mut(),
-                Entry::Vacant(v) => v.insert(match self.locator_block(block)? {
+                Entry::Vacant(v) => v.insert(match raw.remove(&block).flatten() {
                     Some(bytes) => pages::decode_block(&bytes, what)?,
                     None => BTreeMap::new(),
                 }),
@@ -312,9 +384,14 @@ impl Catalog {
                 wanted.entry(cell.clone()).or_default().insert(id.0);
             }
         }
+        let ranges: Vec<(Vec<u8>, Vec<u8>)> =
+            wanted.keys().map(|c| (c.clone(), prefix_end(c))).collect();
+        let cells = self
+            .store
+            .index_range_many(Index::AnnotationGrid, &ranges, usize::MAX)?;
         let mut found: HashMap<u64, Located> = HashMap::with_capacity(ids.len());
-        for (cell, want) in &wanted {
-            for page in self.cell_pages(cell)? {
+        for ((cell, want), pages_of_cell) in wanted.iter().zip(cells) {
+            for page in pages_of_cell {
                 let shared = Arc::new(page.value);
                 let (entries, damage) = pages::entries_lossy(&shared, what);
                 if let Some(e) = damage {
@@ -452,11 +529,19 @@ impl Catalog {
                     expect: Expect::Exactly(rw.page.to_vec()),
                 });
             }
+            let cells: Vec<&[u8]> = arrivals.keys().map(Vec::as_slice).collect();
+            let mut lasts = self.last_pages(&cells)?;
+            let mut fresh = Vec::new();
             for (cell, items) in &arrivals {
-                self.append_to_cell(&mut batch, cell, items.iter(), &busy)?;
+                let last = lasts.remove(cell).flatten();
+                self.append_at(&mut batch, cell, last, items.iter(), &busy, &mut fresh);
             }
+            self.number_pages(&mut batch, &fresh)?;
+            let keys: Vec<u64> = moves.keys().copied().collect();
+            let mut olds = self.locator_blocks(&keys)?;
             for (block, m) in moves {
-                self.relocate(&mut batch, block, m.into_iter())?;
+                let old = olds.remove(&block).flatten();
+                self.relocate(&mut batch, block, old, m.into_iter())?;
             }
             let deltas = seeded(tallies, news.iter().map(|a| (a.image.0, a.id.0)));
             match self.commit_annotations(batch, &deltas, attempt) {
@@ -500,14 +585,11 @@ impl Catalog {
             Some(v) => grid::query_ranges(image.0, v),
             None => vec![grid::image_range(image.0)],
         };
-        for (start, end) in ranges {
-            self.store
-                .index_visit(Index::AnnotationGrid, &start, &end, &mut |_, _, page| {
-                    self.scan_page(page, query, sink);
-                    true
-                })?;
-        }
-        Ok(())
+        self.store
+            .index_visit_many(Index::AnnotationGrid, &ranges, &mut |_, _, page| {
+                self.scan_page(page, query, sink);
+                true
+            })
     }
 
     /// Visits the stored entries of `image` in the grid pages `query`'s viewport covers (every
@@ -523,16 +605,13 @@ impl Catalog {
             None => vec![grid::image_range(image.0)],
         };
         let what = self.store.location();
-        for (start, end) in ranges {
-            self.store
-                .index_visit(Index::AnnotationGrid, &start, &end, &mut |_, _, page| {
-                    if let Some(e) = pages::visit_lossy(page, what, |e| visit(&e)) {
-                        self.report(&e);
-                    }
-                    true
-                })?;
-        }
-        Ok(())
+        self.store
+            .index_visit_many(Index::AnnotationGrid, &ranges, &mut |_, _, page| {
+                if let Some(e) = pages::visit_lossy(page, what, |e| visit(&e)) {
+                    self.report(&e);
+                }
+                true
+            })
     }
 
     /// The encoded entries of `image` whose integer bounds may meet `query`'s viewport (all

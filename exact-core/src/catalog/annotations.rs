@@ -426,9 +426,16 @@ impl Annotations<'_> {
         }
         let now = self.0.now();
         let me = actor.user;
+        // One id allocation for the whole batch's history entries (the i-th change gets
+        // `first + i`, on every attempt: a failed attempt committed none of them).
+        let first = self
+            .0
+            .store
+            .allocate_ids(Kind::AnnotationChange, ids.len() as u64)?;
         let out = self.0.modify_annotations(&ids, |old| {
             let (i, plan) = plans.get(&old.id).ok_or_else(|| Error::not_found(old.id))?;
-            self.apply(old, plan, me, now).map_err(|e| tag(*i, e))
+            self.apply_numbered(old, plan, me, now, ChangeId(first + *i as u64))
+                .map_err(|e| tag(*i, e))
         })?;
         // One notification per op, so a bulk mixing edits and deletes tells both.
         let (gone, live): (Vec<Annotation>, Vec<Annotation>) =
@@ -501,6 +508,20 @@ impl Annotations<'_> {
         me: UserId,
         now: Timestamp,
     ) -> Result<(Annotation, Vec<crate::store::EntryWrite>)> {
+        let id = ChangeId(self.0.store.allocate_ids(Kind::AnnotationChange, 1)?);
+        self.apply_numbered(old, plan, me, now, id)
+    }
+
+    /// [`Annotations::apply`] with the history entry's id allocated by the caller (a bulk
+    /// change allocates all of them at once).
+    pub(super) fn apply_numbered(
+        &self,
+        old: &Annotation,
+        plan: &Plan,
+        me: UserId,
+        now: Timestamp,
+        change_id: ChangeId,
+    ) -> Result<(Annotation, Vec<crate::store::EntryWrite>)> {
         if let Some(expected) = &plan.patch.if_match {
             let current = old.version();
             if !expected.contains(&current) {
@@ -553,7 +574,14 @@ impl Annotations<'_> {
             (true, false) => ChangeAction::Restored,
             _ => ChangeAction::Updated,
         };
-        let change = self.change(old, action, me, now)?;
+        let change = AnnotationChange {
+            id: change_id,
+            annotation: old.id,
+            user: Some(me),
+            time: now,
+            action,
+            before: Some(old.clone()),
+        };
         let entry = change_entry_after(&change, &a);
         Ok((a, vec![entry]))
     }

@@ -61,8 +61,33 @@ pub fn annotation_patch(o: &Obj) -> Result<AnnotationPatch> {
         meta_data: o.raw("meta_data").cloned(),
         unique_identifier: o.parse("unique_identifier")?,
         last_edit_time: o.time("last_edit_time")?,
-        if_match: None,
+        if_match: if_match(o)?,
     })
+}
+
+/// `if_match` of a patch in a body (bulk updates, where no header can name each item's
+/// version): an annotation version as its `ETag` gives it (`"0123456789abcdef"`, quotes
+/// optional) or a list of them; the change applies only at one of them.
+fn if_match(o: &Obj) -> Result<Option<Vec<u64>>> {
+    let tags: Vec<&Value> = match o.raw("if_match") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(one) => vec![one],
+    };
+    tags.into_iter()
+        .map(|t| {
+            let text = t.as_str().unwrap_or_default();
+            let hex = text.trim().trim_matches('"');
+            match u64::from_str_radix(hex, 16) {
+                Ok(v) if !hex.is_empty() && hex.len() <= 16 => Ok(v),
+                _ => Err(Error::invalid(
+                    "if_match",
+                    format!("{t} is not an annotation version such as \"0123456789abcdef\""),
+                )),
+            }
+        })
+        .collect::<Result<Vec<u64>>>()
+        .map(Some)
 }
 
 /// The fields of an image set ([`new_image_set`], [`image_set_patch`]).

@@ -399,7 +399,10 @@ async fn update(
     body: Body,
 ) -> ApiResult<axum::response::Response> {
     let mut patch = exact_core::wire::annotation_patch(&body.object()?)?;
-    patch.if_match = if_match;
+    if if_match.is_some() {
+        // The header wins over an `if_match` field of the body.
+        patch.if_match = if_match;
+    }
     crate::blocking(move || {
         let a = r
             .exact

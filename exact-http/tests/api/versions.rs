@@ -195,3 +195,65 @@ async fn if_match_refuses_stale_writes_with_412_and_two_servers_race_to_one_winn
         assert_eq!(current, etag(&winner.1));
     }
 }
+
+/// Bulk updates carry each item's version in the body (`if_match`, as the ETag gives it): one
+/// stale item refuses the whole batch with 412 and nothing is written; current ones apply.
+#[tokio::test]
+async fn bulk_updates_honour_if_match_per_item() {
+    let api = Api::new();
+    let admin = api.user("admin", false);
+    let (_, _, kind, image) = api.world(&admin, "bulk-versions").await;
+    let mut ids = Vec::new();
+    for x in [10, 100] {
+        let a = api
+            .ok(
+                "POST",
+                "/api/v1/annotations/annotations/",
+                &admin,
+                Some(json!({"annotation_type": kind, "image": image,
+                            "vector": {"x1": x, "y1": 10, "x2": x + 50, "y2": 60}})),
+            )
+            .await;
+        ids.push(a["id"].as_u64().unwrap());
+    }
+    let auth = [("authorization", admin.as_str())];
+    let mut tags = Vec::new();
+    for id in &ids {
+        let uri = format!("/api/v1/annotations/annotations/{id}/");
+        let (_, h, _) = raw(&api.app, "GET", &uri, &auth, None).await;
+        tags.push(etag(&h));
+    }
+    let bulk = "/api/v1/annotations/annotations/multiple_update/";
+    let send = |body: Value| {
+        raw(
+            &api.app,
+            "POST",
+            bulk,
+            &auth,
+            Some(("application/json", body.to_string())),
+        )
+    };
+    // Current versions (quoted as the ETag, or bare): both apply.
+    let (s, _, v) = send(json!([
+        {"id": ids[0], "description": "one", "if_match": tags[0]},
+        {"id": ids[1], "description": "two", "if_match": tags[1].trim_matches('"')},
+    ]))
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // The old versions again: 412, and neither changes.
+    let (s, _, v) = send(json!([
+        {"id": ids[0], "description": "three"},
+        {"id": ids[1], "description": "four", "if_match": [tags[1]]},
+    ]))
+    .await;
+    assert_eq!(s, StatusCode::PRECONDITION_FAILED, "{v}");
+    for (id, text) in ids.iter().zip(["one", "two"]) {
+        let uri = format!("/api/v1/annotations/annotations/{id}/");
+        let (_, _, v) = raw(&api.app, "GET", &uri, &auth, None).await;
+        assert_eq!(v["description"], text, "{v}");
+    }
+    // A malformed version is a 400 naming the item and field.
+    let (s, _, v) = send(json!([{"id": ids[0], "description": "x", "if_match": "nope"}])).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v.to_string().contains("[0].if_match"), "{v}");
+}

@@ -13,8 +13,10 @@ use exact_core::store::{Batch, EntryVisitor, Expect, Index, IndexEntry, Kind, Me
 use exact_core::{Error, Result};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, Statement};
 
 /// The schema versions this build knows, in order: (version, SQL).
 const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
@@ -27,6 +29,20 @@ const VISIT_PAGE: i64 = 512;
 
 /// Serializes concurrent migrations of one database (any number of servers may start at once).
 const MIGRATION_LOCK: i64 = 0x6578_6163_745f_6d67; // "exact_mg"
+
+/// Round trips to the database made by every store of this process (see [`round_trips`]).
+static ROUND_TRIPS: AtomicU64 = AtomicU64::new(0);
+
+/// How many round trips to PostgreSQL the stores of this process have made so far (statements,
+/// their preparation, transaction begin and commit): benchmarks divide the difference across an
+/// operation by its count to show what each use case costs in waits on the network.
+pub fn round_trips() -> u64 {
+    ROUND_TRIPS.load(Ordering::Relaxed)
+}
+
+fn trip(n: u64) {
+    ROUND_TRIPS.fetch_add(n, Ordering::Relaxed);
+}
 
 /// What to do about the schema when opening.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,6 +259,50 @@ impl PgMetaStore {
     }
 }
 
+/// `sql` prepared on this connection: from its cache, or one round trip the first time.
+async fn prepared(
+    client: &deadpool_postgres::ClientWrapper,
+    sql: &str,
+) -> std::result::Result<Statement, tokio_postgres::Error> {
+    let cached = client.statement_cache.size();
+    let statement = client.prepare_cached(sql).await?;
+    if client.statement_cache.size() != cached {
+        trip(1);
+    }
+    Ok(statement)
+}
+
+/// Runs `sql` as a cached prepared statement: one round trip once it is prepared.
+async fn query(
+    client: &deadpool_postgres::ClientWrapper,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> std::result::Result<Vec<Row>, tokio_postgres::Error> {
+    let statement = prepared(client, sql).await?;
+    trip(1);
+    client.query(&statement, params).await
+}
+
+/// [`query`] of at most one row.
+async fn query_opt(
+    client: &deadpool_postgres::ClientWrapper,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> std::result::Result<Option<Row>, tokio_postgres::Error> {
+    Ok(query(client, sql, params).await?.into_iter().next())
+}
+
+/// [`query`] of exactly one row.
+async fn query_one(
+    client: &deadpool_postgres::ClientWrapper,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> std::result::Result<Row, tokio_postgres::Error> {
+    let statement = prepared(client, sql).await?;
+    trip(1);
+    client.query_one(&statement, params).await
+}
+
 /// Maps a database error: lost races to `Conflict`, the rest to `Backend`.
 fn db_error(location: &str, e: tokio_postgres::Error) -> Error {
     match e.code() {
@@ -313,6 +373,15 @@ impl Net {
     }
 }
 
+/// The index entry in the columns `at..at + 3` (key, id, value) of `row`.
+fn entry(row: &Row, at: usize) -> IndexEntry {
+    IndexEntry {
+        key: row.get(at),
+        id: from_db(row.get(at + 1)),
+        value: row.get(at + 2),
+    }
+}
+
 fn index_of(tag: i16) -> Option<Index> {
     Index::ALL
         .iter()
@@ -327,13 +396,13 @@ impl MetaStore for PgMetaStore {
 
     fn get(&self, kind: Kind, id: u64) -> Result<Option<Vec<u8>>> {
         self.run(move |client, location| async move {
-            let row = client
-                .query_opt(
-                    "SELECT data FROM exact_records WHERE kind = $1 AND id = $2",
-                    &[&tag_kind(kind), &to_db(id)],
-                )
-                .await
-                .map_err(|e| db_error(&location, e))?;
+            let row = query_opt(
+                &client,
+                "SELECT data FROM exact_records WHERE kind = $1 AND id = $2",
+                &[&tag_kind(kind), &to_db(id)],
+            )
+            .await
+            .map_err(|e| db_error(&location, e))?;
             Ok(row.map(|r| r.get(0)))
         })
     }
@@ -341,13 +410,13 @@ impl MetaStore for PgMetaStore {
     fn get_many(&self, kind: Kind, ids: &[u64]) -> Result<Vec<Option<Vec<u8>>>> {
         let keys: Vec<i64> = ids.iter().map(|i| to_db(*i)).collect();
         let found = self.run(move |client, location| async move {
-            let rows = client
-                .query(
-                    "SELECT id, data FROM exact_records WHERE kind = $1 AND id = ANY($2)",
-                    &[&tag_kind(kind), &keys],
-                )
-                .await
-                .map_err(|e| db_error(&location, e))?;
+            let rows = query(
+                &client,
+                "SELECT id, data FROM exact_records WHERE kind = $1 AND id = ANY($2)",
+                &[&tag_kind(kind), &keys],
+            )
+            .await
+            .map_err(|e| db_error(&location, e))?;
             Ok(rows
                 .into_iter()
                 .map(|r| (from_db(r.get(0)), r.get::<_, Vec<u8>>(1)))
@@ -361,14 +430,14 @@ impl MetaStore for PgMetaStore {
             return Ok(Vec::new());
         }
         self.run(move |client, location| async move {
-            let rows = client
-                .query(
-                    "SELECT id, data FROM exact_records WHERE kind = $1 AND id > $2
+            let rows = query(
+                &client,
+                "SELECT id, data FROM exact_records WHERE kind = $1 AND id > $2
                      ORDER BY id LIMIT $3",
-                    &[&tag_kind(kind), &to_db(after), &sql_limit(limit)],
-                )
-                .await
-                .map_err(|e| db_error(&location, e))?;
+                &[&tag_kind(kind), &to_db(after), &sql_limit(limit)],
+            )
+            .await
+            .map_err(|e| db_error(&location, e))?;
             Ok(rows
                 .into_iter()
                 .map(|r| (from_db(r.get(0)), r.get(1)))
@@ -388,15 +457,15 @@ impl MetaStore for PgMetaStore {
         }
         let (start, end) = (start.to_vec(), end.to_vec());
         self.run(move |client, location| async move {
-            let rows = client
-                .query(
-                    "SELECT key, id, value FROM exact_entries
+            let rows = query(
+                &client,
+                "SELECT key, id, value FROM exact_entries
                      WHERE idx = $1 AND key >= $2 AND key < $3
                      ORDER BY key, id LIMIT $4",
-                    &[&tag_index(index), &start, &end, &sql_limit(limit)],
-                )
-                .await
-                .map_err(|e| db_error(&location, e))?;
+                &[&tag_index(index), &start, &end, &sql_limit(limit)],
+            )
+            .await
+            .map_err(|e| db_error(&location, e))?;
             Ok(rows
                 .into_iter()
                 .map(|r| IndexEntry {
@@ -415,54 +484,130 @@ impl MetaStore for PgMetaStore {
         end: &[u8],
         visit: &mut EntryVisitor<'_>,
     ) -> Result<()> {
-        if start >= end {
-            return Ok(());
-        }
-        // Pages of rows by keyset, so a long range never sits in memory at once.
-        let mut after: Option<(Vec<u8>, i64)> = None;
-        loop {
-            let (start, end, from) = (start.to_vec(), end.to_vec(), after.clone());
-            let rows: Vec<(Vec<u8>, i64, Vec<u8>)> =
+        self.index_visit_many(index, &[(start.to_vec(), end.to_vec())], visit)
+    }
+
+    fn index_visit_many(
+        &self,
+        index: Index,
+        ranges: &[(Vec<u8>, Vec<u8>)],
+        visit: &mut EntryVisitor<'_>,
+    ) -> Result<()> {
+        // Pages of rows across all ranges at once (a viewport's grid rows in one round trip),
+        // resumed by keyset: the first range left starts at the last key read, past its id.
+        let mut left: Vec<(Vec<u8>, Vec<u8>)> =
+            ranges.iter().filter(|(s, e)| s < e).cloned().collect();
+        let mut after: Option<i64> = None;
+        while !left.is_empty() {
+            let (los, his): (Vec<Vec<u8>>, Vec<Vec<u8>>) = left.iter().cloned().unzip();
+            let (resume, past) = (after.is_some(), after.unwrap_or(0));
+            let rows: Vec<(i64, Vec<u8>, i64, Vec<u8>)> =
                 self.run(move |client, location| async move {
-                    let rows = match from {
-                        None => {
-                            client
-                                .query(
-                                    "SELECT key, id, value FROM exact_entries
-                                     WHERE idx = $1 AND key >= $2 AND key < $3
-                                     ORDER BY key, id LIMIT $4",
-                                    &[&tag_index(index), &start, &end, &VISIT_PAGE],
-                                )
-                                .await
-                        }
-                        Some((key, id)) => {
-                            client
-                                .query(
-                                    "SELECT key, id, value FROM exact_entries
-                                     WHERE idx = $1 AND (key, id) > ($2, $3) AND key < $4
-                                     ORDER BY key, id LIMIT $5",
-                                    &[&tag_index(index), &key, &id, &end, &VISIT_PAGE],
-                                )
-                                .await
-                        }
-                    }
+                    let rows = query(
+                        &client,
+                        "SELECT r.n, x.key, x.id, x.value
+                         FROM unnest($2::bytea[], $3::bytea[]) WITH ORDINALITY AS r(lo, hi, n)
+                         CROSS JOIN LATERAL (
+                             SELECT key, id, value FROM exact_entries
+                             WHERE idx = $1 AND key >= r.lo AND key < r.hi
+                               AND (NOT $4 OR r.n > 1 OR key > r.lo OR id > $5)
+                             ORDER BY key, id LIMIT $6) x
+                         ORDER BY r.n, x.key, x.id LIMIT $6",
+                        &[&tag_index(index), &los, &his, &resume, &past, &VISIT_PAGE],
+                    )
+                    .await
                     .map_err(|e| db_error(&location, e))?;
                     Ok(rows
                         .into_iter()
-                        .map(|r| (r.get(0), r.get(1), r.get(2)))
+                        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
                         .collect())
                 })?;
             let full = rows.len() as i64 == VISIT_PAGE;
-            for (key, id, value) in &rows {
+            for (_, key, id, value) in &rows {
                 if !visit(key, from_db(*id), value) {
                     return Ok(());
                 }
             }
             match rows.into_iter().last() {
-                Some((key, id, _)) if full => after = Some((key, id)),
+                Some((n, key, id, _)) if full => {
+                    // Ordinals count from 1 within `left`.
+                    let n = usize::try_from(n - 1).unwrap_or(0).min(left.len() - 1);
+                    left.drain(..n);
+                    left[0].0 = key;
+                    after = Some(id);
+                }
                 _ => return Ok(()),
             }
         }
+        Ok(())
+    }
+
+    fn index_range_many(
+        &self,
+        index: Index,
+        ranges: &[(Vec<u8>, Vec<u8>)],
+        limit: usize,
+    ) -> Result<Vec<Vec<IndexEntry>>> {
+        let mut out: Vec<Vec<IndexEntry>> = ranges.iter().map(|_| Vec::new()).collect();
+        if limit == 0 || ranges.is_empty() {
+            return Ok(out);
+        }
+        let (los, his): (Vec<Vec<u8>>, Vec<Vec<u8>>) = ranges.iter().cloned().unzip();
+        let rows: Vec<(i64, IndexEntry)> = self.run(move |client, location| async move {
+            let rows = query(
+                &client,
+                "SELECT r.n, x.key, x.id, x.value
+                 FROM unnest($2::bytea[], $3::bytea[]) WITH ORDINALITY AS r(lo, hi, n)
+                 CROSS JOIN LATERAL (
+                     SELECT key, id, value FROM exact_entries
+                     WHERE idx = $1 AND key >= r.lo AND key < r.hi
+                     ORDER BY key, id LIMIT $4) x
+                 ORDER BY r.n, x.key, x.id",
+                &[&tag_index(index), &los, &his, &sql_limit(limit)],
+            )
+            .await
+            .map_err(|e| db_error(&location, e))?;
+            Ok(rows.into_iter().map(|r| (r.get(0), entry(&r, 1))).collect())
+        })?;
+        for (n, e) in rows {
+            if let Some(slot) = usize::try_from(n - 1).ok().and_then(|n| out.get_mut(n)) {
+                slot.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    fn index_last_many(
+        &self,
+        index: Index,
+        ranges: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<Vec<Option<IndexEntry>>> {
+        let mut out: Vec<Option<IndexEntry>> = ranges.iter().map(|_| None).collect();
+        if ranges.is_empty() {
+            return Ok(out);
+        }
+        let (los, his): (Vec<Vec<u8>>, Vec<Vec<u8>>) = ranges.iter().cloned().unzip();
+        let rows: Vec<(i64, IndexEntry)> = self.run(move |client, location| async move {
+            let rows = query(
+                &client,
+                "SELECT r.n, x.key, x.id, x.value
+                 FROM unnest($2::bytea[], $3::bytea[]) WITH ORDINALITY AS r(lo, hi, n)
+                 CROSS JOIN LATERAL (
+                     SELECT key, id, value FROM exact_entries
+                     WHERE idx = $1 AND key >= r.lo AND key < r.hi
+                     ORDER BY key DESC, id DESC LIMIT 1) x",
+                &[&tag_index(index), &los, &his],
+            )
+            .await
+            .map_err(|e| db_error(&location, e))?;
+            Ok(rows.into_iter().map(|r| (r.get(0), entry(&r, 1))).collect())
+        })?;
+        for (n, e) in rows {
+            if let Some(slot) = usize::try_from(n - 1).ok().and_then(|n| out.get_mut(n)) {
+                *slot = Some(e);
+            }
+        }
+        Ok(out)
     }
 
     fn index_last(&self, index: Index, start: &[u8], end: &[u8]) -> Result<Option<IndexEntry>> {
@@ -471,15 +616,15 @@ impl MetaStore for PgMetaStore {
         }
         let (start, end) = (start.to_vec(), end.to_vec());
         self.run(move |client, location| async move {
-            let row = client
-                .query_opt(
-                    "SELECT key, id, value FROM exact_entries
+            let row = query_opt(
+                &client,
+                "SELECT key, id, value FROM exact_entries
                      WHERE idx = $1 AND key >= $2 AND key < $3
                      ORDER BY key DESC, id DESC LIMIT 1",
-                    &[&tag_index(index), &start, &end],
-                )
-                .await
-                .map_err(|e| db_error(&location, e))?;
+                &[&tag_index(index), &start, &end],
+            )
+            .await
+            .map_err(|e| db_error(&location, e))?;
             Ok(row.map(|r| IndexEntry {
                 key: r.get(0),
                 id: from_db(r.get(1)),
@@ -495,15 +640,15 @@ impl MetaStore for PgMetaStore {
             .ok_or_else(|| Error::invalid("count", "id space exhausted"))?;
         self.run(move |client, location| async move {
             // One statement: concurrent servers each get their own range.
-            let row = client
-                .query_one(
-                    "INSERT INTO exact_counters (kind, next) VALUES ($1, 1 + $2::int8)
+            let row = query_one(
+                &client,
+                "INSERT INTO exact_counters (kind, next) VALUES ($1, 1 + $2::int8)
                      ON CONFLICT (kind) DO UPDATE SET next = exact_counters.next + $2::int8
                      RETURNING next - $2::int8",
-                    &[&tag_kind(kind), &count],
-                )
-                .await
-                .map_err(|e| db_error(&location, e))?;
+                &[&tag_kind(kind), &count],
+            )
+            .await
+            .map_err(|e| db_error(&location, e))?;
             let first: i64 = row.get(0);
             u64::try_from(first).map_err(|_| Error::corrupt(location, "negative id counter"))
         })
@@ -515,13 +660,13 @@ impl MetaStore for PgMetaStore {
         }
         let (messages, channel) = (messages.to_vec(), self.channel.clone());
         self.run(move |client, location| async move {
-            client
-                .execute(
-                    "SELECT pg_notify($1, m) FROM unnest($2::text[]) AS m",
-                    &[&channel, &messages],
-                )
-                .await
-                .map_err(|e| db_error(&location, e))?;
+            query(
+                &client,
+                "SELECT pg_notify($1, m) FROM unnest($2::text[]) AS m",
+                &[&channel, &messages],
+            )
+            .await
+            .map_err(|e| db_error(&location, e))?;
             Ok(())
         })
     }
@@ -594,12 +739,7 @@ impl MetaStore for PgMetaStore {
             }
         }
         drop(claimed);
-        self.run(move |mut client, location| async move {
-            let db = |e| db_error(&location, e);
-            let tx = client.transaction().await.map_err(db)?;
-            check_records(&tx, &location, &net.rec_check).await?;
-            check_entries(&tx, &location, &net.ent_check).await?;
-
+        self.run(move |client, location| async move {
             // Records: deletions, fresh inserts (fail on a concurrent insert), upserts.
             let (mut del_k, mut del_i) = (Vec::new(), Vec::new());
             let (mut new_k, mut new_i, mut new_d) = (Vec::new(), Vec::new(), Vec::new());
@@ -622,35 +762,6 @@ impl MetaStore for PgMetaStore {
                     }
                 }
             }
-            exec(
-                &tx,
-                "DELETE FROM exact_records r USING unnest($1::int2[], $2::int8[]) AS d(kind, id)
-                 WHERE r.kind = d.kind AND r.id = d.id",
-                &[&del_k, &del_i],
-                del_k.is_empty(),
-            )
-            .await
-            .map_err(db)?;
-            exec(
-                &tx,
-                "INSERT INTO exact_records (kind, id, data)
-                 SELECT * FROM unnest($1::int2[], $2::int8[], $3::bytea[])",
-                &[&new_k, &new_i, &new_d],
-                new_k.is_empty(),
-            )
-            .await
-            .map_err(db)?;
-            exec(
-                &tx,
-                "INSERT INTO exact_records (kind, id, data)
-                 SELECT * FROM unnest($1::int2[], $2::int8[], $3::bytea[])
-                 ON CONFLICT (kind, id) DO UPDATE SET data = EXCLUDED.data",
-                &[&up_k, &up_i, &up_d],
-                up_k.is_empty(),
-            )
-            .await
-            .map_err(db)?;
-
             // Index entries, and the unique keys of unique indexes beside them.
             let (mut del_x, mut del_key, mut del_id) = (Vec::new(), Vec::new(), Vec::new());
             let (mut new_x, mut new_key, mut new_id, mut new_v) =
@@ -686,114 +797,210 @@ impl MetaStore for PgMetaStore {
                     }
                 }
             }
-            exec(
-                &tx,
-                "DELETE FROM exact_entries e
-                 USING unnest($1::int2[], $2::bytea[], $3::int8[]) AS d(idx, key, id)
-                 WHERE e.idx = d.idx AND e.key = d.key AND e.id = d.id",
-                &[&del_x, &del_key, &del_id],
-                del_x.is_empty(),
+            let (rc_k, rc_i): (Vec<i16>, Vec<i64>) = net
+                .rec_check
+                .iter()
+                .map(|(k, i, _)| (tag_kind(*k), to_db(*i)))
+                .unzip();
+            let ec_x: Vec<i16> = net.ent_check.iter().map(|c| tag_index(c.0)).collect();
+            let ec_key: Vec<&[u8]> = net.ent_check.iter().map(|c| c.1.as_slice()).collect();
+            let ec_id: Vec<i64> = net.ent_check.iter().map(|c| to_db(c.2)).collect();
+
+            // The steps that have something to do, in order: precondition checks (locking the
+            // rows they read, in key order, so two batches cannot deadlock), then the writes.
+            let steps: [(Step, &str, Vec<&(dyn ToSql + Sync)>, bool); 10] = [
+                (
+                    Step::CheckRecords,
+                    CHECK_RECORDS,
+                    vec![&rc_k, &rc_i],
+                    !rc_k.is_empty(),
+                ),
+                (
+                    Step::CheckEntries,
+                    CHECK_ENTRIES,
+                    vec![&ec_x, &ec_key, &ec_id],
+                    !ec_x.is_empty(),
+                ),
+                (
+                    Step::Write,
+                    DELETE_RECORDS,
+                    vec![&del_k, &del_i],
+                    !del_k.is_empty(),
+                ),
+                (
+                    Step::Write,
+                    INSERT_RECORDS,
+                    vec![&new_k, &new_i, &new_d],
+                    !new_k.is_empty(),
+                ),
+                (
+                    Step::Write,
+                    UPSERT_RECORDS,
+                    vec![&up_k, &up_i, &up_d],
+                    !up_k.is_empty(),
+                ),
+                (
+                    Step::Write,
+                    DELETE_ENTRIES,
+                    vec![&del_x, &del_key, &del_id],
+                    !del_x.is_empty(),
+                ),
+                (
+                    Step::Write,
+                    DELETE_UNIQUE,
+                    vec![&del_x, &del_key, &del_id],
+                    !del_x.is_empty(),
+                ),
+                (
+                    Step::Write,
+                    INSERT_ENTRIES,
+                    vec![&new_x, &new_key, &new_id, &new_v],
+                    !new_x.is_empty(),
+                ),
+                (
+                    Step::Write,
+                    UPSERT_ENTRIES,
+                    vec![&up_x, &up_key, &up_id, &up_v],
+                    !up_x.is_empty(),
+                ),
+                (
+                    Step::ClaimUnique,
+                    CLAIM_UNIQUE,
+                    vec![&uq_x, &uq_key, &uq_id],
+                    !uq_x.is_empty(),
+                ),
+            ];
+            let steps: Vec<_> = steps.into_iter().filter(|s| s.3).collect();
+            let db = |e| db_error(&location, e);
+            // Prepared once per connection (cached), all at once.
+            let statements = futures::future::try_join_all(
+                steps.iter().map(|(_, sql, _, _)| prepared(&client, sql)),
             )
             .await
             .map_err(db)?;
-            exec(
-                &tx,
-                "DELETE FROM exact_unique u
-                 USING unnest($1::int2[], $2::bytea[], $3::int8[]) AS d(idx, key, id)
-                 WHERE u.idx = d.idx AND u.key = d.key AND u.id = d.id",
-                &[&del_x, &del_key, &del_id],
-                del_x.is_empty(),
-            )
-            .await
-            .map_err(db)?;
-            exec(
-                &tx,
-                "INSERT INTO exact_entries (idx, key, id, value)
-                 SELECT * FROM unnest($1::int2[], $2::bytea[], $3::int8[], $4::bytea[])",
-                &[&new_x, &new_key, &new_id, &new_v],
-                new_x.is_empty(),
-            )
-            .await
-            .map_err(db)?;
-            exec(
-                &tx,
-                "INSERT INTO exact_entries (idx, key, id, value)
-                 SELECT * FROM unnest($1::int2[], $2::bytea[], $3::int8[], $4::bytea[])
-                 ON CONFLICT (idx, key, id) DO UPDATE SET value = EXCLUDED.value",
-                &[&up_x, &up_key, &up_id, &up_v],
-                up_x.is_empty(),
-            )
-            .await
-            .map_err(db)?;
-            if !uq_x.is_empty() {
-                // A key already held by another id is not returned: that is a duplicate.
-                let claimed = tx
-                    .query(
-                        "INSERT INTO exact_unique (idx, key, id)
-                         SELECT * FROM unnest($1::int2[], $2::bytea[], $3::int8[])
-                         ON CONFLICT (idx, key) DO UPDATE SET id = EXCLUDED.id
-                         WHERE exact_unique.id = EXCLUDED.id
-                         RETURNING idx, key",
-                        &[&uq_x, &uq_key, &uq_id],
-                    )
-                    .await
-                    .map_err(db)?;
-                if claimed.len() != uq_x.len() {
-                    let got: std::collections::HashSet<(i16, Vec<u8>)> =
-                        claimed.iter().map(|r| (r.get(0), r.get(1))).collect();
-                    let taken = uq_x
-                        .iter()
-                        .zip(&uq_key)
-                        .find(|(x, k)| !got.contains(&(**x, k.to_vec())))
-                        .and_then(|(x, _)| index_of(*x));
-                    return Err(Error::exists(format!(
-                        "{} key",
-                        taken.map(|i| format!("{i:?}")).unwrap_or_default()
-                    )));
+            // One pipeline: BEGIN and every step go out together and are answered in order
+            // (each request is sent when its future is first polled, and `join_all` of this
+            // few polls them in order), so a batch costs two round trips with COMMIT.
+            trip(2);
+            let begin = async {
+                client.batch_execute("BEGIN").await?;
+                Ok(Vec::new())
+            };
+            let mut pipeline: Vec<Pending<'_>> = vec![Box::pin(begin)];
+            for ((_, _, params, _), statement) in steps.iter().zip(&statements) {
+                pipeline.push(Box::pin(client.query(statement, params)));
+            }
+            let mut answers = futures::future::join_all(pipeline).await.into_iter();
+            let outcome = (|| {
+                answers.next().unwrap_or(Ok(Vec::new())).map_err(db)?;
+                let mut failed = None;
+                for ((step, _, _, _), answer) in steps.iter().zip(answers) {
+                    let rows = match answer {
+                        Ok(rows) => rows,
+                        Err(e) => {
+                            // The first failure is the cause; later ones only say the
+                            // transaction is aborted.
+                            failed.get_or_insert(e);
+                            continue;
+                        }
+                    };
+                    match step {
+                        Step::CheckRecords => check_records(&rows, &net.rec_check)?,
+                        Step::CheckEntries => check_entries(&rows, &net.ent_check)?,
+                        Step::Write => {}
+                        Step::ClaimUnique => check_claims(&rows, &uq_x, &uq_key)?,
+                    }
+                }
+                match failed {
+                    Some(e) => Err(db(e)),
+                    None => Ok(()),
+                }
+            })();
+            trip(1);
+            match outcome {
+                Ok(()) => client.batch_execute("COMMIT").await.map_err(db),
+                Err(e) => {
+                    if client.batch_execute("ROLLBACK").await.is_err() {
+                        // Never hand a connection in an unknown transaction state back.
+                        drop(deadpool_postgres::Object::take(client));
+                    }
+                    Err(e)
                 }
             }
-            tx.commit().await.map_err(db)?;
-            Ok(())
         })
     }
 }
 
-/// Runs `sql` unless `skip` (an empty column set).
-async fn exec(
-    tx: &tokio_postgres::Transaction<'_>,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-    skip: bool,
-) -> std::result::Result<u64, tokio_postgres::Error> {
-    if skip {
-        return Ok(0);
-    }
-    tx.execute(sql, params).await
+/// A statement sent in [`MetaStore::commit`]'s pipeline, waiting for its answer.
+type Pending<'a> = std::pin::Pin<
+    Box<dyn Future<Output = std::result::Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a>,
+>;
+
+/// What a step of [`MetaStore::commit`]'s pipeline answers.
+#[derive(Clone, Copy)]
+enum Step {
+    CheckRecords,
+    CheckEntries,
+    Write,
+    ClaimUnique,
 }
 
-async fn check_records(
-    tx: &tokio_postgres::Transaction<'_>,
-    location: &str,
-    checks: &[(Kind, u64, Expect)],
-) -> Result<()> {
-    if checks.is_empty() {
+const CHECK_RECORDS: &str = "SELECT r.kind, r.id, r.data FROM exact_records r
+     JOIN unnest($1::int2[], $2::int8[]) AS c(kind, id) ON r.kind = c.kind AND r.id = c.id
+     ORDER BY r.kind, r.id FOR UPDATE OF r";
+const CHECK_ENTRIES: &str = "SELECT e.idx, e.key, e.id, e.value FROM exact_entries e
+     JOIN unnest($1::int2[], $2::bytea[], $3::int8[]) AS c(idx, key, id)
+       ON e.idx = c.idx AND e.key = c.key AND e.id = c.id
+     ORDER BY e.idx, e.key, e.id FOR UPDATE OF e";
+const DELETE_RECORDS: &str =
+    "DELETE FROM exact_records r USING unnest($1::int2[], $2::int8[]) AS d(kind, id)
+     WHERE r.kind = d.kind AND r.id = d.id";
+const INSERT_RECORDS: &str = "INSERT INTO exact_records (kind, id, data)
+     SELECT * FROM unnest($1::int2[], $2::int8[], $3::bytea[])";
+const UPSERT_RECORDS: &str = "INSERT INTO exact_records (kind, id, data)
+     SELECT * FROM unnest($1::int2[], $2::int8[], $3::bytea[])
+     ON CONFLICT (kind, id) DO UPDATE SET data = EXCLUDED.data";
+const DELETE_ENTRIES: &str = "DELETE FROM exact_entries e
+     USING unnest($1::int2[], $2::bytea[], $3::int8[]) AS d(idx, key, id)
+     WHERE e.idx = d.idx AND e.key = d.key AND e.id = d.id";
+const DELETE_UNIQUE: &str = "DELETE FROM exact_unique u
+     USING unnest($1::int2[], $2::bytea[], $3::int8[]) AS d(idx, key, id)
+     WHERE u.idx = d.idx AND u.key = d.key AND u.id = d.id";
+const INSERT_ENTRIES: &str = "INSERT INTO exact_entries (idx, key, id, value)
+     SELECT * FROM unnest($1::int2[], $2::bytea[], $3::int8[], $4::bytea[])";
+const UPSERT_ENTRIES: &str = "INSERT INTO exact_entries (idx, key, id, value)
+     SELECT * FROM unnest($1::int2[], $2::bytea[], $3::int8[], $4::bytea[])
+     ON CONFLICT (idx, key, id) DO UPDATE SET value = EXCLUDED.value";
+/// A key already held by another id is not returned: that is a duplicate.
+const CLAIM_UNIQUE: &str = "INSERT INTO exact_unique (idx, key, id)
+     SELECT * FROM unnest($1::int2[], $2::bytea[], $3::int8[])
+     ON CONFLICT (idx, key) DO UPDATE SET id = EXCLUDED.id
+     WHERE exact_unique.id = EXCLUDED.id
+     RETURNING idx, key";
+
+/// Fails with `AlreadyExists` when a unique key the batch claims (`xs`, `keys`) is not among
+/// those `rows` returned (another id holds it).
+fn check_claims(rows: &[Row], xs: &[i16], keys: &[&[u8]]) -> Result<()> {
+    if rows.len() == xs.len() {
         return Ok(());
     }
-    let kinds: Vec<i16> = checks.iter().map(|(k, _, _)| tag_kind(*k)).collect();
-    let ids: Vec<i64> = checks.iter().map(|(_, i, _)| to_db(*i)).collect();
-    // Locked in key order, so two batches touching the same records cannot deadlock.
-    let rows = tx
-        .query(
-            "SELECT r.kind, r.id, r.data FROM exact_records r
-             JOIN unnest($1::int2[], $2::int8[]) AS c(kind, id)
-               ON r.kind = c.kind AND r.id = c.id
-             ORDER BY r.kind, r.id FOR UPDATE OF r",
-            &[&kinds, &ids],
-        )
-        .await
-        .map_err(|e| db_error(location, e))?;
+    let got: std::collections::HashSet<(i16, Vec<u8>)> =
+        rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let taken = xs
+        .iter()
+        .zip(keys)
+        .find(|(x, k)| !got.contains(&(**x, k.to_vec())))
+        .and_then(|(x, _)| index_of(*x));
+    Err(Error::exists(format!(
+        "{} key",
+        taken.map(|i| format!("{i:?}")).unwrap_or_default()
+    )))
+}
+
+/// Checks the records' preconditions against their current bytes (`rows` of CHECK_RECORDS).
+fn check_records(rows: &[Row], checks: &[(Kind, u64, Expect)]) -> Result<()> {
     let now: HashMap<(i16, i64), Vec<u8>> = rows
-        .into_iter()
+        .iter()
         .map(|r| ((r.get(0), r.get(1)), r.get(2)))
         .collect();
     for (kind, id, expect) in checks {
@@ -812,29 +1019,10 @@ async fn check_records(
     Ok(())
 }
 
-async fn check_entries(
-    tx: &tokio_postgres::Transaction<'_>,
-    location: &str,
-    checks: &[(Index, Vec<u8>, u64, Expect)],
-) -> Result<()> {
-    if checks.is_empty() {
-        return Ok(());
-    }
-    let xs: Vec<i16> = checks.iter().map(|(x, _, _, _)| tag_index(*x)).collect();
-    let keys: Vec<&[u8]> = checks.iter().map(|(_, k, _, _)| k.as_slice()).collect();
-    let ids: Vec<i64> = checks.iter().map(|(_, _, i, _)| to_db(*i)).collect();
-    let rows = tx
-        .query(
-            "SELECT e.idx, e.key, e.id, e.value FROM exact_entries e
-             JOIN unnest($1::int2[], $2::bytea[], $3::int8[]) AS c(idx, key, id)
-               ON e.idx = c.idx AND e.key = c.key AND e.id = c.id
-             ORDER BY e.idx, e.key, e.id FOR UPDATE OF e",
-            &[&xs, &keys, &ids],
-        )
-        .await
-        .map_err(|e| db_error(location, e))?;
+/// Checks the entries' preconditions against their current values (`rows` of CHECK_ENTRIES).
+fn check_entries(rows: &[Row], checks: &[(Index, Vec<u8>, u64, Expect)]) -> Result<()> {
     let now: HashMap<(i16, Vec<u8>, i64), Vec<u8>> = rows
-        .into_iter()
+        .iter()
         .map(|r| ((r.get(0), r.get(1), r.get(2)), r.get(3)))
         .collect();
     for (index, key, id, expect) in checks {

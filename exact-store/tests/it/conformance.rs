@@ -466,7 +466,91 @@ fn global_labels_are_unique_per_image(b: Backend) {
         .unwrap();
 }
 
+/// The batched reads answer exactly what their single-range forms answer, range by range, also
+/// when ranges are empty, overlap or hold more entries than a backend reads per round trip.
+fn batched_reads_match_single_ranges(b: Backend) {
+    let s = &b.store;
+    // 40 keys (one byte each, 0..40) with 30 ids each: 1,200 entries.
+    let entries = (0u8..40)
+        .flat_map(|k| {
+            (0u64..30).map(move |id| EntryWrite {
+                index: Index::AnnotationGrid,
+                key: vec![k],
+                id: id * 7 + u64::from(k),
+                value: Some(vec![k, id as u8]),
+                expect: Expect::Anything,
+            })
+        })
+        .collect();
+    s.commit(Batch {
+        writes: vec![],
+        entries,
+    })
+    .unwrap();
+    let ranges: Vec<(Vec<u8>, Vec<u8>)> = vec![
+        (vec![0], vec![3]),
+        (vec![5], vec![5]),
+        (vec![9], vec![4]),
+        (vec![2], vec![30]),
+        (vec![41], vec![50]),
+        (vec![10], vec![12]),
+        (vec![], vec![0xFF]),
+    ];
+    let single: Vec<Vec<_>> = ranges
+        .iter()
+        .map(|(lo, hi)| {
+            s.index_range(Index::AnnotationGrid, lo, hi, usize::MAX)
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        s.index_range_many(Index::AnnotationGrid, &ranges, usize::MAX)
+            .unwrap(),
+        single
+    );
+    let firsts: Vec<Vec<_>> = single
+        .iter()
+        .map(|r| r.iter().take(2).cloned().collect())
+        .collect();
+    assert_eq!(
+        s.index_range_many(Index::AnnotationGrid, &ranges, 2)
+            .unwrap(),
+        firsts
+    );
+    let lasts: Vec<_> = single.iter().map(|r| r.last().cloned()).collect();
+    assert_eq!(
+        s.index_last_many(Index::AnnotationGrid, &ranges).unwrap(),
+        lasts
+    );
+    let mut visited = Vec::new();
+    s.index_visit_many(Index::AnnotationGrid, &ranges, &mut |k, id, v| {
+        visited.push((k.to_vec(), id, v.to_vec()));
+        true
+    })
+    .unwrap();
+    let all: Vec<_> = single
+        .iter()
+        .flatten()
+        .map(|e| (e.key.clone(), e.id, e.value.clone()))
+        .collect();
+    assert_eq!(visited.len(), 3 * 30 + 28 * 30 + 2 * 30 + 40 * 30);
+    assert_eq!(visited, all);
+    // Stopping early stops everything.
+    let mut n = 0;
+    s.index_visit_many(Index::AnnotationGrid, &ranges, &mut |_, _, _| {
+        n += 1;
+        n < 700
+    })
+    .unwrap();
+    assert_eq!(n, 700);
+    assert!(
+        s.index_visit_many(Index::AnnotationGrid, &[], &mut |_, _, _| true)
+            .is_ok()
+    );
+}
+
 crate::per_backend!(
+    batched_reads_match_single_ranges,
     records_round_trip,
     preconditions_fail_the_whole_batch,
     indexes_order_and_uniqueness,
