@@ -390,13 +390,13 @@ fn check_in_range(g: &DeepZoomGenerator, level: usize, col: u32, row: u32) -> Ap
 /// A body of a few `Bytes` sent as they are, with its exact length (so `Content-Length` is
 /// set): hyper queues the buffers and writes them with vectored I/O, so a passthrough tile's
 /// JPEG tables and stored bytes reach the socket without being copied into one buffer.
-struct Chunks {
+pub(super) struct Chunks {
     parts: std::collections::VecDeque<bytes::Bytes>,
     len: u64,
 }
 
 impl Chunks {
-    fn new<const N: usize>(parts: [bytes::Bytes; N]) -> Self {
+    pub(super) fn new<const N: usize>(parts: [bytes::Bytes; N]) -> Self {
         let parts: std::collections::VecDeque<_> =
             parts.into_iter().filter(|b| !b.is_empty()).collect();
         let len = parts.iter().map(|b| b.len() as u64).sum();
