@@ -153,14 +153,28 @@ fn escape(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// A client's request id if it is short and printable, else a fresh one.
-fn request_id(req: &Request) -> String {
-    req.headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+/// A client's request id if it is short and printable, else a fresh one (formatted on the
+/// stack: tiles are answered tens of thousands of times a second).
+fn request_id(req: &Request) -> HeaderValue {
+    if let Some(v) = req.headers().get(&REQUEST_ID).filter(|v| {
+        let b = v.as_bytes();
+        !b.is_empty() && b.len() <= 128 && b.iter().all(|c| c.is_ascii_graphic())
+    }) {
+        return v.clone();
+    }
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+    HeaderValue::from_str(id).expect("a UUID is a valid header value")
+}
+
+/// `app;dur=<ms with 2 decimals>` for `Server-Timing`, without a heap-allocated `String`.
+fn server_timing(seconds: f64) -> Option<HeaderValue> {
+    use std::io::Write as _;
+    let mut buf = [0u8; 48];
+    let mut w = &mut buf[..];
+    write!(w, "app;dur={:.2}", seconds * 1e3).ok()?;
+    let n = 48 - w.len();
+    HeaderValue::from_bytes(&buf[..n]).ok()
 }
 
 async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
@@ -168,7 +182,7 @@ async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) ->
     let id = request_id(&req);
     let route = req.extensions().get::<MatchedPath>().cloned();
     let method = req.method().clone();
-    let span = tracing::info_span!("request", id = %id, method = %method, path = %req.uri().path());
+    let span = tracing::info_span!("request", id = %id.to_str().unwrap_or("?"), method = %method, path = %req.uri().path());
     let mut res = next.run(req).instrument(span.clone()).await;
     let seconds = start.elapsed().as_secs_f64();
     let status = res.status().as_u16();
@@ -181,12 +195,10 @@ async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) ->
             tracing::debug!(status, ms = seconds * 1e3, "answered");
         }
     });
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        res.headers_mut().insert(REQUEST_ID.clone(), v);
-    }
+    res.headers_mut().insert(REQUEST_ID.clone(), id);
     // The server's share of the request's time, readable by the page that made it
     // (`PerformanceResourceTiming.serverTiming`): the benchmark splits server from client time.
-    if let Ok(v) = HeaderValue::from_str(&format!("app;dur={:.2}", seconds * 1e3)) {
+    if let Some(v) = server_timing(seconds) {
         res.headers_mut()
             .insert(HeaderName::from_static("server-timing"), v);
     }
@@ -213,4 +225,25 @@ pub fn instrument(app: Router, pixels: Arc<crate::pixels::Pixels>) -> Router {
         }),
     )
     .layer(axum::middleware::from_fn_with_state(metrics, track))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_and_server_timing_are_formatted_without_strings() {
+        assert_eq!(server_timing(0.0123456).unwrap(), "app;dur=12.35");
+        assert_eq!(server_timing(1e9).unwrap(), "app;dur=1000000000000.00");
+        let fresh = request_id(&Request::new(axum::body::Body::empty()));
+        assert_eq!(fresh.len(), 36);
+        assert!(uuid::Uuid::parse_str(fresh.to_str().unwrap()).is_ok());
+        let mut req = Request::new(axum::body::Body::empty());
+        req.headers_mut()
+            .insert(&REQUEST_ID, HeaderValue::from_static("client-id-7"));
+        assert_eq!(request_id(&req), "client-id-7");
+        req.headers_mut()
+            .insert(&REQUEST_ID, HeaderValue::from_static("has space"));
+        assert_ne!(request_id(&req), "has space");
+    }
 }

@@ -24,6 +24,8 @@ pub struct TileCounters {
     pub cache_hits: AtomicU64,
     /// Conditional requests answered `304 Not Modified`.
     pub not_modified: AtomicU64,
+    /// Native tiles answered from the in-memory tile bytes ([`TileBytes`]), no read.
+    pub memory_hits: AtomicU64,
 }
 
 impl TileCounters {
@@ -50,6 +52,11 @@ impl TileCounters {
                 "exact_tiles_not_modified_total",
                 "Tile requests answered 304 Not Modified.",
                 &self.not_modified,
+            ),
+            (
+                "exact_tiles_memory_hits_total",
+                "Native tiles answered from the in-memory tile bytes (no file read).",
+                &self.memory_hits,
             ),
         ] {
             out.push_str(&format!(
@@ -113,8 +120,145 @@ impl AccessCache {
     }
 }
 
+/// Default bound of [`TileBytes`] (`EXACT_TILE_CACHE_MB`, 0 turns it off).
+pub const TILE_BYTES_DEFAULT_MB: usize = 64;
+const TILE_SHARDS: usize = 8;
+/// What an entry costs beyond its bytes (key, queue slot, map slot), so tiny tiles are bounded
+/// by count as well.
+const TILE_ENTRY_OVERHEAD: usize = 128;
+
+/// Which passthrough tile: the image, a hash of its file's identity (name, checksum, size: a
+/// new file is a new version), the grid and the tile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TileKey {
+    /// The image.
+    pub image: ImageId,
+    /// Hash of the image's file identity.
+    pub version: u64,
+    /// 0: EXACT's grid, 1: the native grid.
+    pub grid: u8,
+    /// Deep Zoom level, column, row.
+    pub tile: (u32, u32, u32),
+}
+
+/// A passthrough tile as sent: the JPEG tables and the stored bytes (shared, never copied)
+/// and its strong validator.
+#[derive(Clone, Debug)]
+pub struct CachedTile {
+    /// SOI, APP14 when needed and the level's tables.
+    pub prefix: bytes::Bytes,
+    /// The stored tile after its SOI.
+    pub body: bytes::Bytes,
+    /// The `ETag` value.
+    pub etag: axum::http::HeaderValue,
+}
+
+#[derive(Debug, Default)]
+struct TileShard {
+    map: std::collections::HashMap<TileKey, CachedTile>,
+    order: std::collections::VecDeque<TileKey>,
+    bytes: usize,
+}
+
+/// Native tiles recently sent, kept whole in memory (bounded in bytes, oldest out first):
+/// a hit answers from shared `Bytes` without a file read, an allocation or a copy. It is
+/// consulted only after the request's permission check, like every other cache of the tile
+/// path; an image's entries go when its pixels are invalidated, and a new file is a new key.
+#[derive(Debug)]
+pub struct TileBytes {
+    shards: Vec<std::sync::Mutex<TileShard>>,
+    per_shard: usize,
+}
+
+impl TileBytes {
+    /// A cache of at most `bytes` (0: nothing is kept).
+    pub fn new(bytes: usize) -> Self {
+        TileBytes {
+            shards: (0..TILE_SHARDS).map(|_| Default::default()).collect(),
+            per_shard: bytes / TILE_SHARDS,
+        }
+    }
+
+    /// Bounded by `EXACT_TILE_CACHE_MB` (default [`TILE_BYTES_DEFAULT_MB`]).
+    pub fn from_env() -> Self {
+        let mb = std::env::var("EXACT_TILE_CACHE_MB")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(TILE_BYTES_DEFAULT_MB);
+        Self::new(mb.saturating_mul(1 << 20))
+    }
+
+    fn shard(&self, key: &TileKey) -> &std::sync::Mutex<TileShard> {
+        let (l, c, r) = key.tile;
+        let h = key.version
+            ^ key.image.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ u64::from(c).wrapping_mul(31)
+            ^ u64::from(r).wrapping_mul(1_000_003)
+            ^ u64::from(l);
+        &self.shards[(h as usize) % TILE_SHARDS]
+    }
+
+    /// The tile, if it is kept.
+    pub fn get(&self, key: &TileKey) -> Option<CachedTile> {
+        if self.per_shard == 0 {
+            return None;
+        }
+        let shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
+        shard.map.get(key).cloned()
+    }
+
+    /// Keeps a tile, dropping the oldest ones beyond the bound.
+    pub fn insert(&self, key: TileKey, tile: CachedTile) {
+        let cost = tile.prefix.len() + tile.body.len() + TILE_ENTRY_OVERHEAD;
+        // The tables are shared by every tile of a level: counted once per entry anyway.
+        if cost > self.per_shard / 4 {
+            return;
+        }
+        let mut shard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
+        if shard.map.insert(key, tile).is_some() {
+            return;
+        }
+        shard.order.push_back(key);
+        shard.bytes += cost;
+        while shard.bytes > self.per_shard {
+            let Some(old) = shard.order.pop_front() else {
+                break;
+            };
+            if let Some(t) = shard.map.remove(&old) {
+                shard.bytes -= t.prefix.len() + t.body.len() + TILE_ENTRY_OVERHEAD;
+            }
+        }
+    }
+
+    /// Forgets every tile of an image.
+    pub fn forget(&self, image: ImageId) {
+        for shard in &self.shards {
+            let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            let shard = &mut *shard;
+            shard.map.retain(|k, t| {
+                let keep = k.image != image;
+                if !keep {
+                    shard.bytes -= t.prefix.len() + t.body.len() + TILE_ENTRY_OVERHEAD;
+                }
+                keep
+            });
+            let map = &shard.map;
+            shard.order.retain(|k| map.contains_key(k));
+        }
+    }
+
+    /// Bytes held (tiles plus their accounted overhead).
+    pub fn held(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).bytes)
+            .sum()
+    }
+}
+
 /// The pixel side of the server: the handle's open slides (see
-/// [`exact_store::Exact::pixels`]) plus the tile path's counters and access grants.
+/// [`exact_store::Exact::pixels`]) plus the tile path's counters, access grants and the
+/// bytes of recently sent native tiles.
 #[derive(Debug)]
 pub struct Pixels {
     exact: Exact,
@@ -122,6 +266,8 @@ pub struct Pixels {
     pub counters: TileCounters,
     /// Recent access grants of the tile path.
     pub access: AccessCache,
+    /// Recently sent native tiles.
+    pub tile_bytes: TileBytes,
 }
 
 impl Pixels {
@@ -131,6 +277,7 @@ impl Pixels {
             exact,
             counters: TileCounters::default(),
             access: AccessCache::default(),
+            tile_bytes: TileBytes::from_env(),
         }
     }
 
@@ -167,6 +314,7 @@ impl Pixels {
     /// Forget the open slide of `image` (deleted, or its file replaced).
     pub fn invalidate(&self, image: &Image) {
         self.access.forget(image.id);
+        self.tile_bytes.forget(image.id);
         self.exact.pixel_cache().invalidate(image);
     }
 }
@@ -206,5 +354,62 @@ pub fn slide_error(name: &str, e: exact_tiles::Error) -> ApiError {
         K::NotFound | K::InvalidInput | K::Unsupported | K::Backend => {
             ApiError::Core(tiles_error(name, e))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tile(n: usize) -> CachedTile {
+        CachedTile {
+            prefix: bytes::Bytes::from_static(b"\xff\xd8"),
+            body: bytes::Bytes::from(vec![7u8; n]),
+            etag: axum::http::HeaderValue::from_static("\"t\""),
+        }
+    }
+
+    fn key(image: u64, col: u32) -> TileKey {
+        TileKey {
+            image: ImageId(image),
+            version: 1,
+            grid: 1,
+            tile: (3, col, 0),
+        }
+    }
+
+    #[test]
+    fn tile_bytes_stay_within_their_bound_and_forget_an_image() {
+        let cache = TileBytes::new(TILE_SHARDS * 64 * 1024);
+        for col in 0..2_000 {
+            cache.insert(key(1, col), tile(1_000));
+            assert!(cache.held() <= TILE_SHARDS * 64 * 1024);
+        }
+        // The newest are kept, the oldest went.
+        assert!(cache.get(&key(1, 1_999)).is_some());
+        assert!(cache.get(&key(1, 0)).is_none());
+        let other = key(2, 5);
+        cache.insert(other, tile(10));
+        let hit = cache.get(&other).unwrap();
+        assert_eq!(hit.body.len(), 10);
+        // Another version of the same tile is another entry.
+        assert!(
+            cache
+                .get(&TileKey {
+                    version: 2,
+                    ..other
+                })
+                .is_none()
+        );
+        cache.forget(ImageId(1));
+        assert!(cache.get(&key(1, 1_999)).is_none());
+        assert!(cache.get(&other).is_some());
+        assert_eq!(cache.held(), 10 + 2 + TILE_ENTRY_OVERHEAD);
+        // A tile bigger than a quarter of a shard is never kept; a zero bound keeps nothing.
+        cache.insert(key(3, 0), tile(64 * 1024));
+        assert!(cache.get(&key(3, 0)).is_none());
+        let off = TileBytes::new(0);
+        off.insert(key(1, 0), tile(10));
+        assert!(off.get(&key(1, 0)).is_none());
     }
 }

@@ -448,6 +448,12 @@ async fn every_route_for_every_role() {
             [401, 404, 404, 404, 404],
         ),
         case(
+            "GET",
+            format!("{v1}/images/images/{i}/slide/native/0/0/0/"),
+            None,
+            [401, 404, 404, 404, 404],
+        ),
+        case(
             "DELETE",
             format!("{v1}/annotations/annotations/multiple_delete/?id__in={n}"),
             None,

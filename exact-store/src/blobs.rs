@@ -9,14 +9,15 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use std::ops::Range;
 use std::sync::Arc;
 
-/// A blob store rooted at a URL.
+/// A blob store rooted at a URL. Cheap to clone (shared, no allocation): every HTTP request
+/// clones the handle that holds it.
 #[derive(Clone)]
 pub struct Blobs {
     store: Arc<dyn ObjectStore>,
-    prefix: Path,
-    url: String,
+    prefix: Arc<Path>,
+    url: Arc<str>,
     /// The directory the blobs live in, when they are local files.
-    local: Option<std::path::PathBuf>,
+    local: Option<Arc<std::path::Path>>,
 }
 
 impl std::fmt::Debug for Blobs {
@@ -40,9 +41,9 @@ impl Blobs {
         };
         Ok(Blobs {
             store,
-            prefix,
-            url: url.to_owned(),
-            local,
+            prefix: Arc::new(prefix),
+            url: Arc::from(url),
+            local: local.map(Arc::from),
         })
     }
 
@@ -75,7 +76,7 @@ impl Blobs {
 
     /// The underlying object store and the prefix keys live under (for the tile engine).
     pub fn object_store(&self) -> (&Arc<dyn ObjectStore>, &Path) {
-        (&self.store, &self.prefix)
+        (&self.store, &*self.prefix)
     }
 
     /// The full path of `key`; keys are `/`-separated and may not climb out of the prefix.
@@ -90,7 +91,7 @@ impl Blobs {
                 format!("{key:?} is not a relative blob key like a/b.tif"),
             ));
         }
-        let mut path = self.prefix.clone();
+        let mut path = Path::clone(&self.prefix);
         for part in key.split('/') {
             path = path.clone().join(part);
         }
@@ -148,7 +149,7 @@ impl Blobs {
             object_store::Error::NotFound { .. } => {
                 Error::not_found(format!("blob {key:?} in {}", self.url))
             }
-            other => Error::backend(self.url.clone(), other),
+            other => Error::backend(self.url.to_string(), other),
         }
     }
 }

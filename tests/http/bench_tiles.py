@@ -3,6 +3,7 @@
     cargo build --release -p exact-http --bin exact
     .venv-http/bin/python tests/http/bench_tiles.py [--slide PATH] [--runs 3] [--duration 10]
         [--skip-upload] [--native-only]
+    EXACT_BIN=… EXACT_BIN_BEFORE=… bench_tiles.py --native-only   # before/after, same run
 
 Needs wrk and nginx (apt-get install wrk nginx-light) and the venv of scripts/test-http.
 The default slide is the libvips 40,000 x 30,001 JPEG pyramid of the tile-engine tests
@@ -243,17 +244,48 @@ http {{ access_log off; sendfile on; tcp_nopush on; tcp_nodelay on; keepalive_re
         static = [f"/t/{c}_{r}.jpeg" for c, r in sample]
 
         if args.native_only:
-            ours, ngx = [], []
+            # EXACT_BIN_BEFORE: an older binary measured in the same run (its own data dir,
+            # the same slide), interleaved with ours and nginx, for a before/after figure.
+            before_bin = os.environ.get("EXACT_BIN_BEFORE")
+            before_base = None
+            if before_bin:
+                bport = free_port()
+                before_base = f"http://127.0.0.1:{bport}"
+                env = dict(os.environ, EXACT_ADMIN_PASSWORD=PASSWORD)
+                bp = subprocess.Popen([before_bin, "serve", "--data", str(work / "data-before"),
+                                       "--bind", f"127.0.0.1:{bport}"], env=env,
+                                      stdout=subprocess.DEVNULL,
+                                      stderr=open(work / "serve-before.log", "a"))
+                procs.append(bp)
+                wait(before_base + "/healthz", bp)
+                bt = http.post(before_base + "/api/v1/users/teams/", json={"name": "bench team"}).json()["id"]
+                bs = http.post(before_base + "/api/v1/images/image_sets/",
+                               json={"name": "bench", "team": bt}).json()["id"]
+                with open(slide, "rb") as f:
+                    r = http.post(before_base + "/api/v1/images/images/",
+                                  files={"file_path": (slide.name, f)}, data={"image_set": str(bs)})
+                bimage = r.json()["results"][0]["id"]
+                before_paths = [p.replace(f"/images/{image}/", f"/images/{bimage}/") for p in native]
+                assert http.get(before_base + before_paths[0]).content == http.get(base + native[0]).content
+            ours, ngx, old = [], [], []
             for _ in range(args.runs):
+                if before_base:
+                    old.append(wrk(before_base, before_paths, args.duration, auth))
                 ours.append(wrk(base, native, args.duration, auth))
                 ngx.append(wrk(f"http://127.0.0.1:{nport}", static, args.duration))
             o, n = med(ours), med(ngx)
             print("\n1. native level-0 tiles, random among 2,000 (requests/s)")
+            if old:
+                b = med(old)
+                print(f"   before ({Path(before_bin).name}), same requests:                 {b:9.0f}  "
+                      f"p99 {old[-1]['p99']}, non-2xx {sum(r['non2xx'] for r in old)}  "
+                      f"-> {b / n:.0%} of nginx")
             print(f"   exact native.dzi (passthrough, auth + permission check each): {o:9.0f}  "
                   f"p99 {ours[-1]['p99']}, non-2xx {sum(r['non2xx'] for r in ours)}")
             print(f"   nginx, same bytes as static files:                          {n:9.0f}  "
                   f"-> exact = {o / n:.0%} of nginx")
-            print(f"   runs: exact {[round(r['rps']) for r in ours]}, nginx {[round(r['rps']) for r in ngx]}")
+            print(f"   runs: exact {[round(r['rps']) for r in ours]}, nginx {[round(r['rps']) for r in ngx]}"
+                  + (f", before {[round(r['rps']) for r in old]}" if old else ""))
             return
         rport = free_port()
         ref = subprocess.Popen([sys.executable, str(HERE / "ref_openslide_server.py"), str(slide),

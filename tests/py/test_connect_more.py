@@ -5,10 +5,9 @@ list filters EXACT names are applied the same by both stores."""
 
 from pathlib import Path
 
+import exact_wsi
 import numpy as np
 import pytest
-
-import exact_wsi
 from exact_wsi import InvalidInputError, NotFoundError, PermissionDeniedError, Store
 
 DATA = Path(__file__).resolve().parents[1] / "fixtures" / "data"
@@ -209,3 +208,44 @@ def test_filters_answer_alike(served):
         with pytest.raises(InvalidInputError):
             store.annotations(image, unique_identifier="not-a-uuid")
         assert store.annotations(image, annotationversion=999_999) == []
+
+
+def test_remote_native_tiles_deep_zoom_and_big_thumbnails(served):
+    """A remote slide gives the local slide's native tiles (the stored bytes), Deep Zoom tiles
+    of the server's grids with openslide-python's geometry, and thumbnails beyond one
+    request's 2048 pixels."""
+    from exact_wsi import UnsupportedError
+    from exact_wsi.deepzoom import DeepZoomGenerator
+
+    local, remote = served["local"], served["remote"]
+    a, b = local.slide(served["svs"]), remote.slide(served["svs"])
+    for col, row in ((0, 0), (3, 2)):
+        assert b.read_native_tile(0, col, row) == a.read_native_tile(0, col, row)
+    assert b.read_native_tile(0, 0, 0)[:2] == b"\xff\xd8"
+    with pytest.raises(NotFoundError):
+        b.read_native_tile(0, 10_000, 0)
+    with pytest.raises(InvalidInputError):
+        b.read_native_tile(b.level_count, 0, 0)
+    # EXACT's grid: the same geometry and pixels as a local generator of that grid.
+    dl, dr = DeepZoomGenerator(a, 254, 1, False, quality=90), DeepZoomGenerator(b)
+    assert (dr.level_count, dr.level_tiles, dr.level_dimensions, dr.tile_count) == \
+        (dl.level_count, dl.level_tiles, dl.level_dimensions, dl.tile_count)
+    top = dl.level_count - 1
+    for level, addr in ((top, (0, 0)), (top, (3, 2)), (top - 2, (1, 1)), (0, (0, 0))):
+        assert dr.get_tile_coordinates(level, addr) == dl.get_tile_coordinates(level, addr)
+        assert dr.get_tile_dimensions(level, addr) == dl.get_tile_dimensions(level, addr)
+        assert dr.get_tile_jpeg(level, addr) == dl.get_tile_jpeg(level, addr)
+        got, want = dr.get_tile(level, addr, as_array=True), dl.get_tile(level, addr, as_array=True)
+        assert got.shape == want.shape and np.abs(got.astype(int) - want).mean() < 6  # JPEG q90, 4:2:0
+    with pytest.raises(UnsupportedError):
+        DeepZoomGenerator(b, 512, 0)
+    # The native grid: its full-resolution tiles are the stored bytes.
+    n = b.native_deepzoom()
+    assert n.get_tile_jpeg(n.level_count - 1, (1, 0)) == a.read_native_tile(0, 1, 0)
+    # A thumbnail beyond 2048 pixels is made client-side as openslide-python does: whole
+    # level 0 of this small slide (it is never enlarged).
+    big = b.get_thumbnail((4000, 4000))
+    assert big.mode == "RGB" and big.size == a.get_thumbnail((4000, 4000)).size == a.dimensions
+    np.testing.assert_array_equal(np.asarray(big), np.asarray(a.get_thumbnail((4000, 4000))))
+    with pytest.raises(InvalidInputError):
+        b.get_thumbnail((0, 3000))

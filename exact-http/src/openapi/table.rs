@@ -203,6 +203,7 @@ pub(super) fn table() -> Vec<Op> {
     const JPEG_PNG: &[&str] = &["image/jpeg", "image/png"];
     const XML: &[&str] = &["application/xml"];
     const PNG: &[&str] = &["image/png"];
+    const JPEG: &[&str] = &["image/jpeg"];
     let pixels = |path, summary, out| op("get", path, "pixels", summary, In::None, out);
     ops.extend([
         pixels(
@@ -307,6 +308,11 @@ pub(super) fn table() -> Vec<Op> {
             "/api/v1/images/images/{id}/slide/associated/{name}/",
             "An associated image (label, macro …) as PNG",
             Out::Media(PNG),
+        ),
+        pixels(
+            "/api/v1/images/images/{id}/slide/native/{level}/{col}/{row}/",
+            "A native tile of a slide level as stored (OpenSlide-style read_native_tile): JPEG tables spliced in, never decoded; 422 for a level that is not JPEG-tiled",
+            Out::Media(JPEG),
         ),
         op(
             "patch",

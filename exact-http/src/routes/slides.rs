@@ -2,7 +2,9 @@
 //! HTTP (`exact_wsi.connect(...).slide(image)`): the pyramid and properties
 //! (`slide/`), a region anywhere (`slide/region/`, transparent outside the level as
 //! OpenSlide's `read_region`, not clipped as EXACT's `get_patch/`), a thumbnail of any size up
-//! to [`MAX_SIDE`] (`slide/thumbnail/`) and the associated images (`slide/associated/<name>/`).
+//! to [`MAX_SIDE`] (`slide/thumbnail/`), the associated images (`slide/associated/<name>/`)
+//! and a native tile of a slide level as stored (`slide/native/<level>/<col>/<row>/`, the bytes
+//! of `read_native_tile`: a JPEG level's tile with its tables spliced in, never decoded).
 //! Every read goes through the library's pixel use case with the requester's rights: another
 //! team's image is a 404, one being converted a 202, one whose conversion failed a 422.
 
@@ -38,6 +40,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route(
             "/api/v1/images/images/{id}/slide/associated/{name}/",
             get(associated),
+        )
+        .route(
+            "/api/v1/images/images/{id}/slide/native/{level}/{col}/{row}/",
+            get(native),
         )
 }
 
@@ -174,4 +180,52 @@ async fn associated(
     }
     let img = slide.associated_image(&name).await;
     png(&slide, img).await
+}
+
+/// `slide/native/<level>/<col>/<row>/`: a native tile of slide level `level` as stored (JPEG
+/// tables spliced in front), without decoding; a level that is not JPEG-tiled is a 422.
+async fn native(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    Path((id, level, col, row)): Path<(String, String, String, String)>,
+) -> ApiResult<Response> {
+    let id: u64 = id.parse().map_err(|_| {
+        ApiError::Core(exact_core::Error::not_found(format!(
+            "no object with id {id:?}"
+        )))
+    })?;
+    let num = |name: &str, raw: &str| {
+        raw.parse::<u32>()
+            .map_err(|_| ApiError::bad(name, format!("{raw:?} is not a non-negative integer")))
+    };
+    let (level, col, row) = (num("level", &level)?, num("col", &col)?, num("row", &row)?);
+    let slide = slide_of(&s, actor, id).await?;
+    let count = slide.level_count();
+    let level = usize::try_from(level)
+        .ok()
+        .filter(|l| *l < count)
+        .ok_or_else(|| {
+            ApiError::bad(
+                "level",
+                format!(
+                    "{level}: the image has levels 0..{}",
+                    count.saturating_sub(1)
+                ),
+            )
+        })?;
+    let t = slide
+        .native_tile(level, col, row)
+        .await
+        .map_err(|e| crate::pixels::slide_error(slide.name(), e))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            (
+                header::CACHE_CONTROL,
+                "private, max-age=31536000, immutable",
+            ),
+        ],
+        axum::body::Body::new(super::tiles::Chunks::new([t.prefix, t.body])),
+    )
+        .into_response())
 }

@@ -58,8 +58,8 @@ pub(super) fn routes() -> Router<AppState> {
 /// Which grid a request is for.
 #[derive(Clone, Copy)]
 enum Grid {
-    Exact,
-    Native,
+    Exact = 0,
+    Native = 1,
 }
 
 impl Grid {
@@ -262,18 +262,68 @@ fn parse_tile(level: &str, tile: &str) -> ApiResult<(usize, u32, u32, Format)> {
     ))
 }
 
-/// A strong validator: the image's identity and content checksum, the grid and the tile.
-fn etag(image: &Image, grid: Grid, level: usize, col: u32, row: u32, f: Format) -> String {
+/// A hash of the identity of the image's file (name, checksum, size): part of every tile's
+/// validator and of the in-memory tile key, so a new file never answers with old tiles.
+fn file_version(image: &Image) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (&image.filename, &image.checksum, image.width, image.height).hash(&mut h);
+    h.finish()
+}
+
+/// A strong validator: the image's identity and content checksum, the grid and the tile.
+fn etag(image: &Image, version: u64, grid: Grid, tile: (usize, u32, u32), f: Format) -> String {
     let ext = if f == Format::Png { "p" } else { "j" };
+    let (level, col, row) = tile;
     format!(
-        "\"{}-{:016x}-{}{ext}-{level}-{col}-{row}\"",
+        "\"{}-{version:016x}-{}{ext}-{level}-{col}-{row}\"",
         image.id.0,
-        h.finish(),
         grid.tag()
     )
+}
+
+/// Whether `If-None-Match` names `tag` (or `*`).
+fn not_modified(headers: &HeaderMap, tag: &[u8]) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().as_bytes() == tag || t.trim() == "*")
+        })
+}
+
+/// The validator and a year of private caching (tiles of an image id never change).
+fn cache_headers(h: &mut HeaderMap, etag: Option<HeaderValue>) {
+    if let Some(v) = etag {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=31536000, immutable"),
+    );
+}
+
+/// A `304 Not Modified` with the tile's validator.
+fn not_modified_response(s: &AppState, etag: Option<HeaderValue>) -> Response {
+    s.pixels
+        .counters
+        .not_modified
+        .fetch_add(1, Ordering::Relaxed);
+    let mut r = StatusCode::NOT_MODIFIED.into_response();
+    cache_headers(r.headers_mut(), etag);
+    r
+}
+
+/// A passthrough tile: the JPEG tables and the stored bytes go out as two shared buffers.
+fn passthrough_response(prefix: Bytes, body: Bytes, etag: Option<HeaderValue>) -> Response {
+    let mut r = (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"))],
+        axum::body::Body::new(Chunks::new([prefix, body])),
+    )
+        .into_response();
+    cache_headers(r.headers_mut(), etag);
+    r
 }
 
 async fn serve_tile(
@@ -285,30 +335,35 @@ async fn serve_tile(
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
     let (level, col, row, format) = parse_tile(level, tile)?;
+    let version = file_version(image);
+    // Native tiles recently sent are answered from memory (after the permission check, which
+    // `readable` made): no generator lookup, file read, allocation or copy.
+    let key = match (format, u32::try_from(level)) {
+        (Format::Jpeg, Ok(l)) if image.state == exact_core::model::PixelState::Ready => {
+            Some(crate::pixels::TileKey {
+                image: image.id,
+                version,
+                grid: grid as u8,
+                tile: (l, col, row),
+            })
+        }
+        _ => None,
+    };
+    if let Some(hit) = key.as_ref().and_then(|k| s.pixels.tile_bytes.get(k)) {
+        if not_modified(headers, hit.etag.as_bytes()) {
+            return Ok(not_modified_response(s, Some(hit.etag)));
+        }
+        let c = &s.pixels.counters;
+        c.passthrough.fetch_add(1, Ordering::Relaxed);
+        c.memory_hits.fetch_add(1, Ordering::Relaxed);
+        return Ok(passthrough_response(hit.prefix, hit.body, Some(hit.etag)));
+    }
     let g = s.pixels.deepzoom(image, grid.opts()).await?;
     check_in_range(&g, level, col, row)?;
-    let tag = etag(image, grid, level, col, row, format);
-    let cache = |h: &mut HeaderMap| {
-        if let Ok(v) = HeaderValue::from_str(&tag) {
-            h.insert(header::ETAG, v);
-        }
-        h.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("private, max-age=31536000, immutable"),
-        );
-    };
-    if headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"))
-    {
-        s.pixels
-            .counters
-            .not_modified
-            .fetch_add(1, Ordering::Relaxed);
-        let mut r = StatusCode::NOT_MODIFIED.into_response();
-        cache(r.headers_mut());
-        return Ok(r);
+    let tag = etag(image, version, grid, (level, col, row), format);
+    let tag = HeaderValue::from_str(&tag).ok();
+    if not_modified(headers, tag.as_ref().map_or(&[][..], |t| t.as_bytes())) {
+        return Ok(not_modified_response(s, tag));
     }
     let (body, content_type): (axum::body::Body, _) = match format {
         Format::Jpeg => {
@@ -322,11 +377,17 @@ async fn serve_tile(
                     .native_tile(sl, c, r)
                     .await
                     .map_err(|e| slide_error(g.slide().name(), e))?;
-                // The JPEG tables and the stored tile go out as two buffers, never copied together.
-                (
-                    axum::body::Body::new(Chunks::new([t.prefix, t.body])),
-                    "image/jpeg",
-                )
+                if let (Some(k), Some(etag)) = (key, &tag) {
+                    s.pixels.tile_bytes.insert(
+                        k,
+                        crate::pixels::CachedTile {
+                            prefix: t.prefix.clone(),
+                            body: t.body.clone(),
+                            etag: etag.clone(),
+                        },
+                    );
+                }
+                return Ok(passthrough_response(t.prefix, t.body, tag));
             } else if let Some(b) = g.cached_tile(level, col, row) {
                 s.pixels.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
                 (axum::body::Body::from(b), "image/jpeg")
@@ -353,7 +414,7 @@ async fn serve_tile(
         body,
     )
         .into_response();
-    cache(r.headers_mut());
+    cache_headers(r.headers_mut(), tag);
     Ok(r)
 }
 
@@ -390,13 +451,13 @@ fn check_in_range(g: &DeepZoomGenerator, level: usize, col: u32, row: u32) -> Ap
 /// A body of a few `Bytes` sent as they are, with its exact length (so `Content-Length` is
 /// set): hyper queues the buffers and writes them with vectored I/O, so a passthrough tile's
 /// JPEG tables and stored bytes reach the socket without being copied into one buffer.
-struct Chunks {
+pub(super) struct Chunks {
     parts: std::collections::VecDeque<bytes::Bytes>,
     len: u64,
 }
 
 impl Chunks {
-    fn new<const N: usize>(parts: [bytes::Bytes; N]) -> Self {
+    pub(super) fn new<const N: usize>(parts: [bytes::Bytes; N]) -> Self {
         let parts: std::collections::VecDeque<_> =
             parts.into_iter().filter(|b| !b.is_empty()).collect();
         let len = parts.iter().map(|b| b.len() as u64).sum();

@@ -589,3 +589,79 @@ fn renders_beyond_the_memory_budget_answer_503_with_retry_after() {
     let (s, _, b) = http(port, "GET", &busy[0].0, &auth, None);
     assert_eq!(s, 200, "{}", String::from_utf8_lossy(&b));
 }
+
+/// The tiles task: native tiles are kept in memory once sent, and a kept tile is answered only
+/// after the request's permission check — same bytes and validator as the first answer, a 304
+/// for its `ETag`, nothing for an outsider or an anonymous client, nothing once the image is
+/// deleted.
+#[tokio::test]
+async fn native_tiles_kept_in_memory_are_answered_only_after_the_permission_check() {
+    let api = Api::new();
+    let (auth, set) = owner(&api, "memory").await;
+    let outsider = api.user("outsider", false);
+    let svs = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/data/CMU-1-Small-Region.svs"
+    ))
+    .unwrap();
+    let (ui, _) = upload_both(&api, &auth, set, "cmu.svs", &svs).await;
+    let id = ui["files"][0]["id"].as_u64().unwrap();
+    let metric = |text: &[u8], name: &str| -> u64 {
+        let text = String::from_utf8_lossy(text);
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} "))?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing"))
+    };
+    // The native grid's top level is the slide's level 0 (240 px JPEG tiles): passthrough.
+    let uri = format!("/api/v1/images/images/{id}/native_files/12/3_2.jpeg");
+    let (s, h1, first) = send(&api, "GET", &uri, &auth, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(first.starts_with(&[0xFF, 0xD8]));
+    let (_, _, m) = send(&api, "GET", "/metrics", &auth, None).await;
+    let hits = metric(&m, "exact_tiles_memory_hits_total");
+    let (s, h2, second) = send(&api, "GET", &uri, &auth, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(second, first);
+    assert_eq!(h2[header::ETAG], h1[header::ETAG]);
+    assert_eq!(
+        h2[header::CONTENT_LENGTH].to_str().unwrap(),
+        first.len().to_string()
+    );
+    let (_, _, m) = send(&api, "GET", "/metrics", &auth, None).await;
+    assert_eq!(metric(&m, "exact_tiles_memory_hits_total"), hits + 1);
+    let req = Request::builder()
+        .uri(&uri)
+        .header(header::AUTHORIZATION, &auth)
+        .header(header::IF_NONE_MATCH, h1[header::ETAG].clone())
+        .body(Body::empty())
+        .unwrap();
+    let res = api.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(res.headers()[header::ETAG], h1[header::ETAG]);
+    // Kept or not, the tile is checked for every requester first.
+    let (s, _, body) = send(&api, "GET", &uri, &outsider, None).await;
+    assert_eq!(
+        s,
+        StatusCode::NOT_FOUND,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let (s, _, _) = send(&api, "GET", &uri, "Basic bm9ib2R5Ondyb25n", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let req = Request::builder().uri(&uri).body(Body::empty()).unwrap();
+    let res = api.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let (s, _, _) = send(
+        &api,
+        "DELETE",
+        &format!("/api/v1/images/images/{id}/"),
+        &auth,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _, _) = send(&api, "GET", &uri, &auth, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, _, m) = send(&api, "GET", "/metrics", &auth, None).await;
+    assert_eq!(metric(&m, "exact_tiles_memory_hits_total"), hits + 1);
+}

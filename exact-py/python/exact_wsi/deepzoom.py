@@ -1,10 +1,20 @@
-"""Deep Zoom tiles with openslide-python's ``openslide.deepzoom`` API and geometry."""
+"""Deep Zoom tiles with openslide-python's ``openslide.deepzoom`` API and geometry (of a local
+slide, or the server's grid of a :class:`exact_wsi.remote_slide.RemoteSlide`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import InvalidInputError, OpenSlide, _as_int, _native, _pair, _to_array, _to_pil
+from . import (
+    InvalidInputError,
+    OpenSlide,
+    UnsupportedError,
+    _as_int,
+    _native,
+    _pair,
+    _to_array,
+    _to_pil,
+)
 
 __all__ = ["DeepZoomGenerator"]
 
@@ -14,6 +24,22 @@ class DeepZoomGenerator:
 
     BOUNDS_OFFSET_PROPS = ("openslide.bounds-x", "openslide.bounds-y")
     BOUNDS_SIZE_PROPS = ("openslide.bounds-width", "openslide.bounds-height")
+
+    def __new__(cls, osr: Any, tile_size: int = 254, overlap: int = 1,
+                limit_bounds: bool = False, *, quality: int = 75) -> Any:
+        from .remote_slide import RemoteDeepZoom, RemoteSlide
+
+        if isinstance(osr, RemoteSlide):
+            # A slide on a server: its Deep Zoom grid is the server's (EXACT's 254/1, q90).
+            grid = (_as_int("tile_size", tile_size), _as_int("overlap", overlap),
+                    bool(limit_bounds))
+            if grid != (254, 1, False):
+                raise UnsupportedError(
+                    f"a remote slide's Deep Zoom grid is the server's (tile_size=254, "
+                    f"overlap=1, limit_bounds=False), not {grid}; use "
+                    "slide.native_deepzoom() for the native grid")
+            return RemoteDeepZoom(osr)
+        return super().__new__(cls)
 
     def __init__(self, osr: Any, tile_size: int = 254, overlap: int = 1,
                  limit_bounds: bool = False, *, quality: int = 75) -> None:
