@@ -29,7 +29,8 @@ pub trait Record: Sized + Clone {
     }
 }
 
-fn term(index: Index, key: Key) -> Term {
+/// An index entry with no value, keyed by `key`.
+pub(crate) fn term(index: Index, key: Key) -> Term {
     Term {
         index,
         key: key.build(),
@@ -67,7 +68,16 @@ macro_rules! json_record {
             }
         }
     };
+    // Described by label and id (the trait's default).
+    ($ty:ty, $kind:expr, $label:literal, |$r:ident| $terms:expr) => {
+        json_record!($ty, $kind, $label, |$r| $terms, |d, _i| format!(
+            "{} {}",
+            $label, d.id.0
+        ));
+    };
 }
+/// Records stored as JSON elsewhere in the crate (messages, processing) use the same impl.
+pub(crate) use json_record;
 
 json_record!(
     User,

@@ -9,55 +9,19 @@ use crate::ids::{MessageId, MessageReadId, TeamId};
 use crate::keys::Key;
 use crate::model::{Message, MessageRead};
 use crate::permissions::Actor;
-use crate::record::Record;
+use crate::record::{Record, json_record, term};
 use crate::store::{Index, Kind, Term};
 use crate::time::Timestamp;
 
 /// Longest message body, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 10_000;
 
-fn term(index: Index, key: Key) -> Term {
-    Term {
-        index,
-        key: key.build(),
-        value: Vec::new(),
-    }
-}
-
-macro_rules! message_record {
-    ($ty:ty, $kind:expr, $label:literal, |$r:ident| $terms:expr) => {
-        impl Record for $ty {
-            const KIND: Kind = $kind;
-            const LABEL: &'static str = $label;
-            fn id(&self) -> u64 {
-                self.id.0
-            }
-            fn set_id(&mut self, id: u64) {
-                self.id.0 = id;
-            }
-            fn encode(&self) -> Vec<u8> {
-                serde_json::to_vec(self).unwrap_or_default()
-            }
-            fn decode(id: u64, bytes: &[u8], what: &str) -> Result<Self> {
-                let mut r: Self = serde_json::from_slice(bytes)
-                    .map_err(|e| Error::corrupt(what, format!("{} {id}: {e}", $label)))?;
-                r.id.0 = id;
-                Ok(r)
-            }
-            fn terms(&self) -> Vec<Term> {
-                let $r = self;
-                $terms
-            }
-        }
-    };
-}
-
-message_record!(Message, Kind::Message, "message", |m| vec![term(
+json_record!(Message, Kind::Message, "message", |m| vec![term(
     Index::MessageByTeam,
     Key::new().opt(m.team.map(|t| t.0))
 )]);
 
-message_record!(
+json_record!(
     MessageRead,
     Kind::MessageRead,
     "message read mark",

@@ -9,7 +9,7 @@ use crate::ids::{
     PluginResultBitmapId, PluginResultEntryId, PluginResultId, ProductId, UserId,
 };
 use crate::keys::Key;
-use crate::record::Record;
+use crate::record::{Record, json_record, term};
 use crate::store::{Index, Kind, Term};
 use crate::time::Timestamp;
 use crate::{Error, Result};
@@ -264,51 +264,15 @@ pub struct PluginResultBitmap {
     pub image: ImageId,
 }
 
-fn term(index: Index, key: Key) -> Term {
-    Term {
-        index,
-        key: key.build(),
-        value: Vec::new(),
-    }
-}
-
-macro_rules! processing_record {
-    ($ty:ty, $kind:expr, $label:literal, |$r:ident| $terms:expr) => {
-        impl Record for $ty {
-            const KIND: Kind = $kind;
-            const LABEL: &'static str = $label;
-            fn id(&self) -> u64 {
-                self.id.0
-            }
-            fn set_id(&mut self, id: u64) {
-                self.id.0 = id;
-            }
-            fn encode(&self) -> Vec<u8> {
-                serde_json::to_vec(self).unwrap_or_default()
-            }
-            fn decode(id: u64, bytes: &[u8], what: &str) -> Result<Self> {
-                let mut r: Self = serde_json::from_slice(bytes)
-                    .map_err(|e| Error::corrupt(what, format!("{} {id}: {e}", $label)))?;
-                r.id.0 = id;
-                Ok(r)
-            }
-            fn terms(&self) -> Vec<Term> {
-                let $r = self;
-                $terms
-            }
-        }
-    };
-}
-
-processing_record!(Plugin, Kind::Plugin, "plugin", |_p| Vec::new());
-processing_record!(PluginJob, Kind::PluginJob, "plugin job", |j| vec![term(
+json_record!(Plugin, Kind::Plugin, "plugin", |_p| Vec::new());
+json_record!(PluginJob, Kind::PluginJob, "plugin job", |j| vec![term(
     Index::PluginJobByImage,
     Key::new().u64(j.image.0)
 )]);
-processing_record!(PluginResult, Kind::PluginResult, "plugin result", |r| vec![
+json_record!(PluginResult, Kind::PluginResult, "plugin result", |r| vec![
     term(Index::PluginResultByPlugin, Key::new().u64(r.plugin.0))
 ]);
-processing_record!(
+json_record!(
     PluginResultEntry,
     Kind::PluginResultEntry,
     "plugin result entry",
@@ -317,7 +281,7 @@ processing_record!(
         Key::new().u64(e.pluginresult.0)
     )]
 );
-processing_record!(
+json_record!(
     PluginResultAnnotation,
     Kind::PluginResultAnnotation,
     "plugin result annotation",
@@ -326,7 +290,7 @@ processing_record!(
         Key::new().u64(a.pluginresultentry.0)
     )]
 );
-processing_record!(
+json_record!(
     PluginResultBitmap,
     Kind::PluginResultBitmap,
     "plugin result bitmap",
