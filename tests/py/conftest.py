@@ -20,7 +20,7 @@ def mae(a, b):
 
 def slides():
     """The comparison slides: the shared real ones and a few generated pyramids."""
-    s = fixtures.all_slides()
+    s = fixtures.all_slides(dicom=False)
     keep = ["CMU-1-Small-Region.svs", "openslide-python-boxes.tiff", "openslide-python-small.svs",
             "vips-jpeg-odd.tif", "vips-bigtiff.tif", "vips-deflate.tif", "tifffile-aperio.svs"]
     return {k: s[k] for k in keep}
