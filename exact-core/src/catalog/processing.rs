@@ -72,7 +72,7 @@ impl ModelAllowlist {
             || lower.contains(char::is_whitespace);
         if tricky || !self.0.iter().any(|p| lower.starts_with(p)) {
             let allowed = if self.0.is_empty() {
-                "none are allowed: start the server with --model-hosts".to_owned()
+                "none are allowed: start the server with EXACT_MODEL_HOSTS set to the allowed URL prefixes".to_owned()
             } else {
                 format!("allowed prefixes: {}", self.0.join(", "))
             };
