@@ -271,7 +271,7 @@ fn parameters(o: &Op) -> Vec<Value> {
         ps.push(json!({"name": "id", "in": "path", "required": true,
             "schema": {"type": "integer", "minimum": 0, "maximum": 9_007_199_254_740_991u64}}));
     }
-    for name in ["z", "frame", "level", "number"] {
+    for name in ["z", "frame", "level", "number", "col", "row"] {
         if o.path.contains(&format!("{{{name}}}")) {
             ps.push(json!({"name": name, "in": "path", "required": true,
                 "schema": {"type": "integer", "minimum": 0, "maximum": 1_000_000}}));
