@@ -156,6 +156,18 @@ impl Annotations<'_> {
     /// The window `list` selects, with the count of all matches. Visibility is the actor's
     /// (competitive sets show members their own annotations), as in [`Annotations::query`].
     pub fn list(&self, actor: &Actor, list: &AnnotationList) -> Result<Paged<Annotation>> {
+        self.list_counted(actor, list, true)
+    }
+
+    /// [`Annotations::list`], with the maintained counts allowed to give the count or not. A
+    /// damaged record is counted by them but skipped by every list, so a walk that meets one
+    /// is redone without them (rare: `exact fsck --repair` takes it out).
+    fn list_counted(
+        &self,
+        actor: &Actor,
+        list: &AnnotationList,
+        use_counts: bool,
+    ) -> Result<Paged<Annotation>> {
         let c = self.0;
         let images: Vec<ImageId> = if list.images.is_empty() {
             c.images().list(actor)?.iter().map(|i| i.id).collect()
@@ -223,7 +235,8 @@ impl Annotations<'_> {
         }
         // Only the images and the header filters (types, deleted) set: the maintained counts
         // give the count, with a stamp that changes with every write to the images.
-        let plain = ids.is_none()
+        let plain = use_counts
+            && ids.is_none()
             && verified.is_none()
             && list.fields.is_empty()
             && list.annotation_version.is_none();
@@ -266,6 +279,7 @@ impl Annotations<'_> {
         // The window's largest id once it is full (asking the tree for it per entry was a
         // twentieth of a listing's time).
         let mut last = 0u64;
+        let mut damaged = false;
         for (image, query, set, rights) in &readable {
             // Geometry and the non-header field filters need the decoded annotation.
             let exact_geometry = query.viewport.is_some() || !list.fields.is_empty();
@@ -284,6 +298,7 @@ impl Annotations<'_> {
                     if let Err(e) = codec::decode_annotation(id, data, c.store.location()) {
                         c.report(&e);
                     }
+                    damaged = true;
                     return;
                 };
                 if !query.matches_header(&h) || !actor.sees_created_by(set, rights, h.user) {
@@ -296,6 +311,7 @@ impl Annotations<'_> {
                         Ok(_) => return,
                         Err(e) => {
                             c.report(&e);
+                            damaged = true;
                             return;
                         }
                     }
@@ -320,6 +336,9 @@ impl Annotations<'_> {
                     }
                 }
             })?;
+        }
+        if damaged && counting.is_some() {
+            return self.list_counted(actor, list, false);
         }
         if !hold {
             // An annotation moving between cells during the walk may be met in both.
@@ -372,13 +391,19 @@ impl Annotations<'_> {
                 Held::Encoded(data) => {
                     match codec::decode_annotation(id, &data, c.store.location()) {
                         Ok(a) => items.push(a),
-                        Err(e) => c.report(&Error::corrupt(
-                            c.store.location(),
-                            format!("{}: {e}", AnnotationId(id)),
-                        )),
+                        Err(e) => {
+                            c.report(&Error::corrupt(
+                                c.store.location(),
+                                format!("{}: {e}", AnnotationId(id)),
+                            ));
+                            damaged = true;
+                        }
                     }
                 }
             }
+        }
+        if damaged && counting.is_some() {
+            return self.list_counted(actor, list, false);
         }
         if let (Some((_, stamp)), Some(first), Some(end)) = (counted, items.first(), items.last()) {
             c.cursors.remember(
