@@ -195,7 +195,10 @@ impl Catalog {
                 )?;
             }
             match self.commit_annotations(batch, &deltas, attempt) {
-                Err(e) if e.kind() == ErrorKind::Conflict => continue,
+                Err(e) if e.kind() == ErrorKind::Conflict => {
+                    super::backoff(attempt);
+                    continue;
+                }
                 other => return other,
             }
         }
@@ -545,7 +548,10 @@ impl Catalog {
             }
             let deltas = seeded(tallies, news.iter().map(|a| (a.image.0, a.id.0)));
             match self.commit_annotations(batch, &deltas, attempt) {
-                Err(e) if e.kind() == ErrorKind::Conflict => continue,
+                Err(e) if e.kind() == ErrorKind::Conflict => {
+                    super::backoff(attempt);
+                    continue;
+                }
                 Err(e) => return Err(e),
                 Ok(()) => return Ok(news),
             }
