@@ -389,6 +389,51 @@ fn index_of(tag: i16) -> Option<Index> {
         .find(|i| i16::from(i.tag()) == tag)
 }
 
+impl PgMetaStore {
+    /// Many key ranges of `index` in one query (`sql` is [`FIRST_PER_RANGE`] or
+    /// [`LAST_PER_RANGE`]): at most `limit` entries of each, tagged with the range's position.
+    fn per_range(
+        &self,
+        sql: &'static str,
+        index: Index,
+        ranges: &[(Vec<u8>, Vec<u8>)],
+        limit: usize,
+    ) -> Result<Vec<(usize, IndexEntry)>> {
+        let (los, his): (Vec<Vec<u8>>, Vec<Vec<u8>>) = ranges.iter().cloned().unzip();
+        let rows: Vec<(i64, IndexEntry)> = self.run(move |client, location| async move {
+            let rows = query(
+                &client,
+                sql,
+                &[&tag_index(index), &los, &his, &sql_limit(limit)],
+            )
+            .await
+            .map_err(|e| db_error(&location, e))?;
+            Ok(rows.into_iter().map(|r| (r.get(0), entry(&r, 1))).collect())
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(n, e)| Some((usize::try_from(n - 1).ok()?, e)))
+            .collect())
+    }
+}
+
+/// Each range's first entries, in key order (`unnest … WITH ORDINALITY` numbers the ranges).
+const FIRST_PER_RANGE: &str = "SELECT r.n, x.key, x.id, x.value
+     FROM unnest($2::bytea[], $3::bytea[]) WITH ORDINALITY AS r(lo, hi, n)
+     CROSS JOIN LATERAL (
+         SELECT key, id, value FROM exact_entries
+         WHERE idx = $1 AND key >= r.lo AND key < r.hi
+         ORDER BY key, id LIMIT $4) x
+     ORDER BY r.n, x.key, x.id";
+
+/// Each range's last entries, in reverse key order.
+const LAST_PER_RANGE: &str = "SELECT r.n, x.key, x.id, x.value
+     FROM unnest($2::bytea[], $3::bytea[]) WITH ORDINALITY AS r(lo, hi, n)
+     CROSS JOIN LATERAL (
+         SELECT key, id, value FROM exact_entries
+         WHERE idx = $1 AND key >= r.lo AND key < r.hi
+         ORDER BY key DESC, id DESC LIMIT $4) x";
+
 impl MetaStore for PgMetaStore {
     fn location(&self) -> &str {
         &self.location
@@ -552,25 +597,8 @@ impl MetaStore for PgMetaStore {
         if limit == 0 || ranges.is_empty() {
             return Ok(out);
         }
-        let (los, his): (Vec<Vec<u8>>, Vec<Vec<u8>>) = ranges.iter().cloned().unzip();
-        let rows: Vec<(i64, IndexEntry)> = self.run(move |client, location| async move {
-            let rows = query(
-                &client,
-                "SELECT r.n, x.key, x.id, x.value
-                 FROM unnest($2::bytea[], $3::bytea[]) WITH ORDINALITY AS r(lo, hi, n)
-                 CROSS JOIN LATERAL (
-                     SELECT key, id, value FROM exact_entries
-                     WHERE idx = $1 AND key >= r.lo AND key < r.hi
-                     ORDER BY key, id LIMIT $4) x
-                 ORDER BY r.n, x.key, x.id",
-                &[&tag_index(index), &los, &his, &sql_limit(limit)],
-            )
-            .await
-            .map_err(|e| db_error(&location, e))?;
-            Ok(rows.into_iter().map(|r| (r.get(0), entry(&r, 1))).collect())
-        })?;
-        for (n, e) in rows {
-            if let Some(slot) = usize::try_from(n - 1).ok().and_then(|n| out.get_mut(n)) {
+        for (n, e) in self.per_range(FIRST_PER_RANGE, index, ranges, limit)? {
+            if let Some(slot) = out.get_mut(n) {
                 slot.push(e);
             }
         }
@@ -586,24 +614,8 @@ impl MetaStore for PgMetaStore {
         if ranges.is_empty() {
             return Ok(out);
         }
-        let (los, his): (Vec<Vec<u8>>, Vec<Vec<u8>>) = ranges.iter().cloned().unzip();
-        let rows: Vec<(i64, IndexEntry)> = self.run(move |client, location| async move {
-            let rows = query(
-                &client,
-                "SELECT r.n, x.key, x.id, x.value
-                 FROM unnest($2::bytea[], $3::bytea[]) WITH ORDINALITY AS r(lo, hi, n)
-                 CROSS JOIN LATERAL (
-                     SELECT key, id, value FROM exact_entries
-                     WHERE idx = $1 AND key >= r.lo AND key < r.hi
-                     ORDER BY key DESC, id DESC LIMIT 1) x",
-                &[&tag_index(index), &los, &his],
-            )
-            .await
-            .map_err(|e| db_error(&location, e))?;
-            Ok(rows.into_iter().map(|r| (r.get(0), entry(&r, 1))).collect())
-        })?;
-        for (n, e) in rows {
-            if let Some(slot) = usize::try_from(n - 1).ok().and_then(|n| out.get_mut(n)) {
+        for (n, e) in self.per_range(LAST_PER_RANGE, index, ranges, 1)? {
+            if let Some(slot) = out.get_mut(n) {
                 *slot = Some(e);
             }
         }
