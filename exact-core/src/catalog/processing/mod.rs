@@ -8,11 +8,13 @@
 //! ([`ModelAllowlist`]). Jobs, results and everything under them belong to an image: read by
 //! whoever reads the image, written by whoever may annotate it.
 
+mod agreement;
 mod jobs;
 mod plugins;
 mod results;
 mod review;
 
+pub use agreement::{Agreement, AgreementOptions, PairAgreement};
 pub use review::ProposalFilter;
 
 use super::processing_model::*;
