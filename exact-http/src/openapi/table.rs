@@ -835,4 +835,18 @@ fn export_formats(ops: &mut Vec<Op>) {
         In::None,
         Out::Media(&["text/plain"]),
     ));
+    ops.push(q(
+        op(
+            "get",
+            "/api/v1/processing/agreement/",
+            "processing",
+            "Agreement statistics: precision, recall, F1 and Cohen's kappa of each annotator \
+             and model against the humans or the `reference` user (a username or id), boxes and \
+             polygons matched by IoU ≥ `iou` (0.5), points by centre distance (`distance`, \
+             default half the type's default width); over `image` or the whole `image_set`",
+            In::None,
+            Out::One,
+        ),
+        &["image_set", "image", "reference", "iou", "distance"],
+    ));
 }

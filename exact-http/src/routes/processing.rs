@@ -15,8 +15,8 @@ use axum::http::header::{CONTENT_TYPE, HeaderName};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use exact_core::catalog::{
-    ModelAllowlist, Plugin, PluginJob, PluginResult, PluginResultAnnotation, PluginResultBitmap,
-    PluginResultEntry, ProposalFilter,
+    AgreementOptions, ModelAllowlist, Plugin, PluginJob, PluginResult, PluginResultAnnotation,
+    PluginResultBitmap, PluginResultEntry, ProposalFilter,
 };
 use exact_core::wire::Obj;
 use exact_core::{
@@ -111,6 +111,7 @@ pub(super) fn routes() -> Router<AppState> {
             "/processing/api/plugin_job/create/",
             post(legacy_create_job),
         )
+        .route("/api/v1/processing/agreement/", get(agreement))
         .route("/api/v1/processing/review/", get(review_queue))
         .route("/api/v1/processing/review/accept/", post(review_accept))
         .route("/api/v1/processing/review/reject/", post(review_reject))
@@ -855,4 +856,45 @@ async fn review_accept(r: Req, body: Body) -> ApiResult<Json<Value>> {
 /// `POST processing/review/reject/`: the selected proposals are soft-deleted.
 async fn review_reject(r: Req, body: Body) -> ApiResult<Json<Value>> {
     review(r, body, false).await
+}
+
+// ---- agreement statistics ----
+
+/// The user `reference` names: a username, or a user id.
+fn reference_user(r: &Req, text: &str) -> ApiResult<exact_core::UserId> {
+    if let Some(u) = r.exact.catalog().users().by_username(text)? {
+        return Ok(u.id);
+    }
+    text.parse::<u64>()
+        .map(exact_core::UserId)
+        .map_err(|_| ApiError::bad("reference", format!("no user named {text:?}")))
+}
+
+/// `GET processing/agreement/?image_set=&image=&reference=&iou=&distance=`: precision,
+/// recall, F1 and Cohen's kappa of every annotator and model against the humans (or the
+/// `reference` user), over one image or the whole set.
+async fn agreement(r: Req) -> ApiResult<Json<Value>> {
+    crate::blocking(move || {
+        let o = query_obj(&r);
+        let set = o
+            .u64("image_set")?
+            .ok_or_else(|| ApiError::bad("image_set", "required: the image set to compare"))?;
+        let mut opt = AgreementOptions::default();
+        if let Some(iou) = o.f64("iou")? {
+            opt.iou = iou;
+        }
+        opt.distance = o.f64("distance")?;
+        if let Some(text) = o.str("reference")?.filter(|t| !t.trim().is_empty()) {
+            opt.reference = Some(reference_user(&r, text.trim())?);
+        }
+        let image = o.u64("image")?.map(ImageId);
+        let report = r.exact.catalog().processing().agreement(
+            &r.actor,
+            exact_core::ImageSetId(set),
+            image,
+            &opt,
+        )?;
+        Ok(Json(json(&report)))
+    })
+    .await
 }

@@ -6,6 +6,7 @@ mod kit;
 
 mod accounts;
 mod activity;
+mod agreement;
 mod annotations;
 mod auth;
 mod bodies;

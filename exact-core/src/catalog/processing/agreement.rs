@@ -9,6 +9,10 @@
 //! positive whatever the two classes are; Cohen's kappa then measures how well the classes
 //! of the matched pairs agree.
 //!
+//! Without a reference user every human is a reference on the images they annotated (an
+//! image a human never touched counts neither for nor against anyone there); with one, on
+//! every image.
+//!
 //! An annotation is a model's when its `meta_data` says `generated: true` or names a `model`
 //! (accepted proposals keep the name): its annotator is `model:<name>`. Every other
 //! annotation is its creator's.
