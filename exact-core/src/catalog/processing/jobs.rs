@@ -402,4 +402,85 @@ impl Processing<'_> {
         }
         tx.commit(self.0)
     }
+
+    // ---- several servers on one store: jobs under leases ----
+
+    /// Claims queued job `id` for the worker `owner` (named `worker` on the job) under a
+    /// lease of `ttl_micros`: `Some(job)` now running, `None` when another live worker holds
+    /// it or it is no longer queued. Of servers racing for a job exactly one gets it.
+    pub fn claim_job(
+        &self,
+        id: PluginJobId,
+        owner: u64,
+        worker: &str,
+        ttl_micros: i64,
+    ) -> Result<Option<PluginJob>> {
+        let lease = job_lease(id);
+        if !self.0.leases().claim(lease, owner, ttl_micros)? {
+            return Ok(None);
+        }
+        let r = self.advance_job(
+            id,
+            &[JobState::Queued],
+            JobProgress {
+                state: Some(JobState::Running),
+                worker: Some(worker.to_owned()),
+                ..Default::default()
+            },
+        );
+        if !matches!(r, Ok(Some(_))) {
+            self.0.leases().release(lease, owner)?;
+        }
+        r
+    }
+
+    /// Renews `owner`'s lease on the job it runs: `false` when it was lost (expired and
+    /// taken over), and the worker should stop.
+    pub fn renew_job(&self, id: PluginJobId, owner: u64, ttl_micros: i64) -> Result<bool> {
+        self.0.leases().claim(job_lease(id), owner, ttl_micros)
+    }
+
+    /// Gives up `owner`'s lease on job `id` (it stopped running it).
+    pub fn release_job(&self, id: PluginJobId, owner: u64) -> Result<()> {
+        self.0.leases().release(job_lease(id), owner)
+    }
+
+    /// Queues again every running job no live worker holds (its server died and the lease
+    /// expired, or it ran before leases), taking the lease for the move so no live worker's
+    /// job is ever re-queued; with `all` (a store only this process can open, at start)
+    /// every running job. Returns the jobs queued again; they resume after their done tiles.
+    pub fn requeue_orphans(&self, owner: u64, all: bool) -> Result<Vec<PluginJobId>> {
+        let mut out = Vec::new();
+        for j in self.jobs_in(JobState::Running)? {
+            let lease = job_lease(j.id);
+            if !all && self.0.leases().holder(lease)?.is_some() {
+                continue;
+            }
+            // Taken for the move; a live claimant between the look and here wins instead.
+            if !all && !self.0.leases().claim(lease, owner, 60_000_000)? {
+                continue;
+            }
+            let moved = self.advance_job(
+                j.id,
+                &[JobState::Running],
+                JobProgress {
+                    state: Some(JobState::Queued),
+                    ..Default::default()
+                },
+            );
+            if !all {
+                self.0.leases().release(lease, owner)?;
+            }
+            if moved?.is_some() {
+                out.push(j.id);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Leases of plugin jobs are keyed by the job id with the top bit set, apart from the
+/// conversions' leases (keyed by image ids; ids of different kinds overlap).
+pub(crate) fn job_lease(id: PluginJobId) -> u64 {
+    id.0 | (1 << 63)
 }
