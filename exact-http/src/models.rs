@@ -1,4 +1,5 @@
-//! The worker that runs model plugins' jobs (issue 16): one job at a time, tile by tile. Each
+//! The worker that runs model plugins' jobs (issue 16): `EXACT_MODEL_WORKERS` jobs at a time
+//! (default 1), each tile by tile. Each
 //! tile's pixels go to the model as PNG (`POST <url>?image=&level=&x=&y=&w=&h=&tile=`, level-0
 //! `x`/`y`, level-`level` `w`/`h`) with a timeout and retries; the answer — GeoJSON in the
 //! tile's pixel coordinates, or `{"objects": [{"vector": {x1, y1, …}, "class", "score"}]}` —
@@ -72,6 +73,12 @@ pub fn start(exact: &Exact) -> ModelWorker {
             uuid::Uuid::new_v4().as_u64_pair().0
         };
         let ttl = lease_time();
+        // A pool of `EXACT_MODEL_WORKERS` (default 1) jobs at a time; `busy` keeps a job
+        // listed again while it waits for a slot or runs from starting twice here.
+        let slots = Arc::new(tokio::sync::Semaphore::new(worker_count()));
+        let busy: Arc<std::sync::Mutex<std::collections::HashSet<exact_core::PluginJobId>>> =
+            Arc::default();
+        let mut running = tokio::task::JoinSet::new();
         let mut first = true;
         let mut last_sweep = std::time::Instant::now();
         loop {
@@ -98,15 +105,43 @@ pub fn start(exact: &Exact) -> ModelWorker {
             match queued {
                 Ok(Ok(jobs)) => {
                     for (job, plugin) in jobs {
-                        run(&exact, &client, &worker, owner, ttl, job, plugin).await;
+                        if !lock(&busy).insert(job.id) {
+                            continue;
+                        }
+                        // Waits for a free slot: at most `workers` jobs at once.
+                        let Ok(permit) = slots.clone().acquire_owned().await else {
+                            return;
+                        };
+                        let (exact, client, worker, busy) =
+                            (exact.clone(), client.clone(), worker.clone(), busy.clone());
+                        running.spawn(async move {
+                            let id = job.id;
+                            run(&exact, &client, &worker, owner, ttl, job, plugin).await;
+                            lock(&busy).remove(&id);
+                            drop(permit);
+                        });
                     }
                 }
                 Ok(Err(e)) => tracing::warn!("model worker: cannot list jobs: {e}"),
                 Err(e) => tracing::warn!("model worker: {e}"),
             }
+            while running.try_join_next().is_some() {}
             let _ = tokio::time::timeout(Duration::from_secs(1), notify().notified()).await;
         }
     }))
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// How many model jobs one server runs at once (`EXACT_MODEL_WORKERS`, 1–64, default 1).
+fn worker_count() -> usize {
+    std::env::var("EXACT_MODEL_WORKERS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| (1..=64).contains(n))
+        .unwrap_or(1)
 }
 
 /// How long a model job's lease lasts unless renewed (`EXACT_MODEL_LEASE_SECS`, default 30):

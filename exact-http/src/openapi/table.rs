@@ -849,4 +849,19 @@ fn export_formats(ops: &mut Vec<Op>) {
         ),
         &["image_set", "image", "reference", "iou", "distance"],
     ));
+    for (path, summary) in [
+        (
+            "/api/v1/processing/set_jobs/cancel/",
+            "Cancel the queued and running plugin jobs on the images of `image_set` (of `plugin`)",
+        ),
+        (
+            "/api/v1/processing/set_jobs/resume/",
+            "Queue the cancelled and failed plugin jobs on the images of `image_set` (of `plugin`) again",
+        ),
+    ] {
+        ops.push(q(
+            op("post", path, "processing", summary, In::Object, Out::List),
+            &["image_set", "plugin"],
+        ));
+    }
 }

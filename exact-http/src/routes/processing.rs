@@ -112,6 +112,8 @@ pub(super) fn routes() -> Router<AppState> {
             post(legacy_create_job),
         )
         .route("/api/v1/processing/agreement/", get(agreement))
+        .route("/api/v1/processing/set_jobs/cancel/", post(set_jobs_cancel))
+        .route("/api/v1/processing/set_jobs/resume/", post(set_jobs_resume))
         .route("/api/v1/processing/review/", get(review_queue))
         .route("/api/v1/processing/review/accept/", post(review_accept))
         .route("/api/v1/processing/review/reject/", post(review_reject))
@@ -446,11 +448,27 @@ async fn job(r: Req, Id(id): Id) -> ApiResult<Json<Value>> {
     .await
 }
 
+/// `POST pluginjobs/`: `{plugin, image, region?}` → the job; `{plugin, image_set}` → a job
+/// on every image of the set (a list, all or none).
 async fn create_job(r: Req, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {
     let o = body.object()?;
     let out = r
         .created(move |r| {
             let plugin = PluginId(o.req_u64("plugin")?);
+            if let Some(set) = o.u64("image_set")? {
+                if o.raw("image").is_some() || o.raw("region").is_some() {
+                    return Err(ApiError::bad(
+                        "image_set",
+                        "give image (and region) or image_set, not both",
+                    ));
+                }
+                let jobs = r.exact.catalog().processing().create_set_jobs(
+                    &r.actor,
+                    plugin,
+                    exact_core::ImageSetId(set),
+                )?;
+                return Ok(Value::Array(jobs.iter().map(render_job).collect()));
+            }
             let image = ImageId(o.req_u64("image")?);
             let job =
                 r.exact
@@ -897,4 +915,42 @@ async fn agreement(r: Req) -> ApiResult<Json<Value>> {
         Ok(Json(json(&report)))
     })
     .await
+}
+
+// ---- jobs of a whole set ----
+
+async fn set_jobs(r: Req, body: Body, cancel: bool) -> ApiResult<Json<Value>> {
+    let mut o = query_obj(&r);
+    if let Value::Object(m) = body.0 {
+        o.0.extend(m);
+    }
+    let out = crate::blocking(move || {
+        let set = o
+            .u64("image_set")?
+            .ok_or_else(|| ApiError::bad("image_set", "required: the image set"))?;
+        let jobs = r.exact.catalog().processing().set_jobs_state(
+            &r.actor,
+            exact_core::ImageSetId(set),
+            o.u64("plugin")?.map(PluginId),
+            cancel,
+        )?;
+        Ok(Json(Value::Array(jobs.iter().map(render_job).collect())))
+    })
+    .await;
+    if !cancel {
+        crate::models::wake();
+    }
+    out
+}
+
+/// `POST processing/set_jobs/cancel/?image_set=[&plugin=]`: cancels the set's queued and
+/// running jobs; answers the jobs cancelled.
+async fn set_jobs_cancel(r: Req, body: Body) -> ApiResult<Json<Value>> {
+    set_jobs(r, body, true).await
+}
+
+/// `POST processing/set_jobs/resume/?image_set=[&plugin=]`: queues the set's cancelled and
+/// failed jobs again (each resumes after its done tiles); answers the jobs queued.
+async fn set_jobs_resume(r: Req, body: Body) -> ApiResult<Json<Value>> {
+    set_jobs(r, body, false).await
 }

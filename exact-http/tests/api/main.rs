@@ -15,6 +15,7 @@ mod legacy;
 mod outage;
 mod parity;
 mod service;
+mod set_jobs;
 mod teams_and_sets;
 mod trash;
 mod versions;

@@ -15,5 +15,6 @@ mod migrate;
 mod permissions;
 mod resources;
 mod s3;
+mod set_jobs;
 mod versions;
 mod viewport;

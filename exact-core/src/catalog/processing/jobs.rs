@@ -36,6 +36,81 @@ impl Processing<'_> {
         image: ImageId,
         region: Option<[u64; 4]>,
     ) -> Result<PluginJob> {
+        let job = self.new_job(actor, plugin, image, region)?;
+        self.0.insert(job)
+    }
+
+    /// Starts a job of `plugin` on every image of `set` (whole images), all in one atomic
+    /// batch: the same checks as [`Processing::create_job`] for each image, and if one fails
+    /// none is created. At most [`MAX_SET_JOBS`] images.
+    pub fn create_set_jobs(
+        &self,
+        actor: &Actor,
+        plugin: PluginId,
+        set: ImageSetId,
+    ) -> Result<Vec<PluginJob>> {
+        let images = self.images_of_set(actor, set)?;
+        if images.is_empty() {
+            return Err(Error::invalid("image_set", format!("{set} has no images")));
+        }
+        if images.len() > MAX_SET_JOBS {
+            return Err(Error::invalid(
+                "image_set",
+                format!(
+                    "{set} has {} images; at most {MAX_SET_JOBS} per request",
+                    images.len()
+                ),
+            ));
+        }
+        let mut tx = Tx::default();
+        let mut out = Vec::with_capacity(images.len());
+        for image in images {
+            let job = self.new_job(actor, plugin, image, None)?;
+            out.push(tx.insert(self.0, job)?);
+        }
+        tx.commit(self.0)?;
+        Ok(out)
+    }
+
+    /// Cancels (`cancel`) the queued and running jobs on the images of `set` (of `plugin`
+    /// only, when given), or queues its cancelled and failed ones again. Returns the jobs
+    /// changed; jobs in other states are left as they are.
+    pub fn set_jobs_state(
+        &self,
+        actor: &Actor,
+        set: ImageSetId,
+        plugin: Option<PluginId>,
+        cancel: bool,
+    ) -> Result<Vec<PluginJob>> {
+        let images: HashSet<ImageId> = self.images_of_set(actor, set)?.into_iter().collect();
+        let mut out = Vec::new();
+        for j in self.jobs(actor)? {
+            if !images.contains(&j.image) || plugin.is_some_and(|p| p != j.plugin) {
+                continue;
+            }
+            let r = if cancel {
+                self.cancel_job(actor, j.id)
+            } else {
+                self.resume_job(actor, j.id)
+            };
+            match r {
+                Ok(j) => out.push(j),
+                // Not in a state to change (done, or moved meanwhile): left alone.
+                Err(e) if e.kind() == ErrorKind::InvalidInput => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// A job record of `plugin` on `image` after the checks, not stored yet.
+    fn new_job(
+        &self,
+        actor: &Actor,
+        plugin: PluginId,
+        image: ImageId,
+        region: Option<[u64; 4]>,
+    ) -> Result<PluginJob> {
         let p = self
             .plugin(actor, plugin)
             .map_err(|e| field_of(e, "plugin"))?;
@@ -70,7 +145,7 @@ impl Processing<'_> {
             }
         }
         let now = self.0.now();
-        self.0.insert(PluginJob {
+        Ok(PluginJob {
             id: PluginJobId(0),
             creator: Some(actor.user),
             plugin,
@@ -478,6 +553,9 @@ impl Processing<'_> {
         Ok(out)
     }
 }
+
+/// Most images one set-wide job request starts jobs on.
+pub const MAX_SET_JOBS: usize = 10_000;
 
 /// Leases of plugin jobs are keyed by the job id with the top bit set, apart from the
 /// conversions' leases (keyed by image ids; ids of different kinds overlap).
