@@ -42,7 +42,7 @@ impl Processing<'_> {
 
     /// Starts a job of `plugin` on every image of `set` (whole images), all in one atomic
     /// batch: the same checks as [`Processing::create_job`] for each image, and if one fails
-    /// none is created. At most [`MAX_SET_JOBS`] images.
+    /// none is created. At most 10,000 images.
     pub fn create_set_jobs(
         &self,
         actor: &Actor,
