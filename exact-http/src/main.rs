@@ -9,6 +9,7 @@ mod fsck_cli;
 mod interop_cli;
 mod migrate_cli;
 mod slide_cli;
+mod stats_cli;
 
 /// sled and page decoding allocate a lot; mimalloc beats glibc malloc on that workload.
 #[global_allocator]
@@ -91,6 +92,8 @@ enum Command {
     Export(interop_cli::ExportArgs),
     /// Load demo data (a slide, a product, types and annotations) into a data directory.
     Demo(demo_cli::DemoArgs),
+    /// Agreement statistics of an image set: precision, recall, F1 and kappa per annotator.
+    Stats(stats_cli::StatsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -290,6 +293,7 @@ fn main() -> ExitCode {
         Command::Import(args) => interop_cli::import(args),
         Command::Export(args) => interop_cli::export(args),
         Command::Demo(args) => demo_cli::run(args),
+        Command::Stats(args) => stats_cli::run(args),
     }
 }
 

@@ -1,4 +1,5 @@
-//! The worker that runs model plugins' jobs (issue 16): one job at a time, tile by tile. Each
+//! The worker that runs model plugins' jobs (issue 16): `EXACT_MODEL_WORKERS` jobs at a time
+//! (default 1), each tile by tile. Each
 //! tile's pixels go to the model as PNG (`POST <url>?image=&level=&x=&y=&w=&h=&tile=`, level-0
 //! `x`/`y`, level-`level` `w`/`h`) with a timeout and retries; the answer — GeoJSON in the
 //! tile's pixel coordinates, or `{"objects": [{"vector": {x1, y1, …}, "class", "score"}]}` —
@@ -7,7 +8,9 @@
 //! mark in one batch. A bad answer (timeout, error status, malformed JSON, coordinates outside
 //! the tile, more objects than the plugin's cap, an unmapped class) fails the job with the
 //! reason; finished tiles stay, the failing one writes nothing. Cancel stops before the next
-//! tile; resume queues the job again and skips the tiles done.
+//! tile; resume queues the job again and skips the tiles done. Of several servers on one
+//! store exactly one runs a job: it holds the job's lease while it works, and a job whose
+//! server died is queued again (and resumed) once its lease expired.
 
 use exact_core::catalog::{JobProgress, JobState, ModelEndpoint, NewAnnotation, Plugin, PluginJob};
 use exact_core::model::VectorType;
@@ -59,22 +62,42 @@ pub fn start(exact: &Exact) -> ModelWorker {
             }
         };
         let worker = format!("exact-{}", std::process::id());
-        let p = exact.clone();
-        let _ = tokio::task::spawn_blocking(move || -> exact_core::Result<()> {
-            for j in p.catalog().processing().jobs_in(JobState::Running)? {
-                p.catalog().processing().advance_job(
-                    j.id,
-                    &[JobState::Running],
-                    JobProgress {
-                        state: Some(JobState::Queued),
-                        ..Default::default()
-                    },
-                )?;
-            }
-            Ok(())
-        })
-        .await;
+        // This worker's name in leases (see `Processing::claim_job`): of several servers on
+        // one store exactly one runs a job. A store only one process can open keeps one
+        // name, so a restart takes over its dead predecessor's jobs at once.
+        let meta = exact.config().meta_url();
+        let single = meta.starts_with("sled://") || meta.starts_with("memory://");
+        let owner = if single {
+            0
+        } else {
+            uuid::Uuid::new_v4().as_u64_pair().0
+        };
+        let ttl = lease_time();
+        // A pool of `EXACT_MODEL_WORKERS` (default 1) jobs at a time; `busy` keeps a job
+        // listed again while it waits for a slot or runs from starting twice here.
+        let slots = Arc::new(tokio::sync::Semaphore::new(worker_count()));
+        let busy: Arc<std::sync::Mutex<std::collections::HashSet<exact_core::PluginJobId>>> =
+            Arc::default();
+        let mut running = tokio::task::JoinSet::new();
+        let mut first = true;
+        let mut last_sweep = std::time::Instant::now();
         loop {
+            // Jobs a dead server left running are queued again once their lease expired
+            // (on a single-process store: all of them, at start).
+            if first || last_sweep.elapsed() >= ttl / 2 {
+                let (e, all) = (exact.clone(), first && single);
+                let swept =
+                    blocking(move || e.catalog().processing().requeue_orphans(owner, all)).await;
+                match swept {
+                    Ok(ids) if !ids.is_empty() => {
+                        tracing::info!("model worker: queued again {ids:?}");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("model worker: cannot look for orphaned jobs: {e}"),
+                }
+                first = false;
+                last_sweep = std::time::Instant::now();
+            }
             let e = exact.clone();
             let queued =
                 tokio::task::spawn_blocking(move || e.catalog().processing().queued_model_jobs())
@@ -82,15 +105,80 @@ pub fn start(exact: &Exact) -> ModelWorker {
             match queued {
                 Ok(Ok(jobs)) => {
                     for (job, plugin) in jobs {
-                        run(&exact, &client, &worker, job, plugin).await;
+                        if !lock(&busy).insert(job.id) {
+                            continue;
+                        }
+                        // Waits for a free slot: at most `workers` jobs at once.
+                        let Ok(permit) = slots.clone().acquire_owned().await else {
+                            return;
+                        };
+                        let (exact, client, worker, busy) =
+                            (exact.clone(), client.clone(), worker.clone(), busy.clone());
+                        running.spawn(async move {
+                            let id = job.id;
+                            run(&exact, &client, &worker, owner, ttl, job, plugin).await;
+                            lock(&busy).remove(&id);
+                            drop(permit);
+                        });
                     }
                 }
                 Ok(Err(e)) => tracing::warn!("model worker: cannot list jobs: {e}"),
                 Err(e) => tracing::warn!("model worker: {e}"),
             }
+            while running.try_join_next().is_some() {}
             let _ = tokio::time::timeout(Duration::from_secs(1), notify().notified()).await;
         }
     }))
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// How many model jobs one server runs at once (`EXACT_MODEL_WORKERS`, 1–64, default 1).
+fn worker_count() -> usize {
+    std::env::var("EXACT_MODEL_WORKERS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| (1..=64).contains(n))
+        .unwrap_or(1)
+}
+
+/// How long a model job's lease lasts unless renewed (`EXACT_MODEL_LEASE_SECS`, default 30):
+/// how soon another server takes over the jobs of a server that died. The owner renews it
+/// every third of that; every server looks for orphaned jobs every half.
+fn lease_time() -> Duration {
+    let secs = std::env::var("EXACT_MODEL_LEASE_SECS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|s| (1..=3600).contains(s))
+        .unwrap_or(30);
+    Duration::from_secs(secs)
+}
+
+/// A job lease this worker holds: renewed in the background, released when dropped.
+struct Held {
+    exact: Exact,
+    id: exact_core::PluginJobId,
+    owner: u64,
+    renew: tokio::task::AbortHandle,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.renew.abort();
+        if let Err(e) = self
+            .exact
+            .catalog()
+            .processing()
+            .release_job(self.id, self.owner)
+        {
+            tracing::warn!(
+                "model worker: {}: cannot release its lease (it will expire): {e}",
+                self.id
+            );
+        }
+    }
 }
 
 async fn blocking<T: Send + 'static>(
@@ -120,25 +208,45 @@ async fn run(
     exact: &Exact,
     client: &reqwest::Client,
     worker: &str,
+    owner: u64,
+    ttl: Duration,
     job: PluginJob,
     plugin: Plugin,
 ) {
     let Some(model) = plugin.model.clone() else {
         return;
     };
-    let claimed = advance(
-        exact,
-        &job,
-        &[JobState::Queued],
-        JobProgress {
-            state: Some(JobState::Running),
-            worker: Some(worker.to_owned()),
-            ..Default::default()
-        },
-    )
-    .await;
+    let micros = i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX);
+    let (e, id, name) = (exact.clone(), job.id, worker.to_owned());
+    let claimed = blocking(move || e.catalog().processing().claim_job(id, owner, &name, micros))
+        .await
+        .unwrap_or_else(|err| {
+            tracing::warn!("model worker: {id}: {err}");
+            None
+        });
     let Some(job) = claimed else { return };
-    let outcome = run_tiles(exact, client, &job, &plugin, &model).await;
+    let renew = {
+        let exact = exact.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(ttl / 3).await;
+                let e = exact.clone();
+                match blocking(move || e.catalog().processing().renew_job(id, owner, micros)).await
+                {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!("model worker: {id}: lost its lease"),
+                    Err(e) => tracing::warn!("model worker: {id}: cannot renew its lease: {e}"),
+                }
+            }
+        })
+    };
+    let _held = Held {
+        exact: exact.clone(),
+        id,
+        owner,
+        renew: renew.abort_handle(),
+    };
+    let outcome = run_tiles(exact, client, &job, &plugin, &model, (owner, micros)).await;
     let progress = match outcome {
         Ok(true) => JobProgress {
             state: Some(JobState::Done),
@@ -158,13 +266,15 @@ async fn run(
     advance(exact, &job, &[JobState::Running], progress).await;
 }
 
-/// Runs the tiles not done yet; `Ok(false)` when the job was cancelled.
+/// Runs the tiles not done yet; `Ok(false)` when the job was cancelled or its lease lost
+/// (`lease` = owner and time to live: this worker stops if another took the job over).
 async fn run_tiles(
     exact: &Exact,
     client: &reqwest::Client,
     job: &PluginJob,
     plugin: &Plugin,
     model: &ModelEndpoint,
+    lease: (u64, i64),
 ) -> Result<bool, String> {
     let creator = job.creator.ok_or("the job has no creator")?;
     let (e, image) = (exact.clone(), job.image);
@@ -204,10 +314,13 @@ async fn run_tiles(
             continue;
         }
         let (e, id) = (exact.clone(), job.id);
-        let now = blocking(move || e.catalog().processing().job_state(id))
-            .await
-            .map_err(|e| e.to_string())?;
-        if now != JobState::Running {
+        let (now, ours) = blocking(move || {
+            let p = e.catalog().processing();
+            Ok((p.job_state(id)?, p.renew_job(id, lease.0, lease.1)?))
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        if now != JobState::Running || !ours {
             return Ok(false);
         }
         let (col, row) = (tile % cols, tile / cols);

@@ -301,3 +301,22 @@ def test_what_was_done_stays_cancel_and_resume(srv, world, model_url):
     gate_calls = [c for c in Models.calls if c.startswith("/gate/")]
     assert sum("tile=0&" in c or c.endswith("tile=0") for c in gate_calls) == 1  # not redone
     assert len(proposals(srv, world, job["id"])) == done["proposals"]
+
+
+def test_set_job_runs_every_image_and_cancels_together(srv, world, model_url):
+    """`{plugin, image_set}` starts a job per image of the set; the worker (a pool of
+    EXACT_MODEL_WORKERS) runs each to the end; set_jobs/cancel/ then finds nothing to stop."""
+    plugin = model_plugin(srv, world, model_url + "/colour/", model_tile_size=1024,
+                          model_version="set")
+    jobs = srv.ok(srv.post("/api/v1/processing/pluginjobs/",
+                           json={"plugin": plugin["id"], "image_set": world["set"]}), 201).json()
+    assert [j["image"] for j in jobs] == [world["image"]["id"]], jobs
+    done = [wait_job(srv, j["id"], ("done", "failed"), timeout=120) for j in jobs]
+    assert [j["state"] for j in done] == ["done"], done
+    assert done[0]["tiles_total"] == 9 and done[0]["tiles_done"] == 9, done  # 2220 × 2967 / 1024
+    cancel = f"/api/v1/processing/set_jobs/cancel/?image_set={world['set']}&plugin={plugin['id']}"
+    left = srv.ok(srv.post(cancel)).json()
+    assert left == [], left
+    bad = srv.post("/api/v1/processing/pluginjobs/",
+                   json={"plugin": plugin["id"], "image_set": world["set"], "image": 1})
+    assert bad.status_code == 400 and "image_set" in bad.text, bad.text

@@ -49,7 +49,10 @@ pub use misc::{
     ExportFormats, LogImageActions, MediaFiles, NewExportFormat, ScreeningModes, SetTags,
     Verifications,
 };
-pub use processing::{JobProgress, ModelAllowlist, Processing, ProposalFilter};
+pub use processing::{
+    Agreement, AgreementOptions, JobProgress, ModelAllowlist, PairAgreement, Processing,
+    ProposalFilter,
+};
 pub use processing_model::{
     JobState, ModelEndpoint, Plugin, PluginJob, PluginResult, PluginResultAnnotation,
     PluginResultBitmap, PluginResultEntry,

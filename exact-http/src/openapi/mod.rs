@@ -293,7 +293,7 @@ fn parameters(o: &Op) -> Vec<Value> {
             | "media_file_type" | "image_set_id" | "imageset_id" => {
                 json!({"type": "integer", "minimum": 0})
             }
-            "min_x" | "min_y" | "max_x" | "max_y" | "since" | "x" | "y" => {
+            "min_x" | "min_y" | "max_x" | "max_y" | "since" | "x" | "y" | "iou" | "distance" => {
                 json!({"type": "number"})
             }
             "width" | "height" => json!({"type": "integer", "minimum": 0}),

@@ -835,4 +835,33 @@ fn export_formats(ops: &mut Vec<Op>) {
         In::None,
         Out::Media(&["text/plain"]),
     ));
+    ops.push(q(
+        op(
+            "get",
+            "/api/v1/processing/agreement/",
+            "processing",
+            "Agreement statistics: precision, recall, F1 and Cohen's kappa of each annotator \
+             and model against the humans or the `reference` user (a username or id), boxes and \
+             polygons matched by IoU ≥ `iou` (0.5), points by centre distance (`distance`, \
+             default half the type's default width); over `image` or the whole `image_set`",
+            In::None,
+            Out::One,
+        ),
+        &["image_set", "image", "reference", "iou", "distance"],
+    ));
+    for (path, summary) in [
+        (
+            "/api/v1/processing/set_jobs/cancel/",
+            "Cancel the queued and running plugin jobs on the images of `image_set` (of `plugin`)",
+        ),
+        (
+            "/api/v1/processing/set_jobs/resume/",
+            "Queue the cancelled and failed plugin jobs on the images of `image_set` (of `plugin`) again",
+        ),
+    ] {
+        ops.push(q(
+            op("post", path, "processing", summary, In::Object, Out::List),
+            &["image_set", "plugin"],
+        ));
+    }
 }

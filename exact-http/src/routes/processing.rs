@@ -15,8 +15,8 @@ use axum::http::header::{CONTENT_TYPE, HeaderName};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use exact_core::catalog::{
-    ModelAllowlist, Plugin, PluginJob, PluginResult, PluginResultAnnotation, PluginResultBitmap,
-    PluginResultEntry, ProposalFilter,
+    AgreementOptions, ModelAllowlist, Plugin, PluginJob, PluginResult, PluginResultAnnotation,
+    PluginResultBitmap, PluginResultEntry, ProposalFilter,
 };
 use exact_core::wire::Obj;
 use exact_core::{
@@ -111,6 +111,9 @@ pub(super) fn routes() -> Router<AppState> {
             "/processing/api/plugin_job/create/",
             post(legacy_create_job),
         )
+        .route("/api/v1/processing/agreement/", get(agreement))
+        .route("/api/v1/processing/set_jobs/cancel/", post(set_jobs_cancel))
+        .route("/api/v1/processing/set_jobs/resume/", post(set_jobs_resume))
         .route("/api/v1/processing/review/", get(review_queue))
         .route("/api/v1/processing/review/accept/", post(review_accept))
         .route("/api/v1/processing/review/reject/", post(review_reject))
@@ -445,11 +448,27 @@ async fn job(r: Req, Id(id): Id) -> ApiResult<Json<Value>> {
     .await
 }
 
+/// `POST pluginjobs/`: `{plugin, image, region?}` → the job; `{plugin, image_set}` → a job
+/// on every image of the set (a list, all or none).
 async fn create_job(r: Req, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {
     let o = body.object()?;
     let out = r
         .created(move |r| {
             let plugin = PluginId(o.req_u64("plugin")?);
+            if let Some(set) = o.u64("image_set")? {
+                if o.raw("image").is_some() || o.raw("region").is_some() {
+                    return Err(ApiError::bad(
+                        "image_set",
+                        "give image (and region) or image_set, not both",
+                    ));
+                }
+                let jobs = r.exact.catalog().processing().create_set_jobs(
+                    &r.actor,
+                    plugin,
+                    exact_core::ImageSetId(set),
+                )?;
+                return Ok(Value::Array(jobs.iter().map(render_job).collect()));
+            }
             let image = ImageId(o.req_u64("image")?);
             let job =
                 r.exact
@@ -855,4 +874,83 @@ async fn review_accept(r: Req, body: Body) -> ApiResult<Json<Value>> {
 /// `POST processing/review/reject/`: the selected proposals are soft-deleted.
 async fn review_reject(r: Req, body: Body) -> ApiResult<Json<Value>> {
     review(r, body, false).await
+}
+
+// ---- agreement statistics ----
+
+/// The user `reference` names: a username, or a user id.
+fn reference_user(r: &Req, text: &str) -> ApiResult<exact_core::UserId> {
+    if let Some(u) = r.exact.catalog().users().by_username(text)? {
+        return Ok(u.id);
+    }
+    text.parse::<u64>()
+        .map(exact_core::UserId)
+        .map_err(|_| ApiError::bad("reference", format!("no user named {text:?}")))
+}
+
+/// `GET processing/agreement/?image_set=&image=&reference=&iou=&distance=`: precision,
+/// recall, F1 and Cohen's kappa of every annotator and model against the humans (or the
+/// `reference` user), over one image or the whole set.
+async fn agreement(r: Req) -> ApiResult<Json<Value>> {
+    crate::blocking(move || {
+        let o = query_obj(&r);
+        let set = o
+            .u64("image_set")?
+            .ok_or_else(|| ApiError::bad("image_set", "required: the image set to compare"))?;
+        let mut opt = AgreementOptions::default();
+        if let Some(iou) = o.f64("iou")? {
+            opt.iou = iou;
+        }
+        opt.distance = o.f64("distance")?;
+        if let Some(text) = o.str("reference")?.filter(|t| !t.trim().is_empty()) {
+            opt.reference = Some(reference_user(&r, text.trim())?);
+        }
+        let image = o.u64("image")?.map(ImageId);
+        let report = r.exact.catalog().processing().agreement(
+            &r.actor,
+            exact_core::ImageSetId(set),
+            image,
+            &opt,
+        )?;
+        Ok(Json(json(&report)))
+    })
+    .await
+}
+
+// ---- jobs of a whole set ----
+
+async fn set_jobs(r: Req, body: Body, cancel: bool) -> ApiResult<Json<Value>> {
+    let mut o = query_obj(&r);
+    if let Value::Object(m) = body.0 {
+        o.0.extend(m);
+    }
+    let out = crate::blocking(move || {
+        let set = o
+            .u64("image_set")?
+            .ok_or_else(|| ApiError::bad("image_set", "required: the image set"))?;
+        let jobs = r.exact.catalog().processing().set_jobs_state(
+            &r.actor,
+            exact_core::ImageSetId(set),
+            o.u64("plugin")?.map(PluginId),
+            cancel,
+        )?;
+        Ok(Json(Value::Array(jobs.iter().map(render_job).collect())))
+    })
+    .await;
+    if !cancel {
+        crate::models::wake();
+    }
+    out
+}
+
+/// `POST processing/set_jobs/cancel/?image_set=[&plugin=]`: cancels the set's queued and
+/// running jobs; answers the jobs cancelled.
+async fn set_jobs_cancel(r: Req, body: Body) -> ApiResult<Json<Value>> {
+    set_jobs(r, body, true).await
+}
+
+/// `POST processing/set_jobs/resume/?image_set=[&plugin=]`: queues the set's cancelled and
+/// failed jobs again (each resumes after its done tiles); answers the jobs queued.
+async fn set_jobs_resume(r: Req, body: Body) -> ApiResult<Json<Value>> {
+    set_jobs(r, body, false).await
 }

@@ -6,6 +6,7 @@ mod kit;
 
 mod accounts;
 mod activity;
+mod agreement;
 mod annotations;
 mod auth;
 mod bodies;
@@ -14,6 +15,7 @@ mod legacy;
 mod outage;
 mod parity;
 mod service;
+mod set_jobs;
 mod teams_and_sets;
 mod trash;
 mod versions;

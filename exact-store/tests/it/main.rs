@@ -1,6 +1,7 @@
 //! exact-store integration tests: the metadata-store conformance suite run against every
 //! backend, the permission matrix, history and versions, durability, viewport queries.
 
+mod agreement;
 mod common;
 mod conformance;
 mod counts;
@@ -14,5 +15,6 @@ mod migrate;
 mod permissions;
 mod resources;
 mod s3;
+mod set_jobs;
 mod versions;
 mod viewport;
