@@ -1,6 +1,7 @@
 //! exact-store integration tests: the metadata-store conformance suite run against every
 //! backend, the permission matrix, history and versions, durability, viewport queries.
 
+mod byid;
 mod common;
 mod conformance;
 mod counts;
