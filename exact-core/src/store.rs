@@ -191,6 +191,10 @@ pub enum Index {
     MessageReadByUser = 42,
     /// Registrations: key = (source image id, target image id), unique.
     RegistrationPair = 43,
+    /// Every filed annotation in id order per image: key = image id | annotation id, id = 0,
+    /// value = its encoding (a copy of its grid entry's), so a listing by id reads its page
+    /// directly (see `catalog::byid`); the empty key marks it built for every image.
+    AnnotationById = 44,
     /// Import jobs by set: key = image set id.
     ImportJobBySet = 46,
 }
@@ -242,6 +246,7 @@ impl Index {
         Index::MessageReadByUser,
         Index::RegistrationPair,
         Index::ImportJobBySet,
+        Index::AnnotationById,
     ];
 
     /// The record kind whose ids this index's entries point at; `None` for the indexes whose
@@ -281,6 +286,7 @@ impl Index {
             | Index::Quarantine
             | Index::Trash
             | Index::AnnotationCounts
+            | Index::AnnotationById
             | Index::PluginJobTiles => return None,
         })
     }

@@ -132,7 +132,9 @@ pub fn run(args: MigrateArgs) -> ExitCode {
     let opened = postgres::open(&meta, postgres::Schema::Migrate).and_then(|s| {
         let v = s.schema_version()?;
         // Data migrations after the schema: the maintained annotation counts, once.
-        exact_core::Catalog::new(std::sync::Arc::new(s)).build_counts()?;
+        let c = exact_core::Catalog::new(std::sync::Arc::new(s));
+        c.build_counts()?;
+        c.build_by_id()?;
         Ok(v)
     });
     match opened {

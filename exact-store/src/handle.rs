@@ -106,6 +106,8 @@ impl Exact {
         // A store from before the maintained annotation counts gets them now (once; a new
         // store just gets the marker).
         catalog.build_counts()?;
+        // Likewise the id-ordered copies the listing reads its pages from.
+        catalog.build_by_id()?;
         Ok(Exact {
             catalog,
             pixels: Arc::new(Pixels::new(blobs.clone())),

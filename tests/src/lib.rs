@@ -134,6 +134,7 @@ impl World {
     pub fn build(c: Catalog, collaboration: CollaborationType) -> World {
         // As `Exact::open` does: a new store gets its (empty) annotation counts marked built.
         c.build_counts().unwrap();
+        c.build_by_id().unwrap();
         let users = c.users();
         let admin = users.register(NewUser::new("admin")).unwrap();
         let member = users.register(NewUser::new("member")).unwrap();

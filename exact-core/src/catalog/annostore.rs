@@ -9,6 +9,7 @@
 //! A damaged page or record is reported ([`Catalog::on_corrupt`]) and skipped, never allowed
 //! to fail a whole list; `fsck` repairs it.
 
+use super::byid;
 use super::counts::{self, Delta};
 use super::query::AnnotationQuery;
 use super::{Catalog, RETRIES};
@@ -27,6 +28,7 @@ use std::sync::Arc;
 /// One annotation ready to be filed.
 pub(crate) struct Filed {
     pub(crate) id: u64,
+    pub(crate) image: u64,
     pub(crate) cell: Vec<u8>,
     pub(crate) bbox: Option<IBox>,
     pub(crate) data: Vec<u8>,
@@ -37,6 +39,7 @@ impl Filed {
         let bbox = a.vector.as_ref().and_then(|v| v.bbox());
         Filed {
             id: a.id.0,
+            image: a.image.0,
             cell: grid::cell_key(a.image.0, bbox.as_ref()),
             bbox: bbox.as_ref().map(pages::ibox),
             data: codec::encode_annotation(a),
@@ -182,6 +185,7 @@ impl Catalog {
             let mut blocks: BTreeMap<u64, Vec<&Filed>> = BTreeMap::new();
             for f in by_cell.values().flatten() {
                 blocks.entry(pages::block_of(f.id)).or_default().push(f);
+                byid::stage(&mut batch, f.image, f.id, Some(&f.data));
             }
             let keys: Vec<u64> = blocks.keys().copied().collect();
             let mut olds = self.locator_blocks(&keys)?;
@@ -483,6 +487,12 @@ impl Catalog {
                     counts::tally(&mut tallies, &new, 1);
                 }
                 let filed = Filed::of(&new);
+                if remove || new.image != loc.annotation.image {
+                    byid::stage(&mut batch, loc.annotation.image.0, id.0, None);
+                }
+                if !remove {
+                    byid::stage(&mut batch, filed.image, id.0, Some(&filed.data));
+                }
                 let rw = rewrites.entry(loc.page_id).or_insert_with(|| Rewrite {
                     cell: loc.cell.clone(),
                     page: loc.page.clone(),

@@ -256,10 +256,13 @@ impl Catalog {
         if self.counts_built.load(Ordering::Relaxed) {
             return Ok(true);
         }
-        let ready = !self
+        // The marker sorts first (empty key). Not `READY..[0]`: a key-value store files an
+        // entry as key bytes then id bytes, so the marker's stored key lies past `[0]`.
+        let ready = self
             .store
-            .index_range(Index::AnnotationCounts, READY, &[0], 1)?
-            .is_empty();
+            .index_range(Index::AnnotationCounts, READY, &[0xFF], 1)?
+            .first()
+            .is_some_and(|e| e.key.is_empty());
         if ready {
             self.counts_built.store(true, Ordering::Relaxed);
         }

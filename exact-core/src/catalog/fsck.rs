@@ -12,7 +12,8 @@
 //! - every locator block decodes and names the cell each annotation is really in (locators are
 //!   rebuilt from the pages, the one source of truth);
 //! - every annotation's history decodes and belongs to an annotation that exists (reported);
-//! - every image's maintained annotation counts equal a recount of its pages (rebuilt).
+//! - every image's maintained annotation counts equal a recount of its pages (rebuilt);
+//! - every image's id-ordered copies equal its pages' entries (rewritten from the pages).
 
 use super::Catalog;
 use super::annostore::{Filed, block_key};
@@ -134,6 +135,7 @@ impl Catalog {
         self.fsck_locators(repair, &located, &mut report)?;
         self.fsck_history(&located, &mut report)?;
         self.fsck_counts(repair, &mut report)?;
+        self.fsck_by_id(repair, &mut report)?;
         Ok(report)
     }
 

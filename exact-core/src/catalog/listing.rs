@@ -274,6 +274,32 @@ impl Annotations<'_> {
         let hold = keep <= HELD_MAX;
         // With the count known, entries past the full window need not be read at all.
         let counting = counted.filter(|_| hold);
+        // One image, no viewport, header filters only, count known: the window is read in id
+        // order from the id-ordered copies (about `keep` entries, not every page of the image).
+        if let (Some((count, stamp)), [(image, query, set, rights)]) = (counting, &readable[..])
+            && query.viewport.is_none()
+            && c.by_id_ready()?
+        {
+            let keep_header = |h: &codec::AnnotationHeader| {
+                query.matches_header(h) && actor.sees_created_by(set, rights, h.user)
+            };
+            let take = keep - offset;
+            if let Some(w) = c.by_id_window(image.0, after, offset, take, &keep_header)? {
+                let items = w.items;
+                if let (Some(first), Some(end)) = (items.first(), items.last()) {
+                    c.cursors.remember(
+                        actor.user,
+                        &cursor_list,
+                        stamp,
+                        [
+                            (list.offset, first.id.0.saturating_sub(1)),
+                            (list.offset + items.len(), end.id.0),
+                        ],
+                    );
+                }
+                return Ok(Paged { count, items });
+            }
+        }
         let mut matched: Vec<u64> = Vec::new();
         let mut window: BTreeMap<u64, Held> = BTreeMap::new();
         // The window's largest id once it is full (asking the tree for it per entry was a

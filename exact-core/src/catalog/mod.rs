@@ -6,6 +6,7 @@
 mod accounts;
 mod annostore;
 mod annotations;
+mod byid;
 mod changes;
 mod copies;
 mod counts;
@@ -116,6 +117,7 @@ pub struct Catalog {
     shared: Arc<(std::sync::atomic::AtomicBool, u64)>,
     /// Whether the maintained annotation counts are known to be built (see `counts`).
     counts_built: Arc<std::sync::atomic::AtomicBool>,
+    byid_built: Arc<std::sync::atomic::AtomicBool>,
     /// Where annotation listings left off (see `listing`).
     cursors: Arc<listing::Cursors>,
 }
@@ -155,6 +157,7 @@ impl Catalog {
                 uuid::Uuid::new_v4().as_u64_pair().0,
             )),
             counts_built: Arc::default(),
+            byid_built: Arc::default(),
             cursors: Arc::default(),
         }
     }

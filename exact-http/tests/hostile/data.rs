@@ -139,6 +139,25 @@ async fn one_damaged_annotation_does_not_break_the_image() {
             }],
         })
         .unwrap();
+    // And its id-ordered copy (the listing's source when the count is known), as a crash
+    // that damaged the record would leave it: listed nowhere either way.
+    let copy_key: Vec<u8> = image
+        .to_be_bytes()
+        .into_iter()
+        .chain(ids[1].to_be_bytes())
+        .collect();
+    store
+        .commit(exact_core::store::Batch {
+            writes: Vec::new(),
+            entries: vec![exact_core::store::EntryWrite {
+                index: Index::AnnotationById,
+                key: copy_key,
+                id: 0,
+                value: Some(garbage.to_vec()),
+                expect: exact_core::store::Expect::Anything,
+            }],
+        })
+        .unwrap();
     let list = api.ok("GET", &list_uri(image), &admin, None).await;
     assert_eq!(list["count"], 3, "{list}");
     let viewport = format!(

@@ -2,6 +2,7 @@
 //! backend, the permission matrix, history and versions, durability, viewport queries.
 
 mod agreement;
+mod byid;
 mod common;
 mod conformance;
 mod counts;
