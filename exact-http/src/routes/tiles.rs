@@ -239,10 +239,12 @@ pub(crate) fn fast_tile(
     let c = &s.pixels.counters;
     c.passthrough.fetch_add(1, Ordering::Relaxed);
     c.memory_hits.fetch_add(1, Ordering::Relaxed);
-    Some((
-        passthrough_response(hit.prefix, hit.body, Some(hit.etag)),
-        route,
-    ))
+    // The router sets it for its answers (hyper would too; an in-process caller would not).
+    let len = hit.prefix.len() + hit.body.len();
+    let mut res = passthrough_response(hit.prefix, hit.body, Some(hit.etag));
+    res.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    Some((res, route))
 }
 
 async fn exact_dzi(
@@ -600,9 +602,9 @@ impl std::future::Future for FastFuture {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
         match &mut *self {
-            FastFuture::Ready(r) => std::task::Poll::Ready(Ok(r
-                .take()
-                .expect("a ready answer is polled once"))),
+            FastFuture::Ready(r) => {
+                std::task::Poll::Ready(Ok(r.take().expect("a ready answer is polled once")))
+            }
             FastFuture::Routed(f) => f.as_mut().poll(cx),
         }
     }
@@ -624,17 +626,16 @@ impl tower_service::Service<axum::extract::Request> for FastTiles {
         let start = std::time::Instant::now();
         if let Some((mut res, route)) = fast_tile(&self.state, &req) {
             if let Some(id) = crate::ops::client_request_id(req.headers()) {
-                res.headers_mut()
-                    .insert(axum::http::HeaderName::from_static("x-request-id"), id.clone());
+                res.headers_mut().insert(
+                    axum::http::HeaderName::from_static("x-request-id"),
+                    id.clone(),
+                );
             }
             let seconds = start.elapsed().as_secs_f64();
             self.metrics
                 .record(route, "GET", res.status().as_u16(), seconds);
             return FastFuture::Ready(Some(res));
         }
-        FastFuture::Routed(Box::pin(tower_service::Service::call(
-            &mut self.inner,
-            req,
-        )))
+        FastFuture::Routed(Box::pin(tower_service::Service::call(&mut self.inner, req)))
     }
 }
