@@ -162,11 +162,7 @@ pub fn router_with(exact: Exact, opts: RouterOptions) -> Router {
         move |req: Request, next: Next| scrub(secrets.clone(), req, next),
     ));
     // Tiles granted and kept in memory are answered before routing and middleware (issue 11).
-    Router::new().fallback_service(routes::tiles::FastTiles {
-        state: fast_state,
-        metrics,
-        inner: app,
-    })
+    Router::new().fallback_service(routes::tiles::FastTiles::new(fast_state, metrics, app))
 }
 
 /// Strings that name where the server keeps its data (directories, store URLs), longest

@@ -583,9 +583,19 @@ impl http_body::Body for Chunks {
 /// request goes to the router as it came.
 #[derive(Clone)]
 pub(crate) struct FastTiles {
-    pub(crate) state: AppState,
-    pub(crate) metrics: Arc<crate::ops::Metrics>,
-    pub(crate) inner: Router,
+    /// The state and the request metrics (one `Arc`: axum clones this service per request).
+    shared: Arc<(AppState, Arc<crate::ops::Metrics>)>,
+    inner: Router,
+}
+
+impl FastTiles {
+    /// The fast path over `state` in front of `inner`, recording into `metrics`.
+    pub(crate) fn new(state: AppState, metrics: Arc<crate::ops::Metrics>, inner: Router) -> Self {
+        FastTiles {
+            shared: Arc::new((state, metrics)),
+            inner,
+        }
+    }
 }
 
 /// The answer of [`FastTiles`]: ready at once, or the router's.
@@ -624,7 +634,8 @@ impl tower_service::Service<axum::extract::Request> for FastTiles {
 
     fn call(&mut self, req: axum::extract::Request) -> Self::Future {
         let start = std::time::Instant::now();
-        if let Some((mut res, route)) = fast_tile(&self.state, &req) {
+        let (state, metrics) = &*self.shared;
+        if let Some((mut res, route)) = fast_tile(state, &req) {
             if let Some(id) = crate::ops::client_request_id(req.headers()) {
                 res.headers_mut().insert(
                     axum::http::HeaderName::from_static("x-request-id"),
@@ -632,8 +643,7 @@ impl tower_service::Service<axum::extract::Request> for FastTiles {
                 );
             }
             let seconds = start.elapsed().as_secs_f64();
-            self.metrics
-                .record(route, "GET", res.status().as_u16(), seconds);
+            metrics.record(route, "GET", res.status().as_u16(), seconds);
             return FastFuture::Ready(Some(res));
         }
         FastFuture::Routed(Box::pin(tower_service::Service::call(&mut self.inner, req)))
