@@ -17,6 +17,10 @@ Measures, each as the median of --runs wrk runs at 32 connections:
    request a distinct tile, so no cache helps) — exact vs the same reference;
 3. upload of a 1 GiB slide (uncompressed tiled TIFF) through the API: MB/s and the server's
    RSS growth (peak minus before).
+With --native-only, part 1 also prints the CPU time per request of each server (all its
+threads; nginx's master and workers) and of wrk, from /proc and getrusage: on a loaded
+2-core machine requests/s follows the share of CPU the scheduler leaves each server, while
+CPU per request compares the work each does for the same answer.
 """
 
 import argparse
