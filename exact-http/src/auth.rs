@@ -73,6 +73,8 @@ const ENDED_TTL: Duration = Duration::from_secs(10);
 /// the sessions ended recently.
 pub struct Authenticator {
     key: [u8; 32],
+    /// The HMAC of grant keys, keyed and fed its domain prefix once (cloned per tile request).
+    grant_mac: Hmac<Sha256>,
     verified: Mutex<HashMap<[u8; 32], Verified>>,
     /// Failed-login counters.
     pub throttle: Throttle,
@@ -100,6 +102,11 @@ impl Authenticator {
         let mut key = [0u8; 32];
         OsRng.fill_bytes(&mut key);
         Authenticator {
+            grant_mac: {
+                let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key).expect("any key length");
+                mac.update(b"grant\0");
+                mac
+            },
             key,
             verified: Mutex::new(HashMap::new()),
             throttle: Throttle::new(throttle, key),
@@ -111,8 +118,7 @@ impl Authenticator {
     /// The key a credential (an `Authorization` value or a session secret) is remembered
     /// under by the tile path: an HMAC, so no credential sits in memory as sent.
     pub fn grant_key(&self, credential: &str) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("any key length");
-        mac.update(b"grant\0");
+        let mut mac = self.grant_mac.clone();
         mac.update(credential.as_bytes());
         mac.finalize().into_bytes().into()
     }

@@ -109,6 +109,8 @@ pub fn router_with(exact: Exact, opts: RouterOptions) -> Router {
         allow_registration: opts.allow_registration,
     };
     let pixels = state.pixels.clone();
+    let fast_state = state.clone();
+    let metrics = Arc::new(ops::Metrics::default());
     let secrets = state.paths.clone();
     let public = opts.public_url.map(PublicUrl);
     let app = Router::new()
@@ -155,10 +157,12 @@ pub fn router_with(exact: Exact, opts: RouterOptions) -> Router {
                 }
             },
         ));
-    let app = ops::instrument(app, pixels);
-    app.layer(axum::middleware::from_fn(
+    let app = ops::instrument_with(app, pixels, metrics.clone());
+    let app = app.layer(axum::middleware::from_fn(
         move |req: Request, next: Next| scrub(secrets.clone(), req, next),
-    ))
+    ));
+    // Tiles granted and kept in memory are answered before routing and middleware (issue 11).
+    Router::new().fallback_service(routes::tiles::FastTiles::new(fast_state, metrics, app))
 }
 
 /// Strings that name where the server keeps its data (directories, store URLs), longest

@@ -51,7 +51,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    fn record(&self, route: &str, method: &str, status: u16, seconds: f64) {
+    pub(crate) fn record(&self, route: &str, method: &str, status: u16, seconds: f64) {
         let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
         let stats = match routes.get_mut(route) {
             Some(s) => s,
@@ -156,15 +156,20 @@ fn escape(s: &str) -> String {
 /// A client's request id if it is short and printable, else a fresh one (formatted on the
 /// stack: tiles are answered tens of thousands of times a second).
 fn request_id(req: &Request) -> HeaderValue {
-    if let Some(v) = req.headers().get(&REQUEST_ID).filter(|v| {
-        let b = v.as_bytes();
-        !b.is_empty() && b.len() <= 128 && b.iter().all(|c| c.is_ascii_graphic())
-    }) {
+    if let Some(v) = client_request_id(req.headers()) {
         return v.clone();
     }
     let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
     HeaderValue::from_str(id).expect("a UUID is a valid header value")
+}
+
+/// The client's `X-Request-Id` if it is short and printable.
+pub(crate) fn client_request_id(headers: &axum::http::HeaderMap) -> Option<&HeaderValue> {
+    headers.get(&REQUEST_ID).filter(|v| {
+        let b = v.as_bytes();
+        !b.is_empty() && b.len() <= 128 && b.iter().all(|c| c.is_ascii_graphic())
+    })
 }
 
 /// `app;dur=<ms with 2 decimals>` for `Server-Timing`, without a heap-allocated `String`.
@@ -208,7 +213,15 @@ async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) ->
 /// Adds `GET /metrics` (request metrics and the tile counters of `pixels`) and the
 /// request-id and metrics middleware around `app`.
 pub fn instrument(app: Router, pixels: Arc<crate::pixels::Pixels>) -> Router {
-    let metrics = Arc::new(Metrics::default());
+    instrument_with(app, pixels, Arc::new(Metrics::default()))
+}
+
+/// [`instrument`] recording into `metrics` (shared with the tile fast path).
+pub(crate) fn instrument_with(
+    app: Router,
+    pixels: Arc<crate::pixels::Pixels>,
+    metrics: Arc<Metrics>,
+) -> Router {
     let exposition = metrics.clone();
     app.route(
         "/metrics",

@@ -17,6 +17,10 @@ Measures, each as the median of --runs wrk runs at 32 connections:
    request a distinct tile, so no cache helps) — exact vs the same reference;
 3. upload of a 1 GiB slide (uncompressed tiled TIFF) through the API: MB/s and the server's
    RSS growth (peak minus before).
+With --native-only, part 1 also prints the CPU time per request of each server (all its
+threads; nginx's master and workers) and of wrk, from /proc and getrusage: on a loaded
+2-core machine requests/s follows the share of CPU the scheduler leaves each server, while
+CPU per request compares the work each does for the same answer.
 """
 
 import argparse
@@ -24,6 +28,7 @@ import base64
 import os
 import random
 import re
+import resource
 import shutil
 import socket
 import statistics
@@ -82,7 +87,29 @@ end
 """
 
 
-def wrk(url_base, paths, duration, auth=None, mode="random", conns=32):
+def cpu_seconds(pids):
+    """User + system CPU time of processes (all their threads) and their children, in s."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # utime, stime, cutime, cstime: fields 14-17 of stat(5), 12-15 after the name
+        total += sum(int(x) for x in fields[11:15])
+    return total / tick
+
+
+def family(pid):
+    """A process and its children (nginx's workers)."""
+    out = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def wrk(url_base, paths, duration, auth=None, mode="random", conns=32, pids=()):
     tmp = Path(tempfile.mkdtemp())
     (tmp / "paths.txt").write_text("\n".join(paths) + "\n")
     (tmp / "s.lua").write_text(LUA)
@@ -91,14 +118,26 @@ def wrk(url_base, paths, duration, auth=None, mode="random", conns=32):
         cmd += ["-H", f"Authorization: {auth}"]
     cmd.append(url_base)
     env = dict(os.environ, WRK_PATHS=str(tmp / "paths.txt"), WRK_MODE=mode)
+    pids = [q for p in pids for q in family(p)]
+    server0, load0 = cpu_seconds(pids), os.getloadavg()[0]
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=duration + 60).stdout
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server = cpu_seconds(pids) - server0
+    wrk_cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
     shutil.rmtree(tmp)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     errors = sum(int(x) for x in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
     sock = re.search(r"Socket errors: (.*)", out)
     p99 = re.search(r"99%\s+([\d.]+\w+)", out)
+    reqs = rps * duration
+    # CPU per request of the server and of wrk: less sensitive to other load on the machine
+    # than requests/s (the server's share of both cores is what wrk leaves it).
     return {"rps": rps, "non2xx": errors, "socket_errors": sock.group(1) if sock else "",
-            "p99": p99.group(1) if p99 else "?"}
+            "p99": p99.group(1) if p99 else "?",
+            "server_us": server / reqs * 1e6 if pids and reqs else 0.0,
+            "wrk_us": wrk_cpu / reqs * 1e6 if reqs else 0.0,
+            "server_cores": server / duration, "wrk_cores": wrk_cpu / duration, "load": load0}
 
 
 def med(results, key="rps"):
@@ -143,6 +182,21 @@ def rss_kb(pid, field):
         if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
+
+
+def cpu_report(rows):
+    """Server and wrk CPU per request (medians), the cores each used, the load average."""
+    print("   CPU per request (median): " + ", ".join(
+        f"{name} {med(rs, 'server_us'):.1f} us (wrk {med(rs, 'wrk_us'):.1f} us; "
+        f"server {med(rs, 'server_cores'):.2f} + wrk {med(rs, 'wrk_cores'):.2f} cores)"
+        for name, rs in rows))
+    nginx = dict(rows).get("nginx")
+    if nginx:
+        n = med(nginx, "server_us")
+        print("   server CPU per request vs nginx: " + ", ".join(
+            f"{name} {med(rs, 'server_us') / n:.2f}x" for name, rs in rows if name != "nginx"))
+    print(f"   load average at the runs' starts: "
+          f"{[round(r['load'], 1) for _, rs in rows for r in rs]}")
 
 
 def main():
@@ -270,9 +324,9 @@ http {{ access_log off; sendfile on; tcp_nopush on; tcp_nodelay on; keepalive_re
             ours, ngx, old = [], [], []
             for _ in range(args.runs):
                 if before_base:
-                    old.append(wrk(before_base, before_paths, args.duration, auth))
-                ours.append(wrk(base, native, args.duration, auth))
-                ngx.append(wrk(f"http://127.0.0.1:{nport}", static, args.duration))
+                    old.append(wrk(before_base, before_paths, args.duration, auth, pids=[bp.pid]))
+                ours.append(wrk(base, native, args.duration, auth, pids=[srv.pid]))
+                ngx.append(wrk(f"http://127.0.0.1:{nport}", static, args.duration, pids=[ng.pid]))
             o, n = med(ours), med(ngx)
             print("\n1. native level-0 tiles, random among 2,000 (requests/s)")
             if old:
@@ -286,6 +340,7 @@ http {{ access_log off; sendfile on; tcp_nopush on; tcp_nodelay on; keepalive_re
                   f"-> exact = {o / n:.0%} of nginx")
             print(f"   runs: exact {[round(r['rps']) for r in ours]}, nginx {[round(r['rps']) for r in ngx]}"
                   + (f", before {[round(r['rps']) for r in old]}" if old else ""))
+            cpu_report([("exact", ours), ("nginx", ngx)] + ([("before", old)] if old else []))
             return
         rport = free_port()
         ref = subprocess.Popen([sys.executable, str(HERE / "ref_openslide_server.py"), str(slide),

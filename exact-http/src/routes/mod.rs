@@ -28,7 +28,7 @@ mod session;
 mod set_meta;
 mod slides;
 mod teams;
-mod tiles;
+pub(crate) mod tiles;
 mod tokens;
 mod users;
 mod verifications;

@@ -101,28 +101,8 @@ async fn readable(
         .map(|v| v.to_str())
         .transpose()
         .map_err(|_| ApiError::Unauthenticated("Authorization header is not ASCII.".into()))?;
-    // The credential itself keys the grant: an Authorization header ("Basic …", "Token …")
-    // or, without one, the session cookie's secret (cookies are parsed only then).
-    let cookies = match authorization {
-        Some(_) => crate::auth::Cookies::default(),
-        None => crate::auth::Cookies::from_headers(headers),
-    };
-    let credential = authorization
-        .or_else(|| cookies.get("sessionid"))
-        .unwrap_or_default();
-    // Grants are filed under an HMAC of the credential (never the credential itself), and a
-    // session ended by logout loses its grants at once.
-    let key = s.auth.grant_key(credential);
-    // A grant made while the image was converting is not reused: its pixels may be ready now.
-    let cached = match s.auth.ended(&key) {
-        true => None,
-        false => s
-            .pixels
-            .access
-            .get(&key, id)
-            .filter(|i| i.state == exact_core::model::PixelState::Ready),
-    };
-    let image = match cached {
+    let (cookies, key) = grant_key(s, authorization, headers);
+    let image = match granted(s, &key, id) {
         Some(image) => image,
         None => {
             let (st, header, jar) = (s.clone(), authorization.map(str::to_owned), cookies.clone());
@@ -157,6 +137,114 @@ async fn readable(
         }
     }
     Ok(image)
+}
+
+/// The credential's grant key: an HMAC of the `Authorization` header ("Basic …", "Token …")
+/// or, without one, of the session cookie's secret (cookies are parsed only then), never the
+/// credential itself. The cookies come back for the full check.
+fn grant_key(
+    s: &AppState,
+    authorization: Option<&str>,
+    headers: &HeaderMap,
+) -> (crate::auth::Cookies, [u8; 32]) {
+    let cookies = match authorization {
+        Some(_) => crate::auth::Cookies::default(),
+        None => crate::auth::Cookies::from_headers(headers),
+    };
+    let credential = authorization
+        .or_else(|| cookies.get(crate::auth::SESSION_COOKIE))
+        .unwrap_or_default();
+    let key = s.auth.grant_key(credential);
+    (cookies, key)
+}
+
+/// The image if the credential behind `key` was granted it within
+/// [`crate::pixels::ACCESS_TTL`] and its session has not ended since (a logout stops its
+/// grants at once). A grant made while the image was converting is not reused: its pixels
+/// may be ready now.
+fn granted(s: &AppState, key: &[u8; 32], id: ImageId) -> Option<Arc<Image>> {
+    if s.auth.ended(key) {
+        return None;
+    }
+    s.pixels
+        .access
+        .get(key, id)
+        .filter(|i| i.state == exact_core::model::PixelState::Ready)
+}
+
+/// The routes the fast path answers, as [`axum::extract::MatchedPath`] names them (request
+/// metrics count a tile the same whichever way it was answered).
+const NATIVE_ROUTE: &str = "/api/v1/images/images/{id}/native_files/{level}/{tile}";
+const EXACT_ROUTE: &str = "/images/image/{id}/{z}/{frame}/tile_files/{level}/{tile}";
+const EXACT_API_ROUTE: &str = "/api/v1/images/images/{id}/{z}/{frame}/tile_files/{level}/{tile}";
+
+/// The tile GETs a viewer sends dozens of per second, answered before routing and the
+/// middleware when everything they need is in memory: the credential's grant for the image
+/// (the same grant, bound and logout rule as [`readable`]'s) and the tile's bytes (kept only
+/// after such a check). Anything else — no grant, a tile not kept, an odd path, another
+/// method — goes through the router, which checks the credential in full; so this path never
+/// answers 4xx/5xx and never decides a refusal. Returns the response and the matched route.
+pub(crate) fn fast_tile(
+    s: &AppState,
+    req: &axum::extract::Request,
+) -> Option<(Response, &'static str)> {
+    if req.method() != axum::http::Method::GET {
+        return None;
+    }
+    let path = req.uri().path();
+    let (route, rest) = if let Some(rest) = path.strip_prefix("/api/v1/images/images/") {
+        (None, rest)
+    } else {
+        (Some(EXACT_ROUTE), path.strip_prefix("/images/image/")?)
+    };
+    let mut parts = rest.split('/');
+    let id = parts.next()?;
+    let (grid, route) = match (route, parts.next()?) {
+        (None, "native_files") => (Grid::Native, NATIVE_ROUTE),
+        (r, z) => {
+            // Plane 1 only (others are 404s, the router's to say).
+            let frame = parts.next()?;
+            if z != "1" || frame != "1" || parts.next()? != "tile_files" {
+                return None;
+            }
+            (Grid::Exact, r.unwrap_or(EXACT_API_ROUTE))
+        }
+    };
+    let (level, tile) = (parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let id = ImageId(id.parse().ok()?);
+    let (level, col, row, format) = parse_tile(level, tile).ok()?;
+    if format != Format::Jpeg {
+        return None;
+    }
+    let headers = req.headers();
+    let authorization = match headers.get(header::AUTHORIZATION) {
+        Some(v) => Some(v.to_str().ok()?),
+        None => None,
+    };
+    let (_, key) = grant_key(s, authorization, headers);
+    let image = granted(s, &key, id)?;
+    let key = crate::pixels::TileKey {
+        image: image.id,
+        version: file_version(&image),
+        grid: grid as u8,
+        tile: (u32::try_from(level).ok()?, col, row),
+    };
+    let hit = s.pixels.tile_bytes.get(&key)?;
+    if not_modified(headers, hit.etag.as_bytes()) {
+        return Some((not_modified_response(s, Some(hit.etag)), route));
+    }
+    let c = &s.pixels.counters;
+    c.passthrough.fetch_add(1, Ordering::Relaxed);
+    c.memory_hits.fetch_add(1, Ordering::Relaxed);
+    // The router sets it for its answers (hyper would too; an in-process caller would not).
+    let len = hit.prefix.len() + hit.body.len();
+    let mut res = passthrough_response(hit.prefix, hit.body, Some(hit.etag));
+    res.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    Some((res, route))
 }
 
 async fn exact_dzi(
@@ -486,5 +574,78 @@ impl http_body::Body for Chunks {
 
     fn size_hint(&self) -> http_body::SizeHint {
         http_body::SizeHint::with_exact(self.len)
+    }
+}
+
+/// The router behind the tile fast path ([`fast_tile`]): tiles it can answer from memory
+/// are answered there (counted in the request metrics, with the client's `X-Request-Id`
+/// echoed but no generated id, trace span or `Server-Timing`: a tile needs none), every other
+/// request goes to the router as it came.
+#[derive(Clone)]
+pub(crate) struct FastTiles {
+    /// The state and the request metrics (one `Arc`: axum clones this service per request).
+    shared: Arc<(AppState, Arc<crate::ops::Metrics>)>,
+    inner: Router,
+}
+
+impl FastTiles {
+    /// The fast path over `state` in front of `inner`, recording into `metrics`.
+    pub(crate) fn new(state: AppState, metrics: Arc<crate::ops::Metrics>, inner: Router) -> Self {
+        FastTiles {
+            shared: Arc::new((state, metrics)),
+            inner,
+        }
+    }
+}
+
+/// The answer of [`FastTiles`]: ready at once, or the router's.
+pub(crate) enum FastFuture {
+    Ready(Option<Response>),
+    Routed(std::pin::Pin<Box<axum::routing::future::RouteFuture<std::convert::Infallible>>>),
+}
+
+impl std::future::Future for FastFuture {
+    type Output = Result<Response, std::convert::Infallible>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match &mut *self {
+            FastFuture::Ready(r) => {
+                std::task::Poll::Ready(Ok(r.take().expect("a ready answer is polled once")))
+            }
+            FastFuture::Routed(f) => f.as_mut().poll(cx),
+        }
+    }
+}
+
+impl tower_service::Service<axum::extract::Request> for FastTiles {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = FastFuture;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: axum::extract::Request) -> Self::Future {
+        let start = std::time::Instant::now();
+        let (state, metrics) = &*self.shared;
+        if let Some((mut res, route)) = fast_tile(state, &req) {
+            if let Some(id) = crate::ops::client_request_id(req.headers()) {
+                res.headers_mut().insert(
+                    axum::http::HeaderName::from_static("x-request-id"),
+                    id.clone(),
+                );
+            }
+            let seconds = start.elapsed().as_secs_f64();
+            metrics.record(route, "GET", res.status().as_u16(), seconds);
+            return FastFuture::Ready(Some(res));
+        }
+        FastFuture::Routed(Box::pin(tower_service::Service::call(&mut self.inner, req)))
     }
 }

@@ -665,3 +665,55 @@ async fn native_tiles_kept_in_memory_are_answered_only_after_the_permission_chec
     let (_, _, m) = send(&api, "GET", "/metrics", &auth, None).await;
     assert_eq!(metric(&m, "exact_tiles_memory_hits_total"), hits + 1);
 }
+
+/// Issue 11: a kept tile answered before routing (the tile fast path) stops for a revoked
+/// token within the tile path's grant bound (`ACCESS_TTL`, 2 s) like any other tile, and a
+/// grant is per credential: another user's token never rides on it.
+#[tokio::test]
+async fn a_revoked_token_loses_kept_tiles_within_the_grant_bound() {
+    let api = Api::new();
+    let (auth, set) = owner(&api, "revoked").await;
+    let svs = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/data/CMU-1-Small-Region.svs"
+    ))
+    .unwrap();
+    let (ui, _) = upload_both(&api, &auth, set, "cmu.svs", &svs).await;
+    let id = ui["files"][0]["id"].as_u64().unwrap();
+    let v = api
+        .ok(
+            "POST",
+            "/users/api/tokens/",
+            &auth,
+            Some(serde_json::json!({"name": "viewer"})),
+        )
+        .await;
+    let token = format!("Token {}", v["token"].as_str().unwrap());
+    let outsider = api.user("outsider", false);
+    let uri = format!("/api/v1/images/images/{id}/native_files/12/3_2.jpeg");
+    for _ in 0..2 {
+        // the second answer comes from memory
+        let (s, _, b) = send(&api, "GET", &uri, &token, None).await;
+        assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    }
+    let (s, _, _) = send(&api, "GET", &uri, &outsider, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    api.ok(
+        "POST",
+        &format!("/users/api/tokens/{}/revoke/", v["id"]),
+        &auth,
+        None,
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    let (s, _, b) = send(&api, "GET", &uri, &token, None).await;
+    assert_eq!(
+        s,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        String::from_utf8_lossy(&b)
+    );
+    // The owner's own credential still reads it.
+    let (s, _, _) = send(&api, "GET", &uri, &auth, None).await;
+    assert_eq!(s, StatusCode::OK);
+}
