@@ -225,11 +225,10 @@ export class Loader {
   private addOverview(): void {
     const hidden = new Set(this.page.hidden);
     const types = this.page.ordered.filter((t) => !hidden.has(t.id)).map((t) => t.id);
-    const url = `${this.base()}/annotation_tiles.dzi?v=${this.overviewGen ?? 0}&types=${types.join(',')}`;
     const osd = this.page.view.osd;
     this.overviewPending = true;
     osd.addTiledImage({
-      tileSource: url,
+      tileSource: overviewSource(this.page.view.tiled.source, this.base(), `?v=${this.overviewGen ?? 0}&types=${types.join(',')}`),
       index: 1,
       success: (e: { item: OpenSeadragon.TiledImage }) => {
         if (this.overview) osd.world.removeItem(this.overview);
@@ -272,6 +271,24 @@ export class Loader {
       });
     }, 300);
   }
+}
+
+/** The overview layer's tile source, made from the slide's own: `annotation_tiles.dzi` has the
+ * geometry of `native.dzi` (only the format differs), so the layer needs no .dzi round trip
+ * before its tiles start loading (it sat on the open's critical path, after the slide's). */
+function overviewSource(slide: OpenSeadragon.TileSource, base: string, query: string): OpenSeadragon.DziTileSource {
+  const level = slide.maxLevel;
+  return new OpenSeadragon.DziTileSource({
+    width: slide.dimensions.x,
+    height: slide.dimensions.y,
+    tileSize: slide.getTileWidth(level),
+    tileOverlap: slide.tileOverlap,
+    minLevel: slide.minLevel,
+    maxLevel: level,
+    tilesUrl: `${base}/annotation_tiles_files/`,
+    fileFormat: 'png',
+    queryParams: query,
+  } as unknown as ConstructorParameters<typeof OpenSeadragon.DziTileSource>[0]);
 }
 
 /** The image's annotation generation, or null when the server draws no overview tiles. */
