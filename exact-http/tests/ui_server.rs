@@ -550,7 +550,7 @@ async fn overview_tiles_show_annotations_and_follow_writes() {
     let api = Api::new();
     let alice = api.user("alice", false);
     let carol = api.user("carol", false);
-    let (_, set, kind, _) = api.world(&alice, "lab").await;
+    let (team, set, kind, _) = api.world(&alice, "lab").await;
     api.world(&carol, "other").await;
     let image = upload(&api, &alice, set, 2048, 1536).await;
     let base = format!("/api/v1/images/images/{image}");
@@ -695,7 +695,7 @@ async fn overview_tiles_show_annotations_and_follow_writes() {
         "the deleted box is gone"
     );
     assert!(t.drawn_near(1700 / d, 1250 / d, 1));
-    let (_, h, _) = raw(
+    let (_, h, body) = raw(
         &api,
         &format!("{base}/annotation_tiles/generation"),
         &alice,
@@ -703,6 +703,40 @@ async fn overview_tiles_show_annotations_and_follow_writes() {
     )
     .await;
     assert_eq!(h[header::CACHE_CONTROL], "private, no-cache");
+
+    // A URL naming the current generation and the requester's key is cached for good; a stale
+    // generation, another user's key or none at all is revalidated as before.
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    let (g, k) = (
+        v["generation"].as_u64().unwrap(),
+        v["key"].as_str().unwrap(),
+    );
+    let versioned = |g: u64, k: &str| format!("{}?v={g}&k={k}", tile(top, 0, 0));
+    let (s, h, _) = raw(&api, &versioned(g, k), &alice, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        h[header::CACHE_CONTROL],
+        "private, max-age=604800, immutable"
+    );
+    let (_, h, _) = raw(&api, &versioned(gen0, k), &alice, None).await;
+    assert_eq!(h[header::CACHE_CONTROL], "private, no-cache");
+    let bob = api.user("bob", false);
+    join(&api, "alice", team, "bob");
+    let (_, hb, body) = raw(
+        &api,
+        &format!("{base}/annotation_tiles/generation"),
+        &bob,
+        None,
+    )
+    .await;
+    let kb: Value = serde_json::from_slice(&body).unwrap();
+    assert_ne!(kb["key"].as_str().unwrap(), k, "{hb:?}: keys are per user");
+    let (_, h, _) = raw(&api, &versioned(g, k), &bob, None).await;
+    assert_eq!(
+        h[header::CACHE_CONTROL],
+        "private, no-cache",
+        "not bob's key"
+    );
 }
 
 // ---- the change hook below the server ----

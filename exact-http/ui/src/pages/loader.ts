@@ -17,6 +17,41 @@ function inside(a: BBox, b: BBox): boolean {
   return a.minX >= b.minX && a.minY >= b.minY && a.maxX <= b.maxX && a.maxY <= b.maxY;
 }
 
+/** `view` with the fetch margin around it. */
+function withMargin(view: BBox): BBox {
+  const w = view.maxX - view.minX;
+  const hgt = view.maxY - view.minY;
+  return { minX: view.minX - w * MARGIN, minY: view.minY - hgt * MARGIN, maxX: view.maxX + w * MARGIN, maxY: view.maxY + hgt * MARGIN };
+}
+
+function countParams(image: number, b: BBox): Record<string, number | boolean> {
+  return {
+    image,
+    deleted: false,
+    vector_x_min: Math.floor(b.minX),
+    vector_x_max: Math.ceil(b.maxX),
+    vector_y_min: Math.floor(b.minY),
+    vector_y_max: Math.ceil(b.maxY),
+  };
+}
+
+/** A count asked before the slide opened, of a box the first view will contain. */
+export interface EarlyCount {
+  box: BBox;
+  count: Promise<number>;
+}
+
+/** Starts the first view's count as soon as the image is known, beside the set, the types and
+ * the slide's .dzi (it used to wait for the slide to open, and then for a connection behind
+ * the slide's tiles). The first view shows at least `shown` (the URL's viewport, or the whole
+ * image), so its box with the margin holds at least this box's annotations. */
+export function earlyCount(image: number, shown: BBox): EarlyCount {
+  const box = withMargin(shown);
+  const count = api.counts(countParams(image, box)).then((c) => c.count);
+  count.catch(() => {});
+  return { box, count };
+}
+
 export class Loader {
   private loaded: BBox | null = null;
   private seq = 0;
@@ -27,7 +62,7 @@ export class Loader {
   /** The last crowded answer: its box and how many it held. */
   private crowd: { box: BBox; count: number } | null = null;
   private overview: OpenSeadragon.TiledImage | null = null;
-  private overviewGen: number | null = null;
+  private overviewGen: OverviewVersion | null = null;
   private readonly overviewProbe: Promise<boolean>;
   private overviewPending = false;
   /** Whether the overview's tiles load while hidden (the first view, at low zoom). */
@@ -37,7 +72,8 @@ export class Loader {
   /** `generation`: the overview probe, started by the page before the slide opened. */
   constructor(
     private readonly page: ViewerPage,
-    generation: Promise<number | null>,
+    generation: Promise<OverviewVersion | null>,
+    private early: EarlyCount | null = null,
   ) {
     this.overviewProbe = generation.then((g) => {
       this.overviewGen = g;
@@ -103,9 +139,7 @@ export class Loader {
   async viewport(view: BBox): Promise<void> {
     if (this.loaded && inside(view, this.loaded)) return;
     if (this.crowd && this.stillCrowded(view)) return;
-    const w = view.maxX - view.minX;
-    const hgt = view.maxY - view.minY;
-    const want = { minX: view.minX - w * MARGIN, minY: view.minY - hgt * MARGIN, maxX: view.maxX + w * MARGIN, maxY: view.maxY + hgt * MARGIN };
+    const want = withMargin(view);
     const wantKey = [want.minX, want.minY, want.maxX, want.maxY].map(Math.round).join(',');
     // The same view asked again while its answer is on the way (open + animation end).
     if (wantKey === this.inFlight) return;
@@ -116,17 +150,15 @@ export class Loader {
       // With overview tiles to fall back on, a cheap count says first whether the view is
       // crowded: a low-zoom view of a million annotations lists none of them. The count is
       // asked at once, beside the probe (it is only used when overview tiles exist).
-      const counted = api.counts({
-        image: this.page.image.id,
-        deleted: false,
-        vector_x_min: Math.floor(want.minX),
-        vector_x_max: Math.ceil(want.maxX),
-        vector_y_min: Math.floor(want.minY),
-        vector_y_max: Math.ceil(want.maxY),
-      });
+      // The first view may use the count started before the slide opened: a box it contains
+      // holding more than VIEW_LIMIT makes it crowded; holding fewer, the list below (which
+      // counts too) decides, with no second count.
+      const early = this.early && inside(this.early.box, want) ? this.early : null;
+      this.early = null;
+      const counted = early ? early.count : api.counts(countParams(this.page.image.id, want)).then((c) => c.count);
       counted.catch(() => {});
       if (await this.overviewAvailable()) {
-        const n = await counted;
+        const n = { count: await counted };
         if (seq !== this.seq) return;
         if (n.count > VIEW_LIMIT) {
           this.crowded = true;
@@ -139,15 +171,7 @@ export class Loader {
           return;
         }
       }
-      const query = api.annotations({
-        image: this.page.image.id,
-        deleted: false,
-        vector_x_min: Math.floor(want.minX),
-        vector_x_max: Math.ceil(want.maxX),
-        vector_y_min: Math.floor(want.minY),
-        vector_y_max: Math.ceil(want.maxY),
-        limit: VIEW_LIMIT,
-      });
+      const query = api.annotations({ ...countParams(this.page.image.id, want), limit: VIEW_LIMIT });
       res = await query;
     } finally {
       if (this.inFlight === wantKey) this.inFlight = '';
@@ -207,7 +231,7 @@ export class Loader {
     return `/api/v1/images/images/${this.page.image.id}`;
   }
 
-  private generation(): Promise<number | null> {
+  private generation(): Promise<OverviewVersion | null> {
     return overviewGeneration(this.page.image.id);
   }
 
@@ -225,11 +249,10 @@ export class Loader {
   private addOverview(): void {
     const hidden = new Set(this.page.hidden);
     const types = this.page.ordered.filter((t) => !hidden.has(t.id)).map((t) => t.id);
-    const url = `${this.base()}/annotation_tiles.dzi?v=${this.overviewGen ?? 0}&types=${types.join(',')}`;
     const osd = this.page.view.osd;
     this.overviewPending = true;
     osd.addTiledImage({
-      tileSource: url,
+      tileSource: overviewSource(this.page.view.tiled.source, this.base(), overviewQuery(this.overviewGen, types)),
       index: 1,
       success: (e: { item: OpenSeadragon.TiledImage }) => {
         if (this.overview) osd.world.removeItem(this.overview);
@@ -266,7 +289,7 @@ export class Loader {
     clearTimeout(this.bustTimer);
     this.bustTimer = window.setTimeout(() => {
       void this.generation().then((g) => {
-        if (g === null || g === this.overviewGen) return;
+        if (g === null || g.generation === this.overviewGen?.generation) return;
         this.overviewGen = g;
         this.addOverview();
       });
@@ -274,11 +297,42 @@ export class Loader {
   }
 }
 
-/** The image's annotation generation, or null when the server draws no overview tiles. */
-export async function overviewGeneration(image: number): Promise<number | null> {
+/** The overview layer's tile source, made from the slide's own: `annotation_tiles.dzi` has the
+ * geometry of `native.dzi` (only the format differs), so the layer needs no .dzi round trip
+ * before its tiles start loading (it sat on the open's critical path, after the slide's). */
+function overviewSource(slide: OpenSeadragon.TileSource, base: string, query: string): OpenSeadragon.DziTileSource {
+  const level = slide.maxLevel;
+  return new OpenSeadragon.DziTileSource({
+    width: slide.dimensions.x,
+    height: slide.dimensions.y,
+    tileSize: slide.getTileWidth(level),
+    tileOverlap: slide.tileOverlap,
+    minLevel: slide.minLevel,
+    maxLevel: level,
+    tilesUrl: `${base}/annotation_tiles_files/`,
+    fileFormat: 'png',
+    queryParams: query,
+  } as unknown as ConstructorParameters<typeof OpenSeadragon.DziTileSource>[0]);
+}
+
+/** Which overview tiles to ask for: the image's annotation generation, and a key of what else
+ * they depend on (the user, what they may see, the types' colours). Tile URLs carrying the
+ * current pair are cached by the browser (`immutable`): a warm open asks the server for none of
+ * its overview tiles, where it revalidated each of them. */
+export interface OverviewVersion {
+  generation: number;
+  key: string;
+}
+
+function overviewQuery(v: OverviewVersion | null, types: number[]): string {
+  return `?v=${v?.generation ?? 0}&k=${encodeURIComponent(v?.key ?? '')}&types=${types.join(',')}`;
+}
+
+/** The image's overview version, or null when the server draws no overview tiles. */
+export async function overviewGeneration(image: number): Promise<OverviewVersion | null> {
   try {
-    const g = await request<{ generation: number }>('GET', `/api/v1/images/images/${image}/annotation_tiles/generation`);
-    return g.generation;
+    const g = await request<{ generation: number; key?: string }>('GET', `/api/v1/images/images/${image}/annotation_tiles/generation`);
+    return { generation: g.generation, key: g.key ?? '' };
   } catch {
     return null;
   }

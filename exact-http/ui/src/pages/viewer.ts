@@ -26,7 +26,7 @@ import { Overlay, drawBatches, drawRuler, drawShape } from '../viewer/overlay';
 import { h, pageId, toast, typing } from './dom';
 import { type Grip, compatible, dragged, handleAt, hitTest } from './editing';
 import { Live } from './live';
-import { Loader, overviewGeneration } from './loader';
+import { type EarlyCount, Loader, type OverviewVersion, earlyCount, overviewGeneration } from './loader';
 import { Panel } from './panel';
 import { Screening } from './screening';
 
@@ -98,14 +98,14 @@ export class ViewerPage {
   // ---- setup -------------------------------------------------------------------------------
 
   /** `view` and `generation` were started by `viewerPage` while the set and types loaded. */
-  async start(types: AnnotationType[], view: SlideView, generation: Promise<number | null>): Promise<void> {
+  async start(types: AnnotationType[], view: SlideView, generation: Promise<OverviewVersion | null>, early: EarlyCount | null = null): Promise<void> {
     for (const t of types) this.types.set(t.id, t);
     this.ordered = [...types].sort((a, b) => a.sort_order - b.sort_order || a.id - b.id);
     this.current = this.ordered.find((t) => t.vector_type !== VectorType.Global) ?? this.ordered[0] ?? null;
     const main = document.getElementById('viewer') as HTMLElement;
     this.view = view;
     this.panel = new Panel(this);
-    this.loader = new Loader(this, generation);
+    this.loader = new Loader(this, generation, early);
     this.screening = new Screening(this);
     await this.view.opened;
     performance.mark('exact:slide-open');
@@ -508,6 +508,7 @@ export class ViewerPage {
   /** Saves a draft; on failure it stays on screen with the server's reason, retried by Enter. */
   async saveDraft(d: Draft): Promise<void> {
     this.redraw();
+    const t0 = performance.now();
     try {
       const saved = await api.createAnnotation({
         annotation_type: d.type,
@@ -518,6 +519,9 @@ export class ViewerPage {
       this.persist();
       this.accept(saved, 'created');
       this.history.push({ kind: 'create', id: saved.id });
+      // `exact:save`: from the gesture's end to the frame that draws the saved annotation (the
+      // redraw asked by accept runs first in that frame).
+      requestAnimationFrame(() => performance.measure('exact:save', { start: t0 }));
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) return;
       d.error = e instanceof ApiError ? e.detail : `the server could not be reached (${e instanceof Error ? e.message : String(e)})`;
@@ -763,6 +767,7 @@ export async function viewerPage(): Promise<void> {
   }
   const view = new SlideView(layout.body.querySelector('#viewer') as HTMLElement, image);
   const generation = overviewGeneration(image.id);
+  const early = earlyCount(image.id, viewportFromUrl() ?? { minX: 0, minY: 0, maxX: image.width, maxY: image.height });
   // Asking for the overview's .dzi makes the server start building the image's overview (a
   // million annotations take a moment on a fresh server); the layer itself asks again later.
   void fetch(`/api/v1/images/images/${image.id}/annotation_tiles.dzi`).catch(() => {});
@@ -772,7 +777,7 @@ export async function viewerPage(): Promise<void> {
   layout.siblings(siblings);
   const types = products.flatMap((p) => p.results).filter((t) => t.active !== false);
   const page = new ViewerPage(me, image, set, siblings);
-  await page.start(types, view, generation);
+  await page.start(types, view, generation, early);
 }
 
 /** The page's frame: header, the viewer's body and the image strip. The body is built once

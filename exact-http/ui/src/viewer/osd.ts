@@ -32,6 +32,11 @@ export class SlideView {
       drawer: 'canvas',
       animationTime: 0.4,
       maxZoomPixelRatio: 4,
+      // OpenSeadragon starts at most this many tile loads per animation frame (default 1,
+      // boosted ×10 only for the first frame). On a busy or software-rendered page a frame takes
+      // ~100 ms, so a whole-slide view's ~40 tiles (and as many overview tiles) started one per
+      // frame took ~3 s while the browser sat idle; started together they share its connections.
+      maxTilesPerFrame: 16,
       gestureSettingsMouse: { clickToZoom: false, dblClickToZoom: false },
       gestureSettingsTouch: { clickToZoom: false, dblClickToZoom: false },
     } as OpenSeadragon.Options);
