@@ -13,6 +13,7 @@ mod bulk_and_filters;
 mod legacy;
 mod outage;
 mod parity;
+mod planes;
 mod service;
 mod teams_and_sets;
 mod trash;
