@@ -25,9 +25,10 @@ async fn get(api: &Api, uri: &str, auth: &str) -> (StatusCode, Vec<u8>) {
     )
 }
 
-/// Uploads the fixture into a fresh set of `auth`'s; the image id.
-pub async fn upload_planes(api: &Api, auth: &str, user: &str) -> u64 {
-    let (_, set, _, _) = api.world(auth, user).await;
+/// Uploads the fixture into a fresh set of `auth`'s (with a box type): the image id and the
+/// type's.
+pub async fn upload_planes(api: &Api, auth: &str, user: &str) -> (u64, u64) {
+    let (_, set, kind, _) = api.world(auth, user).await;
     let bytes = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../tests/fixtures/data/planes-t3-z2-c2.ome.tif"
@@ -48,14 +49,14 @@ pub async fn upload_planes(api: &Api, auth: &str, user: &str) -> u64 {
         )
         .await
         .unwrap();
-    up[0].image().unwrap().id.0
+    (up[0].image().unwrap().id.0, kind)
 }
 
 #[tokio::test]
 async fn every_plane_has_its_tiles_and_planes_beyond_are_404() {
     let api = Api::new();
     let auth = api.user("zoe", false);
-    let id = upload_planes(&api, &auth, "zoe").await;
+    let (id, _) = upload_planes(&api, &auth, "zoe").await;
     let img = api
         .ok("GET", &format!("/api/v1/images/images/{id}/"), &auth, None)
         .await;
@@ -116,4 +117,66 @@ async fn every_plane_has_its_tiles_and_planes_beyond_are_404() {
         let reason = v["detail"].as_str().unwrap_or_default();
         assert!(reason.contains("it has"), "{uri}: {v}");
     }
+}
+
+/// Annotations keep the frame they were drawn on; `?frame=` lists those of that frame and
+/// those without one (EXACT's rule: no frame shows on every frame); a bad frame is a 400.
+#[tokio::test]
+async fn annotations_are_filtered_by_frame() {
+    let api = Api::new();
+    let auth = api.user("fay", false);
+    let (id, kind) = upload_planes(&api, &auth, "fay").await;
+    let anns = "/api/v1/annotations/annotations/";
+    let mut made = Vec::new();
+    for frame in [Some(1), Some(2), Some(3), None] {
+        let mut vector = serde_json::json!({"x1": 10, "y1": 10, "x2": 20, "y2": 20});
+        if let Some(f) = frame {
+            vector["frame"] = f.into();
+        }
+        let a = api
+            .ok(
+                "POST",
+                anns,
+                &auth,
+                Some(serde_json::json!({"annotation_type": kind, "image": id, "vector": vector})),
+            )
+            .await;
+        assert_eq!(a["vector"]["frame"], frame.map_or(Value::Null, Value::from));
+        made.push(a["id"].as_u64().unwrap());
+    }
+    let ids = |v: &Value| -> Vec<u64> {
+        let mut ids: Vec<u64> = v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_u64().unwrap())
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+    for (frame, want) in [(2, vec![made[1], made[3]]), (3, vec![made[2], made[3]])] {
+        let v = api
+            .ok(
+                "GET",
+                &format!("{anns}?image={id}&frame={frame}&vector_x_min=0&vector_x_max=50&vector_y_min=0&vector_y_max=50"),
+                &auth,
+                None,
+            )
+            .await;
+        assert_eq!(ids(&v), want, "frame {frame}");
+    }
+    let all = api
+        .ok("GET", &format!("{anns}?image={id}"), &auth, None)
+        .await;
+    assert_eq!(ids(&all), made);
+    let (s, v) = api
+        .call(
+            "GET",
+            &format!("{anns}?image={id}&frame=0"),
+            Some(&auth),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v.to_string().contains("frame"), "{v}");
 }
