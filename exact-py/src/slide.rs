@@ -216,10 +216,9 @@ impl NativeSlide {
 
 /// A 1-based plane number.
 fn plane_number(field: &str, v: i64) -> PyResult<u32> {
-    u32::try_from(v)
-        .ok()
-        .filter(|&v| v >= 1)
-        .ok_or_else(|| errors::invalid(format!("{field}: {v} is not a plane (planes count from 1)")))
+    u32::try_from(v).ok().filter(|&v| v >= 1).ok_or_else(|| {
+        errors::invalid(format!("{field}: {v} is not a plane (planes count from 1)"))
+    })
 }
 
 fn size(field: &str, v: i64) -> PyResult<u32> {
