@@ -249,7 +249,8 @@ class OpenSlide(AbstractSlide):
     def planes(self) -> tuple[int, int]:
         """``(depth, frames)``: the z planes and time points of a stack (``(1, 1)`` for an
         ordinary slide). Every method reads plane ``z=1, frame=1`` unless told otherwise."""
-        return tuple(self._n().planes)
+        depth, frames = self._n().planes
+        return (int(depth), int(frames))
 
     @property
     def channels(self) -> tuple[dict, ...]:
