@@ -306,6 +306,23 @@ impl Pixels {
             })
     }
 
+    /// [`Self::deepzoom`] of one plane (`z`, `frame`; 1-based).
+    pub async fn plane_deepzoom(
+        &self,
+        image: &Image,
+        opts: Option<DeepZoomOptions>,
+        (z, frame): (u32, u32),
+    ) -> ApiResult<Arc<DeepZoomGenerator>> {
+        self.exact
+            .pixel_cache()
+            .plane_deepzoom(image, opts, z, frame)
+            .await
+            .map_err(|e| match e {
+                PixelError::Core(e) => ApiError::Core(e),
+                PixelError::Tiles(name, e) => slide_error(&name, e),
+            })
+    }
+
     /// The render memory budget shared by every slide the handle opens.
     pub fn render_budget(&self) -> Option<&Arc<RenderBudget>> {
         self.exact.pixel_cache().render_budget()

@@ -16,6 +16,8 @@ pub enum SlideCommand {
     Info {
         /// A local path or URL (file://, s3://).
         slide: String,
+        #[command(flatten)]
+        plane: PlaneArgs,
         /// Print JSON (level_count, dimensions, level_dimensions, level_downsamples, properties …).
         #[arg(long)]
         json: bool,
@@ -28,6 +30,8 @@ pub enum SlideCommand {
     Tile {
         /// A local path or URL.
         slide: String,
+        #[command(flatten)]
+        plane: PlaneArgs,
         /// Deep Zoom level.
         level: usize,
         /// Tile column.
@@ -60,6 +64,8 @@ pub enum SlideCommand {
     Dzi {
         /// A local path or URL.
         slide: String,
+        #[command(flatten)]
+        plane: PlaneArgs,
         /// Tile size without overlap.
         #[arg(long, default_value_t = 254)]
         tile_size: u32,
@@ -80,6 +86,8 @@ pub enum SlideCommand {
     Region {
         /// A local path or URL.
         slide: String,
+        #[command(flatten)]
+        plane: PlaneArgs,
         /// Left edge, level-0 pixels.
         #[arg(allow_hyphen_values = true)]
         x: i64,
@@ -92,6 +100,10 @@ pub enum SlideCommand {
         width: u32,
         /// Height at that level.
         height: u32,
+        /// Write this composited channel's stored samples (0-based) as a 16-bit grey PNG
+        /// instead (X Y are then in the level's pixels).
+        #[arg(long)]
+        channel: Option<usize>,
         /// Output PNG.
         #[arg(short, long)]
         output: PathBuf,
@@ -100,6 +112,8 @@ pub enum SlideCommand {
     Thumbnail {
         /// A local path or URL.
         slide: String,
+        #[command(flatten)]
+        plane: PlaneArgs,
         /// Largest side.
         #[arg(long, default_value_t = 512)]
         size: u32,
@@ -127,12 +141,31 @@ pub enum SlideCommand {
     Associated {
         /// A local path or URL.
         slide: String,
+        #[command(flatten)]
+        plane: PlaneArgs,
         /// Image name.
         name: String,
         /// Output PNG.
         #[arg(short, long)]
         output: PathBuf,
     },
+}
+
+/// Which plane of a z-stack or time series to read (1-based, as EXACT's URLs).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct PlaneArgs {
+    /// Z plane (1-based).
+    #[arg(long, default_value_t = 1)]
+    z: u32,
+    /// Frame (time point, 1-based).
+    #[arg(long, default_value_t = 1)]
+    frame: u32,
+}
+
+impl PlaneArgs {
+    fn pick(self, slide: Slide) -> Result<Arc<Slide>, BoxError> {
+        Ok(Arc::new(slide).plane(self.z, self.frame)?)
+    }
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -176,16 +209,28 @@ fn counts_json(c: &CountingStore) -> serde_json::Value {
 
 async fn run_async(cmd: SlideCommand) -> Result<(), BoxError> {
     match cmd {
-        SlideCommand::Info { slide, json, stats } => {
+        SlideCommand::Info {
+            slide,
+            plane,
+            json,
+            stats,
+        } => {
             let (s, counting) = open(&slide, stats).await?;
+            let top = Arc::new(s);
+            let s = top.plane(plane.z, plane.frame)?;
+            let planes = planes_json(&top, &s, plane).await?;
             if json {
                 let mut v = info_json(&s);
+                if let (Some(v), Some(p)) = (v.as_object_mut(), planes.as_object()) {
+                    v.extend(p.clone());
+                }
                 if let Some(c) = &counting {
                     v["requests"] = counts_json(c);
                 }
                 out(&format!("{}\n", serde_json::to_string_pretty(&v)?));
             } else {
                 out(&info_text(&s));
+                out(&planes_text(&planes));
                 if let Some(c) = &counting {
                     eprintln!("requests: {}", counts_json(c));
                 }
@@ -203,13 +248,14 @@ async fn run_async(cmd: SlideCommand) -> Result<(), BoxError> {
             native,
             quality,
             stats,
+            plane,
         } => {
             let (s, counting) = open(&slide, stats).await?;
+            let s = plane.pick(s)?;
             let opened = counting.as_ref().map(counts_json);
             if let Some(c) = &counting {
                 c.reset();
             }
-            let s = Arc::new(s);
             let dz = if native {
                 DeepZoomGenerator::native(s)?
             } else {
@@ -246,8 +292,9 @@ async fn run_async(cmd: SlideCommand) -> Result<(), BoxError> {
             limit_bounds,
             native,
             json,
+            plane,
         } => {
-            let s = Arc::new(Slide::open(&slide).await?);
+            let s = plane.pick(Slide::open(&slide).await?)?;
             let dz = if native {
                 DeepZoomGenerator::native(s)?
             } else {
@@ -281,9 +328,18 @@ async fn run_async(cmd: SlideCommand) -> Result<(), BoxError> {
             level,
             width,
             height,
+            channel,
             output,
+            plane,
         } => {
-            let s = Slide::open(&slide).await?;
+            let s = plane.pick(Slide::open(&slide).await?)?;
+            if let Some(c) = channel {
+                let (x, y) = (u64::try_from(x)?, u64::try_from(y)?);
+                let v = s.channel_region(c, level, x, y, width, height).await?;
+                let png = exact_tiles::image::encode_png_gray16(width, height, &v)?;
+                std::fs::write(&output, png)?;
+                return Ok(());
+            }
             let img = s.read_region(x, y, level, width, height).await?;
             std::fs::write(&output, img.encode_png()?)?;
         }
@@ -291,8 +347,9 @@ async fn run_async(cmd: SlideCommand) -> Result<(), BoxError> {
             slide,
             size,
             output,
+            plane,
         } => {
-            let s = Slide::open(&slide).await?;
+            let s = plane.pick(Slide::open(&slide).await?)?;
             let img = s.thumbnail(size, size).await?;
             std::fs::write(&output, img.encode_png()?)?;
         }
@@ -337,8 +394,9 @@ async fn run_async(cmd: SlideCommand) -> Result<(), BoxError> {
             slide,
             name,
             output,
+            plane,
         } => {
-            let s = Slide::open(&slide).await?;
+            let s = plane.pick(Slide::open(&slide).await?)?;
             let img = s.associated_image(&name).await?;
             std::fs::write(&output, img.encode_png()?)?;
         }
@@ -374,6 +432,52 @@ fn info_json(s: &Slide) -> serde_json::Value {
         "properties": s.properties(),
         "associated_images": s.associated_image_names(),
     })
+}
+
+/// Depth, frames, the plane shown and the composited channels (name, colour, bits, display
+/// range), as `exact slide info` reports them.
+async fn planes_json(
+    top: &Slide,
+    s: &Slide,
+    plane: PlaneArgs,
+) -> Result<serde_json::Value, BoxError> {
+    let ranges = s.display_ranges().await?;
+    let channels: Vec<_> = s
+        .channels()
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let [r, g, b] = c.color;
+            serde_json::json!({
+                "name": c.name, "color": format!("#{r:02x}{g:02x}{b:02x}"), "bits": c.bits,
+                "display_range": ranges.get(i).map(|&(lo, hi)| [lo, hi]),
+            })
+        })
+        .collect();
+    Ok(serde_json::json!({
+        "depth": top.depth(),
+        "frames": top.frames(),
+        "plane": {"z": plane.z, "frame": plane.frame},
+        "channel_count": if channels.is_empty() { 3 } else { channels.len() },
+        "channels": channels,
+    }))
+}
+
+fn planes_text(p: &serde_json::Value) -> String {
+    let mut o = format!(
+        "planes:      depth {} x frames {} (showing z {} frame {})\n",
+        p["depth"], p["frames"], p["plane"]["z"], p["plane"]["frame"]
+    );
+    for (i, c) in p["channels"].as_array().into_iter().flatten().enumerate() {
+        o.push_str(&format!(
+            "  channel {i}: {} {} {}-bit range {}\n",
+            c["name"].as_str().unwrap_or("-"),
+            c["color"].as_str().unwrap_or("-"),
+            c["bits"],
+            c["display_range"]
+        ));
+    }
+    o
 }
 
 /// Write to stdout, ignoring a closed pipe (`exact slide info x | head`).

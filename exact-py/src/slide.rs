@@ -64,6 +64,35 @@ impl NativeSlide {
         self.slide.vendor()
     }
 
+    /// `(depth, frames)`: z planes and time points (1, 1 for a single-plane slide).
+    #[getter]
+    fn planes(&self) -> (u32, u32) {
+        (self.slide.depth(), self.slide.frames())
+    }
+
+    /// The composited channels as `(name, "#rrggbb", bits)` (empty for RGB slides).
+    #[getter]
+    fn channels(&self) -> Vec<(Option<String>, String, u16)> {
+        self.slide
+            .channels()
+            .iter()
+            .map(|c| {
+                let [r, g, b] = c.color;
+                (c.name.clone(), format!("#{r:02x}{g:02x}{b:02x}"), c.bits)
+            })
+            .collect()
+    }
+
+    /// The plane at `z`, `frame` (1-based, as EXACT's URLs), sharing the open file.
+    fn plane(&self, z: i64, frame: i64) -> PyResult<Self> {
+        let (z, frame) = (plane_number("z", z)?, plane_number("frame", frame)?);
+        let slide = self.slide.plane(z, frame).map_err(errors::tiles)?;
+        Ok(Self {
+            slide,
+            url: self.url.clone(),
+        })
+    }
+
     #[getter]
     fn level_dimensions(&self) -> Vec<(u64, u64)> {
         self.slide.level_dimensions()
@@ -183,6 +212,13 @@ impl NativeSlide {
                 ))
             })
     }
+}
+
+/// A 1-based plane number.
+fn plane_number(field: &str, v: i64) -> PyResult<u32> {
+    u32::try_from(v).ok().filter(|&v| v >= 1).ok_or_else(|| {
+        errors::invalid(format!("{field}: {v} is not a plane (planes count from 1)"))
+    })
 }
 
 fn size(field: &str, v: i64) -> PyResult<u32> {

@@ -62,18 +62,39 @@ impl Pixels {
         image: &Image,
         opts: Option<DeepZoomOptions>,
     ) -> std::result::Result<Arc<DeepZoomGenerator>, PixelError> {
+        self.plane_deepzoom(image, opts, 1, 1).await
+    }
+
+    /// [`Pixels::deepzoom`] of one plane: `z` and `frame` are 1-based, as EXACT's tile URLs;
+    /// a plane beyond the image's `depth`/`frames` is `NotFound` naming them.
+    pub async fn plane_deepzoom(
+        &self,
+        image: &Image,
+        opts: Option<DeepZoomOptions>,
+        z: u32,
+        frame: u32,
+    ) -> std::result::Result<Arc<DeepZoomGenerator>, PixelError> {
         require_ready(image)?;
+        if z == 0 || frame == 0 || z > image.depth.max(1) || frame > image.frames.max(1) {
+            return Err(PixelError::Core(Error::not_found(format!(
+                "plane z={z} frame={frame} of image {} (depth {}, frames {})",
+                image.id.0, image.depth, image.frames
+            ))));
+        }
+        let plane = (z, frame);
         match self.location(image)? {
-            Location::Url(url) => self
-                .slides
-                .deepzoom(&url, opts)
-                .await
-                .map_err(|e| PixelError::Tiles(url, e)),
+            Location::Url(url) => {
+                let u = url.clone();
+                self.slides
+                    .plane_deepzoom_with(&url, opts, plane, || Slide::open(&u))
+                    .await
+                    .map_err(|e| PixelError::Tiles(url, e))
+            }
             Location::Blob(key) => {
                 let path = self.blobs.path(&key)?;
                 let store = self.blobs.object_store().0.clone();
                 self.slides
-                    .deepzoom_with(&format!("blob:{key}"), opts, || {
+                    .plane_deepzoom_with(&format!("blob:{key}"), opts, plane, || {
                         Slide::open_store(store, path)
                     })
                     .await

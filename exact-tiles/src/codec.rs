@@ -105,36 +105,7 @@ impl TileCodec {
         }
         let samples = usize::from(self.samples);
         let raw_len = w as usize * h as usize * samples;
-        let mut raw = Vec::with_capacity(raw_len);
-        let corrupt = |what: String| Error::corrupt(name, what);
-        match self.compression {
-            compression::NONE => raw.extend_from_slice(&data[..data.len().min(raw_len)]),
-            compression::ADOBE_DEFLATE | compression::DEFLATE => {
-                flate2::read::ZlibDecoder::new(data)
-                    .take(raw_len as u64)
-                    .read_to_end(&mut raw)
-                    .map_err(|e| corrupt(format!("Deflate tile: {e}")))?;
-            }
-            compression::LZW => {
-                let mut dec =
-                    weezl::decode::Decoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8);
-                raw.resize(raw_len, 0);
-                let mut filled = 0;
-                let mut input = data;
-                while filled < raw_len {
-                    let r = dec.decode_bytes(input, &mut raw[filled..]);
-                    filled += r.consumed_out;
-                    input = &input[r.consumed_in..];
-                    match r.status {
-                        Ok(weezl::LzwStatus::Ok) if r.consumed_in + r.consumed_out > 0 => {}
-                        Ok(_) => break,
-                        Err(e) => return Err(corrupt(format!("LZW tile: {e}"))),
-                    }
-                }
-                raw.truncate(filled);
-            }
-            c => return Err(Error::unsupported(format!("{name}: compression {c}"))),
-        }
+        let mut raw = inflate(self.compression, data, raw_len, name)?;
         if raw.len() < raw_len {
             // Short data: libtiff fills the rest with zeros too.
             raw.resize(raw_len, 0);
@@ -291,6 +262,47 @@ impl TileCodec {
             "{name}: JPEG 2000 needs the `jpeg2000` feature"
         )))
     }
+}
+
+/// The bytes of one uncompressed, Deflate or LZW block, at most `raw_len` of them (the
+/// directory fixes the size, so a hostile stream cannot inflate past it). Short data is
+/// returned short; the caller pads.
+pub(crate) fn inflate(
+    compression: u16,
+    data: &[u8],
+    raw_len: usize,
+    name: &str,
+) -> Result<Vec<u8>> {
+    let mut raw = Vec::with_capacity(raw_len);
+    let corrupt = |what: String| Error::corrupt(name, what);
+    match compression {
+        compression::NONE => raw.extend_from_slice(&data[..data.len().min(raw_len)]),
+        compression::ADOBE_DEFLATE | compression::DEFLATE => {
+            flate2::read::ZlibDecoder::new(data)
+                .take(raw_len as u64)
+                .read_to_end(&mut raw)
+                .map_err(|e| corrupt(format!("Deflate tile: {e}")))?;
+        }
+        compression::LZW => {
+            let mut dec = weezl::decode::Decoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8);
+            raw.resize(raw_len, 0);
+            let mut filled = 0;
+            let mut input = data;
+            while filled < raw_len {
+                let r = dec.decode_bytes(input, &mut raw[filled..]);
+                filled += r.consumed_out;
+                input = &input[r.consumed_in..];
+                match r.status {
+                    Ok(weezl::LzwStatus::Ok) if r.consumed_in + r.consumed_out > 0 => {}
+                    Ok(_) => break,
+                    Err(e) => return Err(corrupt(format!("LZW tile: {e}"))),
+                }
+            }
+            raw.truncate(filled);
+        }
+        c => return Err(Error::unsupported(format!("{name}: compression {c}"))),
+    }
+    Ok(raw)
 }
 
 /// Full-range YCbCr (JFIF) to RGB, as OpenSlide converts Aperio's 33003 tiles.

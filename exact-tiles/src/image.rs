@@ -109,3 +109,22 @@ impl Image {
         Ok(out)
     }
 }
+
+/// Encode `width` × `height` grey samples as a 16-bit greyscale PNG (one channel's stored
+/// samples, see [`crate::Slide::channel_region`]).
+pub fn encode_png_gray16(
+    width: u32,
+    height: u32,
+    samples: &[u16],
+) -> Result<Vec<u8>, image::ImageError> {
+    use image::ImageEncoder;
+    let bytes: Vec<u8> = samples.iter().flat_map(|v| v.to_ne_bytes()).collect();
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out).write_image(
+        &bytes,
+        width,
+        height,
+        image::ExtendedColorType::L16,
+    )?;
+    Ok(out)
+}

@@ -15,10 +15,13 @@ use crate::slide::Slide;
 
 type Cell<T> = Arc<OnceCell<Arc<T>>>;
 
+/// A generator's key: the slide, the grid (`None`: native) and the plane (z, frame).
+type GeneratorKey = (String, Option<DeepZoomOptions>, (u32, u32));
+
 #[derive(Debug, Default)]
 struct Entries {
     slides: HashMap<String, (Cell<Slide>, u64)>,
-    generators: HashMap<(String, Option<DeepZoomOptions>), (Cell<DeepZoomGenerator>, u64)>,
+    generators: HashMap<GeneratorKey, (Cell<DeepZoomGenerator>, u64)>,
     clock: u64,
 }
 
@@ -138,7 +141,23 @@ impl SlideCache {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Slide>>,
     {
-        let key = (url.to_string(), opts);
+        self.plane_deepzoom_with(url, opts, (1, 1), open).await
+    }
+
+    /// The Deep Zoom generator of one plane (`z`, `frame`, 1-based; see [`Slide::plane`]) of
+    /// the slide cached under `url`; a plane the slide lacks is [`crate::Error::NotFound`].
+    pub async fn plane_deepzoom_with<F, Fut>(
+        &self,
+        url: &str,
+        opts: Option<DeepZoomOptions>,
+        plane: (u32, u32),
+        open: F,
+    ) -> Result<Arc<DeepZoomGenerator>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Slide>>,
+    {
+        let key = (url.to_string(), opts, plane);
         let cell = {
             let mut guard = self.lock();
             let g = &mut *guard;
@@ -147,7 +166,7 @@ impl SlideCache {
         };
         let r = cell
             .get_or_try_init(|| async {
-                let slide = self.slide_with(url, open).await?;
+                let slide = self.slide_with(url, open).await?.plane(plane.0, plane.1)?;
                 let g = match opts {
                     None => DeepZoomGenerator::native(slide)?,
                     Some(o) => DeepZoomGenerator::new(slide, o)?,
@@ -166,7 +185,7 @@ impl SlideCache {
     pub fn invalidate(&self, url: &str) {
         let mut g = self.lock();
         g.slides.remove(url);
-        g.generators.retain(|(u, _), _| u != url);
+        g.generators.retain(|(u, _, _), _| u != url);
     }
 }
 

@@ -247,3 +247,50 @@ if __name__ == "__main__":
     else:
         for n, p in all_slides().items():
             print(n, p)
+
+
+def planes_data(t=3, z=5, c=3, h=384, w=512):
+    """T × Z × C × H × W uint16 fluorescence-like planes: smooth backgrounds that move with z
+    and t, a bright disc per plane and a little noise; every plane differs."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    rng = np.random.default_rng(7)
+    out = np.empty((t, z, c, h, w), np.uint16)
+    for ti in range(t):
+        for zi in range(z):
+            for ci in range(c):
+                base = 1000 + 300 * ci + 900 * np.sin((x + 40 * zi) / (23 + 5 * ci)) \
+                    * np.cos((y - 30 * ti) / 31)
+                disc = ((x - 200 - 20 * zi) ** 2 + (y - 150 - 25 * ti) ** 2) < 2500
+                out[ti, zi, ci] = np.clip(base + 3000 * (ci + 1) * disc
+                                          + rng.integers(0, 8, (h, w)), 0, 65535)
+    return out
+
+
+def ome_planes(name):
+    """An OME-TIFF of planes_data() (Z=5, T=3, C=3, 16-bit, 512×384): 128-px Deflate tiles and
+    a 2-level SubIFD pyramid, as tifffile's documentation writes one."""
+    def make(tmp):
+        import tifffile
+        data = planes_data()
+        opts = dict(tile=(128, 128), photometric="minisblack", compression="zlib")
+        with tifffile.TiffWriter(tmp, ome=True) as tw:
+            tw.write(data, subifds=1, metadata={"axes": "TZCYX",
+                     "Channel": {"Name": ["DAPI", "GFP", "RFP"]}}, **opts)
+            tw.write(data[..., ::2, ::2], subfiletype=1, **opts)
+    return _cached(name, make)
+
+
+def tiff_stack(name, kind):
+    """tifffile stacks of planes_data(): `pages` a T×H×W 16-bit multi-page TIFF (striped),
+    `rgb` an N×H×W×3 8-bit tiled stack, `imagej` a T×Z×C hyperstack (ImageJ metadata)."""
+    def make(tmp):
+        import tifffile
+        data = planes_data()
+        if kind == "pages":
+            tifffile.imwrite(tmp, data[:, 0, 0], photometric="minisblack")
+        elif kind == "rgb":
+            rgb = np.stack([synthetic_rgb(256, 192, seed=s) for s in range(4)])
+            tifffile.imwrite(tmp, rgb, photometric="rgb", tile=(64, 64))
+        else:
+            tifffile.imwrite(tmp, data, imagej=True, metadata={"axes": "TZCYX"})
+    return _cached(name, make)

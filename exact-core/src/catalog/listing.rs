@@ -98,6 +98,9 @@ pub struct FieldFilters {
     pub vector_isnull: Option<bool>,
     /// `true`: `meta_data` is null; `false`: it is not.
     pub meta_data_isnull: Option<bool>,
+    /// Drawn on this frame (1-based) or on none: EXACT shows an annotation without a frame
+    /// on every frame of a multi-frame image.
+    pub frame: Option<u32>,
 }
 
 impl FieldFilters {
@@ -130,6 +133,12 @@ impl FieldFilters {
             && self
                 .meta_data_isnull
                 .is_none_or(|n| a.meta_data.is_null() == n)
+            && self.frame.is_none_or(|f| {
+                a.vector
+                    .as_ref()
+                    .and_then(|v| v.frame)
+                    .is_none_or(|af| af == f)
+            })
     }
 }
 

@@ -37,6 +37,7 @@ pub const ANNOTATION_FILTERS: &[&str] = &[
     "description__contains",
     "vector__isnull",
     "meta_data__isnull",
+    "frame",
 ];
 
 /// A datetime filter value: EXACT's formats, or a date alone (its midnight, as Django reads
@@ -174,6 +175,16 @@ fn field_filters(o: &Obj) -> Result<FieldFilters> {
         description_contains: filter_text(o, "description__contains")?,
         vector_isnull: o.bool("vector__isnull")?,
         meta_data_isnull: o.bool("meta_data__isnull")?,
+        frame: match o.u64("frame")? {
+            None => None,
+            Some(f) if (1..=u64::from(u32::MAX)).contains(&f) => Some(f as u32),
+            Some(f) => {
+                return Err(Error::invalid(
+                    "frame",
+                    format!("{f} is not a frame (frames count from 1)"),
+                ));
+            }
+        },
     })
 }
 

@@ -345,6 +345,11 @@ fn filters(path: &str) -> Vec<(&'static str, Value)> {
             ("vector_y_min", number()),
             ("vector_y_max", number()),
             (
+                "frame",
+                json!({"type": "integer", "minimum": 1, "maximum": 4294967295u64,
+                "description": "annotations drawn on this frame (1-based) and those without one"}),
+            ),
+            (
                 "vector_type",
                 json!({"type": "integer", "minimum": 1, "maximum": 7}),
             ),

@@ -206,15 +206,21 @@ pub(super) fn table() -> Vec<Op> {
     const JPEG: &[&str] = &["image/jpeg"];
     let pixels = |path, summary, out| op("get", path, "pixels", summary, In::None, out);
     ops.extend([
-        pixels(
-            "/api/v1/images/images/{id}/native.dzi",
-            "Deep Zoom descriptor of the native grid (slide tile size, overlap 0)",
-            Out::Media(XML),
+        q(
+            pixels(
+                "/api/v1/images/images/{id}/native.dzi",
+                "Deep Zoom descriptor of the native grid (slide tile size, overlap 0); ?z=&frame= pick a plane (1-based)",
+                Out::Media(XML),
+            ),
+            &["z", "frame"],
         ),
-        pixels(
-            "/api/v1/images/images/{id}/native_files/{level}/{tile}",
-            "A native-grid tile; native levels pass through untouched (ETag, 304)",
-            Out::Media(JPEG_PNG),
+        q(
+            pixels(
+                "/api/v1/images/images/{id}/native_files/{level}/{tile}",
+                "A native-grid tile; native levels pass through untouched (ETag, 304); ?z=&frame= pick a plane",
+                Out::Media(JPEG_PNG),
+            ),
+            &["z", "frame"],
         ),
         pixels(
             "/api/v1/images/images/{id}/annotation_tiles.dzi",

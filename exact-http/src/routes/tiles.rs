@@ -14,7 +14,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::pixels::slide_error;
 use crate::serve::ClientAddr;
 use axum::Router;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -129,10 +129,10 @@ async fn readable(
         let v: u32 = raw
             .parse()
             .map_err(|_| ApiError::bad(what, format!("{raw:?} is not a positive integer")))?;
-        // Multi-frame images keep one pyramid per (z, frame); exact-rs stores one.
-        if v != 1 {
+        if v == 0 || v > max.max(1) {
             return Err(ApiError::Core(exact_core::Error::not_found(format!(
-                "{what} {v} of {id} (it has {max}; exact-rs serves plane 1)"
+                "{what} {v} of image {} (it has {max}; planes count from 1)",
+                id.0
             ))));
         }
     }
@@ -263,22 +263,50 @@ async fn exact_dzi(
         Some(&frame),
     )
     .await?;
-    dzi(&s, &image, Grid::Exact).await
+    dzi(&s, &image, Grid::Exact, plane_of(Some(&z), Some(&frame))).await
+}
+
+/// `?z=&frame=` of the native grid's routes (1-based; plane 1 when absent).
+#[derive(serde::Deserialize, Default)]
+struct PlaneQuery {
+    z: Option<String>,
+    frame: Option<String>,
+}
+
+/// The (z, frame) `readable` accepted (it refused anything else).
+fn plane_of(z: Option<&str>, frame: Option<&str>) -> (u32, u32) {
+    let v = |r: Option<&str>| r.and_then(|r| r.parse().ok()).unwrap_or(1);
+    (v(z), v(frame))
+}
+
+/// The file version of one plane: plane (1, 1) keeps the image's own (its ETags and cached
+/// tiles are unchanged), every other plane gets its own.
+fn plane_version(image: &Image, plane: (u32, u32)) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let v = file_version(image);
+    if plane == (1, 1) {
+        return v;
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (v, plane).hash(&mut h);
+    h.finish()
 }
 
 async fn native_dzi(
     State(s): State<AppState>,
     client: Option<Extension<ClientAddr>>,
     Path(id): Path<String>,
+    Query(q): Query<PlaneQuery>,
     req: axum::extract::Request,
 ) -> ApiResult<Response> {
     let headers = req.headers();
-    let image = readable(&s, headers, client.as_deref(), parse_id(&id)?, None, None).await?;
-    dzi(&s, &image, Grid::Native).await
+    let (z, frame) = (q.z.as_deref(), q.frame.as_deref());
+    let image = readable(&s, headers, client.as_deref(), parse_id(&id)?, z, frame).await?;
+    dzi(&s, &image, Grid::Native, plane_of(z, frame)).await
 }
 
-async fn dzi(s: &AppState, image: &Image, grid: Grid) -> ApiResult<Response> {
-    let g = s.pixels.deepzoom(image, grid.opts()).await?;
+async fn dzi(s: &AppState, image: &Image, grid: Grid, plane: (u32, u32)) -> ApiResult<Response> {
+    let g = s.pixels.plane_deepzoom(image, grid.opts(), plane).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/xml"),
@@ -305,18 +333,22 @@ async fn exact_tile(
         Some(&frame),
     )
     .await?;
-    serve_tile(&s, &image, Grid::Exact, &level, &tile, headers).await
+    let plane = plane_of(Some(&z), Some(&frame));
+    serve_tile(&s, &image, Grid::Exact, plane, &level, &tile, headers).await
 }
 
 async fn native_tile(
     State(s): State<AppState>,
     client: Option<Extension<ClientAddr>>,
     Path((id, level, tile)): Path<(String, String, String)>,
+    Query(q): Query<PlaneQuery>,
     req: axum::extract::Request,
 ) -> ApiResult<Response> {
     let headers = req.headers();
-    let image = readable(&s, headers, client.as_deref(), parse_id(&id)?, None, None).await?;
-    serve_tile(&s, &image, Grid::Native, &level, &tile, headers).await
+    let (z, frame) = (q.z.as_deref(), q.frame.as_deref());
+    let image = readable(&s, headers, client.as_deref(), parse_id(&id)?, z, frame).await?;
+    let plane = plane_of(z, frame);
+    serve_tile(&s, &image, Grid::Native, plane, &level, &tile, headers).await
 }
 
 /// Tile formats a client may ask for.
@@ -418,12 +450,13 @@ async fn serve_tile(
     s: &AppState,
     image: &Image,
     grid: Grid,
+    plane: (u32, u32),
     level: &str,
     tile: &str,
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
     let (level, col, row, format) = parse_tile(level, tile)?;
-    let version = file_version(image);
+    let version = plane_version(image, plane);
     // Native tiles recently sent are answered from memory (after the permission check, which
     // `readable` made): no generator lookup, file read, allocation or copy.
     let key = match (format, u32::try_from(level)) {
@@ -446,7 +479,7 @@ async fn serve_tile(
         c.memory_hits.fetch_add(1, Ordering::Relaxed);
         return Ok(passthrough_response(hit.prefix, hit.body, Some(hit.etag)));
     }
-    let g = s.pixels.deepzoom(image, grid.opts()).await?;
+    let g = s.pixels.plane_deepzoom(image, grid.opts(), plane).await?;
     check_in_range(&g, level, col, row)?;
     let tag = etag(image, version, grid, (level, col, row), format);
     let tag = HeaderValue::from_str(&tag).ok();

@@ -14,6 +14,7 @@ mod bulk_and_filters;
 mod legacy;
 mod outage;
 mod parity;
+mod planes;
 mod service;
 mod set_jobs;
 mod teams_and_sets;

@@ -245,13 +245,40 @@ class OpenSlide(AbstractSlide):
             raise InvalidInputError(f"downsample must be a number, got {downsample!r}") from None
         return self._n().best_level_for_downsample(d)
 
-    def read_region(self, location: Any, level: int, size: Any, *, as_array: bool = False) -> Any:
+    @property
+    def planes(self) -> tuple[int, int]:
+        """``(depth, frames)``: the z planes and time points of a stack (``(1, 1)`` for an
+        ordinary slide). Every method reads plane ``z=1, frame=1`` unless told otherwise."""
+        depth, frames = self._n().planes
+        return (int(depth), int(frames))
+
+    @property
+    def channels(self) -> tuple[dict, ...]:
+        """The fluorescence channels composited to RGB for display: dicts with ``name``,
+        ``color`` (``"#rrggbb"``) and ``bits``; empty when the slide stores RGB."""
+        return tuple({"name": n, "color": c, "bits": b} for n, c, b in self._n().channels)
+
+    def plane(self, z: int = 1, frame: int = 1) -> OpenSlide:
+        """The plane at ``z``, ``frame`` (1-based, as EXACT's URLs) as a slide with the same
+        openslide-python API, sharing the open file. A plane beyond the stack raises
+        :class:`NotFoundError`."""
+        native = self._plane(z, frame)
+        return OpenSlide._of_native(native, self._filename)
+
+    def _plane(self, z: Any, frame: Any) -> Any:
+        z, frame = _as_int("z", z), _as_int("frame", frame)
+        n = self._n()
+        return n if (z, frame) == (1, 1) else n.plane(z, frame)
+
+    def read_region(self, location: Any, level: int, size: Any, *, as_array: bool = False,
+                    z: int = 1, frame: int = 1) -> Any:
         """The region of ``level`` whose top-left corner is ``location`` (level-0 coordinates),
-        as a PIL RGBA image, or a numpy ``(h, w, 4)`` uint8 array with ``as_array=True``."""
+        as a PIL RGBA image, or a numpy ``(h, w, 4)`` uint8 array with ``as_array=True``.
+        ``z`` and ``frame`` (1-based) pick a plane of a stack."""
         x, y = _pair("location", location)
         level = _as_int("level", level)
         w, h = _pair("size", size)
-        n = self._n()
+        n = self._plane(z, frame)
         if w < 0 or h < 0:
             raise InvalidInputError(f"negative width ({w}) or height ({h})")
         if not 0 <= level < self.level_count:
@@ -266,10 +293,11 @@ class OpenSlide(AbstractSlide):
         """``read_region(..., as_array=True)``."""
         return self.read_region(location, level, size, as_array=True)
 
-    def get_thumbnail(self, size: Any) -> Any:
-        """An RGB thumbnail fitting in ``size``, as openslide-python makes it."""
+    def get_thumbnail(self, size: Any, *, z: int = 1, frame: int = 1) -> Any:
+        """An RGB thumbnail fitting in ``size``, as openslide-python makes it (of plane ``z``,
+        ``frame``)."""
         w, h = _pair("size", size)
-        return _to_pil(self._n().thumbnail(w, h))
+        return _to_pil(self._plane(z, frame).thumbnail(w, h))
 
     def read_native_tile(self, level: int, col: int, row: int) -> bytes:
         """The stored bytes of a native tile (a complete JPEG for JPEG slides), undecoded."""

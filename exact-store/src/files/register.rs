@@ -119,6 +119,8 @@ struct Probed {
     height: u64,
     mpp: f64,
     objective_power: f64,
+    /// Z planes, frames and (composited, else RGB's 3) channels.
+    planes: (u32, u32, u32),
 }
 
 async fn open_blob_slide(blobs: &Blobs, key: &str) -> exact_tiles::Result<Slide> {
@@ -153,6 +155,14 @@ fn describe(slide: &Slide) -> Probed {
         height,
         mpp,
         objective_power: prop("openslide.objective-power").unwrap_or(1.0),
+        planes: (
+            slide.depth(),
+            slide.frames(),
+            match slide.channels().len() {
+                0 => 3,
+                n => n as u32,
+            },
+        ),
     }
 }
 
@@ -180,6 +190,9 @@ pub(super) async fn probe_link(new: &mut NewImage) -> Result<()> {
     }
     if new.objective_power == 1.0 {
         new.objective_power = p.objective_power;
+    }
+    if (new.depth, new.frames) == (1, 1) {
+        (new.depth, new.frames, new.channels) = p.planes;
     }
     if new.name == new.filename || new.name.is_empty() {
         new.name = safe_name(&new.filename);
@@ -269,6 +282,7 @@ async fn register(
             new.height = p.height;
             new.mpp = p.mpp;
             new.objective_power = p.objective_power;
+            (new.depth, new.frames, new.channels) = p.planes;
             false
         }
         Err(slide_err) => {

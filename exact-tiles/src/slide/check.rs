@@ -60,16 +60,11 @@ impl Slide {
             return Ok(());
         }
         let size = self.source.size();
-        for (i, l) in self.levels.iter().enumerate() {
-            let what = format!("level {i}");
-            let max_block = if l.is_tiled() {
-                MAX_DECODED_BYTES as u64
-            } else {
-                MAX_SERVED_STRIP_BYTES
-            };
-            check_directory(&l.dir, &what, size, self.name(), max_block)?;
-            if let Err(e) = &l.codec {
-                return Err(Error::unsupported(format!("{what}: {e}")));
+        self.check_levels(size, "")?;
+        // Every other plane (z, frame) of a stack: its own directories.
+        for (i, p) in self.planes.iter().flat_map(|p| p.slides.iter()).enumerate() {
+            if let Some(p) = p {
+                p.check_levels(size, &format!("plane {i}, "))?;
             }
         }
         for (n, a) in &self.associated {
@@ -85,6 +80,28 @@ impl Slide {
                 self.name(),
                 "level 0 stores no pixel data (every tile is empty)",
             ));
+        }
+        Ok(())
+    }
+
+    /// [`Slide::check`] of the levels (and, composited, of each channel's directory).
+    fn check_levels(&self, size: u64, plane: &str) -> Result<()> {
+        for (i, l) in self.levels.iter().enumerate() {
+            let what = format!("{plane}level {i}");
+            let max_block = if l.is_tiled() {
+                MAX_DECODED_BYTES as u64
+            } else {
+                MAX_SERVED_STRIP_BYTES
+            };
+            check_directory(&l.dir, &what, size, self.name(), max_block)?;
+            if !l.channel_dirs.is_empty() {
+                for (c, d) in l.channel_dirs.iter().enumerate() {
+                    let what = format!("{what} channel {c}");
+                    check_directory(d, &what, size, self.name(), max_block)?;
+                }
+            } else if let Err(e) = &l.codec {
+                return Err(Error::unsupported(format!("{what}: {e}")));
+            }
         }
         Ok(())
     }

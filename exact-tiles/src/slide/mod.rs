@@ -10,6 +10,7 @@ mod check;
 mod dicom;
 #[cfg(feature = "openslide")]
 mod openslide;
+mod planes;
 mod props;
 mod reduced;
 mod region;
@@ -18,6 +19,7 @@ mod runtime;
 pub use runtime::{LIB_ENV as OPENSLIDE_LIB_ENV, OPENSLIDE_ONLY, library as openslide_library};
 
 pub use check::max_expansion;
+pub use planes::Channel;
 pub use reduced::DIRECT_REGION_PIXELS;
 
 pub use props::{format_double, format_g};
@@ -64,6 +66,8 @@ pub struct Level {
     codec: Result<TileCodec, String>,
     /// SOI + APP14 (RGB) + JPEGTables: what goes before each passthrough tile.
     passthrough_prefix: Option<Bytes>,
+    /// Composited levels: one directory per channel (same grid as `dir`); else empty.
+    channel_dirs: Vec<Arc<Directory>>,
 }
 
 impl Level {
@@ -130,6 +134,10 @@ pub struct Slide {
     osr: Option<Arc<openslide_rs::OpenSlide>>,
     /// Set when the OpenSlide library loaded at run time reads this slide.
     runtime: Option<Arc<runtime::Handle>>,
+    /// The other planes (z, frames), on the default plane's slide.
+    planes: Option<planes::Planes>,
+    /// Channels composited to RGB, shared by every plane.
+    display: Option<Arc<planes::Display>>,
 }
 
 impl Slide {
@@ -235,27 +243,19 @@ impl Slide {
         {
             props::resolution_mpp(first, &mut properties);
             props::ome_mpp(&desc, &mut properties);
-            // First series: the first main IFD and its SubIFD pyramid.
-            let main = Arc::new(first.clone());
-            level_dirs.push(main);
-            for d in dirs.into_iter().filter(|d| d.is_subifd && d.index == 0) {
-                level_dirs.push(Arc::new(d));
-            }
-            "ome-tiff"
-        } else if first.is_tiled() {
-            props::resolution_mpp(first, &mut properties);
-            for d in dirs.into_iter().filter(|d| !d.is_subifd) {
-                let reduced = d.subfile_type & 1 == 1;
-                if d.is_tiled() && (d.index == 0 || reduced) {
-                    level_dirs.push(Arc::new(d));
-                }
-            }
-            "generic-tiff"
+            let (layout, associated) = planes::ome_layout(&desc, dirs, &name)?;
+            return Self::from_planes(source, "ome-tiff", layout, properties, associated);
         } else {
-            // Not a pyramid: one striped level (callers may prefer converting it).
             props::resolution_mpp(first, &mut properties);
-            level_dirs.push(Arc::new(first.clone()));
-            "tiff"
+            // A pyramid, a stack of equal pages, or one striped level (callers may prefer
+            // converting that).
+            let vendor = if first.is_tiled() {
+                "generic-tiff"
+            } else {
+                "tiff"
+            };
+            let layout = planes::stack_layout(dirs, &desc);
+            return Self::from_planes(source, vendor, layout, properties, associated);
         };
         Self::assemble(source, vendor, level_dirs, properties, associated, true)
     }
@@ -309,6 +309,7 @@ impl Slide {
                 dir,
                 codec,
                 passthrough_prefix,
+                channel_dirs: Vec::new(),
             });
         }
         properties.insert("openslide.vendor".into(), vendor.into());
@@ -340,6 +341,8 @@ impl Slide {
             #[cfg(feature = "openslide")]
             osr: None,
             runtime: None,
+            planes: None,
+            display: None,
         })
     }
 
@@ -347,6 +350,13 @@ impl Slide {
     /// reserve its peak memory from `budget` first, failing with [`Error::Busy`] when it is
     /// used up (see [`crate::budget`]).
     pub fn with_budget(mut self, budget: Arc<RenderBudget>) -> Self {
+        if let Some(p) = &mut self.planes {
+            for s in p.slides.iter_mut().flatten() {
+                if let Some(s) = Arc::get_mut(s) {
+                    s.budget = Some(budget.clone());
+                }
+            }
+        }
         self.budget = Some(budget);
         self
     }
@@ -538,6 +548,11 @@ impl Slide {
             return Ok(t);
         }
         let (l, range) = self.tile_range(level, col, row)?;
+        if !l.channel_dirs.is_empty() {
+            let img = Arc::new(self.composite_tiles(level, &[(col, row)]).await?.remove(0));
+            self.tiles.insert((level, col, row), img.clone());
+            return Ok(img);
+        }
         let codec = l.codec.clone().map_err(Error::unsupported)?;
         let (w, h) = (l.tile_width, l.tile_height);
         let _held = crate::budget::reserve(

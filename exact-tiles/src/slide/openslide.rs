@@ -61,6 +61,7 @@ impl Slide {
                     dir: Arc::new(Directory::default()),
                     codec: Err("tiles are read through OpenSlide".to_string()),
                     passthrough_prefix: None,
+                    channel_dirs: Vec::new(),
                 }
             })
             .collect::<Vec<_>>();
@@ -94,6 +95,8 @@ impl Slide {
             budget: None,
             osr: Some(Arc::new(osr)),
             runtime: None,
+            planes: None,
+            display: None,
         })
     }
 }

@@ -271,6 +271,17 @@ impl Slide {
         let missing: Vec<usize> = (0..tiles.len()).filter(|&i| out[i].is_none()).collect();
         if !missing.is_empty() {
             let l = self.level(level)?;
+            if !l.channel_dirs.is_empty() {
+                let want: Vec<_> = missing.iter().map(|&i| tiles[i]).collect();
+                let decoded = self.composite_tiles(level, &want).await?;
+                for (&i, img) in missing.iter().zip(decoded) {
+                    let img = Arc::new(img);
+                    let (c, r) = tiles[i];
+                    self.tiles.insert((level, c, r), img.clone());
+                    out[i] = Some(img);
+                }
+                return Ok(out.into_iter().flatten().collect());
+            }
             let codec = l.codec.clone().map_err(Error::unsupported)?;
             let mut ranges = Vec::with_capacity(missing.len());
             for &i in &missing {

@@ -293,6 +293,7 @@ impl Slide {
                 dir: Arc::new(Directory::default()),
                 codec: Err("tiles are read through OpenSlide".to_string()),
                 passthrough_prefix: None,
+                channel_dirs: Vec::new(),
             });
         }
         if levels.is_empty() || levels[0].width == 0 {
@@ -323,6 +324,8 @@ impl Slide {
             #[cfg(feature = "openslide")]
             osr: None,
             runtime: Some(Arc::new(handle)),
+            planes: None,
+            display: None,
         })
     }
 }

@@ -6,6 +6,7 @@
 //! batch. Every size read from the file is capped, IFD loops are detected, and offsets past the
 //! end of the file are errors naming the file.
 
+pub mod ome;
 mod parse;
 
 pub use parse::{Limits, read_directories};
@@ -112,6 +113,8 @@ pub struct Directory {
     pub byte_counts: Vec<u64>,
     /// SubIFD offsets.
     pub subifds: Vec<u64>,
+    /// The file's byte order is big-endian (`MM`): how samples wider than 8 bits are stored.
+    pub big_endian: bool,
 }
 
 impl Directory {

@@ -235,6 +235,7 @@ pub async fn read_directories(
                     offset,
                     index,
                     is_subifd,
+                    big_endian: layout.big_endian,
                     ..Default::default()
                 };
                 dirs.push((dir, entries));

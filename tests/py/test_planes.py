@@ -1,0 +1,65 @@
+"""Planes from Python (issue 17): `OpenSlide.planes`, `.channels`, `.plane(z, frame)` and
+`read_region(..., z=, frame=)` on the OME-TIFF fixture written by tifffile (T=3, Z=2, C=2,
+16-bit); the default plane is what every openslide-python call already read."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+import exact_wsi
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "data" / "planes-t3-z2-c2.ome.tif"
+
+
+def composite(planes, ranges, colors):
+    out = np.zeros(planes[0].shape + (3,))
+    for p, (lo, hi), col in zip(planes, ranges, colors):
+        t = np.clip((p.astype(np.float64) - lo) / (hi - lo), 0, 1)
+        out += t[..., None] * np.array(col, np.float64)
+    return np.clip(np.round(out), 0, 255).astype(np.int16)
+
+
+def test_planes_channels_and_regions():
+    arr = tifffile.imread(FIXTURE)  # T Z C Y X
+    with exact_wsi.OpenSlide(FIXTURE) as s:
+        assert s.planes == (2, 3)
+        assert [c["name"] for c in s.channels] == ["DAPI", "GFP"]
+        assert [c["bits"] for c in s.channels] == [16, 16]
+        assert s.dimensions == (96, 64)
+        # Ranges: 0.1/99.9 percentiles of the default plane's lowest level, per channel.
+        half = tifffile.TiffFile(FIXTURE).series[0].levels[1].asarray()
+        ranges = []
+        for c in range(2):
+            v = np.sort(half[0, 0, c].ravel())
+            n = v.size - 1
+            lo, hi = int(v[int(np.floor(n * 0.001))]), int(v[int(np.ceil(n * 0.999))])
+            ranges.append((lo, max(hi, lo + 1)))
+        colors = [(0, 255, 0), (255, 0, 255)]
+        default = s.read_region((0, 0), 0, (96, 64), as_array=True)
+        for t in range(3):
+            for z in range(2):
+                want = composite(arr[t, z], ranges, colors)
+                got = s.read_region((0, 0), 0, (96, 64), as_array=True, z=z + 1, frame=t + 1)
+                assert np.abs(got[..., :3].astype(np.int16) - want).max() <= 1, (t, z)
+                p = s.plane(z + 1, t + 1)
+                assert p.dimensions == (96, 64) and p.level_count == 2
+                same = p.read_region((0, 0), 0, (96, 64), as_array=True)
+                assert np.array_equal(same, got)
+        assert np.array_equal(default, s.read_region((0, 0), 0, (96, 64), as_array=True,
+                                                     z=1, frame=1))
+        assert s.get_thumbnail((48, 32), z=2, frame=3).size == (48, 32)
+        with pytest.raises(exact_wsi.NotFoundError, match="depth 2, frames 3"):
+            s.plane(3, 1)
+        with pytest.raises(exact_wsi.NotFoundError):
+            s.read_region((0, 0), 0, (8, 8), frame=4)
+        with pytest.raises(ValueError):
+            s.plane(0, 1)
+
+
+def test_single_plane_slides_report_one_plane():
+    svs = Path(__file__).resolve().parents[1] / "fixtures" / "data" / "CMU-1-Small-Region.svs"
+    with exact_wsi.OpenSlide(svs) as s:
+        assert s.planes == (1, 1) and s.channels == ()
+        assert s.plane(1, 1).dimensions == s.dimensions
