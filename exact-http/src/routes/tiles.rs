@@ -191,6 +191,11 @@ pub(crate) fn fast_tile(
     if req.method() != axum::http::Method::GET {
         return None;
     }
+    // A query names a plane (`?z=&frame=`): its tiles are kept under that plane's file version,
+    // which the router works out (the key below is plane 1's).
+    if req.uri().query().is_some() {
+        return None;
+    }
     let path = req.uri().path();
     let (route, rest) = if let Some(rest) = path.strip_prefix("/api/v1/images/images/") {
         (None, rest)

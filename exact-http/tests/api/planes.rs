@@ -68,6 +68,7 @@ async fn every_plane_has_its_tiles_and_planes_beyond_are_404() {
     // EXACT's DZI per plane (OpenSlide's grid: 96×64 needs levels 0..=7), and tiles that
     // differ between planes (each plane has its bright block elsewhere).
     let mut tiles = Vec::new();
+    let mut natives = Vec::new();
     for (z, f) in [(1, 1), (2, 1), (1, 3), (2, 3)] {
         let (s, dzi) = get(&api, &format!("/images/image/{id}/{z}/{f}/tile/"), &auth).await;
         assert_eq!(s, StatusCode::OK);
@@ -88,7 +89,24 @@ async fn every_plane_has_its_tiles_and_planes_beyond_are_404() {
         .await;
         assert_eq!(s, StatusCode::OK);
         assert!(n.starts_with(&[0xFF, 0xD8]));
+        natives.push(n);
     }
+    // Asked again (now kept in memory, where the fast tile path looks first), every plane still
+    // gets its own native tile.
+    for (i, (z, f)) in [(1, 1), (2, 1), (1, 3), (2, 3)].into_iter().enumerate() {
+        let (_, n) = get(
+            &api,
+            &format!("/api/v1/images/images/{id}/native_files/7/0_0.jpeg?z={z}&frame={f}"),
+            &auth,
+        )
+        .await;
+        assert_eq!(
+            n, natives[i],
+            "plane ({z}, {f}) served another plane's kept tile"
+        );
+    }
+    assert_ne!(natives[0], natives[1]);
+    assert_ne!(natives[0], natives[3]);
     for i in 0..tiles.len() {
         for j in i + 1..tiles.len() {
             assert_ne!(
