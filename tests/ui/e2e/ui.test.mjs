@@ -1,10 +1,12 @@
 // The browser UI end to end: headless Chromium against a real `exact serve` with real slides
 // (scripts/test-ui starts both). Tests run in order and build on each other's annotations.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import {
   ADMIN,
   BASE,
+  TYPES,
   annotations,
   browser,
   click,
@@ -473,6 +475,56 @@ describe('browser UI', () => {
     } finally {
       await b.close();
     }
+  });
+  test('a stack with z levels and frames: the plane control steps, annotations keep their frame', async () => {
+    const { page } = main;
+    // Its own set and product (the strip of the other tests' set stays as it was).
+    const stamp = Date.now().toString(36);
+    const set = await rest('POST', '/api/v1/images/image_sets/', { name: `planes ${stamp}`, team: data.team.id });
+    const product = await rest('POST', '/api/v1/administration/products/', { name: `planes ${stamp}`, team: data.team.id, imagesets: [set.id] });
+    await rest('POST', '/api/v1/annotations/annotation_types/', { ...TYPES[0], product: product.id, sort_order: 0 });
+    // 96 x 64, 2 z levels x 3 frames x 2 16-bit channels, written by tifffile.
+    const file = new URL('../../fixtures/data/planes-t3-z2-c2.ome.tif', import.meta.url);
+    const form = new FormData();
+    form.set('image_type', '0');
+    form.set('image_set', String(set.id));
+    form.set('file_path', new Blob([fs.readFileSync(file)]), 'planes.ome.tif');
+    let image = (await rest('POST', '/api/v1/images/images/', form)).results[0];
+    for (let n = 0; n < 300 && image.state === 'converting'; n++) {
+      await new Promise((r) => setTimeout(r, 100));
+      image = await rest('GET', `/api/v1/images/images/${image.id}/?omit=annotations`);
+    }
+    assert.equal(image.state, 'ready');
+    assert.deepEqual([image.depth, image.frames], [2, 3]);
+
+    await openViewer(page, image.id, '?frame=2');
+    assert.equal(await page.textContent('#plane-z'), 'z 1/2');
+    assert.equal(await page.textContent('#plane-frame'), 'frame 2/3');
+    const tiles = () => page.evaluate(() => performance.getEntriesByType('resource').map((e) => e.name).filter((u) => u.includes('/native_files/')));
+    assert.ok((await tiles()).every((u) => u.endsWith('?z=1&frame=2')), (await tiles()).join(' '));
+
+    // `.`: the next frame, at the same viewport; a box drawn there is saved on frame 3.
+    await page.keyboard.press('.');
+    await page.waitForFunction(() => new URLSearchParams(location.search).get('frame') === '3');
+    await page.waitForSelector('body[data-ready="1"]', { timeout: 30000 });
+    assert.equal(await page.textContent('#plane-frame'), 'frame 3/3');
+    await page.keyboard.press('c');
+    await page.keyboard.press('1');
+    const saved = await write(page, 'POST', ANN, () => drag(page, [[20, 15], [60, 45]]), 201);
+    assert.equal(saved.vector.frame, 3);
+    // The server lists it on frame 3, not on frame 2.
+    assert.deepEqual((await annotations(image.id, '&frame=3')).map((a) => a.id), [saved.id]);
+    assert.deepEqual(await annotations(image.id, '&frame=2'), []);
+
+    // PageDown: the z level below; the frame stays; the last frame has no next one.
+    await page.keyboard.press('PageDown');
+    await page.waitForFunction(() => new URLSearchParams(location.search).get('z') === '2');
+    await page.waitForSelector('body[data-ready="1"]', { timeout: 30000 });
+    assert.equal(await page.textContent('#plane-z'), 'z 2/2');
+    assert.equal(await page.textContent('#plane-frame'), 'frame 3/3');
+    assert.ok(await page.locator('#planes button[data-key="."]').isDisabled());
+    await shot(page, '09-planes');
+    clean(main);
   });
 });
 

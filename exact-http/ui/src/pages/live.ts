@@ -46,6 +46,8 @@ export class Live {
     const known = this.page.store.byId.get(a.id)?.raw ?? this.page.globals.get(a.annotation_type);
     if (known && known.id === a.id && known.last_edit_time === a.last_edit_time && known.deleted === a.deleted) return;
     if (!known && a.deleted && this.page.tombstones.has(a.id)) return;
+    // Drawn on another plane of a stack: not this page's (it lists one plane).
+    if (!known && !this.page.onThisPlane(a)) return;
     this.page.accept(a, op);
     this.page.loader.bustOverview();
     const editor = a.last_editor ?? a.user;

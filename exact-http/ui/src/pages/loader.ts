@@ -6,6 +6,7 @@ import OpenSeadragon from 'openseadragon';
 import { api, request } from '../api/client';
 import { VectorType } from '../api/types';
 import type { BBox } from '../viewer/geometry';
+import { annotationFrame } from '../viewer/planes';
 import type { ViewerPage } from './viewer';
 
 /** Most annotations fetched for one view; beyond it the overview tiles show the rest. */
@@ -171,7 +172,8 @@ export class Loader {
           return;
         }
       }
-      const query = api.annotations({ ...countParams(this.page.image.id, want), limit: VIEW_LIMIT });
+      const frame = annotationFrame(this.page.image, this.page.plane);
+      const query = api.annotations({ ...countParams(this.page.image.id, want), limit: VIEW_LIMIT, ...(frame === null ? {} : { frame }) });
       res = await query;
     } finally {
       if (this.inFlight === wantKey) this.inFlight = '';

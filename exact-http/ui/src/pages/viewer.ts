@@ -23,6 +23,7 @@ import {
   writeViewportToUrl,
 } from '../viewer/osd';
 import { Overlay, drawBatches, drawRuler, drawShape } from '../viewer/overlay';
+import { annotationFrame, gotoPlane, hasPlanes, planeControl, planeFromUrl, planeQuery, stepFor, type Plane } from '../viewer/planes';
 import { h, pageId, toast, typing } from './dom';
 import { type Grip, compatible, dragged, handleAt, hitTest } from './editing';
 import { Live } from './live';
@@ -71,6 +72,8 @@ export class ViewerPage {
   filter: FilterSettings = { brightness: 0, contrast: 1, gamma: 1 };
   ruler: Coords | null = null;
   counts = new Map<Id, number>();
+  /** The plane shown (z-stacks, time series): one per page, from the URL. */
+  plane: Plane = { z: 1, frame: 1 };
 
   view!: SlideView;
   overlay!: Overlay;
@@ -99,6 +102,7 @@ export class ViewerPage {
 
   /** `view` and `generation` were started by `viewerPage` while the set and types loaded. */
   async start(types: AnnotationType[], view: SlideView, generation: Promise<OverviewVersion | null>, early: EarlyCount | null = null): Promise<void> {
+    this.plane = planeFromUrl(this.image);
     for (const t of types) this.types.set(t.id, t);
     this.ordered = [...types].sort((a, b) => a.sort_order - b.sort_order || a.id - b.id);
     this.current = this.ordered.find((t) => t.vector_type !== VectorType.Global) ?? this.ordered[0] ?? null;
@@ -176,7 +180,7 @@ export class ViewerPage {
   /** After a pan/zoom ends: the URL follows, annotations of the new viewport are fetched. */
   private settled(): void {
     const b = this.view.visible(false);
-    writeViewportToUrl(b, this.image.frames > 1 ? 1 : null);
+    writeViewportToUrl(b, hasPlanes(this.image) ? this.plane : null);
     void this.loader.viewport(b).then(() => this.updateReady());
     this.redraw();
   }
@@ -436,7 +440,8 @@ export class ViewerPage {
     const held = this.store.byId.get(d.id);
     if (!held?.raw) return;
     const before: Shape = { annotation_type: held.type, vector: held.raw.vector };
-    const after: Shape = { annotation_type: held.type, vector: toJson(d.now) };
+    // A moved or reshaped annotation stays on the frame it was drawn on.
+    const after: Shape = { annotation_type: held.type, vector: this.onFrame(toJson(d.now), held.raw.vector?.frame) };
     // Shown at its new place at once; put back if the server refuses.
     this.store.upsert({ ...held.raw, vector: after.vector });
     this.redraw();
@@ -513,7 +518,7 @@ export class ViewerPage {
       const saved = await api.createAnnotation({
         annotation_type: d.type,
         image: this.image.id,
-        vector: toJson(Float64Array.from(d.coords)),
+        vector: this.onFrame(toJson(Float64Array.from(d.coords))),
       });
       this.drafts = this.drafts.filter((x) => x.key !== d.key);
       this.persist();
@@ -528,6 +533,19 @@ export class ViewerPage {
       this.persist();
       this.redraw();
     }
+  }
+
+  /** `v` on `frame`, by default the frame shown (nothing on a single-plane image). */
+  onFrame(v: VectorJson, frame: number | null | undefined = annotationFrame(this.image, this.plane)): VectorJson {
+    if (frame !== null && frame !== undefined) v.frame = frame;
+    return v;
+  }
+
+  /** Whether `a` shows on the plane shown (EXACT: an annotation without a frame shows on all). */
+  onThisPlane(a: Annotation): boolean {
+    const f = a.vector?.frame;
+    const here = annotationFrame(this.image, this.plane);
+    return f === undefined || here === null || f === here;
   }
 
   async retryDrafts(): Promise<void> {
@@ -683,6 +701,15 @@ export class ViewerPage {
       return;
     }
     if (this.screening.key(e)) return;
+    if (hasPlanes(this.image) && (k === ',' || k === '.' || k === 'PageUp' || k === 'PageDown')) {
+      e.preventDefault();
+      const to = stepFor(this.image, this.plane, k);
+      if (to) {
+        this.persist();
+        gotoPlane(to);
+      }
+      return;
+    }
     switch (k) {
       case 'c':
         this.setMode(this.mode === 'draw' ? 'select' : 'draw');
@@ -765,7 +792,7 @@ export async function viewerPage(): Promise<void> {
     void othersP.then((others) => layout.siblings(sorted(others)));
     return;
   }
-  const view = new SlideView(layout.body.querySelector('#viewer') as HTMLElement, image);
+  const view = new SlideView(layout.body.querySelector('#viewer') as HTMLElement, image, planeQuery(image, planeFromUrl(image)));
   const generation = overviewGeneration(image.id);
   const early = earlyCount(image.id, viewportFromUrl() ?? { minX: 0, minY: 0, maxX: image.width, maxY: image.height });
   // Asking for the overview's .dzi makes the server start building the image's overview (a
@@ -811,6 +838,7 @@ function chrome(me: User, image: Image, siblings: Image[]): [HTMLElement, HTMLEl
     h('a', { href: '/', class: 'brand', text: 'EXACT' }),
     prev ? h('a', { href: `/annotations/${prev.id}/`, id: 'prev-image', title: 'previous image (q)', text: '◀' }) : null,
     h('span', { class: 'image-name', id: 'image-name', text: image.name }),
+    hasPlanes(image) ? planeControl(image, planeFromUrl(image)) : null,
     next ? h('a', { href: `/annotations/${next.id}/`, id: 'next-image', title: 'next image (e)', text: '▶' }) : null,
     h('span', { class: 'grow' }),
     h('span', { class: 'user', id: 'username', text: me.username }),

@@ -22,11 +22,13 @@ export class SlideView {
   constructor(
     readonly container: HTMLElement,
     readonly image: Image,
+    /** `?z=&frame=` of the shown plane (empty for a single-plane image). */
+    plane = '',
   ) {
     this.osd = OpenSeadragon({
       element: container,
       prefixUrl: '/static/osd/images/',
-      tileSources: `/api/v1/images/images/${image.id}/native.dzi`,
+      tileSources: `/api/v1/images/images/${image.id}/native.dzi${plane}`,
       showNavigator: true,
       navigatorPosition: 'BOTTOM_RIGHT',
       drawer: 'canvas',
@@ -98,10 +100,13 @@ export function viewportFromUrl(): BBox | null {
   return { minX, minY, maxX, maxY };
 }
 
-/** Keeps `?xmin=&ymin=&xmax=&ymax=` (and `frame` when there are several) in step with the view. */
-export function writeViewportToUrl(b: BBox, frame: number | null): void {
+/** Keeps `?xmin=&ymin=&xmax=&ymax=` (and `z`/`frame` when there are several) in step with the view. */
+export function writeViewportToUrl(b: BBox, plane: { z: number; frame: number } | null): void {
   const q = new URLSearchParams(location.search);
-  if (frame !== null) q.set('frame', String(frame));
+  if (plane !== null) {
+    q.set('z', String(plane.z));
+    q.set('frame', String(plane.frame));
+  }
   q.set('xmin', String(Math.round(b.minX)));
   q.set('ymin', String(Math.round(b.minY)));
   q.set('xmax', String(Math.round(b.maxX)));
