@@ -8,6 +8,7 @@ mod demo_cli;
 mod fsck_cli;
 mod interop_cli;
 mod migrate_cli;
+mod register_cli;
 mod slide_cli;
 
 /// sled and page decoding allocate a lot; mimalloc beats glibc malloc on that workload.
@@ -91,6 +92,8 @@ enum Command {
     Export(interop_cli::ExportArgs),
     /// Load demo data (a slide, a product, types and annotations) into a data directory.
     Demo(demo_cli::DemoArgs),
+    /// Register one image onto another automatically (tissue alignment), or time it on two slides.
+    Register(register_cli::RegisterArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -290,6 +293,7 @@ fn main() -> ExitCode {
         Command::Import(args) => interop_cli::import(args),
         Command::Export(args) => interop_cli::export(args),
         Command::Demo(args) => demo_cli::run(args),
+        Command::Register(args) => register_cli::run(args),
     }
 }
 

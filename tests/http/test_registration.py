@@ -125,3 +125,23 @@ def test_registration_refuses_bad_input_and_stores_nothing(server, slides):
     with pytest.raises(ApiException):
         client(server).register_image(source_image=a["id"], target_image=blank["id"])
     assert registrations(server) == before
+
+
+def test_cli_registers_two_slide_files(slides):
+    """`exact register --slides A B` prints the estimate (nothing stored); bad input exits 1."""
+    import json
+    import subprocess
+
+    from conftest import exact_bin
+
+    a_path, b_path, blank_path = slides
+    out = subprocess.run([exact_bin(), "register", "--slides", str(a_path), str(b_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    est = np.array(r["transformation_matrix"]).reshape(3, 3)
+    p = np.array([2000.0, 1500.0, 1.0])
+    assert np.hypot(*((est @ p)[:2] - (truth() @ p)[:2])) <= 2.0, r
+    bad = subprocess.run([exact_bin(), "register", "--slides", str(a_path), str(blank_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and "no tissue found" in bad.stderr, bad.stderr
