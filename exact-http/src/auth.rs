@@ -412,6 +412,13 @@ impl FromRequestParts<AppState> for Authed {
         let unsafe_method = !parts.method.is_safe();
         let client = client_addr(parts);
         let state = state.clone();
+        if let Some(name) = state.remote_user.as_ref().and_then(|r| r.claimed(parts)) {
+            return crate::blocking(move || {
+                let user = state.exact.trusted_accounts().external_user(&name)?;
+                actor_of(&state.exact, user.id).map(Authed)
+            })
+            .await;
+        }
         crate::blocking(move || {
             state
                 .auth

@@ -18,6 +18,7 @@ pub mod overview;
 pub mod pagination;
 pub mod pixels;
 pub mod query;
+pub mod remote_user;
 mod routes;
 pub mod serve;
 pub mod throttle;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub change_sink: Arc<events::LiveSink>,
     /// Whether anyone may create an account (`POST /api/v1/auth/register/`).
     pub allow_registration: bool,
+    /// Remote-User authentication behind trusted proxies (`exact serve --remote-user-proxy`).
+    pub remote_user: Option<Arc<remote_user::RemoteUserOptions>>,
 }
 
 /// How the router is set up beyond the library handle.
@@ -68,6 +71,8 @@ pub struct RouterOptions {
     pub throttle: throttle::ThrottleOptions,
     /// Open self-registration (`exact serve --allow-registration`); off by default.
     pub allow_registration: bool,
+    /// Remote-User authentication behind trusted proxies; off (`None`) by default.
+    pub remote_user: Option<remote_user::RemoteUserOptions>,
 }
 
 /// The public URL of a request, as a request extension (read by [`query::ListQuery`]).
@@ -107,6 +112,7 @@ pub fn router_with(exact: Exact, opts: RouterOptions) -> Router {
         overviews,
         change_sink,
         allow_registration: opts.allow_registration,
+        remote_user: opts.remote_user.clone().map(Arc::new),
     };
     let pixels = state.pixels.clone();
     let secrets = state.paths.clone();

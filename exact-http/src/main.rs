@@ -193,6 +193,14 @@ struct NetArgs {
     /// Let anyone create an account (POST /api/v1/auth/register/); off by default.
     #[arg(long, env = "EXACT_ALLOW_REGISTRATION")]
     allow_registration: bool,
+    /// Trust the Remote-User header from this reverse proxy's address (repeat, or
+    /// comma-separate): its requests act as the named user, created on first sight. Off
+    /// unless given; the header of any other peer is ignored.
+    #[arg(long, env = "EXACT_REMOTE_USER_PROXIES", value_delimiter = ',')]
+    remote_user_proxy: Vec<std::net::IpAddr>,
+    /// The header a trusted proxy names the user in.
+    #[arg(long, env = "EXACT_REMOTE_USER_HEADER", default_value = "Remote-User")]
+    remote_user_header: String,
 }
 
 impl NetArgs {
@@ -228,6 +236,21 @@ impl NetArgs {
                 ..Default::default()
             },
             allow_registration: self.allow_registration,
+            remote_user: if self.remote_user_proxy.is_empty() {
+                None
+            } else {
+                let header = axum::http::HeaderName::try_from(self.remote_user_header.as_str())
+                    .map_err(|_| {
+                        format!(
+                            "--remote-user-header {:?} is not a header name",
+                            self.remote_user_header
+                        )
+                    })?;
+                Some(exact_http::remote_user::RemoteUserOptions {
+                    header,
+                    trusted: self.remote_user_proxy.clone(),
+                })
+            },
         };
         let serve = exact_http::serve::ServeOptions {
             header_read_timeout: Duration::from_secs(self.header_timeout),
