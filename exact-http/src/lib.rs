@@ -11,6 +11,7 @@ pub mod body;
 pub mod error;
 pub mod events;
 pub mod expand;
+pub mod ldap;
 pub mod models;
 pub mod openapi;
 pub mod ops;
@@ -73,6 +74,8 @@ pub struct RouterOptions {
     pub allow_registration: bool,
     /// Remote-User authentication behind trusted proxies; off (`None`) by default.
     pub remote_user: Option<remote_user::RemoteUserOptions>,
+    /// LDAP bind authentication; off (`None`) by default.
+    pub ldap: Option<ldap::LdapOptions>,
 }
 
 /// The public URL of a request, as a request extension (read by [`query::ListQuery`]).
@@ -105,7 +108,7 @@ pub fn router_with(exact: Exact, opts: RouterOptions) -> Router {
     let state = AppState {
         pixels: Arc::new(pixels::Pixels::new(exact.clone())),
         exact,
-        auth: Arc::new(auth::Authenticator::new(opts.throttle)),
+        auth: Arc::new(auth::Authenticator::new(opts.throttle).with_ldap(opts.ldap.clone())),
         public_url: opts.public_url.clone(),
         paths: Arc::new(ServerPaths::of(&exact_for_paths)),
         live,

@@ -201,6 +201,23 @@ struct NetArgs {
     /// The header a trusted proxy names the user in.
     #[arg(long, env = "EXACT_REMOTE_USER_HEADER", default_value = "Remote-User")]
     remote_user_header: String,
+    /// Also accept LDAP binds (ldap://HOST:PORT or ldaps://…) for users without a local
+    /// password; the local user is created on first sight. Off unless given.
+    #[arg(long, env = "EXACT_LDAP_URL")]
+    ldap_url: Option<String>,
+    /// The bind DN, with {username} where the username goes.
+    #[arg(
+        long,
+        env = "EXACT_LDAP_BIND_DN",
+        default_value = "uid={username},ou=people,dc=example,dc=org"
+    )]
+    ldap_bind_dn: String,
+    /// Upgrade ldap:// connections with StartTLS.
+    #[arg(long, env = "EXACT_LDAP_STARTTLS")]
+    ldap_starttls: bool,
+    /// Seconds to wait for the directory.
+    #[arg(long, env = "EXACT_LDAP_TIMEOUT", default_value_t = 5)]
+    ldap_timeout: u64,
 }
 
 impl NetArgs {
@@ -250,6 +267,19 @@ impl NetArgs {
                     header,
                     trusted: self.remote_user_proxy.clone(),
                 })
+            },
+            ldap: match &self.ldap_url {
+                None => None,
+                Some(url) => {
+                    let o = exact_http::ldap::LdapOptions {
+                        url: url.clone(),
+                        bind_dn: self.ldap_bind_dn.clone(),
+                        starttls: self.ldap_starttls,
+                        timeout: Duration::from_secs(self.ldap_timeout.max(1)),
+                    };
+                    o.validate()?;
+                    Some(o)
+                }
             },
         };
         let serve = exact_http::serve::ServeOptions {
