@@ -82,6 +82,8 @@ pub struct Authenticator {
     ended: Mutex<HashMap<[u8; 32], Instant>>,
     /// Whether `ended` may hold anything: the tile path skips its lock when not.
     any_ended: AtomicBool,
+    /// LDAP bind authentication, when configured.
+    ldap: Option<crate::ldap::LdapOptions>,
 }
 
 impl Default for Authenticator {
@@ -112,7 +114,14 @@ impl Authenticator {
             throttle: Throttle::new(throttle, key),
             ended: Mutex::new(HashMap::new()),
             any_ended: AtomicBool::new(false),
+            ldap: None,
         }
+    }
+
+    /// Also accepts LDAP binds (see [`crate::ldap`]) for users without a local password.
+    pub fn with_ldap(mut self, ldap: Option<crate::ldap::LdapOptions>) -> Self {
+        self.ldap = ldap;
+        self
     }
 
     /// The key a credential (an `Authorization` value or a session secret) is remembered
@@ -182,6 +191,18 @@ impl Authenticator {
                 self.throttle.succeeded(username);
                 Ok(user)
             }
+            Ok(None) if self.ldap.is_some() => match self.verify_ldap(exact, username, password)? {
+                Some(user) => {
+                    self.throttle.succeeded(username);
+                    Ok(user)
+                }
+                None => {
+                    self.throttle.failed(Some(username), client);
+                    Err(ApiError::Unauthenticated(
+                        "Invalid username/password.".into(),
+                    ))
+                }
+            },
             Ok(None) => {
                 self.throttle.failed(Some(username), client);
                 Err(ApiError::Unauthenticated(
@@ -189,6 +210,38 @@ impl Authenticator {
                 ))
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// The user a directory bind vouches for, created on first sight; `None` when the
+    /// directory refuses, or the local user of that name has a local password (a directory
+    /// entry must not take over a local account, such as the first superuser). A directory
+    /// that cannot be asked is a 503 naming it, and nobody is created.
+    fn verify_ldap(
+        &self,
+        exact: &Exact,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<UserId>, ApiError> {
+        let Some(ldap) = &self.ldap else {
+            return Ok(None);
+        };
+        let accounts = exact.trusted_accounts();
+        if let Some(u) = exact.users().by_username(username)?
+            && accounts.password(u.id)?.is_some()
+        {
+            return Ok(None);
+        }
+        match ldap.bind(username, password) {
+            Ok(()) => Ok(Some(accounts.external_user(username)?.id)),
+            Err(crate::ldap::LdapError::Refused) => Ok(None),
+            Err(crate::ldap::LdapError::Unavailable(detail)) => {
+                tracing::warn!(%detail, "LDAP login failed");
+                Err(ApiError::Rejected {
+                    status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    detail,
+                })
+            }
         }
     }
 
@@ -418,6 +471,13 @@ impl FromRequestParts<AppState> for Authed {
         let unsafe_method = !parts.method.is_safe();
         let client = client_addr(parts);
         let state = state.clone();
+        if let Some(name) = state.remote_user.as_ref().and_then(|r| r.claimed(parts)) {
+            return crate::blocking(move || {
+                let user = state.exact.trusted_accounts().external_user(&name)?;
+                actor_of(&state.exact, user.id).map(Authed)
+            })
+            .await;
+        }
         crate::blocking(move || {
             state
                 .auth

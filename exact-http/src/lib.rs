@@ -11,6 +11,7 @@ pub mod body;
 pub mod error;
 pub mod events;
 pub mod expand;
+pub mod ldap;
 pub mod models;
 pub mod openapi;
 pub mod ops;
@@ -18,6 +19,7 @@ pub mod overview;
 pub mod pagination;
 pub mod pixels;
 pub mod query;
+pub mod remote_user;
 mod routes;
 pub mod serve;
 pub mod throttle;
@@ -55,6 +57,8 @@ pub struct AppState {
     pub change_sink: Arc<events::LiveSink>,
     /// Whether anyone may create an account (`POST /api/v1/auth/register/`).
     pub allow_registration: bool,
+    /// Remote-User authentication behind trusted proxies (`exact serve --remote-user-proxy`).
+    pub remote_user: Option<Arc<remote_user::RemoteUserOptions>>,
 }
 
 /// How the router is set up beyond the library handle.
@@ -68,6 +72,10 @@ pub struct RouterOptions {
     pub throttle: throttle::ThrottleOptions,
     /// Open self-registration (`exact serve --allow-registration`); off by default.
     pub allow_registration: bool,
+    /// Remote-User authentication behind trusted proxies; off (`None`) by default.
+    pub remote_user: Option<remote_user::RemoteUserOptions>,
+    /// LDAP bind authentication; off (`None`) by default.
+    pub ldap: Option<ldap::LdapOptions>,
 }
 
 /// The public URL of a request, as a request extension (read by [`query::ListQuery`]).
@@ -100,13 +108,14 @@ pub fn router_with(exact: Exact, opts: RouterOptions) -> Router {
     let state = AppState {
         pixels: Arc::new(pixels::Pixels::new(exact.clone())),
         exact,
-        auth: Arc::new(auth::Authenticator::new(opts.throttle)),
+        auth: Arc::new(auth::Authenticator::new(opts.throttle).with_ldap(opts.ldap.clone())),
         public_url: opts.public_url.clone(),
         paths: Arc::new(ServerPaths::of(&exact_for_paths)),
         live,
         overviews,
         change_sink,
         allow_registration: opts.allow_registration,
+        remote_user: opts.remote_user.clone().map(Arc::new),
     };
     let pixels = state.pixels.clone();
     let fast_state = state.clone();

@@ -8,6 +8,7 @@ mod demo_cli;
 mod fsck_cli;
 mod interop_cli;
 mod migrate_cli;
+mod register_cli;
 mod slide_cli;
 mod stats_cli;
 
@@ -94,6 +95,8 @@ enum Command {
     Demo(demo_cli::DemoArgs),
     /// Agreement statistics of an image set: precision, recall, F1 and kappa per annotator.
     Stats(stats_cli::StatsArgs),
+    /// Register one image onto another automatically (tissue alignment), or time it on two slides.
+    Register(register_cli::RegisterArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -193,6 +196,31 @@ struct NetArgs {
     /// Let anyone create an account (POST /api/v1/auth/register/); off by default.
     #[arg(long, env = "EXACT_ALLOW_REGISTRATION")]
     allow_registration: bool,
+    /// Trust the Remote-User header from this reverse proxy's address (repeat, or
+    /// comma-separate): its requests act as the named user, created on first sight. Off
+    /// unless given; the header of any other peer is ignored.
+    #[arg(long, env = "EXACT_REMOTE_USER_PROXIES", value_delimiter = ',')]
+    remote_user_proxy: Vec<std::net::IpAddr>,
+    /// The header a trusted proxy names the user in.
+    #[arg(long, env = "EXACT_REMOTE_USER_HEADER", default_value = "Remote-User")]
+    remote_user_header: String,
+    /// Also accept LDAP binds (ldap://HOST:PORT or ldaps://…) for users without a local
+    /// password; the local user is created on first sight. Off unless given.
+    #[arg(long, env = "EXACT_LDAP_URL")]
+    ldap_url: Option<String>,
+    /// The bind DN, with {username} where the username goes.
+    #[arg(
+        long,
+        env = "EXACT_LDAP_BIND_DN",
+        default_value = "uid={username},ou=people,dc=example,dc=org"
+    )]
+    ldap_bind_dn: String,
+    /// Upgrade ldap:// connections with StartTLS.
+    #[arg(long, env = "EXACT_LDAP_STARTTLS")]
+    ldap_starttls: bool,
+    /// Seconds to wait for the directory.
+    #[arg(long, env = "EXACT_LDAP_TIMEOUT", default_value_t = 5)]
+    ldap_timeout: u64,
 }
 
 impl NetArgs {
@@ -228,6 +256,34 @@ impl NetArgs {
                 ..Default::default()
             },
             allow_registration: self.allow_registration,
+            remote_user: if self.remote_user_proxy.is_empty() {
+                None
+            } else {
+                let header = axum::http::HeaderName::try_from(self.remote_user_header.as_str())
+                    .map_err(|_| {
+                        format!(
+                            "--remote-user-header {:?} is not a header name",
+                            self.remote_user_header
+                        )
+                    })?;
+                Some(exact_http::remote_user::RemoteUserOptions {
+                    header,
+                    trusted: self.remote_user_proxy.clone(),
+                })
+            },
+            ldap: match &self.ldap_url {
+                None => None,
+                Some(url) => {
+                    let o = exact_http::ldap::LdapOptions {
+                        url: url.clone(),
+                        bind_dn: self.ldap_bind_dn.clone(),
+                        starttls: self.ldap_starttls,
+                        timeout: Duration::from_secs(self.ldap_timeout.max(1)),
+                    };
+                    o.validate()?;
+                    Some(o)
+                }
+            },
         };
         let serve = exact_http::serve::ServeOptions {
             header_read_timeout: Duration::from_secs(self.header_timeout),
@@ -294,6 +350,7 @@ fn main() -> ExitCode {
         Command::Export(args) => interop_cli::export(args),
         Command::Demo(args) => demo_cli::run(args),
         Command::Stats(args) => stats_cli::run(args),
+        Command::Register(args) => register_cli::run(args),
     }
 }
 

@@ -35,6 +35,7 @@ mod handle;
 mod import_jobs;
 pub mod meta;
 pub mod pixels;
+pub mod registration;
 pub mod secrets;
 
 pub use blobs::Blobs;

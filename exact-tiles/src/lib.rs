@@ -42,6 +42,7 @@ pub mod error;
 pub mod image;
 pub mod jpeg;
 pub mod objects;
+pub mod register;
 pub mod registry;
 pub mod resize;
 pub mod slide;

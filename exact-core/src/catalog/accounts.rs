@@ -245,6 +245,25 @@ impl TrustedAccounts<'_> {
         Ok(user)
     }
 
+    /// The local user an outside authority vouches for (a trusted proxy's `Remote-User`
+    /// header, a directory bind): found by username, or created on first sight without a
+    /// password, as EXACT's `RemoteUserBackend` does. The name is held to the usual username
+    /// rules. Whether the authority is to be trusted is the caller's decision.
+    pub fn external_user(&self, username: &str) -> Result<User> {
+        if let Some(u) = self.c.users().by_username(username)? {
+            return Ok(u);
+        }
+        match self.c.users().register(NewUser::new(username)) {
+            // Two first requests at once: the other one created it.
+            Err(Error::AlreadyExists { .. }) => self
+                .c
+                .users()
+                .by_username(username)?
+                .ok_or_else(|| Error::not_found(format!("user {username:?}"))),
+            other => other,
+        }
+    }
+
     /// Sets (or replaces) the password of `user`, held to [`check_password`].
     pub fn set_password(&self, user: UserId, password: &str) -> Result<()> {
         let u: User = self.c.load(user.0)?;

@@ -65,6 +65,21 @@ pub struct NewRegistration {
     pub runtime: f64,
 }
 
+/// `v` to 12 significant digits. Records are compared by their JSON bytes on update, and
+/// serde_json (without `float_roundtrip`) parses a long float back to a neighbouring value,
+/// so a full-precision estimate could never be replaced ("changed concurrently"); numbers of
+/// at most 15 digits read back exactly. 12 digits are far below a pixel's precision.
+fn tidy(v: f64) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    format!("{v:.11e}").parse().unwrap_or(v)
+}
+
+fn tidy_matrix(h: Homography) -> Homography {
+    Homography(h.0.map(tidy))
+}
+
 /// Checks a matrix: finite entries, invertible.
 fn check_matrix(h: &Homography) -> Result<()> {
     if let Some(i) = h.0.iter().position(|v| !v.is_finite()) {
@@ -136,9 +151,9 @@ impl Registrations<'_> {
             id: RegistrationId(0),
             source_image: new.source_image,
             target_image: new.target_image,
-            transformation_matrix: new.transformation_matrix,
-            registration_error: new.registration_error,
-            runtime: new.runtime,
+            transformation_matrix: tidy_matrix(new.transformation_matrix),
+            registration_error: tidy(new.registration_error),
+            runtime: tidy(new.runtime),
             creator: Some(actor.user),
             time: self.0.now(),
         })
@@ -190,9 +205,9 @@ impl Registrations<'_> {
         let now = self.0.now();
         self.0.modify::<ImageRegistration>(id.0, |old| {
             let mut n = old.clone();
-            n.transformation_matrix = matrix.unwrap_or(n.transformation_matrix);
-            n.registration_error = registration_error.unwrap_or(n.registration_error);
-            n.runtime = runtime.unwrap_or(n.runtime);
+            n.transformation_matrix = matrix.map_or(n.transformation_matrix, tidy_matrix);
+            n.registration_error = registration_error.map_or(n.registration_error, tidy);
+            n.runtime = runtime.map_or(n.runtime, tidy);
             n.time = now;
             Ok((n, Vec::new()))
         })
@@ -205,6 +220,68 @@ impl Registrations<'_> {
         let mut tx = Tx::default();
         tx.remove(&r);
         tx.commit(self.0)
+    }
+
+    /// Checks that the actor may have `source` registered onto `target` automatically (EXACT's
+    /// `register_images`): both readable (`NotFound` otherwise: the source is the addressed
+    /// resource), of one team (`PermissionDenied` otherwise), the source's set editable. Call
+    /// before the (long) estimate; [`Registrations::store_estimate`] checks again when storing.
+    pub fn check_estimate(&self, actor: &Actor, source: ImageId, target: ImageId) -> Result<()> {
+        let (_, sset, _) = self.0.readable_image(actor, source)?;
+        let (_, tset, _) = self.0.readable_image(actor, target)?;
+        if source != target && sset.team != tset.team {
+            return Err(Error::denied(format!(
+                "{source} and {target} belong to different teams: images are only registered within one team"
+            )));
+        }
+        self.check_pair(actor, source, target)
+    }
+
+    /// Stores an automatic estimate: the pair's registration is created, or its matrix,
+    /// error and runtime replaced if the pair has one (`true` when created). With
+    /// `inverse`, the target → source registration is stored (or replaced) too. The matrix is
+    /// checked first (finite, invertible): a degenerate estimate stores nothing.
+    pub fn store_estimate(
+        &self,
+        actor: &Actor,
+        new: NewRegistration,
+        inverse: bool,
+    ) -> Result<(ImageRegistration, bool)> {
+        check_matrix(&new.transformation_matrix)?;
+        self.check_pair(actor, new.source_image, new.target_image)?;
+        if inverse {
+            self.check_pair(actor, new.target_image, new.source_image)?;
+        }
+        let existing = self.pair(new.source_image, new.target_image)?;
+        let (made, created) = match existing {
+            Some(e) => (
+                self.update(
+                    actor,
+                    e.id,
+                    Some(new.transformation_matrix),
+                    Some(new.registration_error),
+                    Some(new.runtime),
+                )?,
+                false,
+            ),
+            None => (self.create(actor, new)?, true),
+        };
+        if inverse {
+            self.create_inverse(actor, made.id)?;
+        }
+        Ok((made, created))
+    }
+
+    /// The registration of the ordered pair, if any.
+    fn pair(&self, source: ImageId, target: ImageId) -> Result<Option<ImageRegistration>> {
+        Ok(self
+            .0
+            .by_index::<ImageRegistration>(
+                Index::RegistrationPair,
+                &Key::new().u64(source.0).u64(target.0).build(),
+            )?
+            .into_iter()
+            .next())
     }
 
     /// The registration of the target onto the source (EXACT's

@@ -461,6 +461,12 @@ fn body_schema(o: &Op) -> Value {
                 "priority": int(), "collaboration_type": int(), "main_annotation_type": id()}),
             &["name", "team"],
         ),
+        "/api/v1/images/images/{id}/register_images/" => (
+            json!({"target_image": id(),
+                "thumbnail_size": {"type": "array", "items": {"type": "integer", "minimum": 128, "maximum": 4096}},
+                "create_inverse_registration": flag()}),
+            &["target_image"],
+        ),
         "/api/v1/images/images/" | "/api/v1/images/images/{id}/" => (
             json!({"name": text(), "image_set": id(), "width": id(), "height": id(),
                 "filename": text(), "mpp": {"type": "number"}, "objectivePower": {"type": "number"},

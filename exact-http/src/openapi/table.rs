@@ -200,6 +200,14 @@ pub(super) fn table() -> Vec<Op> {
         true,
         true,
     );
+    ops.push(op(
+        "post",
+        "/api/v1/images/images/{id}/register_images/",
+        "registration",
+        "Estimate and store the registration of this image onto target_image from their pixels (201 new, 202 recomputed; 400 when the slides cannot be registered, nothing stored)",
+        In::Object,
+        Out::Made,
+    ));
     const JPEG_PNG: &[&str] = &["image/jpeg", "image/png"];
     const XML: &[&str] = &["application/xml"];
     const PNG: &[&str] = &["image/png"];

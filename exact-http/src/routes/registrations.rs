@@ -1,8 +1,9 @@
 //! EXACT's image registrations at `/api/v1/images/registration/` (EXACT-Sync's
 //! `ImageRegistrationApi`): list / create / read / PATCH / DELETE, `convert_coodinates/`
 //! (EXACT's spelling; GET `?vector=` → 202 the vector on the target image) and
-//! `create_inverse_registration/` (→ 201). Automatic estimation (`images/<id>/register_images/`)
-//! is not implemented yet and says so.
+//! `create_inverse_registration/` (→ 201), and automatic estimation at
+//! `images/<id>/register_images/` (POST `target_image`, optional `thumbnail_size` and
+//! `create_inverse_registration`; → 201 created or 202 recomputed).
 
 use super::{Body, Req, json, with};
 use crate::AppState;
@@ -13,7 +14,8 @@ use axum::{Json, Router};
 use exact_core::catalog::NewRegistration;
 use exact_core::model::{Homography, ImageRegistration};
 use exact_core::{ImageId, RegistrationId, Vector};
-use serde_json::{Value, json};
+use exact_store::registration::RegisterOptions;
+use serde_json::Value;
 
 pub(super) fn routes() -> Router<AppState> {
     let base = "/api/v1/images/registration";
@@ -31,7 +33,10 @@ pub(super) fn routes() -> Router<AppState> {
             &format!("{base}/{{id}}/create_inverse_registration/"),
             get(inverse).post(inverse),
         )
-        .route("/api/v1/images/images/{id}/register_images/", post(not_yet))
+        .route(
+            "/api/v1/images/images/{id}/register_images/",
+            post(register_images),
+        )
 }
 
 fn render(r: &ImageRegistration) -> Value {
@@ -164,14 +169,59 @@ async fn inverse(r: Req, super::Id(id): super::Id) -> ApiResult<(StatusCode, Jso
     .await
 }
 
-/// Automatic estimation is not implemented yet: a 501 that says what to do instead.
-async fn not_yet(r: Req, super::Id(id): super::Id) -> ApiResult<(StatusCode, Json<Value>)> {
-    crate::blocking(move || {
-        r.exact.images().get(&r.actor, ImageId(id))?;
-        Ok((
-            StatusCode::NOT_IMPLEMENTED,
-            Json(json!({"detail": "automatic registration is not implemented by exact-rs yet: POST a transformation_matrix to /api/v1/images/registration/"})),
-        ))
-    })
-    .await
+/// EXACT's `register_images`: estimates the registration of image `id` onto `target_image`
+/// from their pixels and stores it (201 new, 202 recomputed). EXACT's feature-matching knobs
+/// (`maxFeatures`, `flann`, `ratio` …) are accepted and ignored: the estimate is exact-rs's
+/// own (tissue masks, rotation/flip search, patch refinement).
+async fn register_images(
+    r: Req,
+    super::Id(id): super::Id,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let b = body.object()?;
+    let target = ImageId(b.req_u64("target_image")?);
+    let mut opts = RegisterOptions::default();
+    match b.raw("thumbnail_size") {
+        None | Some(Value::Null) => {}
+        Some(v) => {
+            let side = match v {
+                Value::Array(a) => a.iter().filter_map(Value::as_u64).max(),
+                Value::Number(n) => n.as_u64(),
+                Value::String(s) => s
+                    .split(|c: char| !c.is_ascii_digit())
+                    .filter_map(|p| p.parse::<u64>().ok())
+                    .max(),
+                _ => None,
+            };
+            let side = side.filter(|s| (128..=4096).contains(s)).ok_or_else(|| {
+                ApiError::bad(
+                    "thumbnail_size",
+                    format!("{v} is not a size from 128 to 4096 pixels (e.g. [1024, 1024])"),
+                )
+            })?;
+            opts.thumbnail_size = side as u32;
+        }
+    }
+    let inverse = match b.raw("create_inverse_registration") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(v)) => *v,
+        Some(Value::String(s)) => matches!(s.to_ascii_lowercase().as_str(), "true" | "1" | "on"),
+        Some(Value::Number(n)) => n.as_u64() == Some(1),
+        Some(v) => {
+            return Err(ApiError::bad(
+                "create_inverse_registration",
+                format!("{v} is not a boolean"),
+            ));
+        }
+    };
+    let done = r
+        .exact
+        .register_images(&r.actor, ImageId(id), target, opts, inverse)
+        .await?;
+    let status = if done.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, Json(render(&done.registration))))
 }
