@@ -14,6 +14,8 @@ mod bulk_and_filters;
 mod legacy;
 mod outage;
 mod parity;
+mod parity_legacy;
+mod parity_messages;
 mod planes;
 mod service;
 mod set_jobs;
