@@ -191,10 +191,15 @@ pub enum Index {
     MessageReadByUser = 42,
     /// Registrations: key = (source image id, target image id), unique.
     RegistrationPair = 43,
-    /// Every filed annotation in id order per image: key = image id | annotation id, id = 0,
-    /// value = its encoding (a copy of its grid entry's), so a listing by id reads its page
-    /// directly (see `catalog::byid`); the empty key marks it built for every image.
-    AnnotationById = 44,
+    /// Retired: one copy per annotation (key = image id | annotation id), which made every
+    /// bulk write twice as many entries; replaced by [`Index::AnnotationById`]'s blocks and
+    /// emptied when they are built.
+    RetiredAnnotationCopies = 44,
+    /// Every filed annotation in id order per image, in blocks of 256 ids: key = image id |
+    /// block, id = 0, value = the block's encodings (copies of their grid entries') in the
+    /// page format, so a listing by id reads its page from a few blocks (see
+    /// `catalog::byid`); the empty key marks them built for every image.
+    AnnotationById = 45,
     /// Import jobs by set: key = image set id.
     ImportJobBySet = 46,
 }
@@ -247,6 +252,7 @@ impl Index {
         Index::RegistrationPair,
         Index::ImportJobBySet,
         Index::AnnotationById,
+        Index::RetiredAnnotationCopies,
     ];
 
     /// The record kind whose ids this index's entries point at; `None` for the indexes whose
@@ -287,6 +293,7 @@ impl Index {
             | Index::Trash
             | Index::AnnotationCounts
             | Index::AnnotationById
+            | Index::RetiredAnnotationCopies
             | Index::PluginJobTiles => return None,
         })
     }

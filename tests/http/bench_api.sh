@@ -12,8 +12,12 @@ cd "$(dirname "$0")/../.."
 n1="${BENCH_N1:-1000000}"
 n2="${BENCH_N2:-100000}"
 write_seconds="${BENCH_WRITE_SECONDS:-60}"
-cargo build --release -p exact-http --bin exact --quiet
-bin="${CARGO_TARGET_DIR:-target}/release/exact"
+# EXACT_BIN: a binary to measure instead of this checkout's release build (e.g. the
+# previous commit's, to put before and after side by side).
+if [ -z "${EXACT_BIN:-}" ]; then
+    cargo build --release -p exact-http --bin exact --quiet
+fi
+bin="${EXACT_BIN:-${CARGO_TARGET_DIR:-target}/release/exact}"
 data="$(mktemp -d)"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 base="http://127.0.0.1:$port"

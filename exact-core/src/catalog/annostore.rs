@@ -164,6 +164,10 @@ impl Catalog {
             counts::tally(&mut tallies, a, 1);
         }
         let deltas = seeded(tallies, anns.iter().map(|a| (a.image.0, a.id.0)));
+        let mut copies = byid::Copies::default();
+        for f in by_cell.values().flatten() {
+            copies.set(f.image, f.id, Some(&f.data));
+        }
         for attempt in 0..RETRIES {
             let mut batch = Batch::default();
             batch.entries.extend(extra.iter().cloned());
@@ -185,8 +189,8 @@ impl Catalog {
             let mut blocks: BTreeMap<u64, Vec<&Filed>> = BTreeMap::new();
             for f in by_cell.values().flatten() {
                 blocks.entry(pages::block_of(f.id)).or_default().push(f);
-                byid::stage(&mut batch, f.image, f.id, Some(&f.data));
             }
+            self.stage_copies(&mut batch, &copies)?;
             let keys: Vec<u64> = blocks.keys().copied().collect();
             let mut olds = self.locator_blocks(&keys)?;
             for (block, items) in blocks {
@@ -366,6 +370,25 @@ impl Catalog {
             .collect())
     }
 
+    /// The grid's encodings of `ids` (`None`: not filed), for the id-ordered copies too large
+    /// to copy (see [`super::byid`]).
+    pub(super) fn grid_encodings(&self, ids: &[AnnotationId]) -> Result<Vec<Option<Vec<u8>>>> {
+        let what = self.store.location();
+        let mut out = Vec::with_capacity(ids.len());
+        for (id, loc) in ids.iter().zip(self.locate_many(ids)?) {
+            let data = match loc {
+                None => None,
+                Some(loc) => pages::entries_lossy(&loc.page, what)
+                    .0
+                    .into_iter()
+                    .find(|e| e.id == id.0)
+                    .map(|e| e.data.to_vec()),
+            };
+            out.push(data);
+        }
+        Ok(out)
+    }
+
     /// Where each of `ids` is (in order), reading each locator block and each cell's pages
     /// once: a bulk write of n annotations sharing a page would otherwise decode that page n
     /// times (quadratic in the page's fill). An id missing from the cell its locator names
@@ -478,6 +501,8 @@ impl Catalog {
             let mut rewrites: BTreeMap<u64, Rewrite> = BTreeMap::new();
             let mut arrivals: BTreeMap<Vec<u8>, Vec<Filed>> = BTreeMap::new();
             let mut moves: BTreeMap<u64, Vec<Move>> = BTreeMap::new();
+            // The id-ordered copies to change: (image, id, new encoding or none).
+            let mut copied: Vec<(u64, u64, Option<Vec<u8>>)> = Vec::with_capacity(ids.len());
             for (&id, loc) in ids.iter().zip(self.locate_many(ids)?) {
                 let loc = loc.ok_or_else(|| Error::not_found(id))?;
                 let (new, extra) = change(&loc.annotation)?;
@@ -488,10 +513,10 @@ impl Catalog {
                 }
                 let filed = Filed::of(&new);
                 if remove || new.image != loc.annotation.image {
-                    byid::stage(&mut batch, loc.annotation.image.0, id.0, None);
+                    copied.push((loc.annotation.image.0, id.0, None));
                 }
                 if !remove {
-                    byid::stage(&mut batch, filed.image, id.0, Some(&filed.data));
+                    copied.push((filed.image, id.0, Some(filed.data.clone())));
                 }
                 let rw = rewrites.entry(loc.page_id).or_insert_with(|| Rewrite {
                     cell: loc.cell.clone(),
@@ -556,6 +581,11 @@ impl Catalog {
                 let old = olds.remove(&block).flatten();
                 self.relocate(&mut batch, block, old, m.into_iter())?;
             }
+            let mut copies = byid::Copies::default();
+            for (image, id, data) in &copied {
+                copies.set(*image, *id, data.as_deref());
+            }
+            self.stage_copies(&mut batch, &copies)?;
             let deltas = seeded(tallies, news.iter().map(|a| (a.image.0, a.id.0)));
             match self.commit_annotations(batch, &deltas, attempt) {
                 Err(e) if e.kind() == ErrorKind::Conflict => {

@@ -1,53 +1,101 @@
-//! Annotations in id order per image ([`Index::AnnotationById`]): a copy of every grid entry's
-//! encoding under key = image id | annotation id, written in the same atomic batch as the grid
-//! page it copies ([`Catalog::commit_annotations`]'s callers stage it). A listing by id (EXACT's
-//! `?image=&limit=1000`, EXACT-Sync's paging) reads its window straight from here instead of
-//! visiting every page of the image: the cost follows the page, not the image.
+//! Annotations in id order per image ([`Index::AnnotationById`]): every grid entry's encoding
+//! copied into id blocks, key = image id | block ([`pages::block_of`]: 256 ids, as the locator
+//! groups them), value = the block's annotations in id order in the page format. The copies
+//! are written in the same atomic batch as the grid pages they copy ([`Catalog::stage_copies`],
+//! under a precondition on each block it rewrites). A listing by id (EXACT's
+//! `?image=&limit=1000`, EXACT-Sync's paging) reads its window from a few blocks instead of
+//! visiting every page of the image: the cost follows the page, not the image. A bulk write
+//! of 10,000 annotations rewrites about 40 blocks, not 10,000 entries.
+//!
+//! An encoding over [`INLINE_MAX`] bytes (a polygon of thousands of vertices) is not copied:
+//! its block holds the id with empty data, and a listing looks it up in the grid. That bounds a
+//! block, and so what a single edit rewrites, to 256 × [`INLINE_MAX`].
 //!
 //! The grid stays the one source of truth. A store written before this index existed lacks it:
 //! [`Catalog::build_by_id`] (run when the handle opens a store without the [`READY`] marker, and
-//! by `fsck --repair`) copies each image's pages. A build reads an image's entries here first,
-//! then its pages, and commits its fixes on two preconditions: every fixed entry is as it read
+//! by `fsck --repair`) copies each image's pages. A build reads an image's blocks first, then
+//! its pages, and commits its fixes on two preconditions: every block it fixes is as it read
 //! it, and every page it read is unchanged (rewritten with the same bytes). Any annotation
-//! write committed meanwhile changes a page or an entry, so the build fails and is redone,
+//! write committed meanwhile changes a page or a block, so the build fails and is redone,
 //! never clobbering a newer copy. Until the marker is written listings walk the grid.
 
 use super::fsck::FsckReport;
 use super::{Catalog, RETRIES};
 use crate::codec;
 use crate::grid;
+use crate::ids::AnnotationId;
 use crate::keys::{Key, prefix_end};
 use crate::model::Annotation;
-use crate::pages;
+use crate::pages::{self, PageEntry};
 use crate::store::{Batch, EntryWrite, Expect, Index, IndexEntry};
 use crate::{Error, ErrorKind, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 
-/// Key of the marker saying every image's copies are built (no image key is empty).
+/// Key of the marker saying every image's copies are built (no block key is empty).
 const READY: &[u8] = &[];
 
-/// The key of annotation `id` of `image`.
-pub(crate) fn key(image: u64, id: u64) -> Vec<u8> {
-    Key::new().u64(image).u64(id).build()
+/// The largest encoding copied into a block; a larger one is looked up in the grid.
+pub(crate) const INLINE_MAX: usize = 4096;
+
+/// The key of block `block` of `image`.
+pub(crate) fn key(image: u64, block: u64) -> Vec<u8> {
+    Key::new().u64(image).u64(block).build()
 }
 
-/// The annotation id a key names (`None`: not a key of this index).
-fn id_of(key: &[u8]) -> Option<u64> {
+/// The block a key names (`None`: not a block key).
+fn block_of_key(key: &[u8]) -> Option<u64> {
     key.get(8..16)
         .and_then(|b| <[u8; 8]>::try_from(b).ok())
         .map(u64::from_be_bytes)
 }
 
-/// Queues filing (`Some`) or forgetting (`None`) the copy of annotation `id` of `image`.
-pub(crate) fn stage(batch: &mut Batch, image: u64, id: u64, data: Option<&[u8]>) {
-    batch.entries.push(EntryWrite {
-        index: Index::AnnotationById,
-        key: key(image, id),
-        id: 0,
-        value: data.map(<[u8]>::to_vec),
-        expect: Expect::Anything,
-    });
+/// A block's changes: per annotation id, its new encoding (`None`: it leaves the image).
+type Changes<'a> = BTreeMap<u64, Option<&'a [u8]>>;
+
+/// The copies a batch changes, per (image, block).
+#[derive(Default)]
+pub(crate) struct Copies<'a> {
+    blocks: BTreeMap<(u64, u64), Changes<'a>>,
+}
+
+impl<'a> Copies<'a> {
+    /// Files (`Some`) or forgets (`None`) the copy of annotation `id` of `image`.
+    pub(crate) fn set(&mut self, image: u64, id: u64, data: Option<&'a [u8]>) {
+        self.blocks
+            .entry((image, pages::block_of(id)))
+            .or_default()
+            .insert(id, data);
+    }
+}
+
+/// A block's new bytes: `old`'s entries with `changes` applied, in id order; empty when no
+/// entry is left. A damaged `old` keeps the entries before the damage (fsck restores the rest
+/// from the grid).
+fn merge(old: &[u8], changes: &Changes<'_>, what: &str) -> Vec<u8> {
+    let (entries, _) = pages::entries_lossy(old, what);
+    let mut all: BTreeMap<u64, &[u8]> = entries.into_iter().map(|e| (e.id, e.data)).collect();
+    for (&id, data) in changes {
+        match data {
+            Some(d) => all.insert(id, d),
+            None => all.remove(&id),
+        };
+    }
+    encode(&all)
+}
+
+/// A block's bytes from its entries (empty data: look it up in the grid).
+fn encode(entries: &BTreeMap<u64, &[u8]>) -> Vec<u8> {
+    let mut block = Vec::new();
+    for (&id, data) in entries {
+        let data = if data.len() <= INLINE_MAX {
+            data
+        } else {
+            &[][..]
+        };
+        pages::push_entry(&mut block, id, None, data);
+    }
+    block
 }
 
 /// A window of an image's annotations in id order (see [`Catalog::by_id_window`]).
@@ -57,6 +105,43 @@ pub(crate) struct Window {
 }
 
 impl Catalog {
+    /// Queues the blocks `copies` changes into `batch`, each under a precondition on the bytes
+    /// read here (one round trip for all of them), so a concurrent writer's block makes the
+    /// batch conflict and be redone.
+    pub(crate) fn stage_copies(&self, batch: &mut Batch, copies: &Copies<'_>) -> Result<()> {
+        if copies.blocks.is_empty() {
+            return Ok(());
+        }
+        let what = self.store.location();
+        let ranges: Vec<(Vec<u8>, Vec<u8>)> = copies
+            .blocks
+            .keys()
+            .map(|&(image, block)| {
+                let k = key(image, block);
+                let end = prefix_end(&k);
+                (k, end)
+            })
+            .collect();
+        let found = self
+            .store
+            .index_range_many(Index::AnnotationById, &ranges, 1)?;
+        for ((range, changes), old) in ranges.into_iter().zip(copies.blocks.values()).zip(found) {
+            let old = old.into_iter().next().filter(|e| e.key == range.0);
+            let value = merge(old.as_ref().map_or(&[][..], |e| &e.value), changes, what);
+            if value.is_empty() && old.is_none() {
+                continue;
+            }
+            batch.entries.push(EntryWrite {
+                index: Index::AnnotationById,
+                key: range.0,
+                id: 0,
+                value: (!value.is_empty()).then_some(value),
+                expect: old.map_or(Expect::Absent, |e| Expect::Exactly(e.value)),
+            });
+        }
+        Ok(())
+    }
+
     /// Whether the copies can be trusted (built for every image), cached once true.
     pub(crate) fn by_id_ready(&self) -> Result<bool> {
         if self.byid_built.load(Ordering::Relaxed) {
@@ -77,8 +162,8 @@ impl Catalog {
 
     /// Of `image`'s annotations with ids above `after` that pass `keep`, in id order, those
     /// after the first `skip`, at most `take`. `None` when a stored copy does not decode (the
-    /// caller then walks the grid, which reports and skips it). Reads in chunks sized to the
-    /// window, so a page of 1,000 reads about 1,000 entries whatever the image holds.
+    /// caller then walks the grid, which reports and skips it). Reads blocks in chunks sized
+    /// to the window, so a page of 1,000 reads a few blocks whatever the image holds.
     pub(crate) fn by_id_window(
         &self,
         image: u64,
@@ -89,8 +174,10 @@ impl Catalog {
     ) -> Result<Option<Window>> {
         let what = self.store.location();
         let end = prefix_end(&Key::new().u64(image).build());
-        let mut start = key(image, after.saturating_add(1));
-        let chunk = (skip.saturating_add(take)).clamp(64, 4096);
+        let first = after.saturating_add(1);
+        let mut start = key(image, pages::block_of(first));
+        // Blocks per read: a full block holds 256, and a window rarely spans more than a few.
+        let chunk = ((skip.saturating_add(take)) / 256 + 2).min(64);
         let mut items = Vec::with_capacity(take.min(4096));
         while items.len() < take {
             let got = self
@@ -98,38 +185,64 @@ impl Catalog {
                 .index_range(Index::AnnotationById, &start, &end, chunk)?;
             let done = got.len() < chunk;
             let mut last = None;
-            for e in &got {
-                let Some(id) = id_of(&e.key) else {
+            for block in &got {
+                let Some(number) = block_of_key(&block.key) else {
                     return Ok(None);
                 };
-                last = Some(id);
-                let Some(h) = codec::peek_annotation(&e.value) else {
+                last = Some(number);
+                let Ok(entries) = pages::entries(&block.value, what) else {
                     return Ok(None);
                 };
-                if !keep(&h) {
-                    continue;
+                let entries: Vec<PageEntry<'_>> =
+                    entries.into_iter().filter(|e| e.id >= first).collect();
+                // Encodings too large to copy, fetched from the grid in one lookup.
+                let big: Vec<AnnotationId> = entries
+                    .iter()
+                    .filter(|e| e.data.is_empty())
+                    .map(|e| AnnotationId(e.id))
+                    .collect();
+                let mut fetched: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+                if !big.is_empty() {
+                    for (id, data) in big.iter().zip(self.grid_encodings(&big)?) {
+                        match data {
+                            Some(d) => fetched.insert(id.0, d),
+                            None => return Ok(None),
+                        };
+                    }
                 }
-                if skip > 0 {
-                    skip -= 1;
-                    continue;
-                }
-                match codec::decode_annotation(id, &e.value, what) {
-                    Ok(a) => items.push(a),
-                    Err(_) => return Ok(None),
+                for e in entries {
+                    let data = fetched.get(&e.id).map_or(e.data, Vec::as_slice);
+                    let Some(h) = codec::peek_annotation(data) else {
+                        return Ok(None);
+                    };
+                    if !keep(&h) {
+                        continue;
+                    }
+                    if skip > 0 {
+                        skip -= 1;
+                        continue;
+                    }
+                    match codec::decode_annotation(e.id, data, what) {
+                        Ok(a) => items.push(a),
+                        Err(_) => return Ok(None),
+                    }
+                    if items.len() >= take {
+                        break;
+                    }
                 }
                 if items.len() >= take {
                     break;
                 }
             }
             match last {
-                Some(id) if !done && id < u64::MAX => start = key(image, id + 1),
+                Some(n) if !done && n < u64::MAX => start = key(image, n + 1),
                 _ => break,
             }
         }
         Ok(Some(Window { items }))
     }
 
-    /// Compares `image`'s copies with its pages and, with `repair`, makes them equal (see the
+    /// Compares `image`'s blocks with its pages and, with `repair`, makes them equal (see the
     /// module docs for why a concurrent write cannot be clobbered). Returns how many copies
     /// were missing, stale or extra.
     fn rebuild_by_id_image(&self, image: u64, repair: bool) -> Result<usize> {
@@ -137,59 +250,48 @@ impl Catalog {
         let image_key = Key::new().u64(image).build();
         let image_end = prefix_end(&image_key);
         for _ in 0..RETRIES {
-            // Copies first, pages second: an insert committed between the two reads shows in
-            // the pages only, and its copy's `Absent` precondition then fails.
+            // Blocks first, pages second: an insert committed between the two reads shows in
+            // the pages only, and the block's precondition then fails.
             let stored: BTreeMap<u64, Vec<u8>> = self
                 .store
                 .index_range(Index::AnnotationById, &image_key, &image_end, usize::MAX)?
                 .into_iter()
-                .filter_map(|e| id_of(&e.key).map(|id| (id, e.value)))
+                .filter_map(|e| block_of_key(&e.key).map(|b| (b, e.value)))
                 .collect();
             let (start, end) = grid::image_range(image);
             let pages: Vec<IndexEntry> =
                 self.store
                     .index_range(Index::AnnotationGrid, &start, &end, usize::MAX)?;
-            let mut wanted: BTreeMap<u64, &[u8]> = BTreeMap::new();
+            let mut wanted: BTreeMap<u64, BTreeMap<u64, &[u8]>> = BTreeMap::new();
             for page in &pages {
                 pages::visit_lossy(&page.value, what, |e| {
                     if codec::peek_annotation(e.data).is_some() {
-                        wanted.insert(e.id, e.data);
+                        wanted
+                            .entry(pages::block_of(e.id))
+                            .or_default()
+                            .insert(e.id, e.data);
                     }
                 });
             }
             let mut batch = Batch::default();
-            for (id, old) in &stored {
-                match wanted.get(id) {
-                    Some(data) if *data == old.as_slice() => {}
-                    Some(data) => batch.entries.push(EntryWrite {
-                        index: Index::AnnotationById,
-                        key: key(image, *id),
-                        id: 0,
-                        value: Some(data.to_vec()),
-                        expect: Expect::Exactly(old.clone()),
-                    }),
-                    None => batch.entries.push(EntryWrite {
-                        index: Index::AnnotationById,
-                        key: key(image, *id),
-                        id: 0,
-                        value: None,
-                        expect: Expect::Exactly(old.clone()),
-                    }),
+            let mut differences = 0;
+            let blocks: BTreeSet<u64> = stored.keys().chain(wanted.keys()).copied().collect();
+            for block in blocks {
+                let want = wanted.get(&block).map(encode).unwrap_or_default();
+                let old = stored.get(&block);
+                if old.map_or(want.is_empty(), |o| *o == want) {
+                    continue;
                 }
+                differences += count_differences(old.map_or(&[][..], Vec::as_slice), &want, what);
+                batch.entries.push(EntryWrite {
+                    index: Index::AnnotationById,
+                    key: key(image, block),
+                    id: 0,
+                    value: (!want.is_empty()).then_some(want),
+                    expect: old.map_or(Expect::Absent, |o| Expect::Exactly(o.clone())),
+                });
             }
-            for (id, data) in &wanted {
-                if !stored.contains_key(id) {
-                    batch.entries.push(EntryWrite {
-                        index: Index::AnnotationById,
-                        key: key(image, *id),
-                        id: 0,
-                        value: Some(data.to_vec()),
-                        expect: Expect::Absent,
-                    });
-                }
-            }
-            let differences = batch.entries.len();
-            if !repair || differences == 0 {
+            if !repair || batch.entries.is_empty() {
                 return Ok(differences);
             }
             for page in &pages {
@@ -216,7 +318,9 @@ impl Catalog {
     fn by_id_images(&self) -> Result<BTreeSet<u64>> {
         let mut images = BTreeSet::new();
         for index in [Index::AnnotationGrid, Index::AnnotationById] {
-            let mut next: Vec<u8> = vec![0];
+            // From image 1 (ids start there): past the marker, which a key-value store files
+            // as its empty key then its id's eight zero bytes.
+            let mut next: Vec<u8> = Key::new().u64(1).build();
             // One entry per image: after each, jump past the image's keys.
             loop {
                 let found = self.store.index_range(index, &next, &[0xFF; 9], 1)?;
@@ -249,6 +353,7 @@ impl Catalog {
         if self.by_id_ready()? {
             return Ok(0);
         }
+        self.drop_retired_copies()?;
         let images = self.by_id_images()?;
         for &image in &images {
             self.rebuild_by_id_image(image, true)?;
@@ -265,6 +370,33 @@ impl Catalog {
         })?;
         self.byid_built.store(true, Ordering::Relaxed);
         Ok(images.len())
+    }
+
+    /// Deletes the one-entry-per-annotation copies an earlier version kept
+    /// ([`Index::RetiredAnnotationCopies`]), a chunk at a time.
+    fn drop_retired_copies(&self) -> Result<()> {
+        loop {
+            let found =
+                self.store
+                    .index_range(Index::RetiredAnnotationCopies, &[], &[0xFF; 17], 4096)?;
+            if found.is_empty() {
+                return Ok(());
+            }
+            let entries = found
+                .into_iter()
+                .map(|e| EntryWrite {
+                    index: Index::RetiredAnnotationCopies,
+                    key: e.key,
+                    id: e.id,
+                    value: None,
+                    expect: Expect::Anything,
+                })
+                .collect();
+            self.store.commit(Batch {
+                writes: Vec::new(),
+                entries,
+            })?;
+        }
     }
 
     /// `fsck`: every image's id-ordered copies equal its pages' entries; `repair` rewrites
@@ -295,4 +427,22 @@ impl Catalog {
         }
         Ok(())
     }
+}
+
+/// How many annotations differ between two blocks' bytes (missing, stale or extra); a
+/// damaged block counts its undecodable rest as one.
+fn count_differences(old: &[u8], new: &[u8], what: &str) -> usize {
+    let (olds, damage) = pages::entries_lossy(old, what);
+    let olds: BTreeMap<u64, &[u8]> = olds.into_iter().map(|e| (e.id, e.data)).collect();
+    let news: BTreeMap<u64, &[u8]> = pages::entries_lossy(new, what)
+        .0
+        .into_iter()
+        .map(|e| (e.id, e.data))
+        .collect();
+    let ids: BTreeSet<u64> = olds.keys().chain(news.keys()).copied().collect();
+    let differ = ids
+        .into_iter()
+        .filter(|id| olds.get(id) != news.get(id))
+        .count();
+    differ + usize::from(damage.is_some())
 }

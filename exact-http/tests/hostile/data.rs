@@ -144,7 +144,19 @@ async fn one_damaged_annotation_does_not_break_the_image() {
     let copy_key: Vec<u8> = image
         .to_be_bytes()
         .into_iter()
-        .chain(ids[1].to_be_bytes())
+        .chain(exact_core::pages::block_of(ids[1]).to_be_bytes())
+        .collect();
+    let block = store
+        .index_range(Index::AnnotationById, &copy_key, &prefix_end(&copy_key), 1)
+        .unwrap()
+        .remove(0);
+    let copies = exact_core::pages::entries(&block.value, "t").unwrap();
+    let damaged: Vec<_> = copies
+        .iter()
+        .map(|e| exact_core::pages::PageEntry {
+            data: if e.id == ids[1] { &garbage[..] } else { e.data },
+            ..*e
+        })
         .collect();
     store
         .commit(exact_core::store::Batch {
@@ -153,8 +165,8 @@ async fn one_damaged_annotation_does_not_break_the_image() {
                 index: Index::AnnotationById,
                 key: copy_key,
                 id: 0,
-                value: Some(garbage.to_vec()),
-                expect: exact_core::store::Expect::Anything,
+                value: Some(exact_core::pages::build(&damaged)),
+                expect: exact_core::store::Expect::Exactly(block.value),
             }],
         })
         .unwrap();

@@ -7,10 +7,14 @@
 use crate::common::{Backend, World};
 use exact_core::catalog::{AnnotationList, AnnotationPatch, AnnotationQuery, NewAnnotation};
 use exact_core::model::Annotation;
+use exact_core::pages;
 use exact_core::store::{Batch, EntryWrite, Expect, Index};
+use exact_core::vector::Point;
 use exact_core::{Catalog, ImageId, Vector, VectorType};
+use std::collections::BTreeMap;
 
-fn copies(w: &World) -> Vec<(Vec<u8>, Vec<u8>)> {
+/// The stored blocks (and the marker), raw.
+fn blocks(w: &World) -> Vec<(Vec<u8>, Vec<u8>)> {
     w.store()
         .index_range(Index::AnnotationById, &[], &[0xFF; 17], usize::MAX)
         .unwrap()
@@ -19,12 +23,32 @@ fn copies(w: &World) -> Vec<(Vec<u8>, Vec<u8>)> {
         .collect()
 }
 
+/// The copies the blocks hold: (image, annotation id) → encoding.
+fn copies(w: &World) -> BTreeMap<(u64, u64), Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for (k, v) in blocks(w) {
+        if k.is_empty() {
+            continue;
+        }
+        let image = u64::from_be_bytes(k[..8].try_into().unwrap());
+        for e in pages::entries(&v, "test").unwrap() {
+            out.insert((image, e.id), e.data.to_vec());
+        }
+    }
+    out
+}
+
+fn marked(w: &World) -> bool {
+    blocks(w).iter().any(|(k, _)| k.is_empty())
+}
+
+/// The key of the block holding annotation `id` of `image`.
 fn key(image: ImageId, id: u64) -> Vec<u8> {
     image
         .0
         .to_be_bytes()
         .into_iter()
-        .chain(id.to_be_bytes())
+        .chain(pages::block_of(id).to_be_bytes())
         .collect()
 }
 
@@ -77,8 +101,25 @@ fn follow_every_write(b: Backend) {
             NewAnnotation::new(boxt, img, vector)
         })
         .collect();
+    let mut news = news;
+    // A polygon too large to copy: its block names it and the listing reads it from the grid.
+    let ring: Vec<Point> = (0..600)
+        .map(|i| {
+            let t = f64::from(i) * std::f64::consts::TAU / 600.0;
+            Point::new(50_000.0 + 900.0 * t.cos(), 50_000.0 + 900.0 * t.sin())
+        })
+        .collect();
+    news.push(NewAnnotation::new(
+        w.ty(VectorType::Polygon).id,
+        img,
+        Some(Vector::new(ring)),
+    ));
     let made = w.c.annotations().create_many(&admin, news).unwrap();
-    assert_eq!(copies(&w).len(), 40 + 1, "a copy each and the marker");
+    let big = made.last().unwrap().id.0;
+    assert!(copies(&w)[&(img.0, big)].is_empty(), "named, not copied");
+    assert_eq!(copies(&w).len(), 41, "a copy each");
+    assert!(marked(&w), "and the marker");
+    assert!(blocks(&w).len() <= 3, "in blocks, not an entry each");
     pages_match(&w, "bulk create");
     // Moved to another cell, and relabelled.
     let moved = AnnotationPatch {
@@ -102,7 +143,7 @@ fn follow_every_write(b: Backend) {
         .trash_many(&admin, &[made[0].id, made[8].id])
         .unwrap();
     assert!(
-        !copies(&w).iter().any(|(k, _)| *k == key(img, made[0].id.0)),
+        !copies(&w).contains_key(&(img.0, made[0].id.0)),
         "a trashed annotation's copy is gone"
     );
     pages_match(&w, "trash");
@@ -126,18 +167,28 @@ fn fsck_repairs_and_open_builds(b: Backend) {
         })
         .collect();
     let made = w.c.annotations().create_many(&admin, news).unwrap();
+    // One copy missing, one stale (another's bytes), one extra (an id the grid lacks, in a
+    // block of its own).
     let held = copies(&w);
-    // One copy missing, one stale (another's bytes), one extra (an id the grid lacks).
-    let (k1, v1) = held
-        .iter()
-        .find(|(k, _)| *k == key(img, made[1].id.0))
+    let (a, b, c3) = (made[1].id.0, made[2].id.0, made[3].id.0);
+    let block_key = key(img, a);
+    let old = blocks(&w)
+        .into_iter()
+        .find(|(k, _)| *k == block_key)
         .unwrap()
-        .clone();
-    let (_, v2) = held
-        .iter()
-        .find(|(k, _)| *k == key(img, made[2].id.0))
-        .unwrap()
-        .clone();
+        .1;
+    let mut damaged = Vec::new();
+    for e in pages::entries(&old, "test").unwrap() {
+        match e.id {
+            id if id == a => {}
+            id if id == c3 => pages::push_entry(&mut damaged, id, None, &held[&(img.0, b)]),
+            id => pages::push_entry(&mut damaged, id, None, e.data),
+        }
+    }
+    assert_eq!(key(img, b), block_key, "the test's ids share a block");
+    assert_eq!(key(img, c3), block_key, "the test's ids share a block");
+    let mut extra = Vec::new();
+    pages::push_entry(&mut extra, 999_999, None, &held[&(img.0, a)]);
     let entry = |key: Vec<u8>, value: Option<Vec<u8>>| EntryWrite {
         index: Index::AnnotationById,
         key,
@@ -149,9 +200,8 @@ fn fsck_repairs_and_open_builds(b: Backend) {
         .commit(Batch {
             writes: Vec::new(),
             entries: vec![
-                entry(k1, None),
-                entry(key(img, made[3].id.0), Some(v2.clone())),
-                entry(key(img, 999_999), Some(v1)),
+                entry(block_key, Some(damaged)),
+                entry(key(img, 999_999), Some(extra)),
             ],
         })
         .unwrap();
@@ -167,7 +217,7 @@ fn fsck_repairs_and_open_builds(b: Backend) {
     pages_match(&w, "repaired");
 
     // As a store written before the copies existed: none at all, no marker.
-    let all: Vec<EntryWrite> = copies(&w)
+    let all: Vec<EntryWrite> = blocks(&w)
         .into_iter()
         .map(|(k, v)| EntryWrite {
             expect: Expect::Exactly(v),
@@ -178,6 +228,16 @@ fn fsck_repairs_and_open_builds(b: Backend) {
         .commit(Batch {
             writes: Vec::new(),
             entries: all,
+        })
+        .unwrap();
+    // And with the one-entry-per-annotation copies an earlier version kept.
+    w.store()
+        .commit(Batch {
+            writes: Vec::new(),
+            entries: vec![EntryWrite {
+                index: Index::RetiredAnnotationCopies,
+                ..entry(img.0.to_be_bytes().repeat(2), Some(vec![7; 40]))
+            }],
         })
         .unwrap();
     let c = Catalog::new(w.store().clone());
@@ -200,7 +260,13 @@ fn fsck_repairs_and_open_builds(b: Backend) {
         .unwrap();
     assert!(c.build_by_id().unwrap() >= 1, "the image copied");
     assert_eq!(c.build_by_id().unwrap(), 0, "built once");
-    assert_eq!(copies(&w).len(), 21 + 1);
+    assert_eq!(copies(&w).len(), 21);
+    assert!(marked(&w));
+    let retired = w
+        .store()
+        .index_range(Index::RetiredAnnotationCopies, &[], &[0xFF; 17], 10)
+        .unwrap();
+    assert!(retired.is_empty(), "the retired copies are dropped");
     assert_eq!(c.annotations().list(&admin, &list).unwrap().items, {
         let mut w5 = walked.items.clone();
         w5.truncate(5);
