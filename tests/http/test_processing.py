@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import requests
 from conftest import CMU, PASSWORD, REPO, Server, exact_bin, free_port, wait_for
 
 sys.path.insert(0, str(REPO / "examples"))
@@ -174,8 +175,90 @@ def test_exact_sync_processing_calls(srv, world, tmp_path):
                    json={"pluginresultentry": entry.id, "vector": "{not json"})
     assert bad.status_code == 400 and "vector" in bad.text, bad.text
     assert len(api.list_plugin_result_annotations().results) == 1
-    gone = srv.delete(f"/api/v1/processing/pluginresults/{result.id}/")
-    assert gone.status_code == 405 and "kept" in gone.json()["detail"], gone.text
+
+
+def test_exact_sync_deletes_cascade_into_a_restorable_trash(srv, world, tmp_path):
+    """EXACT-Sync's destroy_* calls: EXACT's cascade (plugin > jobs, results > entries >
+    result annotations, bitmaps), every delete restorable as it was, with its ids and files."""
+    api = sync_api(srv)
+    img = world["image"]["id"]
+    base = "/api/v1/processing"
+    icon = tmp_path / "icon.png"
+    icon.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\1" * 32)
+    plugin = api.create_plugin(name="Deletable", author="lab", package="del", contact="a@b.org",
+                               abouturl="https://example.org", icon=str(icon),
+                               products=[world["product"]])
+    job = api.create_plugin_job(body=PluginJob(plugin=plugin.id, image=img))
+    result = api.create_plugin_result(body=PluginResult(image=img, job=job.id, plugin=plugin.id,
+                                                        entries=[]))
+    entry = api.create_plugin_result_entry(body=PluginResultEntry(
+        pluginresult=result.id, name="cells", annotation_results=[], bitmap_results=[]))
+    anns = [api.create_plugin_result_annotation(body=PluginResultAnnotation(
+        pluginresultentry=entry.id, image=img, annotation_type=world["tissue"],
+        vector={"x1": 10 * i, "y1": 10, "x2": 10 * i + 5, "y2": 15}, score=0.1 * i,
+        generated=True)) for i in range(1, 4)]
+    bitmap = srv.ok(srv.post(f"{base}/pluginresultbitmaps/",
+                             files={"bitmap": ("heat.png", icon.read_bytes(), "image/png")},
+                             data={"pluginresultentry": entry.id, "name": "heat"}), 201).json()
+    ann_ids = sorted(a.id for a in anns)
+
+    # Someone outside the team may not delete (and sees nothing).
+    srv.ok(srv.post("/api/v1/users/users/", json={"username": "proc-outsider",
+                                                  "password": "outsider-pw-1"}), 201)
+    outsider = requests.delete(f"{srv.url}{base}/pluginresultannotations/{anns[0].id}/",
+                               auth=("proc-outsider", "outsider-pw-1"))
+    assert outsider.status_code == 404, outsider.text
+
+    # One result annotation: gone (404), listed in the trash, restored as it was.
+    api.destroy_plugin_result_annotation(anns[0].id)
+    assert srv.get(f"{base}/pluginresultannotations/{anns[0].id}/").status_code == 404
+    assert sorted(api.retrieve_plugin_result_entry(entry.id).annotation_results) == ann_ids[1:]
+    trash = srv.ok(srv.get(f"{base}/trash/")).json()["results"]
+    assert (trash[0]["collection"], trash[0]["object"], trash[0]["records"]) == \
+        ("pluginresultannotations", anns[0].id, 1), trash
+    back = srv.ok(srv.post(trash[0]["restore"])).json()
+    assert back["id"] == anns[0].id and back["vector"] == anns[0].vector, back
+    assert srv.post(trash[0]["restore"]).status_code == 404  # not in the trash any more
+
+    # A bitmap: record and file URL gone.
+    api.destroy_plugin_result_bitmap(bitmap["id"])
+    assert srv.get(bitmap["bitmap"]).status_code == 404
+    srv.ok(srv.post(f"{base}/pluginresultbitmaps/{bitmap['id']}/restore/"))
+
+    # A result takes its entries, their annotations and bitmaps in one go.
+    api.destroy_plugin_result(result.id)
+    under = [f"pluginresults/{result.id}", f"pluginresultentrys/{entry.id}",
+             f"pluginresultbitmaps/{bitmap['id']}"] + \
+        [f"pluginresultannotations/{a}" for a in ann_ids]
+    assert [srv.get(f"{base}/{u}/").status_code for u in under] == [404] * len(under)
+    assert srv.ok(srv.get(f"{base}/trash/")).json()["results"][0]["records"] == 6
+    srv.ok(srv.post(f"{base}/pluginresults/{result.id}/restore/"))
+    got = api.retrieve_plugin_result_entry(entry.id)
+    assert sorted(got.annotation_results) == ann_ids and got.bitmap_results == [bitmap["id"]]
+    assert srv.ok(srv.get(bitmap["bitmap"])).content == icon.read_bytes()
+
+    # What a restore hangs on must be there: an entry whose result went since waits for it.
+    api.destroy_plugin_result_entry(entry.id)
+    api.destroy_plugin_result(result.id)
+    early = srv.post(f"{base}/pluginresultentrys/{entry.id}/restore/")
+    assert early.status_code == 400 and "restore that first" in early.text, early.text
+    srv.ok(srv.post(f"{base}/pluginresults/{result.id}/restore/"))
+    srv.ok(srv.post(f"{base}/pluginresultentrys/{entry.id}/restore/"))
+    assert sorted(api.retrieve_plugin_result_entry(entry.id).annotation_results) == ann_ids
+
+    # A plugin with a queued job is refused; once cancelled it goes with its jobs and results.
+    busy = srv.delete(f"{base}/plugins/{plugin.id}/")
+    assert busy.status_code == 400 and "cancel it first" in busy.text, busy.text
+    srv.ok(srv.post(f"{base}/pluginjobs/{job.id}/cancel/"))
+    api.destroy_plugin(plugin.id)
+    gone = [f"plugins/{plugin.id}", f"pluginjobs/{job.id}", f"pluginresults/{result.id}",
+            f"pluginresultentrys/{entry.id}"]
+    assert [srv.get(f"{base}/{u}/").status_code for u in gone] == [404] * len(gone)
+    srv.ok(srv.post(f"{base}/plugins/{plugin.id}/restore/"))
+    assert srv.ok(srv.get(f"{base}/plugins/{plugin.id}/")).json()["results"] == [result.id]
+    assert srv.ok(srv.get(f"{base}/pluginjobs/{job.id}/")).json()["state"] == "cancelled"
+    assert srv.ok(srv.get(api.retrieve_plugin(plugin.id).icon)).content == icon.read_bytes()
+    assert sorted(api.retrieve_plugin_result_entry(entry.id).annotation_results) == ann_ids
 
 
 def model_plugin(srv, world, url, **extra):

@@ -9,8 +9,9 @@ mod jobs;
 mod plugins;
 mod results;
 mod review;
+mod trash;
 
-use self::{bitmaps::*, jobs::*, plugins::*, results::*, review::*};
+use self::{bitmaps::*, jobs::*, plugins::*, results::*, review::*, trash::*};
 use super::{Id, Req, json, with};
 use crate::AppState;
 use crate::body::Body;
@@ -47,7 +48,7 @@ pub(super) fn routes() -> Router<AppState> {
             get(plugin)
                 .patch(update_plugin)
                 .put(update_plugin)
-                .delete(kept),
+                .delete(delete_plugin),
         )
         .route("/api/v1/processing/plugins/{id}/icon/", get(icon))
         .route("/api/v1/processing/pluginjobs/", get(jobs).post(create_job))
@@ -75,7 +76,7 @@ pub(super) fn routes() -> Router<AppState> {
             get(result)
                 .patch(update_result)
                 .put(update_result)
-                .delete(kept),
+                .delete(delete_result),
         )
         .route(
             "/api/v1/processing/pluginresultentrys/",
@@ -86,7 +87,7 @@ pub(super) fn routes() -> Router<AppState> {
             get(entry)
                 .patch(update_entry)
                 .put(update_entry)
-                .delete(kept),
+                .delete(delete_entry),
         )
         .route(
             "/api/v1/processing/pluginresultannotations/",
@@ -97,7 +98,7 @@ pub(super) fn routes() -> Router<AppState> {
             get(result_annotation)
                 .patch(update_result_annotation)
                 .put(update_result_annotation)
-                .delete(kept),
+                .delete(delete_result_annotation),
         )
         .route(
             "/api/v1/processing/pluginresultbitmaps/",
@@ -108,7 +109,7 @@ pub(super) fn routes() -> Router<AppState> {
             get(bitmap)
                 .patch(update_bitmap)
                 .put(update_bitmap)
-                .delete(kept),
+                .delete(delete_bitmap),
         )
         .route(
             "/api/v1/processing/pluginresultbitmaps/{id}/bitmap/",
@@ -118,27 +119,33 @@ pub(super) fn routes() -> Router<AppState> {
             "/processing/api/plugin_job/create/",
             post(legacy_create_job),
         )
+        .route(
+            "/api/v1/processing/plugins/{id}/restore/",
+            post(restore_plugin),
+        )
+        .route(
+            "/api/v1/processing/pluginresults/{id}/restore/",
+            post(restore_result),
+        )
+        .route(
+            "/api/v1/processing/pluginresultentrys/{id}/restore/",
+            post(restore_entry),
+        )
+        .route(
+            "/api/v1/processing/pluginresultannotations/{id}/restore/",
+            post(restore_result_annotation),
+        )
+        .route(
+            "/api/v1/processing/pluginresultbitmaps/{id}/restore/",
+            post(restore_bitmap),
+        )
+        .route("/api/v1/processing/trash/", get(trash))
         .route("/api/v1/processing/agreement/", get(agreement))
         .route("/api/v1/processing/set_jobs/cancel/", post(set_jobs_cancel))
         .route("/api/v1/processing/set_jobs/resume/", post(set_jobs_resume))
         .route("/api/v1/processing/review/", get(review_queue))
         .route("/api/v1/processing/review/accept/", post(review_accept))
         .route("/api/v1/processing/review/reject/", post(review_reject))
-}
-
-/// DELETE of processing records other than jobs: refused with the reason (they are the record
-/// of what a model produced; a job's proposals are reviewed, not deleted here).
-async fn kept(uri: axum::http::Uri) -> (StatusCode, Json<Value>) {
-    (
-        StatusCode::METHOD_NOT_ALLOWED,
-        Json(serde_json::json!({
-            "detail": format!(
-                "{} cannot be deleted: processing results are kept (reject proposals through \
-                 /api/v1/processing/review/reject/)",
-                uri.path()
-            )
-        })),
-    )
 }
 
 /// The prefixes model URLs may have: `EXACT_MODEL_HOSTS` (comma-separated), set by whoever
