@@ -2,6 +2,7 @@
 real EXACT-Sync client, and model plugins run by the server's job worker against the example model
 (examples/colour_model.py) served on 127.0.0.1 by the fixture, beside misbehaving models."""
 
+import io
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from PIL import Image
 from conftest import CMU, PASSWORD, REPO, Server, exact_bin, free_port, wait_for
 
 sys.path.insert(0, str(REPO / "examples"))
@@ -259,6 +261,63 @@ def test_exact_sync_deletes_cascade_into_a_restorable_trash(srv, world, tmp_path
     assert srv.ok(srv.get(f"{base}/pluginjobs/{job.id}/")).json()["state"] == "cancelled"
     assert srv.ok(srv.get(api.retrieve_plugin(plugin.id).icon)).content == icon.read_bytes()
     assert sorted(api.retrieve_plugin_result_entry(entry.id).annotation_results) == ann_ids
+
+
+def test_result_bitmap_as_deep_zoom_overlay_aligned_with_the_slide(srv, world):
+    """A 2 × 2 colour bitmap stretched over level-0 x 512..1536, y 256..768 of the CMU slide
+    (2220 × 2967): its overlay tiles show each quadrant where it lies, at two levels."""
+    img = world["image"]["id"]
+    base = "/api/v1/processing"
+    plugin = srv.ok(srv.post(f"{base}/plugins/", json={"name": "overlay maker",
+                                                        "products": [world["product"]]}), 201)
+    result = srv.ok(srv.post(f"{base}/pluginresults/", json={
+        "image": img, "plugin": plugin.json()["id"]}), 201).json()
+    entry = srv.ok(srv.post(f"{base}/pluginresultentrys/", json={
+        "pluginresult": result["id"], "name": "overlay"}), 201).json()
+    quad = Image.new("RGB", (2, 2))
+    for xy, colour in {(0, 0): (255, 0, 0), (1, 0): (0, 255, 0), (0, 1): (0, 0, 255),
+                       (1, 1): (255, 255, 255)}.items():
+        quad.putpixel(xy, colour)
+    buf = io.BytesIO()
+    quad.save(buf, "PNG")
+    bm = srv.ok(srv.post(f"{base}/pluginresultbitmaps/",
+                         files={"bitmap": ("quad.png", buf.getvalue(), "image/png")},
+                         data={"pluginresultentry": entry["id"], "name": "quadrants",
+                               "channels": 3, "default_alpha": 0.5,
+                               "location_rect": '{"x": 512, "y": 256, "w": 1024, "h": 512}'}),
+                 201).json()
+    dzi = srv.ok(srv.get(bm["overlay"])).text
+    assert 'TileSize="256"' in dzi and 'Width="2220" Height="2967"' in dzi, dzi
+    files = bm["overlay"].replace("overlay.dzi", "overlay_files")
+
+    def tile(level, col, row):
+        r = srv.ok(srv.get(f"{files}/{level}/{col}_{row}.png"))
+        assert r.headers["content-type"] == "image/png"
+        return Image.open(io.BytesIO(r.content)).convert("RGBA")
+
+    red, green, blue, white, clear = ((255, 0, 0, 128), (0, 255, 0, 128), (0, 0, 255, 128),
+                                      (255, 255, 255, 128), (0, 0, 0, 0))
+    top = 12  # ceil(log2(2967))
+    # Full resolution: one tile inside the red quadrant, one inside the white, one outside.
+    assert set(tile(top, 2, 1).getdata()) == {red}
+    assert set(tile(top, 4, 2).getdata()) == {white}
+    assert set(tile(top, 1, 0).getdata()) == {clear}
+    # Half resolution (a pixel = 2 level-0 pixels): quadrants and their edges where they lie.
+    t = tile(top - 1, 1, 1)  # level-0 x 512..1024, y 512..1024
+    assert t.getpixel((10, 10)) == blue and t.getpixel((10, 127)) == blue
+    assert t.getpixel((10, 128)) == clear and t.getpixel((200, 200)) == clear
+    t = tile(top - 1, 2, 0)  # level-0 x 1024..1536, y 0..512
+    assert t.getpixel((10, 200)) == green and t.getpixel((10, 127)) == clear
+    assert t.getpixel((255, 128)) == green
+
+    # Outside the grid: 404; someone who cannot read the slide: 404 too.
+    assert srv.get(f"{files}/{top}/99_0.png").status_code == 404
+    assert srv.get(f"{files}/{top + 1}/0_0.png").status_code == 404
+    srv.ok(srv.post("/api/v1/users/users/", json={"username": "overlay-outsider",
+                                                  "password": "outsider-pw-2"}), 201)
+    other = requests.get(f"{srv.url}{files}/{top}/2_1.png", auth=("overlay-outsider",
+                                                                 "outsider-pw-2"))
+    assert other.status_code == 404, other.text
 
 
 def model_plugin(srv, world, url, **extra):

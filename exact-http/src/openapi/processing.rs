@@ -58,6 +58,23 @@ pub(super) fn processing(ops: &mut Vec<Op>) {
         Out::Media(FILES),
     ));
     ops.push(op(
+        "get",
+        "/api/v1/processing/pluginresultbitmaps/{id}/overlay.dzi",
+        TAG,
+        "A result bitmap as a Deep Zoom overlay over its slide (level-0 size, 256-pixel PNG tiles)",
+        In::None,
+        Out::Media(&["application/xml"]),
+    ));
+    ops.push(op(
+        "get",
+        "/api/v1/processing/pluginresultbitmaps/{id}/overlay_files/{level}/{tile}",
+        TAG,
+        "An overlay tile `<col>_<row>.png`: the bitmap where it lies on the slide (placement, \
+         channels, scale, threshold, alpha), transparent elsewhere",
+        In::None,
+        Out::Media(&["image/png"]),
+    ));
+    ops.push(op(
         "post",
         "/api/v1/processing/pluginjobs/{id}/cancel/",
         TAG,

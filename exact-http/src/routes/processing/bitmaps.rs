@@ -3,10 +3,16 @@
 use super::*;
 
 pub(super) fn render_bitmap(b: &PluginResultBitmap) -> Value {
-    with(
+    let v = with(
         json(b),
         "bitmap",
         Value::String(format!("{ROOT}/pluginresultbitmaps/{}/bitmap/", b.id.0)),
+    );
+    // The Deep Zoom overlay aligned with the slide (exact-rs's addition).
+    with(
+        v,
+        "overlay",
+        Value::String(format!("{ROOT}/pluginresultbitmaps/{}/overlay.dzi", b.id.0)),
     )
 }
 

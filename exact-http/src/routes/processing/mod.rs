@@ -6,12 +6,13 @@
 
 mod bitmaps;
 mod jobs;
+mod overlay;
 mod plugins;
 mod results;
 mod review;
 mod trash;
 
-use self::{bitmaps::*, jobs::*, plugins::*, results::*, review::*, trash::*};
+use self::{bitmaps::*, jobs::*, overlay::*, plugins::*, results::*, review::*, trash::*};
 use super::{Id, Req, json, with};
 use crate::AppState;
 use crate::body::Body;
@@ -114,6 +115,14 @@ pub(super) fn routes() -> Router<AppState> {
         .route(
             "/api/v1/processing/pluginresultbitmaps/{id}/bitmap/",
             get(bitmap_file),
+        )
+        .route(
+            "/api/v1/processing/pluginresultbitmaps/{id}/overlay.dzi",
+            get(overlay_dzi),
+        )
+        .route(
+            "/api/v1/processing/pluginresultbitmaps/{id}/overlay_files/{level}/{tile}",
+            get(overlay_tile),
         )
         .route(
             "/processing/api/plugin_job/create/",
