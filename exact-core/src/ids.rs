@@ -85,4 +85,6 @@ ids! {
     MessageReadId = "message read mark";
     /// An image registration (a homography from one image to another).
     RegistrationId = "image registration";
+    /// A deleted processing record kept restorable, with everything under it.
+    ProcessingTrashId = "processing trash entry";
 }

@@ -66,6 +66,9 @@ pub enum Kind {
     ImageRegistration = 32,
     /// Long imports running in the background ([`crate::catalog::ImportJob`]).
     ImportJob = 36,
+    /// Deleted processing records, each with everything under it, kept restorable
+    /// ([`crate::catalog::ProcessingTrash`]).
+    ProcessingTrash = 38,
 }
 
 impl Kind {
@@ -103,6 +106,7 @@ impl Kind {
         Kind::MessageRead,
         Kind::ImageRegistration,
         Kind::ImportJob,
+        Kind::ProcessingTrash,
     ];
 
     /// The byte that tags this kind in keys.
@@ -202,6 +206,8 @@ pub enum Index {
     AnnotationById = 45,
     /// Import jobs by set: key = image set id.
     ImportJobBySet = 46,
+    /// Trashed processing records by what was deleted: key = collection name | its id, unique.
+    ProcessingTrashByRoot = 48,
 }
 
 impl Index {
@@ -253,6 +259,7 @@ impl Index {
         Index::ImportJobBySet,
         Index::AnnotationById,
         Index::RetiredAnnotationCopies,
+        Index::ProcessingTrashByRoot,
     ];
 
     /// The record kind whose ids this index's entries point at; `None` for the indexes whose
@@ -286,6 +293,7 @@ impl Index {
             Index::MessageReadPair | Index::MessageReadByUser => Kind::MessageRead,
             Index::RegistrationPair => Kind::ImageRegistration,
             Index::ImportJobBySet => Kind::ImportJob,
+            Index::ProcessingTrashByRoot => Kind::ProcessingTrash,
             Index::AnnotationGrid
             | Index::AnnotationLocator
             | Index::Changes
@@ -323,6 +331,7 @@ impl Index {
                 | Index::TokenDigest
                 | Index::MessageReadPair
                 | Index::RegistrationPair
+                | Index::ProcessingTrashByRoot
         )
     }
 

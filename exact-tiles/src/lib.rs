@@ -42,6 +42,7 @@ pub mod error;
 pub mod image;
 pub mod jpeg;
 pub mod objects;
+pub mod overlay;
 pub mod register;
 pub mod registry;
 pub mod resize;

@@ -2,6 +2,7 @@
 real EXACT-Sync client, and model plugins run by the server's job worker against the example model
 (examples/colour_model.py) served on 127.0.0.1 by the fixture, beside misbehaving models."""
 
+import io
 import json
 import os
 import subprocess
@@ -13,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import requests
+from PIL import Image
 from conftest import CMU, PASSWORD, REPO, Server, exact_bin, free_port, wait_for
 
 sys.path.insert(0, str(REPO / "examples"))
@@ -174,8 +177,147 @@ def test_exact_sync_processing_calls(srv, world, tmp_path):
                    json={"pluginresultentry": entry.id, "vector": "{not json"})
     assert bad.status_code == 400 and "vector" in bad.text, bad.text
     assert len(api.list_plugin_result_annotations().results) == 1
-    gone = srv.delete(f"/api/v1/processing/pluginresults/{result.id}/")
-    assert gone.status_code == 405 and "kept" in gone.json()["detail"], gone.text
+
+
+def test_exact_sync_deletes_cascade_into_a_restorable_trash(srv, world, tmp_path):
+    """EXACT-Sync's destroy_* calls: EXACT's cascade (plugin > jobs, results > entries >
+    result annotations, bitmaps), every delete restorable as it was, with its ids and files."""
+    api = sync_api(srv)
+    img = world["image"]["id"]
+    base = "/api/v1/processing"
+    icon = tmp_path / "icon.png"
+    icon.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\1" * 32)
+    plugin = api.create_plugin(name="Deletable", author="lab", package="del", contact="a@b.org",
+                               abouturl="https://example.org", icon=str(icon),
+                               products=[world["product"]])
+    job = api.create_plugin_job(body=PluginJob(plugin=plugin.id, image=img))
+    result = api.create_plugin_result(body=PluginResult(image=img, job=job.id, plugin=plugin.id,
+                                                        entries=[]))
+    entry = api.create_plugin_result_entry(body=PluginResultEntry(
+        pluginresult=result.id, name="cells", annotation_results=[], bitmap_results=[]))
+    anns = [api.create_plugin_result_annotation(body=PluginResultAnnotation(
+        pluginresultentry=entry.id, image=img, annotation_type=world["tissue"],
+        vector={"x1": 10 * i, "y1": 10, "x2": 10 * i + 5, "y2": 15}, score=0.1 * i,
+        generated=True)) for i in range(1, 4)]
+    bitmap = srv.ok(srv.post(f"{base}/pluginresultbitmaps/",
+                             files={"bitmap": ("heat.png", icon.read_bytes(), "image/png")},
+                             data={"pluginresultentry": entry.id, "name": "heat"}), 201).json()
+    ann_ids = sorted(a.id for a in anns)
+
+    # Someone outside the team may not delete (and sees nothing).
+    srv.ok(srv.post("/api/v1/users/users/", json={"username": "proc-outsider",
+                                                  "password": "outsider-pw-1"}), 201)
+    outsider = requests.delete(f"{srv.url}{base}/pluginresultannotations/{anns[0].id}/",
+                               auth=("proc-outsider", "outsider-pw-1"))
+    assert outsider.status_code == 404, outsider.text
+
+    # One result annotation: gone (404), listed in the trash, restored as it was.
+    api.destroy_plugin_result_annotation(anns[0].id)
+    assert srv.get(f"{base}/pluginresultannotations/{anns[0].id}/").status_code == 404
+    assert sorted(api.retrieve_plugin_result_entry(entry.id).annotation_results) == ann_ids[1:]
+    trash = srv.ok(srv.get(f"{base}/trash/")).json()["results"]
+    assert (trash[0]["collection"], trash[0]["object"], trash[0]["records"]) == \
+        ("pluginresultannotations", anns[0].id, 1), trash
+    back = srv.ok(srv.post(trash[0]["restore"])).json()
+    assert back["id"] == anns[0].id and back["vector"] == anns[0].vector, back
+    assert srv.post(trash[0]["restore"]).status_code == 404  # not in the trash any more
+
+    # A bitmap: record and file URL gone.
+    api.destroy_plugin_result_bitmap(bitmap["id"])
+    assert srv.get(bitmap["bitmap"]).status_code == 404
+    srv.ok(srv.post(f"{base}/pluginresultbitmaps/{bitmap['id']}/restore/"))
+
+    # A result takes its entries, their annotations and bitmaps in one go.
+    api.destroy_plugin_result(result.id)
+    under = [f"pluginresults/{result.id}", f"pluginresultentrys/{entry.id}",
+             f"pluginresultbitmaps/{bitmap['id']}"] + \
+        [f"pluginresultannotations/{a}" for a in ann_ids]
+    assert [srv.get(f"{base}/{u}/").status_code for u in under] == [404] * len(under)
+    assert srv.ok(srv.get(f"{base}/trash/")).json()["results"][0]["records"] == 6
+    srv.ok(srv.post(f"{base}/pluginresults/{result.id}/restore/"))
+    got = api.retrieve_plugin_result_entry(entry.id)
+    assert sorted(got.annotation_results) == ann_ids and got.bitmap_results == [bitmap["id"]]
+    assert srv.ok(srv.get(bitmap["bitmap"])).content == icon.read_bytes()
+
+    # What a restore hangs on must be there: an entry whose result went since waits for it.
+    api.destroy_plugin_result_entry(entry.id)
+    api.destroy_plugin_result(result.id)
+    early = srv.post(f"{base}/pluginresultentrys/{entry.id}/restore/")
+    assert early.status_code == 400 and "restore that first" in early.text, early.text
+    srv.ok(srv.post(f"{base}/pluginresults/{result.id}/restore/"))
+    srv.ok(srv.post(f"{base}/pluginresultentrys/{entry.id}/restore/"))
+    assert sorted(api.retrieve_plugin_result_entry(entry.id).annotation_results) == ann_ids
+
+    # A plugin with a queued job is refused; once cancelled it goes with its jobs and results.
+    busy = srv.delete(f"{base}/plugins/{plugin.id}/")
+    assert busy.status_code == 400 and "cancel it first" in busy.text, busy.text
+    srv.ok(srv.post(f"{base}/pluginjobs/{job.id}/cancel/"))
+    api.destroy_plugin(plugin.id)
+    gone = [f"plugins/{plugin.id}", f"pluginjobs/{job.id}", f"pluginresults/{result.id}",
+            f"pluginresultentrys/{entry.id}"]
+    assert [srv.get(f"{base}/{u}/").status_code for u in gone] == [404] * len(gone)
+    srv.ok(srv.post(f"{base}/plugins/{plugin.id}/restore/"))
+    assert srv.ok(srv.get(f"{base}/plugins/{plugin.id}/")).json()["results"] == [result.id]
+    assert srv.ok(srv.get(f"{base}/pluginjobs/{job.id}/")).json()["state"] == "cancelled"
+    assert srv.ok(srv.get(api.retrieve_plugin(plugin.id).icon)).content == icon.read_bytes()
+    assert sorted(api.retrieve_plugin_result_entry(entry.id).annotation_results) == ann_ids
+
+
+def test_result_bitmap_as_deep_zoom_overlay_aligned_with_the_slide(srv, world):
+    """A 2 × 2 colour bitmap stretched over level-0 x 512..1536, y 256..768 of the CMU slide
+    (2220 × 2967): its overlay tiles show each quadrant where it lies, at two levels."""
+    img = world["image"]["id"]
+    base = "/api/v1/processing"
+    plugin = srv.ok(srv.post(f"{base}/plugins/", json={"name": "overlay maker",
+                                                        "products": [world["product"]]}), 201)
+    result = srv.ok(srv.post(f"{base}/pluginresults/", json={
+        "image": img, "plugin": plugin.json()["id"]}), 201).json()
+    entry = srv.ok(srv.post(f"{base}/pluginresultentrys/", json={
+        "pluginresult": result["id"], "name": "overlay"}), 201).json()
+    quad = Image.new("RGB", (2, 2))
+    for xy, colour in {(0, 0): (255, 0, 0), (1, 0): (0, 255, 0), (0, 1): (0, 0, 255),
+                       (1, 1): (255, 255, 255)}.items():
+        quad.putpixel(xy, colour)
+    buf = io.BytesIO()
+    quad.save(buf, "PNG")
+    bm = srv.ok(srv.post(f"{base}/pluginresultbitmaps/",
+                         files={"bitmap": ("quad.png", buf.getvalue(), "image/png")},
+                         data={"pluginresultentry": entry["id"], "name": "quadrants",
+                               "channels": 3, "default_alpha": 0.5,
+                               "location_rect": '{"x": 512, "y": 256, "w": 1024, "h": 512}'}),
+                 201).json()
+    dzi = srv.ok(srv.get(bm["overlay"])).text
+    assert 'TileSize="256"' in dzi and 'Width="2220" Height="2967"' in dzi, dzi
+    files = bm["overlay"].replace("overlay.dzi", "overlay_files")
+
+    def tile(level, col, row):
+        r = srv.ok(srv.get(f"{files}/{level}/{col}_{row}.png"))
+        assert r.headers["content-type"] == "image/png"
+        return Image.open(io.BytesIO(r.content)).convert("RGBA")
+
+    red, green, blue, white, clear = ((255, 0, 0, 128), (0, 255, 0, 128), (0, 0, 255, 128),
+                                      (255, 255, 255, 128), (0, 0, 0, 0))
+    top = 12  # ceil(log2(2967))
+    # Full resolution: one tile inside the red quadrant, one inside the white, one outside.
+    assert set(tile(top, 2, 1).getdata()) == {red}
+    assert set(tile(top, 4, 2).getdata()) == {white}
+    assert set(tile(top, 1, 0).getdata()) == {clear}
+    # Half resolution (a pixel = 2 level-0 pixels): quadrants and their edges where they lie.
+    t = tile(top - 1, 1, 1)  # level-0 x 512..1024, y 512..1024
+    assert t.getpixel((10, 10)) == blue and t.getpixel((10, 127)) == blue
+    assert t.getpixel((10, 128)) == clear and t.getpixel((200, 200)) == clear
+    t = tile(top - 1, 2, 0)  # level-0 x 1024..1536, y 0..512
+    assert t.getpixel((10, 200)) == green and t.getpixel((10, 127)) == clear
+    assert t.getpixel((255, 128)) == green
+
+    # Outside the grid: 404; someone who cannot read the slide: 404 too.
+    assert srv.get(f"{files}/{top}/99_0.png").status_code == 404
+    assert srv.get(f"{files}/{top + 1}/0_0.png").status_code == 404
+    srv.ok(srv.post("/api/v1/users/users/", json={"username": "overlay-outsider",
+                                                  "password": "outsider-pw-2"}), 201)
+    other = requests.get(f"{srv.url}{files}/{top}/2_1.png", auth=("overlay-outsider",
+                                                                 "outsider-pw-2"))
+    assert other.status_code == 404, other.text
 
 
 def model_plugin(srv, world, url, **extra):

@@ -115,7 +115,8 @@ fn decode_any(kind: Kind, id: u64, bytes: &[u8], what: &str) -> Result<Vec<Term>
         | Kind::PluginResult
         | Kind::PluginResultEntry
         | Kind::PluginResultAnnotation
-        | Kind::PluginResultBitmap => super::processing_model::terms_of(kind, id, bytes, what)
+        | Kind::PluginResultBitmap
+        | Kind::ProcessingTrash => super::processing_model::terms_of(kind, id, bytes, what)
             .unwrap_or_else(|| Ok(Vec::new())),
         Kind::Annotation | Kind::AnnotationChange | Kind::AnnotationPage => Err(Error::corrupt(
             what,

@@ -51,12 +51,12 @@ pub use misc::{
     Verifications,
 };
 pub use processing::{
-    Agreement, AgreementOptions, JobProgress, ModelAllowlist, PairAgreement, Processing,
-    ProposalFilter,
+    Agreement, AgreementOptions, JobProgress, MAX_TRASHED_RECORDS, ModelAllowlist, PairAgreement,
+    Processing, ProposalFilter, Trashable,
 };
 pub use processing_model::{
     JobState, ModelEndpoint, Plugin, PluginJob, PluginResult, PluginResultAnnotation,
-    PluginResultBitmap, PluginResultEntry,
+    PluginResultBitmap, PluginResultEntry, ProcessingTrash, TrashedEntry, TrashedRecord,
 };
 pub use query::{AnnotationExtras, AnnotationQuery};
 pub use registrations::{NewRegistration, Registrations};

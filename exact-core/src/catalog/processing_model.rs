@@ -6,7 +6,8 @@
 
 use crate::ids::{
     AnnotationTypeId, ImageId, PluginId, PluginJobId, PluginResultAnnotationId,
-    PluginResultBitmapId, PluginResultEntryId, PluginResultId, ProductId, UserId,
+    PluginResultBitmapId, PluginResultEntryId, PluginResultId, ProcessingTrashId, ProductId,
+    UserId,
 };
 use crate::keys::Key;
 use crate::record::{Record, json_record, term};
@@ -300,6 +301,69 @@ json_record!(
     )]
 );
 
+/// A record taken out with a deleted processing record, as it was stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrashedRecord {
+    /// Its kind's tag ([`Kind::tag`]).
+    pub kind: u8,
+    /// Its id (given back on restore).
+    pub id: u64,
+    /// Its stored JSON, byte for byte.
+    pub data: String,
+}
+
+/// An index entry of its own (a job's done tiles) taken out with a deleted record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrashedEntry {
+    /// The index's tag ([`Index::tag`]).
+    pub index: u8,
+    /// Key bytes.
+    pub key: Vec<u8>,
+    /// Id.
+    pub id: u64,
+    /// Value bytes.
+    pub value: Vec<u8>,
+}
+
+/// A deleted processing record (a plugin, result, entry, result annotation or bitmap) with
+/// everything under it, taken out in one batch and kept here so it can be restored as it was
+/// (same ids, same files: blobs are not deleted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessingTrash {
+    /// Id.
+    pub id: ProcessingTrashId,
+    /// The collection of what was deleted (`plugins`, `pluginresults`, `pluginresultentrys`,
+    /// `pluginresultannotations`, `pluginresultbitmaps`), as in its URL.
+    pub collection: String,
+    /// The id of what was deleted.
+    pub object: u64,
+    /// The image it was on (everything but plugins).
+    #[serde(default)]
+    pub image: Option<ImageId>,
+    /// The products of a deleted plugin (who may see and restore it).
+    #[serde(default)]
+    pub products: Vec<ProductId>,
+    /// Who deleted it.
+    pub deleted_by: UserId,
+    /// When.
+    pub time: Timestamp,
+    /// It and everything under it.
+    pub records: Vec<TrashedRecord>,
+    /// Index entries of their own that went with them.
+    #[serde(default)]
+    pub entries: Vec<TrashedEntry>,
+}
+
+json_record!(
+    ProcessingTrash,
+    Kind::ProcessingTrash,
+    "processing trash entry",
+    |t| vec![term(
+        Index::ProcessingTrashByRoot,
+        Key::new().str(&t.collection).u64(t.object)
+    )]
+);
+
 /// Decodes a stored processing record, returning the index entries it should own (fsck).
 pub(crate) fn terms_of(kind: Kind, id: u64, bytes: &[u8], what: &str) -> Option<Result<Vec<Term>>> {
     fn terms<R: Record>(id: u64, bytes: &[u8], what: &str) -> Result<Vec<Term>> {
@@ -312,6 +376,7 @@ pub(crate) fn terms_of(kind: Kind, id: u64, bytes: &[u8], what: &str) -> Option<
         Kind::PluginResultEntry => terms::<PluginResultEntry>(id, bytes, what),
         Kind::PluginResultAnnotation => terms::<PluginResultAnnotation>(id, bytes, what),
         Kind::PluginResultBitmap => terms::<PluginResultBitmap>(id, bytes, what),
+        Kind::ProcessingTrash => terms::<ProcessingTrash>(id, bytes, what),
         _ => return None,
     })
 }

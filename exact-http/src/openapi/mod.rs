@@ -2,8 +2,7 @@
 //! built from one table so it stays truthful (a test walks every documented operation
 //! through the router and checks that none falls through to the 404/405 fallbacks).
 //! Responses are described loosely (`type: object`), request bodies by their fields; errors
-//! always carry a `detail` string. The processing and registration routes that answer 501
-//! are not served features and are left out.
+//! always carry a `detail` string.
 
 use serde_json::{Map, Value, json};
 
@@ -140,6 +139,7 @@ const LIST: &[&str] = &[
 ];
 const SHAPE: &[&str] = &["fields", "omit", "expand"];
 
+mod processing;
 mod table;
 use table::table;
 

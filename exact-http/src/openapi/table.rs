@@ -760,6 +760,7 @@ pub(super) fn table() -> Vec<Op> {
         ),
     ]);
     export_formats(&mut ops);
+    super::processing::processing(&mut ops);
     ops
 }
 

@@ -129,7 +129,7 @@ pub(crate) fn open(path: &Path, limits: &DecodeLimits) -> Result<Box<dyn Rows>> 
     }
 }
 
-fn open_bytes(name: &str, data: Bytes, limits: &DecodeLimits) -> Result<Box<dyn Rows>> {
+pub(crate) fn open_bytes(name: &str, data: Bytes, limits: &DecodeLimits) -> Result<Box<dyn Rows>> {
     let format = Format::sniff(&data).ok_or_else(|| {
         Error::unsupported(format!("{name}: not a PNG, JPEG, BMP, WebP or TIFF image"))
     })?;

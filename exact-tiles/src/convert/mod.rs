@@ -7,7 +7,7 @@
 //! formats whose decoders cannot stream rows (JPEG, BMP, WebP, interlaced PNG) — once, never
 //! three times over. IFDs are written at the end, classic TIFF or BigTIFF by size.
 
-mod input;
+pub(crate) mod input;
 mod writer;
 
 pub use input::{DecodeLimits, Format, probe};

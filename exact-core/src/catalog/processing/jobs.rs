@@ -450,8 +450,8 @@ impl Processing<'_> {
         Ok(n)
     }
 
-    /// Deletes a job that is not running (its proposals stay as annotations). Jobs are the
-    /// only processing records that go: results are kept as the record of what ran.
+    /// Deletes a job that is not running (its proposals stay as annotations; its results
+    /// stay, deleted on their own through [`Processing::delete`]).
     pub fn delete_job(&self, actor: &Actor, id: PluginJobId) -> Result<()> {
         let job = self.job(actor, id)?;
         if job.creator != Some(actor.user) {

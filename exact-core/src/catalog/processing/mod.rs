@@ -13,9 +13,11 @@ mod jobs;
 mod plugins;
 mod results;
 mod review;
+mod trash;
 
 pub use agreement::{Agreement, AgreementOptions, PairAgreement};
 pub use review::ProposalFilter;
+pub use trash::{MAX_TRASHED_RECORDS, Trashable};
 
 use super::processing_model::*;
 use super::{Catalog, Tx, check_name, check_text};
