@@ -197,6 +197,11 @@ pub enum Index {
     AnnotationById = 44,
     /// Import jobs by set: key = image set id.
     ImportJobBySet = 46,
+    /// How many acceptances (positive verifications) each accepted annotation has: key =
+    /// annotation id, id = 0, value = the number (u64 LE); maintained with every verdict, so
+    /// annotation writes know which of theirs are accepted (see `catalog::verified`). The
+    /// empty key marks it (and the accepted counts in [`Index::AnnotationCounts`]) built.
+    Acceptances = 47,
 }
 
 impl Index {
@@ -247,6 +252,7 @@ impl Index {
         Index::RegistrationPair,
         Index::ImportJobBySet,
         Index::AnnotationById,
+        Index::Acceptances,
     ];
 
     /// The record kind whose ids this index's entries point at; `None` for the indexes whose
@@ -287,6 +293,7 @@ impl Index {
             | Index::Trash
             | Index::AnnotationCounts
             | Index::AnnotationById
+            | Index::Acceptances
             | Index::PluginJobTiles => return None,
         })
     }
