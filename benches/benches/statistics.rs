@@ -1,9 +1,11 @@
 //! Image statistics benchmark (issue 18). One image in the sled store holding N box
-//! annotations (default 1,000,000; `EXACT_BENCH_N`), 1 % of them accepted by a second user.
+//! annotations (default 1,000,000; `EXACT_BENCH_N`), 1 % of them accepted.
 //! Prints the median of `Annotations::statistics` (EXACT's statistics panel: per type count,
-//! in-image, not-in-image, verified, unverified) beside two baselines from the same run:
-//! `count_by_type` alone (the counting floor it is built on) and listing every annotation
-//! and counting in the caller (what EXACT's ORM query does).
+//! in-image, not-in-image, verified, unverified; read from the counts maintained on write)
+//! beside two baselines from the same run: `statistics_by_scan` (the previous way: counts,
+//! then every verdict and a pass over the image's annotation heads) and listing every
+//! annotation and counting in the caller (what EXACT's ORM query does). Both ways must give
+//! the same rows.
 //!
 //! Run: `cargo bench -p exact-benches --bench statistics`
 
@@ -84,13 +86,12 @@ fn main() {
             .expect("statistics");
         s.iter().map(|r| r.count).sum()
     });
-    let (floor, f_n) = time(&|| {
-        exact
+    let (scan, f_n) = time(&|| {
+        let s = exact
             .annotations()
-            .count_by_type(&me, image, &AnnotationQuery::default())
-            .expect("count")
-            .values()
-            .sum()
+            .statistics_by_scan(&me, image)
+            .expect("statistics by scan");
+        s.iter().map(|r| r.count).sum()
     });
     let (listing, l_n) = time(&|| {
         exact
@@ -100,18 +101,24 @@ fn main() {
             .len()
     });
     assert_eq!((s_n, f_n, l_n), (n, n, n));
-    let verified: usize = exact
+    let rows = exact
         .annotations()
         .statistics(&me, image)
-        .expect("statistics")
-        .iter()
-        .map(|r| r.verified_count)
-        .sum();
+        .expect("statistics");
+    let verified: usize = rows.iter().map(|r| r.verified_count).sum();
     assert_eq!(verified, n.div_ceil(100), "verified count");
-    println!("  statistics (ours)                       median {stats:8.1} ms");
+    assert_eq!(
+        rows,
+        exact
+            .annotations()
+            .statistics_by_scan(&me, image)
+            .expect("statistics by scan"),
+        "both ways give the same rows"
+    );
+    println!("  statistics (ours, maintained counts)    median {stats:8.3} ms");
     println!(
-        "  baseline: count_by_type alone           median {floor:8.1} ms  (ours / it = {:.2})",
-        stats / floor
+        "  baseline: statistics by scan (before)   median {scan:8.1} ms  (it / ours = {:.1})",
+        scan / stats
     );
     println!(
         "  baseline: list all, count in caller     median {listing:8.1} ms  (it / ours = {:.2})",

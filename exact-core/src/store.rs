@@ -208,6 +208,11 @@ pub enum Index {
     ImportJobBySet = 46,
     /// Trashed processing records by what was deleted: key = collection name | its id, unique.
     ProcessingTrashByRoot = 48,
+    /// How many acceptances (positive verifications) each accepted annotation has: key =
+    /// annotation id, id = 0, value = the number (u64 LE); maintained with every verdict, so
+    /// annotation writes know which of theirs are accepted (see `catalog::verified`). The
+    /// empty key marks it (and the accepted counts in [`Index::AnnotationCounts`]) built.
+    Acceptances = 47,
 }
 
 impl Index {
@@ -260,6 +265,7 @@ impl Index {
         Index::AnnotationById,
         Index::RetiredAnnotationCopies,
         Index::ProcessingTrashByRoot,
+        Index::Acceptances,
     ];
 
     /// The record kind whose ids this index's entries point at; `None` for the indexes whose
@@ -302,6 +308,7 @@ impl Index {
             | Index::AnnotationCounts
             | Index::AnnotationById
             | Index::RetiredAnnotationCopies
+            | Index::Acceptances
             | Index::PluginJobTiles => return None,
         })
     }

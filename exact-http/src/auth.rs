@@ -396,6 +396,12 @@ impl Authenticator {
     }
 }
 
+/// The actor a trusted proxy's Remote-User header names (created on first sight). Blocking.
+pub(crate) fn remote_actor(exact: &Exact, name: &str) -> Result<Actor, ApiError> {
+    let user = exact.trusted_accounts().external_user(name)?;
+    actor_of(exact, user.id)
+}
+
 fn actor_of(exact: &Exact, user: UserId) -> Result<Actor, ApiError> {
     exact.actor(user).map_err(|e| match e.kind() {
         ErrorKind::PermissionDenied | ErrorKind::NotFound => {
@@ -472,11 +478,7 @@ impl FromRequestParts<AppState> for Authed {
         let client = client_addr(parts);
         let state = state.clone();
         if let Some(name) = state.remote_user.as_ref().and_then(|r| r.claimed(parts)) {
-            return crate::blocking(move || {
-                let user = state.exact.trusted_accounts().external_user(&name)?;
-                actor_of(&state.exact, user.id).map(Authed)
-            })
-            .await;
+            return crate::blocking(move || remote_actor(&state.exact, &name).map(Authed)).await;
         }
         crate::blocking(move || {
             state

@@ -249,8 +249,25 @@ async fn status(
     State(state): State<AppState>,
     headers: HeaderMap,
     client: Option<axum::Extension<serve::ClientAddr>>,
+    extensions: axum::http::Extensions,
 ) -> ApiResult<Json<Value>> {
     let mut v = json!({"name": "exact-rs", "version": env!("CARGO_PKG_VERSION")});
+    // A trusted proxy's Remote-User, as the API's extractor takes it (a name that is not a
+    // valid username gives the anonymous view here: a public route).
+    if let Some(name) = state
+        .remote_user
+        .as_ref()
+        .and_then(|r| r.claimed_by(&headers, &extensions))
+    {
+        let st = state.clone();
+        let actor = blocking(move || auth::remote_actor(&st.exact, &name)).await;
+        if actor.is_ok_and(|a| a.superuser) {
+            let config = state.exact.config();
+            v["meta"] = json!(config.meta_url());
+            v["blobs"] = json!(config.blobs_url());
+        }
+        return Ok(Json(v));
+    }
     let authorization = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())

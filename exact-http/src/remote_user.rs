@@ -8,8 +8,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ConnectInfo;
-use axum::http::HeaderName;
 use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap, HeaderName};
 
 /// Which proxies are trusted and the header they set.
 #[derive(Debug, Clone)]
@@ -32,7 +32,14 @@ impl RemoteUserOptions {
     /// The username a trusted proxy vouches for in this request, if any: `None` when the
     /// peer is not trusted, or the header is absent, empty or not text.
     pub fn claimed(&self, parts: &Parts) -> Option<String> {
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
+        self.claimed_by(&parts.headers, &parts.extensions)
+    }
+
+    /// [`RemoteUserOptions::claimed`] from a request's headers and extensions (the peer is
+    /// the [`ConnectInfo`] the accept loop put there), for paths that answer before the
+    /// router's extractors run (the tile fast path) or read no `Parts` (the API root).
+    pub fn claimed_by(&self, headers: &HeaderMap, extensions: &Extensions) -> Option<String> {
+        let peer = extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
         let peer = match peer {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer, IpAddr::V4),
             v4 => v4,
@@ -40,7 +47,7 @@ impl RemoteUserOptions {
         if !self.trusted.contains(&peer) {
             return None;
         }
-        let name = parts.headers.get(&self.header)?.to_str().ok()?.trim();
+        let name = headers.get(&self.header)?.to_str().ok()?.trim();
         (!name.is_empty()).then(|| name.to_owned())
     }
 }

@@ -1,7 +1,9 @@
 """Remote-User authentication behind a trusted proxy, against a real `exact serve` on
 127.0.0.1: the header is honoured only from the configured proxy address (here the loopback
 alias 127.0.0.2, a real TCP peer), maps to a local user created on first sight, and is
-ignored from any other peer and when the feature is off."""
+ignored from any other peer and when the feature is off. It holds on every path: the API,
+the API root (`GET /api/v1/`) and the Deep Zoom tiles, also when the pre-router tile fast
+path answers from its memory."""
 
 import http.client
 import json
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PASSWORD, exact_bin, free_port, wait_for
+from conftest import DATA, PASSWORD, Server, exact_bin, free_port, wait_for
 
 
 def start(extra):
@@ -26,14 +28,19 @@ def start(extra):
     return proc, port, log
 
 
-def call(port, path, source, headers):
+def raw(port, path, source, headers):
     """A GET from the given source address (a real TCP peer of that address)."""
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60, source_address=(source, 0))
     c.request("GET", path, headers=headers)
     r = c.getresponse()
     body = r.read()
     c.close()
-    return r.status, json.loads(body or b"null")
+    return r.status, r.getheader("Content-Type"), body
+
+
+def call(port, path, source, headers):
+    s, _, body = raw(port, path, source, headers)
+    return s, json.loads(body or b"null")
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +95,29 @@ def test_off_by_default():
         proc.terminate()
         proc.wait(10)
         log.close()
+
+
+def test_api_root_and_tiles_take_the_header_from_the_trusted_proxy_only(proxied):
+    admin = Server(f"http://127.0.0.1:{proxied}", None)
+    set_id = admin.new_set("remote tiles")
+    image = admin.upload(set_id, DATA / "CMU-1-Small-Region.svs")["results"][0]["id"]
+    # The API root shows the store to superusers only: the proxy's "exact" is one.
+    s, v = call(proxied, "/api/v1/", "127.0.0.2", {"Remote-User": "exact"})
+    assert s == 200 and "meta" in v, v
+    s, v = call(proxied, "/api/v1/", "127.0.0.1", {"Remote-User": "exact"})
+    assert s == 200 and "meta" not in v, v
+    for path in (f"/images/image/{image}/1/1/tile_files/8/0_0.jpeg",
+                 f"/api/v1/images/images/{image}/native_files/9/0_0.jpeg",
+                 f"/images/image/{image}/1/1/tile/"):
+        # Twice: the second is answered by the fast path's memory where it answers tiles.
+        for _ in range(2):
+            s, kind, body = raw(proxied, path, "127.0.0.2", {"Remote-User": "exact"})
+            assert s == 200, (path, s, body[:200])
+            assert kind in ("image/jpeg", "application/xml"), (path, kind)
+        # Another peer naming the same user is refused, after the grant too.
+        s, _, body = raw(proxied, path, "127.0.0.1", {"Remote-User": "exact"})
+        assert s == 401, (path, s, body[:200])
+    # A proxied user outside the image's team: 404, as for any reader without rights.
+    s, _, body = raw(proxied, f"/images/image/{image}/1/1/tile_files/8/0_0.jpeg", "127.0.0.2",
+                     {"Remote-User": "bob.remote"})
+    assert s == 404, (s, body[:200])

@@ -39,6 +39,9 @@ pub(crate) const SHARDS: u64 = 8;
 pub(crate) const DELETED: u8 = 1;
 /// Flag of a (type, flags) cell: without geometry ("not in image", global labels).
 pub(crate) const NO_GEOMETRY: u8 = 2;
+/// Flag of a (type, flags) cell counting, besides its plain cell, the annotations of that
+/// cell somebody accepted (at least one positive verification; see `verified`).
+pub(crate) const ACCEPTED: u8 = 4;
 /// Key of the marker saying every image's counts are built (no image key is empty).
 const READY: &[u8] = &[];
 /// Bytes per (type, flags, delta) item of a shard.
@@ -56,6 +59,9 @@ pub(crate) struct Delta {
     pub(crate) counts: Tally,
     /// The integer bounds of the geometry it files (the image's extent only grows).
     pub(crate) extent: Option<IBox>,
+    /// Each annotation counted: (id, its cell, ±1), so those somebody accepted are counted
+    /// in their accepted cells too when the batch is staged.
+    pub(crate) touched: Vec<(u64, (u64, u8), i64)>,
 }
 
 /// The union of two extents.
@@ -123,19 +129,20 @@ fn flags(deleted: bool, no_geometry: bool) -> u8 {
 pub(crate) fn tally(into: &mut BTreeMap<u64, Delta>, a: &Annotation, n: i64) {
     let d = into.entry(a.image.0).or_default();
     *d.counts.entry(cell_of(a)).or_insert(0) += n;
+    d.touched.push((a.id.0, cell_of(a), n));
     if n > 0 {
         let bbox = a.vector.as_ref().and_then(|v| v.bbox());
         d.extent = union(d.extent, bbox.as_ref().map(pages::ibox));
     }
 }
 
-fn image_key(image: u64) -> Vec<u8> {
+pub(crate) fn image_key(image: u64) -> Vec<u8> {
     Key::new().u64(image).build()
 }
 
 /// A shard's bytes: generation (u64 LE), extent (4 i64 LE; empty: min > max), then
 /// (type u64 LE, flags u8, delta i64 LE) items.
-fn encode(generation: u64, extent: Option<IBox>, t: &Tally) -> Vec<u8> {
+pub(crate) fn encode(generation: u64, extent: Option<IBox>, t: &Tally) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEAD + t.len() * ITEM);
     out.extend_from_slice(&generation.to_le_bytes());
     for v in extent.unwrap_or([i64::MAX, i64::MAX, i64::MIN, i64::MIN]) {
@@ -154,7 +161,7 @@ fn encode(generation: u64, extent: Option<IBox>, t: &Tally) -> Vec<u8> {
 /// A shard: generation, extent, counts.
 type Shard = (u64, Option<IBox>, Tally);
 
-fn decode(bytes: &[u8], what: &str, image: u64) -> Result<Shard> {
+pub(crate) fn decode(bytes: &[u8], what: &str, image: u64) -> Result<Shard> {
     let bad = || {
         Error::corrupt(
             what,
@@ -176,14 +183,14 @@ fn decode(bytes: &[u8], what: &str, image: u64) -> Result<Shard> {
     Ok((u(&bytes[..8]), extent, t))
 }
 
-fn add(into: &mut Tally, from: &Tally) {
+pub(crate) fn add(into: &mut Tally, from: &Tally) {
     for (k, n) in from {
         *into.entry(*k).or_insert(0) += n;
     }
 }
 
 impl Catalog {
-    fn count_shards(&self, image: u64) -> Result<Vec<IndexEntry>> {
+    pub(crate) fn count_shards(&self, image: u64) -> Result<Vec<IndexEntry>> {
         let key = image_key(image);
         self.store.index_range(
             Index::AnnotationCounts,
@@ -203,7 +210,8 @@ impl Catalog {
         attempt: usize,
     ) -> Result<()> {
         let what = self.store.location();
-        for (&image, (seed, delta)) in deltas {
+        let mut olds = Vec::with_capacity(deltas.len());
+        for (&image, (seed, _)) in deltas {
             let shard = (seed.wrapping_add(attempt as u64)) % SHARDS;
             let key = image_key(image);
             let old = self
@@ -216,6 +224,25 @@ impl Catalog {
                 )?
                 .into_iter()
                 .find(|e| e.key == key && e.id == shard);
+            olds.push((key, shard, old));
+        }
+        let mut ids: Vec<u64> = deltas
+            .values()
+            .flat_map(|(_, d)| d.touched.iter().map(|t| t.0))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let stored = self.acceptances(&ids)?;
+        // The annotations rewritten (not fresh ones: nobody can judge those yet) are guarded
+        // against a verdict committing meanwhile (see `verified`).
+        let mut existing: Vec<u64> = deltas
+            .values()
+            .flat_map(|(_, d)| d.touched.iter().filter(|t| t.2 < 0).map(|t| t.0))
+            .collect();
+        existing.sort_unstable();
+        existing.dedup();
+        super::verified::stage_write_guards(batch, &existing, &stored);
+        for ((&image, (_, delta)), (key, shard, old)) in deltas.iter().zip(olds) {
             let (generation, extent, mut t) =
                 match old.as_ref().map(|e| decode(&e.value, what, image)) {
                     Some(Ok(found)) => found,
@@ -236,6 +263,11 @@ impl Catalog {
                     }
                 };
             add(&mut t, &delta.counts);
+            for (id, (ty, flags), n) in &delta.touched {
+                if stored.get(id).is_some_and(|v| super::verified::accepted(v)) {
+                    *t.entry((*ty, flags | ACCEPTED)).or_insert(0) += n;
+                }
+            }
             batch.entries.push(EntryWrite {
                 index: Index::AnnotationCounts,
                 key,
@@ -317,6 +349,9 @@ impl Catalog {
                     ),
                 ));
                 return Ok(None);
+            }
+            if flags & ACCEPTED != 0 {
+                continue;
             }
             let c = out.entry(AnnotationTypeId(ty)).or_default();
             let n = n as u64;
@@ -420,9 +455,18 @@ impl Catalog {
                 });
                 true
             })?;
+        let mut ids: Vec<u64> = seen.keys().copied().collect();
+        ids.sort_unstable();
+        let stored = self.acceptances(&ids)?;
         let mut t = Tally::new();
-        for (_, cell) in seen {
+        for (id, cell) in seen {
             *t.entry(cell).or_insert(0) += 1;
+            if stored
+                .get(&id)
+                .is_some_and(|v| super::verified::accepted(v))
+            {
+                *t.entry((cell.0, cell.1 | ACCEPTED)).or_insert(0) += 1;
+            }
         }
         Ok((t, extent))
     }
@@ -504,34 +548,41 @@ impl Catalog {
     /// Idempotent and safe while other processes write (see the module docs). Returns how
     /// many images were counted (0 when they were ready already).
     pub fn build_counts(&self) -> Result<usize> {
-        if self.counts_ready()? {
+        if self.counts_ready()? && self.accepted_ready()? {
             return Ok(0);
         }
+        // The acceptances first: the recounts below read them.
+        self.build_acceptances()?;
         let images = self.counted_images()?;
         for &image in &images {
             self.rebuild_image(image, true)?;
         }
         self.store.commit(Batch {
             writes: Vec::new(),
-            entries: vec![EntryWrite {
-                index: Index::AnnotationCounts,
-                key: READY.to_vec(),
-                id: 0,
-                value: Some(vec![1]),
-                expect: Expect::Anything,
-            }],
+            entries: vec![
+                EntryWrite {
+                    index: Index::AnnotationCounts,
+                    key: READY.to_vec(),
+                    id: 0,
+                    value: Some(vec![1]),
+                    expect: Expect::Anything,
+                },
+                super::verified::ready_marker(),
+            ],
         })?;
         self.counts_built.store(true, Ordering::Relaxed);
+        self.accepted_built.store(true, Ordering::Relaxed);
         Ok(images.len())
     }
 
     /// `fsck`: every image's counts equal a recount of its pages; `repair` rebuilds those
     /// that differ (and marks the counts ready).
     pub(super) fn fsck_counts(&self, repair: bool, report: &mut FsckReport) -> Result<()> {
-        if !self.counts_ready()? {
+        self.fsck_acceptances(repair, report)?;
+        if !self.counts_ready()? || !self.accepted_ready()? {
             report.found(
                 "annotation counts",
-                "not built (a store from before they existed); `--repair` or opening it builds them",
+                "not built, or without verified counts (a store from before they existed); `--repair` or opening it builds them",
                 repair,
             );
             if repair {

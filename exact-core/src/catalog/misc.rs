@@ -33,47 +33,60 @@ impl Verifications<'_> {
         if !rights.verify {
             return Err(Error::denied(format!("no rights to verify {annotation}")));
         }
-        let now = c.now();
-        let key = Key::new().u64(annotation.0).u64(actor.user.0).build();
-        let existing = c
-            .by_index::<Verification>(Index::VerificationPair, &key)?
-            .into_iter()
-            .next();
-        let before = existing.as_ref().map(|v| v.verified);
-        let mut tx = Tx::default();
-        let v = match existing {
-            Some(old) => {
-                let new = Verification {
-                    verified,
-                    time: now,
+        for attempt in 0..super::RETRIES {
+            // The annotation's guard before the annotation (see `verified`).
+            let guards = c.verdict_guards(a.image, Some(&[annotation.0]))?;
+            let a = c.annotations().get(actor, annotation)?;
+            let now = c.now();
+            let key = Key::new().u64(annotation.0).u64(actor.user.0).build();
+            let existing = c
+                .by_index::<Verification>(Index::VerificationPair, &key)?
+                .into_iter()
+                .next();
+            let before = existing.as_ref().map(|v| v.verified);
+            let mut tx = Tx::default();
+            let v = match existing {
+                Some(old) => {
+                    let new = Verification {
+                        verified,
+                        time: now,
+                        ..old.clone()
+                    };
+                    tx.replace(&old, &new, Vec::new());
+                    new
+                }
+                None => tx.insert(
+                    c,
+                    Verification {
+                        id: VerificationId(0),
+                        annotation,
+                        user: actor.user,
+                        time: now,
+                        verified,
+                    },
+                )?,
+            };
+            let delta = i64::from(verified) - i64::from(before == Some(true));
+            if let (Some(creator), true) = (a.user, delta != 0)
+                && let Some(old) = c.find::<User>(creator.0)?
+            {
+                let new = User {
+                    points: old.points + delta,
                     ..old.clone()
                 };
                 tx.replace(&old, &new, Vec::new());
-                new
             }
-            None => tx.insert(
-                c,
-                Verification {
-                    id: VerificationId(0),
-                    annotation,
-                    user: actor.user,
-                    time: now,
-                    verified,
-                },
-            )?,
-        };
-        let delta = i64::from(verified) - i64::from(before == Some(true));
-        if let (Some(creator), true) = (a.user, delta != 0)
-            && let Some(old) = c.find::<User>(creator.0)?
-        {
-            let new = User {
-                points: old.points + delta,
-                ..old.clone()
-            };
-            tx.replace(&old, &new, Vec::new());
+            c.stage_verdicts(&mut tx.batch, a.image, &guards, &[(&a, delta)], attempt)?;
+            match tx.commit(c) {
+                // An annotation write or another verdict got there first: again.
+                Err(e) if e.kind() == crate::ErrorKind::Conflict => continue,
+                Err(e) => return Err(e),
+                Ok(()) => return Ok(v),
+            }
         }
-        tx.commit(c)?;
-        Ok(v)
+        Err(Error::Conflict {
+            what: format!("verifications of {annotation}"),
+        })
     }
 
     /// The verdicts on an annotation the actor may see.

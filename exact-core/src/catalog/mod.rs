@@ -29,6 +29,7 @@ mod statistics;
 mod status;
 mod teams;
 mod trash;
+mod verified;
 mod versions;
 
 pub use accounts::{
@@ -117,6 +118,8 @@ pub struct Catalog {
     shared: Arc<(std::sync::atomic::AtomicBool, u64)>,
     /// Whether the maintained annotation counts are known to be built (see `counts`).
     counts_built: Arc<std::sync::atomic::AtomicBool>,
+    /// Whether the acceptances and accepted counts are known to be built (see `verified`).
+    accepted_built: Arc<std::sync::atomic::AtomicBool>,
     byid_built: Arc<std::sync::atomic::AtomicBool>,
     /// Where annotation listings left off (see `listing`).
     cursors: Arc<listing::Cursors>,
@@ -157,6 +160,7 @@ impl Catalog {
                 uuid::Uuid::new_v4().as_u64_pair().0,
             )),
             counts_built: Arc::default(),
+            accepted_built: Arc::default(),
             byid_built: Arc::default(),
             cursors: Arc::default(),
         }

@@ -139,20 +139,33 @@ impl Verifications<'_> {
                 "only its giver or a team admin withdraws {id}"
             )));
         }
-        let current: Verification = c.load(id.0)?;
-        let mut tx = Tx::default();
-        tx.remove(&current);
-        if current.verified
-            && let Some(creator) = a.user
-            && let Some(old) = c.find::<User>(creator.0)?
-        {
-            let new = User {
-                points: old.points - 1,
-                ..old.clone()
-            };
-            tx.replace(&old, &new, Vec::new());
+        for attempt in 0..super::RETRIES {
+            // The annotation's guard before the annotation (see `verified`).
+            let guards = c.verdict_guards(a.image, Some(&[v.annotation.0]))?;
+            let a = c.annotations().get(actor, v.annotation)?;
+            let current: Verification = c.load(id.0)?;
+            let mut tx = Tx::default();
+            tx.remove(&current);
+            if current.verified
+                && let Some(creator) = a.user
+                && let Some(old) = c.find::<User>(creator.0)?
+            {
+                let new = User {
+                    points: old.points - 1,
+                    ..old.clone()
+                };
+                tx.replace(&old, &new, Vec::new());
+            }
+            let lost = -i64::from(current.verified);
+            c.stage_verdicts(&mut tx.batch, a.image, &guards, &[(&a, lost)], attempt)?;
+            match tx.commit(c) {
+                Err(e) if e.kind() == crate::ErrorKind::Conflict => continue,
+                other => return other,
+            }
         }
-        tx.commit(c)
+        Err(Error::Conflict {
+            what: format!("{id}"),
+        })
     }
 }
 

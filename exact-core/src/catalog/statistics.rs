@@ -1,8 +1,10 @@
 //! Per-image statistics (EXACT's statistics panel and `images/api/image/statistics/`) and
 //! whole-image verification (`images/api/image/verify/`, the viewer's `f` key).
 //!
-//! Counts come from [`Annotations::count_by_type`], the one counting function, so whatever
-//! makes it faster (counts maintained on write) makes statistics faster too.
+//! Statistics read the counts maintained on write (per type: live, without geometry,
+//! accepted; see `counts` and `verified`) when the requester sees every annotation of the set,
+//! so they cost a few small reads whatever the image holds. Otherwise (a competitive set, or
+//! counts not built yet) they count by scanning ([`Annotations::statistics_by_scan`]).
 
 use super::annotations::Annotations;
 use super::misc::Verifications;
@@ -60,10 +62,47 @@ impl Annotations<'_> {
     /// Per active annotation type, the counts of the live annotations of `image` the actor
     /// may see, by the types' sort order. Types without annotations on the image are absent.
     ///
-    /// Costs one call of [`Annotations::count_by_type`], a read of the image's grid cell of
-    /// annotations without geometry, and one read per positive verification in the store
-    /// (verdicts are not indexed by image).
+    /// When the actor sees every annotation of the set, this reads the image's maintained
+    /// counts (a few small entries); otherwise it is [`Annotations::statistics_by_scan`].
     pub fn statistics(&self, actor: &Actor, image: ImageId) -> Result<Vec<TypeStatistics>> {
+        let c = self.0;
+        let (_, set, rights) = c.readable_image(actor, image)?;
+        if !actor.sees_created_by(&set, &rights, None) {
+            return self.statistics_by_scan(actor, image);
+        }
+        let Some(counted) = c.verified_counts(image)? else {
+            return self.statistics_by_scan(actor, image);
+        };
+        let mut out = Vec::with_capacity(counted.len());
+        for (kind, v) in counted {
+            let Some(t) = c.find::<AnnotationType>(kind.0)? else {
+                continue;
+            };
+            if !t.active {
+                continue;
+            }
+            let count = v.live as usize;
+            let not_in_image_count = (v.without_geometry as usize).min(count);
+            let verified_count = (v.accepted as usize).min(count);
+            out.push(TypeStatistics {
+                annotation_type: t,
+                count,
+                in_image_count: count - not_in_image_count,
+                not_in_image_count,
+                verified_count,
+                unverified_count: count - verified_count,
+            });
+        }
+        out.sort_by_key(|s| (s.annotation_type.sort_order, s.annotation_type.id));
+        Ok(out)
+    }
+
+    /// [`Annotations::statistics`] by scanning: one call of [`Annotations::count_by_type`], a
+    /// read of the image's grid cell of annotations without geometry, and one read per
+    /// positive verification in the store (then a pass over the image's annotation heads).
+    /// What statistics cost before verified counts were maintained; kept for actors who see
+    /// only some annotations, stores whose counts are not built, and as a benchmark baseline.
+    pub fn statistics_by_scan(&self, actor: &Actor, image: ImageId) -> Result<Vec<TypeStatistics>> {
         let c = self.0;
         let (_, set, rights) = c.readable_image(actor, image)?;
         let all = self.count_by_type(actor, image, &AnnotationQuery::default())?;
@@ -166,10 +205,14 @@ impl Verifications<'_> {
                 set.id
             )));
         }
-        for _ in 0..super::RETRIES {
+        for attempt in 0..super::RETRIES {
+            // The annotations' guards before the annotations (see `verified`); read for the
+            // whole image, as `query` finds the ids only after.
+            let guards = c.verdict_guards(image, None)?;
             let live = c
                 .annotations()
                 .query(actor, image, &AnnotationQuery::default())?;
+            let mut gains: Vec<(&crate::model::Annotation, i64)> = Vec::new();
             let now = c.now();
             let mut tx = Tx::default();
             let mut fresh = Vec::new();
@@ -198,6 +241,9 @@ impl Verifications<'_> {
                 if let (Some(creator), true) = (a.user, delta != 0) {
                     *points.entry(creator).or_insert(0) += delta;
                 }
+                if delta != 0 {
+                    gains.push((a, delta));
+                }
             }
             if !fresh.is_empty() {
                 let first = c
@@ -225,8 +271,10 @@ impl Verifications<'_> {
                     tx.replace(&old, &new, Vec::new());
                 }
             }
+            c.stage_verdicts(&mut tx.batch, image, &guards, &gains, attempt)?;
             match tx.commit(c) {
-                // A verdict or a point total changed meanwhile: judge again from fresh reads.
+                // A verdict, a point total or an annotation changed meanwhile: judge again
+                // from fresh reads.
                 Err(e) if e.kind() == crate::ErrorKind::Conflict => continue,
                 Err(e) => return Err(e),
                 Ok(()) => return Ok(live.len()),

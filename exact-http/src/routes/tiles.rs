@@ -91,6 +91,7 @@ fn parse_id(raw: &str) -> ApiResult<ImageId> {
 async fn readable(
     s: &AppState,
     headers: &HeaderMap,
+    remote: Option<String>,
     client: Option<&crate::serve::ClientAddr>,
     id: ImageId,
     z: Option<&str>,
@@ -101,7 +102,7 @@ async fn readable(
         .map(|v| v.to_str())
         .transpose()
         .map_err(|_| ApiError::Unauthenticated("Authorization header is not ASCII.".into()))?;
-    let (cookies, key) = grant_key(s, authorization, headers);
+    let (cookies, key) = grant_key(s, authorization, headers, remote.as_deref());
     let image = match granted(s, &key, id) {
         Some(image) => image,
         None => {
@@ -109,13 +110,17 @@ async fn readable(
             let client = client.map(|c| c.0);
             let image = Arc::new(
                 blocking(move || {
-                    let actor = st.auth.authenticate_request(
-                        &st.exact,
-                        header.as_deref(),
-                        &jar,
-                        false,
-                        client,
-                    )?;
+                    let actor = match remote {
+                        // A trusted proxy's Remote-User, as the API's extractor takes it.
+                        Some(name) => crate::auth::remote_actor(&st.exact, &name)?,
+                        None => st.auth.authenticate_request(
+                            &st.exact,
+                            header.as_deref(),
+                            &jar,
+                            false,
+                            client,
+                        )?,
+                    };
                     Ok(st.exact.images().get(&actor, id)?)
                 })
                 .await?,
@@ -139,14 +144,29 @@ async fn readable(
     Ok(image)
 }
 
+/// The user a trusted proxy names in this request's Remote-User header (`exact serve
+/// --remote-user-proxy`), if it came from one; any other peer's header is ignored.
+fn remote_claim(s: &AppState, req: &axum::extract::Request) -> Option<String> {
+    s.remote_user
+        .as_ref()?
+        .claimed_by(req.headers(), req.extensions())
+}
+
 /// The credential's grant key: an HMAC of the `Authorization` header ("Basic …", "Token …")
 /// or, without one, of the session cookie's secret (cookies are parsed only then), never the
-/// credential itself. The cookies come back for the full check.
+/// credential itself; for a trusted proxy's Remote-User (`remote`, which the API also puts
+/// before any other credential), of the name under a prefix no header value can carry (a
+/// NUL byte). The cookies come back for the full check.
 fn grant_key(
     s: &AppState,
     authorization: Option<&str>,
     headers: &HeaderMap,
+    remote: Option<&str>,
 ) -> (crate::auth::Cookies, [u8; 32]) {
+    if let Some(name) = remote {
+        let key = s.auth.grant_key(&format!("\0remote-user\0{name}"));
+        return (crate::auth::Cookies::default(), key);
+    }
     let cookies = match authorization {
         Some(_) => crate::auth::Cookies::default(),
         None => crate::auth::Cookies::from_headers(headers),
@@ -229,7 +249,7 @@ pub(crate) fn fast_tile(
         Some(v) => Some(v.to_str().ok()?),
         None => None,
     };
-    let (_, key) = grant_key(s, authorization, headers);
+    let (_, key) = grant_key(s, authorization, headers, remote_claim(s, req).as_deref());
     let image = granted(s, &key, id)?;
     let key = crate::pixels::TileKey {
         image: image.id,
@@ -262,6 +282,7 @@ async fn exact_dzi(
     let image = readable(
         &s,
         headers,
+        remote_claim(&s, &req),
         client.as_deref(),
         parse_id(&id)?,
         Some(&z),
@@ -306,7 +327,17 @@ async fn native_dzi(
 ) -> ApiResult<Response> {
     let headers = req.headers();
     let (z, frame) = (q.z.as_deref(), q.frame.as_deref());
-    let image = readable(&s, headers, client.as_deref(), parse_id(&id)?, z, frame).await?;
+    let remote = remote_claim(&s, &req);
+    let image = readable(
+        &s,
+        headers,
+        remote,
+        client.as_deref(),
+        parse_id(&id)?,
+        z,
+        frame,
+    )
+    .await?;
     dzi(&s, &image, Grid::Native, plane_of(z, frame)).await
 }
 
@@ -332,6 +363,7 @@ async fn exact_tile(
     let image = readable(
         &s,
         headers,
+        remote_claim(&s, &req),
         client.as_deref(),
         parse_id(&id)?,
         Some(&z),
@@ -351,7 +383,17 @@ async fn native_tile(
 ) -> ApiResult<Response> {
     let headers = req.headers();
     let (z, frame) = (q.z.as_deref(), q.frame.as_deref());
-    let image = readable(&s, headers, client.as_deref(), parse_id(&id)?, z, frame).await?;
+    let remote = remote_claim(&s, &req);
+    let image = readable(
+        &s,
+        headers,
+        remote,
+        client.as_deref(),
+        parse_id(&id)?,
+        z,
+        frame,
+    )
+    .await?;
     let plane = plane_of(z, frame);
     serve_tile(&s, &image, Grid::Native, plane, &level, &tile, headers).await
 }

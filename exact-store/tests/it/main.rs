@@ -17,5 +17,6 @@ mod permissions;
 mod resources;
 mod s3;
 mod set_jobs;
+mod verified;
 mod versions;
 mod viewport;
