@@ -536,6 +536,10 @@ fn serve(data: DataArgs, bind: SocketAddr, net: NetArgs) -> ExitCode {
         eprintln!("exact: cannot create the first user: {e}");
         return ExitCode::FAILURE;
     }
+    // Import jobs a previous run left unfinished run again (their uploads were kept).
+    if let Err(e) = exact.resume_imports() {
+        eprintln!("exact: unfinished import jobs not resumed: {e}");
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => return fail(&e),
