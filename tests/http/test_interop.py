@@ -279,7 +279,7 @@ def test_import_job_resumes_after_the_server_is_killed(tmp_path):
 
     s = S()
     s.http.auth = ("exact", PASSWORD)
-    n = 250_000
+    n = 200_000  # two batches of exact_interop::BATCH: the kill falls between them
     proc = start()
     try:
         set_id = world(s, "resume")
@@ -301,7 +301,18 @@ def test_import_job_resumes_after_the_server_is_killed(tmp_path):
         written_before = job["written"]
         assert 0 < written_before < n
         proc = start()
-        job = wait_job(s, url, timeout=180)
+        # `exact jobs --follow` prints the job's progress each second until it ends.
+        job_id = url.rstrip("/").rsplit("/", 1)[1]
+        cli = [exact_bin(), "jobs", "--server", s.url, "--user", "exact"]
+        r = subprocess.run(cli + [job_id, "--follow"], env=dict(env, EXACT_PASSWORD=PASSWORD),
+                           capture_output=True, text=True, timeout=240)
+        assert r.returncode == 0, r
+        last = r.stdout.strip().splitlines()[-1]
+        assert f"job {job_id} done" in last and "attempt 2" in last and "created " in last, r.stdout
+        r = subprocess.run(cli + ["--set", str(set_id)], env=dict(env, EXACT_PASSWORD=PASSWORD),
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and f"job {job_id} done" in r.stdout, r
+        job = wait_job(s, url, timeout=10)
         assert job["state"] == "done" and job["attempts"] == 2, job
         report = job["report"]
         assert report["created"] + report["skipped_duplicates"] == n, report
