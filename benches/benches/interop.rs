@@ -3,7 +3,9 @@
 //! sled store. Prints, each beside its baseline from the same run: import of the file (parse,
 //! check, dedupe, one atomic batch) against Python's `json.load` + `shapely.geometry.shape` on
 //! the same file (targets: ≤ 10 s); export of the N annotations to GeoJSON and to CSV
-//! (targets: ≤ 5 s); the peak memory each phase adds (VmHWM, reset between phases).
+//! (targets: ≤ 5 s); the peak memory each phase adds (VmHWM, reset between phases). Dry runs
+//! of both imports (read and check, nothing written) show the reading half apart from the
+//! store's write.
 //!
 //! Run: `cargo bench -p exact-benches --bench interop` (the Python baseline needs `shapely`
 //! in `EXACT_BENCH_PYTHON`, default `python3`).
@@ -232,6 +234,24 @@ print(f"{dt:.3f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss} {len(geoms
         mib(bulk_peak)
     );
 
+    // The reading half alone: a dry run parses and checks everything, writes nothing.
+    let dry = ImportOptions {
+        dry_run: true,
+        ..Default::default()
+    };
+    let rss0 = reset_peak();
+    let (r, t) = timed(|| {
+        let mut f = std::fs::File::open(&geo).unwrap();
+        exact
+            .interop()
+            .import(&me, set.id, &mut f, &dry, &mut |_| {})
+    });
+    assert_eq!(r.unwrap().read as usize, n);
+    println!(
+        "import GeoJSON, dry run (read + check, no write): {:>7.2} s, peak +{:.0} MiB",
+        t.as_secs_f64(),
+        mib(status("VmHWM:").saturating_sub(rss0))
+    );
     let rss0 = reset_peak();
     let (r, t) = timed(|| {
         let mut f = std::fs::File::open(&geo).unwrap();
@@ -319,6 +339,19 @@ print(f"{dt:.3f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss} {len(geoms
         .images()
         .add(&me, NewImage::new(set2.id, "slide.svs", 200_000, 100_000))
         .unwrap();
+    let rss0 = reset_peak();
+    let (r, t) = timed(|| {
+        let mut f = std::fs::File::open(&sr).unwrap();
+        exact
+            .interop()
+            .import(&me, set2.id, &mut f, &dry, &mut |_| {})
+    });
+    assert_eq!(r.unwrap().read as usize, n);
+    println!(
+        "import SlideRunner, dry run (read + check, no write): {:>5.2} s, peak +{:.0} MiB",
+        t.as_secs_f64(),
+        mib(status("VmHWM:").saturating_sub(rss0))
+    );
     let rss0 = reset_peak();
     let (r, t) = timed(|| {
         let mut f = std::fs::File::open(&sr).unwrap();

@@ -7,6 +7,7 @@
 mod demo_cli;
 mod fsck_cli;
 mod interop_cli;
+mod jobs_cli;
 mod migrate_cli;
 mod register_cli;
 mod slide_cli;
@@ -91,6 +92,8 @@ enum Command {
     Import(interop_cli::ImportArgs),
     /// Export an image set's annotations to a file.
     Export(interop_cli::ExportArgs),
+    /// Import jobs of a running server: your jobs on a set, or one job (--follow: until it ends).
+    Jobs(jobs_cli::JobsArgs),
     /// Load demo data (a slide, a product, types and annotations) into a data directory.
     Demo(demo_cli::DemoArgs),
     /// Agreement statistics of an image set: precision, recall, F1 and kappa per annotator.
@@ -348,6 +351,7 @@ fn main() -> ExitCode {
         Command::Migrate(args) => migrate_cli::run(args),
         Command::Import(args) => interop_cli::import(args),
         Command::Export(args) => interop_cli::export(args),
+        Command::Jobs(args) => jobs_cli::run(args),
         Command::Demo(args) => demo_cli::run(args),
         Command::Stats(args) => stats_cli::run(args),
         Command::Register(args) => register_cli::run(args),
@@ -535,6 +539,10 @@ fn serve(data: DataArgs, bind: SocketAddr, net: NetArgs) -> ExitCode {
     if let Err(e) = bootstrap(&exact) {
         eprintln!("exact: cannot create the first user: {e}");
         return ExitCode::FAILURE;
+    }
+    // Import jobs a previous run left unfinished run again (their uploads were kept).
+    if let Err(e) = exact.resume_imports() {
+        eprintln!("exact: unfinished import jobs not resumed: {e}");
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

@@ -1,10 +1,13 @@
 //! GeoJSON as QuPath writes and reads it. Reading accepts a `FeatureCollection`, a single
-//! `Feature`, or QuPath's bare list of features, streamed feature by feature (the file is never
-//! held as one JSON tree; nesting deeper than serde_json's limit of 128 is an error, not a stack
-//! overflow). `classification.name` is the type, `classification.color` its colour, `name` the
-//! remark; `objectType` (other than `annotation`), `isLocked` and `measurements` are kept in
-//! `meta_data`. Polygon holes go to `meta_data.holes`; multi-part geometries become one
-//! annotation per part (`meta_data.part`).
+//! `Feature`, or QuPath's bare list of features, streamed feature by feature: a small scanner
+//! finds each feature's bytes in a 1 MiB read buffer (tracking only strings and bracket depth,
+//! so nesting costs no stack), and serde_json parses that slice into typed structs — positions
+//! straight into points, `properties` into named fields, no `Value` map per feature. The file
+//! is never held whole; one feature larger than 256 MiB is refused; nesting deeper than
+//! serde_json's limit of 128 is an error, not a stack overflow. `classification.name` is the
+//! type, `classification.color` its colour, `name` the remark; `objectType` (other than
+//! `annotation`), `isLocked` and `measurements` are kept in `meta_data`. Polygon holes go to
+//! `meta_data.holes`; multi-part geometries become one annotation per part (`meta_data.part`).
 //!
 //! Writing produces a `FeatureCollection` QuPath 0.5 imports: boxes as rectangles, points as
 //! `Point`s, lines as `LineString`s, polygons as `Polygon`s, everything in level-0 pixels; what
@@ -16,173 +19,568 @@ use exact_core::model::VectorType;
 use exact_core::vector::Point;
 use exact_core::{Error, Result, Timestamp};
 use serde::Deserialize;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value, json};
-use std::cell::RefCell;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value, json};
+use std::borrow::Cow;
 use std::fmt;
 use std::io::{Read, Write};
+use std::marker::PhantomData;
 use uuid::Uuid;
+
+/// Bytes read from the input at a time.
+const CHUNK: usize = 1 << 20;
+/// The largest single JSON value (one feature) the reader buffers.
+const MAX_VALUE: usize = 256 << 20;
 
 /// Streams the items of a GeoJSON document to `f`. Stops at the first error, which names the
 /// feature (1-based) and, for syntax errors, the line and column.
 pub fn read(r: impl Read, f: &mut dyn FnMut(Item) -> Result<()>) -> Result<()> {
-    let stash: RefCell<Option<Error>> = RefCell::new(None);
-    let count = RefCell::new(0usize);
-    let mut de =
-        serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 16, r));
-    let seed = Top {
-        f: RefCell::new(f),
-        stash: &stash,
-        count: &count,
+    let mut s = Scanner {
+        r,
+        buf: Vec::with_capacity(CHUNK),
+        pos: 0,
+        eof: false,
+        line: 1,
+        line_start: 0,
+        base: 0,
+        count: 0,
     };
-    let res = seed.deserialize(&mut de).and_then(|()| de.end());
-    if let Some(e) = stash.into_inner() {
-        return Err(e);
-    }
-    res.map_err(|e| {
-        let n = *count.borrow();
-        let at = if e.line() > 0 {
-            format!(" (line {}, column {})", e.line(), e.column())
-        } else {
-            String::new()
+    s.document(f)
+}
+
+/// The reader's position in the stream and its buffer: `buf[pos..]` is not yet consumed;
+/// `base` is the file offset of `buf[0]`, `line` the line of `buf[pos]`, and `line_start` the
+/// file offset where that line starts.
+struct Scanner<R> {
+    r: R,
+    buf: Vec<u8>,
+    pos: usize,
+    eof: bool,
+    line: u64,
+    line_start: u64,
+    base: u64,
+    /// Features read so far.
+    count: usize,
+}
+
+impl<R: Read> Scanner<R> {
+    /// Reads more input behind the unconsumed bytes (dropping the consumed ones first).
+    /// `false` at the end of the input.
+    fn fill(&mut self) -> Result<bool> {
+        if self.eof {
+            return Ok(false);
+        }
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.base += self.pos as u64;
+            self.pos = 0;
+        }
+        let old = self.buf.len();
+        self.buf.resize(old + CHUNK, 0);
+        let n = loop {
+            match self.r.read(&mut self.buf[old..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.buf.truncate(old);
+                    return Err(Error::backend("import input", e));
+                }
+            }
         };
+        self.buf.truncate(old + n);
+        self.eof = n == 0;
+        Ok(n > 0)
+    }
+
+    /// Line and column (1-based) of `buf[at]`, `at >= pos`.
+    fn where_at(&self, at: usize) -> (u64, u64) {
+        let s = &self.buf[self.pos..at.min(self.buf.len())];
+        match s.iter().rposition(|b| *b == b'\n') {
+            Some(last) => {
+                let lines = s.iter().filter(|b| **b == b'\n').count() as u64;
+                (self.line + lines, (s.len() - last) as u64)
+            }
+            None => (self.line, self.base + at as u64 - self.line_start + 1),
+        }
+    }
+
+    /// Consumes `n` bytes, keeping the line count.
+    fn advance(&mut self, n: usize) {
+        let s = &self.buf[self.pos..self.pos + n];
+        if let Some(last) = s.iter().rposition(|b| *b == b'\n') {
+            self.line += s.iter().filter(|b| **b == b'\n').count() as u64;
+            self.line_start = self.base + (self.pos + last + 1) as u64;
+        }
+        self.pos += n;
+    }
+
+    /// An error at `buf[at]`, placed at the next feature.
+    fn error_at(&self, at: usize, msg: impl fmt::Display) -> Error {
+        let (line, column) = self.where_at(at);
+        Error::invalid(
+            format!("feature {} (line {line}, column {column})", self.count + 1),
+            msg.to_string(),
+        )
+    }
+
+    /// The next byte that is not white space (not consumed), `None` at the end.
+    fn peek(&mut self) -> Result<Option<u8>> {
+        loop {
+            while self.pos < self.buf.len() {
+                match self.buf[self.pos] {
+                    b' ' | b'\t' | b'\r' => self.pos += 1,
+                    b'\n' => {
+                        self.pos += 1;
+                        self.line += 1;
+                        self.line_start = self.base + self.pos as u64;
+                    }
+                    b => return Ok(Some(b)),
+                }
+            }
+            if !self.fill()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Consumes `want` (after white space) or fails naming what was expected.
+    fn expect(&mut self, want: &[u8], what: &str) -> Result<u8> {
+        match self.peek()? {
+            Some(b) if want.contains(&b) => {
+                self.pos += 1;
+                Ok(b)
+            }
+            Some(b) => Err(self.error_at(
+                self.pos,
+                format!("expected {what}, found {:?}", char::from(b)),
+            )),
+            None => Err(self.error_at(self.pos, format!("EOF while expecting {what}"))),
+        }
+    }
+
+    /// The length of the JSON value starting at `buf[pos]` (after white space), with all of
+    /// it in the buffer. Only strings and bracket depth are tracked; serde_json checks the
+    /// rest when the slice is parsed.
+    fn value_len(&mut self) -> Result<usize> {
+        if self.peek()?.is_none() {
+            return Err(self.error_at(self.pos, "EOF while parsing a value"));
+        }
+        let (mut depth, mut in_str, mut esc, mut k) = (0usize, false, false, 0usize);
+        loop {
+            let s = &self.buf[self.pos..];
+            while k < s.len() {
+                let b = s[k];
+                k += 1;
+                if in_str {
+                    if esc {
+                        esc = false;
+                    } else if b == b'\\' {
+                        esc = true;
+                    } else if b == b'"' {
+                        in_str = false;
+                        if depth == 0 {
+                            return Ok(k);
+                        }
+                    }
+                    continue;
+                }
+                match b {
+                    b'"' => in_str = true,
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' if depth == 0 => return Ok(k - 1),
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Ok(k);
+                        }
+                    }
+                    b',' | b' ' | b'\n' | b'\t' | b'\r' if depth == 0 => return Ok(k - 1),
+                    _ => {}
+                }
+            }
+            if k > MAX_VALUE {
+                return Err(self.error_at(
+                    self.pos,
+                    format!(
+                        "a single feature or value larger than {} MiB",
+                        MAX_VALUE >> 20
+                    ),
+                ));
+            }
+            if !self.fill()? {
+                if depth == 0 && !in_str {
+                    return Ok(k);
+                }
+                return Err(self.error_at(self.pos + k, "EOF while parsing a value"));
+            }
+        }
+    }
+
+    /// Parses the next value as `T` and consumes it.
+    fn parse<T: for<'de> Deserialize<'de>>(&mut self) -> Result<T> {
+        let n = self.value_len()?;
+        let slice = &self.buf[self.pos..self.pos + n];
+        let v = serde_json::from_slice::<T>(slice).map_err(|e| self.json_error(e))?;
+        self.advance(n);
+        Ok(v)
+    }
+
+    /// A serde_json error in the slice at `buf[pos..]`, placed in the file.
+    fn json_error(&self, e: serde_json::Error) -> Error {
         let msg = e.to_string();
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
-        Error::invalid(format!("feature {}{at}", n + 1), msg)
-    })
-}
-
-type Callback<'f> = RefCell<&'f mut dyn FnMut(Item) -> Result<()>>;
-
-struct Top<'s, 'f> {
-    f: Callback<'f>,
-    stash: &'s RefCell<Option<Error>>,
-    count: &'s RefCell<usize>,
-}
-
-impl Top<'_, '_> {
-    fn emit<E: serde::de::Error>(&self, feature: RawFeature) -> std::result::Result<(), E> {
-        let n = {
-            let mut c = self.count.borrow_mut();
-            *c += 1;
-            *c
+        let (line, column) = self.where_at(self.pos);
+        let (l, c) = if e.line() <= 1 {
+            (line, column + e.column().saturating_sub(1) as u64)
+        } else {
+            (line + e.line() as u64 - 1, e.column() as u64)
         };
-        let r = items_of(feature, n).and_then(|items| {
-            let mut f = self.f.borrow_mut();
-            items.into_iter().try_for_each(|i| (*f)(i))
-        });
-        r.map_err(|e| {
-            *self.stash.borrow_mut() = Some(e);
-            E::custom("stopped")
-        })
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for Top<'_, '_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Top<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a GeoJSON FeatureCollection, Feature, or a list of features")
+        Error::invalid(
+            format!("feature {} (line {l}, column {c})", self.count + 1),
+            msg,
+        )
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
-        while let Some(feature) = seq.next_element::<RawFeature>()? {
-            self.emit(feature)?;
-        }
+    /// The next feature: parsed from its bytes and handed on as items.
+    fn feature(&mut self, f: &mut dyn FnMut(Item) -> Result<()>) -> Result<()> {
+        let n = self.value_len()?;
+        let slice = &self.buf[self.pos..self.pos + n];
+        let feature =
+            serde_json::from_slice::<RawFeature>(slice).map_err(|e| self.json_error(e))?;
+        self.count += 1;
+        items_of(feature, self.count, f)?;
+        self.advance(n);
         Ok(())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+    /// `[feature, …]`, the `[` not yet consumed.
+    fn features(&mut self, f: &mut dyn FnMut(Item) -> Result<()>) -> Result<()> {
+        self.expect(b"[", "a list of features")?;
+        if self.peek()? == Some(b']') {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            self.feature(f)?;
+            if self.expect(b",]", "',' or ']' after a feature")? == b']' {
+                return Ok(());
+            }
+        }
+    }
+
+    fn document(&mut self, f: &mut dyn FnMut(Item) -> Result<()>) -> Result<()> {
+        // A byte order mark is not JSON, but editors write one.
+        while self.buf.len() < 3 && self.fill()? {}
+        if self.buf.starts_with(b"\xEF\xBB\xBF") {
+            self.pos = 3;
+        }
+        match self.peek()? {
+            Some(b'[') => self.features(f)?,
+            Some(b'{') => self.object(f)?,
+            Some(b) => {
+                return Err(self.error_at(
+                    self.pos,
+                    format!(
+                        "expected a GeoJSON FeatureCollection, Feature, or a list of features, found {:?}",
+                        char::from(b)
+                    ),
+                ));
+            }
+            None => return Err(self.error_at(self.pos, "EOF while parsing a value")),
+        }
+        match self.peek()? {
+            None => Ok(()),
+            Some(_) => Err(self.error_at(self.pos, "trailing characters")),
+        }
+    }
+
+    /// A top-level object: a FeatureCollection (its features streamed) or one Feature.
+    fn object(&mut self, f: &mut dyn FnMut(Item) -> Result<()>) -> Result<()> {
+        self.expect(b"{", "an object")?;
         let mut kind: Option<String> = None;
-        let mut rest = Map::new();
+        let mut rest: Vec<(String, Vec<u8>)> = Vec::new();
         let mut streamed = false;
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "type" => kind = Some(map.next_value()?),
-                "features" => {
-                    map.next_value_seed(Features(&self))?;
-                    streamed = true;
+        if self.peek()? != Some(b'}') {
+            loop {
+                if self.peek()? != Some(b'"') {
+                    return Err(self.error_at(self.pos, "expected a key"));
                 }
-                "geometry" | "properties" | "id" | "nucleusGeometry" => {
-                    rest.insert(key, map.next_value()?);
+                let key: String = self.parse()?;
+                self.expect(b":", "':'")?;
+                match key.as_str() {
+                    "type" => {
+                        kind = Some(
+                            self.parse::<String>()
+                                .map_err(|_| self.error_at(self.pos, "\"type\" is not a string"))?,
+                        )
+                    }
+                    "features" => {
+                        self.features(f)?;
+                        streamed = true;
+                    }
+                    "geometry" | "properties" | "id" | "nucleusGeometry" => {
+                        let n = self.value_len()?;
+                        rest.push((key, self.buf[self.pos..self.pos + n].to_vec()));
+                        self.advance(n);
+                    }
+                    _ => {
+                        let _: IgnoredAny = self.parse()?;
+                    }
                 }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
+                if self.expect(b",}", "',' or '}'")? == b'}' {
+                    break;
                 }
             }
+        } else {
+            self.pos += 1;
         }
         match kind.as_deref() {
             Some("FeatureCollection") if streamed => Ok(()),
-            Some("FeatureCollection") => Err(serde::de::Error::custom(
-                "a FeatureCollection without \"features\"",
-            )),
-            Some("Feature") => {
-                rest.insert("type".into(), Value::from("Feature"));
-                let feature: RawFeature = serde_json::from_value(Value::Object(rest))
-                    .map_err(serde::de::Error::custom)?;
-                self.emit(feature)
+            Some("FeatureCollection") => {
+                Err(self.error_at(self.pos, "a FeatureCollection without \"features\""))
             }
-            Some(other) => Err(serde::de::Error::custom(format!(
-                "type {other:?} is neither FeatureCollection nor Feature"
-            ))),
-            None => Err(serde::de::Error::custom("an object without \"type\"")),
+            Some("Feature") => {
+                let mut doc = b"{\"type\":\"Feature\"".to_vec();
+                for (k, v) in &rest {
+                    doc.push(b',');
+                    doc.extend_from_slice(serde_json::to_string(k).unwrap_or_default().as_bytes());
+                    doc.push(b':');
+                    doc.extend_from_slice(v);
+                }
+                doc.push(b'}');
+                let feature = serde_json::from_slice::<RawFeature>(&doc).map_err(|e| {
+                    let msg = e.to_string();
+                    let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
+                    Error::invalid("feature 1", msg)
+                })?;
+                self.count += 1;
+                items_of(feature, self.count, f)
+            }
+            Some(other) => Err(self.error_at(
+                self.pos,
+                format!("type {other:?} is neither FeatureCollection nor Feature"),
+            )),
+            None => Err(self.error_at(self.pos, "an object without \"type\"")),
         }
     }
 }
 
-struct Features<'t, 's, 'f>(&'t Top<'s, 'f>);
+/// `T` when the JSON value is an object, `None` for anything else (QuPath's fields are read
+/// leniently: a `classification` that is a string is no error, just no class).
+struct Lenient<T>(Option<T>);
 
-impl<'de> DeserializeSeed<'de> for Features<'_, '_, '_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        d.deserialize_seq(self)
+impl<T> Default for Lenient<T> {
+    fn default() -> Self {
+        Lenient(None)
     }
 }
 
-impl<'de> Visitor<'de> for Features<'_, '_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a list of features")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
-        while let Some(feature) = seq.next_element::<RawFeature>()? {
-            self.0.emit(feature)?;
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Lenient<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(|t| Lenient(Some(t)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Lenient(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> std::result::Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> std::result::Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> std::result::Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> std::result::Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_str<E>(self, _: &str) -> std::result::Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
         }
-        Ok(())
+        d.deserialize_any(V(PhantomData))
     }
 }
 
 #[derive(Deserialize)]
-struct RawFeature {
-    #[serde(rename = "type", default)]
-    kind: Option<String>,
+struct RawFeature<'a> {
+    #[serde(rename = "type", default, borrow)]
+    kind: Option<Cow<'a, str>>,
     #[serde(default)]
     id: Option<Value>,
     #[serde(default)]
-    geometry: Option<RawGeometry>,
+    geometry: Option<RawGeometry<'a>>,
     #[serde(default)]
-    properties: Option<Map<String, Value>>,
+    properties: Lenient<Props>,
     #[serde(default, rename = "nucleusGeometry")]
     nucleus: Option<Value>,
 }
 
-#[derive(Deserialize)]
-struct RawGeometry {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    coordinates: Value,
-    #[serde(default)]
-    geometries: Vec<RawGeometry>,
+/// The `properties` QuPath and our export write; others are skipped unparsed.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Props {
+    classification: Lenient<Class>,
+    exact: Option<Value>,
+    name: Option<Value>,
+    #[serde(rename = "objectType")]
+    object_type: Option<Value>,
+    #[serde(rename = "isLocked")]
+    is_locked: Option<Value>,
+    measurements: Option<Value>,
 }
 
-fn items_of(f: RawFeature, n: usize) -> Result<Vec<Item>> {
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Class {
+    name: Option<Value>,
+    color: Option<Value>,
+    #[serde(rename = "colorRGB")]
+    rgb: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct RawGeometry<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default)]
+    coordinates: Coords,
+    #[serde(default, borrow)]
+    geometries: Vec<RawGeometry<'a>>,
+}
+
+/// GeoJSON `coordinates`, typed: an array of two or more numbers is a position, read
+/// straight into a point (no allocation); anything else is kept for the error message.
+#[derive(Default)]
+enum Coords {
+    #[default]
+    Null,
+    Num(Number),
+    Pos(Point),
+    List(Vec<Coords>),
+    Other(Value),
+}
+
+impl Coords {
+    fn to_value(&self) -> Value {
+        match self {
+            Coords::Null => Value::Null,
+            Coords::Num(n) => Value::Number(n.clone()),
+            Coords::Pos(p) => json!([num(p.x), num(p.y)]),
+            Coords::List(l) => Value::Array(l.iter().map(Coords::to_value).collect()),
+            Coords::Other(v) => v.clone(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Coords {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Coords;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("coordinates")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Coords, A::Error> {
+                // Up to three leading numbers are kept unboxed; a position needs two.
+                let mut nums: [Option<Number>; 3] = [None, None, None];
+                let mut count = 0usize;
+                let mut list: Option<Vec<Coords>> = None;
+                while let Some(c) = seq.next_element::<Coords>()? {
+                    match (&mut list, c) {
+                        (None, Coords::Num(n)) => {
+                            if count < 3 {
+                                nums[count] = Some(n);
+                            }
+                            count += 1;
+                        }
+                        (None, other) => {
+                            let mut l: Vec<Coords> = nums
+                                .iter_mut()
+                                .filter_map(Option::take)
+                                .map(Coords::Num)
+                                .collect();
+                            l.push(other);
+                            list = Some(l);
+                        }
+                        (Some(l), c) => {
+                            if l.len() > exact_core::vector::MAX_NODES + 1 {
+                                return Err(serde::de::Error::custom(format!(
+                                    "more than {} positions in one list",
+                                    exact_core::vector::MAX_NODES
+                                )));
+                            }
+                            l.push(c);
+                        }
+                    }
+                }
+                if let Some(l) = list {
+                    return Ok(Coords::List(l));
+                }
+                match (&nums[0], &nums[1]) {
+                    (Some(x), Some(y)) => Ok(Coords::Pos(Point::new(
+                        x.as_f64().unwrap_or(f64::NAN),
+                        y.as_f64().unwrap_or(f64::NAN),
+                    ))),
+                    _ => Ok(Coords::List(
+                        nums.into_iter().flatten().map(Coords::Num).collect(),
+                    )),
+                }
+            }
+            fn visit_i64<E>(self, v: i64) -> std::result::Result<Coords, E> {
+                Ok(Coords::Num(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> std::result::Result<Coords, E> {
+                Ok(Coords::Num(v.into()))
+            }
+            fn visit_f64<E>(self, v: f64) -> std::result::Result<Coords, E> {
+                Ok(Number::from_f64(v).map(Coords::Num).unwrap_or(Coords::Null))
+            }
+            fn visit_unit<E>(self) -> std::result::Result<Coords, E> {
+                Ok(Coords::Null)
+            }
+            fn visit_bool<E>(self, v: bool) -> std::result::Result<Coords, E> {
+                Ok(Coords::Other(Value::Bool(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<Coords, E> {
+                Ok(Coords::Other(Value::from(v)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<Coords, A::Error> {
+                Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(Coords::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn as_str(v: &Option<Value>) -> Option<&str> {
+    v.as_ref().and_then(Value::as_str)
+}
+
+/// The items of one feature (several for multi-part geometries), handed to `f`.
+fn items_of(f: RawFeature, n: usize, out: &mut dyn FnMut(Item) -> Result<()>) -> Result<()> {
     let place = format!("feature {n}");
     let bad = |reason: String| Error::invalid(place.clone(), reason);
     if let Some(k) = f.kind.as_deref()
@@ -190,19 +588,18 @@ fn items_of(f: RawFeature, n: usize) -> Result<Vec<Item>> {
     {
         return Err(bad(format!("type {k:?} where a Feature was expected")));
     }
-    let props = f.properties.unwrap_or_default();
+    let props = f.properties.0.unwrap_or_default();
     let mut item = Item::new(place.clone(), "");
     // The class: QuPath's classification, else the type our own export wrote.
-    let class = props.get("classification");
-    let exact = props.get("exact").and_then(Value::as_object);
+    let class = props.classification.0.as_ref();
+    let exact = props.exact.as_ref().and_then(Value::as_object);
     item.type_name = class
-        .and_then(|c| c.get("name"))
-        .and_then(Value::as_str)
+        .and_then(|c| as_str(&c.name))
         .or_else(|| exact.and_then(|e| e.get("type")).and_then(Value::as_str))
         .unwrap_or("Unclassified")
         .to_owned();
     item.color = class.and_then(colour_of);
-    if let Some(name) = props.get("name").and_then(Value::as_str) {
+    if let Some(name) = as_str(&props.name) {
         item.description = name.to_owned();
     }
     match &f.id {
@@ -218,19 +615,19 @@ fn items_of(f: RawFeature, n: usize) -> Result<Vec<Item>> {
         read_exact_block(&mut item, e, &mut size)?;
     } else {
         let mut meta = Map::new();
-        if let Some(m) = props.get("measurements") {
+        if let Some(m) = &props.measurements {
             meta.insert("measurements".into(), measurements_of(m));
         }
         let mut qupath = Map::new();
-        if let Some(t) = props.get("objectType").and_then(Value::as_str)
+        if let Some(t) = as_str(&props.object_type)
             && t != "annotation"
         {
             qupath.insert("objectType".into(), Value::from(t));
         }
-        if props.get("isLocked").and_then(Value::as_bool) == Some(true) {
+        if props.is_locked.as_ref().and_then(Value::as_bool) == Some(true) {
             qupath.insert("isLocked".into(), Value::from(true));
         }
-        if let Some(n) = f.nucleus.clone().filter(|n| !n.is_null()) {
+        if let Some(n) = f.nucleus.filter(|n| !n.is_null()) {
             qupath.insert("nucleusGeometry".into(), n);
         }
         if !qupath.is_empty() {
@@ -241,7 +638,7 @@ fn items_of(f: RawFeature, n: usize) -> Result<Vec<Item>> {
         }
     }
     let Some(g) = f.geometry else {
-        return Ok(vec![item]);
+        return out(item);
     };
     let mut parts = Vec::new();
     shapes_of(&g, &mut parts, size).map_err(|r| bad(format!("geometry: {r}")))?;
@@ -249,30 +646,27 @@ fn items_of(f: RawFeature, n: usize) -> Result<Vec<Item>> {
         let (shape, holes) = parts.remove(0);
         item.shape = shape;
         add_holes(&mut item, holes);
-        return Ok(vec![item]);
+        return out(item);
     }
     let total = parts.len();
-    Ok(parts
-        .into_iter()
-        .enumerate()
-        .map(|(k, (shape, holes))| {
-            let mut it = item.clone();
-            it.place = format!("{place} part {}", k + 1);
-            it.shape = shape;
-            if k > 0 {
-                it.uuid = None;
-            }
-            add_holes(&mut it, holes);
-            let mut meta = match it.meta_data.take() {
-                Value::Object(m) => m,
-                Value::Null => Map::new(),
-                other => Map::from_iter([("value".to_owned(), other)]),
-            };
-            meta.insert("part".into(), json!([k + 1, total]));
-            it.meta_data = Value::Object(meta);
-            it
-        })
-        .collect())
+    for (k, (shape, holes)) in parts.into_iter().enumerate() {
+        let mut it = item.clone();
+        it.place = format!("{place} part {}", k + 1);
+        it.shape = shape;
+        if k > 0 {
+            it.uuid = None;
+        }
+        add_holes(&mut it, holes);
+        let mut meta = match it.meta_data.take() {
+            Value::Object(m) => m,
+            Value::Null => Map::new(),
+            other => Map::from_iter([("value".to_owned(), other)]),
+        };
+        meta.insert("part".into(), json!([k + 1, total]));
+        it.meta_data = Value::Object(meta);
+        out(it)?;
+    }
+    Ok(())
 }
 
 fn add_holes(item: &mut Item, holes: Vec<Vec<Point>>) {
@@ -353,7 +747,7 @@ fn shapes_of(
     size: Option<(f64, f64)>,
 ) -> std::result::Result<(), String> {
     let c = &g.coordinates;
-    match g.kind.as_str() {
+    match g.kind.as_ref() {
         "Point" => out.push((
             Shape::Point {
                 at: point(c)?,
@@ -397,9 +791,14 @@ fn shapes_of(
     Ok(())
 }
 
-fn array(v: &Value) -> std::result::Result<&Vec<Value>, String> {
-    v.as_array()
-        .ok_or_else(|| format!("{} where coordinates were expected", short(v)))
+fn array(v: &Coords) -> std::result::Result<&[Coords], String> {
+    match v {
+        Coords::List(l) => Ok(l),
+        other => Err(format!(
+            "{} where coordinates were expected",
+            short(&other.to_value())
+        )),
+    }
 }
 
 fn short(v: &Value) -> String {
@@ -411,17 +810,17 @@ fn short(v: &Value) -> String {
     }
 }
 
-fn point(v: &Value) -> std::result::Result<Point, String> {
-    match v.as_array().map(Vec::as_slice) {
-        Some([x, y, ..]) => match (x.as_f64(), y.as_f64()) {
-            (Some(x), Some(y)) if x.is_finite() && y.is_finite() => Ok(Point::new(x, y)),
-            _ => Err(format!("{} is not a position [x, y]", short(v))),
-        },
-        _ => Err(format!("{} is not a position [x, y]", short(v))),
+fn point(v: &Coords) -> std::result::Result<Point, String> {
+    match v {
+        Coords::Pos(p) if p.x.is_finite() && p.y.is_finite() => Ok(*p),
+        other => Err(format!(
+            "{} is not a position [x, y]",
+            short(&other.to_value())
+        )),
     }
 }
 
-fn points(v: &Value) -> std::result::Result<Vec<Point>, String> {
+fn points(v: &Coords) -> std::result::Result<Vec<Point>, String> {
     let a = array(v)?;
     if a.len() > exact_core::vector::MAX_NODES + 1 {
         return Err(format!(
@@ -433,7 +832,7 @@ fn points(v: &Value) -> std::result::Result<Vec<Point>, String> {
     a.iter().map(point).collect()
 }
 
-fn polygon(v: &Value) -> std::result::Result<Part, String> {
+fn polygon(v: &Coords) -> std::result::Result<Part, String> {
     let rings = array(v)?;
     let mut it = rings.iter();
     let outer = it.next().ok_or("a Polygon without rings")?;
@@ -451,16 +850,17 @@ fn open_ring(mut p: Vec<Point>) -> Vec<Point> {
     p
 }
 
-fn colour_of(class: &Value) -> Option<String> {
+fn colour_of(class: &Class) -> Option<String> {
     if let Some([r, g, b]) = class
-        .get("color")
+        .color
+        .as_ref()
         .and_then(Value::as_array)
         .map(Vec::as_slice)
     {
         let c = |v: &Value| v.as_u64().filter(|v| *v < 256);
         return Some(format!("#{:02X}{:02X}{:02X}", c(r)?, c(g)?, c(b)?));
     }
-    let rgb = class.get("colorRGB").and_then(Value::as_i64)?;
+    let rgb = class.rgb.as_ref().and_then(Value::as_i64)?;
     Some(format!("#{:06X}", rgb & 0xFF_FFFF))
 }
 
@@ -755,5 +1155,88 @@ impl<W: Write> Sink for GeoJsonSink<W> {
     fn end(&mut self) -> std::io::Result<()> {
         self.out.write_all(b"\n]}\n")?;
         self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out at most 7 bytes per read, so features and strings straddle reads.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.len().min(buf.len()).min(7);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn items(text: &str) -> Result<Vec<Item>> {
+        let mut got = Vec::new();
+        read(Trickle(text.as_bytes()), &mut |i| {
+            got.push(i);
+            Ok(())
+        })?;
+        Ok(got)
+    }
+
+    #[test]
+    fn features_are_read_across_reads_whatever_their_strings_hold() {
+        let text = "\u{feff}{\"type\":\"FeatureCollection\",\"name\":\"a ] } [ \\\" tricky\",\n\"features\":[\n\
+            {\"type\":\"Feature\",\"geometry\":{\"type\":\"Point\",\"coordinates\":[1.5,2]},\"properties\":{\"name\":\"x}]\\\"\",\"classification\":{\"name\":\"cell\",\"color\":[255,0,16]}}},\n\
+            {\"type\":\"Feature\",\"geometry\":{\"type\":\"Polygon\",\"coordinates\":[[[0,0],[4,0],[4,4],[0,0]]]},\"properties\":{\"classification\":\"not an object\",\"other\":{\"deep\":[[[]]]}}}\n\
+            ],\"crs\":null}";
+        let got = items(text).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].type_name, "cell");
+        assert_eq!(got[0].color.as_deref(), Some("#FF0010"));
+        assert_eq!(got[0].description, "x}]\"");
+        assert_eq!(
+            got[0].shape,
+            Shape::Point {
+                at: Point::new(1.5, 2.0),
+                size: None
+            }
+        );
+        assert_eq!(got[1].type_name, "Unclassified");
+        assert_eq!(
+            got[1].shape,
+            Shape::Polygon(vec![
+                Point::new(0.0, 0.0),
+                Point::new(4.0, 0.0),
+                Point::new(4.0, 4.0)
+            ])
+        );
+        // One bare Feature, and a bare list.
+        let one =
+            items("{\"geometry\":{\"coordinates\":[3,4],\"type\":\"Point\"},\"type\":\"Feature\"}")
+                .unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(items("[ ]").unwrap().len(), 0);
+    }
+
+    #[test]
+    fn errors_name_the_feature_line_and_column() {
+        let good = "{\"type\":\"Feature\",\"geometry\":{\"type\":\"Point\",\"coordinates\":[1,2]}}";
+        let e = items(&format!(
+            "[{good},\n{good},\n  {{\"type\":\"Feature\",\"geometry\":tru]"
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("feature 3 (line 3, column"), "{e}");
+        let e = items(&format!("[{good},\n{good}")).unwrap_err();
+        assert!(e.to_string().contains("feature 3 (line 2"), "{e}");
+        let e = items(&format!("[{good}] x")).unwrap_err();
+        assert!(e.to_string().contains("trailing characters"), "{e}");
+        let e = items(&format!("[{good},{{\"type\":\"Feature\",\"geometry\":{{\"type\":\"Point\",\"coordinates\":[1]}}}}]")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("feature 2: geometry: [1] is not a position"),
+            "{e}"
+        );
+        let e = items("{\"type\":\"FeatureCollection\"}").unwrap_err();
+        assert!(e.to_string().contains("without \"features\""), "{e}");
     }
 }

@@ -43,6 +43,29 @@ fn columns(db: &Connection, table: &str) -> Result<Vec<String>> {
     Ok(cols)
 }
 
+type CoordRow = (i64, f64, f64, Option<i64>);
+
+fn coord_row(r: Option<&rusqlite::Row>) -> Result<Option<CoordRow>> {
+    let Some(r) = r else { return Ok(None) };
+    Ok(Some((
+        r.get(0).map_err(db_err)?,
+        r.get(1).map_err(db_err)?,
+        r.get(2).map_err(db_err)?,
+        r.get(3).map_err(db_err)?,
+    )))
+}
+
+type LabelRow = (i64, Option<i64>, Option<i64>);
+
+fn label_row(r: Option<&rusqlite::Row>) -> Result<Option<LabelRow>> {
+    let Some(r) = r else { return Ok(None) };
+    Ok(Some((
+        r.get(0).map_err(db_err)?,
+        r.get(1).map_err(db_err)?,
+        r.get(2).map_err(db_err)?,
+    )))
+}
+
 /// Reads a SlideRunner database (spooled to a temporary file first) and gives its annotations
 /// to `f`, slide by slide. A SQLite file without SlideRunner's tables is refused naming the
 /// missing table or column.
@@ -151,49 +174,26 @@ pub fn read(mut r: impl Read, f: &mut dyn FnMut(Item) -> Result<()>) -> Result<(
     let mut coord_st = db.prepare(coord_sql).map_err(db_err)?;
     let mut label_st = if labels_exist {
         Some(
-            db.prepare("SELECT annoId, person, class FROM Annotations_label WHERE annoId IN (SELECT uid FROM Annotations WHERE slide = ?1) ORDER BY uid")
+            db.prepare("SELECT annoId, person, class FROM Annotations_label WHERE annoId IN (SELECT uid FROM Annotations WHERE slide = ?1) ORDER BY annoId, uid")
                 .map_err(db_err)?,
         )
     } else {
         None
     };
     for (slide, filename) in slides {
-        // Coordinates and labels of the slide, grouped by annotation (both ordered by it).
-        let mut coords: HashMap<i64, (Vec<Point>, i64)> = HashMap::new();
-        let mut rows = coord_st.query(params![slide]).map_err(db_err)?;
-        while let Some(r) = rows.next().map_err(db_err)? {
-            let (id, x, y, z): (i64, f64, f64, Option<i64>) = (
-                r.get(0).map_err(db_err)?,
-                r.get(1).map_err(db_err)?,
-                r.get(2).map_err(db_err)?,
-                r.get(3).map_err(db_err)?,
-            );
-            let e = coords
-                .entry(id)
-                .or_insert_with(|| (Vec::new(), z.unwrap_or(0)));
-            if e.0.len() >= exact_core::vector::MAX_NODES {
-                return Err(Error::invalid(
-                    format!("annotation uid {id}"),
-                    format!("more than {} coordinates", exact_core::vector::MAX_NODES),
-                ));
-            }
-            e.0.push(Point::new(x, y));
-        }
-        let mut labels: HashMap<i64, Vec<Value>> = HashMap::new();
-        if let Some(st) = label_st.as_mut() {
-            let mut rows = st.query(params![slide]).map_err(db_err)?;
-            while let Some(r) = rows.next().map_err(db_err)? {
-                let (id, person, class): (i64, Option<i64>, Option<i64>) = (
-                    r.get(0).map_err(db_err)?,
-                    r.get(1).map_err(db_err)?,
-                    r.get(2).map_err(db_err)?,
-                );
-                labels.entry(id).or_default().push(json!({
-                    "person": person.and_then(|p| persons.get(&p)).cloned(),
-                    "class": class.and_then(|c| classes.get(&c)).map(|c| c.0.clone()),
-                }));
-            }
-        }
+        // Annotations, their coordinates and their labels, each ordered by annotation, are
+        // walked side by side (a merge join): one annotation's rows are in memory at a time,
+        // whatever the database's size.
+        let mut coord_rows = coord_st.query(params![slide]).map_err(db_err)?;
+        let mut next_coord = coord_row(coord_rows.next().map_err(db_err)?)?;
+        let mut label_rows = match label_st.as_mut() {
+            Some(st) => Some(st.query(params![slide]).map_err(db_err)?),
+            None => None,
+        };
+        let mut next_label = match label_rows.as_mut() {
+            Some(rows) => label_row(rows.next().map_err(db_err)?)?,
+            None => None,
+        };
         let mut rows = ann_st.query(params![slide]).map_err(db_err)?;
         while let Some(r) = rows.next().map_err(db_err)? {
             let uid: i64 = r.get(0).map_err(db_err)?;
@@ -228,7 +228,42 @@ pub fn read(mut r: impl Read, f: &mut dyn FnMut(Item) -> Result<()>) -> Result<(
                 item.time = Some(ts);
                 item.last_edit_time = Some(ts);
             }
-            let (pts, z) = coords.remove(&uid).unwrap_or_default();
+            let mut pts: Vec<Point> = Vec::new();
+            let mut z = 0;
+            while let Some((id, x, y, zz)) = next_coord {
+                if id > uid {
+                    break;
+                }
+                if id == uid {
+                    if pts.len() >= exact_core::vector::MAX_NODES {
+                        return Err(bad(format!(
+                            "more than {} coordinates",
+                            exact_core::vector::MAX_NODES
+                        )));
+                    }
+                    if pts.is_empty() {
+                        z = zz.unwrap_or(0);
+                    }
+                    pts.push(Point::new(x, y));
+                }
+                next_coord = coord_row(coord_rows.next().map_err(db_err)?)?;
+            }
+            let mut l: Vec<Value> = Vec::new();
+            while let Some((id, person, class)) = next_label {
+                if id > uid {
+                    break;
+                }
+                if id == uid {
+                    l.push(json!({
+                        "person": person.and_then(|p| persons.get(&p)).cloned(),
+                        "class": class.and_then(|c| classes.get(&c)).map(|c| c.0.clone()),
+                    }));
+                }
+                next_label = match label_rows.as_mut() {
+                    Some(rows) => label_row(rows.next().map_err(db_err)?)?,
+                    None => None,
+                };
+            }
             if z > 0 {
                 item.frame = u32::try_from(z + 1).ok();
             }
@@ -290,7 +325,7 @@ pub fn read(mut r: impl Read, f: &mut dyn FnMut(Item) -> Result<()>) -> Result<(
                 6 => item.vector_type = Some(VectorType::Global),
                 other => return Err(bad(format!("unknown SlideRunner annotation type {other}"))),
             }
-            if let Some(l) = labels.remove(&uid) {
+            if !l.is_empty() {
                 // The first labeller is taken as the creator (SlideRunner keeps no other).
                 item.user = l
                     .first()
@@ -425,9 +460,11 @@ impl<W: Write> Sink for SlideRunnerSink<W> {
             _ => (3, pts.to_vec()),
         };
         let modified = a.last_edit_time.micros() as f64 / 1.0e6;
-        db.execute(
+        db.prepare_cached(
             "INSERT INTO Annotations (guid, deleted, slide, type, agreedClass, lastModified, description) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![a.unique_identifier.to_string(), a.deleted as i64, slide, kind, class, modified, a.description],
+        )
+        .map_err(io)?
+        .execute(params![a.unique_identifier.to_string(), a.deleted as i64, slide, kind, class, modified, a.description],
         )
         .map_err(io)?;
         let anno = db.last_insert_rowid();

@@ -241,3 +241,85 @@ def test_cli_import_and_export(tmp_path):
     bad.write_text("image,type,vector\ncase1.svs,mitosis,{nope\n")
     r = subprocess.run(base + ["import", str(bad), "--set", str(set_id)] + d, capture_output=True, text=True)
     assert r.returncode == 1 and "row 1 (line 2): vector" in r.stderr, r
+
+
+def test_import_job_resumes_after_the_server_is_killed(tmp_path):
+    """A server killed (SIGKILL) while an import job writes: the restarted server resumes the
+    job from its kept upload; at the end every annotation of the file is there exactly once
+    (the batches written before the kill are skipped as duplicates) and the upload is gone."""
+    import signal
+    import time
+    data = tmp_path / "d"
+    port = free_port()
+    env = dict(os.environ, EXACT_ADMIN_PASSWORD=PASSWORD)
+
+    def start():
+        log = open(tmp_path / "serve.log", "a")
+        p = subprocess.Popen([exact_bin(), "serve", "--data", str(data), "--bind", f"127.0.0.1:{port}"],
+                             env=env, stdout=log, stderr=log)
+        wait_for(f"http://127.0.0.1:{port}/healthz", p, "exact serve")
+        return p
+
+    class S:
+        url = f"http://127.0.0.1:{port}"
+        http = requests.Session()
+
+        def get(self, p, **kw):
+            return self.http.get(self.url + p, **kw)
+
+        def post(self, p, **kw):
+            return self.http.post(self.url + p, **kw)
+
+        def ok(self, r, status=200):
+            assert r.status_code == status, r.text
+            return r
+
+        def new_set(self, name, team):
+            return self.ok(self.post("/api/v1/images/image_sets/", json={"name": name, "team": team}), 201).json()["id"]
+
+    s = S()
+    s.http.auth = ("exact", PASSWORD)
+    n = 200_000  # two batches of exact_interop::BATCH: the kill falls between them
+    proc = start()
+    try:
+        set_id = world(s, "resume")
+        body = json.dumps(boxes(n)).encode()
+        r = s.post(f"/api/v1/images/image_sets/{set_id}/import/?async=1", files={"file": ("big.geojson", body)})
+        assert r.status_code == 202, r.text
+        url = r.json()["url"]
+        assert list((data / "import-jobs").iterdir()), "the upload is kept in the data directory"
+        deadline = time.monotonic() + 120
+        while True:
+            job = s.ok(s.get(url)).json()
+            assert not job["finished"], f"the job ended before the server could be killed: {job}"
+            if job["written"] > 0:
+                break
+            assert time.monotonic() < deadline, job
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        written_before = job["written"]
+        assert 0 < written_before < n
+        proc = start()
+        # `exact jobs --follow` prints the job's progress each second until it ends.
+        job_id = url.rstrip("/").rsplit("/", 1)[1]
+        cli = [exact_bin(), "jobs", "--server", s.url, "--user", "exact"]
+        r = subprocess.run(cli + [job_id, "--follow"], env=dict(env, EXACT_PASSWORD=PASSWORD),
+                           capture_output=True, text=True, timeout=240)
+        assert r.returncode == 0, r
+        last = r.stdout.strip().splitlines()[-1]
+        assert f"job {job_id} done" in last and "attempt 2" in last and "created " in last, r.stdout
+        r = subprocess.run(cli + ["--set", str(set_id)], env=dict(env, EXACT_PASSWORD=PASSWORD),
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and f"job {job_id} done" in r.stdout, r
+        job = wait_job(s, url, timeout=10)
+        assert job["state"] == "done" and job["attempts"] == 2, job
+        report = job["report"]
+        assert report["created"] + report["skipped_duplicates"] == n, report
+        assert report["skipped_duplicates"] >= written_before, report
+        assert any("resumed after a server restart" in note for note in report["notes"]), report
+        assert count(s, set_id) == n
+        assert not list((data / "import-jobs").iterdir()), "the upload is deleted when the job ends"
+    finally:
+        proc.terminate()
+        proc.wait(10)

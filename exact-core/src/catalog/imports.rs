@@ -5,10 +5,16 @@
 //! come (bytes read of the file's size, items read, annotations written of those to write),
 //! and at the end the import's report or the error naming the feature/row/line. The runner
 //! (outside core: a thread of the process that took the upload) rewrites the record as it
-//! goes. Jobs do not survive their process: a job still `queued`/`running` whose record has
-//! not been touched for [`STALE_MICROS`] is reported `interrupted` (the batches written
-//! before the process died stay; importing the same file again completes the import, since
-//! duplicates are skipped). Only the job's user (and superusers) see a job.
+//! goes, at least every second while it runs. A server with a durable store keeps the upload
+//! and the job's options ([`ImportJob::upload`], [`ImportJob::options`]) until the job ends,
+//! so after a restart it resumes its unfinished jobs: [`ImportJobs::unfinished`] lists them
+//! and [`ImportJobs::claim`] takes one whose record has not moved for [`RESUME_AFTER_MICROS`]
+//! (its runner is gone), once, even with several servers on one store. The import then runs
+//! again from the start of the file; the batches written before the restart are skipped as
+//! duplicates (same UUID, else same image, type and geometry). A job still `queued`/`running`
+//! whose record has not been touched for [`STALE_MICROS`] (nobody resumed it) is reported
+//! `interrupted`; importing the same file again completes it. Only the job's user (and
+//! superusers) see a job.
 
 use super::{Catalog, ChangeOp};
 use crate::ids::{AnnotationId, ImageSetId, UserId};
@@ -22,6 +28,10 @@ use serde::{Deserialize, Serialize};
 
 /// A job not updated for this long (two minutes) is reported interrupted.
 pub const STALE_MICROS: i64 = 120_000_000;
+
+/// A job not updated for this long (ten seconds: its runner rewrites it every second) has
+/// lost its runner and may be claimed by a restarted server.
+pub const RESUME_AFTER_MICROS: i64 = 10_000_000;
 
 /// Where an import job is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +96,16 @@ pub struct ImportJob {
     pub created_micros: i64,
     /// Last rewritten, µs since the epoch.
     pub updated_micros: i64,
+    /// Where the server that took the upload keeps it until the job ends (a local path of
+    /// that server; `None` when it cannot be resumed, e.g. an in-memory store).
+    #[serde(default)]
+    pub upload: Option<String>,
+    /// The import options, as the runner records them to run the job again.
+    #[serde(default)]
+    pub options: Option<serde_json::Value>,
+    /// How many times the import was started (1, plus one per resumption).
+    #[serde(default)]
+    pub attempts: u32,
 }
 
 impl ImportJob {
@@ -166,7 +186,46 @@ impl ImportJobs<'_> {
             error_kind: None,
             created_micros: now,
             updated_micros: now,
+            upload: None,
+            options: None,
+            attempts: 1,
         })
+    }
+
+    /// Every job still `queued`/`running` in the store, whoever's (the server resumes them at
+    /// start-up, each as its user; the import checks that user's rights again).
+    pub fn unfinished(&self) -> Result<Vec<ImportJob>> {
+        let jobs: Vec<ImportJob> = self.0.all()?;
+        Ok(jobs.into_iter().filter(|j| !j.state.finished()).collect())
+    }
+
+    /// Takes over job `id` for a new run when its runner is gone: only if it is unfinished and
+    /// its record has not changed since `seen_updated_micros` (as [`Self::unfinished`] showed
+    /// it) and for [`RESUME_AFTER_MICROS`]. The claimed job is `queued` again with one more
+    /// attempt; `None` when another runner has it (or it finished).
+    pub fn claim(&self, id: u64, seen_updated_micros: i64) -> Result<Option<ImportJob>> {
+        let c = self.0;
+        let r = c.modify(id, |old: &ImportJob| {
+            if old.state.finished()
+                || old.updated_micros != seen_updated_micros
+                || c.now().0 - old.updated_micros < RESUME_AFTER_MICROS
+            {
+                return Err(Error::Conflict {
+                    what: format!("import job {id} has a runner"),
+                });
+            }
+            let mut new = old.clone();
+            new.state = JobState::Queued;
+            new.phase = "resuming".into();
+            new.attempts = old.attempts.saturating_add(1);
+            new.updated_micros = c.now().0;
+            Ok((new, Vec::new()))
+        });
+        match r {
+            Ok(j) => Ok(Some(j)),
+            Err(Error::Conflict { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     fn shown(&self, mut job: ImportJob) -> ImportJob {

@@ -43,7 +43,9 @@ pub use counts::TypeCounts;
 pub use exports::{Exports, MAX_EXPORT_TEXT, NewExport, file_name};
 pub use fsck::{Finding, FsckReport};
 pub use images::{ImagePatch, Images, NewImage, PixelUpdate};
-pub use imports::{ImportJob, ImportJobs, JobState as ImportState, STALE_MICROS};
+pub use imports::{
+    ImportJob, ImportJobs, JobState as ImportState, RESUME_AFTER_MICROS, STALE_MICROS,
+};
 pub use leases::Leases;
 pub use listing::{AnnotationList, FieldFilters, Paged, TimeBounds};
 pub use messages::{MAX_MESSAGE_CHARS, Messages, NewMessage};

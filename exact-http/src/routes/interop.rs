@@ -242,6 +242,7 @@ fn job_json(j: &exact_core::catalog::ImportJob) -> Value {
         "report": j.report,
         "error": j.error,
         "error_kind": j.error_kind,
+        "attempts": j.attempts,
         "created": j.created().to_string(),
         "updated": j.updated().to_string(),
     })
