@@ -69,6 +69,8 @@ export class Loader {
   /** Whether the overview's tiles load while hidden (the first view, at low zoom). */
   private preload = false;
   private bustTimer = 0;
+  /** Writes happened while the overview layer was hidden: it is renewed when shown again. */
+  private stale = false;
 
   /** `generation`: the overview probe, started by the page before the slide opened. */
   constructor(
@@ -244,6 +246,14 @@ export class Loader {
       return;
     }
     if (!(await this.overviewAvailable())) return;
+    if (this.stale) {
+      this.stale = false;
+      const g = await this.generation();
+      if (g !== null && g.generation !== this.overviewGen?.generation) {
+        this.overviewGen = g;
+        if (this.overview) this.addOverview();
+      }
+    }
     if (!this.overview && !this.overviewPending) this.addOverview();
     this.overview?.setOpacity(this.page.showAnnotations ? 1 : 0);
   }
@@ -285,9 +295,15 @@ export class Loader {
 
   /** After a write: a new generation of overview tiles. Debounced: a burst of writes (or of
    * colleagues' events) reloads the layer's tiles once, and a save never waits behind them for
-   * one of the browser's six connections. */
+   * one of the browser's six connections. A hidden layer is only marked stale. */
   bustOverview(): void {
     if (!this.overview) return;
+    // Hidden (the view draws vectors): renewing it now would only make OpenSeadragon re-add a
+    // layer nobody sees, frames after a save; it is renewed when a crowded view shows it.
+    if (!this.crowded) {
+      this.stale = true;
+      return;
+    }
     clearTimeout(this.bustTimer);
     this.bustTimer = window.setTimeout(() => {
       void this.generation().then((g) => {

@@ -17,6 +17,7 @@ import { type BBox, type Coords, bboxOf, formatLength, toJson } from '../viewer/
 import {
   type FilterSettings,
   SlideView,
+  type Transform,
   magnification,
   scaleBar,
   viewportFromUrl,
@@ -85,6 +86,10 @@ export class ViewerPage {
   private drag: Drag | null = null;
   private rulerTool = new LineTool();
   private frame = 0;
+  /** What the base layer shows: the view and settings it was drawn for, and the store's
+   * version then (see paintBase). */
+  private baseKey = '';
+  private baseVersion = -1;
   private hudText = '';
   private readyAfterPaint = false;
   private wasReady = false;
@@ -205,21 +210,14 @@ export class ViewerPage {
 
   private paint(): void {
     const t = this.view.transform();
+    this.paintBase(t);
     const ctx = this.overlay.begin(t);
-    if (this.showAnnotations && !this.loader.showingOverview) {
-      const b = this.view.visible(true);
-      const items = this.store.search(b);
-      const skip = this.drag ? this.drag.id : null;
-      drawBatches(ctx, t, items, this.types, this.hidden, skip);
-      (window as unknown as { inView: number }).inView = items.length;
-    } else {
-      (window as unknown as { inView: number }).inView = 0;
-      const sel = this.selected !== null ? this.store.byId.get(this.selected) : undefined;
-      const selType = sel ? this.types.get(sel.type) : undefined;
-      if (sel?.coords && selType) {
-        const c = this.drag && this.drag.id === sel.id ? this.drag.now : sel.coords;
-        drawShape(ctx, t.s, selType, c, { handles: true });
-      }
+    const sel = this.selected !== null ? this.store.byId.get(this.selected) : undefined;
+    const selType = sel ? this.types.get(sel.type) : undefined;
+    // The selection (where it is being dragged to) with its handles, over either layer.
+    if (sel?.coords && selType) {
+      const c = this.drag && this.drag.id === sel.id ? this.drag.now : sel.coords;
+      drawShape(ctx, t.s, selType, c, { handles: true });
     }
     for (const d of this.drafts) {
       const dt = this.types.get(d.type);
@@ -245,6 +243,35 @@ export class ViewerPage {
     if (bar) parts.push(h('span', { class: 'scalebar', id: 'scalebar', style: `width:${bar.px.toFixed(0)}px`, text: bar.label }));
     parts.push(h('span', { class: 'mode', id: 'mode', text: mode }));
     this.hud.replaceChildren(...parts);
+  }
+
+  private vectorsShown(): boolean {
+    return this.showAnnotations && !this.loader.showingOverview;
+  }
+
+  /** The base layer: the held annotations of the view. Redrawn in full only when the view,
+   * the visibility or the held set changed otherwise than by additions; additions (a save, a
+   * colleague's new annotation) are stroked on top of what it shows. */
+  private paintBase(t: Transform): void {
+    const on = this.vectorsShown();
+    const key = `${t.s}|${t.ox}|${t.oy}|${this.overlay.baseSize()}|${on}|${[...this.hidden].join(',')}|${this.drag?.id ?? ''}`;
+    // Many additions (a viewport's page arriving) are drawn as a full repaint, in one go.
+    let added = key === this.baseKey ? this.store.addedSince(this.baseVersion) : null;
+    if (added && added.length > 64) added = null;
+    this.baseVersion = this.store.version;
+    if (added && !added.length) return;
+    this.baseKey = key;
+    const ctx = this.overlay.beginBase(t, !added);
+    if (!on) {
+      (window as unknown as { inView: number }).inView = 0;
+      return;
+    }
+    const b = this.view.visible(true);
+    const items = added ? added.filter((x) => x.maxX >= b.minX && x.minX <= b.maxX && x.maxY >= b.minY && x.minY <= b.maxY) : this.store.search(b);
+    const skip = this.drag ? this.drag.id : null;
+    drawBatches(ctx, t, items, this.types, this.hidden, skip);
+    const shown = window as unknown as { inView: number };
+    shown.inView = added ? shown.inView + items.length : items.length;
   }
 
   /** Failed saves show their reason next to the drawing, where the user acted. */
@@ -475,6 +502,8 @@ export class ViewerPage {
       this.store.upsert(a);
     }
     if (a.deleted && this.selected === a.id) this.select(null);
+    // A write makes the overview tiles of the image stale (renewed now only if they show).
+    if (change) this.loader.bustOverview();
     this.panel.changed();
     this.redraw();
   }
@@ -525,8 +554,9 @@ export class ViewerPage {
       this.accept(saved, 'created');
       this.history.push({ kind: 'create', id: saved.id });
       // `exact:save`: from the gesture's end to the frame that draws the saved annotation (the
-      // redraw asked by accept runs first in that frame).
-      requestAnimationFrame(() => performance.measure('exact:save', { start: t0 }));
+      // redraw asked by accept runs first in that frame; the measure ends after that frame's
+      // rendering work, in the task that follows it).
+      requestAnimationFrame(() => setTimeout(() => performance.measure('exact:save', { start: t0 }), 0));
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) return;
       d.error = e instanceof ApiError ? e.detail : `the server could not be reached (${e instanceof Error ? e.message : String(e)})`;
