@@ -503,11 +503,17 @@ describe('browser UI', () => {
     const tiles = () => page.evaluate(() => performance.getEntriesByType('resource').map((e) => e.name).filter((u) => u.includes('/native_files/')));
     assert.ok((await tiles()).every((u) => u.endsWith('?z=1&frame=2')), (await tiles()).join(' '));
 
-    // `.`: the next frame, at the same viewport; a box drawn there is saved on frame 3.
+    // `.`: the next frame, in place (no page load: a mark set on this page survives), at the
+    // same viewport; its tiles are frame 3's; a box drawn there is saved on frame 3.
+    await page.evaluate(() => { window.samePage = true; });
+    const viewBefore = await page.evaluate(() => window.exact.toImage(0, 0));
     await page.keyboard.press('.');
     await page.waitForFunction(() => new URLSearchParams(location.search).get('frame') === '3');
-    await page.waitForSelector('body[data-ready="1"]', { timeout: 30000 });
+    await page.waitForFunction(() => window.exactViewerReady === true, null, { timeout: 30000 });
     assert.equal(await page.textContent('#plane-frame'), 'frame 3/3');
+    assert.equal(await page.evaluate(() => window.samePage), true, 'stepping a plane must not reload the page');
+    assert.deepEqual(await page.evaluate(() => window.exact.toImage(0, 0)), viewBefore, 'the viewport stays');
+    assert.ok((await tiles()).some((u) => u.endsWith('?z=1&frame=3')), (await tiles()).join(' '));
     await page.keyboard.press('c');
     await page.keyboard.press('1');
     const saved = await write(page, 'POST', ANN, () => drag(page, [[20, 15], [60, 45]]), 201);
@@ -519,8 +525,12 @@ describe('browser UI', () => {
     // PageDown: the z level below; the frame stays; the last frame has no next one.
     await page.keyboard.press('PageDown');
     await page.waitForFunction(() => new URLSearchParams(location.search).get('z') === '2');
-    await page.waitForSelector('body[data-ready="1"]', { timeout: 30000 });
+    await page.waitForFunction(() => window.exactViewerReady === true, null, { timeout: 30000 });
     assert.equal(await page.textContent('#plane-z'), 'z 2/2');
+    assert.equal(await page.evaluate(() => window.samePage), true, 'stepping a plane must not reload the page');
+    assert.ok((await tiles()).some((u) => u.endsWith('?z=2&frame=3')), (await tiles()).join(' '));
+    // The annotation of frame 3 is held on z 2 as well (its frame, not its z, places it).
+    assert.deepEqual(await page.evaluate(() => window.exact.held()), [saved.id]);
     assert.equal(await page.textContent('#plane-frame'), 'frame 3/3');
     assert.ok(await page.locator('#planes button[data-key="."]').isDisabled());
     await shot(page, '09-planes');

@@ -205,6 +205,19 @@ export class Loader {
     this.page.updateReady();
   }
 
+  /** The page shows another plane: what was held is the old plane's, and so are the overview
+   * tiles (drawn per frame); the view is fetched again for the new one. */
+  async planeChanged(): Promise<void> {
+    this.loaded = null;
+    this.crowd = null;
+    this.early = null;
+    this.seq++;
+    this.inFlight = '';
+    this.page.store.clear();
+    if (this.overview) this.addOverview();
+    await this.viewport(this.page.visibleBox());
+  }
+
   /** Forgets what is held and fetches the view again (after an event stream reset). */
   async reload(): Promise<void> {
     this.loaded = null;
@@ -264,7 +277,7 @@ export class Loader {
     const osd = this.page.view.osd;
     this.overviewPending = true;
     osd.addTiledImage({
-      tileSource: overviewSource(this.page.view.tiled.source, this.base(), overviewQuery(this.overviewGen, types)),
+      tileSource: overviewSource(this.page.view.tiled.source, this.base(), overviewQuery(this.overviewGen, types, annotationFrame(this.page.image, this.page.plane))),
       index: 1,
       success: (e: { item: OpenSeadragon.TiledImage }) => {
         if (this.overview) osd.world.removeItem(this.overview);
@@ -342,8 +355,9 @@ export interface OverviewVersion {
   key: string;
 }
 
-function overviewQuery(v: OverviewVersion | null, types: number[]): string {
-  return `?v=${v?.generation ?? 0}&k=${encodeURIComponent(v?.key ?? '')}&types=${types.join(',')}`;
+/** `frame`: the plane whose annotations the tiles draw (stacks), or null for all. */
+function overviewQuery(v: OverviewVersion | null, types: number[], frame: number | null): string {
+  return `?v=${v?.generation ?? 0}&k=${encodeURIComponent(v?.key ?? '')}&types=${types.join(',')}${frame === null ? '' : `&frame=${frame}`}`;
 }
 
 /** The image's overview version, or null when the server draws no overview tiles. */

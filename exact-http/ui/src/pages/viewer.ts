@@ -24,7 +24,7 @@ import {
   writeViewportToUrl,
 } from '../viewer/osd';
 import { Overlay, drawBatches, drawRuler, drawShape } from '../viewer/overlay';
-import { annotationFrame, gotoPlane, hasPlanes, planeControl, planeFromUrl, planeQuery, stepFor, type Plane } from '../viewer/planes';
+import { annotationFrame, hasPlanes, planeControl, planeFromUrl, planeQuery, stepFor, type Plane } from '../viewer/planes';
 import { h, pageId, toast, typing } from './dom';
 import { type Grip, compatible, dragged, handleAt, hitTest } from './editing';
 import { Live } from './live';
@@ -136,7 +136,7 @@ export class ViewerPage {
       clearTimeout(settle);
       settle = window.setTimeout(() => this.settled(), 120);
     });
-    this.view.tiled.addHandler('fully-loaded-change', () => this.updateReady());
+    this.watchSlide();
     osd.addHandler('resize', () => this.redraw());
     this.bindPointer(main);
     document.addEventListener('keydown', (e) => this.key(e));
@@ -159,6 +159,32 @@ export class ViewerPage {
       shown: () => this.showAnnotations,
     };
     document.body.dataset.ready = '1';
+  }
+
+  private watchSlide(): void {
+    this.view.tiled.addHandler('fully-loaded-change', () => this.updateReady());
+  }
+
+  /** Another plane of the stack, in place: the slide's tiles, the held annotations and the
+   * overview tiles become the plane's, the viewport and everything unsaved stay, the URL
+   * follows (replaceState: stepping through planes does not fill the history). */
+  async showPlane(to: Plane): Promise<void> {
+    if (to.z === this.plane.z && to.frame === this.plane.frame) return;
+    this.persist();
+    this.plane = to;
+    this.notReady();
+    document.getElementById('planes')?.replaceWith(planeControl(this.image, to, (p) => void this.showPlane(p)));
+    writeViewportToUrl(this.view.visible(false), to);
+    this.select(null);
+    this.store.clear();
+    this.redraw();
+    const swapped = this.view.showPlane(planeQuery(this.image, to));
+    await this.loader.planeChanged();
+    await swapped;
+    if (this.plane !== to) return;
+    this.watchSlide();
+    this.panel.changed();
+    this.updateReady();
   }
 
   /** `window.exactViewerReady` (ui-contract.md §3): the view is interactive and complete — its
@@ -734,10 +760,7 @@ export class ViewerPage {
     if (hasPlanes(this.image) && (k === ',' || k === '.' || k === 'PageUp' || k === 'PageDown')) {
       e.preventDefault();
       const to = stepFor(this.image, this.plane, k);
-      if (to) {
-        this.persist();
-        gotoPlane(to);
-      }
+      if (to) void this.showPlane(to);
       return;
     }
     switch (k) {
@@ -800,6 +823,9 @@ export class ViewerPage {
   }
 }
 
+/** The page shown (the plane control in the header steps its planes). */
+let shown: ViewerPage | null = null;
+
 /** Entry of the viewer page: who is logged in, the image and its set, its types. */
 export async function viewerPage(): Promise<void> {
   const imageId = pageId();
@@ -827,13 +853,15 @@ export async function viewerPage(): Promise<void> {
   const early = earlyCount(image.id, viewportFromUrl() ?? { minX: 0, minY: 0, maxX: image.width, maxY: image.height });
   // Asking for the overview's .dzi makes the server start building the image's overview (a
   // million annotations take a moment on a fresh server); the layer itself asks again later.
-  void fetch(`/api/v1/images/images/${image.id}/annotation_tiles.dzi`).catch(() => {});
+  const frame = annotationFrame(image, planeFromUrl(image));
+  void fetch(`/api/v1/images/images/${image.id}/annotation_tiles.dzi${frame === null ? '' : `?frame=${frame}`}`).catch(() => {});
   const [set, others, products] = await Promise.all([setP, othersP, typesP]);
   performance.mark('exact:set');
   const siblings = sorted(others);
   layout.siblings(siblings);
   const types = products.flatMap((p) => p.results).filter((t) => t.active !== false);
   const page = new ViewerPage(me, image, set, siblings);
+  shown = page;
   await page.start(types, view, generation, early);
 }
 
@@ -868,7 +896,7 @@ function chrome(me: User, image: Image, siblings: Image[]): [HTMLElement, HTMLEl
     h('a', { href: '/', class: 'brand', text: 'EXACT' }),
     prev ? h('a', { href: `/annotations/${prev.id}/`, id: 'prev-image', title: 'previous image (q)', text: '◀' }) : null,
     h('span', { class: 'image-name', id: 'image-name', text: image.name }),
-    hasPlanes(image) ? planeControl(image, planeFromUrl(image)) : null,
+    hasPlanes(image) ? planeControl(image, planeFromUrl(image), (to) => void shown?.showPlane(to)) : null,
     next ? h('a', { href: `/annotations/${next.id}/`, id: 'next-image', title: 'next image (e)', text: '▶' }) : null,
     h('span', { class: 'grow' }),
     h('span', { class: 'user', id: 'username', text: me.username }),
