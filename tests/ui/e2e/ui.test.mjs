@@ -396,8 +396,9 @@ describe('browser UI', () => {
   test('an expired session sends the user to log in and back, keeping the drawing', async () => {
     const image = data.images[0];
     // The server sends browsers no Basic challenge, so an expired session is a plain 401
-    // the page answers by going to the login form (no password dialog).
-    const expired = [/^401 (GET|POST) .*\/api\/v1\/annotations\/annotations\//, /^401 GET .*\/native_files\//, /status of 401/, /Tile %s failed to load/];
+    // the page answers by going to the login form (no password dialog). Slide and overview
+    // tiles still loading then get 401s too.
+    const expired = [/^401 (GET|POST) .*\/api\/v1\/annotations\/annotations\//, /^401 GET .*\/(native|annotation_tiles)_files\//, /status of 401/, /Tile %s failed to load/];
     const b = await browser([...NO_EVENTS, ...expired]);
     try {
       const { page, context } = b;
