@@ -243,10 +243,10 @@ pub(super) fn table() -> Vec<Op> {
         q(
             pixels(
                 "/api/v1/images/images/{id}/annotation_tiles_files/{level}/{tile}",
-                "An annotation overview tile: transparent PNG, visible annotations in their type's colour (ETag, 304)",
+                "An annotation overview tile: transparent PNG, visible annotations in their type's colour (ETag, 304); ?frame= one plane of a stack",
                 Out::Media(&["image/png"]),
             ),
-            &["types", "v"],
+            &["types", "v", "frame"],
         ),
         q(
             op(

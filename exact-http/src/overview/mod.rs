@@ -366,8 +366,87 @@ pub struct RasterSlot {
     building: tokio::sync::Mutex<()>,
 }
 
-/// Key of a cached raster.
-type Key = (ImageId, Class);
+/// Key of a cached raster: the image, who sees what, and the plane (frame) it shows — `None`
+/// for every annotation of the image.
+type Key = (ImageId, Class, Option<u32>);
+
+/// Whether `a` shows on `frame` (EXACT: an annotation without a frame shows on every frame).
+pub fn on_frame(a: &Annotation, frame: Option<u32>) -> bool {
+    frame.is_none_or(|f| {
+        a.vector
+            .as_ref()
+            .and_then(|v| v.frame)
+            .is_none_or(|af| af == f)
+    })
+}
+
+/// Bytes of rendered overview tiles kept in memory (all images together).
+pub const TILE_CACHE_BYTES: usize = 64 << 20;
+
+/// Rendered overview tiles (PNG), least recently used dropped first, bounded in bytes. A key
+/// names everything a tile depends on — image and its geometry, generation, visibility class,
+/// plane, types and colours, tile — so a write (a new generation) never meets an old tile;
+/// old generations age out. Permissions are checked before a lookup, as for any read.
+#[derive(Debug, Default)]
+pub struct TileCache {
+    inner: Mutex<TileLru>,
+}
+
+#[derive(Debug, Default)]
+struct TileLru {
+    map: HashMap<String, (bytes::Bytes, u64)>,
+    bytes: usize,
+    tick: u64,
+}
+
+impl TileCache {
+    /// The tile of `key`, if kept.
+    pub fn get(&self, key: &str) -> Option<bytes::Bytes> {
+        let mut l = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        l.tick += 1;
+        let t = l.tick;
+        l.map.get_mut(key).map(|e| {
+            e.1 = t;
+            e.0.clone()
+        })
+    }
+
+    /// Keeps a tile; drops the least recently used ones beyond [`TILE_CACHE_BYTES`].
+    pub fn put(&self, key: String, png: bytes::Bytes) {
+        let cost = png.len() + key.len() + 64;
+        if cost > TILE_CACHE_BYTES / 16 {
+            return;
+        }
+        let mut l = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        l.tick += 1;
+        let t = l.tick;
+        if let Some((old, _)) = l.map.insert(key.clone(), (png, t)) {
+            l.bytes -= old.len() + key.len() + 64;
+        }
+        l.bytes += cost;
+        if l.bytes > TILE_CACHE_BYTES {
+            // Down to three quarters at once: eviction scans are rare.
+            let mut by_age: Vec<(u64, String, usize)> = l
+                .map
+                .iter()
+                .map(|(k, (v, t))| (*t, k.clone(), v.len() + k.len() + 64))
+                .collect();
+            by_age.sort_unstable_by_key(|e| e.0);
+            for (_, k, c) in by_age {
+                if l.bytes <= TILE_CACHE_BYTES / 4 * 3 {
+                    break;
+                }
+                l.map.remove(&k);
+                l.bytes -= c;
+            }
+        }
+    }
+
+    /// Bytes kept.
+    pub fn bytes(&self) -> usize {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).bytes
+    }
+}
 
 /// The rasters of this process, byte-bounded, least recently used dropped first.
 #[derive(Debug)]
@@ -376,6 +455,8 @@ pub struct Overviews {
     tick: std::sync::atomic::AtomicU64,
     /// Rasters are built one at a time (each streams a whole image).
     pub builds: tokio::sync::Semaphore,
+    /// Rendered tiles, so a second browser (or user of the same class) gets them at once.
+    pub tiles: TileCache,
 }
 
 impl Default for Overviews {
@@ -391,6 +472,7 @@ impl Overviews {
             slots: Mutex::default(),
             tick: Default::default(),
             builds: tokio::sync::Semaphore::new(1),
+            tiles: TileCache::default(),
         }
     }
 
@@ -427,17 +509,17 @@ impl Overviews {
 
     /// Applies a committed write to every cached raster of the images it touched.
     pub fn apply(&self, change: &AnnotationsChanged<'_>) {
-        let slots: Vec<(Class, Arc<RasterSlot>, ImageId)> = self
+        let slots: Vec<(Class, Option<u32>, Arc<RasterSlot>, ImageId)> = self
             .slots()
             .iter()
-            .filter(|((image, _), _)| change.annotations.iter().any(|a| a.image == *image))
-            .map(|((image, class), (s, _))| (*class, s.clone(), *image))
+            .filter(|((image, _, _), _)| change.annotations.iter().any(|a| a.image == *image))
+            .map(|((image, class, frame), (s, _))| (*class, *frame, s.clone(), *image))
             .collect();
-        for (class, slot, image) in slots {
+        for (class, frame, slot, image) in slots {
             let mut r = slot.raster.write().unwrap_or_else(|e| e.into_inner());
             let Some(r) = r.as_mut() else { continue };
             for a in change.annotations.iter().filter(|a| a.image == image) {
-                if class.admits(a) {
+                if class.admits(a) && on_frame(a, frame) {
                     r.put(a);
                 } else {
                     r.remove(a.id.0);

@@ -86,3 +86,54 @@ fn large_annotations_keep_outlines_and_small_ones_density() {
     );
     assert!(!none.touched);
 }
+
+fn on(id: u64, frame: Option<u32>) -> Annotation {
+    let mut a = ann(id, 5, 100.0, 100.0, 10.0, 10.0, false);
+    if let Some(v) = a.vector.as_mut() {
+        v.frame = frame;
+    }
+    a
+}
+
+#[test]
+fn a_plane_shows_its_frame_and_the_frameless() {
+    assert!(on_frame(&on(1, Some(2)), Some(2)));
+    assert!(!on_frame(&on(1, Some(2)), Some(3)));
+    assert!(
+        on_frame(&on(1, None), Some(3)),
+        "no frame: shown on every frame"
+    );
+    assert!(
+        on_frame(&on(1, Some(2)), None),
+        "no plane asked: everything"
+    );
+}
+
+#[test]
+fn the_tile_cache_keeps_recent_tiles_within_its_byte_bound() {
+    let c = TileCache::default();
+    let tile = bytes::Bytes::from(vec![7u8; 100 << 10]);
+    c.put("first".into(), tile.clone());
+    assert_eq!(c.get("first").as_deref(), Some(&tile[..]));
+    assert!(c.get("other").is_none());
+    // Far more than the bound: the oldest go, the bound holds, a recently read one stays.
+    for i in 0..(TILE_CACHE_BYTES / tile.len() * 2) {
+        c.put(format!("t{i}"), tile.clone());
+        if i % 64 == 0 {
+            assert!(c.get("first").is_some(), "read often, kept");
+        }
+    }
+    assert!(c.bytes() <= TILE_CACHE_BYTES, "{} bytes kept", c.bytes());
+    assert!(c.get("t0").is_none(), "least recently used dropped");
+    assert!(c.get("first").is_some());
+    // The same key again replaces, it does not count twice.
+    let before = c.bytes();
+    c.put("first".into(), tile.clone());
+    assert_eq!(c.bytes(), before);
+    // A tile larger than a sixteenth of the bound is not kept.
+    c.put(
+        "huge".into(),
+        bytes::Bytes::from(vec![0u8; TILE_CACHE_BYTES / 8]),
+    );
+    assert!(c.get("huge").is_none());
+}

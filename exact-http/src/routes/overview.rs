@@ -6,12 +6,18 @@
 //! generation (`v=`) and the requester's key (`k=`, from `…/generation`: a hash of the user,
 //! the class and the colours) fixes everything the ETag does, so it is cached `immutable`:
 //! a warm open of a crowded view then costs no request per overview tile.
+//!
+//! `frame=N` draws the annotations of one plane of a stack (those on frame N and those on no
+//! frame, as EXACT shows them); without it, every annotation of the image. Rendered tiles are
+//! kept in a byte-bounded LRU ([`crate::overview::TileCache`]) under a key naming everything
+//! they depend on, looked up after the permission check: another browser or a reload of the
+//! same view gets them without drawing.
 
 use super::{Req, blocking};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::overview::draw::{Canvas, parse_color};
-use crate::overview::{Class, DIRECT_MAX, Raster, RasterSlot, draw_annotation};
+use crate::overview::{Class, DIRECT_MAX, Raster, RasterSlot, draw_annotation, on_frame};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -55,6 +61,8 @@ struct Ctx {
     colors: HashMap<AnnotationTypeId, [u8; 3]>,
     kinds: HashMap<AnnotationTypeId, VectorType>,
     types: Vec<exact_core::model::AnnotationType>,
+    /// The plane drawn (`frame=`), or every annotation.
+    frame: Option<u32>,
 }
 
 fn parse_id(raw: &str) -> ApiResult<ImageId> {
@@ -64,6 +72,7 @@ fn parse_id(raw: &str) -> ApiResult<ImageId> {
 }
 
 async fn context(r: &Req, id: ImageId) -> ApiResult<Ctx> {
+    let frame = parse_frame(r)?;
     let (e, actor) = (r.exact.clone(), r.actor.clone());
     blocking(move || {
         let image = e.images().get(&actor, id)?;
@@ -74,6 +83,17 @@ async fn context(r: &Req, id: ImageId) -> ApiResult<Ctx> {
             _ => Class::All,
         };
         let types = e.annotation_types().of_set(&actor, set.id)?;
+        if let Some(f) = frame
+            && f > image.frames.max(image.depth).max(1)
+        {
+            return Err(ApiError::bad(
+                "frame",
+                format!(
+                    "frame {f} is past the image's planes ({} frames, {} z levels)",
+                    image.frames, image.depth
+                ),
+            ));
+        }
         Ok(Ctx {
             image,
             class,
@@ -83,9 +103,24 @@ async fn context(r: &Req, id: ImageId) -> ApiResult<Ctx> {
                 .collect(),
             kinds: types.iter().map(|t| (t.id, t.vector_type)).collect(),
             types,
+            frame,
         })
     })
     .await
+}
+
+/// `frame=N` (1-based), if given.
+fn parse_frame(r: &Req) -> ApiResult<Option<u32>> {
+    let Some(raw) = r.q.get("frame") else {
+        return Ok(None);
+    };
+    match raw.trim().parse::<u32>() {
+        Ok(f) if f >= 1 => Ok(Some(f)),
+        _ => Err(ApiError::bad(
+            "frame",
+            format!("{raw:?} is not a frame number (1, 2, …)"),
+        )),
+    }
 }
 
 async fn overview_dzi(
@@ -102,7 +137,7 @@ async fn overview_dzi(
     let dims = g.geometry().level_dimensions().last().copied();
     if let Some(dims) = dims
         && s.overviews
-            .slot((ctx.image.id, ctx.class))
+            .slot((ctx.image.id, ctx.class, ctx.frame))
             .with(|_| ())
             .is_none()
     {
@@ -217,9 +252,10 @@ fn etag(
     colors.sort();
     colors.hash(&mut h);
     format!(
-        "\"ov-{}-{generation}-{}-{:016x}-{}-{}-{}\"",
+        "\"ov-{}-{generation}-{}{}-{:016x}-{}-{}-{}\"",
         ctx.image.id.0,
         ctx.class.tag(),
+        ctx.frame.map(|f| format!("f{f}")).unwrap_or_default(),
         h.finish(),
         tile.0,
         tile.1,
@@ -298,6 +334,21 @@ async fn overview_tile(
         .last()
         .copied()
         .unwrap_or((ctx.image.width, ctx.image.height));
+    // The ETag names image, generation, class, plane, types, colours and tile; the drawing
+    // also depends on the types' shapes and the slide's geometry.
+    let cache_key = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let mut kinds: Vec<_> = ctx.kinds.iter().map(|(t, k)| (t.0, k.code())).collect();
+        kinds.sort_unstable();
+        kinds.hash(&mut h);
+        format!("{tag}/{w0}x{h0}/{:016x}", h.finish())
+    };
+    if let Some(png) = s.overviews.tiles.get(&cache_key) {
+        let mut res = ([(header::CONTENT_TYPE, "image/png")], png).into_response();
+        res.headers_mut().extend(cache);
+        return Ok(res);
+    }
     let who = Who {
         exact: r.exact.clone(),
         actor: r.actor.clone(),
@@ -323,6 +374,8 @@ async fn overview_tile(
         })
     })
     .await?;
+    let png = bytes::Bytes::from(png);
+    s.overviews.tiles.put(cache_key, png.clone());
     let mut res = ([(header::CONTENT_TYPE, "image/png")], png).into_response();
     res.headers_mut().extend(cache);
     Ok(res)
@@ -353,6 +406,9 @@ fn draw_direct(
     exact
         .annotations()
         .query_each(actor, ctx.image.id, &q, |a| {
+            if !on_frame(&a, ctx.frame) {
+                return;
+            }
             let rgb = ctx
                 .colors
                 .get(&a.annotation_type)
@@ -378,7 +434,7 @@ async fn raster(
     (w0, h0): (u64, u64),
 ) -> ApiResult<Arc<RasterSlot>> {
     let image = ctx.image.id;
-    let slot = s.overviews.slot((image, ctx.class));
+    let slot = s.overviews.slot((image, ctx.class, ctx.frame));
     if slot.with(|_| ()).is_some() {
         return Ok(slot);
     }
@@ -395,17 +451,18 @@ async fn raster(
     })?;
     for _ in 0..BUILD_TRIES {
         let before = s.live.generation(image);
-        let (e, actor, class, types) = (
+        let (e, actor, class, types, frame) = (
             r.exact.clone(),
             r.actor.clone(),
             ctx.class,
             ctx.types.clone(),
+            ctx.frame,
         );
         let built = blocking(move || {
             let mut raster = Raster::new(w0, h0, &types);
             e.annotations()
                 .query_each(&actor, image, &crate::overview::live(), |a| {
-                    if class.admits(&a) {
+                    if class.admits(&a) && on_frame(&a, frame) {
                         raster.put(&a);
                     }
                 })?;

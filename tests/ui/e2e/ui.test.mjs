@@ -396,8 +396,9 @@ describe('browser UI', () => {
   test('an expired session sends the user to log in and back, keeping the drawing', async () => {
     const image = data.images[0];
     // The server sends browsers no Basic challenge, so an expired session is a plain 401
-    // the page answers by going to the login form (no password dialog).
-    const expired = [/^401 (GET|POST) .*\/api\/v1\/annotations\/annotations\//, /^401 GET .*\/native_files\//, /status of 401/, /Tile %s failed to load/];
+    // the page answers by going to the login form (no password dialog). Slide and overview
+    // tiles still loading then get 401s too.
+    const expired = [/^401 (GET|POST) .*\/api\/v1\/annotations\/annotations\//, /^401 GET .*\/(native|annotation_tiles)_files\//, /status of 401/, /Tile %s failed to load/];
     const b = await browser([...NO_EVENTS, ...expired]);
     try {
       const { page, context } = b;
@@ -503,11 +504,17 @@ describe('browser UI', () => {
     const tiles = () => page.evaluate(() => performance.getEntriesByType('resource').map((e) => e.name).filter((u) => u.includes('/native_files/')));
     assert.ok((await tiles()).every((u) => u.endsWith('?z=1&frame=2')), (await tiles()).join(' '));
 
-    // `.`: the next frame, at the same viewport; a box drawn there is saved on frame 3.
+    // `.`: the next frame, in place (no page load: a mark set on this page survives), at the
+    // same viewport; its tiles are frame 3's; a box drawn there is saved on frame 3.
+    await page.evaluate(() => { window.samePage = true; });
+    const viewBefore = await page.evaluate(() => window.exact.toImage(0, 0));
     await page.keyboard.press('.');
     await page.waitForFunction(() => new URLSearchParams(location.search).get('frame') === '3');
-    await page.waitForSelector('body[data-ready="1"]', { timeout: 30000 });
+    await page.waitForFunction(() => window.exactViewerReady === true, null, { timeout: 30000 });
     assert.equal(await page.textContent('#plane-frame'), 'frame 3/3');
+    assert.equal(await page.evaluate(() => window.samePage), true, 'stepping a plane must not reload the page');
+    assert.deepEqual(await page.evaluate(() => window.exact.toImage(0, 0)), viewBefore, 'the viewport stays');
+    assert.ok((await tiles()).some((u) => u.endsWith('?z=1&frame=3')), (await tiles()).join(' '));
     await page.keyboard.press('c');
     await page.keyboard.press('1');
     const saved = await write(page, 'POST', ANN, () => drag(page, [[20, 15], [60, 45]]), 201);
@@ -519,8 +526,12 @@ describe('browser UI', () => {
     // PageDown: the z level below; the frame stays; the last frame has no next one.
     await page.keyboard.press('PageDown');
     await page.waitForFunction(() => new URLSearchParams(location.search).get('z') === '2');
-    await page.waitForSelector('body[data-ready="1"]', { timeout: 30000 });
+    await page.waitForFunction(() => window.exactViewerReady === true, null, { timeout: 30000 });
     assert.equal(await page.textContent('#plane-z'), 'z 2/2');
+    assert.equal(await page.evaluate(() => window.samePage), true, 'stepping a plane must not reload the page');
+    assert.ok((await tiles()).some((u) => u.endsWith('?z=2&frame=3')), (await tiles()).join(' '));
+    // The annotation of frame 3 is held on z 2 as well (its frame, not its z, places it).
+    assert.deepEqual(await page.evaluate(() => window.exact.held()), [saved.id]);
     assert.equal(await page.textContent('#plane-frame'), 'frame 3/3');
     assert.ok(await page.locator('#planes button[data-key="."]').isDisabled());
     await shot(page, '09-planes');

@@ -69,6 +69,8 @@ export class Loader {
   /** Whether the overview's tiles load while hidden (the first view, at low zoom). */
   private preload = false;
   private bustTimer = 0;
+  /** Writes happened while the overview layer was hidden: it is renewed when shown again. */
+  private stale = false;
 
   /** `generation`: the overview probe, started by the page before the slide opened. */
   constructor(
@@ -203,6 +205,19 @@ export class Loader {
     this.page.updateReady();
   }
 
+  /** The page shows another plane: what was held is the old plane's, and so are the overview
+   * tiles (drawn per frame); the view is fetched again for the new one. */
+  async planeChanged(): Promise<void> {
+    this.loaded = null;
+    this.crowd = null;
+    this.early = null;
+    this.seq++;
+    this.inFlight = '';
+    this.page.store.clear();
+    if (this.overview) this.addOverview();
+    await this.viewport(this.page.visibleBox());
+  }
+
   /** Forgets what is held and fetches the view again (after an event stream reset). */
   async reload(): Promise<void> {
     this.loaded = null;
@@ -244,6 +259,14 @@ export class Loader {
       return;
     }
     if (!(await this.overviewAvailable())) return;
+    if (this.stale) {
+      this.stale = false;
+      const g = await this.generation();
+      if (g !== null && g.generation !== this.overviewGen?.generation) {
+        this.overviewGen = g;
+        if (this.overview) this.addOverview();
+      }
+    }
     if (!this.overview && !this.overviewPending) this.addOverview();
     this.overview?.setOpacity(this.page.showAnnotations ? 1 : 0);
   }
@@ -254,7 +277,7 @@ export class Loader {
     const osd = this.page.view.osd;
     this.overviewPending = true;
     osd.addTiledImage({
-      tileSource: overviewSource(this.page.view.tiled.source, this.base(), overviewQuery(this.overviewGen, types)),
+      tileSource: overviewSource(this.page.view.tiled.source, this.base(), overviewQuery(this.overviewGen, types, annotationFrame(this.page.image, this.page.plane))),
       index: 1,
       success: (e: { item: OpenSeadragon.TiledImage }) => {
         if (this.overview) osd.world.removeItem(this.overview);
@@ -285,9 +308,15 @@ export class Loader {
 
   /** After a write: a new generation of overview tiles. Debounced: a burst of writes (or of
    * colleagues' events) reloads the layer's tiles once, and a save never waits behind them for
-   * one of the browser's six connections. */
+   * one of the browser's six connections. A hidden layer is only marked stale. */
   bustOverview(): void {
     if (!this.overview) return;
+    // Hidden (the view draws vectors): renewing it now would only make OpenSeadragon re-add a
+    // layer nobody sees, frames after a save; it is renewed when a crowded view shows it.
+    if (!this.crowded) {
+      this.stale = true;
+      return;
+    }
     clearTimeout(this.bustTimer);
     this.bustTimer = window.setTimeout(() => {
       void this.generation().then((g) => {
@@ -326,8 +355,9 @@ export interface OverviewVersion {
   key: string;
 }
 
-function overviewQuery(v: OverviewVersion | null, types: number[]): string {
-  return `?v=${v?.generation ?? 0}&k=${encodeURIComponent(v?.key ?? '')}&types=${types.join(',')}`;
+/** `frame`: the plane whose annotations the tiles draw (stacks), or null for all. */
+function overviewQuery(v: OverviewVersion | null, types: number[], frame: number | null): string {
+  return `?v=${v?.generation ?? 0}&k=${encodeURIComponent(v?.key ?? '')}&types=${types.join(',')}${frame === null ? '' : `&frame=${frame}`}`;
 }
 
 /** The image's overview version, or null when the server draws no overview tiles. */

@@ -201,8 +201,27 @@ export class Panel {
   private rebuildList(): void {
     const store = this.page.store;
     if (this.listVersion === store.version) return;
-    this.listVersion = store.version;
     const q = this.search.value.trim().toLowerCase();
+    // A few additions (a save, a colleague's new annotation) go into their place in the sorted
+    // rows; rebuilding the list of thousands held would delay the frame that shows the save.
+    const added = this.listVersion >= 0 && !q ? store.addedSince(this.listVersion) : null;
+    this.listVersion = store.version;
+    if (added && added.length <= 64) {
+      for (const held of added) {
+        if (!held.raw) continue;
+        let lo = 0;
+        let hi = this.rows.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (this.rows[mid].id < held.id) lo = mid + 1;
+          else hi = mid;
+        }
+        this.rows.splice(lo, 0, held);
+      }
+      this.listInner.style.height = `${this.rows.length * ROW}px`;
+      this.paintList();
+      return;
+    }
     const types = this.page.types;
     const rows: Held[] = [];
     for (const held of store.byId.values()) {

@@ -17,13 +17,14 @@ import { type BBox, type Coords, bboxOf, formatLength, toJson } from '../viewer/
 import {
   type FilterSettings,
   SlideView,
+  type Transform,
   magnification,
   scaleBar,
   viewportFromUrl,
   writeViewportToUrl,
 } from '../viewer/osd';
 import { Overlay, drawBatches, drawRuler, drawShape } from '../viewer/overlay';
-import { annotationFrame, gotoPlane, hasPlanes, planeControl, planeFromUrl, planeQuery, stepFor, type Plane } from '../viewer/planes';
+import { annotationFrame, hasPlanes, planeControl, planeFromUrl, planeQuery, stepFor, type Plane } from '../viewer/planes';
 import { h, pageId, toast, typing } from './dom';
 import { type Grip, compatible, dragged, handleAt, hitTest } from './editing';
 import { Live } from './live';
@@ -85,6 +86,10 @@ export class ViewerPage {
   private drag: Drag | null = null;
   private rulerTool = new LineTool();
   private frame = 0;
+  /** What the base layer shows: the view and settings it was drawn for, and the store's
+   * version then (see paintBase). */
+  private baseKey = '';
+  private baseVersion = -1;
   private hudText = '';
   private readyAfterPaint = false;
   private wasReady = false;
@@ -131,7 +136,7 @@ export class ViewerPage {
       clearTimeout(settle);
       settle = window.setTimeout(() => this.settled(), 120);
     });
-    this.view.tiled.addHandler('fully-loaded-change', () => this.updateReady());
+    this.watchSlide();
     osd.addHandler('resize', () => this.redraw());
     this.bindPointer(main);
     document.addEventListener('keydown', (e) => this.key(e));
@@ -154,6 +159,32 @@ export class ViewerPage {
       shown: () => this.showAnnotations,
     };
     document.body.dataset.ready = '1';
+  }
+
+  private watchSlide(): void {
+    this.view.tiled.addHandler('fully-loaded-change', () => this.updateReady());
+  }
+
+  /** Another plane of the stack, in place: the slide's tiles, the held annotations and the
+   * overview tiles become the plane's, the viewport and everything unsaved stay, the URL
+   * follows (replaceState: stepping through planes does not fill the history). */
+  async showPlane(to: Plane): Promise<void> {
+    if (to.z === this.plane.z && to.frame === this.plane.frame) return;
+    this.persist();
+    this.plane = to;
+    this.notReady();
+    document.getElementById('planes')?.replaceWith(planeControl(this.image, to, (p) => void this.showPlane(p)));
+    writeViewportToUrl(this.view.visible(false), to);
+    this.select(null);
+    this.store.clear();
+    this.redraw();
+    const swapped = this.view.showPlane(planeQuery(this.image, to));
+    await this.loader.planeChanged();
+    await swapped;
+    if (this.plane !== to) return;
+    this.watchSlide();
+    this.panel.changed();
+    this.updateReady();
   }
 
   /** `window.exactViewerReady` (ui-contract.md §3): the view is interactive and complete — its
@@ -205,21 +236,14 @@ export class ViewerPage {
 
   private paint(): void {
     const t = this.view.transform();
+    this.paintBase(t);
     const ctx = this.overlay.begin(t);
-    if (this.showAnnotations && !this.loader.showingOverview) {
-      const b = this.view.visible(true);
-      const items = this.store.search(b);
-      const skip = this.drag ? this.drag.id : null;
-      drawBatches(ctx, t, items, this.types, this.hidden, skip);
-      (window as unknown as { inView: number }).inView = items.length;
-    } else {
-      (window as unknown as { inView: number }).inView = 0;
-      const sel = this.selected !== null ? this.store.byId.get(this.selected) : undefined;
-      const selType = sel ? this.types.get(sel.type) : undefined;
-      if (sel?.coords && selType) {
-        const c = this.drag && this.drag.id === sel.id ? this.drag.now : sel.coords;
-        drawShape(ctx, t.s, selType, c, { handles: true });
-      }
+    const sel = this.selected !== null ? this.store.byId.get(this.selected) : undefined;
+    const selType = sel ? this.types.get(sel.type) : undefined;
+    // The selection (where it is being dragged to) with its handles, over either layer.
+    if (sel?.coords && selType) {
+      const c = this.drag && this.drag.id === sel.id ? this.drag.now : sel.coords;
+      drawShape(ctx, t.s, selType, c, { handles: true });
     }
     for (const d of this.drafts) {
       const dt = this.types.get(d.type);
@@ -245,6 +269,35 @@ export class ViewerPage {
     if (bar) parts.push(h('span', { class: 'scalebar', id: 'scalebar', style: `width:${bar.px.toFixed(0)}px`, text: bar.label }));
     parts.push(h('span', { class: 'mode', id: 'mode', text: mode }));
     this.hud.replaceChildren(...parts);
+  }
+
+  private vectorsShown(): boolean {
+    return this.showAnnotations && !this.loader.showingOverview;
+  }
+
+  /** The base layer: the held annotations of the view. Redrawn in full only when the view,
+   * the visibility or the held set changed otherwise than by additions; additions (a save, a
+   * colleague's new annotation) are stroked on top of what it shows. */
+  private paintBase(t: Transform): void {
+    const on = this.vectorsShown();
+    const key = `${t.s}|${t.ox}|${t.oy}|${this.overlay.baseSize()}|${on}|${[...this.hidden].join(',')}|${this.drag?.id ?? ''}`;
+    // Many additions (a viewport's page arriving) are drawn as a full repaint, in one go.
+    let added = key === this.baseKey ? this.store.addedSince(this.baseVersion) : null;
+    if (added && added.length > 64) added = null;
+    this.baseVersion = this.store.version;
+    if (added && !added.length) return;
+    this.baseKey = key;
+    const ctx = this.overlay.beginBase(t, !added);
+    if (!on) {
+      (window as unknown as { inView: number }).inView = 0;
+      return;
+    }
+    const b = this.view.visible(true);
+    const items = added ? added.filter((x) => x.maxX >= b.minX && x.minX <= b.maxX && x.maxY >= b.minY && x.minY <= b.maxY) : this.store.search(b);
+    const skip = this.drag ? this.drag.id : null;
+    drawBatches(ctx, t, items, this.types, this.hidden, skip);
+    const shown = window as unknown as { inView: number };
+    shown.inView = added ? shown.inView + items.length : items.length;
   }
 
   /** Failed saves show their reason next to the drawing, where the user acted. */
@@ -475,6 +528,8 @@ export class ViewerPage {
       this.store.upsert(a);
     }
     if (a.deleted && this.selected === a.id) this.select(null);
+    // A write makes the overview tiles of the image stale (renewed now only if they show).
+    if (change) this.loader.bustOverview();
     this.panel.changed();
     this.redraw();
   }
@@ -525,8 +580,9 @@ export class ViewerPage {
       this.accept(saved, 'created');
       this.history.push({ kind: 'create', id: saved.id });
       // `exact:save`: from the gesture's end to the frame that draws the saved annotation (the
-      // redraw asked by accept runs first in that frame).
-      requestAnimationFrame(() => performance.measure('exact:save', { start: t0 }));
+      // redraw asked by accept runs first in that frame; the measure ends after that frame's
+      // rendering work, in the task that follows it).
+      requestAnimationFrame(() => setTimeout(() => performance.measure('exact:save', { start: t0 }), 0));
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) return;
       d.error = e instanceof ApiError ? e.detail : `the server could not be reached (${e instanceof Error ? e.message : String(e)})`;
@@ -704,10 +760,7 @@ export class ViewerPage {
     if (hasPlanes(this.image) && (k === ',' || k === '.' || k === 'PageUp' || k === 'PageDown')) {
       e.preventDefault();
       const to = stepFor(this.image, this.plane, k);
-      if (to) {
-        this.persist();
-        gotoPlane(to);
-      }
+      if (to) void this.showPlane(to);
       return;
     }
     switch (k) {
@@ -770,6 +823,9 @@ export class ViewerPage {
   }
 }
 
+/** The page shown (the plane control in the header steps its planes). */
+let shown: ViewerPage | null = null;
+
 /** Entry of the viewer page: who is logged in, the image and its set, its types. */
 export async function viewerPage(): Promise<void> {
   const imageId = pageId();
@@ -797,13 +853,15 @@ export async function viewerPage(): Promise<void> {
   const early = earlyCount(image.id, viewportFromUrl() ?? { minX: 0, minY: 0, maxX: image.width, maxY: image.height });
   // Asking for the overview's .dzi makes the server start building the image's overview (a
   // million annotations take a moment on a fresh server); the layer itself asks again later.
-  void fetch(`/api/v1/images/images/${image.id}/annotation_tiles.dzi`).catch(() => {});
+  const frame = annotationFrame(image, planeFromUrl(image));
+  void fetch(`/api/v1/images/images/${image.id}/annotation_tiles.dzi${frame === null ? '' : `?frame=${frame}`}`).catch(() => {});
   const [set, others, products] = await Promise.all([setP, othersP, typesP]);
   performance.mark('exact:set');
   const siblings = sorted(others);
   layout.siblings(siblings);
   const types = products.flatMap((p) => p.results).filter((t) => t.active !== false);
   const page = new ViewerPage(me, image, set, siblings);
+  shown = page;
   await page.start(types, view, generation, early);
 }
 
@@ -838,7 +896,7 @@ function chrome(me: User, image: Image, siblings: Image[]): [HTMLElement, HTMLEl
     h('a', { href: '/', class: 'brand', text: 'EXACT' }),
     prev ? h('a', { href: `/annotations/${prev.id}/`, id: 'prev-image', title: 'previous image (q)', text: '◀' }) : null,
     h('span', { class: 'image-name', id: 'image-name', text: image.name }),
-    hasPlanes(image) ? planeControl(image, planeFromUrl(image)) : null,
+    hasPlanes(image) ? planeControl(image, planeFromUrl(image), (to) => void shown?.showPlane(to)) : null,
     next ? h('a', { href: `/annotations/${next.id}/`, id: 'next-image', title: 'next image (e)', text: '▶' }) : null,
     h('span', { class: 'grow' }),
     h('span', { class: 'user', id: 'username', text: me.username }),

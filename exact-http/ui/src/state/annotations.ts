@@ -28,6 +28,23 @@ export class AnnotationStore {
   readonly byId = new Map<Id, Held>();
   /** Bumped on every change; views re-render when it moves. */
   version = 0;
+  /** Since which version only new annotations were added (no edit, removal or clear), and
+   * those additions: a view drawn at an earlier version can add them instead of redrawing. */
+  private addedFrom = 0;
+  private added: Held[] = [];
+
+  /** What was added since `version` when that is all that changed, else null (redraw all). */
+  addedSince(version: number): Held[] | null {
+    if (version < this.addedFrom) return null;
+    if (version === this.version) return [];
+    return this.added.slice(this.added.length - (this.version - version));
+  }
+
+  /** Anything but a pure addition: views drawn before it must redraw. */
+  private changedInPlace(): void {
+    this.addedFrom = this.version;
+    this.added = [];
+  }
 
   upsert(a: Annotation): Held | null {
     // Re-fetching an overlapping view returns mostly what is held: unchanged ones cost nothing.
@@ -38,6 +55,7 @@ export class AnnotationStore {
     this.remove(a.id);
     if (a.deleted) {
       this.version++;
+      this.changedInPlace();
       return null;
     }
     const coords = fromJson(a.vector);
@@ -46,6 +64,8 @@ export class AnnotationStore {
     this.byId.set(a.id, h);
     if (coords) this.tree.insert(h);
     this.version++;
+    if (old || this.added.length >= 20000) this.changedInPlace();
+    else this.added.push(h);
     return h;
   }
 
@@ -55,12 +75,14 @@ export class AnnotationStore {
     this.byId.delete(id);
     if (old.coords) this.tree.remove(old);
     this.version++;
+    this.changedInPlace();
   }
 
   clear(): void {
     this.tree.clear();
     this.byId.clear();
     this.version++;
+    this.changedInPlace();
   }
 
   search(b: BBox): Held[] {

@@ -51,6 +51,38 @@ export class SlideView {
     });
   }
 
+  /** Shows another plane of the stack in place (`query`: its `?z=&frame=`): the slide layer's
+   * tile source is swapped for one with the same geometry (no .dzi round trip) and the
+   * viewport stays where it is. Resolves once the new layer is in the world. */
+  showPlane(query: string): Promise<OpenSeadragon.TiledImage> {
+    const old = this.tiled;
+    const src = old.source as OpenSeadragon.TileSource & { tilesUrl: string; fileFormat: string };
+    const level = src.maxLevel;
+    const source = new OpenSeadragon.DziTileSource({
+      width: src.dimensions.x,
+      height: src.dimensions.y,
+      tileSize: src.getTileWidth(level),
+      tileOverlap: src.tileOverlap,
+      minLevel: src.minLevel,
+      maxLevel: level,
+      tilesUrl: src.tilesUrl,
+      fileFormat: src.fileFormat,
+      queryParams: query,
+    } as unknown as ConstructorParameters<typeof OpenSeadragon.DziTileSource>[0]);
+    return new Promise((resolve, reject) => {
+      this.osd.addTiledImage({
+        tileSource: source,
+        index: this.osd.world.getIndexOfItem(old),
+        replace: true,
+        success: (e: { item: OpenSeadragon.TiledImage }) => {
+          this.item = e.item;
+          resolve(e.item);
+        },
+        error: (e: { message?: string }) => reject(new Error(String(e.message))),
+      } as unknown as Parameters<OpenSeadragon.Viewer['addTiledImage']>[0]);
+    });
+  }
+
   get tiled(): OpenSeadragon.TiledImage {
     if (!this.item) throw new Error('slide not open');
     return this.item;

@@ -8,35 +8,63 @@ import type { Held } from '../state/annotations';
 import type { Coords } from './geometry';
 import type { Transform } from './osd';
 
+/** Two stacked canvases over the slide. `base` holds the annotations of the view and is only
+ * repainted when the view moves or what is held changes (and a new annotation is just added to
+ * it); `top` holds what changes with the pointer — the shape being drawn or dragged, the
+ * selection, drafts, the ruler — so a gesture never re-strokes thousands of annotations per
+ * move, and a save draws one shape, not the whole view (software rasterisers are slow). */
 export class Overlay {
+  readonly base: HTMLCanvasElement;
   readonly canvas: HTMLCanvasElement;
+  private readonly baseCtx: CanvasRenderingContext2D;
   private readonly ctx: CanvasRenderingContext2D;
 
   constructor(parent: HTMLElement) {
+    this.base = document.createElement('canvas');
+    this.base.className = 'exact-overlay';
+    this.base.dataset.layer = 'base';
     this.canvas = document.createElement('canvas');
     this.canvas.className = 'exact-overlay';
-    parent.appendChild(this.canvas);
+    this.canvas.dataset.layer = 'top';
+    parent.append(this.base, this.canvas);
+    const baseCtx = this.base.getContext('2d');
     const ctx = this.canvas.getContext('2d');
-    if (!ctx) throw new Error('no 2d canvas');
+    if (!ctx || !baseCtx) throw new Error('no 2d canvas');
     this.ctx = ctx;
+    this.baseCtx = baseCtx;
   }
 
-  /** Sizes the canvas to its box and clears it; returns the context in image coordinates. */
+  /** Sizes the top canvas to its box and clears it; returns its context in image coordinates. */
   begin(t: Transform): CanvasRenderingContext2D {
-    const dpr = window.devicePixelRatio || 1;
-    const w = this.canvas.clientWidth;
-    const h = this.canvas.clientHeight;
-    if (this.canvas.width !== Math.round(w * dpr) || this.canvas.height !== Math.round(h * dpr)) {
-      this.canvas.width = Math.round(w * dpr);
-      this.canvas.height = Math.round(h * dpr);
-    }
-    const ctx = this.ctx;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
-    ctx.setTransform(dpr * t.s, 0, 0, dpr * t.s, dpr * t.ox, dpr * t.oy);
-    ctx.lineJoin = 'round';
-    return ctx;
+    return prepare(this.canvas, this.ctx, t, true);
   }
+
+  /** The base canvas's context in image coordinates; cleared when `clear` (a full repaint),
+   * kept otherwise (shapes added to what it shows). */
+  beginBase(t: Transform, clear: boolean): CanvasRenderingContext2D {
+    return prepare(this.base, this.baseCtx, t, clear);
+  }
+
+  /** The base canvas's size in device pixels (a resize repaints it). */
+  baseSize(): string {
+    const dpr = window.devicePixelRatio || 1;
+    return `${Math.round(this.base.clientWidth * dpr)}x${Math.round(this.base.clientHeight * dpr)}`;
+  }
+}
+
+function prepare(canvas: HTMLCanvasElement, ctx: CanvasRenderingContext2D, t: Transform, clear: boolean): CanvasRenderingContext2D {
+  const dpr = window.devicePixelRatio || 1;
+  const w = Math.round(canvas.clientWidth * dpr);
+  const h = Math.round(canvas.clientHeight * dpr);
+  if (canvas.width !== w || canvas.height !== h) {
+    canvas.width = w;
+    canvas.height = h;
+  }
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  if (clear) ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.setTransform(dpr * t.s, 0, 0, dpr * t.s, dpr * t.ox, dpr * t.oy);
+  ctx.lineJoin = 'round';
+  return ctx;
 }
 
 /** Adds one vector's outline to the current path. */

@@ -3,8 +3,8 @@
 // new annotations are saved on, and the small control that steps through them.
 //
 // Keys: `,` / `.` the previous/next frame, `PageUp` / `PageDown` the z level above/below (on a
-// z-only stack `,` / `.` step z too). A step reloads the viewer at the same viewport: the page's
-// annotations and tiles are those of one plane, so nothing of the previous one lingers.
+// z-only stack `,` / `.` step z too). A step swaps the slide's tiles and the held annotations
+// for the new plane's in place, at the same viewport (no page load); the URL follows.
 
 import type { Image } from '../api/types';
 import { h } from '../pages/dom';
@@ -53,20 +53,13 @@ export function stepFor(image: Image, p: Plane, key: string): Plane | null {
   return next;
 }
 
-/** Opens plane `p` at the current viewport (the URL already follows the view). */
-export function gotoPlane(p: Plane): void {
-  const q = new URLSearchParams(location.search);
-  q.set('z', String(p.z));
-  q.set('frame', String(p.frame));
-  location.assign(`${location.pathname}?${q.toString()}`);
-}
-
-/** The control beside the slide: where we are and buttons for each stepping key. */
-export function planeControl(image: Image, p: Plane): HTMLElement {
+/** The control beside the slide: where we are and buttons for each stepping key; `go` shows
+ * the plane a button steps to. */
+export function planeControl(image: Image, p: Plane, go: (to: Plane) => void): HTMLElement {
   const button = (key: string, text: string, title: string) => {
     const b = h('button', { type: 'button', title, text, 'data-key': key });
     const to = stepFor(image, p, key);
-    if (to) b.addEventListener('click', () => gotoPlane(to));
+    if (to) b.addEventListener('click', () => go(to));
     else b.setAttribute('disabled', '');
     return b;
   };
