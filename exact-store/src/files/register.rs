@@ -9,7 +9,7 @@ use super::{Outcome, Received, blocking, max_upload, safe_name};
 use crate::{Blobs, Exact};
 use bytes::Bytes;
 use exact_core::catalog::NewImage;
-use exact_core::model::{Image, ImageType, PixelState};
+use exact_core::model::{FrameDescription, FrameType, Image, ImageType, PixelState};
 use exact_core::{Actor, Error, ImageSetId, Result};
 use exact_tiles::Slide;
 
@@ -121,6 +121,37 @@ struct Probed {
     objective_power: f64,
     /// Z planes, frames and (composited, else RGB's 3) channels.
     planes: (u32, u32, u32),
+    /// The names the file gives its z planes and frames.
+    descriptions: Vec<FrameDescription>,
+}
+
+/// The plane names a slide gives, as EXACT's frame descriptions (z planes as `ZStack`, frames
+/// as `TimeSeries`, each counted from 0), cut to what an image keeps.
+pub(crate) fn frame_descriptions(names: &exact_tiles::PlaneNames) -> Vec<FrameDescription> {
+    use exact_core::catalog::{MAX_FRAME_DESCRIPTION_CHARS, MAX_FRAME_DESCRIPTIONS};
+    let axis = |names: &[Option<String>], frame_type: FrameType| {
+        names
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, n)| {
+                let text: String = n
+                    .as_deref()?
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(MAX_FRAME_DESCRIPTION_CHARS)
+                    .collect();
+                Some(FrameDescription {
+                    frame_id: u32::try_from(i).ok()?,
+                    frame_type,
+                    description: text,
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut out = axis(&names.z, FrameType::ZStack);
+    out.extend(axis(&names.frames, FrameType::TimeSeries));
+    out.truncate(MAX_FRAME_DESCRIPTIONS);
+    out
 }
 
 async fn open_blob_slide(blobs: &Blobs, key: &str) -> exact_tiles::Result<Slide> {
@@ -163,6 +194,7 @@ fn describe(slide: &Slide) -> Probed {
                 n => n as u32,
             },
         ),
+        descriptions: frame_descriptions(&slide.plane_names()),
     }
 }
 
@@ -193,6 +225,9 @@ pub(super) async fn probe_link(new: &mut NewImage) -> Result<()> {
     }
     if (new.depth, new.frames) == (1, 1) {
         (new.depth, new.frames, new.channels) = p.planes;
+        if new.frame_descriptions.is_empty() {
+            new.frame_descriptions = p.descriptions;
+        }
     }
     if new.name == new.filename || new.name.is_empty() {
         new.name = safe_name(&new.filename);
@@ -283,6 +318,7 @@ async fn register(
             new.mpp = p.mpp;
             new.objective_power = p.objective_power;
             (new.depth, new.frames, new.channels) = p.planes;
+            new.frame_descriptions = p.descriptions;
             false
         }
         Err(slide_err) => {

@@ -254,6 +254,8 @@ async fn convert_and_record(exact: &Exact, image: Image) {
                 height: None,
                 mpp: None,
                 objective_power: None,
+                planes: None,
+                frame_descriptions: None,
             }
         }
     };
@@ -353,5 +355,7 @@ async fn convert(exact: &Exact, image: &Image) -> std::result::Result<PixelUpdat
         height: Some(u64::from(h)),
         mpp: None,
         objective_power: None,
+        planes: None,
+        frame_descriptions: None,
     })
 }

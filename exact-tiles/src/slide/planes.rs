@@ -42,8 +42,20 @@ pub struct Channel {
 pub(super) struct Planes {
     depth: u32,
     frames: u32,
+    /// Names of the z planes and of the frames, where the file gives them.
+    names: PlaneNames,
     /// At `(frame - 1) * depth + (z - 1)`; `None` at 0, the default plane itself.
     pub(super) slides: Vec<Option<Arc<Slide>>>,
+}
+
+/// Names of a stack's z planes and frames (0-based), where the file gives them: OME `Plane`
+/// positions (`z=1.5 µm`, `t=30 s`), or the PageName of each page of a multi-page TIFF.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlaneNames {
+    /// By z plane.
+    pub z: Vec<Option<String>>,
+    /// By frame.
+    pub frames: Vec<Option<String>>,
 }
 
 /// The channels of a composited slide and their display ranges, shared by every plane.
@@ -82,6 +94,7 @@ pub(super) struct PlaneLayout {
     pub planes: Vec<Vec<Vec<Arc<Directory>>>>,
     pub names: Vec<Option<String>>,
     pub colors: Vec<Option<[u8; 3]>>,
+    pub plane_names: PlaneNames,
 }
 
 impl Slide {
@@ -160,6 +173,7 @@ impl Slide {
             top.planes = Some(Planes {
                 depth: layout.depth,
                 frames: layout.frames,
+                names: layout.plane_names,
                 slides: others,
             });
         }
@@ -234,6 +248,14 @@ impl Slide {
     /// Time points (frames; 1 for a single-plane slide).
     pub fn frames(&self) -> u32 {
         self.planes.as_ref().map_or(1, |p| p.frames)
+    }
+
+    /// Names of the z planes and frames the file gives (empty for a single-plane slide).
+    pub fn plane_names(&self) -> PlaneNames {
+        self.planes
+            .as_ref()
+            .map(|p| p.names.clone())
+            .unwrap_or_default()
     }
 
     /// The composited channels (empty when the stored pixels are RGB or 8-bit grey already).
@@ -522,7 +544,9 @@ pub(super) fn ome_layout(
                 .map(|plane| plane.iter().map(|&i| levels_of(i)).collect())
                 .collect();
             let named = img.channels.len() == c;
+            let (z, frames) = img.plane_names();
             layout = Some(PlaneLayout {
+                plane_names: PlaneNames { z, frames },
                 depth: map.depth,
                 frames: map.frames,
                 planes,
@@ -584,6 +608,7 @@ pub(super) fn stack_layout(dirs: Vec<Directory>, desc: &str) -> PlaneLayout {
             planes: vec![vec![levels]],
             names: Vec::new(),
             colors: Vec::new(),
+            plane_names: PlaneNames::default(),
         };
     }
     let n = pages.len();
@@ -621,6 +646,27 @@ pub(super) fn stack_layout(dirs: Vec<Directory>, desc: &str) -> PlaneLayout {
         );
         v
     };
+    // Page names (a stack of uploads names each page after its file): per frame when the
+    // stack is frames only, per z plane when it is z planes only.
+    let page_names: Vec<Option<String>> = pages
+        .chunks(c as usize)
+        .map(|plane| plane[0].page_name.clone())
+        .collect();
+    let plane_names = if page_names.iter().all(Option::is_none) {
+        PlaneNames::default()
+    } else if z == 1 {
+        PlaneNames {
+            z: Vec::new(),
+            frames: page_names,
+        }
+    } else if t == 1 {
+        PlaneNames {
+            z: page_names,
+            frames: Vec::new(),
+        }
+    } else {
+        PlaneNames::default()
+    };
     PlaneLayout {
         depth: z,
         frames: t,
@@ -630,6 +676,7 @@ pub(super) fn stack_layout(dirs: Vec<Directory>, desc: &str) -> PlaneLayout {
             .collect(),
         names: Vec::new(),
         colors: Vec::new(),
+        plane_names,
     }
 }
 
