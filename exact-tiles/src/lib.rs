@@ -53,4 +53,4 @@ pub use deepzoom::{DeepZoom, DeepZoomGenerator, DeepZoomOptions, TileInfo};
 pub use error::{Error, ErrorKind, Result};
 pub use image::Image;
 pub use registry::SlideCache;
-pub use slide::{Level, NativeTile, PlaneNames, Slide};
+pub use slide::{ChannelSetting, Level, NativeTile, PlaneNames, Slide};

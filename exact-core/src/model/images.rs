@@ -210,7 +210,7 @@ fn zstack() -> FrameType {
 
 /// How one composited channel is displayed: its tint and the window of stored values that
 /// maps to black..full colour. `None` keeps the file's colour or the automatic window.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ChannelDisplay {
     /// The channel, from 0.
     pub channel: u32,

@@ -293,3 +293,101 @@ async fn several_uploads_become_the_frames_of_one_image() {
         "a refused stack left an image: {list}"
     );
 }
+
+/// Per-channel display through the API: the 2-channel 16-bit OME-TIFF's channels listed with
+/// their names, colours and windows; set to red over a window of 0..1 for DAPI and black for
+/// GFP, every pixel of a plane's tile is then black or pure red; bad settings are 400 with
+/// the reason; `[]` restores the file's display (the same tile as before).
+#[tokio::test]
+async fn channel_display_is_set_through_the_api() {
+    let api = Api::new();
+    let auth = api.user("chan", false);
+    let (id, _) = crate::planes::upload_planes(&api, &auth, "chan").await;
+    let uri = format!("/api/v1/images/images/{id}/channels/");
+    let v = api.ok("GET", &uri, &auth, None).await;
+    let chans = v["channels"].as_array().unwrap();
+    assert_eq!(chans.len(), 2, "{v}");
+    assert_eq!(
+        (&chans[0]["name"], &chans[1]["name"]),
+        (&json!("DAPI"), &json!("GFP"))
+    );
+    assert_eq!(chans[0]["bits"], 16);
+    assert_eq!(chans[0]["custom"], false);
+    let tile = format!("/images/image/{id}/2/3/tile_files/7/0_0.png");
+    let (s, before) = get(&api, &tile, &auth).await;
+    assert_eq!(s, StatusCode::OK);
+    let set = json!({"channels": [
+        {"channel": 0, "color": "#ff0000", "min": 0, "max": 1},
+        {"channel": 1, "color": "#000000"},
+    ]});
+    let v = api.ok("PUT", &uri, &auth, Some(set)).await;
+    assert_eq!(
+        (
+            &v["channels"][0]["color"],
+            &v["channels"][0]["min"],
+            &v["channels"][0]["max"]
+        ),
+        (&json!("#ff0000"), &json!(0), &json!(1)),
+        "{v}"
+    );
+    assert_eq!(v["channels"][1]["color"], "#000000");
+    assert_eq!(v["channels"][0]["custom"], true);
+    let img = api
+        .ok("GET", &format!("/api/v1/images/images/{id}/"), &auth, None)
+        .await;
+    assert_eq!(img["channel_display"][0]["color"], "#ff0000", "{img}");
+    let (s, after) = get(&api, &tile, &auth).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_ne!(before, after);
+    let rgb = image::load_from_memory_with_format(&after, image::ImageFormat::Png)
+        .unwrap()
+        .to_rgb8();
+    let mut red = 0;
+    for p in rgb.pixels() {
+        let [r, g, b] = p.0;
+        assert!(
+            g == 0 && b == 0 && (r == 0 || r == 255),
+            "pixel {r},{g},{b}"
+        );
+        red += usize::from(r == 255);
+    }
+    assert!(red > 0, "no pixel is red");
+    for (bad, why) in [
+        (
+            json!({"channels": [{"channel": 0, "color": "red"}]}),
+            "not #rrggbb",
+        ),
+        (
+            json!({"channels": [{"channel": 2}]}),
+            "beyond the image's 2 channels",
+        ),
+        (
+            json!({"channels": [{"channel": 0, "min": 9, "max": 9}]}),
+            "not below max",
+        ),
+        (
+            json!({"channels": [{"channel": 0, "max": 70000}]}),
+            "above 65535",
+        ),
+        (json!({"nothing": 1}), "channels"),
+    ] {
+        let (s, v) = api.call("PUT", &uri, Some(&auth), Some(bad.clone())).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+        assert!(v.to_string().contains(why), "{bad}: {v}");
+    }
+    // Another user (no rights on the set) cannot change it.
+    let other = api.user("mallory", false);
+    let (s, _) = api
+        .call("PUT", &uri, Some(&other), Some(json!({"channels": []})))
+        .await;
+    assert!(
+        s == StatusCode::NOT_FOUND || s == StatusCode::FORBIDDEN,
+        "{s}"
+    );
+    let v = api
+        .ok("PUT", &uri, &auth, Some(json!({"channels": []})))
+        .await;
+    assert_eq!(v["channels"][0]["custom"], false);
+    let (_, reset) = get(&api, &tile, &auth).await;
+    assert_eq!(reset, before, "[] did not restore the file's display");
+}

@@ -26,6 +26,19 @@ use crate::tiff::{Directory, compression, ome};
 /// Tiles sampled (at most) per channel to find the default display range.
 const RANGE_SAMPLE_TILES: usize = 64;
 
+/// How one composited channel is to be shown (see [`Slide::set_display`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChannelSetting {
+    /// The channel, from 0.
+    pub channel: usize,
+    /// Its tint, or the file's.
+    pub color: Option<[u8; 3]>,
+    /// The stored value shown black, or the automatic one.
+    pub low: Option<u16>,
+    /// The stored value shown at full colour, or the automatic one.
+    pub high: Option<u16>,
+}
+
 /// One channel of a composited slide.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Channel {
@@ -63,6 +76,8 @@ pub struct PlaneNames {
 pub(super) struct Display {
     channels: Vec<Channel>,
     ranges: OnceCell<Vec<(u16, u16)>>,
+    /// Windows set by the user (low, high), by channel; `None` ends keep the automatic one.
+    windows: Vec<(Option<u16>, Option<u16>)>,
     /// The default plane's lowest level, one directory per channel: what ranges come from.
     sample: Vec<Arc<Directory>>,
     source: Source,
@@ -143,6 +158,7 @@ impl Slide {
             Some(Arc::new(Display {
                 channels,
                 ranges: OnceCell::new(),
+                windows: Vec::new(),
                 sample,
                 source: source.clone(),
             }))
@@ -280,15 +296,79 @@ impl Slide {
         }
     }
 
-    /// Each channel's display range (low, high stored values), computed once per slide.
+    /// Each channel's display range (low, high stored values): the window set by
+    /// [`Slide::set_display`], else the automatic one, computed once per slide.
     pub async fn display_ranges(&self) -> Result<Vec<(u16, u16)>> {
         let Some(d) = &self.display else {
             return Ok(Vec::new());
         };
-        d.ranges
+        let mut ranges = d
+            .ranges
             .get_or_try_init(|| d.compute_ranges())
             .await
-            .cloned()
+            .cloned()?;
+        for (r, &(lo, hi)) in ranges.iter_mut().zip(&d.windows) {
+            let lo = lo.unwrap_or(r.0);
+            let hi = hi.unwrap_or(r.1);
+            *r = (lo, hi.max(lo.saturating_add(1)));
+        }
+        Ok(ranges)
+    }
+
+    /// Sets how composited channels are shown, on this slide and every plane of it: per
+    /// channel (index, colour, low, high), `None` keeping the file's colour or the automatic
+    /// window end. Call it on a slide just opened (planes shared elsewhere are not changed:
+    /// [`Error::InvalidInput`]); a channel beyond the slide's is `InvalidInput` too.
+    pub fn set_display(&mut self, settings: &[ChannelSetting]) -> Result<()> {
+        let Some(d) = &self.display else {
+            return if settings.is_empty() {
+                Ok(())
+            } else {
+                Err(Error::invalid(
+                    "channels",
+                    format!("{} has no composited channels to set", self.name()),
+                ))
+            };
+        };
+        let mut channels = d.channels.clone();
+        let mut windows = vec![(None, None); channels.len()];
+        for s in settings {
+            let c = channels.get_mut(s.channel).ok_or_else(|| {
+                Error::invalid(
+                    "channels",
+                    format!(
+                        "channel {} of {} (it has {})",
+                        s.channel,
+                        self.name(),
+                        d.channels.len()
+                    ),
+                )
+            })?;
+            if let Some(rgb) = s.color {
+                c.color = rgb;
+            }
+            windows[s.channel] = (s.low, s.high);
+        }
+        let shown = Arc::new(Display {
+            channels,
+            ranges: OnceCell::new_with(d.ranges.get().cloned()),
+            windows,
+            sample: d.sample.clone(),
+            source: d.source.clone(),
+        });
+        if let Some(p) = &mut self.planes {
+            for slot in p.slides.iter_mut().flatten() {
+                let plane = Arc::get_mut(slot).ok_or_else(|| {
+                    Error::invalid(
+                        "channels",
+                        "the planes are in use; set the display on a slide just opened",
+                    )
+                })?;
+                plane.display = Some(shown.clone());
+            }
+        }
+        self.display = Some(shown);
+        Ok(())
     }
 
     /// A channel's stored samples (8 or 16 bits, unscaled) in the `w` × `h` region of `level`
