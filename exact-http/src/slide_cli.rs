@@ -454,10 +454,13 @@ async fn planes_json(
             })
         })
         .collect();
+    let names = top.plane_names();
     Ok(serde_json::json!({
         "depth": top.depth(),
         "frames": top.frames(),
         "plane": {"z": plane.z, "frame": plane.frame},
+        "z_names": names.z,
+        "frame_names": names.frames,
         "channel_count": if channels.is_empty() { 3 } else { channels.len() },
         "channels": channels,
     }))
@@ -468,6 +471,13 @@ fn planes_text(p: &serde_json::Value) -> String {
         "planes:      depth {} x frames {} (showing z {} frame {})\n",
         p["depth"], p["frames"], p["plane"]["z"], p["plane"]["frame"]
     );
+    for (axis, key) in [("z", "z_names"), ("frame", "frame_names")] {
+        for (i, n) in p[key].as_array().into_iter().flatten().enumerate() {
+            if let Some(n) = n.as_str() {
+                o.push_str(&format!("  {axis} {}: {n}\n", i + 1));
+            }
+        }
+    }
     for (i, c) in p["channels"].as_array().into_iter().flatten().enumerate() {
         o.push_str(&format!(
             "  channel {i}: {} {} {}-bit range {}\n",

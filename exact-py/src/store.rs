@@ -398,6 +398,21 @@ impl NativeStore {
         self.json(py, user, move |e, a| e.images().get(&a, ImageId(id)))
     }
 
+    /// Changes an image's metadata from EXACT's fields (JSON object), `FrameDescriptions` and
+    /// `channel_display` included (the use case checks edit rights and every value).
+    fn images_update(
+        &self,
+        py: Python<'_>,
+        user: u64,
+        id: u64,
+        fields: String,
+    ) -> PyResult<String> {
+        self.json(py, user, move |e, a| {
+            let patch = wire::image_patch(&strict(&fields, wire::IMAGE_FIELDS)?)?;
+            e.images().update(&a, ImageId(id), patch)
+        })
+    }
+
     /// The annotations an EXACT list query selects (JSON object with EXACT's filter names,
     /// `limit`/`offset` included), paged in the store: `{"count": n, "results": [...]}`.
     fn annotations_list(&self, py: Python<'_>, user: u64, query: String) -> PyResult<String> {

@@ -82,11 +82,17 @@ impl Pixels {
             ))));
         }
         let plane = (z, frame);
+        let settings = display_settings(image);
+        let suffix = display_key(image);
         match self.location(image)? {
             Location::Url(url) => {
                 let u = url.clone();
                 self.slides
-                    .plane_deepzoom_with(&url, opts, plane, || Slide::open(&u))
+                    .plane_deepzoom_with(&format!("{url}{suffix}"), opts, plane, || async move {
+                        let mut s = Slide::open(&u).await?;
+                        s.set_display(&settings)?;
+                        Ok(s)
+                    })
                     .await
                     .map_err(|e| PixelError::Tiles(url, e))
             }
@@ -94,9 +100,16 @@ impl Pixels {
                 let path = self.blobs.path(&key)?;
                 let store = self.blobs.object_store().0.clone();
                 self.slides
-                    .plane_deepzoom_with(&format!("blob:{key}"), opts, plane, || {
-                        Slide::open_store(store, path)
-                    })
+                    .plane_deepzoom_with(
+                        &format!("blob:{key}{suffix}"),
+                        opts,
+                        plane,
+                        || async move {
+                            let mut s = Slide::open_store(store, path).await?;
+                            s.set_display(&settings)?;
+                            Ok(s)
+                        },
+                    )
                     .await
                     .map_err(|e| PixelError::Tiles(key, e))
             }
@@ -110,13 +123,48 @@ impl Pixels {
 
     /// Forgets the open slide of `image` (deleted, or its file replaced by a conversion).
     pub fn invalidate(&self, image: &Image) {
+        let suffix = display_key(image);
         if let Ok(loc) = self.location(image) {
             match loc {
-                Location::Url(url) => self.slides.invalidate(&url),
-                Location::Blob(key) => self.slides.invalidate(&format!("blob:{key}")),
+                Location::Url(url) => {
+                    self.slides.invalidate(&url);
+                    self.slides.invalidate(&format!("{url}{suffix}"));
+                }
+                Location::Blob(key) => {
+                    self.slides.invalidate(&format!("blob:{key}"));
+                    self.slides.invalidate(&format!("blob:{key}{suffix}"));
+                }
             }
         }
     }
+}
+
+/// The image's channel display settings, for the tile engine.
+pub fn display_settings(image: &Image) -> Vec<exact_tiles::ChannelSetting> {
+    let clamp = |v: Option<u32>| v.map(|v| u16::try_from(v).unwrap_or(u16::MAX));
+    image
+        .channel_display
+        .iter()
+        .map(|c| exact_tiles::ChannelSetting {
+            channel: c.channel as usize,
+            color: c.rgb(),
+            low: clamp(c.min),
+            high: clamp(c.max),
+        })
+        .collect()
+}
+
+/// What the open slide of an image with display settings is cached under, beside its file's
+/// key: images sharing a file (copies) may show its channels differently. Empty without
+/// settings.
+pub fn display_key(image: &Image) -> String {
+    use std::hash::{Hash, Hasher};
+    if image.channel_display.is_empty() {
+        return String::new();
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    image.channel_display.hash(&mut h);
+    format!("#display={:016x}", h.finish())
 }
 
 /// Why an image's pixels cannot be opened: a library error (not ready, failed, no file,

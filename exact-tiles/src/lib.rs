@@ -54,4 +54,4 @@ pub use deepzoom::{DeepZoom, DeepZoomGenerator, DeepZoomOptions, TileInfo};
 pub use error::{Error, ErrorKind, Result};
 pub use image::Image;
 pub use registry::SlideCache;
-pub use slide::{Level, NativeTile, Slide};
+pub use slide::{ChannelSetting, Level, NativeTile, PlaneNames, Slide};

@@ -63,3 +63,27 @@ def test_single_plane_slides_report_one_plane():
     with exact_wsi.OpenSlide(svs) as s:
         assert s.planes == (1, 1) and s.channels == ()
         assert s.plane(1, 1).dimensions == s.dimensions
+
+
+def test_frame_descriptions_from_python(tmp_path):
+    """EXACT's FrameDescriptions of an uploaded OME-TIFF (from its Plane positions), changed
+    through `Store.update_image`; a description beyond the image's depth is a ValueError."""
+    positions = FIXTURE.parent / "planes-positions.ome.tif"
+    store = exact_wsi.Store.open(tmp_path)
+    team = store.create_team("planesteam")
+    image_set = store.create_image_set("planesset", team["id"])
+    image = store.upload(image_set["id"], positions)
+    image = image[0] if isinstance(image, list) else image
+    assert store.frame_descriptions(image["id"]) == [
+        {"frame_id": 0, "frame_type": 0, "description": "z=0.0 µm"},
+        {"frame_id": 1, "frame_type": 0, "description": "z=0.5 µm"},
+        {"frame_id": 2, "frame_type": 0, "description": "z=1.0 µm"},
+        {"frame_id": 0, "frame_type": 1, "description": "t=0.0 s"},
+        {"frame_id": 1, "frame_type": 1, "description": "t=30.0 s"},
+    ]
+    new = [{"frame_id": 2, "frame_type": 0, "description": "top"}]
+    store.update_image(image["id"], FrameDescriptions=new)
+    assert store.frame_descriptions(image["id"]) == new
+    with pytest.raises(ValueError, match="beyond the image's depth"):
+        store.update_image(image["id"],
+                           FrameDescriptions=[{"frame_id": 9, "frame_type": 0, "description": "x"}])

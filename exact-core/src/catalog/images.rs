@@ -4,7 +4,7 @@
 use super::{Catalog, check_name};
 use crate::ids::{ImageId, ImageSetId};
 use crate::keys::Key;
-use crate::model::{Image, ImageType, PixelState};
+use crate::model::{ChannelDisplay, FrameDescription, FrameType, Image, ImageType, PixelState};
 use crate::permissions::Actor;
 use crate::store::Index;
 use crate::{Error, Result};
@@ -32,6 +32,8 @@ pub struct NewImage {
     pub state: PixelState,
     pub state_detail: String,
     pub original: String,
+    pub frame_descriptions: Vec<FrameDescription>,
+    pub frame_sources: Vec<String>,
 }
 
 impl NewImage {
@@ -55,6 +57,8 @@ impl NewImage {
             state: PixelState::Ready,
             state_detail: String::new(),
             original: String::new(),
+            frame_descriptions: Vec::new(),
+            frame_sources: Vec::new(),
         }
     }
 }
@@ -71,6 +75,10 @@ pub struct PixelUpdate {
     pub height: Option<u64>,
     pub mpp: Option<f64>,
     pub objective_power: Option<f64>,
+    /// Planes found in the converted file (depth, frames, channels).
+    pub planes: Option<(u32, u32, u32)>,
+    /// Names of the planes, replacing those recorded (when `Some`).
+    pub frame_descriptions: Option<Vec<FrameDescription>>,
 }
 
 /// Changes to an image's metadata.
@@ -91,6 +99,10 @@ pub struct ImagePatch {
     /// Move to another set (edit rights on both).
     pub image_set: Option<ImageSetId>,
     pub checksum: Option<String>,
+    /// Replaces every frame description (EXACT's `FrameDescriptions`).
+    pub frame_descriptions: Option<Vec<FrameDescription>>,
+    /// Replaces the channel display settings (an empty list restores the defaults).
+    pub channel_display: Option<Vec<ChannelDisplay>>,
 }
 
 /// Image use cases.
@@ -124,6 +136,9 @@ impl Images<'_> {
             state_detail: new.state_detail,
             original: new.original,
             deleted: false,
+            frame_descriptions: new.frame_descriptions,
+            channel_display: Vec::new(),
+            frame_sources: new.frame_sources,
         };
         validate_image(&image)?;
         self.0.insert(image)
@@ -201,6 +216,8 @@ impl Images<'_> {
             i.default_frame = p.default_frame.unwrap_or(i.default_frame);
             i.image_set = p.image_set.unwrap_or(i.image_set);
             i.checksum = p.checksum.unwrap_or(i.checksum);
+            i.frame_descriptions = p.frame_descriptions.unwrap_or(i.frame_descriptions);
+            i.channel_display = p.channel_display.unwrap_or(i.channel_display);
             validate_image(&i)?;
             Ok((i, Vec::new()))
         })
@@ -252,6 +269,10 @@ impl Images<'_> {
             i.height = u.height.unwrap_or(i.height);
             i.mpp = u.mpp.unwrap_or(i.mpp);
             i.objective_power = u.objective_power.unwrap_or(i.objective_power);
+            if let Some((depth, frames, channels)) = u.planes {
+                (i.depth, i.frames, i.channels) = (depth, frames, channels);
+            }
+            i.frame_descriptions = u.frame_descriptions.unwrap_or(i.frame_descriptions);
             validate_image(&i)?;
             Ok((i, Vec::new()))
         })
@@ -317,6 +338,14 @@ fn validate_image(i: &Image) -> Result<()> {
     if i.default_frame > i.frames.max(i.depth) {
         return Err(Error::invalid("defaultFrame", "beyond the image's frames"));
     }
+    validate_frame_descriptions(i)?;
+    validate_channel_display(i)?;
+    if i.frame_sources.len() > MAX_FRAME_FILES {
+        return Err(Error::invalid(
+            "files",
+            format!("at most {MAX_FRAME_FILES} files make the frames of one image"),
+        ));
+    }
     if !i.mpp.is_finite() || i.mpp < 0.0 {
         return Err(Error::invalid(
             "mpp",
@@ -328,6 +357,127 @@ fn validate_image(i: &Image) -> Result<()> {
             "objectivePower",
             format!("{} is not a non-negative number", i.objective_power),
         ));
+    }
+    Ok(())
+}
+
+/// Most frame descriptions an image keeps (one per z plane and one per frame).
+pub const MAX_FRAME_DESCRIPTIONS: usize = 4096;
+/// Longest frame description, in characters (EXACT's `max_length`).
+pub const MAX_FRAME_DESCRIPTION_CHARS: usize = 160;
+/// Most files uploaded as the frames of one image.
+pub const MAX_FRAME_FILES: usize = 1024;
+/// Most channels an image has display settings for.
+pub const MAX_CHANNELS: usize = 64;
+
+fn validate_frame_descriptions(i: &Image) -> Result<()> {
+    const F: &str = "FrameDescriptions";
+    if i.frame_descriptions.len() > MAX_FRAME_DESCRIPTIONS {
+        return Err(Error::invalid(
+            F,
+            format!("at most {MAX_FRAME_DESCRIPTIONS} descriptions"),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for d in &i.frame_descriptions {
+        let (axis, count) = match d.frame_type {
+            FrameType::ZStack => ("depth", i.depth),
+            FrameType::TimeSeries => ("frames", i.frames),
+            FrameType::Undefined => ("frames", i.frames.max(i.depth)),
+        };
+        if d.frame_id >= count {
+            return Err(Error::invalid(
+                F,
+                format!(
+                    "frame_id {} of frame_type {} is beyond the image's {axis} ({count}; frame_id counts from 0)",
+                    d.frame_id,
+                    d.frame_type.code()
+                ),
+            ));
+        }
+        if d.description.chars().count() > MAX_FRAME_DESCRIPTION_CHARS {
+            return Err(Error::invalid(
+                F,
+                format!(
+                    "the description of frame_id {} is longer than {MAX_FRAME_DESCRIPTION_CHARS} characters",
+                    d.frame_id
+                ),
+            ));
+        }
+        if d.description.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                F,
+                format!(
+                    "the description of frame_id {} holds control characters",
+                    d.frame_id
+                ),
+            ));
+        }
+        if !seen.insert((d.frame_type, d.frame_id)) {
+            return Err(Error::invalid(
+                F,
+                format!(
+                    "frame_id {} of frame_type {} is described twice",
+                    d.frame_id,
+                    d.frame_type.code()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_channel_display(i: &Image) -> Result<()> {
+    const F: &str = "channels";
+    if i.channel_display.len() > MAX_CHANNELS {
+        return Err(Error::invalid(
+            F,
+            format!("at most {MAX_CHANNELS} channels"),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for c in &i.channel_display {
+        if c.channel >= i.channels {
+            return Err(Error::invalid(
+                F,
+                format!(
+                    "channel {} is beyond the image's {} channels (channels count from 0)",
+                    c.channel, i.channels
+                ),
+            ));
+        }
+        if !seen.insert(c.channel) {
+            return Err(Error::invalid(
+                F,
+                format!("channel {} is set twice", c.channel),
+            ));
+        }
+        if c.color.is_some() && c.rgb().is_none() {
+            return Err(Error::invalid(
+                F,
+                format!(
+                    "the color of channel {} is {:?}, not #rrggbb",
+                    c.channel,
+                    c.color.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+        for (what, v) in [("min", c.min), ("max", c.max)] {
+            if v.is_some_and(|v| v > 65535) {
+                return Err(Error::invalid(
+                    F,
+                    format!("the {what} of channel {} is above 65535", c.channel),
+                ));
+            }
+        }
+        if let (Some(lo), Some(hi)) = (c.min, c.max)
+            && lo >= hi
+        {
+            return Err(Error::invalid(
+                F,
+                format!("channel {}: min {lo} is not below max {hi}", c.channel),
+            ));
+        }
     }
     Ok(())
 }

@@ -42,7 +42,10 @@ pub use copies::ImageCopy;
 pub use counts::TypeCounts;
 pub use exports::{Exports, MAX_EXPORT_TEXT, NewExport, file_name};
 pub use fsck::{Finding, FsckReport};
-pub use images::{ImagePatch, Images, NewImage, PixelUpdate};
+pub use images::{
+    ImagePatch, Images, MAX_CHANNELS, MAX_FRAME_DESCRIPTION_CHARS, MAX_FRAME_DESCRIPTIONS,
+    MAX_FRAME_FILES, NewImage, PixelUpdate,
+};
 pub use imports::{
     ImportJob, ImportJobs, JobState as ImportState, RESUME_AFTER_MICROS, STALE_MICROS,
 };

@@ -45,6 +45,18 @@ int_enum! {
 }
 
 int_enum! {
+    /// Which axis a [`FrameDescription`] counts along (EXACT's `FrameType`).
+    FrameType: u8 {
+        /// A z plane: `frame_id` counts the image's `depth` from 0.
+        ZStack = 0,
+        /// A time point: `frame_id` counts the image's `frames` from 0.
+        TimeSeries = 1,
+        /// Not said: `frame_id` counts the frames (or, for a z-stack alone, its planes).
+        Undefined = 255,
+    }
+}
+
+int_enum! {
     /// What a [`LogImageAction`] records.
     LogAction: u8 {
         /// The image was opened in the viewer.
@@ -164,6 +176,65 @@ pub struct Image {
     /// Soft-deleted: hidden from every read, its name free again, its files kept.
     #[serde(default)]
     pub deleted: bool,
+    /// A name per plane (EXACT's `FrameDescriptions`, shown as its `expand=FrameDescriptions`
+    /// shows them): read from the file on upload (OME plane positions, the files of an
+    /// upload as frames), changed by a PATCH. At most one per (`frame_type`, `frame_id`).
+    #[serde(rename = "FrameDescriptions", default)]
+    pub frame_descriptions: Vec<FrameDescription>,
+    /// Display settings of composited channels (colour, min/max window), by channel; empty:
+    /// the file's colours and the automatic window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channel_display: Vec<ChannelDisplay>,
+    /// Blob keys of the files after `original` of an upload as frames of one image, in frame
+    /// order (converted together into one multi-page pyramid).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frame_sources: Vec<String>,
+}
+
+/// A name for one frame of an image (EXACT's `FrameDescription`: `description` up to 160
+/// characters, `frame_id` counted from 0 along the axis `frame_type` says).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameDescription {
+    /// The frame's position along its axis, from 0 (EXACT's numbering).
+    pub frame_id: u32,
+    /// The axis.
+    #[serde(default = "zstack")]
+    pub frame_type: FrameType,
+    /// The name.
+    pub description: String,
+}
+
+fn zstack() -> FrameType {
+    FrameType::ZStack
+}
+
+/// How one composited channel is displayed: its tint and the window of stored values that
+/// maps to black..full colour. `None` keeps the file's colour or the automatic window.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ChannelDisplay {
+    /// The channel, from 0.
+    pub channel: u32,
+    /// `#rrggbb`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
+    /// The stored value shown black.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<u32>,
+    /// The stored value shown at full colour (above `min`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u32>,
+}
+
+impl ChannelDisplay {
+    /// The colour as RGB, if set and well formed.
+    pub fn rgb(&self) -> Option<[u8; 3]> {
+        let hex = self.color.as_deref()?.strip_prefix('#')?;
+        if hex.len() != 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let at = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
+        Some([at(0)?, at(2)?, at(4)?])
+    }
 }
 
 /// Whether an image's pixels can be served.

@@ -17,8 +17,8 @@ pub use annotations::{
 };
 pub use auth::{AccessToken, AccessTokenId, Credential, CredentialId};
 pub use images::{
-    CollaborationType, Image, ImageSet, ImageType, LogAction, LogImageAction, PixelState, Priority,
-    ScreeningMode, SetTag, SetVersion,
+    ChannelDisplay, CollaborationType, FrameDescription, FrameType, Image, ImageSet, ImageType,
+    LogAction, LogImageAction, PixelState, Priority, ScreeningMode, SetTag, SetVersion,
 };
 pub use messages::{Message, MessageRead};
 pub use registration::{Homography, ImageRegistration};
@@ -170,6 +170,9 @@ mod tests {
             state_detail: String::new(),
             original: String::new(),
             deleted: false,
+            frame_descriptions: Vec::new(),
+            channel_display: Vec::new(),
+            frame_sources: Vec::new(),
         };
         let v = serde_json::to_value(&i).unwrap();
         assert_eq!(v["state"], "converting");

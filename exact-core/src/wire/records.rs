@@ -283,7 +283,22 @@ pub const IMAGE_FIELDS: &[&str] = &[
     "image_type",
     "defaultFrame",
     "default_frame",
+    "FrameDescriptions",
+    "channel_display",
 ];
+
+/// A list field given as JSON, or (in a form) as JSON text.
+fn json_list<T: serde::de::DeserializeOwned>(o: &Obj, key: &str) -> Result<Option<Vec<T>>> {
+    let v = match o.raw(key) {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(serde_json::Value::String(s)) => serde_json::from_str(s)
+            .map_err(|e| crate::Error::invalid(key, format!("not a JSON list: {e}")))?,
+        Some(v) => v.clone(),
+    };
+    serde_json::from_value(v)
+        .map(Some)
+        .map_err(|e| crate::Error::invalid(key, e.to_string()))
+}
 
 fn either<T>(
     o: &Obj,
@@ -313,6 +328,8 @@ pub fn image_patch(o: &Obj) -> Result<ImagePatch> {
         default_frame: either(o, "defaultFrame", "default_frame", Obj::u32)?,
         image_set: o.u64("image_set")?.map(ImageSetId),
         checksum: o.str("checksum")?,
+        frame_descriptions: json_list(o, "FrameDescriptions")?,
+        channel_display: json_list(o, "channel_display")?,
     })
 }
 
@@ -349,6 +366,9 @@ pub fn new_image(o: &Obj) -> Result<NewImage> {
     }
     if let Some(v) = p.checksum {
         new.checksum = v;
+    }
+    if let Some(v) = p.frame_descriptions {
+        new.frame_descriptions = v;
     }
     Ok(new)
 }

@@ -461,6 +461,14 @@ fn body_schema(o: &Op) -> Value {
                 "priority": int(), "collaboration_type": int(), "main_annotation_type": id()}),
             &["name", "team"],
         ),
+        "/api/v1/images/images/{id}/channels/" => (
+            json!({"channels": {"type": "array", "items": {"type": "object",
+                "properties": {"channel": int(), "color": {"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"},
+                    "min": {"type": "integer", "minimum": 0, "maximum": 65535},
+                    "max": {"type": "integer", "minimum": 0, "maximum": 65535}},
+                "required": ["channel"]}}}),
+            &["channels"],
+        ),
         "/api/v1/images/images/{id}/register_images/" => (
             json!({"target_image": id(),
                 "thumbnail_size": {"type": "array", "items": {"type": "integer", "minimum": 128, "maximum": 4096}},
@@ -471,7 +479,11 @@ fn body_schema(o: &Op) -> Value {
             json!({"name": text(), "image_set": id(), "width": id(), "height": id(),
                 "filename": text(), "mpp": {"type": "number"}, "objectivePower": {"type": "number"},
                 "frames": int(), "depth": int(), "channels": int(), "image_type": int(),
-                "defaultFrame": int()}),
+                "defaultFrame": int(),
+                "FrameDescriptions": {"type": "array", "items": {"type": "object",
+                    "properties": {"frame_id": int(), "frame_type": {"type": "integer", "enum": [0, 1, 255]},
+                        "description": {"type": "string", "maxLength": 160}},
+                    "required": ["frame_id", "description"]}}}),
             &["name", "image_set"],
         ),
         "/api/v1/annotations/annotations/" | "/api/v1/annotations/annotations/{id}/" => (

@@ -208,6 +208,24 @@ pub(super) fn table() -> Vec<Op> {
         In::Object,
         Out::Made,
     ));
+    ops.push(op(
+        "get",
+        "/api/v1/images/images/{id}/channels/",
+        "images",
+        "The composited channels as shown: name, colour #rrggbb, window min/max (stored values), bits, custom",
+        In::None,
+        Out::One,
+    ));
+    for method in ["put", "patch"] {
+        ops.push(op(
+            method,
+            "/api/v1/images/images/{id}/channels/",
+            "images",
+            "Set the channels' display (edit rights): {channels: [{channel, color?, min?, max?}]}; [] restores the defaults",
+            In::Object,
+            Out::One,
+        ));
+    }
     const JPEG_PNG: &[&str] = &["image/jpeg", "image/png"];
     const XML: &[&str] = &["application/xml"];
     const PNG: &[&str] = &["image/png"];

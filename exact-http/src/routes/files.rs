@@ -61,6 +61,10 @@ pub(super) async fn api_upload(
     let mut set = None;
     let mut image_type = ImageType::Default;
     let mut error = None;
+    // `multi_frame=true`: the files are the frames of one image (named `name`, else after
+    // the first file), in the order sent.
+    let mut multi_frame = false;
+    let mut frames_name = None;
     let max = max_upload();
     loop {
         let mut field = match multipart.next_field().await {
@@ -128,6 +132,16 @@ pub(super) async fn api_upload(
                     ))
                 }
             },
+            "multi_frame" => match exact_core::wire::parse_bool(text.trim()) {
+                Some(v) => multi_frame = v,
+                None => {
+                    error = Some(ApiError::bad(
+                        "multi_frame",
+                        format!("{text:?} is not true or false"),
+                    ))
+                }
+            },
+            "name" => frames_name = Some(text.trim().to_owned()),
             _ => {}
         }
     }
@@ -153,8 +167,25 @@ pub(super) async fn api_upload(
     }
     let mut images = Vec::new();
     let mut errors = Vec::new();
-    for r in received {
-        for o in s.exact.images().register(&actor, set, image_type, r).await {
+    let batches = if multi_frame {
+        let name = frames_name
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| received[0].name().to_owned());
+        let o = s
+            .exact
+            .images()
+            .register_frames(&actor, set, &name, received)
+            .await;
+        vec![vec![o]]
+    } else {
+        let mut all = Vec::new();
+        for r in received {
+            all.push(s.exact.images().register(&actor, set, image_type, r).await);
+        }
+        all
+    };
+    for batch in batches {
+        for o in batch {
             match o {
                 Outcome::Created(i) | Outcome::Duplicate(i) => images.push(i),
                 Outcome::Failed { name, error, .. } => {

@@ -27,6 +27,74 @@ pub(super) fn routes() -> Router<AppState> {
             "/api/v1/images/images/{id}/",
             get(show).patch(update).put(update).delete(destroy),
         )
+        .route(
+            "/api/v1/images/images/{id}/channels/",
+            get(channels).put(set_channels).patch(set_channels),
+        )
+}
+
+/// The composited channels of an image as they are shown: name, colour (`#rrggbb`), window
+/// (`min`, `max` stored values), bits, and whether the image's own settings chose them.
+async fn channels(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    Id(id): Id,
+) -> ApiResult<Json<Value>> {
+    let (e, a) = (s.exact.clone(), actor.clone());
+    let image = blocking(move || Ok(e.images().get(&a, ImageId(id))?)).await?;
+    let slide = s.pixels.slide(&image).await?;
+    let ranges = slide
+        .display_ranges()
+        .await
+        .map_err(|e| crate::pixels::slide_error(&image.name, e))?;
+    let items: Vec<Value> = slide
+        .channels()
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let [r, g, b] = c.color;
+            let (lo, hi) = ranges.get(i).copied().unwrap_or((0, 255));
+            serde_json::json!({
+                "channel": i, "name": c.name, "color": format!("#{r:02x}{g:02x}{b:02x}"),
+                "min": lo, "max": hi, "bits": c.bits,
+                "custom": image.channel_display.iter().any(|d| d.channel as usize == i),
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({"image": id, "channels": items})))
+}
+
+/// Sets the display of an image's channels (edit rights on its set): `{"channels": [{channel,
+/// color?, min?, max?}, …]}` (or the list alone) replaces the settings; `[]` restores the
+/// file's colours and the automatic windows. Answers as `GET` does, with the new display.
+async fn set_channels(
+    State(s): State<AppState>,
+    Authed(actor): Authed,
+    Id(id): Id,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let mut list = match body.0 {
+        Value::Object(mut o) => o
+            .remove("channels")
+            .ok_or_else(|| crate::error::ApiError::bad("channels", "This field is required."))?,
+        other => other,
+    };
+    // A form sends the list as JSON text.
+    if let Value::String(text) = &list {
+        list = serde_json::from_str(text).map_err(|e| {
+            crate::error::ApiError::bad("channels", format!("not a JSON list: {e}"))
+        })?;
+    }
+    let settings: Vec<exact_core::model::ChannelDisplay> = serde_json::from_value(list)
+        .map_err(|e| crate::error::ApiError::bad("channels", e.to_string()))?;
+    let patch = ImagePatch {
+        channel_display: Some(settings),
+        ..ImagePatch::default()
+    };
+    let (e, a) = (s.exact.clone(), actor.clone());
+    let image = blocking(move || Ok(e.images().update(&a, ImageId(id), patch)?)).await?;
+    s.pixels.invalidate(&image);
+    channels(State(s), Authed(actor), Id(id)).await
 }
 
 async fn index(

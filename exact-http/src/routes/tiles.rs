@@ -435,6 +435,10 @@ fn file_version(image: &Image) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (&image.filename, &image.checksum, image.width, image.height).hash(&mut h);
+    // Channel display settings change the composited pixels (none: the version as before).
+    if !image.channel_display.is_empty() {
+        image.channel_display.hash(&mut h);
+    }
     h.finish()
 }
 

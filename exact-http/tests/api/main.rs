@@ -11,6 +11,7 @@ mod annotations;
 mod auth;
 mod bodies;
 mod bulk_and_filters;
+mod frames;
 mod legacy;
 mod outage;
 mod parity;

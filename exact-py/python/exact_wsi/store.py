@@ -316,6 +316,22 @@ class Store:
     def image(self, image: Any) -> dict:
         return json.loads(self._n.images_get(self._user, _id("image", image)))
 
+    def update_image(self, image: Any, **fields: Any) -> dict:
+        """Change an image's metadata (EXACT's field names; edit rights on its set).
+
+        ``FrameDescriptions=[{"frame_id": 0, "frame_type": 1, "description": "..."}]``
+        names frames; ``channel_display=[{"channel": 0, "color": "#ff0000", "min": 0,
+        "max": 4000}]`` sets how composited channels are shown (``[]`` restores them).
+        """
+        return json.loads(self._n.images_update(self._user, _id("image", image),
+                                                json.dumps(fields)))
+
+    def frame_descriptions(self, image: Any) -> list[dict]:
+        """The names of an image's frames (EXACT's FrameDescriptions): dicts with
+        ``frame_id`` (from 0), ``frame_type`` (0 z plane, 1 time point, 255 undefined)
+        and ``description``."""
+        return list(self.image(image).get("FrameDescriptions", []))
+
     # ---- annotations -----------------------------------------------------------------
 
     def annotations(self, image: Any, *, viewport: Sequence[float] | None = None,

@@ -270,6 +270,23 @@ impl<'a> ImageFiles<'a> {
         register::ingest(self.exact, actor, set, image_type, got).await
     }
 
+    /// Registers received pictures (PNG, JPEG, BMP, WebP, TIFF; all of one size) as the frames
+    /// of one image `name` of `set`, in the order given, each frame described by its file
+    /// name (EXACT's multi-frame image: `frames` = the number of files). The image is
+    /// converted into one multi-page pyramid by the conversion worker and served per plane
+    /// (`frame` 1..=n), like a multi-page TIFF. Upload rights are checked; a file that is not
+    /// a picture, a size that differs from the first, or a name the set holds refuses the
+    /// whole upload and keeps nothing.
+    pub async fn register_frames(
+        &self,
+        actor: &Actor,
+        set: ImageSetId,
+        name: &str,
+        files: Vec<Received>,
+    ) -> Outcome {
+        register::ingest_frames(self.exact, actor, set, &safe_name(name), files).await
+    }
+
     /// Removes a received file that will not be registered.
     pub async fn discard(&self, got: &Received) {
         pending::discard(self.exact.blobs(), got).await;

@@ -9,7 +9,7 @@ use super::{Outcome, Received, blocking, max_upload, safe_name};
 use crate::{Blobs, Exact};
 use bytes::Bytes;
 use exact_core::catalog::NewImage;
-use exact_core::model::{Image, ImageType, PixelState};
+use exact_core::model::{FrameDescription, FrameType, Image, ImageType, PixelState};
 use exact_core::{Actor, Error, ImageSetId, Result};
 use exact_tiles::Slide;
 
@@ -121,6 +121,37 @@ struct Probed {
     objective_power: f64,
     /// Z planes, frames and (composited, else RGB's 3) channels.
     planes: (u32, u32, u32),
+    /// The names the file gives its z planes and frames.
+    descriptions: Vec<FrameDescription>,
+}
+
+/// The plane names a slide gives, as EXACT's frame descriptions (z planes as `ZStack`, frames
+/// as `TimeSeries`, each counted from 0), cut to what an image keeps.
+pub(crate) fn frame_descriptions(names: &exact_tiles::PlaneNames) -> Vec<FrameDescription> {
+    use exact_core::catalog::{MAX_FRAME_DESCRIPTION_CHARS, MAX_FRAME_DESCRIPTIONS};
+    let axis = |names: &[Option<String>], frame_type: FrameType| {
+        names
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, n)| {
+                let text: String = n
+                    .as_deref()?
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(MAX_FRAME_DESCRIPTION_CHARS)
+                    .collect();
+                Some(FrameDescription {
+                    frame_id: u32::try_from(i).ok()?,
+                    frame_type,
+                    description: text,
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut out = axis(&names.z, FrameType::ZStack);
+    out.extend(axis(&names.frames, FrameType::TimeSeries));
+    out.truncate(MAX_FRAME_DESCRIPTIONS);
+    out
 }
 
 async fn open_blob_slide(blobs: &Blobs, key: &str) -> exact_tiles::Result<Slide> {
@@ -163,6 +194,7 @@ fn describe(slide: &Slide) -> Probed {
                 n => n as u32,
             },
         ),
+        descriptions: frame_descriptions(&slide.plane_names()),
     }
 }
 
@@ -193,6 +225,9 @@ pub(super) async fn probe_link(new: &mut NewImage) -> Result<()> {
     }
     if (new.depth, new.frames) == (1, 1) {
         (new.depth, new.frames, new.channels) = p.planes;
+        if new.frame_descriptions.is_empty() {
+            new.frame_descriptions = p.descriptions;
+        }
     }
     if new.name == new.filename || new.name.is_empty() {
         new.name = safe_name(&new.filename);
@@ -283,6 +318,7 @@ async fn register(
             new.mpp = p.mpp;
             new.objective_power = p.objective_power;
             (new.depth, new.frames, new.channels) = p.planes;
+            new.frame_descriptions = p.descriptions;
             false
         }
         Err(slide_err) => {
@@ -339,4 +375,124 @@ async fn register(
         exact.conversions().queue(image.clone());
     }
     Outcome::Created(image)
+}
+
+/// Registers received pictures as the frames of one image `name` (EXACT's multi-frame image,
+/// `frames` = the number of files, each frame described by its file name): checked as
+/// pictures of one size now, converted together into one multi-page pyramid by the
+/// conversion worker. Refused as a whole (nothing kept) when one file is not a picture, the
+/// sizes differ, or the set holds `name` already.
+pub(super) async fn ingest_frames(
+    exact: &Exact,
+    actor: &Actor,
+    set: ImageSetId,
+    name: &str,
+    files: Vec<Received>,
+) -> Outcome {
+    let blobs = exact.blobs();
+    let size: u64 = files.iter().map(|f| f.size).sum();
+    let fail = |error: Error| Outcome::Failed {
+        name: name.to_owned(),
+        size,
+        error,
+    };
+    let out = frames_checked(exact, actor, set, name, &files).await;
+    let out = match out {
+        Ok(new) => {
+            let (e, a) = (exact.clone(), actor.clone());
+            for f in &files {
+                let _ = blobs.delete(&f.marker).await;
+            }
+            match blocking(move || e.catalog().images().add(&a, new)).await {
+                Ok(image) => {
+                    exact.conversions().queue(image.clone());
+                    return Outcome::Created(image);
+                }
+                Err(e) => fail(e),
+            }
+        }
+        Err(e) => fail(e),
+    };
+    for f in &files {
+        remove_dir(blobs, f.dir()).await;
+        let _ = blobs.delete(&f.marker).await;
+    }
+    out
+}
+
+async fn frames_checked(
+    exact: &Exact,
+    actor: &Actor,
+    set: ImageSetId,
+    name: &str,
+    files: &[Received],
+) -> Result<NewImage> {
+    use exact_core::catalog::MAX_FRAME_FILES;
+    if files.is_empty() {
+        return Err(Error::invalid("file", "no files to make frames of"));
+    }
+    if files.len() > MAX_FRAME_FILES {
+        return Err(Error::invalid(
+            "file",
+            format!("at most {MAX_FRAME_FILES} files make the frames of one image"),
+        ));
+    }
+    let _registering = exact.registrations().lock(set, name).await;
+    let (e, a, n) = (exact.clone(), actor.clone(), name.to_owned());
+    if let Some(existing) = blocking(move || e.catalog().images().by_name(&a, set, &n)).await? {
+        return Err(Error::exists(format!(
+            "set {} already holds an image named {:?} (image {})",
+            set.0, existing.name, existing.id.0
+        )));
+    }
+    let mut size = None;
+    let mut descriptions = Vec::with_capacity(files.len());
+    for (i, f) in files.iter().enumerate() {
+        let (path, guard) = local_copy(exact.blobs(), &f.key).await?;
+        let dims = tokio::task::spawn_blocking(move || {
+            let r = exact_tiles::convert::dimensions(&path);
+            drop(guard);
+            r
+        })
+        .await
+        .map_err(|e| Error::invalid("file", e.to_string()))?
+        .map_err(|e| Error::invalid("file", format!("{}: not a picture: {e}", f.name)))?;
+        let (w, h) = (dims.1, dims.2);
+        match size {
+            None => size = Some((w, h)),
+            Some((w0, h0)) if (w0, h0) != (w, h) => {
+                return Err(Error::invalid(
+                    "file",
+                    format!(
+                        "{} is {w}x{h}, but the first frame ({}) is {w0}x{h0}: the frames of one image share their size",
+                        f.name, files[0].name
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+        descriptions.push(FrameDescription {
+            frame_id: i as u32,
+            frame_type: FrameType::TimeSeries,
+            description: f
+                .name
+                .chars()
+                .take(exact_core::catalog::MAX_FRAME_DESCRIPTION_CHARS)
+                .collect(),
+        });
+    }
+    let (w, h) = size.unwrap_or((1, 1));
+    let mut new = NewImage::new(set, name.to_owned(), u64::from(w), u64::from(h));
+    new.filename = files[0].key.clone();
+    new.original = files[0].key.clone();
+    new.frame_sources = files[1..].iter().map(|f| f.key.clone()).collect();
+    new.checksum = files[0].checksum.clone();
+    new.frames = files.len() as u32;
+    new.frame_descriptions = descriptions;
+    new.state = PixelState::Converting;
+    new.state_detail = format!(
+        "queued for conversion of {} files into the frames of one pyramid",
+        files.len()
+    );
+    Ok(new)
 }

@@ -254,6 +254,8 @@ async fn convert_and_record(exact: &Exact, image: Image) {
                 height: None,
                 mpp: None,
                 objective_power: None,
+                planes: None,
+                frame_descriptions: None,
             }
         }
     };
@@ -314,6 +316,9 @@ async fn convert(exact: &Exact, image: &Image) -> std::result::Result<PixelUpdat
         .map(|(d, _)| d.to_owned())
         .unwrap_or_else(|| fresh_dir().0);
     let key = format!("{dir}/{stem}.pyramid.tiff");
+    if !image.frame_sources.is_empty() {
+        return convert_frames(exact, image, original, &key).await;
+    }
     let (input, _in_guard) = local_copy(blobs, original)
         .await
         .map_err(|e| e.to_string())?;
@@ -353,5 +358,79 @@ async fn convert(exact: &Exact, image: &Image) -> std::result::Result<PixelUpdat
         height: Some(u64::from(h)),
         mpp: None,
         objective_power: None,
+        planes: None,
+        frame_descriptions: None,
+    })
+}
+
+/// The conversion of an upload as frames: every file (the original, then `frame_sources`)
+/// into one multi-page pyramid, each page named by its frame description.
+async fn convert_frames(
+    exact: &Exact,
+    image: &Image,
+    original: &str,
+    key: &str,
+) -> std::result::Result<PixelUpdate, String> {
+    let blobs = exact.blobs();
+    let mut inputs = Vec::with_capacity(image.frame_sources.len() + 1);
+    let mut guards = Vec::new();
+    for (i, src) in std::iter::once(original)
+        .chain(image.frame_sources.iter().map(String::as_str))
+        .enumerate()
+    {
+        let (path, guard) = local_copy(blobs, src).await.map_err(|e| e.to_string())?;
+        guards.push(guard);
+        let name = image
+            .frame_descriptions
+            .iter()
+            .find(|d| d.frame_id as usize == i)
+            .map(|d| d.description.clone())
+            .unwrap_or_else(|| format!("frame {}", i + 1));
+        inputs.push((path, name));
+    }
+    let staging = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let output = match blobs.local_path(key).map_err(|e| e.to_string())? {
+        Some(p) => p.with_extension("part~"),
+        None => staging.path().join("pyramid.tiff"),
+    };
+    let out = output.clone();
+    let summary = tokio::task::spawn_blocking(move || {
+        let args: Vec<(&std::path::Path, &str)> = inputs
+            .iter()
+            .map(|(p, n)| (p.as_path(), n.as_str()))
+            .collect();
+        exact_tiles::convert::convert_frames(
+            &args,
+            &out,
+            &exact_tiles::convert::ConvertOptions::default(),
+            &mut |_| {},
+        )
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string());
+    drop(guards);
+    let summary = match summary {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&output).await;
+            return Err(e);
+        }
+    };
+    put_file(blobs, &output, key)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (w, h) = summary.levels.first().copied().unwrap_or((1, 1));
+    let frames = u32::try_from(image.frame_sources.len() + 1).unwrap_or(u32::MAX);
+    Ok(PixelUpdate {
+        state: PixelState::Ready,
+        state_detail: String::new(),
+        filename: Some(key.to_owned()),
+        width: Some(u64::from(w)),
+        height: Some(u64::from(h)),
+        mpp: None,
+        objective_power: None,
+        planes: Some((1, frames, 3)),
+        frame_descriptions: None,
     })
 }

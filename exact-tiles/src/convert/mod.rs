@@ -145,6 +145,78 @@ pub fn convert_file(
     })
 }
 
+/// Convert several image files into one stack: a multi-page pyramidal TIFF whose pages are
+/// the frames, in order, each named (PageName) by `inputs[i].1`, each with its reduced levels
+/// as SubIFDs — what [`crate::Slide`] opens as `frames` planes. Every input must have the
+/// size of the first (an error names the one that differs). Blocking.
+pub fn convert_frames(
+    inputs: &[(&Path, &str)],
+    output: &Path,
+    opts: &ConvertOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<ConvertSummary> {
+    if opts.tile_size == 0 || !opts.tile_size.is_multiple_of(16) || opts.tile_size > 4096 {
+        return Err(Error::invalid(
+            "tile_size",
+            "must be a multiple of 16 up to 4096",
+        ));
+    }
+    let Some(((first, _), _)) = inputs.split_first() else {
+        return Err(Error::invalid("files", "no frames to convert"));
+    };
+    let mut rows = input::open(first, &opts.limits)?;
+    let (w, h) = (rows.width(), rows.height());
+    let format = rows.format();
+    let io = |source| Error::Io {
+        source_name: output.display().to_string(),
+        source,
+    };
+    let file = std::fs::File::create(output).map_err(io)?;
+    let mut out = writer::PyramidWriter::new(
+        std::io::BufWriter::with_capacity(1 << 20, file),
+        w,
+        h,
+        opts.tile_size,
+        opts.quality,
+        output.display().to_string(),
+    )?;
+    let total = u64::from(h) * inputs.len() as u64;
+    let mut row = vec![0u8; w as usize * 3];
+    for (i, (path, page)) in inputs.iter().enumerate() {
+        if i > 0 {
+            out.next_page()?;
+            rows = input::open(path, &opts.limits)?;
+            if (rows.width(), rows.height()) != (w, h) {
+                return Err(Error::invalid(
+                    "files",
+                    format!(
+                        "{page} is {}x{}, but the first frame ({}) is {w}x{h}: the frames of one image share their size",
+                        rows.width(),
+                        rows.height(),
+                        inputs[0].1
+                    ),
+                ));
+            }
+        }
+        out.name_page(page);
+        for _ in 0..h {
+            rows.next_row(&mut row)?;
+            out.push_row(&row)?;
+        }
+        progress(Progress {
+            rows_done: u64::from(h) * (i as u64 + 1),
+            rows_total: total,
+        });
+    }
+    let (levels, bytes, bigtiff) = out.finish()?;
+    Ok(ConvertSummary {
+        format,
+        levels,
+        bytes,
+        bigtiff,
+    })
+}
+
 /// 2×2 box average of two RGB rows (`b` may be the same row at an odd bottom edge) into
 /// `out` (`ceil(w / 2)` pixels).
 pub(crate) fn halve_rows(a: &[u8], b: &[u8], out: &mut [u8]) {

@@ -66,3 +66,69 @@ fn garbage_is_rejected_with_the_file_name() {
     assert!(err.to_string().contains("junk.png"), "{err}");
     assert!(probe(b"hello", &DecodeLimits::default()).is_err());
 }
+
+#[test]
+fn pictures_become_the_frames_of_one_stack() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut inputs = Vec::new();
+    let mut sources = Vec::new();
+    for (i, name) in ["a.png", "b.png", "c.png"].into_iter().enumerate() {
+        let p = tmp.path().join(name);
+        let mut src = gradient_png(&p, 600, 300);
+        // each frame its own colour shift
+        for v in src.iter_mut().step_by(3) {
+            *v = v.wrapping_add(80 * i as u8);
+        }
+        let img = Image {
+            width: 600,
+            height: 300,
+            channels: 3,
+            data: src.clone(),
+        };
+        std::fs::write(&p, img.encode_png().unwrap()).unwrap();
+        inputs.push((p, name));
+        sources.push(src);
+    }
+    let output = tmp.path().join("stack.tif");
+    let args: Vec<(&std::path::Path, &str)> =
+        inputs.iter().map(|(p, n)| (p.as_path(), *n)).collect();
+    let summary = convert_frames(&args, &output, &ConvertOptions::default(), &mut |_| {}).unwrap();
+    assert_eq!(summary.levels, vec![(600, 300), (300, 150), (150, 75)]);
+    let slide = futures::executor::block_on(Slide::open(output.to_str().unwrap())).unwrap();
+    assert_eq!((slide.depth(), slide.frames()), (1, 3));
+    assert_eq!(slide.level_count(), 3);
+    let names = slide.plane_names();
+    assert_eq!(
+        names.frames,
+        vec![
+            Some("a.png".into()),
+            Some("b.png".into()),
+            Some("c.png".into())
+        ]
+    );
+    let slide = std::sync::Arc::new(slide);
+    for (f, src) in sources.iter().enumerate() {
+        let plane = slide.plane(1, f as u32 + 1).unwrap();
+        assert_eq!(plane.level_count(), 3);
+        let region = futures::executor::block_on(plane.read_region(0, 0, 0, 600, 300)).unwrap();
+        let err: u64 = region
+            .data
+            .chunks_exact(4)
+            .zip(src.chunks_exact(3))
+            .map(|(a, b)| (0..3).map(|c| u64::from(a[c].abs_diff(b[c]))).sum::<u64>())
+            .sum();
+        let mae = err as f64 / (600.0 * 300.0 * 3.0);
+        assert!(mae < 3.0, "frame {f}: MAE {mae}");
+    }
+    // A frame of another size is refused, naming it.
+    let odd = tmp.path().join("odd.png");
+    gradient_png(&odd, 100, 100);
+    let err = convert_frames(
+        &[(inputs[0].0.as_path(), "a.png"), (odd.as_path(), "odd.png")],
+        &tmp.path().join("bad.tif"),
+        &ConvertOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("odd.png is 100x100"), "{err}");
+}

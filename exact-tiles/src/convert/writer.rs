@@ -46,6 +46,20 @@ pub(crate) struct PyramidWriter<W: Write + Seek> {
     quality: u8,
     levels: Vec<Level>,
     name: String,
+    /// Pages finished before the current one (a stack of frames), with their PageName.
+    done: Vec<(Vec<Level>, Option<String>)>,
+    /// The PageName of the current page.
+    page_name: Option<String>,
+}
+
+fn pyramid_levels(width: u32, height: u32, tile: u32) -> Vec<Level> {
+    let mut levels = vec![Level::new(width, height, tile)];
+    let (mut w, mut h) = (width, height);
+    while w > tile || h > tile {
+        (w, h) = (w.div_ceil(2), h.div_ceil(2));
+        levels.push(Level::new(w, h, tile));
+    }
+    levels
 }
 
 impl<W: Write + Seek> PyramidWriter<W> {
@@ -57,12 +71,7 @@ impl<W: Write + Seek> PyramidWriter<W> {
         quality: u8,
         name: String,
     ) -> Result<Self> {
-        let mut levels = vec![Level::new(width, height, tile)];
-        let (mut w, mut h) = (width, height);
-        while w > tile || h > tile {
-            (w, h) = (w.div_ceil(2), h.div_ceil(2));
-            levels.push(Level::new(w, h, tile));
-        }
+        let levels = pyramid_levels(width, height, tile);
         // header placeholder, patched by finish()
         out.write_all(&[0u8; 16]).map_err(|e| io(&name, e))?;
         Ok(Self {
@@ -72,7 +81,42 @@ impl<W: Write + Seek> PyramidWriter<W> {
             quality,
             levels,
             name,
+            done: Vec::new(),
+            page_name: None,
         })
+    }
+
+    /// Names the current page (its PageName tag; a stack's frame name).
+    pub(crate) fn name_page(&mut self, page_name: &str) {
+        self.page_name = Some(page_name.chars().filter(|c| !c.is_control()).collect());
+    }
+
+    /// Ends the current page (all its rows pushed) and starts the next one of a stack, of the
+    /// same size (the frames of one image share their size).
+    pub(crate) fn next_page(&mut self) -> Result<()> {
+        self.check_complete()?;
+        let (w, h) = (self.levels[0].width, self.levels[0].height);
+        let fresh = pyramid_levels(w, h, self.tile);
+        let page = std::mem::replace(&mut self.levels, fresh);
+        // Bands are only needed while rows arrive.
+        let page = page
+            .into_iter()
+            .map(|mut l| {
+                l.band = Vec::new();
+                l
+            })
+            .collect();
+        self.done.push((page, self.page_name.take()));
+        Ok(())
+    }
+
+    fn check_complete(&self) -> Result<()> {
+        for l in &self.levels {
+            if l.rows_seen != l.height {
+                return Err(Error::corrupt(&self.name, "image ended early"));
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn push_row(&mut self, row: &[u8]) -> Result<()> {
@@ -149,17 +193,16 @@ impl<W: Write + Seek> PyramidWriter<W> {
 
     /// Write the IFDs and header; returns level sizes, file size and whether it is BigTIFF.
     pub(crate) fn finish(mut self) -> Result<Finished> {
-        for l in &self.levels {
-            if l.rows_seen != l.height {
-                return Err(Error::corrupt(&self.name, "image ended early"));
-            }
+        self.check_complete()?;
+        if !self.done.is_empty() || self.page_name.is_some() {
+            return self.finish_pages();
         }
         let tiles: u64 = self.levels.iter().map(|l| l.offsets.len() as u64).sum();
         let big = self.pos + tiles * 16 + 4096 * self.levels.len() as u64 > u64::from(u32::MAX);
         let mut ifd_offsets = Vec::new();
         let mut ifds = Vec::new();
         for (i, l) in self.levels.iter().enumerate() {
-            let (ifd, at) = build_ifd(l, i, self.tile, big, self.pos);
+            let (ifd, at) = build_ifd(l, i, self.tile, big, self.pos, &[]);
             self.pos += ifd.len() as u64;
             ifd_offsets.push(at);
             ifds.push(ifd);
@@ -196,6 +239,89 @@ impl<W: Write + Seek> PyramidWriter<W> {
     }
 }
 
+impl<W: Write + Seek> PyramidWriter<W> {
+    /// A stack: each page's full-resolution IFD in the main chain (NewSubfileType 0, its
+    /// PageName), its reduced levels behind it as SubIFDs — the layout tifffile writes and
+    /// this crate reads as the frames of one image.
+    fn finish_pages(mut self) -> Result<Finished> {
+        let last = std::mem::take(&mut self.levels);
+        let name = self.page_name.take();
+        self.done.push((last, name));
+        let tiles: u64 = self
+            .done
+            .iter()
+            .flat_map(|(p, _)| p.iter())
+            .map(|l| l.offsets.len() as u64)
+            .sum();
+        let ifds: u64 = self.done.iter().map(|(p, _)| p.len() as u64).sum();
+        let big = self.pos + tiles * 16 + 4096 * ifds > u64::from(u32::MAX);
+        // IFDs in file order; pages' next pointers are patched once every page is placed.
+        let mut written: Vec<Vec<u8>> = Vec::new();
+        let mut page_offsets = Vec::new();
+        let mut page_slots = Vec::new();
+        let pages = std::mem::take(&mut self.done);
+        for (n, (levels, page_name)) in pages.iter().enumerate() {
+            // Reduced levels first (their next pointer stays 0), then the page naming them.
+            let mut subs = Vec::new();
+            for (i, l) in levels.iter().enumerate().skip(1) {
+                let (ifd, at) = build_ifd(l, i, self.tile, big, self.pos, &[]);
+                self.pos += ifd.len() as u64;
+                written.push(ifd);
+                subs.push(at);
+            }
+            let mut extra = Vec::new();
+            if let Some(p) = page_name {
+                extra.push((285, Val::Ascii(p.clone())));
+            }
+            if !subs.is_empty() {
+                extra.push((
+                    330,
+                    if big {
+                        Val::Long8(subs)
+                    } else {
+                        Val::Long(subs.iter().map(|&o| o as u32).collect())
+                    },
+                ));
+            }
+            let index = if n == 0 { 0 } else { usize::MAX };
+            let (ifd, at) = build_ifd(&levels[0], index, self.tile, big, self.pos, &extra);
+            self.pos += ifd.len() as u64;
+            page_offsets.push(at);
+            page_slots.push(written.len());
+            written.push(ifd);
+        }
+        for (i, &slot) in page_slots.iter().enumerate() {
+            let next = page_offsets.get(i + 1).copied().unwrap_or(0);
+            let ifd = &mut written[slot];
+            let at = ifd.len() - if big { 8 } else { 4 };
+            if big {
+                ifd[at..at + 8].copy_from_slice(&next.to_le_bytes());
+            } else {
+                ifd[at..at + 4].copy_from_slice(&(next as u32).to_le_bytes());
+            }
+        }
+        for ifd in &written {
+            self.out.write_all(ifd).map_err(|e| io(&self.name, e))?;
+        }
+        let mut header = Vec::with_capacity(16);
+        if big {
+            header.extend_from_slice(b"II\x2b\x00\x08\x00\x00\x00");
+            header.extend_from_slice(&page_offsets[0].to_le_bytes());
+        } else {
+            header.extend_from_slice(b"II\x2a\x00");
+            header.extend_from_slice(&(page_offsets[0] as u32).to_le_bytes());
+            header.extend_from_slice(&[0u8; 8]);
+        }
+        self.out
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| io(&self.name, e))?;
+        self.out.write_all(&header).map_err(|e| io(&self.name, e))?;
+        self.out.flush().map_err(|e| io(&self.name, e))?;
+        let sizes = pages[0].0.iter().map(|l| (l.width, l.height)).collect();
+        Ok((sizes, self.pos, big))
+    }
+}
+
 fn io(name: &str, source: std::io::Error) -> Error {
     Error::Io {
         source_name: name.to_string(),
@@ -203,6 +329,7 @@ fn io(name: &str, source: std::io::Error) -> Error {
     }
 }
 
+#[derive(Clone)]
 enum Val {
     Short(Vec<u16>),
     Long(Vec<u32>),
@@ -212,7 +339,17 @@ enum Val {
 
 /// One IFD with its out-of-line values, laid out to start at `base`: (bytes, IFD offset).
 /// The IFD itself comes after its values, so the next-IFD pointer is the last field.
-fn build_ifd(l: &Level, index: usize, tile: u32, big: bool, base: u64) -> (Vec<u8>, u64) {
+/// `index`: 0 for the first page (which carries the ImageDescription), a level number for a
+/// reduced level, `usize::MAX` for a later page of a stack; `extra`: further tags, in order.
+fn build_ifd(
+    l: &Level,
+    index: usize,
+    tile: u32,
+    big: bool,
+    base: u64,
+    extra: &[(u16, Val)],
+) -> (Vec<u8>, u64) {
+    let reduced = index > 0 && index != usize::MAX;
     let arr = |v: &[u64]| {
         if big {
             Val::Long8(v.to_vec())
@@ -221,7 +358,7 @@ fn build_ifd(l: &Level, index: usize, tile: u32, big: bool, base: u64) -> (Vec<u
         }
     };
     let mut tags: Vec<(u16, Val)> = vec![
-        (254, Val::Long(vec![u32::from(index > 0)])),
+        (254, Val::Long(vec![u32::from(reduced)])),
         (256, Val::Long(vec![l.width])),
         (257, Val::Long(vec![l.height])),
         (258, Val::Short(vec![8, 8, 8])),
@@ -231,9 +368,14 @@ fn build_ifd(l: &Level, index: usize, tile: u32, big: bool, base: u64) -> (Vec<u
     if index == 0 {
         tags.push((270, Val::Ascii("exact-rs pyramid".into())));
     }
+    tags.extend([(277, Val::Short(vec![3])), (284, Val::Short(vec![1]))]);
+    tags.extend(
+        extra
+            .iter()
+            .filter(|(t, _)| *t < 305)
+            .map(|(t, v)| (*t, v.clone())),
+    );
     tags.extend([
-        (277, Val::Short(vec![3])),
-        (284, Val::Short(vec![1])),
         (
             305,
             Val::Ascii(format!("exact-rs {}", env!("CARGO_PKG_VERSION"))),
@@ -242,8 +384,14 @@ fn build_ifd(l: &Level, index: usize, tile: u32, big: bool, base: u64) -> (Vec<u
         (323, Val::Long(vec![tile])),
         (324, arr(&l.offsets)),
         (325, arr(&l.counts)),
-        (530, Val::Short(vec![2, 2])),
     ]);
+    tags.extend(
+        extra
+            .iter()
+            .filter(|(t, _)| (326..530).contains(t))
+            .map(|(t, v)| (*t, v.clone())),
+    );
+    tags.push((530, Val::Short(vec![2, 2])));
     let inline = if big { 8 } else { 4 };
     let mut data = Vec::new();
     let mut entries = Vec::new();

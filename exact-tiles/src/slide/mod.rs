@@ -19,7 +19,7 @@ mod runtime;
 pub use runtime::{LIB_ENV as OPENSLIDE_LIB_ENV, OPENSLIDE_ONLY, library as openslide_library};
 
 pub use check::max_expansion;
-pub use planes::Channel;
+pub use planes::{Channel, ChannelSetting, PlaneNames};
 pub use reduced::DIRECT_REGION_PIXELS;
 
 pub use props::{format_double, format_g};

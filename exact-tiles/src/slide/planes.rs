@@ -26,6 +26,19 @@ use crate::tiff::{Directory, compression, ome};
 /// Tiles sampled (at most) per channel to find the default display range.
 const RANGE_SAMPLE_TILES: usize = 64;
 
+/// How one composited channel is to be shown (see [`Slide::set_display`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChannelSetting {
+    /// The channel, from 0.
+    pub channel: usize,
+    /// Its tint, or the file's.
+    pub color: Option<[u8; 3]>,
+    /// The stored value shown black, or the automatic one.
+    pub low: Option<u16>,
+    /// The stored value shown at full colour, or the automatic one.
+    pub high: Option<u16>,
+}
+
 /// One channel of a composited slide.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Channel {
@@ -42,8 +55,20 @@ pub struct Channel {
 pub(super) struct Planes {
     depth: u32,
     frames: u32,
+    /// Names of the z planes and of the frames, where the file gives them.
+    names: PlaneNames,
     /// At `(frame - 1) * depth + (z - 1)`; `None` at 0, the default plane itself.
     pub(super) slides: Vec<Option<Arc<Slide>>>,
+}
+
+/// Names of a stack's z planes and frames (0-based), where the file gives them: OME `Plane`
+/// positions (`z=1.5 µm`, `t=30 s`), or the PageName of each page of a multi-page TIFF.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlaneNames {
+    /// By z plane.
+    pub z: Vec<Option<String>>,
+    /// By frame.
+    pub frames: Vec<Option<String>>,
 }
 
 /// The channels of a composited slide and their display ranges, shared by every plane.
@@ -51,6 +76,8 @@ pub(super) struct Planes {
 pub(super) struct Display {
     channels: Vec<Channel>,
     ranges: OnceCell<Vec<(u16, u16)>>,
+    /// Windows set by the user (low, high), by channel; `None` ends keep the automatic one.
+    windows: Vec<(Option<u16>, Option<u16>)>,
     /// The default plane's lowest level, one directory per channel: what ranges come from.
     sample: Vec<Arc<Directory>>,
     source: Source,
@@ -82,6 +109,7 @@ pub(super) struct PlaneLayout {
     pub planes: Vec<Vec<Vec<Arc<Directory>>>>,
     pub names: Vec<Option<String>>,
     pub colors: Vec<Option<[u8; 3]>>,
+    pub plane_names: PlaneNames,
 }
 
 impl Slide {
@@ -130,6 +158,7 @@ impl Slide {
             Some(Arc::new(Display {
                 channels,
                 ranges: OnceCell::new(),
+                windows: Vec::new(),
                 sample,
                 source: source.clone(),
             }))
@@ -160,6 +189,7 @@ impl Slide {
             top.planes = Some(Planes {
                 depth: layout.depth,
                 frames: layout.frames,
+                names: layout.plane_names,
                 slides: others,
             });
         }
@@ -236,6 +266,14 @@ impl Slide {
         self.planes.as_ref().map_or(1, |p| p.frames)
     }
 
+    /// Names of the z planes and frames the file gives (empty for a single-plane slide).
+    pub fn plane_names(&self) -> PlaneNames {
+        self.planes
+            .as_ref()
+            .map(|p| p.names.clone())
+            .unwrap_or_default()
+    }
+
     /// The composited channels (empty when the stored pixels are RGB or 8-bit grey already).
     pub fn channels(&self) -> &[Channel] {
         self.display.as_ref().map_or(&[], |d| &d.channels)
@@ -258,15 +296,79 @@ impl Slide {
         }
     }
 
-    /// Each channel's display range (low, high stored values), computed once per slide.
+    /// Each channel's display range (low, high stored values): the window set by
+    /// [`Slide::set_display`], else the automatic one, computed once per slide.
     pub async fn display_ranges(&self) -> Result<Vec<(u16, u16)>> {
         let Some(d) = &self.display else {
             return Ok(Vec::new());
         };
-        d.ranges
+        let mut ranges = d
+            .ranges
             .get_or_try_init(|| d.compute_ranges())
             .await
-            .cloned()
+            .cloned()?;
+        for (r, &(lo, hi)) in ranges.iter_mut().zip(&d.windows) {
+            let lo = lo.unwrap_or(r.0);
+            let hi = hi.unwrap_or(r.1);
+            *r = (lo, hi.max(lo.saturating_add(1)));
+        }
+        Ok(ranges)
+    }
+
+    /// Sets how composited channels are shown, on this slide and every plane of it: per
+    /// channel (index, colour, low, high), `None` keeping the file's colour or the automatic
+    /// window end. Call it on a slide just opened (planes shared elsewhere are not changed:
+    /// [`Error::InvalidInput`]); a channel beyond the slide's is `InvalidInput` too.
+    pub fn set_display(&mut self, settings: &[ChannelSetting]) -> Result<()> {
+        let Some(d) = &self.display else {
+            return if settings.is_empty() {
+                Ok(())
+            } else {
+                Err(Error::invalid(
+                    "channels",
+                    format!("{} has no composited channels to set", self.name()),
+                ))
+            };
+        };
+        let mut channels = d.channels.clone();
+        let mut windows = vec![(None, None); channels.len()];
+        for s in settings {
+            let c = channels.get_mut(s.channel).ok_or_else(|| {
+                Error::invalid(
+                    "channels",
+                    format!(
+                        "channel {} of {} (it has {})",
+                        s.channel,
+                        self.name(),
+                        d.channels.len()
+                    ),
+                )
+            })?;
+            if let Some(rgb) = s.color {
+                c.color = rgb;
+            }
+            windows[s.channel] = (s.low, s.high);
+        }
+        let shown = Arc::new(Display {
+            channels,
+            ranges: OnceCell::new_with(d.ranges.get().cloned()),
+            windows,
+            sample: d.sample.clone(),
+            source: d.source.clone(),
+        });
+        if let Some(p) = &mut self.planes {
+            for slot in p.slides.iter_mut().flatten() {
+                let plane = Arc::get_mut(slot).ok_or_else(|| {
+                    Error::invalid(
+                        "channels",
+                        "the planes are in use; set the display on a slide just opened",
+                    )
+                })?;
+                plane.display = Some(shown.clone());
+            }
+        }
+        self.display = Some(shown);
+        Ok(())
     }
 
     /// A channel's stored samples (8 or 16 bits, unscaled) in the `w` × `h` region of `level`
@@ -522,7 +624,9 @@ pub(super) fn ome_layout(
                 .map(|plane| plane.iter().map(|&i| levels_of(i)).collect())
                 .collect();
             let named = img.channels.len() == c;
+            let (z, frames) = img.plane_names();
             layout = Some(PlaneLayout {
+                plane_names: PlaneNames { z, frames },
                 depth: map.depth,
                 frames: map.frames,
                 planes,
@@ -584,6 +688,7 @@ pub(super) fn stack_layout(dirs: Vec<Directory>, desc: &str) -> PlaneLayout {
             planes: vec![vec![levels]],
             names: Vec::new(),
             colors: Vec::new(),
+            plane_names: PlaneNames::default(),
         };
     }
     let n = pages.len();
@@ -621,6 +726,27 @@ pub(super) fn stack_layout(dirs: Vec<Directory>, desc: &str) -> PlaneLayout {
         );
         v
     };
+    // Page names (a stack of uploads names each page after its file): per frame when the
+    // stack is frames only, per z plane when it is z planes only.
+    let page_names: Vec<Option<String>> = pages
+        .chunks(c as usize)
+        .map(|plane| plane[0].page_name.clone())
+        .collect();
+    let plane_names = if page_names.iter().all(Option::is_none) {
+        PlaneNames::default()
+    } else if z == 1 {
+        PlaneNames {
+            z: Vec::new(),
+            frames: page_names,
+        }
+    } else if t == 1 {
+        PlaneNames {
+            z: page_names,
+            frames: Vec::new(),
+        }
+    } else {
+        PlaneNames::default()
+    };
     PlaneLayout {
         depth: z,
         frames: t,
@@ -630,6 +756,7 @@ pub(super) fn stack_layout(dirs: Vec<Directory>, desc: &str) -> PlaneLayout {
             .collect(),
         names: Vec::new(),
         colors: Vec::new(),
+        plane_names,
     }
 }
 

@@ -97,6 +97,8 @@ pub struct Directory {
     pub ycbcr_subsampling: (u16, u16),
     /// ImageDescription.
     pub description: Option<String>,
+    /// PageName (what a multi-page writer calls the page; the frame's name in a stack).
+    pub page_name: Option<String>,
     /// The other ASCII tags OpenSlide reports as `tiff.*` properties, by tag.
     pub strings: Vec<(u16, String)>,
     /// XResolution, YResolution, XPosition, YPosition as libtiff reports them (float).
@@ -164,6 +166,7 @@ pub mod tag {
     pub const X_RESOLUTION: u16 = 282;
     pub const Y_RESOLUTION: u16 = 283;
     pub const PLANAR_CONFIG: u16 = 284;
+    pub const PAGE_NAME: u16 = 285;
     pub const X_POSITION: u16 = 286;
     pub const Y_POSITION: u16 = 287;
     pub const RESOLUTION_UNIT: u16 = 296;

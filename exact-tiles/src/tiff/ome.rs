@@ -46,6 +46,47 @@ pub struct OmeImage {
     pub channels: Vec<OmeChannel>,
     /// The plane-to-IFD map (empty: planes in consecutive IFDs).
     pub tiff_data: Vec<TiffData>,
+    /// Where the planes were taken (`Plane` elements), in document order.
+    pub planes: Vec<OmePlane>,
+}
+
+/// One `Plane` element: which plane (`TheZ`, `TheC`, `TheT`, from 0) and where it was taken.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OmePlane {
+    /// `TheZ`, `TheC`, `TheT`.
+    pub the_zct: [u64; 3],
+    /// `PositionZ` with its unit (`PositionZUnit`, OME's default µm).
+    pub position_z: Option<(String, String)>,
+    /// `DeltaT` with its unit (`DeltaTUnit`, OME's default s).
+    pub delta_t: Option<(String, String)>,
+}
+
+impl OmeImage {
+    /// A name for each z plane and each time point, from the `Plane` elements of channel 0
+    /// (`z=1.5 µm`, `t=30 s`); `None` where the document says nothing.
+    pub fn plane_names(&self) -> (Vec<Option<String>>, Vec<Option<String>>) {
+        let [z, _, t] = self.size_zct;
+        // Sizes are checked against the IFD count before this is called; cap anyway.
+        let mut zs = vec![None; z.min(MAX_DIM) as usize];
+        let mut ts = vec![None; t.min(MAX_DIM) as usize];
+        for p in &self.planes {
+            let [pz, pc, pt] = p.the_zct;
+            if pc != 0 {
+                continue;
+            }
+            if let (Some((v, unit)), Some(slot)) = (&p.position_z, zs.get_mut(pz as usize))
+                && slot.is_none()
+            {
+                *slot = Some(format!("z={v} {unit}"));
+            }
+            if let (Some((v, unit)), Some(slot)) = (&p.delta_t, ts.get_mut(pt as usize))
+                && slot.is_none()
+            {
+                *slot = Some(format!("t={v} {unit}"));
+            }
+        }
+        (zs, ts)
+    }
 }
 
 /// The planes of one series: `depth` × `frames` × `channels` IFDs.
@@ -106,6 +147,38 @@ pub fn parse(xml: &str, name: &str) -> Result<Vec<OmeImage>> {
                     ..OmeImage::default()
                 });
                 in_image = !tag.ends_with('/');
+            }
+            "Plane" if in_image => {
+                let img = images.last_mut().ok_or_else(|| bad("no Image".into()))?;
+                if img.planes.len() as u64 >= MAX_DIM {
+                    return Err(bad("too many Plane elements".into()));
+                }
+                let index = |key: &str| -> Result<u64> {
+                    attr(attrs, key)
+                        .map(|v| {
+                            v.trim()
+                                .parse::<u64>()
+                                .map_err(|_| bad(format!("Plane {key}={v:?} is not a number")))
+                        })
+                        .transpose()
+                        .map(|v| v.unwrap_or(0))
+                };
+                // A position is shown as written, if it is a finite number.
+                let measure = |key: &str, unit: &str, default: &str| {
+                    attr(attrs, key)
+                        .filter(|v| v.trim().parse::<f64>().is_ok_and(f64::is_finite))
+                        .map(|v| {
+                            let u = attr(attrs, unit)
+                                .filter(|u| u.chars().count() <= 16)
+                                .unwrap_or_else(|| default.into());
+                            (v.trim().chars().take(32).collect(), u)
+                        })
+                };
+                img.planes.push(OmePlane {
+                    the_zct: [index("TheZ")?, index("TheC")?, index("TheT")?],
+                    position_z: measure("PositionZ", "PositionZUnit", "\u{b5}m"),
+                    delta_t: measure("DeltaT", "DeltaTUnit", "s"),
+                });
             }
             "Pixels" | "Channel" | "TiffData" if in_image => {
                 let img = images.last_mut().ok_or_else(|| bad("no Image".into()))?;

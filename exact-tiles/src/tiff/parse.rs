@@ -149,6 +149,7 @@ const WANTED: &[u16] = &[
     tag::X_RESOLUTION,
     tag::Y_RESOLUTION,
     tag::PLANAR_CONFIG,
+    tag::PAGE_NAME,
     tag::X_POSITION,
     tag::Y_POSITION,
     tag::RESOLUTION_UNIT,
@@ -469,6 +470,9 @@ fn decode(dir: &mut Directory, entries: &[Entry], layout: Layout, name: &str) ->
                 if let Some(s) = &dir.description {
                     dir.strings.push((e.tag, s.clone()));
                 }
+            }
+            tag::PAGE_NAME => {
+                dir.page_name = ascii(e).map(|s| s.chars().take(1024).collect());
             }
             tag::X_RESOLUTION | tag::Y_RESOLUTION | tag::X_POSITION | tag::Y_POSITION => {
                 if let Some(f) = rational(e, layout) {
