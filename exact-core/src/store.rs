@@ -201,8 +201,10 @@ pub enum Index {
     RetiredAnnotationCopies = 44,
     /// Every filed annotation in id order per image, in blocks of 256 ids: key = image id |
     /// block, id = 0, value = the block's encodings (copies of their grid entries') in the
-    /// page format, so a listing by id reads its page from a few blocks (see
-    /// `catalog::byid`); the empty key marks them built for every image.
+    /// page format, so a listing by id reads its page from a few blocks; a small insert's
+    /// annotations as loose entries, key = image id | block | annotation id, value = the
+    /// encoding, until a write to the block folds them in (see `catalog::byid`); the empty key
+    /// marks them built for every image.
     AnnotationById = 45,
     /// Import jobs by set: key = image set id.
     ImportJobBySet = 46,

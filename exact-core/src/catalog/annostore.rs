@@ -164,7 +164,7 @@ impl Catalog {
             counts::tally(&mut tallies, a, 1);
         }
         let deltas = seeded(tallies, anns.iter().map(|a| (a.image.0, a.id.0)));
-        let mut copies = byid::Copies::default();
+        let mut copies = byid::Copies::inserting();
         for f in by_cell.values().flatten() {
             copies.set(f.image, f.id, Some(&f.data));
         }

@@ -7,6 +7,13 @@
 //! visiting every page of the image: the cost follows the page, not the image. A bulk write
 //! of 10,000 annotations rewrites about 40 blocks, not 10,000 entries.
 //!
+//! A small insert (fewer than [`LOOSE_BELOW`] annotations in one block) does not rewrite the
+//! block: each new annotation gets a loose entry of its own (key = image | block | id, written
+//! without a precondition, as its ids are fresh), so concurrent single saves on one image do
+//! not contend for a block. Readers overlay a block's loose entries on it; the next write that
+//! rewrites the block (a bulk insert, an edit, a delete) folds them in and deletes them under
+//! preconditions, so a loose entry written meanwhile is kept.
+//!
 //! An encoding over [`INLINE_MAX`] bytes (a polygon of thousands of vertices) is not copied:
 //! its block holds the id with empty data, and a listing looks it up in the grid. That bounds a
 //! block, and so what a single edit rewrites, to 256 × [`INLINE_MAX`].
@@ -26,7 +33,7 @@ use crate::grid;
 use crate::ids::AnnotationId;
 use crate::keys::{Key, prefix_end};
 use crate::model::Annotation;
-use crate::pages::{self, PageEntry};
+use crate::pages;
 use crate::store::{Batch, EntryWrite, Expect, Index, IndexEntry};
 use crate::{Error, ErrorKind, Result};
 use std::collections::{BTreeMap, BTreeSet};
@@ -43,6 +50,45 @@ pub(crate) fn key(image: u64, block: u64) -> Vec<u8> {
     Key::new().u64(image).u64(block).build()
 }
 
+/// Inserts into one block smaller than this go to loose entries (see the module docs).
+pub(crate) const LOOSE_BELOW: usize = 32;
+
+/// The key of the loose entry of annotation `id` in block `block` of `image`.
+fn loose_key(image: u64, id: u64) -> Vec<u8> {
+    Key::new()
+        .u64(image)
+        .u64(pages::block_of(id))
+        .u64(id)
+        .build()
+}
+
+/// The annotation id of a loose entry's key (`None`: a block's key).
+fn loose_id(key: &[u8]) -> Option<u64> {
+    key.get(16..24)
+        .filter(|_| key.len() == 24)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_be_bytes)
+}
+
+/// A block's annotations as its entries say: the block's own (`None` when it does not decode),
+/// with its loose entries laid over them.
+fn effective<'e>(entries: &'e [IndexEntry], what: &str) -> Option<BTreeMap<u64, &'e [u8]>> {
+    let mut all = BTreeMap::new();
+    for e in entries {
+        match loose_id(&e.key) {
+            Some(id) => {
+                all.insert(id, e.value.as_slice());
+            }
+            None => {
+                for p in pages::entries(&e.value, what).ok()? {
+                    all.entry(p.id).or_insert(p.data);
+                }
+            }
+        }
+    }
+    Some(all)
+}
+
 /// The block a key names (`None`: not a block key).
 fn block_of_key(key: &[u8]) -> Option<u64> {
     key.get(8..16)
@@ -57,9 +103,19 @@ type Changes<'a> = BTreeMap<u64, Option<&'a [u8]>>;
 #[derive(Default)]
 pub(crate) struct Copies<'a> {
     blocks: BTreeMap<(u64, u64), Changes<'a>>,
+    /// New annotations only (fresh ids): small blocks of changes may go to loose entries.
+    inserts: bool,
 }
 
 impl<'a> Copies<'a> {
+    /// The copies of an insert of fresh ids (see [`LOOSE_BELOW`]).
+    pub(crate) fn inserting() -> Self {
+        Copies {
+            inserts: true,
+            ..Default::default()
+        }
+    }
+
     /// Files (`Some`) or forgets (`None`) the copy of annotation `id` of `image`.
     pub(crate) fn set(&mut self, image: u64, id: u64, data: Option<&'a [u8]>) {
         self.blocks
@@ -69,12 +125,23 @@ impl<'a> Copies<'a> {
     }
 }
 
-/// A block's new bytes: `old`'s entries with `changes` applied, in id order; empty when no
-/// entry is left. A damaged `old` keeps the entries before the damage (fsck restores the rest
-/// from the grid).
-fn merge(old: &[u8], changes: &Changes<'_>, what: &str) -> Vec<u8> {
-    let (entries, _) = pages::entries_lossy(old, what);
-    let mut all: BTreeMap<u64, &[u8]> = entries.into_iter().map(|e| (e.id, e.data)).collect();
+/// A block's new bytes: its entries as read (the block and its loose entries) with `changes`
+/// applied, in id order; empty when no annotation is left. A damaged block keeps the entries
+/// before the damage (fsck restores the rest from the grid).
+fn merge(read: &[IndexEntry], changes: &Changes<'_>, what: &str) -> Vec<u8> {
+    let mut all: BTreeMap<u64, &[u8]> = BTreeMap::new();
+    for e in read {
+        match loose_id(&e.key) {
+            Some(id) => {
+                all.insert(id, e.value.as_slice());
+            }
+            None => {
+                for p in pages::entries_lossy(&e.value, what).0 {
+                    all.entry(p.id).or_insert(p.data);
+                }
+            }
+        }
+    }
     for (&id, data) in changes {
         match data {
             Some(d) => all.insert(id, d),
@@ -109,14 +176,30 @@ impl Catalog {
     /// read here (one round trip for all of them), so a concurrent writer's block makes the
     /// batch conflict and be redone.
     pub(crate) fn stage_copies(&self, batch: &mut Batch, copies: &Copies<'_>) -> Result<()> {
-        if copies.blocks.is_empty() {
+        let mut rewrite = Vec::new();
+        for (&(image, block), changes) in &copies.blocks {
+            if copies.inserts && changes.len() < LOOSE_BELOW {
+                for (&id, data) in changes {
+                    batch.entries.push(EntryWrite {
+                        index: Index::AnnotationById,
+                        key: loose_key(image, id),
+                        id: 0,
+                        value: data.map(<[u8]>::to_vec),
+                        expect: Expect::Anything,
+                    });
+                }
+            } else {
+                rewrite.push(((image, block), changes));
+            }
+        }
+        if rewrite.is_empty() {
             return Ok(());
         }
         let what = self.store.location();
-        let ranges: Vec<(Vec<u8>, Vec<u8>)> = copies
-            .blocks
-            .keys()
-            .map(|&(image, block)| {
+        // A block's range holds the block and its loose entries (at most one per id).
+        let ranges: Vec<(Vec<u8>, Vec<u8>)> = rewrite
+            .iter()
+            .map(|&((image, block), _)| {
                 let k = key(image, block);
                 let end = prefix_end(&k);
                 (k, end)
@@ -124,10 +207,24 @@ impl Catalog {
             .collect();
         let found = self
             .store
-            .index_range_many(Index::AnnotationById, &ranges, 1)?;
-        for ((range, changes), old) in ranges.into_iter().zip(copies.blocks.values()).zip(found) {
-            let old = old.into_iter().next().filter(|e| e.key == range.0);
-            let value = merge(old.as_ref().map_or(&[][..], |e| &e.value), changes, what);
+            .index_range_many(Index::AnnotationById, &ranges, usize::MAX)?;
+        for ((range, (_, changes)), read) in ranges.into_iter().zip(rewrite).zip(found) {
+            let value = merge(&read, changes, what);
+            let mut old = None;
+            for e in read {
+                if e.key == range.0 {
+                    old = Some(e.value);
+                } else {
+                    // Folded into the block; deleted only as read.
+                    batch.entries.push(EntryWrite {
+                        index: Index::AnnotationById,
+                        key: e.key,
+                        id: e.id,
+                        value: None,
+                        expect: Expect::Exactly(e.value),
+                    });
+                }
+            }
             if value.is_empty() && old.is_none() {
                 continue;
             }
@@ -136,7 +233,7 @@ impl Catalog {
                 key: range.0,
                 id: 0,
                 value: (!value.is_empty()).then_some(value),
-                expect: old.map_or(Expect::Absent, |e| Expect::Exactly(e.value)),
+                expect: old.map_or(Expect::Absent, Expect::Exactly),
             });
         }
         Ok(())
@@ -176,30 +273,43 @@ impl Catalog {
         let end = prefix_end(&Key::new().u64(image).build());
         let first = after.saturating_add(1);
         let mut start = key(image, pages::block_of(first));
-        // Blocks per read: a full block holds 256, and a window rarely spans more than a few.
-        let chunk = ((skip.saturating_add(take)) / 256 + 2).min(64);
+        // Entries per read: a block and its loose entries are at most 257, and a window rarely
+        // spans more than a few blocks.
+        let chunk = ((skip.saturating_add(take)) / 256 + 2).min(64) * 257;
         let mut items = Vec::with_capacity(take.min(4096));
         while items.len() < take {
             let got = self
                 .store
                 .index_range(Index::AnnotationById, &start, &end, chunk)?;
             let done = got.len() < chunk;
-            let mut last = None;
-            for block in &got {
-                let Some(number) = block_of_key(&block.key) else {
+            // The entries by block, in order; a full read's last block may continue past it,
+            // so it is read again from its start next time (a chunk holds at least two).
+            let mut blocks: Vec<(u64, Vec<IndexEntry>)> = Vec::new();
+            for e in got {
+                let Some(number) = block_of_key(&e.key) else {
                     return Ok(None);
                 };
-                last = Some(number);
-                let Ok(entries) = pages::entries(&block.value, what) else {
+                match blocks.last_mut() {
+                    Some((n, entries)) if *n == number => entries.push(e),
+                    _ => blocks.push((number, vec![e])),
+                }
+            }
+            let next = if done {
+                None
+            } else {
+                blocks.pop().map(|(n, _)| key(image, n))
+            };
+            for (_, read) in &blocks {
+                let Some(all) = effective(read, what) else {
                     return Ok(None);
                 };
-                let entries: Vec<PageEntry<'_>> =
-                    entries.into_iter().filter(|e| e.id >= first).collect();
+                let entries: Vec<(u64, &[u8])> =
+                    all.range(first..).map(|(&id, &d)| (id, d)).collect();
                 // Encodings too large to copy, fetched from the grid in one lookup.
                 let big: Vec<AnnotationId> = entries
                     .iter()
-                    .filter(|e| e.data.is_empty())
-                    .map(|e| AnnotationId(e.id))
+                    .filter(|e| e.1.is_empty())
+                    .map(|e| AnnotationId(e.0))
                     .collect();
                 let mut fetched: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
                 if !big.is_empty() {
@@ -210,8 +320,8 @@ impl Catalog {
                         };
                     }
                 }
-                for e in entries {
-                    let data = fetched.get(&e.id).map_or(e.data, Vec::as_slice);
+                for (id, data) in entries {
+                    let data = fetched.get(&id).map_or(data, Vec::as_slice);
                     let Some(h) = codec::peek_annotation(data) else {
                         return Ok(None);
                     };
@@ -222,7 +332,7 @@ impl Catalog {
                         skip -= 1;
                         continue;
                     }
-                    match codec::decode_annotation(e.id, data, what) {
+                    match codec::decode_annotation(id, data, what) {
                         Ok(a) => items.push(a),
                         Err(_) => return Ok(None),
                     }
@@ -234,9 +344,9 @@ impl Catalog {
                     break;
                 }
             }
-            match last {
-                Some(n) if !done && n < u64::MAX => start = key(image, n + 1),
-                _ => break,
+            match next {
+                Some(k) => start = k,
+                None => break,
             }
         }
         Ok(Some(Window { items }))
@@ -252,12 +362,15 @@ impl Catalog {
         for _ in 0..RETRIES {
             // Blocks first, pages second: an insert committed between the two reads shows in
             // the pages only, and the block's precondition then fails.
-            let stored: BTreeMap<u64, Vec<u8>> = self
-                .store
-                .index_range(Index::AnnotationById, &image_key, &image_end, usize::MAX)?
-                .into_iter()
-                .filter_map(|e| block_of_key(&e.key).map(|b| (b, e.value)))
-                .collect();
+            let mut stored: BTreeMap<u64, Vec<IndexEntry>> = BTreeMap::new();
+            for e in
+                self.store
+                    .index_range(Index::AnnotationById, &image_key, &image_end, usize::MAX)?
+            {
+                if let Some(b) = block_of_key(&e.key) {
+                    stored.entry(b).or_default().push(e);
+                }
+            }
             let (start, end) = grid::image_range(image);
             let pages: Vec<IndexEntry> =
                 self.store
@@ -277,18 +390,42 @@ impl Catalog {
             let mut differences = 0;
             let blocks: BTreeSet<u64> = stored.keys().chain(wanted.keys()).copied().collect();
             for block in blocks {
-                let want = wanted.get(&block).map(encode).unwrap_or_default();
-                let old = stored.get(&block);
-                if old.map_or(want.is_empty(), |o| *o == want) {
+                let none = BTreeMap::new();
+                let want = wanted.get(&block).unwrap_or(&none);
+                let read = stored.get(&block).map_or(&[][..], Vec::as_slice);
+                let differ = match effective(read, what) {
+                    Some(have) => count_differences(&have, want),
+                    // An undecodable block: every annotation it should hold, at least one.
+                    None => want.len().max(1),
+                };
+                if differ == 0 {
                     continue;
                 }
-                differences += count_differences(old.map_or(&[][..], Vec::as_slice), &want, what);
+                differences += differ;
+                let mut old = None;
+                for e in read {
+                    if loose_id(&e.key).is_some() {
+                        batch.entries.push(EntryWrite {
+                            index: Index::AnnotationById,
+                            key: e.key.clone(),
+                            id: e.id,
+                            value: None,
+                            expect: Expect::Exactly(e.value.clone()),
+                        });
+                    } else {
+                        old = Some(e.value.clone());
+                    }
+                }
+                let value = encode(want);
+                if value.is_empty() && old.is_none() {
+                    continue;
+                }
                 batch.entries.push(EntryWrite {
                     index: Index::AnnotationById,
                     key: key(image, block),
                     id: 0,
-                    value: (!want.is_empty()).then_some(want),
-                    expect: old.map_or(Expect::Absent, |o| Expect::Exactly(o.clone())),
+                    value: (!value.is_empty()).then_some(value),
+                    expect: old.map_or(Expect::Absent, Expect::Exactly),
                 });
             }
             if !repair || batch.entries.is_empty() {
@@ -429,20 +566,14 @@ impl Catalog {
     }
 }
 
-/// How many annotations differ between two blocks' bytes (missing, stale or extra); a
-/// damaged block counts its undecodable rest as one.
-fn count_differences(old: &[u8], new: &[u8], what: &str) -> usize {
-    let (olds, damage) = pages::entries_lossy(old, what);
-    let olds: BTreeMap<u64, &[u8]> = olds.into_iter().map(|e| (e.id, e.data)).collect();
-    let news: BTreeMap<u64, &[u8]> = pages::entries_lossy(new, what)
-        .0
-        .into_iter()
-        .map(|e| (e.id, e.data))
-        .collect();
-    let ids: BTreeSet<u64> = olds.keys().chain(news.keys()).copied().collect();
-    let differ = ids
-        .into_iter()
-        .filter(|id| olds.get(id) != news.get(id))
-        .count();
-    differ + usize::from(damage.is_some())
+/// How many annotations differ between a block as held (`have`) and as its pages say
+/// (`want`): missing, stale or extra. An encoding too large to copy compares as its mark.
+fn count_differences(have: &BTreeMap<u64, &[u8]>, want: &BTreeMap<u64, &[u8]>) -> usize {
+    fn norm<'d>(d: Option<&&'d [u8]>) -> Option<&'d [u8]> {
+        d.map(|d| if d.len() > INLINE_MAX { &[][..] } else { *d })
+    }
+    let ids: BTreeSet<u64> = have.keys().chain(want.keys()).copied().collect();
+    ids.into_iter()
+        .filter(|id| norm(have.get(id)) != norm(want.get(id)))
+        .count()
 }

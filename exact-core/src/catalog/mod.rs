@@ -91,13 +91,14 @@ pub(crate) const RETRIES: usize = 16;
 
 /// Waits a little before retry `attempt` of a write that lost a race: writers (several servers
 /// on one database) appending to the same page would otherwise retry in lockstep and all 16
-/// tries of one could lose. Nothing for the first two; then 0.1 ms doubling (at most 6.4 ms),
-/// with jitter from the clock so colliding writers spread out.
+/// tries of one could lose. Nothing for the first two; then 0.1 ms doubling (at most 51.2 ms:
+/// on a busy database one attempt, reads to commit, can take longer than 6.4 ms, and a shorter
+/// wait kept colliding writers in step), with jitter from the clock so they spread out.
 pub(crate) fn backoff(attempt: usize) {
     if attempt < 2 {
         return;
     }
-    let base = 100u64 << (attempt - 2).min(6);
+    let base = 100u64 << (attempt - 2).min(9);
     let jitter = u64::from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -228,9 +228,10 @@ impl Catalog {
             &prefix_end(&image_key),
             usize::MAX,
         )? {
-            if let Some(block) = e
-                .key
-                .get(8..16)
+            // Blocks only (16-byte keys), not their loose entries (see `byid`).
+            if let Some(block) = (e.key.len() == 16)
+                .then_some(&e.key)
+                .and_then(|k| k.get(8..16))
                 .and_then(|b| <[u8; 8]>::try_from(b).ok())
                 .map(u64::from_be_bytes)
             {

@@ -23,7 +23,7 @@ fn blocks(w: &World) -> Vec<(Vec<u8>, Vec<u8>)> {
         .collect()
 }
 
-/// The copies the blocks hold: (image, annotation id) → encoding.
+/// The copies the blocks and their loose entries hold: (image, annotation id) → encoding.
 fn copies(w: &World) -> BTreeMap<(u64, u64), Vec<u8>> {
     let mut out = BTreeMap::new();
     for (k, v) in blocks(w) {
@@ -31,11 +31,20 @@ fn copies(w: &World) -> BTreeMap<(u64, u64), Vec<u8>> {
             continue;
         }
         let image = u64::from_be_bytes(k[..8].try_into().unwrap());
+        if k.len() == 24 {
+            // A loose entry (a small insert): key image | block | id, value the encoding.
+            out.insert((image, u64::from_be_bytes(k[16..].try_into().unwrap())), v);
+            continue;
+        }
         for e in pages::entries(&v, "test").unwrap() {
-            out.insert((image, e.id), e.data.to_vec());
+            out.entry((image, e.id)).or_insert_with(|| e.data.to_vec());
         }
     }
     out
+}
+
+fn loose(w: &World) -> usize {
+    blocks(w).iter().filter(|(k, _)| k.len() == 24).count()
 }
 
 fn marked(w: &World) -> bool {
@@ -120,6 +129,37 @@ fn follow_every_write(b: Backend) {
     assert_eq!(copies(&w).len(), 41, "a copy each");
     assert!(marked(&w), "and the marker");
     assert!(blocks(&w).len() <= 3, "in blocks, not an entry each");
+    assert_eq!(loose(&w), 0, "a bulk insert writes blocks");
+    // Single saves go to loose entries (no block to contend for), listed in order.
+    let singles: Vec<_> = (0..3)
+        .map(|i| {
+            w.c.annotations()
+                .create(
+                    &admin,
+                    NewAnnotation::new(
+                        boxt,
+                        img,
+                        Some(Vector::rect(70_000.0 + f64::from(i), 10.0, 70_040.0, 50.0)),
+                    ),
+                )
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(loose(&w), 3, "a loose entry each");
+    pages_match(&w, "single saves");
+    // An edit of one folds its block's loose entries in.
+    w.c.annotations()
+        .update(
+            &admin,
+            singles[0].id,
+            AnnotationPatch {
+                annotation_type: Some(other),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(loose(&w) < 3, "folded into the block");
+    pages_match(&w, "an edit folds loose entries");
     pages_match(&w, "bulk create");
     // Moved to another cell, and relabelled.
     let moved = AnnotationPatch {
@@ -160,9 +200,10 @@ fn fsck_repairs_and_open_builds(b: Backend) {
     let admin = w.actor(&w.admin);
     let boxt = w.ty(VectorType::BoundingBox).id;
     let img = w.image.id;
-    let news: Vec<NewAnnotation> = (0..20u64)
+    // 40 in one batch: written as a block (see `LOOSE_BELOW`).
+    let news: Vec<NewAnnotation> = (0..40u64)
         .map(|i| {
-            let x = (i * 3001) as f64;
+            let x = (i * 2001) as f64;
             NewAnnotation::new(boxt, img, Some(Vector::rect(x, x, x + 30.0, x + 30.0)))
         })
         .collect();
@@ -248,7 +289,7 @@ fn fsck_repairs_and_open_builds(b: Backend) {
         ..Default::default()
     };
     let walked = c.annotations().list(&admin, &list).unwrap();
-    assert_eq!(walked.count, 20);
+    assert_eq!(walked.count, 40);
     let report = c.fsck(false).unwrap();
     assert_eq!(report.problems_left(), 1, "{:?}", report.findings);
     // A write before the build is kept.
@@ -260,7 +301,7 @@ fn fsck_repairs_and_open_builds(b: Backend) {
         .unwrap();
     assert!(c.build_by_id().unwrap() >= 1, "the image copied");
     assert_eq!(c.build_by_id().unwrap(), 0, "built once");
-    assert_eq!(copies(&w).len(), 21);
+    assert_eq!(copies(&w).len(), 41);
     assert!(marked(&w));
     let retired = w
         .store()
