@@ -209,31 +209,9 @@ impl<W: Write + Seek> PyramidWriter<W> {
         }
         // chain: patch each IFD's next pointer
         for (i, ifd) in ifds.iter_mut().enumerate() {
-            let next = ifd_offsets.get(i + 1).copied().unwrap_or(0);
-            let at = ifd.len() - if big { 8 } else { 4 };
-            if big {
-                ifd[at..at + 8].copy_from_slice(&next.to_le_bytes());
-            } else {
-                ifd[at..at + 4].copy_from_slice(&(next as u32).to_le_bytes());
-            }
+            set_next(ifd, ifd_offsets.get(i + 1).copied().unwrap_or(0), big);
         }
-        for ifd in &ifds {
-            self.out.write_all(ifd).map_err(|e| io(&self.name, e))?;
-        }
-        let mut header = Vec::with_capacity(16);
-        if big {
-            header.extend_from_slice(b"II\x2b\x00\x08\x00\x00\x00");
-            header.extend_from_slice(&ifd_offsets[0].to_le_bytes());
-        } else {
-            header.extend_from_slice(b"II\x2a\x00");
-            header.extend_from_slice(&(ifd_offsets[0] as u32).to_le_bytes());
-            header.extend_from_slice(&[0u8; 8]);
-        }
-        self.out
-            .seek(SeekFrom::Start(0))
-            .map_err(|e| io(&self.name, e))?;
-        self.out.write_all(&header).map_err(|e| io(&self.name, e))?;
-        self.out.flush().map_err(|e| io(&self.name, e))?;
+        self.finish_file(&ifds, ifd_offsets[0], big)?;
         let sizes = self.levels.iter().map(|l| (l.width, l.height)).collect();
         Ok((sizes, self.pos, big))
     }
@@ -292,33 +270,45 @@ impl<W: Write + Seek> PyramidWriter<W> {
         }
         for (i, &slot) in page_slots.iter().enumerate() {
             let next = page_offsets.get(i + 1).copied().unwrap_or(0);
-            let ifd = &mut written[slot];
-            let at = ifd.len() - if big { 8 } else { 4 };
-            if big {
-                ifd[at..at + 8].copy_from_slice(&next.to_le_bytes());
-            } else {
-                ifd[at..at + 4].copy_from_slice(&(next as u32).to_le_bytes());
-            }
+            set_next(&mut written[slot], next, big);
         }
-        for ifd in &written {
+        self.finish_file(&written, page_offsets[0], big)?;
+        let sizes = pages[0].0.iter().map(|l| (l.width, l.height)).collect();
+        Ok((sizes, self.pos, big))
+    }
+}
+
+impl<W: Write + Seek> PyramidWriter<W> {
+    /// Writes the IFDs (chained already) at the end, then the header pointing at the first
+    /// (classic TIFF, or BigTIFF when `big`), and flushes.
+    fn finish_file(&mut self, ifds: &[Vec<u8>], first: u64, big: bool) -> Result<()> {
+        for ifd in ifds {
             self.out.write_all(ifd).map_err(|e| io(&self.name, e))?;
         }
         let mut header = Vec::with_capacity(16);
         if big {
             header.extend_from_slice(b"II\x2b\x00\x08\x00\x00\x00");
-            header.extend_from_slice(&page_offsets[0].to_le_bytes());
+            header.extend_from_slice(&first.to_le_bytes());
         } else {
             header.extend_from_slice(b"II\x2a\x00");
-            header.extend_from_slice(&(page_offsets[0] as u32).to_le_bytes());
+            header.extend_from_slice(&(first as u32).to_le_bytes());
             header.extend_from_slice(&[0u8; 8]);
         }
         self.out
             .seek(SeekFrom::Start(0))
             .map_err(|e| io(&self.name, e))?;
         self.out.write_all(&header).map_err(|e| io(&self.name, e))?;
-        self.out.flush().map_err(|e| io(&self.name, e))?;
-        let sizes = pages[0].0.iter().map(|l| (l.width, l.height)).collect();
-        Ok((sizes, self.pos, big))
+        self.out.flush().map_err(|e| io(&self.name, e))
+    }
+}
+
+/// Points an IFD's next-IFD field (its last 4 or 8 bytes) at `next`.
+fn set_next(ifd: &mut [u8], next: u64, big: bool) {
+    let at = ifd.len() - if big { 8 } else { 4 };
+    if big {
+        ifd[at..at + 8].copy_from_slice(&next.to_le_bytes());
+    } else {
+        ifd[at..at + 4].copy_from_slice(&(next as u32).to_le_bytes());
     }
 }
 
