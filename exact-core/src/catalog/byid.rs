@@ -70,9 +70,13 @@ fn loose_id(key: &[u8]) -> Option<u64> {
         .map(u64::from_be_bytes)
 }
 
-/// A block's annotations as its entries say: the block's own (`None` when it does not decode),
-/// with its loose entries laid over them.
-fn effective<'e>(entries: &'e [IndexEntry], what: &str) -> Option<BTreeMap<u64, &'e [u8]>> {
+/// A block's annotations as its entries say: the block's own with its loose entries laid
+/// over them. A damaged block gives `None`, or with `lossy` the entries before the damage.
+fn effective<'e>(
+    entries: &'e [IndexEntry],
+    what: &str,
+    lossy: bool,
+) -> Option<BTreeMap<u64, &'e [u8]>> {
     let mut all = BTreeMap::new();
     for e in entries {
         match loose_id(&e.key) {
@@ -80,7 +84,11 @@ fn effective<'e>(entries: &'e [IndexEntry], what: &str) -> Option<BTreeMap<u64, 
                 all.insert(id, e.value.as_slice());
             }
             None => {
-                for p in pages::entries(&e.value, what).ok()? {
+                let (own, damage) = pages::entries_lossy(&e.value, what);
+                if damage.is_some() && !lossy {
+                    return None;
+                }
+                for p in own {
                     all.entry(p.id).or_insert(p.data);
                 }
             }
@@ -129,19 +137,7 @@ impl<'a> Copies<'a> {
 /// applied, in id order; empty when no annotation is left. A damaged block keeps the entries
 /// before the damage (fsck restores the rest from the grid).
 fn merge(read: &[IndexEntry], changes: &Changes<'_>, what: &str) -> Vec<u8> {
-    let mut all: BTreeMap<u64, &[u8]> = BTreeMap::new();
-    for e in read {
-        match loose_id(&e.key) {
-            Some(id) => {
-                all.insert(id, e.value.as_slice());
-            }
-            None => {
-                for p in pages::entries_lossy(&e.value, what).0 {
-                    all.entry(p.id).or_insert(p.data);
-                }
-            }
-        }
-    }
+    let mut all = effective(read, what, true).unwrap_or_default();
     for (&id, data) in changes {
         match data {
             Some(d) => all.insert(id, d),
@@ -300,7 +296,7 @@ impl Catalog {
                 blocks.pop().map(|(n, _)| key(image, n))
             };
             for (_, read) in &blocks {
-                let Some(all) = effective(read, what) else {
+                let Some(all) = effective(read, what, false) else {
                     return Ok(None);
                 };
                 let entries: Vec<(u64, &[u8])> =
@@ -393,7 +389,7 @@ impl Catalog {
                 let none = BTreeMap::new();
                 let want = wanted.get(&block).unwrap_or(&none);
                 let read = stored.get(&block).map_or(&[][..], Vec::as_slice);
-                let differ = match effective(read, what) {
+                let differ = match effective(read, what, false) {
                     Some(have) => count_differences(&have, want),
                     // An undecodable block: every annotation it should hold, at least one.
                     None => want.len().max(1),
