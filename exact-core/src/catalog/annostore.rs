@@ -8,6 +8,12 @@
 //! annotation re-read the locator and retry; list reads drop duplicates seen in two cells.
 //! A damaged page or record is reported ([`Catalog::on_corrupt`]) and skipped, never allowed
 //! to fail a whole list; `fsck` repairs it.
+//!
+//! A small insert (fewer than [`byid::LOOSE_BELOW`] annotations in one locator block) does not
+//! rewrite the block: each new id gets a loose locator entry of its own (same key as the block,
+//! id = the annotation id), so concurrent single saves do not contend for the block their fresh
+//! ids share. Readers lay loose entries over the block ([`Locator`]); the next rewrite of the
+//! block folds them in and deletes them under preconditions.
 
 use super::byid;
 use super::counts::{self, Delta};
@@ -70,23 +76,64 @@ pub(crate) fn block_key(block: u64) -> Vec<u8> {
     Key::new().u64(block).build()
 }
 
+/// Entries one locator block can have: the block and a loose entry per id of it.
+const LOCATOR_ENTRIES: usize = 257;
+
+/// A locator block as stored: the block entry (id 0: id low byte → cell) and the loose
+/// entries of ids filed since it was last rewritten (id = the annotation id, value = its
+/// cell). Small inserts write loose entries; the next rewrite of the block folds them in.
+#[derive(Default)]
+pub(crate) struct Locator {
+    pub(crate) block: Option<Vec<u8>>,
+    pub(crate) loose: Vec<(u64, Vec<u8>)>,
+}
+
+impl Locator {
+    pub(crate) fn of(entries: Vec<IndexEntry>) -> Locator {
+        let mut out = Locator::default();
+        for e in entries {
+            if e.id == 0 {
+                out.block = Some(e.value);
+            } else {
+                out.loose.push((e.id, e.value));
+            }
+        }
+        out
+    }
+
+    /// Id low byte → cell: the block with the loose entries laid over it.
+    pub(crate) fn map(&self, what: &str) -> Result<BTreeMap<u8, Vec<u8>>> {
+        let mut map = match &self.block {
+            Some(bytes) => pages::decode_block(bytes, what)?,
+            None => BTreeMap::new(),
+        };
+        for (id, cell) in &self.loose {
+            map.insert(*id as u8, cell.clone());
+        }
+        Ok(map)
+    }
+}
+
 impl Catalog {
     pub(crate) fn cell_pages(&self, cell: &[u8]) -> Result<Vec<IndexEntry>> {
         self.store
             .index_range(Index::AnnotationGrid, cell, &prefix_end(cell), usize::MAX)
     }
 
-    fn locator_block(&self, block: u64) -> Result<Option<Vec<u8>>> {
+    fn locator_block(&self, block: u64) -> Result<Locator> {
         let key = block_key(block);
-        let found = self
-            .store
-            .index_range(Index::AnnotationLocator, &key, &prefix_end(&key), 1)?;
-        Ok(found.into_iter().next().map(|e| e.value))
+        let found = self.store.index_range(
+            Index::AnnotationLocator,
+            &key,
+            &prefix_end(&key),
+            LOCATOR_ENTRIES,
+        )?;
+        Ok(Locator::of(found))
     }
 
     /// The locator blocks `blocks` (distinct), read together (one round trip on a networked
     /// store).
-    fn locator_blocks(&self, blocks: &[u64]) -> Result<HashMap<u64, Option<Vec<u8>>>> {
+    fn locator_blocks(&self, blocks: &[u64]) -> Result<HashMap<u64, Locator>> {
         let ranges: Vec<(Vec<u8>, Vec<u8>)> = blocks
             .iter()
             .map(|b| {
@@ -95,13 +142,13 @@ impl Catalog {
                 (key, end)
             })
             .collect();
-        let found = self
-            .store
-            .index_range_many(Index::AnnotationLocator, &ranges, 1)?;
+        let found =
+            self.store
+                .index_range_many(Index::AnnotationLocator, &ranges, LOCATOR_ENTRIES)?;
         Ok(blocks
             .iter()
             .zip(found)
-            .map(|(b, f)| (*b, f.into_iter().next().map(|e| e.value)))
+            .map(|(b, f)| (*b, Locator::of(f)))
             .collect())
     }
 
@@ -191,10 +238,24 @@ impl Catalog {
                 blocks.entry(pages::block_of(f.id)).or_default().push(f);
             }
             self.stage_copies(&mut batch, &copies)?;
-            let keys: Vec<u64> = blocks.keys().copied().collect();
+            // A small insert files loose locator entries (fresh ids: no precondition), so
+            // concurrent single saves do not contend for their common block.
+            let (loose, rewrite): (BTreeMap<_, _>, BTreeMap<_, _>) = blocks
+                .into_iter()
+                .partition(|(_, items)| items.len() < byid::LOOSE_BELOW);
+            for f in loose.values().flatten() {
+                batch.entries.push(EntryWrite {
+                    index: Index::AnnotationLocator,
+                    key: block_key(pages::block_of(f.id)),
+                    id: f.id,
+                    value: Some(f.cell.clone()),
+                    expect: Expect::Anything,
+                });
+            }
+            let keys: Vec<u64> = rewrite.keys().copied().collect();
             let mut olds = self.locator_blocks(&keys)?;
-            for (block, items) in blocks {
-                let old = olds.remove(&block).flatten();
+            for (block, items) in rewrite {
+                let old = olds.remove(&block).unwrap_or_default();
                 self.relocate(
                     &mut batch,
                     block,
@@ -275,41 +336,47 @@ impl Catalog {
         }
     }
 
-    /// Queues pointing ids of one locator block at new cells (`None` forgets the id).
-    /// `old` is the block's current bytes, read by the caller.
+    /// Queues pointing ids of one locator block at new cells (`None` forgets the id), folding
+    /// the block's loose entries into it. `old` is the block as read by the caller; its loose
+    /// entries are deleted under preconditions, so one written meanwhile is kept.
     fn relocate(
         &self,
         batch: &mut Batch,
         block: u64,
-        old: Option<Vec<u8>>,
+        old: Locator,
         moves: impl Iterator<Item = (u64, Option<Vec<u8>>)>,
     ) -> Result<()> {
-        let mut map = match &old {
-            Some(bytes) => pages::decode_block(bytes, self.store.location())?,
-            None => BTreeMap::new(),
-        };
+        let mut map = old.map(self.store.location())?;
         for (id, cell) in moves {
             match cell {
                 Some(c) => map.insert(id as u8, c),
                 None => map.remove(&(id as u8)),
             };
         }
+        let key = block_key(block);
+        for (id, cell) in old.loose {
+            batch.entries.push(EntryWrite {
+                index: Index::AnnotationLocator,
+                key: key.clone(),
+                id,
+                value: None,
+                expect: Expect::Exactly(cell),
+            });
+        }
         batch.entries.push(EntryWrite {
             index: Index::AnnotationLocator,
-            key: block_key(block),
+            key,
             id: 0,
             value: (!map.is_empty()).then(|| pages::encode_block(&map)),
-            expect: old.map_or(Expect::Absent, Expect::Exactly),
+            expect: old.block.map_or(Expect::Absent, Expect::Exactly),
         });
         Ok(())
     }
 
     /// The cell the locator names for `id`.
     fn locator_cell(&self, id: AnnotationId) -> Result<Option<Vec<u8>>> {
-        let Some(block) = self.locator_block(pages::block_of(id.0))? else {
-            return Ok(None);
-        };
-        Ok(pages::decode_block(&block, self.store.location())?.remove(&(id.0 as u8)))
+        let block = self.locator_block(pages::block_of(id.0))?;
+        Ok(block.map(self.store.location())?.remove(&(id.0 as u8)))
     }
 
     /// Finds `id` in the pages of `cell`; damaged sibling entries are reported and skipped.
@@ -405,10 +472,7 @@ impl Catalog {
             let block = pages::block_of(id.0);
             let map = match blocks.entry(block) {
                 Entry::Occupied(o) => o.into_mut(),
-                Entry::Vacant(v) => v.insert(match raw.remove(&block).flatten() {
-                    Some(bytes) => pages::decode_block(&bytes, what)?,
-                    None => BTreeMap::new(),
-                }),
+                Entry::Vacant(v) => v.insert(raw.remove(&block).unwrap_or_default().map(what)?),
             };
             if let Some(cell) = map.get(&(id.0 as u8)) {
                 wanted.entry(cell.clone()).or_default().insert(id.0);
@@ -578,7 +642,7 @@ impl Catalog {
             let keys: Vec<u64> = moves.keys().copied().collect();
             let mut olds = self.locator_blocks(&keys)?;
             for (block, m) in moves {
-                let old = olds.remove(&block).flatten();
+                let old = olds.remove(&block).unwrap_or_default();
                 self.relocate(&mut batch, block, old, m.into_iter())?;
             }
             let mut copies = byid::Copies::default();

@@ -16,7 +16,7 @@
 //! - every image's id-ordered copies equal its pages' entries (rewritten from the pages).
 
 use super::Catalog;
-use super::annostore::{Filed, block_key};
+use super::annostore::{Filed, Locator, block_key};
 use crate::codec;
 use crate::ids::AnnotationId;
 use crate::keys::Key;
@@ -435,18 +435,23 @@ impl Catalog {
                 .or_default()
                 .insert(*id as u8, cell.clone());
         }
-        let mut stored: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+        let mut stored: BTreeMap<u64, Locator> = BTreeMap::new();
         self.store.index_visit(
             Index::AnnotationLocator,
             &[],
             &ALL_KEYS,
-            &mut |key, _, value| {
+            &mut |key, id, value| {
                 let block = key
                     .get(..8)
                     .and_then(|b| b.try_into().ok())
                     .map(u64::from_be_bytes)
                     .unwrap_or(u64::MAX);
-                stored.insert(block, value.to_vec());
+                let at = stored.entry(block).or_default();
+                if id == 0 {
+                    at.block = Some(value.to_vec());
+                } else {
+                    at.loose.push((id, value.to_vec()));
+                }
                 true
             },
         )?;
@@ -456,16 +461,16 @@ impl Catalog {
         for block in blocks {
             let empty = BTreeMap::new();
             let should = want.get(&block).unwrap_or(&empty);
-            let old = stored.get(&block);
-            let is = match old.map(|b| pages::decode_block(b, &what)) {
-                None => BTreeMap::new(),
-                Some(Ok(m)) => m,
-                Some(Err(e)) => {
+            let old = stored.remove(&block).unwrap_or_default();
+            let is = match old.map(&what) {
+                Ok(m) => m,
+                Err(e) => {
                     report.found(format!("locator block {block}"), e.to_string(), repair);
                     BTreeMap::new()
                 }
             };
-            if &is == should && old.is_some() != should.is_empty() {
+            let present = old.block.is_some() || !old.loose.is_empty();
+            if &is == should && present != should.is_empty() {
                 continue;
             }
             for low in is
@@ -483,15 +488,27 @@ impl Catalog {
                 report.found(id.to_string(), problem, repair);
             }
             if repair {
-                self.store.commit(Batch {
-                    writes: Vec::new(),
-                    entries: vec![EntryWrite {
+                let mut entries: Vec<EntryWrite> = old
+                    .loose
+                    .into_iter()
+                    .map(|(id, cell)| EntryWrite {
                         index: Index::AnnotationLocator,
                         key: block_key(block),
-                        id: 0,
-                        value: (!should.is_empty()).then(|| pages::encode_block(should)),
-                        expect: old.cloned().map_or(Expect::Absent, Expect::Exactly),
-                    }],
+                        id,
+                        value: None,
+                        expect: Expect::Exactly(cell),
+                    })
+                    .collect();
+                entries.push(EntryWrite {
+                    index: Index::AnnotationLocator,
+                    key: block_key(block),
+                    id: 0,
+                    value: (!should.is_empty()).then(|| pages::encode_block(should)),
+                    expect: old.block.map_or(Expect::Absent, Expect::Exactly),
+                });
+                self.store.commit(Batch {
+                    writes: Vec::new(),
+                    entries,
                 })?;
             }
         }

@@ -47,6 +47,16 @@ fn loose(w: &World) -> usize {
     blocks(w).iter().filter(|(k, _)| k.len() == 24).count()
 }
 
+/// The loose locator entries (id ≠ 0 under a locator block's key).
+fn loose_locators(w: &World) -> usize {
+    w.store()
+        .index_range(Index::AnnotationLocator, &[], &[0xFF; 9], usize::MAX)
+        .unwrap()
+        .iter()
+        .filter(|e| e.id != 0)
+        .count()
+}
+
 fn marked(w: &World) -> bool {
     blocks(w).iter().any(|(k, _)| k.is_empty())
 }
@@ -146,7 +156,26 @@ fn follow_every_write(b: Backend) {
         })
         .collect();
     assert_eq!(loose(&w), 3, "a loose entry each");
+    assert_eq!(loose_locators(&w), 3, "a loose locator entry each");
     pages_match(&w, "single saves");
+    for s in &singles {
+        assert_eq!(&w.c.annotations().get(&admin, s.id).unwrap(), s);
+    }
+    // A move of one rewrites its locator block, folding the loose locator entries in.
+    let away = AnnotationPatch {
+        vector: Some(Some(Vector::rect(90_000.0, 90_000.0, 90_040.0, 90_040.0))),
+        ..Default::default()
+    };
+    let far =
+        w.c.annotations()
+            .update(&admin, singles[2].id, away)
+            .unwrap();
+    assert_eq!(loose_locators(&w), 0, "folded into the locator block");
+    assert_eq!(w.c.annotations().get(&admin, far.id).unwrap(), far);
+    for s in &singles[..2] {
+        assert_eq!(&w.c.annotations().get(&admin, s.id).unwrap(), s);
+    }
+    assert!(w.c.fsck(false).unwrap().findings.is_empty());
     // An edit of one folds its block's loose entries in.
     w.c.annotations()
         .update(
