@@ -8,6 +8,7 @@ mod demo_cli;
 mod fsck_cli;
 mod interop_cli;
 mod jobs_cli;
+mod maps_cli;
 mod migrate_cli;
 mod register_cli;
 mod slide_cli;
@@ -92,6 +93,8 @@ enum Command {
     Import(interop_cli::ImportArgs),
     /// Export an image set's annotations to a file.
     Export(interop_cli::ExportArgs),
+    /// Annotation maps of an image set (EXACT's): make them, or --sync relabels back.
+    Map(maps_cli::MapArgs),
     /// Import jobs of a running server: your jobs on a set, or one job (--follow: until it ends).
     Jobs(jobs_cli::JobsArgs),
     /// Load demo data (a slide, a product, types and annotations) into a data directory.
@@ -351,6 +354,7 @@ fn main() -> ExitCode {
         Command::Migrate(args) => migrate_cli::run(args),
         Command::Import(args) => interop_cli::import(args),
         Command::Export(args) => interop_cli::export(args),
+        Command::Map(args) => maps_cli::run(args),
         Command::Jobs(args) => jobs_cli::run(args),
         Command::Demo(args) => demo_cli::run(args),
         Command::Stats(args) => stats_cli::run(args),
