@@ -227,6 +227,10 @@ struct NetArgs {
     /// Seconds to wait for the directory.
     #[arg(long, env = "EXACT_LDAP_TIMEOUT", default_value_t = 5)]
     ldap_timeout: u64,
+    /// PEM file of the CA certificate(s) to trust for ldaps:// and StartTLS (instead of the
+    /// system's roots), e.g. a directory's private CA.
+    #[arg(long, env = "EXACT_LDAP_CA_FILE")]
+    ldap_ca_file: Option<std::path::PathBuf>,
 }
 
 impl NetArgs {
@@ -280,13 +284,17 @@ impl NetArgs {
             ldap: match &self.ldap_url {
                 None => None,
                 Some(url) => {
-                    let o = exact_http::ldap::LdapOptions {
+                    let mut o = exact_http::ldap::LdapOptions {
                         url: url.clone(),
                         bind_dn: self.ldap_bind_dn.clone(),
                         starttls: self.ldap_starttls,
                         timeout: Duration::from_secs(self.ldap_timeout.max(1)),
+                        tls: None,
                     };
                     o.validate()?;
+                    if let Some(ca) = &self.ldap_ca_file {
+                        o.trust_ca_file(ca)?;
+                    }
                     Some(o)
                 }
             },
