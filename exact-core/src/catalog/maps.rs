@@ -164,7 +164,13 @@ impl Maps<'_> {
             ..Default::default()
         };
         let mut total = 0usize;
-        for image in &originals {
+        // EXACT skips the annotations of images whose file is missing; so do we (images
+        // registered by metadata only, or not converted yet).
+        let servable = |i: &&Image| {
+            i.state == PixelState::Ready
+                && (i.image_type == ImageType::FileLink || !i.original.is_empty())
+        };
+        for image in originals.iter().filter(servable) {
             let mut found = c.annotations().query(actor, image.id, &query)?;
             found.sort_by_key(|a| a.id);
             total += found.len();
@@ -188,8 +194,10 @@ impl Maps<'_> {
             return Err(Error::invalid(
                 "annotation_type",
                 match only {
-                    Some(t) => format!("{set} has no live annotations of type {t} to map"),
-                    None => format!("{set} has no live annotations to map"),
+                    Some(t) => format!(
+                        "{set} has no live annotations of type {t} on images with pixels to map"
+                    ),
+                    None => format!("{set} has no live annotations on images with pixels to map"),
                 },
             ));
         }

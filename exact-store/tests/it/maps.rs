@@ -5,8 +5,8 @@
 
 use bytes::Bytes;
 use exact_core::catalog::{
-    AnnotationPatch, AnnotationQuery, ImageSetPatch, NewAnnotation, NewAnnotationType, NewImageSet,
-    NewProduct, NewTeam, NewUser,
+    AnnotationPatch, AnnotationQuery, ImageSetPatch, NewAnnotation, NewAnnotationType, NewImage,
+    NewImageSet, NewProduct, NewTeam, NewUser,
 };
 use exact_core::model::{ImageType, PixelState};
 use exact_core::{AnnotationTypeId, ErrorKind, Vector, VectorType};
@@ -126,6 +126,23 @@ async fn maps_collage_a_type_keep_uuids_and_sync_relabels_back() {
                     Some(Vector::rect(10.0, 10.0, 50.0, 50.0)),
                 )])
                 .collect(),
+        )
+        .unwrap();
+    // An annotation on an image without pixels (registered by metadata only) is skipped,
+    // as EXACT skips images whose file is missing.
+    let meta_only = exact
+        .images()
+        .add(&me, NewImage::new(set.id, "meta-only.svs", 1000, 1000))
+        .unwrap();
+    exact
+        .annotations()
+        .create(
+            &me,
+            NewAnnotation::new(
+                cell.id,
+                meta_only.id,
+                Some(Vector::rect(5.0, 5.0, 60.0, 60.0)),
+            ),
         )
         .unwrap();
     let images_before = exact.images().list(&me).unwrap().len();
