@@ -227,10 +227,10 @@ impl Maps<'_> {
     }
 
     /// Writes the records of a planned map creation once its pixels exist (`pixels[i]` for
-    /// `plan.maps[i]`): each map image (new, or the set's one of that name with its pixels
-    /// replaced), its annotations in one atomic batch (a new image is removed again if they
-    /// cannot be written), then the annotations the maps replace are soft-deleted (kept,
-    /// with their history).
+    /// `plan.maps[i]`): the new map images, then the annotations of every map in one atomic
+    /// batch (if it fails, the new images are removed again and the set is as before), then
+    /// the set's existing map images of those names take the new pixels, and the annotations
+    /// the maps replace are soft-deleted (kept, with their history).
     pub fn commit(
         &self,
         actor: &Actor,
@@ -252,43 +252,64 @@ impl Maps<'_> {
                 old.push(a.id);
             }
         }
-        let mut made = Vec::new();
-        for (map, px) in plan.maps.into_iter().zip(pixels) {
+        let mut fresh = Vec::new();
+        let mut targets = Vec::new();
+        let mut news = Vec::new();
+        let mut counts = Vec::new();
+        let undo = |fresh: &[Image]| -> Result<()> {
+            let mut tx = super::Tx::default();
+            for i in fresh {
+                tx.remove(i);
+            }
+            tx.commit(c)
+        };
+        for (map, px) in plan.maps.into_iter().zip(&pixels) {
             let (w, h) = map.size();
-            let (image, fresh) = match map.existing {
-                Some(i) => (
-                    c.modify::<Image>(i.id.0, |old| {
-                        let mut n = old.clone();
-                        n.filename.clone_from(&px.filename);
-                        n.original.clone_from(&px.filename);
-                        (n.width, n.height) = (u64::from(w), u64::from(h));
-                        n.state = PixelState::Ready;
-                        n.state_detail.clear();
-                        Ok((n, Vec::new()))
-                    })?,
-                    false,
-                ),
+            let image = match map.existing {
+                Some(i) => i,
                 None => {
                     let mut new = NewImage::new(plan.set, map.name.clone(), w.into(), h.into());
                     new.filename.clone_from(&px.filename);
-                    new.original = px.filename;
+                    new.original.clone_from(&px.filename);
                     new.image_type = ImageType::ServerGenerated;
-                    (c.images().add(actor, new)?, true)
+                    match c.images().add(actor, new) {
+                        Ok(i) => {
+                            fresh.push(i.clone());
+                            i
+                        }
+                        Err(e) => {
+                            undo(&fresh)?;
+                            return Err(e);
+                        }
+                    }
                 }
             };
-            let mut news = map.annotations;
-            for n in &mut news {
+            counts.push(map.annotations.len());
+            news.extend(map.annotations.into_iter().map(|mut n| {
                 n.image = image.id;
-            }
-            let count = news.len();
-            if let Err(e) = c.annotations().create_many(actor, news) {
-                if fresh {
-                    let mut tx = super::Tx::default();
-                    tx.remove(&image);
-                    tx.commit(c)?;
-                }
-                return Err(e);
-            }
+                n
+            }));
+            targets.push((image, (w, h)));
+        }
+        if let Err(e) = c.annotations().create_many(actor, news) {
+            undo(&fresh)?;
+            return Err(e);
+        }
+        let mut made = Vec::new();
+        for (((image, (w, h)), px), count) in targets.into_iter().zip(pixels).zip(counts) {
+            let image = if fresh.iter().any(|f| f.id == image.id) {
+                image
+            } else {
+                c.modify::<Image>(image.id.0, |old| {
+                    let mut n = old.clone();
+                    n.filename.clone_from(&px.filename);
+                    n.original.clone_from(&px.filename);
+                    (n.width, n.height) = (u64::from(w), u64::from(h));
+                    n.state = PixelState::Ready;
+                    n.state_detail.clear();
+                    Ok((n, Vec::new()))
+                })?
+            };
             made.push(MadeMap {
                 image,
                 annotations: count,
