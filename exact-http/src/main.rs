@@ -8,6 +8,7 @@ mod demo_cli;
 mod fsck_cli;
 mod interop_cli;
 mod jobs_cli;
+mod maps_cli;
 mod migrate_cli;
 mod register_cli;
 mod slide_cli;
@@ -92,6 +93,8 @@ enum Command {
     Import(interop_cli::ImportArgs),
     /// Export an image set's annotations to a file.
     Export(interop_cli::ExportArgs),
+    /// Annotation maps of an image set (EXACT's): make them, or --sync relabels back.
+    Map(maps_cli::MapArgs),
     /// Import jobs of a running server: your jobs on a set, or one job (--follow: until it ends).
     Jobs(jobs_cli::JobsArgs),
     /// Load demo data (a slide, a product, types and annotations) into a data directory.
@@ -224,6 +227,10 @@ struct NetArgs {
     /// Seconds to wait for the directory.
     #[arg(long, env = "EXACT_LDAP_TIMEOUT", default_value_t = 5)]
     ldap_timeout: u64,
+    /// PEM file of the CA certificate(s) to trust for ldaps:// and StartTLS (instead of the
+    /// system's roots), e.g. a directory's private CA.
+    #[arg(long, env = "EXACT_LDAP_CA_FILE")]
+    ldap_ca_file: Option<std::path::PathBuf>,
 }
 
 impl NetArgs {
@@ -277,13 +284,17 @@ impl NetArgs {
             ldap: match &self.ldap_url {
                 None => None,
                 Some(url) => {
-                    let o = exact_http::ldap::LdapOptions {
+                    let mut o = exact_http::ldap::LdapOptions {
                         url: url.clone(),
                         bind_dn: self.ldap_bind_dn.clone(),
                         starttls: self.ldap_starttls,
                         timeout: Duration::from_secs(self.ldap_timeout.max(1)),
+                        tls: None,
                     };
                     o.validate()?;
+                    if let Some(ca) = &self.ldap_ca_file {
+                        o.trust_ca_file(ca)?;
+                    }
                     Some(o)
                 }
             },
@@ -351,6 +362,7 @@ fn main() -> ExitCode {
         Command::Migrate(args) => migrate_cli::run(args),
         Command::Import(args) => interop_cli::import(args),
         Command::Export(args) => interop_cli::export(args),
+        Command::Map(args) => maps_cli::run(args),
         Command::Jobs(args) => jobs_cli::run(args),
         Command::Demo(args) => demo_cli::run(args),
         Command::Stats(args) => stats_cli::run(args),

@@ -135,3 +135,183 @@ async fn pixels_answer_202_until_the_worker_converts_and_404_without_a_file() {
     std::io::Read::read_to_end(&mut archive.by_name("cells.png").unwrap(), &mut entry).unwrap();
     assert_eq!(entry, png());
 }
+
+/// EXACT's annotation map paths (issue 18): create answers the map's name and count, its
+/// tiles serve, its annotations carry the originals' UUIDs, a relabel on it is synced back;
+/// bad input is a 4xx with a JSON reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn annotation_maps_at_exacts_paths() {
+    let api = Api::new();
+    let alice = api.user("alice", false);
+    let bob = api.user("bob", false);
+    let (_, set, kind, _) = api.world(&alice, "maps").await;
+    let svs = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/data/CMU-1-Small-Region.svs"),
+    )
+    .unwrap();
+    let slide = upload(&api, &alice, set, "cmu.svs", &svs).await["id"]
+        .as_u64()
+        .unwrap();
+    let product = api
+        .ok(
+            "GET",
+            &format!("/api/v1/annotations/annotation_types/{kind}/"),
+            &alice,
+            None,
+        )
+        .await["product"]
+        .as_u64()
+        .unwrap();
+    let other = api
+        .ok(
+            "POST",
+            "/api/v1/annotations/annotation_types/",
+            &alice,
+            Some(serde_json::json!({
+                "name": "other", "vector_type": 1, "product": product, "node_count": 0,
+                "color_code": "#00FF00", "default_width": 50, "default_height": 50, "sort_order": 1
+            })),
+        )
+        .await["id"]
+        .as_u64()
+        .unwrap();
+    let mut originals = Vec::new();
+    for (x, y) in [(100, 100), (900, 1200), (1500, 2500)] {
+        originals.push(
+            api.ok(
+                "POST",
+                "/api/v1/annotations/annotations/",
+                &alice,
+                Some(serde_json::json!({
+                    "annotation_type": kind, "image": slide,
+                    "vector": {"x1": x, "y1": y, "x2": x + 50, "y2": y + 50}
+                })),
+            )
+            .await,
+        );
+    }
+    let base = format!("/images/imageset/{set}/annotation_map");
+
+    // Bad input: 4xx naming the reason.
+    let (s, v) = api
+        .call(
+            "GET",
+            &format!("{base}/create/?annotation_type=abc"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v.to_string().contains("annotation_type"), "{v}");
+    let (s, v) = api
+        .call(
+            "GET",
+            &format!("{base}/create/?annotation_type=987654"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v.to_string().contains("not an annotation type"), "{v}");
+    let (s, v) = api
+        .call(
+            "GET",
+            &format!("{base}/create/?annotation_type={other}"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v.to_string().contains("no live annotations"), "{v}");
+    let (s, v) = api
+        .call("GET", &format!("{base}/sync/"), Some(&bob), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    let (s, v) = api
+        .call("GET", &format!("{base}/create/"), Some(&bob), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+
+    let (s, v) = api
+        .call(
+            "GET",
+            &format!("{base}/create/?annotation_type={kind}"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["Names"]["maps product_mitosis.tiff"], 3, "{v}");
+    let map = v["Images"]["maps product_mitosis.tiff"].as_u64().unwrap();
+    let (s, tile) = get(
+        &api,
+        &format!("/api/v1/images/images/{map}/native_files/0/0_0.jpeg"),
+        &alice,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(tile.starts_with(&[0xFF, 0xD8]));
+    let info = api
+        .ok(
+            "GET",
+            &format!("/api/v1/images/images/{map}/"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(info["image_type"], 1, "SERVER_GENERATED: {info}");
+    assert_eq!(
+        (info["width"].as_u64(), info["height"].as_u64()),
+        (Some(114), Some(114))
+    );
+    let on_map = api
+        .ok(
+            "GET",
+            &format!("/api/v1/annotations/annotations/?image={map}&pagination=False"),
+            &alice,
+            None,
+        )
+        .await;
+    let on_map = on_map
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| on_map["results"].as_array().unwrap().clone());
+    assert_eq!(on_map.len(), 3);
+    let uuid = |v: &Value| v["unique_identifier"].as_str().unwrap().to_owned();
+    let mut want: Vec<String> = originals.iter().map(uuid).collect();
+    let mut got: Vec<String> = on_map.iter().map(uuid).collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want, "map annotations keep their originals' UUIDs");
+
+    // Relabel on the map, sync: the original follows.
+    let moved = &on_map[0];
+    api.ok(
+        "PATCH",
+        &format!("/api/v1/annotations/annotations/{}/", moved["id"]),
+        &alice,
+        Some(serde_json::json!({"annotation_type": other})),
+    )
+    .await;
+    let (s, v) = api
+        .call("GET", &format!("{base}/sync/"), Some(&alice), None)
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let original = originals.iter().find(|o| uuid(o) == uuid(moved)).unwrap();
+    let oid = original["id"].as_u64().unwrap();
+    assert_eq!(
+        v["Updates"][oid.to_string()],
+        format!("Id: {oid} Original Type: mitosis New Type: other"),
+        "{v}"
+    );
+    let now = api
+        .ok(
+            "GET",
+            &format!("/api/v1/annotations/annotations/{oid}/"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(now["annotation_type"], other, "{now}");
+}

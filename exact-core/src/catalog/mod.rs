@@ -17,6 +17,7 @@ mod imports;
 mod leases;
 mod listing;
 mod lists;
+mod maps;
 mod messages;
 mod misc;
 mod processing;
@@ -51,6 +52,7 @@ pub use imports::{
 };
 pub use leases::Leases;
 pub use listing::{AnnotationList, FieldFilters, Paged, TimeBounds};
+pub use maps::{CONTEXT as MAP_CONTEXT, MadeMap, MapPatch, MapPixels, MapPlan, Maps, TypeMap};
 pub use messages::{MAX_MESSAGE_CHARS, Messages, NewMessage};
 pub use misc::{
     ExportFormats, LogImageActions, MediaFiles, NewExportFormat, ScreeningModes, SetTags,

@@ -293,6 +293,9 @@ fn parameters(o: &Op) -> Vec<Value> {
             | "media_file_type" | "image_set_id" | "imageset_id" => {
                 json!({"type": "integer", "minimum": 0})
             }
+            "annotation_type" if o.path.contains("/annotation_map/") => {
+                json!({"type": "integer", "minimum": 0})
+            }
             "min_x" | "min_y" | "max_x" | "max_y" | "since" | "x" | "y" | "iou" | "distance" => {
                 json!({"type": "number"})
             }

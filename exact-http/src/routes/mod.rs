@@ -17,6 +17,7 @@ mod interop;
 mod legacy;
 mod legacy_sync;
 mod manage;
+mod maps;
 mod messages;
 mod overview;
 mod parity;
@@ -78,6 +79,7 @@ pub fn routes() -> Router<AppState> {
         .merge(interop::routes())
         .merge(exports::routes())
         .merge(annotation_bulk::routes())
+        .merge(maps::routes())
         .merge(slides::routes())
         .merge(parity::routes())
         .merge(parity_sets::routes())

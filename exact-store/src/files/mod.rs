@@ -32,6 +32,7 @@
 //! bigger.)
 
 mod download;
+mod maps;
 mod pending;
 mod receive;
 mod register;
@@ -39,6 +40,7 @@ mod unzip;
 pub(crate) mod worker;
 
 pub use download::{ImageFile, SetZip};
+pub use maps::AnnotationMaps;
 pub use pending::blob_name;
 pub(crate) use pending::{Registrations, sweep};
 

@@ -12,6 +12,7 @@ mod history;
 mod integrity;
 mod leases;
 mod listing;
+mod maps;
 mod migrate;
 mod permissions;
 mod resources;

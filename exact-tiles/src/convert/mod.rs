@@ -241,3 +241,57 @@ pub(crate) fn to_rgb(img: Image) -> Image {
 
 #[cfg(test)]
 mod tests;
+
+/// A pyramidal TIFF written from RGB rows the caller composes (a server-generated image such
+/// as an annotation map): [`RowWriter::create`], one [`RowWriter::push_row`] per level-0
+/// row, top to bottom, then [`RowWriter::finish`]. Memory is about two level-0 bands, as for
+/// [`convert_file`]; the caller never holds the whole image. Blocking.
+pub struct RowWriter {
+    out: writer::PyramidWriter<std::io::BufWriter<std::fs::File>>,
+    width: u32,
+}
+
+impl RowWriter {
+    /// Starts `output` as a `width` × `height` pyramid (both at least 1).
+    pub fn create(output: &Path, width: u32, height: u32, opts: &ConvertOptions) -> Result<Self> {
+        if opts.tile_size == 0 || !opts.tile_size.is_multiple_of(16) || opts.tile_size > 4096 {
+            return Err(Error::invalid(
+                "tile_size",
+                "must be a multiple of 16 up to 4096",
+            ));
+        }
+        if width == 0 || height == 0 {
+            return Err(Error::invalid("size", "an image needs at least one pixel"));
+        }
+        let file = std::fs::File::create(output).map_err(|source| Error::Io {
+            source_name: output.display().to_string(),
+            source,
+        })?;
+        let out = writer::PyramidWriter::new(
+            std::io::BufWriter::with_capacity(1 << 20, file),
+            width,
+            height,
+            opts.tile_size,
+            opts.quality,
+            output.display().to_string(),
+        )?;
+        Ok(Self { out, width })
+    }
+
+    /// Appends the next row: `width * 3` bytes of RGB.
+    pub fn push_row(&mut self, row: &[u8]) -> Result<()> {
+        if row.len() != self.width as usize * 3 {
+            return Err(Error::invalid(
+                "row",
+                format!("{} bytes, expected {}", row.len(), self.width as usize * 3),
+            ));
+        }
+        self.out.push_row(row)
+    }
+
+    /// Writes the directories once every row was pushed ("image ended early" otherwise);
+    /// answers the level sizes, finest first.
+    pub fn finish(self) -> Result<Vec<(u32, u32)>> {
+        self.out.finish().map(|(levels, _, _)| levels)
+    }
+}

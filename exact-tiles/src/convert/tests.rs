@@ -132,3 +132,51 @@ fn pictures_become_the_frames_of_one_stack() {
     .unwrap_err();
     assert!(err.to_string().contains("odd.png is 100x100"), "{err}");
 }
+
+#[test]
+fn a_row_writer_makes_a_pyramid_from_composed_rows_and_refuses_a_short_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let output = tmp.path().join("rows.tif");
+    let (w, h) = (600u32, 300u32);
+    let mut out = RowWriter::create(&output, w, h, &ConvertOptions::default()).unwrap();
+    let err = out.push_row(&[0u8; 5]).unwrap_err();
+    assert!(err.to_string().contains("expected 1800"), "{err}");
+    for _ in 0..h {
+        // Left half red, right half blue.
+        let row: Vec<u8> = (0..w)
+            .flat_map(|x| if x < w / 2 { [200, 0, 0] } else { [0, 0, 200] })
+            .collect();
+        out.push_row(&row).unwrap();
+    }
+    assert_eq!(out.finish().unwrap(), vec![(600, 300), (300, 150), (150, 75)]);
+    let slide = futures::executor::block_on(Slide::open(output.to_str().unwrap())).unwrap();
+    assert_eq!(slide.dimensions(), (600, 300));
+    let px = futures::executor::block_on(slide.read_region(100, 100, 0, 1, 1)).unwrap();
+    assert!(px.data[0] > 150 && px.data[2] < 50, "{:?}", &px.data[..4]);
+    let px = futures::executor::block_on(slide.read_region(500, 100, 0, 1, 1)).unwrap();
+    assert!(px.data[2] > 150 && px.data[0] < 50, "{:?}", &px.data[..4]);
+
+    let short = RowWriter::create(
+        &tmp.path().join("short.tif"),
+        w,
+        h,
+        &ConvertOptions::default(),
+    )
+    .unwrap();
+    assert!(
+        short
+            .finish()
+            .unwrap_err()
+            .to_string()
+            .contains("ended early")
+    );
+    assert!(
+        RowWriter::create(
+            &tmp.path().join("empty.tif"),
+            0,
+            5,
+            &ConvertOptions::default()
+        )
+        .is_err()
+    );
+}
