@@ -2,10 +2,12 @@
 tests/fixtures/cache (gitignored). Each generator is idempotent: it writes to a temporary name
 and renames, so an interrupted run never leaves a half-written slide in the cache."""
 
+import io
 import os
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / "tests" / "fixtures" / "cache"
@@ -293,4 +295,60 @@ def tiff_stack(name, kind):
             tifffile.imwrite(tmp, rgb, photometric="rgb", tile=(64, 64))
         else:
             tifffile.imwrite(tmp, data, imagej=True, metadata={"axes": "TZCYX"})
+    return _cached(name, make)
+
+
+def ome_series(name):
+    """An OME-TIFF with four image series, as tifffile writes them (one `write` per series):
+    0 a 16-bit Z=2 T=2 C=2 stack with a SubIFD pyramid, 1 a differently sized 8-bit RGB
+    pyramid (tiled JPEG-free Deflate), 2 "macro" (RGB, one striped page), 3 "label" (grey)."""
+    def make(tmp):
+        import tifffile
+        stack = planes_data(t=2, z=2, c=2, h=192, w=256)
+        rgb = synthetic_rgb(320, 224, seed=3)
+        opts = dict(tile=(64, 64), compression="zlib")
+        with tifffile.TiffWriter(tmp, ome=True) as tw:
+            tw.write(stack, subifds=1, photometric="minisblack",
+                     metadata={"axes": "TZCYX", "Name": "cells",
+                               "Channel": {"Name": ["DAPI", "GFP"]}}, **opts)
+            tw.write(stack[..., ::2, ::2], subfiletype=1, photometric="minisblack", **opts)
+            tw.write(rgb, subifds=1, photometric="rgb", metadata={"Name": "overview"}, **opts)
+            tw.write(rgb[::2, ::2], subfiletype=1, photometric="rgb", **opts)
+            tw.write(synthetic_rgb(120, 80, seed=5), photometric="rgb",
+                     metadata={"Name": "macro"})
+            tw.write(synthetic_rgb(60, 40, seed=6)[..., 0], photometric="minisblack",
+                     metadata={"Name": "label"})
+    return _cached(name, make)
+
+
+def ndpi_slide(name):
+    """A small Hamamatsu NDPI, as OpenSlide's hamamatsu backend reads one: a classic TIFF of
+    one-strip JPEG pages (RowsPerStrip = height), finest first, each carrying the NDPI tags —
+    65420 (format flag), 65421 (source lens: the objective for a pyramid level, -1 for the
+    macro image), 65424 (focal plane 0), 65422/65423 (offsets from the slide centre, nm) —
+    and centimetre resolutions for the MPP. Written by tifffile; the JPEGs have no restart
+    markers, so OpenSlide reads each level as one tile. Each strip is a JFIF JPEG from Pillow
+    (YCbCr 4:2:0), written to the TIFF unchanged."""
+    def make(tmp):
+        import tifffile
+        base = synthetic_rgb(1024, 768, seed=11)
+        levels = [base, base[::2, ::2], base[::4, ::4]]
+        with tifffile.TiffWriter(tmp, bigtiff=False) as tw:
+            for i, arr in enumerate(levels + [synthetic_rgb(200, 80, seed=12)]):
+                macro = i == len(levels)
+                h, w = arr.shape[:2]
+                mpp = 0.25 * (1 << i)  # µm per pixel at this level
+                tags = [(65420, "I", 1, 1, True),
+                        (65421, "f", 1, -1.0 if macro else 40.0, True),
+                        (65422, "i", 1, 1234, True), (65423, "i", 1, -5678, True),
+                        (65424, "i", 1, 0, True)]
+                if i == 0:
+                    tags.append((65427, "s", 0, "exact-rs test slide", True))
+                buf = io.BytesIO()
+                Image.fromarray(np.ascontiguousarray(arr)).save(buf, "JPEG", quality=90)
+                tw.write(iter([buf.getvalue()]), shape=(h, w, 3), dtype=np.uint8,
+                         photometric="ycbcr", subsampling=(2, 2), compression="jpeg",
+                         rowsperstrip=h, resolution=(1e4 / mpp, 1e4 / mpp),
+                         resolutionunit="CENTIMETER", extratags=tags,
+                         subfiletype=0, metadata=None)
     return _cached(name, make)
