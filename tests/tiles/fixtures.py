@@ -352,3 +352,72 @@ def ndpi_slide(name):
                          resolutionunit="CENTIMETER", extratags=tags,
                          subfiletype=0, metadata=None)
     return _cached(name, make)
+
+
+def mrxs_slide(name):
+    """A small 3DHISTECH MIRAX slide as OpenSlide's mirax backend reads one: `NAME.mrxs` beside
+    the folder `NAME/` with Slidedat.ini, Index.dat and Data0000.dat. Level 0 is a 4 x 3 grid of
+    256-px JPEG camera images (one division per side, no overlap, no position buffer, so
+    OpenSlide places them edge to edge); each further level concatenates 2 x 2 images of the
+    one before (IMAGE_CONCAT_FACTOR 1), downsampled into one 256-px JPEG, white beyond the
+    slide. Index.dat: version `01.02` and the SLIDE_ID, then the hierarchical root → one record
+    per zoom level → one data page of (image index, offset, length, file) items."""
+    import struct
+
+    def make(tmp):
+        cols, rows, side, levels = 4, 3, 256, 3
+        base = synthetic_rgb(cols * side, rows * side, seed=21)
+        slide_id = "exactrs-mrxs-0001"
+        tmp.mkdir()
+        folder = tmp / name.removesuffix(".mrxs")
+        folder.mkdir()
+        (tmp / name).write_bytes(b"")
+        data, items = bytearray(), []
+        for level in range(levels):
+            concat = 1 << level
+            page = []
+            for y in range(0, rows, concat):
+                for x in range(0, cols, concat):
+                    area = np.full((side * concat, side * concat, 3), 255, np.uint8)
+                    part = base[y * side:(y + concat) * side, x * side:(x + concat) * side]
+                    area[:part.shape[0], :part.shape[1]] = part
+                    img = Image.fromarray(area).resize((side, side), Image.Resampling.BOX)
+                    buf = io.BytesIO()
+                    img.save(buf, "JPEG", quality=90)
+                    page.append((y * cols + x, len(data), len(buf.getvalue()), 0))
+                    data += buf.getvalue()
+            items.append(page)
+        (folder / "Data0000.dat").write_bytes(bytes(data))
+        head = b"01.02" + slide_id.encode()
+        # layout: head | hier root ptr | nonhier root ptr | hier table | records | pages
+        table = len(head) + 8
+        records = table + 4 * levels
+        pages = records + 8 * levels
+        index = bytearray(head + struct.pack("<ii", table, 0))
+        index += b"".join(struct.pack("<i", records + 8 * i) for i in range(levels))
+        at = pages
+        for page in items:
+            index += struct.pack("<ii", 0, at)
+            at += 8 + 16 * len(page)
+        for page in items:
+            index += struct.pack("<ii", len(page), 0)
+            index += b"".join(struct.pack("<iiii", *it) for it in page)
+        (folder / "Index.dat").write_bytes(bytes(index))
+        ini = ["[GENERAL]", f"SLIDE_ID={slide_id}", f"IMAGENUMBER_X={cols}",
+               f"IMAGENUMBER_Y={rows}", "OBJECTIVE_MAGNIFICATION=20",
+               "CameraImageDivisionsPerSide=1", "", "[HIERARCHICAL]", "HIER_COUNT=1",
+               "NONHIER_COUNT=0", "INDEXFILE=Index.dat", "HIER_0_NAME=Slide zoom level",
+               f"HIER_0_COUNT={levels}"]
+        for level in range(levels):
+            ini += [f"HIER_0_VAL_{level}=ZoomLevel_{level}",
+                    f"HIER_0_VAL_{level}_SECTION=LAYER_0_LEVEL_{level}_SECTION"]
+        ini += ["", "[DATAFILE]", "FILE_COUNT=1", "FILE_0=Data0000.dat"]
+        for level in range(levels):
+            ini += ["", f"[LAYER_0_LEVEL_{level}_SECTION]", "OVERLAP_X=0", "OVERLAP_Y=0",
+                    f"MICROMETER_PER_PIXEL_X={0.5 * (1 << level)}",
+                    f"MICROMETER_PER_PIXEL_Y={0.5 * (1 << level)}",
+                    "IMAGE_FILL_COLOR_BGR=16777215", f"DIGITIZER_WIDTH={side}",
+                    f"DIGITIZER_HEIGHT={side}", f"IMAGE_CONCAT_FACTOR={0 if level == 0 else 1}",
+                    "IMAGE_FORMAT=JPEG"]
+        (folder / "Slidedat.ini").write_text("\r\n".join(ini) + "\r\n")
+    return _cached(name.removesuffix(".mrxs") + "-mrxs", make) / name
