@@ -160,11 +160,16 @@ pub struct PlaneArgs {
     /// Frame (time point, 1-based).
     #[arg(long, default_value_t = 1)]
     frame: u32,
+    /// Image series of a file holding several (OME-TIFF; from 0, as tifffile and Bio-Formats).
+    #[arg(long, default_value_t = 0)]
+    series: usize,
 }
 
 impl PlaneArgs {
     fn pick(self, slide: Slide) -> Result<Arc<Slide>, BoxError> {
-        Ok(Arc::new(slide).plane(self.z, self.frame)?)
+        Ok(Arc::new(slide)
+            .series(self.series)?
+            .plane(self.z, self.frame)?)
     }
 }
 
@@ -216,9 +221,13 @@ async fn run_async(cmd: SlideCommand) -> Result<(), BoxError> {
             stats,
         } => {
             let (s, counting) = open(&slide, stats).await?;
-            let top = Arc::new(s);
+            let file = Arc::new(s);
+            let top = file.series(plane.series)?;
             let s = top.plane(plane.z, plane.frame)?;
-            let planes = planes_json(&top, &s, plane).await?;
+            let mut planes = planes_json(&top, &s, plane).await?;
+            planes["series"] = plane.series.into();
+            planes["series_count"] = file.series_count().into();
+            planes["series_names"] = serde_json::json!(file.series_names());
             if json {
                 let mut v = info_json(&s);
                 if let (Some(v), Some(p)) = (v.as_object_mut(), planes.as_object()) {
@@ -467,10 +476,27 @@ async fn planes_json(
 }
 
 fn planes_text(p: &serde_json::Value) -> String {
-    let mut o = format!(
+    let mut o = String::new();
+    if p["series_count"].as_u64().is_some_and(|n| n > 1) {
+        o.push_str(&format!(
+            "series:      {} of {} (from 0)\n",
+            p["series"], p["series_count"]
+        ));
+        for (i, n) in p["series_names"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if let Some(n) = n.as_str() {
+                o.push_str(&format!("  series {i}: {n}\n"));
+            }
+        }
+    }
+    o.push_str(&format!(
         "planes:      depth {} x frames {} (showing z {} frame {})\n",
         p["depth"], p["frames"], p["plane"]["z"], p["plane"]["frame"]
-    );
+    ));
     for (axis, key) in [("z", "z_names"), ("frame", "frame_names")] {
         for (i, n) in p[key].as_array().into_iter().flatten().enumerate() {
             if let Some(n) = n.as_str() {

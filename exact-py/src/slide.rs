@@ -93,6 +93,30 @@ impl NativeSlide {
         })
     }
 
+    /// Image series in the file (an OME-TIFF's `Image` count; 1 for other slides).
+    #[getter]
+    fn series_count(&self) -> usize {
+        self.slide.series_count()
+    }
+
+    /// The name of each series, where the file gives one.
+    #[getter]
+    fn series_names(&self) -> Vec<Option<String>> {
+        self.slide.series_names()
+    }
+
+    /// Series `n` (from 0, as tifffile and Bio-Formats count), sharing the open file.
+    fn series(&self, n: i64) -> PyResult<Self> {
+        let n = usize::try_from(n).map_err(|_| {
+            pyo3::exceptions::PyValueError::new_err(format!("series must be 0 or more, not {n}"))
+        })?;
+        let slide = self.slide.series(n).map_err(errors::tiles)?;
+        Ok(Self {
+            slide,
+            url: self.url.clone(),
+        })
+    }
+
     #[getter]
     fn level_dimensions(&self) -> Vec<(u64, u64)> {
         self.slide.level_dimensions()

@@ -87,3 +87,36 @@ def test_frame_descriptions_from_python(tmp_path):
     with pytest.raises(ValueError, match="beyond the image's depth"):
         store.update_image(image["id"],
                            FrameDescriptions=[{"frame_id": 9, "frame_type": 0, "description": "x"}])
+
+
+def test_every_ome_series_from_python(tmp_path):
+    """`series_count`, `series_names` and `series(n)` on an OME-TIFF that tifffile writes with
+    three series: a Z=2 16-bit stack, an RGB pyramid of another size, a grey label; each series
+    reads equal to tifffile's arrays, a series beyond the file raises NotFoundError."""
+    rng = np.random.default_rng(3)
+    stack = rng.integers(0, 4000, (2, 48, 64), dtype=np.uint16)
+    rgb = rng.integers(0, 256, (80, 96, 3), dtype=np.uint8)
+    label = rng.integers(0, 256, (20, 30), dtype=np.uint8)
+    path = tmp_path / "series.ome.tif"
+    with tifffile.TiffWriter(path, ome=True) as tw:
+        tw.write(stack, photometric="minisblack", metadata={"axes": "ZYX", "Name": "stack"})
+        tw.write(rgb, photometric="rgb", tile=(32, 32), subifds=1, metadata={"Name": "rgb"})
+        tw.write(rgb[::2, ::2], photometric="rgb", tile=(32, 32), subfiletype=1)
+        tw.write(label, photometric="minisblack", metadata={"Name": "label"})
+    with tifffile.TiffFile(path) as tf:
+        want_half = tf.series[1].levels[1].asarray()
+    with exact_wsi.OpenSlide(path) as s:
+        assert s.series_count == 3
+        assert s.series_names == ("stack", "rgb", "label")
+        assert s.planes == (2, 1)
+        assert s.series(0).planes == (2, 1)
+        r = s.series(1)
+        assert r.dimensions == (96, 80) and r.level_count == 2 and r.planes == (1, 1)
+        got = r.read_region((0, 0), 0, (96, 80), as_array=True)
+        assert np.array_equal(got[..., :3], rgb)
+        got = r.read_region((0, 0), 1, (48, 40), as_array=True)
+        assert np.array_equal(got[..., :3], want_half)
+        lab = s.series(2).read_region((0, 0), 0, (30, 20), as_array=True)
+        assert np.array_equal(lab[..., 0], label)
+        with pytest.raises(exact_wsi.NotFoundError):
+            s.series(3)

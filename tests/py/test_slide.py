@@ -117,3 +117,24 @@ def test_usable_after_fork():
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.parametrize("fmt", ["ndpi", "mrxs"])
+def test_ndpi_and_mrxs_through_the_runtime_openslide(fmt):
+    """A generated Hamamatsu NDPI and MIRAX slide (tests/tiles/fixtures.py), which only OpenSlide
+    reads: exact_wsi loads the openslide-bin library at run time and gives openslide-python's
+    geometry, every property and the same pixels at every level."""
+    from conftest import fixtures
+
+    path = str(fixtures.ndpi_slide("tiny.ndpi") if fmt == "ndpi"
+               else fixtures.mrxs_slide("tiny.mrxs"))
+    theirs = openslide.OpenSlide(path)
+    with exact_wsi.open_slide(path) as ours:
+        assert ours.properties["openslide.vendor"] == {"ndpi": "hamamatsu", "mrxs": "mirax"}[fmt]
+        assert ours.level_dimensions == theirs.level_dimensions
+        assert dict(ours.properties) == dict(theirs.properties)
+        assert sorted(ours.associated_images) == sorted(theirs.associated_images)
+        for level, (w, h) in enumerate(theirs.level_dimensions):
+            a = ours.read_region((0, 0), level, (w, h))
+            b = theirs.read_region((0, 0), level, (w, h))
+            assert mae(a, b).max() <= 0.5, level

@@ -2,10 +2,12 @@
 tests/fixtures/cache (gitignored). Each generator is idempotent: it writes to a temporary name
 and renames, so an interrupted run never leaves a half-written slide in the cache."""
 
+import io
 import os
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / "tests" / "fixtures" / "cache"
@@ -294,3 +296,128 @@ def tiff_stack(name, kind):
         else:
             tifffile.imwrite(tmp, data, imagej=True, metadata={"axes": "TZCYX"})
     return _cached(name, make)
+
+
+def ome_series(name):
+    """An OME-TIFF with four image series, as tifffile writes them (one `write` per series):
+    0 a 16-bit Z=2 T=2 C=2 stack with a SubIFD pyramid, 1 a differently sized 8-bit RGB
+    pyramid (tiled JPEG-free Deflate), 2 "macro" (RGB, one striped page), 3 "label" (grey)."""
+    def make(tmp):
+        import tifffile
+        stack = planes_data(t=2, z=2, c=2, h=192, w=256)
+        rgb = synthetic_rgb(320, 224, seed=3)
+        opts = dict(tile=(64, 64), compression="zlib")
+        with tifffile.TiffWriter(tmp, ome=True) as tw:
+            tw.write(stack, subifds=1, photometric="minisblack",
+                     metadata={"axes": "TZCYX", "Name": "cells",
+                               "Channel": {"Name": ["DAPI", "GFP"]}}, **opts)
+            tw.write(stack[..., ::2, ::2], subfiletype=1, photometric="minisblack", **opts)
+            tw.write(rgb, subifds=1, photometric="rgb", metadata={"Name": "overview"}, **opts)
+            tw.write(rgb[::2, ::2], subfiletype=1, photometric="rgb", **opts)
+            tw.write(synthetic_rgb(120, 80, seed=5), photometric="rgb",
+                     metadata={"Name": "macro"})
+            tw.write(synthetic_rgb(60, 40, seed=6)[..., 0], photometric="minisblack",
+                     metadata={"Name": "label"})
+    return _cached(name, make)
+
+
+def ndpi_slide(name):
+    """A small Hamamatsu NDPI, as OpenSlide's hamamatsu backend reads one: a classic TIFF of
+    one-strip JPEG pages (RowsPerStrip = height), finest first, each carrying the NDPI tags —
+    65420 (format flag), 65421 (source lens: the objective for a pyramid level, -1 for the
+    macro image), 65424 (focal plane 0), 65422/65423 (offsets from the slide centre, nm) —
+    and centimetre resolutions for the MPP. Written by tifffile; the JPEGs have no restart
+    markers, so OpenSlide reads each level as one tile. Each strip is a JFIF JPEG from Pillow
+    (YCbCr 4:2:0), written to the TIFF unchanged."""
+    def make(tmp):
+        import tifffile
+        base = synthetic_rgb(1024, 768, seed=11)
+        levels = [base, base[::2, ::2], base[::4, ::4]]
+        with tifffile.TiffWriter(tmp, bigtiff=False) as tw:
+            for i, arr in enumerate(levels + [synthetic_rgb(200, 80, seed=12)]):
+                macro = i == len(levels)
+                h, w = arr.shape[:2]
+                mpp = 0.25 * (1 << i)  # µm per pixel at this level
+                tags = [(65420, "I", 1, 1, True),
+                        (65421, "f", 1, -1.0 if macro else 40.0, True),
+                        (65422, "i", 1, 1234, True), (65423, "i", 1, -5678, True),
+                        (65424, "i", 1, 0, True)]
+                if i == 0:
+                    tags.append((65427, "s", 0, "exact-rs test slide", True))
+                buf = io.BytesIO()
+                Image.fromarray(np.ascontiguousarray(arr)).save(buf, "JPEG", quality=90)
+                tw.write(iter([buf.getvalue()]), shape=(h, w, 3), dtype=np.uint8,
+                         photometric="ycbcr", subsampling=(2, 2), compression="jpeg",
+                         rowsperstrip=h, resolution=(1e4 / mpp, 1e4 / mpp),
+                         resolutionunit="CENTIMETER", extratags=tags,
+                         subfiletype=0, metadata=None)
+    return _cached(name, make)
+
+
+def mrxs_slide(name):
+    """A small 3DHISTECH MIRAX slide as OpenSlide's mirax backend reads one: `NAME.mrxs` beside
+    the folder `NAME/` with Slidedat.ini, Index.dat and Data0000.dat. Level 0 is a 4 x 3 grid of
+    256-px JPEG camera images (one division per side, no overlap, no position buffer, so
+    OpenSlide places them edge to edge); each further level concatenates 2 x 2 images of the
+    one before (IMAGE_CONCAT_FACTOR 1), downsampled into one 256-px JPEG, white beyond the
+    slide. Index.dat: version `01.02` and the SLIDE_ID, then the hierarchical root → one record
+    per zoom level → one data page of (image index, offset, length, file) items."""
+    import struct
+
+    def make(tmp):
+        cols, rows, side, levels = 4, 3, 256, 3
+        base = synthetic_rgb(cols * side, rows * side, seed=21)
+        slide_id = "exactrs-mrxs-0001"
+        tmp.mkdir()
+        folder = tmp / name.removesuffix(".mrxs")
+        folder.mkdir()
+        (tmp / name).write_bytes(b"")
+        data, items = bytearray(), []
+        for level in range(levels):
+            concat = 1 << level
+            page = []
+            for y in range(0, rows, concat):
+                for x in range(0, cols, concat):
+                    area = np.full((side * concat, side * concat, 3), 255, np.uint8)
+                    part = base[y * side:(y + concat) * side, x * side:(x + concat) * side]
+                    area[:part.shape[0], :part.shape[1]] = part
+                    img = Image.fromarray(area).resize((side, side), Image.Resampling.BOX)
+                    buf = io.BytesIO()
+                    img.save(buf, "JPEG", quality=90)
+                    page.append((y * cols + x, len(data), len(buf.getvalue()), 0))
+                    data += buf.getvalue()
+            items.append(page)
+        (folder / "Data0000.dat").write_bytes(bytes(data))
+        head = b"01.02" + slide_id.encode()
+        # layout: head | hier root ptr | nonhier root ptr | hier table | records | pages
+        table = len(head) + 8
+        records = table + 4 * levels
+        pages = records + 8 * levels
+        index = bytearray(head + struct.pack("<ii", table, 0))
+        index += b"".join(struct.pack("<i", records + 8 * i) for i in range(levels))
+        at = pages
+        for page in items:
+            index += struct.pack("<ii", 0, at)
+            at += 8 + 16 * len(page)
+        for page in items:
+            index += struct.pack("<ii", len(page), 0)
+            index += b"".join(struct.pack("<iiii", *it) for it in page)
+        (folder / "Index.dat").write_bytes(bytes(index))
+        ini = ["[GENERAL]", f"SLIDE_ID={slide_id}", f"IMAGENUMBER_X={cols}",
+               f"IMAGENUMBER_Y={rows}", "OBJECTIVE_MAGNIFICATION=20",
+               "CameraImageDivisionsPerSide=1", "", "[HIERARCHICAL]", "HIER_COUNT=1",
+               "NONHIER_COUNT=0", "INDEXFILE=Index.dat", "HIER_0_NAME=Slide zoom level",
+               f"HIER_0_COUNT={levels}"]
+        for level in range(levels):
+            ini += [f"HIER_0_VAL_{level}=ZoomLevel_{level}",
+                    f"HIER_0_VAL_{level}_SECTION=LAYER_0_LEVEL_{level}_SECTION"]
+        ini += ["", "[DATAFILE]", "FILE_COUNT=1", "FILE_0=Data0000.dat"]
+        for level in range(levels):
+            ini += ["", f"[LAYER_0_LEVEL_{level}_SECTION]", "OVERLAP_X=0", "OVERLAP_Y=0",
+                    f"MICROMETER_PER_PIXEL_X={0.5 * (1 << level)}",
+                    f"MICROMETER_PER_PIXEL_Y={0.5 * (1 << level)}",
+                    "IMAGE_FILL_COLOR_BGR=16777215", f"DIGITIZER_WIDTH={side}",
+                    f"DIGITIZER_HEIGHT={side}", f"IMAGE_CONCAT_FACTOR={0 if level == 0 else 1}",
+                    "IMAGE_FORMAT=JPEG"]
+        (folder / "Slidedat.ini").write_text("\r\n".join(ini) + "\r\n")
+    return _cached(name.removesuffix(".mrxs") + "-mrxs", make) / name

@@ -108,3 +108,44 @@ def test_bad_ome(tmp_out):
         p = run_exact("slide", "info", path, check=False)
         assert p.returncode != 0, name
         assert str(path) in p.stderr and reason in p.stderr, (name, p.stderr)
+
+
+def test_ome_series_equal_tifffile(tmp_out):
+    """Every series of a several-series OME-TIFF opens with `--series N` (from 0, tifffile's
+    numbering), plane by plane and level by level equal to tifffile's arrays; the single-plane
+    series stay associated images of series 0 too."""
+    path = fixtures.ome_series("planes-series.ome.tif")
+    with tifffile.TiffFile(path) as tf:
+        series = [[lvl.asarray() for lvl in s.levels] for s in tf.series]
+    info = exact_json("slide", "info", path, "--json")
+    assert info["series_count"] == 4
+    assert info["series_names"] == ["cells", "overview", "macro", "label"]
+    assert (info["series"], info["depth"], info["frames"]) == (0, 2, 2)
+    assert sorted(info["associated_images"]) == ["label", "macro"]
+
+    # Series 0: every channel plane at both levels.
+    for level, (w, h) in enumerate([(256, 192), (128, 96)]):
+        for t in range(2):
+            for z in range(2):
+                for c in range(2):
+                    got = channel(path, tmp_out, z + 1, t + 1, c, level, w, h)
+                    assert np.array_equal(got, series[0][level][t, z, c]), (level, t, z, c)
+
+    # Series 1..3: RGB pyramid, RGB macro, grey label, each a slide of its own.
+    for n, dims in [(1, [[320, 224], [160, 112]]), (2, [[120, 80]]), (3, [[60, 40]])]:
+        i = exact_json("slide", "info", path, "--json", "--series", n)
+        assert (i["series"], i["depth"], i["frames"]) == (n, 1, 1)
+        assert i["level_dimensions"] == dims, n
+        for level, (w, h) in enumerate(dims):
+            out = tmp_out / f"s{n}-{level}.png"
+            run_exact("slide", "region", path, 0, 0, level, w, h, "--series", n, "-o", out)
+            got = np.asarray(load(out))
+            want = series[n][level]
+            if want.ndim == 2:
+                got = got[..., 0] if got.ndim == 3 else got
+            else:
+                got = got[..., :3]
+            assert np.array_equal(got, want), (n, level)
+
+    p = run_exact("slide", "info", path, "--series", 4, check=False)
+    assert p.returncode != 0 and "series 4" in p.stderr and "it has 4" in p.stderr

@@ -265,6 +265,23 @@ class OpenSlide(AbstractSlide):
         native = self._plane(z, frame)
         return OpenSlide._of_native(native, self._filename)
 
+    @property
+    def series_count(self) -> int:
+        """Image series in the file: an OME-TIFF's ``Image`` count (1 for other slides)."""
+        return int(self._n().series_count)
+
+    @property
+    def series_names(self) -> tuple[str | None, ...]:
+        """The name of each series (OME ``Image/@Name``), ``None`` where the file gives none."""
+        return tuple(self._n().series_names)
+
+    def series(self, n: int) -> OpenSlide:
+        """Series ``n`` (from 0, as tifffile and Bio-Formats count) as a slide with the same
+        openslide-python API and its own planes and channels, sharing the open file. Series 0
+        is this slide; a series beyond the file raises :class:`NotFoundError`."""
+        n = _as_int("series", n)
+        return OpenSlide._of_native(self._n().series(n), self._filename)
+
     def _plane(self, z: Any, frame: Any) -> Any:
         z, frame = _as_int("z", z), _as_int("frame", frame)
         n = self._n()

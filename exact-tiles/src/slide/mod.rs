@@ -138,6 +138,10 @@ pub struct Slide {
     planes: Option<planes::Planes>,
     /// Channels composited to RGB, shared by every plane.
     display: Option<Arc<planes::Display>>,
+    /// The file's further image series (OME-TIFF series 1, 2 …), on series 0's slide.
+    series: Vec<planes::Series>,
+    /// This series' name (OME `Image/@Name`), where the file gives one.
+    series_name: Option<String>,
 }
 
 impl Slide {
@@ -243,8 +247,35 @@ impl Slide {
         {
             props::resolution_mpp(first, &mut properties);
             props::ome_mpp(&desc, &mut properties);
-            let (layout, associated) = planes::ome_layout(&desc, dirs, &name)?;
-            return Self::from_planes(source, "ome-tiff", layout, properties, associated);
+            let (mut all, associated) = planes::ome_layout(&desc, dirs, &name)?;
+            let (first_name, layout) = all.remove(0);
+            let mut top = Self::from_planes(
+                source.clone(),
+                "ome-tiff",
+                layout,
+                properties.clone(),
+                associated,
+            )?;
+            top.series_name = first_name;
+            top.series = all
+                .into_iter()
+                .map(|(series_name, layout)| planes::Series {
+                    name: series_name.clone(),
+                    slide: Self::from_planes(
+                        source.clone(),
+                        "ome-tiff",
+                        layout,
+                        properties.clone(),
+                        BTreeMap::new(),
+                    )
+                    .map(|mut s| {
+                        s.series_name = series_name;
+                        Arc::new(s)
+                    })
+                    .map_err(|e| e.to_string()),
+                })
+                .collect();
+            return Ok(top);
         } else {
             props::resolution_mpp(first, &mut properties);
             // A pyramid, a stack of equal pages, or one striped level (callers may prefer
@@ -343,6 +374,8 @@ impl Slide {
             runtime: None,
             planes: None,
             display: None,
+            series: Vec::new(),
+            series_name: None,
         })
     }
 

@@ -97,6 +97,8 @@ impl Slide {
             runtime: None,
             planes: None,
             display: None,
+            series: Vec::new(),
+            series_name: None,
         })
     }
 }

@@ -296,6 +296,37 @@ impl Slide {
         }
     }
 
+    /// Image series in the file: 1, or an OME-TIFF's `Image` count. Series 0 is this slide.
+    pub fn series_count(&self) -> usize {
+        1 + self.series.len()
+    }
+
+    /// The name of each series (OME `Image/@Name`), where the file gives one; series 0 first.
+    pub fn series_names(&self) -> Vec<Option<String>> {
+        std::iter::once(self.series_name.clone())
+            .chain(self.series.iter().map(|s| s.name.clone()))
+            .collect()
+    }
+
+    /// Series `n` (from 0, as tifffile and Bio-Formats count) as a slide of its own, with its
+    /// planes and channels: this slide for 0, [`Error::NotFound`] past the last, and
+    /// [`Error::Corrupt`] (naming the series and why) for a series that cannot be read.
+    pub fn series(self: &Arc<Self>, n: usize) -> Result<Arc<Slide>> {
+        if n == 0 {
+            return Ok(self.clone());
+        }
+        let s = self.series.get(n - 1).ok_or_else(|| {
+            Error::not_found(format!(
+                "series {n} of {} (it has {}; series count from 0)",
+                self.name(),
+                self.series_count()
+            ))
+        })?;
+        s.slide
+            .clone()
+            .map_err(|e| Error::corrupt(self.name(), format!("series {n}: {e}")))
+    }
+
     /// Each channel's display range (low, high stored values): the window set by
     /// [`Slide::set_display`], else the automatic one, computed once per slide.
     pub async fn display_ranges(&self) -> Result<Vec<(u16, u16)>> {
@@ -580,13 +611,28 @@ pub(crate) fn composite(
     }
 }
 
-/// The planes of an OME-TIFF: its first series' Z × T × C planes with their SubIFD pyramids;
-/// further single-plane series (label, macro) become associated images named by the series.
+/// A further image series of the file (OME-TIFF series 1, 2 …): a slide of its own, or why it
+/// cannot be read (the file's first series still opens).
+#[derive(Debug)]
+pub(super) struct Series {
+    pub name: Option<String>,
+    pub slide: std::result::Result<Arc<Slide>, String>,
+}
+
+/// The planes of an OME-TIFF: its first series' Z × T × C planes with their SubIFD pyramids,
+/// and the same for every further series (openable with [`Slide::series`]); further
+/// single-plane series without a pyramid (label, macro) are also associated images named by
+/// the series.
+/// Returns every series (name, planes), series 0 first, and the associated images.
+#[allow(clippy::type_complexity)]
 pub(super) fn ome_layout(
     desc: &str,
     dirs: Vec<Directory>,
     name: &str,
-) -> Result<(PlaneLayout, BTreeMap<String, Associated>)> {
+) -> Result<(
+    Vec<(Option<String>, PlaneLayout)>,
+    BTreeMap<String, Associated>,
+)> {
     let images = ome::parse(desc, name)?;
     let dirs: Vec<Arc<Directory>> = dirs.into_iter().map(Arc::new).collect();
     let main: Vec<&Arc<Directory>> = dirs.iter().filter(|d| !d.is_subifd).collect();
@@ -600,7 +646,7 @@ pub(super) fn ome_layout(
         v
     };
     let mut start = 0;
-    let mut layout = None;
+    let mut all = Vec::new();
     let mut associated = BTreeMap::new();
     for (s, img) in images.iter().enumerate() {
         let spp = img.channels.first().map_or(1, |c| c.samples_per_pixel);
@@ -616,38 +662,41 @@ pub(super) fn ome_layout(
                 ),
             ));
         }
-        if s == 0 {
-            let c = map.channels as usize;
-            let planes = map
-                .ifds
-                .chunks(c)
-                .map(|plane| plane.iter().map(|&i| levels_of(i)).collect())
-                .collect();
-            let named = img.channels.len() == c;
-            let (z, frames) = img.plane_names();
-            layout = Some(PlaneLayout {
-                plane_names: PlaneNames { z, frames },
-                depth: map.depth,
-                frames: map.frames,
-                planes,
-                names: if named {
-                    img.channels.iter().map(|c| c.name.clone()).collect()
-                } else {
-                    Vec::new()
-                },
-                colors: if named {
-                    img.channels.iter().map(|c| c.color).collect()
-                } else {
-                    Vec::new()
-                },
-            });
-        } else if map.ifds.len() == 1 {
+        let c = map.channels as usize;
+        let planes = map
+            .ifds
+            .chunks(c)
+            .map(|plane| plane.iter().map(|&i| levels_of(i)).collect())
+            .collect();
+        let named = img.channels.len() == c;
+        let (z, frames) = img.plane_names();
+        let this = PlaneLayout {
+            plane_names: PlaneNames { z, frames },
+            depth: map.depth,
+            frames: map.frames,
+            planes,
+            names: if named {
+                img.channels.iter().map(|c| c.name.clone()).collect()
+            } else {
+                Vec::new()
+            },
+            colors: if named {
+                img.channels.iter().map(|c| c.color).collect()
+            } else {
+                Vec::new()
+            },
+        };
+        all.push((img.name.clone(), this));
+        // A single-plane series without a pyramid (label, macro) is also an associated image.
+        if s > 0 && map.ifds.len() == 1 && levels_of(map.ifds[0]).len() == 1 {
             let key = img.name.clone().unwrap_or_else(|| format!("series {s}"));
             associated.insert(key, Associated { dir: first.clone() });
         }
     }
-    let layout = layout.ok_or_else(|| Error::corrupt(name, "OME-XML: no series"))?;
-    Ok((layout, associated))
+    if all.is_empty() {
+        return Err(Error::corrupt(name, "OME-XML: no series"));
+    }
+    Ok((all, associated))
 }
 
 /// The planes of a TIFF that is not OME: equal pages (same size, samples and tiling, not

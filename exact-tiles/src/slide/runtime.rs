@@ -326,6 +326,8 @@ impl Slide {
             runtime: Some(Arc::new(handle)),
             planes: None,
             display: None,
+            series: Vec::new(),
+            series_name: None,
         })
     }
 }

@@ -29,6 +29,8 @@ pub struct TiffData {
     pub first: [u64; 3],
     /// `PlaneCount`.
     pub plane_count: Option<u64>,
+    /// `UUID/@FileName`: the file holding these planes, where the document names one.
+    pub file: Option<String>,
 }
 
 /// One series (`Image` element).
@@ -180,6 +182,12 @@ pub fn parse(xml: &str, name: &str) -> Result<Vec<OmeImage>> {
                     delta_t: measure("DeltaT", "DeltaTUnit", "s"),
                 });
             }
+            "UUID" if in_image => {
+                let img = images.last_mut().ok_or_else(|| bad("no Image".into()))?;
+                if let (Some(td), Some(f)) = (img.tiff_data.last_mut(), attr(attrs, "FileName")) {
+                    td.file = Some(f.chars().take(1024).collect());
+                }
+            }
             "Pixels" | "Channel" | "TiffData" if in_image => {
                 let img = images.last_mut().ok_or_else(|| bad("no Image".into()))?;
                 let num = |key: &str| -> Result<Option<u64>> {
@@ -243,6 +251,7 @@ pub fn parse(xml: &str, name: &str) -> Result<Vec<OmeImage>> {
                                 num("FirstT")?.unwrap_or(0),
                             ],
                             plane_count: num("PlaneCount")?,
+                            file: None,
                         });
                     }
                 }
@@ -253,6 +262,21 @@ pub fn parse(xml: &str, name: &str) -> Result<Vec<OmeImage>> {
     images.retain(|i| i.size_xy != (0, 0));
     if images.is_empty() {
         return Err(bad("no Image with Pixels".into()));
+    }
+    // Planes spread over several files (TiffData naming two or more `UUID/@FileName`s): the
+    // IFD numbers are those of the other files, so reading them here would show wrong planes.
+    let mut files = images
+        .iter()
+        .flat_map(|i| i.tiff_data.iter().filter_map(|t| t.file.as_deref()));
+    if let Some(first) = files.next()
+        && let Some(other) = files.find(|f| *f != first)
+    {
+        return Err(Error::Unsupported {
+            what: format!(
+                "{name}: a multi-file OME-TIFF (its planes are in {first:?}, {other:?} …); \
+                 companion files are not read, convert it to one OME-TIFF (e.g. bfconvert)"
+            ),
+        });
     }
     Ok(images)
 }
@@ -472,5 +496,33 @@ mod tests {
             let r = parse(&bad, "h.tif").and_then(|i| i[0].plane_map(1, 0, 46, "h.tif"));
             assert!(r.is_err(), "{bad}");
         }
+    }
+
+    /// Bio-Formats' multi-file layout: each plane's TiffData names the file holding it. One
+    /// file named throughout (a single file that names itself) reads as before; two or more
+    /// files are refused as unsupported, naming them, instead of reading the wrong IFDs.
+    #[test]
+    fn multi_file_is_refused_by_name() {
+        let td = |z: u32, file: &str| {
+            format!(
+                r#"<TiffData FirstZ="{z}" IFD="0" PlaneCount="1"><UUID FileName="{file}">urn:uuid:{z}</UUID></TiffData>"#
+            )
+        };
+        let doc = |a: &str, b: &str| {
+            format!(
+                r#"<OME><Image ID="Image:0"><Pixels DimensionOrder="XYZCT" SizeX="8" SizeY="8" SizeC="1" SizeZ="2" SizeT="1">{}{}</Pixels></Image></OME>"#,
+                td(0, a),
+                td(1, b)
+            )
+        };
+        let one = parse(&doc("s.ome.tif", "s.ome.tif"), "s.ome.tif").unwrap();
+        assert_eq!(one[0].tiff_data[1].file.as_deref(), Some("s.ome.tif"));
+        let err = parse(&doc("z0.ome.tif", "z1.ome.tif"), "z0.ome.tif").unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Unsupported);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("z0.ome.tif") && msg.contains("z1.ome.tif") && msg.contains("multi-file"),
+            "{msg}"
+        );
     }
 }
