@@ -13,6 +13,7 @@ mod integrity;
 mod leases;
 mod listing;
 mod migrate;
+mod overviews;
 mod permissions;
 mod resources;
 mod s3;
