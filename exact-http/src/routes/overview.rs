@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use exact_core::catalog::AnnotationQuery;
-use exact_core::model::{CollaborationType, Image, VectorType};
+use exact_core::model::{CollaborationType, Image, ImageSet, VectorType};
 use exact_core::permissions::Actor;
 use exact_core::{AnnotationTypeId, BBox, ImageId};
 use serde_json::json;
@@ -77,11 +77,6 @@ async fn context(r: &Req, id: ImageId) -> ApiResult<Ctx> {
     blocking(move || {
         let image = e.images().get(&actor, id)?;
         let set = e.image_sets().get(&actor, image.image_set)?;
-        let rights = actor.rights(&set);
-        let class = match set.collaboration_type {
-            CollaborationType::Competitive if !rights.see_all => Class::Own(actor.user),
-            _ => Class::All,
-        };
         let types = e.annotation_types().of_set(&actor, set.id)?;
         if let Some(f) = frame
             && f > image.frames.max(image.depth).max(1)
@@ -94,19 +89,89 @@ async fn context(r: &Req, id: ImageId) -> ApiResult<Ctx> {
                 ),
             ));
         }
-        Ok(Ctx {
-            image,
-            class,
-            colors: types
-                .iter()
-                .map(|t| (t.id, parse_color(&t.color_code)))
-                .collect(),
-            kinds: types.iter().map(|t| (t.id, t.vector_type)).collect(),
-            types,
-            frame,
-        })
+        Ok(ctx_of(&actor, image, &set, types, frame))
     })
     .await
+}
+
+/// What `actor` may see of `image` (read through the use cases by the caller).
+fn ctx_of(
+    actor: &Actor,
+    image: Image,
+    set: &ImageSet,
+    types: Vec<exact_core::model::AnnotationType>,
+    frame: Option<u32>,
+) -> Ctx {
+    let rights = actor.rights(set);
+    let class = match set.collaboration_type {
+        CollaborationType::Competitive if !rights.see_all => Class::Own(actor.user),
+        _ => Class::All,
+    };
+    Ctx {
+        image,
+        class,
+        colors: types
+            .iter()
+            .map(|t| (t.id, parse_color(&t.color_code)))
+            .collect(),
+        kinds: types.iter().map(|t| (t.id, t.vector_type)).collect(),
+        types,
+        frame,
+    }
+}
+
+/// The overview tiles' version for the viewer's bootstrap (as `…/annotation_tiles/generation`
+/// answers), of an image, set and types the caller read for `r`.
+pub(super) fn overview_version(
+    s: &AppState,
+    r: &Req,
+    image: &Image,
+    set: &ImageSet,
+    types: &[exact_core::model::AnnotationType],
+) -> serde_json::Value {
+    let ctx = ctx_of(&r.actor, image.clone(), set, types.to_vec(), None);
+    json!({
+        "image": image.id.0,
+        "generation": s.live.generation(image.id),
+        "key": key(r, &ctx),
+    })
+}
+
+/// Gets the overview raster of a single-plane image ready in the background (as its `.dzi`
+/// does), for the viewer's bootstrap.
+pub(super) async fn prepare_overview(
+    s: &AppState,
+    r: &Req,
+    image: Image,
+    set: &ImageSet,
+    types: Vec<exact_core::model::AnnotationType>,
+) {
+    if image.frames.max(image.depth) > 1 {
+        return;
+    }
+    let ctx = ctx_of(&r.actor, image, set, types, None);
+    let slot = s.overviews.slot((ctx.image.id, ctx.class, ctx.frame));
+    if slot.with(|_| ()).is_some() {
+        return;
+    }
+    let (st, who) = (
+        s.clone(),
+        Who {
+            exact: r.exact.clone(),
+            actor: r.actor.clone(),
+        },
+    );
+    tokio::spawn(async move {
+        let dims = match st.pixels.deepzoom(&ctx.image, None).await {
+            Ok(g) => g.geometry().level_dimensions().last().copied(),
+            Err(_) => None,
+        };
+        if let Some(dims) = dims
+            && let Err(e) = raster(&st, &who, &ctx, dims).await
+        {
+            tracing::warn!(error = %e, "building an annotation overview failed");
+        }
+    });
 }
 
 /// `frame=N` (1-based), if given.
