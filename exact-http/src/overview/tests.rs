@@ -196,3 +196,37 @@ fn a_summary_reads_back_as_the_raster_it_came_from() {
     back.put(&ann(1000, 5, 50.0, 50.0, 10.0, 10.0, false));
     assert_eq!(all(&back), all(&r) + 1);
 }
+
+#[test]
+fn a_read_back_raster_takes_creates_and_turns_stale_on_updates() {
+    let mut r = Raster::new(10_000, 10_000, &[]);
+    r.put(&ann(1, 5, 100.0, 100.0, 10.0, 10.0, false));
+    let back = Raster::decode(&r.encode(), 10_000, 10_000, &[]).unwrap();
+    let o = Overviews::new();
+    let slot = o.slot((ImageId(1), Class::All, None));
+    assert!(slot.store(back, 0, || 0, 7));
+    assert_eq!((slot.stamp(), slot.epoch()), (7, 1));
+    let change = |op, a: &[Annotation]| {
+        o.apply(&AnnotationsChanged {
+            op,
+            actor: UserId(7),
+            time: exact_core::Timestamp::default(),
+            annotations: a,
+        })
+    };
+    change(
+        ChangeOp::Created,
+        &[ann(2, 5, 5000.0, 5000.0, 10.0, 10.0, false)],
+    );
+    assert_eq!(slot.with(|r| (all(r), r.is_stale())), Some((2, false)));
+    assert!(slot.has_writes());
+    change(
+        ChangeOp::Updated,
+        &[ann(1, 5, 100.0, 100.0, 10.0, 10.0, true)],
+    );
+    assert_eq!(
+        slot.with(Raster::is_stale),
+        Some(true),
+        "it cannot uncount the old version"
+    );
+}

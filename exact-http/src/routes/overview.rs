@@ -570,6 +570,7 @@ async fn raster(s: &AppState, r: &Who, ctx: &Ctx, dims: (u64, u64)) -> ApiResult
                 let stale = raster.is_stale();
                 let live = s.live.clone();
                 if slot.store(raster, before, || live.generation(image), stamp) {
+                    s.overviews.trim();
                     if stale {
                         spawn_rebuild(s, r, &b, &slot);
                     }
@@ -628,7 +629,9 @@ async fn refresh(s: &AppState, r: &Who, b: &Build, slot: &Arc<RasterSlot>, check
     if slot.rebuilding.load(std::sync::atomic::Ordering::Acquire) || slot.with(|_| ()).is_none() {
         return;
     }
-    let mut needed = slot.with(Raster::is_stale).unwrap_or(false) || slot.settled_writes(SETTLE);
+    // Only rasters of every annotation are stored: others follow writes in place.
+    let mut needed = slot.with(Raster::is_stale).unwrap_or(false)
+        || (b.class == Class::All && slot.settled_writes(SETTLE));
     if !needed && check_stamp && b.class == Class::All && !slot.has_writes() && slot.stamp() != 0 {
         let (e, actor, image) = (r.exact.clone(), r.actor.clone(), b.image);
         let now = blocking(move || Ok(e.catalog().overview_stamp(&actor, image)?)).await;
