@@ -215,6 +215,10 @@ pub enum Index {
     /// annotation writes know which of theirs are accepted (see `catalog::verified`). The
     /// empty key marks it (and the accepted counts in [`Index::AnnotationCounts`]) built.
     Acceptances = 47,
+    /// Overview summaries (derived, rebuildable): key = image id | frame (0: every plane),
+    /// id = 0, value = the image's write stamp (u64 LE) and the summary (see
+    /// `catalog::overviews`).
+    OverviewSummary = 49,
 }
 
 impl Index {
@@ -268,6 +272,7 @@ impl Index {
         Index::RetiredAnnotationCopies,
         Index::ProcessingTrashByRoot,
         Index::Acceptances,
+        Index::OverviewSummary,
     ];
 
     /// The record kind whose ids this index's entries point at; `None` for the indexes whose
@@ -311,6 +316,7 @@ impl Index {
             | Index::AnnotationById
             | Index::RetiredAnnotationCopies
             | Index::Acceptances
+            | Index::OverviewSummary
             | Index::PluginJobTiles => return None,
         })
     }

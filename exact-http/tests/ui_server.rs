@@ -814,3 +814,207 @@ async fn every_annotation_write_of_the_library_notifies_once_after_commit() {
     drop(rec);
     api.exact.annotations().delete(&actor, a.id).unwrap();
 }
+
+/// A server over `meta` and the blob directory `blobs`: another process on the same store (a
+/// restart, or a second server sharing PostgreSQL), with its own memory.
+fn server_on(
+    meta: &std::sync::Arc<dyn exact_core::store::MetaStore>,
+    blobs: &std::path::Path,
+) -> Api {
+    let config = exact_store::ExactConfig {
+        data_dir: blobs.to_path_buf(),
+        meta: Some("memory://".into()),
+        blobs: Some(blobs.to_string_lossy().into_owned()),
+    };
+    let exact = exact_store::Exact::open_with_meta(meta.clone(), config).unwrap();
+    let app = exact_http::router(exact.clone());
+    Api { exact, app }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overview_summaries_outlive_the_server_and_follow_other_servers_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta: std::sync::Arc<dyn exact_core::store::MetaStore> =
+        std::sync::Arc::new(exact_store::meta::memory::open());
+    let one = server_on(&meta, dir.path());
+    let alice = one.user("alice", false);
+    let (_, set, kind, _) = one.world(&alice, "lab").await;
+    let image = upload(&one, &alice, set, 2048, 1536).await;
+    let base = format!("/api/v1/images/images/{image}");
+    // More small boxes than a tile draws one by one, in one corner: the overview levels are
+    // drawn from the raster.
+    let many: Vec<Value> = (0..4500u64)
+        .map(|i| {
+            let (x, y) = (1500 + (i % 75) * 6, 1100 + (i / 75) * 6);
+            json!({"annotation_type": kind, "image": image,
+                   "vector": {"x1": x, "y1": y, "x2": x + 3, "y2": y + 3}})
+        })
+        .collect();
+    one.ok(
+        "POST",
+        "/api/v1/annotations/annotations/",
+        &alice,
+        Some(Value::Array(many)),
+    )
+    .await;
+    let d = 16;
+    let tile = format!("{base}/annotation_tiles_files/{}/0_0.png", 11 - 4);
+    let (s, _, body) = raw(&one, &tile, &alice, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let first = Tile::decode(&body);
+    assert!(first.drawn_near(1700 / d, 1250 / d, 1));
+
+    // The scan stored the summary under the image's current stamp.
+    let me = one.ok("GET", "/api/v1/auth/me/", &alice, None).await;
+    let actor = one.exact.actor(UserId(me["id"].as_u64().unwrap())).unwrap();
+    let img = exact_core::ImageId(image);
+    let (summary, now) = one
+        .exact
+        .catalog()
+        .overview_summary(&actor, img, None)
+        .unwrap();
+    assert_eq!(summary.expect("stored by the scan").stamp, now.unwrap());
+
+    // A restarted server draws the same tile from the summary, without a scan: fresh, so it
+    // is cached for good under the current version.
+    let two = server_on(&meta, dir.path());
+    let boot = two
+        .ok("GET", &format!("/api/v1/viewer/{image}/"), &alice, None)
+        .await;
+    // The bootstrap answers as the separate reads do.
+    let same = |what: &str, a: &Value, b: &Value| assert_eq!(a, b, "{what}");
+    let image_json = two
+        .ok("GET", &format!("{base}/?omit=annotations"), &alice, None)
+        .await;
+    same("image", &boot["image"], &image_json);
+    let set_json = two
+        .ok(
+            "GET",
+            &format!("/api/v1/images/image_sets/{set}/"),
+            &alice,
+            None,
+        )
+        .await;
+    same("image_set", &boot["image_set"], &set_json);
+    let me_json = two.ok("GET", "/api/v1/auth/me/", &alice, None).await;
+    same("me", &boot["me"], &me_json);
+    let types = two
+        .ok(
+            "GET",
+            &format!(
+                "/api/v1/annotations/annotation_types/?product={}",
+                set_json["product_set"][0]
+            ),
+            &alice,
+            None,
+        )
+        .await;
+    same(
+        "annotation_types",
+        &boot["annotation_types"],
+        &types["results"],
+    );
+    let listed = two
+        .ok(
+            "GET",
+            &format!("/api/v1/images/images/?image_set={set}&omit=annotations&limit=10000"),
+            &alice,
+            None,
+        )
+        .await;
+    same("images", &boot["images"], &listed["results"]);
+    let gen_json = two
+        .ok(
+            "GET",
+            &format!("{base}/annotation_tiles/generation"),
+            &alice,
+            None,
+        )
+        .await;
+    same("overview", &boot["overview"], &gen_json);
+    let carol = two.user("carol", false);
+    let (s, v) = two
+        .call(
+            "GET",
+            &format!("/api/v1/viewer/{image}/"),
+            Some(&carol),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    let (s, v) = two
+        .call("GET", "/api/v1/viewer/x/", Some(&alice), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    let (g, k) = (
+        boot["overview"]["generation"].as_u64().unwrap(),
+        boot["overview"]["key"].as_str().unwrap().to_owned(),
+    );
+    let (s, h, body) = raw(&two, &format!("{tile}?v={g}&k={k}"), &alice, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        h[header::CACHE_CONTROL],
+        "private, max-age=604800, immutable"
+    );
+    assert_eq!(Tile::decode(&body).data, first.data, "the same picture");
+
+    // Server one deletes the corner (server two's change hook never hears of it): the stamp
+    // moves, so server two's next open finds its raster stale and rebuilds it.
+    let gone: Vec<_> = one
+        .exact
+        .annotations()
+        .query(
+            &actor,
+            img,
+            &exact_core::catalog::AnnotationQuery::everything(),
+        )
+        .unwrap()
+        .iter()
+        .take(4000)
+        .map(|a| {
+            let p = exact_core::catalog::AnnotationPatch {
+                deleted: Some(true),
+                ..Default::default()
+            };
+            (a.id, p)
+        })
+        .collect();
+    one.exact.annotations().update_many(&actor, gone).unwrap();
+    let (s, _, _) = raw(&two, &format!("{base}/annotation_tiles.dzi"), &alice, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (s, h, body) = raw(&two, &tile, &alice, None).await;
+        assert_eq!(s, StatusCode::OK);
+        let etag = h[header::ETAG].to_str().unwrap().to_owned();
+        let t = Tile::decode(&body);
+        if !etag.ends_with("s\"") {
+            // Rebuilt: the deleted boxes (rows y 1100..1418) are gone, the last 500 shown.
+            assert_ne!(t.data, first.data, "the deletes show");
+            assert!(
+                !t.drawn_near(1700 / d, 1200 / d, 3),
+                "deleted rows are empty"
+            );
+            assert!(t.drawn_near(1700 / d, 1436 / d, 2), "the rest is shown");
+            break;
+        }
+        assert_eq!(
+            h[header::CACHE_CONTROL],
+            "private, no-cache",
+            "stale: never for good"
+        );
+        assert!(Instant::now() < deadline, "never rebuilt");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // And a third server starts from the summary the rebuild stored.
+    let (summary, now) = two
+        .exact
+        .catalog()
+        .overview_summary(&actor, img, None)
+        .unwrap();
+    assert_eq!(
+        summary.unwrap().stamp,
+        now.unwrap(),
+        "the rebuild stored it"
+    );
+}

@@ -20,6 +20,7 @@ mod lists;
 mod maps;
 mod messages;
 mod misc;
+mod overviews;
 mod processing;
 mod processing_model;
 mod query;
@@ -58,6 +59,7 @@ pub use misc::{
     ExportFormats, LogImageActions, MediaFiles, NewExportFormat, ScreeningModes, SetTags,
     Verifications,
 };
+pub use overviews::{MAX_SUMMARY_BYTES, OverviewSummary};
 pub use processing::{
     Agreement, AgreementOptions, JobProgress, MAX_TRASHED_RECORDS, ModelAllowlist, PairAgreement,
     Processing, ProposalFilter, Trashable,

@@ -210,6 +210,14 @@ pub(super) fn table() -> Vec<Op> {
     ));
     ops.push(op(
         "get",
+        "/api/v1/viewer/{id}/",
+        "images",
+        "The viewer's bootstrap in one request: me, image, image_set, its active annotation_types, the set's images and the overview tiles' version (each as its own endpoint, same permissions)",
+        In::None,
+        Out::One,
+    ));
+    ops.push(op(
+        "get",
         "/api/v1/images/images/{id}/channels/",
         "images",
         "The composited channels as shown: name, colour #rrggbb, window min/max (stored values), bits, custom",

@@ -11,11 +11,12 @@
 //! (it remembers where it counted each annotation, so updates and deletes are exact).
 
 pub mod draw;
+mod summary;
 #[cfg(test)]
 mod tests;
 
 use draw::{Canvas, Rgba};
-use exact_core::catalog::{AnnotationQuery, AnnotationsChanged};
+use exact_core::catalog::{AnnotationQuery, AnnotationsChanged, ChangeOp};
 use exact_core::model::{Annotation, AnnotationType, VectorType};
 use exact_core::{AnnotationTypeId, BBox, ImageId, UserId};
 use std::collections::HashMap;
@@ -88,6 +89,12 @@ pub struct Raster {
     slots: HashMap<u64, Slot>,
     outlines: HashMap<u64, Outline>,
     vector_types: HashMap<AnnotationTypeId, VectorType>,
+    /// Whether `slots` knows every counted annotation (built by a scan), so updates and
+    /// deletes apply exactly; `false` for a raster read back from a stored summary.
+    exact_ids: bool,
+    /// Whether it may miss writes (a summary older than the image's stamp, or an update
+    /// or delete it could not apply): drawn, but rebuilt by a scan.
+    stale: bool,
 }
 
 impl Raster {
@@ -106,7 +113,19 @@ impl Raster {
             slots: HashMap::new(),
             outlines: HashMap::new(),
             vector_types: types.iter().map(|t| (t.id, t.vector_type)).collect(),
+            exact_ids: true,
+            stale: false,
         }
+    }
+
+    /// Whether it may miss writes (see the field).
+    pub fn is_stale(&self) -> bool {
+        self.stale
+    }
+
+    /// Marks it as missing writes.
+    pub fn mark_stale(&mut self) {
+        self.stale = true;
     }
 
     /// Approximate bytes held.
@@ -364,6 +383,16 @@ pub fn draw_annotation(
 pub struct RasterSlot {
     raster: RwLock<Option<Raster>>,
     building: tokio::sync::Mutex<()>,
+    /// Bumped whenever a new raster is stored (named in tile ETags and cache keys).
+    epoch: std::sync::atomic::AtomicU64,
+    /// When this process last wrote to the image since the stored summary was made: the
+    /// summary is rebuilt (by a scan) once writes have been quiet for a while.
+    dirty: Mutex<Option<std::time::Instant>>,
+    /// The image's write stamp the raster was built or read under (0: unknown), to notice
+    /// writes of other servers sharing the store.
+    stamp: std::sync::atomic::AtomicU64,
+    /// A background rebuild is running.
+    pub rebuilding: std::sync::atomic::AtomicBool,
 }
 
 /// Key of a cached raster: the image, who sees what, and the plane (frame) it shows — `None`
@@ -518,6 +547,12 @@ impl Overviews {
         for (class, frame, slot, image) in slots {
             let mut r = slot.raster.write().unwrap_or_else(|e| e.into_inner());
             let Some(r) = r.as_mut() else { continue };
+            *slot.dirty.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
+            if !r.exact_ids && change.op != ChangeOp::Created {
+                // It does not know where the old versions were counted.
+                r.stale = true;
+                continue;
+            }
             for a in change.annotations.iter().filter(|a| a.image == image) {
                 if class.admits(a) && on_frame(a, frame) {
                     r.put(a);
@@ -553,14 +588,67 @@ impl RasterSlot {
     }
 
     /// Stores a freshly built raster if `current()` still equals `expected` (no write slipped
-    /// between the build's start and now); returns whether it was stored.
-    pub fn store(&self, raster: Raster, expected: u64, current: impl Fn() -> u64) -> bool {
+    /// between the build's start and now); returns whether it was stored. `stamp` is the
+    /// image's write stamp it was built under (0: unknown).
+    pub fn store(
+        &self,
+        raster: Raster,
+        expected: u64,
+        current: impl Fn() -> u64,
+        stamp: u64,
+    ) -> bool {
         let mut r = self.raster.write().unwrap_or_else(|e| e.into_inner());
         if current() != expected {
             return false;
         }
+        if raster.exact_ids && !raster.stale {
+            *self.dirty.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
         *r = Some(raster);
+        self.stamp
+            .store(stamp, std::sync::atomic::Ordering::Relaxed);
+        self.epoch
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         true
+    }
+
+    /// Bumped with every raster stored.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The write stamp the raster was built under (0: unknown).
+    pub fn stamp(&self) -> u64 {
+        self.stamp.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Marks the raster stale (another server wrote to the image).
+    pub fn mark_stale(&self) {
+        if let Some(r) = self
+            .raster
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            r.stale = true;
+        }
+    }
+
+    /// Whether this process wrote to the image at least `quiet` ago and the stored summary
+    /// has not been rebuilt since.
+    pub fn settled_writes(&self, quiet: std::time::Duration) -> bool {
+        self.dirty
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|t| t.elapsed() >= quiet)
+    }
+
+    /// Whether writes of this process since the last rebuild are pending.
+    pub fn has_writes(&self) -> bool {
+        self.dirty
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
     }
 }
 

@@ -137,3 +137,96 @@ fn the_tile_cache_keeps_recent_tiles_within_its_byte_bound() {
     );
     assert!(c.get("huge").is_none());
 }
+
+#[test]
+fn a_summary_reads_back_as_the_raster_it_came_from() {
+    let mut r = Raster::new(10_000, 8_000, &[]);
+    for i in 0..500u64 {
+        r.put(&ann(
+            i,
+            5 + i % 3,
+            (i * 97 % 9_000) as f64,
+            (i * 31 % 7_000) as f64,
+            10.0,
+            10.0,
+            false,
+        ));
+    }
+    r.put(&ann(900, 5, 100.0, 100.0, 3_000.0, 2_000.0, false));
+    let bytes = r.encode();
+    let back = Raster::decode(&bytes, 10_000, 8_000, &[]).unwrap();
+    assert_eq!(back.counts, r.counts);
+    assert_eq!(back.outlines.len(), 1);
+    assert!(!back.exact_ids && back.slots.is_empty());
+    let area = BBox::new(0.0, 0.0, 10_000.0, 8_000.0);
+    let colors = HashMap::new();
+    let (mut a, mut b) = (Canvas::new(256, 205), Canvas::new(256, 205));
+    r.draw(&mut a, &area, 256.0 / 10_000.0, &colors, None);
+    back.draw(&mut b, &area, 256.0 / 10_000.0, &colors, None);
+    assert_eq!(a.img.encode_png().unwrap(), b.img.encode_png().unwrap());
+    assert_eq!(back.encode(), bytes, "stable");
+
+    // Another geometry, truncation, garbage, lying counts: errors, no panic.
+    assert!(
+        Raster::decode(&bytes, 20_000, 8_000, &[])
+            .unwrap_err()
+            .contains("grid")
+    );
+    for n in [0, 3, 10, 30, bytes.len() - 1] {
+        assert!(
+            Raster::decode(&bytes[..n], 10_000, 8_000, &[]).is_err(),
+            "{n}"
+        );
+    }
+    let mut long = bytes.clone();
+    long.push(0);
+    assert!(Raster::decode(&long, 10_000, 8_000, &[]).is_err());
+    let mut lie = bytes.clone();
+    lie[32..36].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(Raster::decode(&lie, 10_000, 8_000, &[]).is_err());
+    for seed in 0..200u32 {
+        let mut junk = bytes.clone();
+        let at = (seed as usize * 7919) % junk.len();
+        junk[at] ^= 0x5a;
+        let _ = Raster::decode(&junk, 10_000, 8_000, &[]);
+    }
+
+    // Read back, it takes creates; an update or delete marks it stale.
+    let mut back = back;
+    back.put(&ann(1000, 5, 50.0, 50.0, 10.0, 10.0, false));
+    assert_eq!(all(&back), all(&r) + 1);
+}
+
+#[test]
+fn a_read_back_raster_takes_creates_and_turns_stale_on_updates() {
+    let mut r = Raster::new(10_000, 10_000, &[]);
+    r.put(&ann(1, 5, 100.0, 100.0, 10.0, 10.0, false));
+    let back = Raster::decode(&r.encode(), 10_000, 10_000, &[]).unwrap();
+    let o = Overviews::new();
+    let slot = o.slot((ImageId(1), Class::All, None));
+    assert!(slot.store(back, 0, || 0, 7));
+    assert_eq!((slot.stamp(), slot.epoch()), (7, 1));
+    let change = |op, a: &[Annotation]| {
+        o.apply(&AnnotationsChanged {
+            op,
+            actor: UserId(7),
+            time: exact_core::Timestamp::default(),
+            annotations: a,
+        })
+    };
+    change(
+        ChangeOp::Created,
+        &[ann(2, 5, 5000.0, 5000.0, 10.0, 10.0, false)],
+    );
+    assert_eq!(slot.with(|r| (all(r), r.is_stale())), Some((2, false)));
+    assert!(slot.has_writes());
+    change(
+        ChangeOp::Updated,
+        &[ann(1, 5, 100.0, 100.0, 10.0, 10.0, true)],
+    );
+    assert_eq!(
+        slot.with(Raster::is_stale),
+        Some(true),
+        "it cannot uncount the old version"
+    );
+}

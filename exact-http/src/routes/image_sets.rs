@@ -74,7 +74,7 @@ fn render(exact: &Exact, actor: &Actor, sets: &[ImageSet]) -> ApiResult<Vec<Valu
         .collect())
 }
 
-fn render_one(exact: &Exact, actor: &Actor, set: ImageSet) -> ApiResult<Value> {
+pub(super) fn render_one(exact: &Exact, actor: &Actor, set: ImageSet) -> ApiResult<Value> {
     Ok(render(exact, actor, &[set])?.pop().unwrap_or(Value::Null))
 }
 

@@ -33,6 +33,7 @@ pub(crate) mod tiles;
 mod tokens;
 mod users;
 mod verifications;
+mod viewer;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -86,6 +87,7 @@ pub fn routes() -> Router<AppState> {
         .merge(messages::routes())
         .merge(registrations::routes())
         .merge(processing::routes())
+        .merge(viewer::routes())
 }
 
 /// The numeric id in a `…/{id}/` path; anything else is a 404 with a JSON body.

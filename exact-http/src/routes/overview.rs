@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use exact_core::catalog::AnnotationQuery;
-use exact_core::model::{CollaborationType, Image, VectorType};
+use exact_core::model::{CollaborationType, Image, ImageSet, VectorType};
 use exact_core::permissions::Actor;
 use exact_core::{AnnotationTypeId, BBox, ImageId};
 use serde_json::json;
@@ -77,11 +77,6 @@ async fn context(r: &Req, id: ImageId) -> ApiResult<Ctx> {
     blocking(move || {
         let image = e.images().get(&actor, id)?;
         let set = e.image_sets().get(&actor, image.image_set)?;
-        let rights = actor.rights(&set);
-        let class = match set.collaboration_type {
-            CollaborationType::Competitive if !rights.see_all => Class::Own(actor.user),
-            _ => Class::All,
-        };
         let types = e.annotation_types().of_set(&actor, set.id)?;
         if let Some(f) = frame
             && f > image.frames.max(image.depth).max(1)
@@ -94,19 +89,89 @@ async fn context(r: &Req, id: ImageId) -> ApiResult<Ctx> {
                 ),
             ));
         }
-        Ok(Ctx {
-            image,
-            class,
-            colors: types
-                .iter()
-                .map(|t| (t.id, parse_color(&t.color_code)))
-                .collect(),
-            kinds: types.iter().map(|t| (t.id, t.vector_type)).collect(),
-            types,
-            frame,
-        })
+        Ok(ctx_of(&actor, image, &set, types, frame))
     })
     .await
+}
+
+/// What `actor` may see of `image` (read through the use cases by the caller).
+fn ctx_of(
+    actor: &Actor,
+    image: Image,
+    set: &ImageSet,
+    types: Vec<exact_core::model::AnnotationType>,
+    frame: Option<u32>,
+) -> Ctx {
+    let rights = actor.rights(set);
+    let class = match set.collaboration_type {
+        CollaborationType::Competitive if !rights.see_all => Class::Own(actor.user),
+        _ => Class::All,
+    };
+    Ctx {
+        image,
+        class,
+        colors: types
+            .iter()
+            .map(|t| (t.id, parse_color(&t.color_code)))
+            .collect(),
+        kinds: types.iter().map(|t| (t.id, t.vector_type)).collect(),
+        types,
+        frame,
+    }
+}
+
+/// The overview tiles' version for the viewer's bootstrap (as `…/annotation_tiles/generation`
+/// answers), of an image, set and types the caller read for `r`.
+pub(super) fn overview_version(
+    s: &AppState,
+    r: &Req,
+    image: &Image,
+    set: &ImageSet,
+    types: &[exact_core::model::AnnotationType],
+) -> serde_json::Value {
+    let ctx = ctx_of(&r.actor, image.clone(), set, types.to_vec(), None);
+    json!({
+        "image": image.id.0,
+        "generation": s.live.generation(image.id),
+        "key": key(r, &ctx),
+    })
+}
+
+/// Gets the overview raster of a single-plane image ready in the background (as its `.dzi`
+/// does), for the viewer's bootstrap.
+pub(super) async fn prepare_overview(
+    s: &AppState,
+    r: &Req,
+    image: Image,
+    set: &ImageSet,
+    types: Vec<exact_core::model::AnnotationType>,
+) {
+    if image.frames.max(image.depth) > 1 {
+        return;
+    }
+    let ctx = ctx_of(&r.actor, image, set, types, None);
+    let slot = s.overviews.slot((ctx.image.id, ctx.class, ctx.frame));
+    if slot.with(|_| ()).is_some() {
+        return;
+    }
+    let (st, who) = (
+        s.clone(),
+        Who {
+            exact: r.exact.clone(),
+            actor: r.actor.clone(),
+        },
+    );
+    tokio::spawn(async move {
+        let dims = match st.pixels.deepzoom(&ctx.image, None).await {
+            Ok(g) => g.geometry().level_dimensions().last().copied(),
+            Err(_) => None,
+        };
+        if let Some(dims) = dims
+            && let Err(e) = raster(&st, &who, &ctx, dims).await
+        {
+            tracing::warn!(error = %e, "building an annotation overview failed");
+        }
+    });
 }
 
 /// `frame=N` (1-based), if given.
@@ -132,27 +197,25 @@ async fn overview_dzi(
     let g = s.pixels.deepzoom(&ctx.image, None).await?;
     let generation = s.live.generation(ctx.image.id);
     let dzi = g.geometry().dzi("png");
-    // The viewer asks for tiles next: start building the overview raster now (a million
-    // annotations take a moment to stream), unless it is built already.
+    // The viewer asks for tiles next: get the overview raster ready now (read back from the
+    // stored summary, or built by streaming a million annotations), unless it is ready.
     let dims = g.geometry().level_dimensions().last().copied();
-    if let Some(dims) = dims
-        && s.overviews
-            .slot((ctx.image.id, ctx.class, ctx.frame))
-            .with(|_| ())
-            .is_none()
-    {
-        let (st, who) = (
-            s.clone(),
-            Who {
-                exact: r.exact.clone(),
-                actor: r.actor.clone(),
-            },
-        );
-        tokio::spawn(async move {
-            if let Err(e) = raster(&st, &who, &ctx, dims).await {
-                tracing::warn!(error = %e, "building an annotation overview failed");
-            }
-        });
+    if let Some(dims) = dims {
+        let slot = s.overviews.slot((ctx.image.id, ctx.class, ctx.frame));
+        let who = Who {
+            exact: r.exact.clone(),
+            actor: r.actor.clone(),
+        };
+        if slot.with(|_| ()).is_none() {
+            let st = s.clone();
+            tokio::spawn(async move {
+                if let Err(e) = raster(&st, &who, &ctx, dims).await {
+                    tracing::warn!(error = %e, "building an annotation overview failed");
+                }
+            });
+        } else {
+            refresh(&s, &who, &Build::of(&ctx, dims), &slot, true).await;
+        }
     }
     Ok((
         [
@@ -244,6 +307,7 @@ fn etag(
     generation: u64,
     types: Option<&[AnnotationTypeId]>,
     tile: (usize, u32, u32),
+    (epoch, stale): (u64, bool),
 ) -> String {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -252,14 +316,15 @@ fn etag(
     colors.sort();
     colors.hash(&mut h);
     format!(
-        "\"ov-{}-{generation}-{}{}-{:016x}-{}-{}-{}\"",
+        "\"ov-{}-{generation}-{}{}-{:016x}-{}-{}-{}-e{epoch}{}\"",
         ctx.image.id.0,
         ctx.class.tag(),
         ctx.frame.map(|f| format!("f{f}")).unwrap_or_default(),
         h.finish(),
         tile.0,
         tile.1,
-        tile.2
+        tile.2,
+        if stale { "s" } else { "" }
     )
 }
 
@@ -289,9 +354,30 @@ async fn overview_tile(
     let info = geo
         .tile_info(level, col, row)
         .map_err(|e| ApiError::Core(exact_core::Error::not_found(e.to_string())))?;
+    let (w0, h0) = geo
+        .level_dimensions()
+        .last()
+        .copied()
+        .unwrap_or((ctx.image.width, ctx.image.height));
+    let who = Who {
+        exact: r.exact.clone(),
+        actor: r.actor.clone(),
+    };
     let generation = s.live.generation(id);
-    let tag = etag(&ctx, generation, types.as_deref(), (level, col, row));
-    let versioned = r.q.get("v").is_some_and(|v| *v == generation.to_string())
+    let slot = raster(&s, &who, &ctx, (w0, h0)).await?;
+    refresh(&s, &who, &Build::of(&ctx, (w0, h0)), &slot, false).await;
+    // A raster that may miss writes (read from an older summary, being rebuilt) draws tiles
+    // that are never cached for good, and named by the raster's epoch.
+    let stale = slot.with(Raster::is_stale).unwrap_or(true);
+    let tag = etag(
+        &ctx,
+        generation,
+        types.as_deref(),
+        (level, col, row),
+        (slot.epoch(), stale),
+    );
+    let versioned = !stale
+        && r.q.get("v").is_some_and(|v| *v == generation.to_string())
         && r.q.get("k").is_some_and(|k| *k == key(&r, &ctx));
     let cache = [
         (header::ETAG, HeaderValue::from_str(&tag).ok()),
@@ -329,11 +415,6 @@ async fn overview_tile(
         l0x + f64::from(info.z_size.0) * d,
         l0y + f64::from(info.z_size.1) * d,
     );
-    let (w0, h0) = geo
-        .level_dimensions()
-        .last()
-        .copied()
-        .unwrap_or((ctx.image.width, ctx.image.height));
     // The ETag names image, generation, class, plane, types, colours and tile; the drawing
     // also depends on the types' shapes and the slide's geometry.
     let cache_key = {
@@ -349,11 +430,6 @@ async fn overview_tile(
         res.headers_mut().extend(cache);
         return Ok(res);
     }
-    let who = Who {
-        exact: r.exact.clone(),
-        actor: r.actor.clone(),
-    };
-    let slot = raster(&s, &who, &ctx, (w0, h0)).await?;
     let estimate = slot
         .with(|ra| ra.estimate(&area, types.as_deref()))
         .unwrap_or(u64::MAX);
@@ -421,18 +497,42 @@ fn draw_direct(
 }
 
 /// Who asks (what a raster build needs of the request).
+#[derive(Clone)]
 struct Who {
     exact: exact_store::Exact,
     actor: Actor,
 }
 
-/// The built raster of the request's (image, class), building it if needed.
-async fn raster(
-    s: &AppState,
-    r: &Who,
-    ctx: &Ctx,
-    (w0, h0): (u64, u64),
-) -> ApiResult<Arc<RasterSlot>> {
+/// What a raster is built of.
+#[derive(Clone)]
+struct Build {
+    image: ImageId,
+    class: Class,
+    frame: Option<u32>,
+    types: Vec<exact_core::model::AnnotationType>,
+    dims: (u64, u64),
+}
+
+impl Build {
+    fn of(ctx: &Ctx, dims: (u64, u64)) -> Build {
+        Build {
+            image: ctx.image.id,
+            class: ctx.class,
+            frame: ctx.frame,
+            types: ctx.types.clone(),
+            dims,
+        }
+    }
+}
+
+/// How long this process's writes to an image stay quiet before its stored summary is
+/// rebuilt by a scan (a rebuild streams every annotation: not after each save).
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The built raster of the request's (image, class), building it if needed: read back from
+/// the stored summary when there is one (stale if the image was written since: drawn at
+/// once and rebuilt in the background), else by a scan.
+async fn raster(s: &AppState, r: &Who, ctx: &Ctx, dims: (u64, u64)) -> ApiResult<Arc<RasterSlot>> {
     let image = ctx.image.id;
     let slot = s.overviews.slot((image, ctx.class, ctx.frame));
     if slot.with(|_| ()).is_some() {
@@ -443,36 +543,159 @@ async fn raster(
     if slot.with(|_| ()).is_some() {
         return Ok(slot);
     }
+    let b = Build::of(ctx, dims);
+    if ctx.class == Class::All {
+        let before = s.live.generation(image);
+        let (e, actor, b2) = (r.exact.clone(), r.actor.clone(), b.clone());
+        let read = blocking(move || {
+            let (summary, now) = e.catalog().overview_summary(&actor, image, b2.frame)?;
+            Ok(summary.and_then(|sm| {
+                match Raster::decode(&sm.bytes, b2.dims.0, b2.dims.1, &b2.types) {
+                    Ok(mut raster) => {
+                        if now != Some(sm.stamp) {
+                            raster.mark_stale();
+                        }
+                        Some((raster, sm.stamp))
+                    }
+                    Err(why) => {
+                        tracing::warn!(image = image.0, %why, "an overview summary is unreadable; rebuilding it");
+                        None
+                    }
+                }
+            }))
+        })
+        .await;
+        match read {
+            Ok(Some((raster, stamp))) => {
+                let stale = raster.is_stale();
+                let live = s.live.clone();
+                if slot.store(raster, before, || live.generation(image), stamp) {
+                    s.overviews.trim();
+                    if stale {
+                        spawn_rebuild(s, r, &b, &slot);
+                    }
+                    return Ok(slot);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "reading an overview summary failed"),
+        }
+    }
     let _permit = s.overviews.builds.acquire().await.map_err(|_| {
         ApiError::Core(exact_core::Error::backend(
             "overview",
             std::io::Error::other("the raster builder is shut down"),
         ))
     })?;
+    scan(s, r, &b, &slot).await?;
+    Ok(slot)
+}
+
+/// Starts a background rebuild of `slot` by a scan (one at a time per slot); the current
+/// raster is drawn meanwhile.
+fn spawn_rebuild(s: &AppState, r: &Who, b: &Build, slot: &Arc<RasterSlot>) {
+    use std::sync::atomic::Ordering;
+    if slot
+        .rebuilding
+        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return;
+    }
+    let (s, r, b, slot) = (s.clone(), r.clone(), b.clone(), slot.clone());
+    tokio::spawn(async move {
+        let done = async {
+            let _one = slot.building().lock().await;
+            let _permit = s.overviews.builds.acquire().await.map_err(|_| {
+                ApiError::Core(exact_core::Error::backend(
+                    "overview",
+                    std::io::Error::other("the raster builder is shut down"),
+                ))
+            })?;
+            scan(&s, &r, &b, &slot).await
+        }
+        .await;
+        slot.rebuilding.store(false, Ordering::Release);
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "rebuilding an annotation overview failed");
+        }
+    });
+}
+
+/// Rebuilds `slot` in the background when its raster may miss writes, when this process's
+/// writes have settled (so the stored summary follows them), or — `check_stamp`, once per
+/// open — when another server sharing the store wrote to the image.
+async fn refresh(s: &AppState, r: &Who, b: &Build, slot: &Arc<RasterSlot>, check_stamp: bool) {
+    if slot.rebuilding.load(std::sync::atomic::Ordering::Acquire) || slot.with(|_| ()).is_none() {
+        return;
+    }
+    // Only rasters of every annotation are stored: others follow writes in place.
+    let mut needed = slot.with(Raster::is_stale).unwrap_or(false)
+        || (b.class == Class::All && slot.settled_writes(SETTLE));
+    if !needed && check_stamp && b.class == Class::All && !slot.has_writes() && slot.stamp() != 0 {
+        let (e, actor, image) = (r.exact.clone(), r.actor.clone(), b.image);
+        let now = blocking(move || Ok(e.catalog().overview_stamp(&actor, image)?)).await;
+        if let Ok(Some(now)) = now
+            && now != slot.stamp()
+        {
+            slot.mark_stale();
+            needed = true;
+        }
+    }
+    if needed {
+        spawn_rebuild(s, r, b, slot);
+    }
+}
+
+/// Builds the raster of `b` by streaming the image's annotations and stores it in `slot`;
+/// for every annotation (class `All`), also stores its summary when no write landed during
+/// the scan (the image's write stamp is the same before and after).
+async fn scan(s: &AppState, r: &Who, b: &Build, slot: &Arc<RasterSlot>) -> ApiResult<()> {
+    let image = b.image;
     for _ in 0..BUILD_TRIES {
         let before = s.live.generation(image);
-        let (e, actor, class, types, frame) = (
-            r.exact.clone(),
-            r.actor.clone(),
-            ctx.class,
-            ctx.types.clone(),
-            ctx.frame,
-        );
-        let built = blocking(move || {
-            let mut raster = Raster::new(w0, h0, &types);
+        let (e, actor, b2) = (r.exact.clone(), r.actor.clone(), b.clone());
+        let (built, summary) = blocking(move || {
+            let stamped = b2.class == Class::All;
+            let stamp0 = if stamped {
+                e.catalog().overview_stamp(&actor, image)?
+            } else {
+                None
+            };
+            let mut raster = Raster::new(b2.dims.0, b2.dims.1, &b2.types);
             e.annotations()
                 .query_each(&actor, image, &crate::overview::live(), |a| {
-                    if class.admits(&a) && on_frame(&a, frame) {
+                    if b2.class.admits(&a) && on_frame(&a, b2.frame) {
                         raster.put(&a);
                     }
                 })?;
-            Ok(raster)
+            let stamp1 = if stamped {
+                e.catalog().overview_stamp(&actor, image)?
+            } else {
+                None
+            };
+            let summary = stamp0
+                .filter(|s0| Some(*s0) == stamp1)
+                .map(|st| (st, raster.encode()));
+            Ok((raster, summary))
         })
         .await?;
         let live = s.live.clone();
-        if slot.store(built, before, || live.generation(image)) {
+        let stamp = summary.as_ref().map_or(0, |x| x.0);
+        if slot.store(built, before, || live.generation(image), stamp) {
             s.overviews.trim();
-            return Ok(slot);
+            if let Some((stamp, bytes)) = summary {
+                let (e, actor, frame) = (r.exact.clone(), r.actor.clone(), b.frame);
+                let stored = blocking(move || {
+                    Ok(e.catalog()
+                        .store_overview_summary(&actor, image, frame, stamp, &bytes)?)
+                })
+                .await;
+                if let Err(e) = stored {
+                    tracing::warn!(error = %e, "storing an overview summary failed");
+                }
+            }
+            return Ok(());
         }
     }
     Err(ApiError::Core(exact_core::Error::Conflict {

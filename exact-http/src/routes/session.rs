@@ -96,7 +96,7 @@ fn authority(url: &str) -> Option<String> {
     })
 }
 
-fn user_json(v: Value) -> Value {
+pub(super) fn user_json(v: Value) -> Value {
     let mut v = v;
     if let Value::Object(m) = &mut v {
         m.remove("points");

@@ -14,6 +14,7 @@ mod leases;
 mod listing;
 mod maps;
 mod migrate;
+mod overviews;
 mod permissions;
 mod resources;
 mod s3;

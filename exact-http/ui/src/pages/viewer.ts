@@ -2,7 +2,7 @@
 // tools and their keys. Loading, the side panel, live updates and screening live in their own
 // modules; this one owns the state and turns gestures and keys into API writes.
 
-import { ApiError, api, goLogin, onBeforeLogin } from '../api/client';
+import { ApiError, api, goLogin, onBeforeLogin, request } from '../api/client';
 import type { Annotation, AnnotationType, Id, Image, ImageSet, User, VectorJson } from '../api/types';
 import { VectorType } from '../api/types';
 import { AnnotationStore } from '../state/annotations';
@@ -28,7 +28,7 @@ import { annotationFrame, hasPlanes, planeControl, planeFromUrl, planeQuery, ste
 import { h, pageId, toast, typing } from './dom';
 import { type Grip, compatible, dragged, handleAt, hitTest } from './editing';
 import { Live } from './live';
-import { type EarlyCount, Loader, type OverviewVersion, earlyCount, overviewGeneration } from './loader';
+import { type EarlyCount, Loader, type OverviewVersion, earlyCount } from './loader';
 import { Panel } from './panel';
 import { Screening } from './screening';
 
@@ -826,40 +826,44 @@ export class ViewerPage {
 /** The page shown (the plane control in the header steps its planes). */
 let shown: ViewerPage | null = null;
 
+/** What the viewer needs before its first paint, in one request (`GET /api/v1/viewer/<id>/`). */
+interface Bootstrap {
+  me: User;
+  image: Image;
+  image_set: ImageSet;
+  annotation_types: AnnotationType[];
+  images: Image[];
+  overview: { generation: number; key?: string } | null;
+}
+
 /** Entry of the viewer page: who is logged in, the image and its set, its types. */
 export async function viewerPage(): Promise<void> {
   const imageId = pageId();
-  // Independent requests in parallel: each round trip is paid once, not in sequence. The
-  // slide (OpenSeadragon's .dzi and tiles) and the overview probe start as soon as the image
-  // is known; the set, its images and its types load meanwhile (window.performance marks
+  // One request for the user, the image, its set, the set's types and images and the
+  // overview's version (a chain of three round trips before): the slide (OpenSeadragon's .dzi
+  // and tiles) and the overview probe start as soon as it answers (window.performance marks
   // `exact:*` show where an open spends its time).
-  const [me, image] = await Promise.all([api.me(), api.image(imageId)]);
+  const boot = await request<Bootstrap>('GET', `/api/v1/viewer/${imageId}/`);
+  const { me, image, image_set: set } = boot;
   performance.mark('exact:image');
-  const setP = api.imageSet(image.image_set);
-  const typesP = setP.then((set) => Promise.all(set.product_set.map((p) => api.types(p))));
-  const othersP = api.images(image.image_set);
-  // Not awaited on the converting/failed path below: their failure must not go unhandled.
-  for (const p of [setP, typesP, othersP]) p.catch(() => {});
-  // No thumbnails until the set's images are known (a replaced <img> would abort its load).
-  const layout = renderLayout(me, image, []);
-  const sorted = (others: { results: Image[] }) => others.results.sort((a, b) => a.name.localeCompare(b.name) || a.id - b.id);
+  const siblings = boot.images.sort((a, b) => a.name.localeCompare(b.name) || a.id - b.id);
+  const layout = renderLayout(me, image, siblings);
   if (image.state === 'converting' || image.state === 'failed') {
     showState(layout.body, image);
-    void othersP.then((others) => layout.siblings(sorted(others)));
     return;
   }
   const view = new SlideView(layout.body.querySelector('#viewer') as HTMLElement, image, planeQuery(image, planeFromUrl(image)));
-  const generation = overviewGeneration(image.id);
+  const generation: Promise<OverviewVersion | null> = Promise.resolve(
+    boot.overview ? { generation: boot.overview.generation, key: boot.overview.key ?? '' } : null,
+  );
   const early = earlyCount(image.id, viewportFromUrl() ?? { minX: 0, minY: 0, maxX: image.width, maxY: image.height });
-  // Asking for the overview's .dzi makes the server start building the image's overview (a
-  // million annotations take a moment on a fresh server); the layer itself asks again later.
+  // The bootstrap got a single-plane image's overview ready on the server; a stack's plane is
+  // asked for by its .dzi (a million annotations take a moment on a fresh server without a
+  // stored overview); the layer itself asks again later.
   const frame = annotationFrame(image, planeFromUrl(image));
-  void fetch(`/api/v1/images/images/${image.id}/annotation_tiles.dzi${frame === null ? '' : `?frame=${frame}`}`).catch(() => {});
-  const [set, others, products] = await Promise.all([setP, othersP, typesP]);
+  if (frame !== null) void fetch(`/api/v1/images/images/${image.id}/annotation_tiles.dzi?frame=${frame}`).catch(() => {});
   performance.mark('exact:set');
-  const siblings = sorted(others);
-  layout.siblings(siblings);
-  const types = products.flatMap((p) => p.results).filter((t) => t.active !== false);
+  const types = boot.annotation_types.filter((t) => t.active !== false);
   const page = new ViewerPage(me, image, set, siblings);
   shown = page;
   await page.start(types, view, generation, early);
