@@ -1019,7 +1019,8 @@ fn json_str(b: &mut Vec<u8>, s: &str) -> std::io::Result<()> {
 /// A coordinate as [`num`] writes it: integers without a fraction, others as serde_json does.
 fn write_num(b: &mut Vec<u8>, c: f64) -> std::io::Result<()> {
     if c.fract() == 0.0 && c.abs() < 9.0e15 {
-        write!(b, "{}", c as i64)
+        crate::item::write_int(b, c as i64);
+        Ok(())
     } else {
         serde_json::to_writer(b, &c).map_err(std::io::Error::other)
     }
@@ -1083,11 +1084,14 @@ fn write_geometry(
 /// [`exact_block`], written with its keys in sorted order.
 fn write_exact_block(b: &mut Vec<u8>, r: &Row, shape: &Shape) -> std::io::Result<()> {
     let a = r.annotation;
-    write!(
-        b,
-        "{{\"blurred\":{},\"concealed\":{},\"deleted\":{},\"description\":",
-        a.blurred, a.concealed, a.deleted
-    )?;
+    let flag = |v: bool| -> &'static [u8] { if v { b"true" } else { b"false" } };
+    b.extend_from_slice(b"{\"blurred\":");
+    b.extend_from_slice(flag(a.blurred));
+    b.extend_from_slice(b",\"concealed\":");
+    b.extend_from_slice(flag(a.concealed));
+    b.extend_from_slice(b",\"deleted\":");
+    b.extend_from_slice(flag(a.deleted));
+    b.extend_from_slice(b",\"description\":");
     json_str(b, &a.description)?;
     if let Some(f) = a.vector.as_ref().and_then(|v| v.frame) {
         write!(b, ",\"frame\":{f}")?;
@@ -1117,11 +1121,10 @@ fn write_exact_block(b: &mut Vec<u8>, r: &Row, shape: &Shape) -> std::io::Result
         Some(u) => json_str(b, u)?,
         None => b.extend_from_slice(b"null"),
     }
-    write!(
-        b,
-        ",\"vector_type\":\"{}\"}}",
-        vector_type_name(r.atype.vector_type)
-    )
+    b.extend_from_slice(b",\"vector_type\":\"");
+    b.extend_from_slice(vector_type_name(r.atype.vector_type).as_bytes());
+    b.extend_from_slice(b"\"}");
+    Ok(())
 }
 
 impl<W: Write> Sink for GeoJsonSink<W> {
@@ -1168,7 +1171,13 @@ impl<W: Write> Sink for GeoJsonSink<W> {
         }
         b.extend_from_slice(b",\"properties\":{\"classification\":{");
         if let Some((red, green, blue)) = rgb_parts(&r.atype.color_code) {
-            write!(b, "\"color\":[{red},{green},{blue}],")?;
+            b.extend_from_slice(b"\"color\":[");
+            crate::item::write_int(b, i64::from(red));
+            b.push(b',');
+            crate::item::write_int(b, i64::from(green));
+            b.push(b',');
+            crate::item::write_int(b, i64::from(blue));
+            b.extend_from_slice(b"],");
         }
         b.extend_from_slice(b"\"name\":");
         json_str(b, &r.atype.name)?;
@@ -1178,7 +1187,11 @@ impl<W: Write> Sink for GeoJsonSink<W> {
             .and_then(|q| q.get("isLocked"))
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        write!(b, ",\"isLocked\":{locked}")?;
+        b.extend_from_slice(if locked {
+            b",\"isLocked\":true"
+        } else {
+            b",\"isLocked\":false"
+        });
         if let Some(m) = a.meta_data.get("measurements").filter(|m| m.is_object()) {
             b.extend_from_slice(b",\"measurements\":");
             serde_json::to_writer(&mut *b, m)?;
