@@ -5,10 +5,13 @@
 //! the same file (targets: ≤ 10 s); export of the N annotations to GeoJSON and to CSV
 //! (targets: ≤ 5 s); the peak memory each phase adds (VmHWM, reset between phases). Dry runs
 //! of both imports (read and check, nothing written) show the reading half apart from the
-//! store's write.
+//! store's write. The exports stand beside the store's listing alone (the same annotations
+//! visited, nothing written) and Python writing the same features with `json.dump` and
+//! `csv.writer` from memory.
 //!
 //! Run: `cargo bench -p exact-benches --bench interop` (the Python baseline needs `shapely`
-//! in `EXACT_BENCH_PYTHON`, default `python3`).
+//! in `EXACT_BENCH_PYTHON`, default `python3`). `EXACT_BENCH_ONLY=export` fills the store by
+//! the bulk-insert baseline alone and measures only the exports (for profiling them).
 
 use exact_benches::timed;
 use exact_core::VectorType;
@@ -50,6 +53,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
+    let only_export = std::env::var("EXACT_BENCH_ONLY").is_ok_and(|v| v == "export");
     let dir = tempfile::tempdir().unwrap();
     let exact = Exact::open(ExactConfig::in_dir(dir.path().join("data"))).unwrap();
     let u = exact.users().register(NewUser::new("bench")).unwrap();
@@ -134,12 +138,28 @@ with open(sys.argv[1]) as f:
     doc = json.load(f)
 geoms = [shape(f["geometry"]) for f in doc["features"]]
 dt = time.perf_counter() - t
-print(f"{dt:.3f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss} {len(geoms)}")
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# Writing the same features back out from memory: GeoJSON with json.dump, CSV with csv.writer.
+import csv
+t = time.perf_counter()
+with open(sys.argv[2] + ".geojson", "w") as f:
+    json.dump(doc, f)
+dt_json = time.perf_counter() - t
+t = time.perf_counter()
+with open(sys.argv[2] + ".csv", "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["id", "image", "type", "geometry"])
+    for ft in doc["features"]:
+        g = ft["geometry"]
+        w.writerow([ft.get("id"), "slide.svs", ft["properties"]["classification"]["name"], json.dumps(g["coordinates"])])
+dt_csv = time.perf_counter() - t
+print(f"{dt:.3f} {rss} {len(geoms)} {dt_json:.3f} {dt_csv:.3f}")
 "#;
     let baseline = std::process::Command::new(&python)
         .arg("-c")
         .arg(script)
         .arg(&geo)
+        .arg(dir.path().join("python-out"))
         .output();
     let base = match &baseline {
         Ok(o) if o.status.success() => {
@@ -148,6 +168,14 @@ print(f"{dt:.3f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss} {len(geoms
             Some((
                 v[0].parse::<f64>().unwrap_or(f64::NAN),
                 v[1].parse::<u64>().unwrap_or(0),
+                [
+                    v.get(3)
+                        .and_then(|t| t.parse::<f64>().ok())
+                        .unwrap_or(f64::NAN),
+                    v.get(4)
+                        .and_then(|t| t.parse::<f64>().ok())
+                        .unwrap_or(f64::NAN),
+                ],
             ))
         }
         Ok(o) => {
@@ -168,18 +196,22 @@ print(f"{dt:.3f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss} {len(geoms
 
     // Baseline 1: serde_json's own parse of the whole file into a `Value` (no checks,
     // nothing stored), the naive way to read it.
-    let rss0 = reset_peak();
-    let (v, t_parse) = timed(|| {
-        let f = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(&geo).unwrap());
-        serde_json::from_reader::<_, serde_json::Value>(f).unwrap()
-    });
-    let parse_peak = status("VmHWM:").saturating_sub(rss0);
-    drop(v);
-    println!(
-        "  baseline serde_json::from_reader → Value (parse only): {:>7.2} s, peak +{:.0} MiB",
-        t_parse.as_secs_f64(),
-        mib(parse_peak)
-    );
+    let mut t_parse = std::time::Duration::ZERO;
+    if !only_export {
+        let rss0 = reset_peak();
+        let (v, t) = timed(|| {
+            let f = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(&geo).unwrap());
+            serde_json::from_reader::<_, serde_json::Value>(f).unwrap()
+        });
+        t_parse = t;
+        let parse_peak = status("VmHWM:").saturating_sub(rss0);
+        drop(v);
+        println!(
+            "  baseline serde_json::from_reader → Value (parse only): {:>7.2} s, peak +{:.0} MiB",
+            t_parse.as_secs_f64(),
+            mib(parse_peak)
+        );
+    }
     // Baseline 2: the store's bulk insert of the same kind of annotations (create_many,
     // exact_interop::BATCH per atomic batch) into a set of its own: the floor for the import's
     // writing half.
@@ -234,6 +266,10 @@ print(f"{dt:.3f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss} {len(geoms
         mib(bulk_peak)
     );
 
+    if only_export {
+        export_bench(&exact, &me, set3.id, n, dir.path(), base.map(|b| b.2));
+        return;
+    }
     // The reading half alone: a dry run parses and checks everything, writes nothing.
     let dry = ImportOptions {
         dry_run: true,
@@ -268,7 +304,7 @@ print(f"{dt:.3f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss} {len(geoms
         n as f64 / t.as_secs_f64(),
         mib(peak)
     );
-    if let Some((bt, brss)) = base {
+    if let Some((bt, brss, _)) = base {
         println!(
             "  baseline json.load + shapely (parse only, nothing stored): {bt:>7.2} s, peak RSS {:.0} MiB  → ours/baseline time {:.2}",
             mib(brss),
@@ -280,35 +316,7 @@ print(f"{dt:.3f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss} {len(geoms
         t.as_secs_f64() / t_parse.as_secs_f64(),
         t.as_secs_f64() / t_bulk.as_secs_f64()
     );
-    for format in [Format::GeoJson, Format::Csv] {
-        let out = dir.path().join(format!("out.{}", format.extension()));
-        let rss0 = reset_peak();
-        let (s, t) = timed(|| {
-            let mut w =
-                std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&out).unwrap());
-            let s = exact.interop().export(
-                &me,
-                set.id,
-                format,
-                &ExportOptions::default(),
-                &mut w,
-                &mut |_| {},
-            );
-            w.flush().unwrap();
-            s
-        });
-        let s = s.unwrap();
-        assert_eq!(s.annotations as usize, n);
-        let peak = status("VmHWM:").saturating_sub(rss0);
-        println!(
-            "export store → {:<8}   {:>7.2} s  ({:>9.0} annotations/s)  {:.0} MiB written, peak +{:.0} MiB  (target ≤ 5 s)",
-            format.name(),
-            t.as_secs_f64(),
-            n as f64 / t.as_secs_f64(),
-            std::fs::metadata(&out).unwrap().len() as f64 / 1048576.0,
-            mib(peak)
-        );
-    }
+    export_bench(&exact, &me, set.id, n, dir.path(), base.map(|b| b.2));
     // SlideRunner: the store exported to a SlideRunner database, imported into a second set.
     let sr = dir.path().join("out.sqlite");
     let (s, t) = timed(|| {
@@ -383,4 +391,79 @@ print(f"{dt:.3f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss} {len(geoms
         r.skipped_duplicates,
         mib(status("VmHWM:").saturating_sub(rss0))
     );
+}
+
+/// The GeoJSON and CSV exports of `set` (n annotations), each beside the store's listing
+/// alone and Python's writing of the same features (`python`: json.dump, csv.writer seconds).
+fn export_bench(
+    exact: &Exact,
+    me: &exact_core::Actor,
+    set: exact_core::ImageSetId,
+    n: usize,
+    dir: &std::path::Path,
+    python: Option<[f64; 2]>,
+) {
+    // The floor: every annotation visited as the export visits them, nothing formatted.
+    let images = exact.image_sets().images(me, set).unwrap();
+    let query = exact_core::catalog::AnnotationQuery::everything();
+    let (seen, t_list) = timed(|| {
+        let mut seen = 0usize;
+        for i in &images {
+            exact
+                .annotations()
+                .query_each(me, i.id, &query, |a| {
+                    seen += usize::from(a.vector.is_some());
+                })
+                .unwrap();
+        }
+        seen
+    });
+    assert_eq!(seen, n);
+    println!(
+        "  baseline store listing alone (query_each, nothing written): {:>6.2} s ({:>9.0} annotations/s)",
+        t_list.as_secs_f64(),
+        n as f64 / t_list.as_secs_f64()
+    );
+    for (k, format) in [Format::GeoJson, Format::Csv].into_iter().enumerate() {
+        let out = dir.join(format!("out.{}", format.extension()));
+        let rss0 = reset_peak();
+        let (s, t) = timed(|| {
+            let mut w =
+                std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&out).unwrap());
+            let s = exact.interop().export(
+                me,
+                set,
+                format,
+                &ExportOptions::default(),
+                &mut w,
+                &mut |_| {},
+            );
+            w.flush().unwrap();
+            s
+        });
+        let s = s.unwrap();
+        assert_eq!(s.annotations as usize, n);
+        let peak = status("VmHWM:").saturating_sub(rss0);
+        println!(
+            "export store → {:<8}   {:>7.2} s  ({:>9.0} annotations/s)  {:.0} MiB written, peak +{:.0} MiB  (target ≤ 5 s)",
+            format.name(),
+            t.as_secs_f64(),
+            n as f64 / t.as_secs_f64(),
+            std::fs::metadata(&out).unwrap().len() as f64 / 1048576.0,
+            mib(peak)
+        );
+        let py = python.map(|p| p[k]).filter(|p| p.is_finite());
+        println!(
+            "  ours / listing alone {:.2}{}",
+            t.as_secs_f64() / t_list.as_secs_f64(),
+            match py {
+                Some(p) => format!(
+                    "; baseline Python {} from memory {p:.2} s → ours/baseline time {:.2}",
+                    if k == 0 { "json.dump" } else { "csv.writer" },
+                    t.as_secs_f64() / p
+                ),
+                None => String::new(),
+            }
+        );
+    }
 }

@@ -64,6 +64,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Conversions of uploaded pictures (and resuming those a previous run left): one worker
     // per store, stopped when dropped.
     let _worker = exact_store::ConversionWorker::start(&exact)?;
+    // Import jobs a previous run left unfinished read on from their last written batch.
+    exact.resume_imports()?;
     let app = Router::new()
         .route("/lab/summary", get(summary))
         .route("/lab/images/{id}/levels", get(levels))

@@ -127,12 +127,19 @@ pub fn read(r: impl Read, f: &mut dyn FnMut(Item) -> Result<()>) -> Result<()> {
 /// Writes the CSV.
 pub(crate) struct CsvSink<W: Write> {
     out: ::csv::Writer<W>,
+    /// Reused for each row's vector, meta_data and times (no allocation per row).
+    vector: Vec<u8>,
+    meta: Vec<u8>,
+    times: Vec<u8>,
 }
 
 impl<W: Write> CsvSink<W> {
     pub(crate) fn new(out: W) -> Self {
         CsvSink {
             out: ::csv::WriterBuilder::new().from_writer(out),
+            vector: Vec::with_capacity(256),
+            meta: Vec::with_capacity(256),
+            times: Vec::with_capacity(56),
         }
     }
 }
@@ -148,21 +155,21 @@ impl<W: Write> Sink for CsvSink<W> {
 
     fn row(&mut self, r: &Row) -> std::io::Result<()> {
         let a = r.annotation;
-        let vector = match &a.vector {
-            Some(v) => serde_json::to_string(v).map_err(std::io::Error::other)?,
-            None => String::new(),
-        };
-        let meta = if a.meta_data.is_null() {
-            String::new()
-        } else {
-            a.meta_data.to_string()
-        };
+        self.vector.clear();
+        if let Some(v) = &a.vector {
+            serde_json::to_writer(&mut self.vector, v).map_err(std::io::Error::other)?;
+        }
+        self.meta.clear();
+        if !a.meta_data.is_null() {
+            serde_json::to_writer(&mut self.meta, &a.meta_data).map_err(std::io::Error::other)?;
+        }
         let b = |v: bool| if v { "true" } else { "false" };
         // Times without chrono's format machinery (see `item::write_time`).
-        let mut times = Vec::with_capacity(56);
-        crate::item::write_time(&mut times, a.time)?;
+        let times = &mut self.times;
+        times.clear();
+        crate::item::write_time(times, a.time)?;
         let split = times.len();
-        crate::item::write_time(&mut times, a.last_edit_time)?;
+        crate::item::write_time(times, a.last_edit_time)?;
         let (time, last) = times.split_at(split);
         let mut ubuf = Uuid::encode_buffer();
         let uuid = a.unique_identifier.hyphenated().encode_lower(&mut ubuf);
@@ -171,14 +178,14 @@ impl<W: Write> Sink for CsvSink<W> {
                 r.image.name.as_bytes(),
                 r.atype.name.as_bytes(),
                 vector_type_name(r.atype.vector_type).as_bytes(),
-                vector.as_bytes(),
+                &self.vector[..],
                 uuid.as_bytes(),
                 r.user.unwrap_or("").as_bytes(),
                 b(a.deleted).as_bytes(),
                 b(a.blurred).as_bytes(),
                 b(a.concealed).as_bytes(),
                 a.description.as_bytes(),
-                meta.as_bytes(),
+                &self.meta[..],
                 time,
                 last,
             ])

@@ -14,7 +14,7 @@
 //! QuPath has no field for rides in `properties.exact`, which this reader restores.
 
 use crate::export::{Head, Row, Sink};
-use crate::item::{Item, Shape, shape_of, vector_type_from_name, vector_type_name};
+use crate::item::{Item, ResumeAt, Shape, shape_of, vector_type_from_name, vector_type_name};
 use exact_core::model::VectorType;
 use exact_core::vector::Point;
 use exact_core::{Error, Result, Timestamp};
@@ -35,6 +35,18 @@ const MAX_VALUE: usize = 256 << 20;
 /// Streams the items of a GeoJSON document to `f`. Stops at the first error, which names the
 /// feature (1-based) and, for syntax errors, the line and column.
 pub fn read(r: impl Read, f: &mut dyn FnMut(Item) -> Result<()>) -> Result<()> {
+    read_from(r, None, f)
+}
+
+/// [`read`], or with `at` (a [`ResumeAt::GeoJson`] an earlier read of the same file put on
+/// an item) reads on from that feature to the end of its list of features: `r` must already
+/// be positioned at `at`'s offset. The rest of the document (what follows the list) is not
+/// read again: the file was read whole before, when `at` was taken.
+pub fn read_from(
+    r: impl Read,
+    at: Option<ResumeAt>,
+    f: &mut dyn FnMut(Item) -> Result<()>,
+) -> Result<()> {
     let mut s = Scanner {
         r,
         buf: Vec::with_capacity(CHUNK),
@@ -45,7 +57,25 @@ pub fn read(r: impl Read, f: &mut dyn FnMut(Item) -> Result<()>) -> Result<()> {
         base: 0,
         count: 0,
     };
-    s.document(f)
+    match at {
+        None => s.document(f),
+        Some(ResumeAt::GeoJson {
+            offset,
+            feature,
+            line,
+            line_start,
+        }) => {
+            s.base = offset;
+            s.line = line;
+            s.line_start = line_start;
+            s.count = usize::try_from(feature).unwrap_or(usize::MAX);
+            s.features_on(f)
+        }
+        Some(other) => Err(Error::invalid(
+            "resume",
+            format!("a GeoJSON file cannot be read on from {}", other.describe()),
+        )),
+    }
 }
 
 /// The reader's position in the stream and its buffer: `buf[pos..]` is not yet consumed;
@@ -243,12 +273,22 @@ impl<R: Read> Scanner<R> {
 
     /// The next feature: parsed from its bytes and handed on as items.
     fn feature(&mut self, f: &mut dyn FnMut(Item) -> Result<()>) -> Result<()> {
+        // Where a later read can start again to read this feature (before its white space).
+        let at = Some(ResumeAt::GeoJson {
+            offset: self.base + self.pos as u64,
+            feature: self.count as u64,
+            line: self.line,
+            line_start: self.line_start,
+        });
         let n = self.value_len()?;
         let slice = &self.buf[self.pos..self.pos + n];
         let feature =
             serde_json::from_slice::<RawFeature>(slice).map_err(|e| self.json_error(e))?;
         self.count += 1;
-        items_of(feature, self.count, f)?;
+        items_of(feature, self.count, &mut |mut item| {
+            item.resume = at;
+            f(item)
+        })?;
         self.advance(n);
         Ok(())
     }
@@ -260,6 +300,11 @@ impl<R: Read> Scanner<R> {
             self.pos += 1;
             return Ok(());
         }
+        self.features_on(f)
+    }
+
+    /// `feature, …]`: the features of a list from one that starts here.
+    fn features_on(&mut self, f: &mut dyn FnMut(Item) -> Result<()>) -> Result<()> {
         loop {
             self.feature(f)?;
             if self.expect(b",]", "',' or ']' after a feature")? == b']' {
@@ -974,7 +1019,8 @@ fn json_str(b: &mut Vec<u8>, s: &str) -> std::io::Result<()> {
 /// A coordinate as [`num`] writes it: integers without a fraction, others as serde_json does.
 fn write_num(b: &mut Vec<u8>, c: f64) -> std::io::Result<()> {
     if c.fract() == 0.0 && c.abs() < 9.0e15 {
-        write!(b, "{}", c as i64)
+        crate::item::write_int(b, c as i64);
+        Ok(())
     } else {
         serde_json::to_writer(b, &c).map_err(std::io::Error::other)
     }
@@ -1038,11 +1084,14 @@ fn write_geometry(
 /// [`exact_block`], written with its keys in sorted order.
 fn write_exact_block(b: &mut Vec<u8>, r: &Row, shape: &Shape) -> std::io::Result<()> {
     let a = r.annotation;
-    write!(
-        b,
-        "{{\"blurred\":{},\"concealed\":{},\"deleted\":{},\"description\":",
-        a.blurred, a.concealed, a.deleted
-    )?;
+    let flag = |v: bool| -> &'static [u8] { if v { b"true" } else { b"false" } };
+    b.extend_from_slice(b"{\"blurred\":");
+    b.extend_from_slice(flag(a.blurred));
+    b.extend_from_slice(b",\"concealed\":");
+    b.extend_from_slice(flag(a.concealed));
+    b.extend_from_slice(b",\"deleted\":");
+    b.extend_from_slice(flag(a.deleted));
+    b.extend_from_slice(b",\"description\":");
     json_str(b, &a.description)?;
     if let Some(f) = a.vector.as_ref().and_then(|v| v.frame) {
         write!(b, ",\"frame\":{f}")?;
@@ -1072,11 +1121,10 @@ fn write_exact_block(b: &mut Vec<u8>, r: &Row, shape: &Shape) -> std::io::Result
         Some(u) => json_str(b, u)?,
         None => b.extend_from_slice(b"null"),
     }
-    write!(
-        b,
-        ",\"vector_type\":\"{}\"}}",
-        vector_type_name(r.atype.vector_type)
-    )
+    b.extend_from_slice(b",\"vector_type\":\"");
+    b.extend_from_slice(vector_type_name(r.atype.vector_type).as_bytes());
+    b.extend_from_slice(b"\"}");
+    Ok(())
 }
 
 impl<W: Write> Sink for GeoJsonSink<W> {
@@ -1123,7 +1171,13 @@ impl<W: Write> Sink for GeoJsonSink<W> {
         }
         b.extend_from_slice(b",\"properties\":{\"classification\":{");
         if let Some((red, green, blue)) = rgb_parts(&r.atype.color_code) {
-            write!(b, "\"color\":[{red},{green},{blue}],")?;
+            b.extend_from_slice(b"\"color\":[");
+            crate::item::write_int(b, i64::from(red));
+            b.push(b',');
+            crate::item::write_int(b, i64::from(green));
+            b.push(b',');
+            crate::item::write_int(b, i64::from(blue));
+            b.extend_from_slice(b"],");
         }
         b.extend_from_slice(b"\"name\":");
         json_str(b, &r.atype.name)?;
@@ -1133,7 +1187,11 @@ impl<W: Write> Sink for GeoJsonSink<W> {
             .and_then(|q| q.get("isLocked"))
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        write!(b, ",\"isLocked\":{locked}")?;
+        b.extend_from_slice(if locked {
+            b",\"isLocked\":true"
+        } else {
+            b",\"isLocked\":false"
+        });
         if let Some(m) = a.meta_data.get("measurements").filter(|m| m.is_object()) {
             b.extend_from_slice(b",\"measurements\":");
             serde_json::to_writer(&mut *b, m)?;
@@ -1181,6 +1239,52 @@ mod tests {
             Ok(())
         })?;
         Ok(got)
+    }
+
+    #[test]
+    fn reading_on_from_an_item_gives_the_same_items_from_there() {
+        let f = |x: u32| {
+            format!(
+                "{{\"type\":\"Feature\",\"geometry\":{{\"type\":\"MultiPoint\",\"coordinates\":[[{x},1],[{x},2]]}},\"properties\":{{\"name\":\"],{x}\"}}}}"
+            )
+        };
+        let text = format!(
+            "{{\"type\":\"FeatureCollection\",\"features\":[ {},\n  {} ,{},\n\n{}\n],\"bbox\":[0,0,9,9]}}",
+            f(1),
+            f(2),
+            f(3),
+            f(4)
+        );
+        let all = items(&text).unwrap();
+        assert_eq!(all.len(), 8);
+        for (k, item) in all.iter().enumerate() {
+            let at = item.resume.expect("features in a list carry their place");
+            let off = at.seek_to().unwrap() as usize;
+            let mut got = Vec::new();
+            read_from(Trickle(&text.as_bytes()[off..]), Some(at), &mut |i| {
+                got.push(i);
+                Ok(())
+            })
+            .unwrap();
+            // From the item's feature on: the feature's earlier parts come again.
+            let from = k - k % 2;
+            assert_eq!(got, all[from..], "from item {k} at {at:?}");
+            assert_eq!(at.items_before(), (k / 2) as u64);
+        }
+        // An error after reading on names the same feature, line and column as a whole read.
+        let broken = text.replace("[4,2]", "[4,,2]");
+        let whole = items(&broken).unwrap_err().to_string();
+        assert!(whole.contains("feature 4 (line 4"), "{whole}");
+        let at = all[2].resume.unwrap();
+        let off = at.seek_to().unwrap() as usize;
+        let on = read_from(
+            Trickle(&broken.as_bytes()[off..]),
+            Some(at),
+            &mut |_| Ok(()),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(on, whole);
     }
 
     #[test]

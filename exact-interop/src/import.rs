@@ -7,9 +7,12 @@
 //! report names each refusal's place. A batch that fails takes back the batches written before
 //! it (ids are known: each batch's ids are consecutive), so a failed import leaves no
 //! annotation; a process that dies between two batches leaves the batches written so far,
-//! which importing the same file again completes (duplicates are skipped).
+//! which importing the same file again completes (duplicates are skipped). With `verify`, each
+//! batch is verified right after it is written. After each batch the progress callback gets
+//! the place in the file of the first annotation not yet written ([`ImportProgress::resume_at`],
+//! GeoJSON and SlideRunner), from which [`Interop::import_from`] reads on after a restart.
 
-use crate::item::Item;
+use crate::item::{Item, ResumeAt};
 use crate::{Format, Interop};
 use exact_core::catalog::{
     AnnotationQuery, NewAnnotation, NewAnnotationType, NewImage, NewProduct,
@@ -41,6 +44,10 @@ pub struct ImportProgress {
     pub to_write: u64,
     /// Annotations written so far.
     pub written: u64,
+    /// Once a batch is written (and verified): where in the file the first annotation not
+    /// yet written starts; reading on from there (with [`Interop::import_from`]) finishes the
+    /// import. `None` before the first batch, or for formats read only whole.
+    pub resume_at: Option<ResumeAt>,
 }
 
 /// Counts the bytes read through it.
@@ -302,6 +309,7 @@ impl<'c> Plan<'c> {
 
     fn take(&mut self, item: Item) -> Result<()> {
         self.report.read += 1;
+        let resume = item.resume;
         let image = match self.image_of(&item) {
             Ok(i) => i,
             Err(r) => {
@@ -416,7 +424,7 @@ impl<'c> Plan<'c> {
             TypeRef::New(i) => (true, i as u64),
         };
         self.pending
-            .push(image, atype, &new)
+            .push(image, atype, resume, &new)
             .map_err(|e| Error::backend("import spool", e))
     }
 }
@@ -434,6 +442,25 @@ impl Interop<'_> {
         options: &ImportOptions,
         progress: &mut dyn FnMut(&ImportProgress),
     ) -> Result<ImportReport> {
+        self.import_from(actor, set, input, options, None, progress)
+    }
+
+    /// [`Interop::import`], reading on from `resume` (a [`ImportProgress::resume_at`] of an
+    /// earlier import of the same file that stopped after some batches) instead of from the
+    /// start: `input` must be the file positioned at [`ResumeAt::seek_to`] (or at its start
+    /// when that is `None`). The annotations before `resume` were written by the earlier run
+    /// and are not read again; the report counts this run only. The file was read whole and
+    /// checked before the earlier run wrote anything, so the part read here is the rest of a
+    /// checked file (it is checked again all the same).
+    pub fn import_from(
+        &self,
+        actor: &Actor,
+        set: ImageSetId,
+        input: &mut dyn Read,
+        options: &ImportOptions,
+        resume: Option<ResumeAt>,
+        progress: &mut dyn FnMut(&ImportProgress),
+    ) -> Result<ImportReport> {
         let c = self.0;
         let the_set = c.image_sets().get(actor, set)?;
         let rights = actor.rights(&the_set);
@@ -443,7 +470,9 @@ impl Interop<'_> {
                 set.0
             )));
         }
-        let bytes = std::rc::Rc::new(std::cell::Cell::new(0u64));
+        let bytes = std::rc::Rc::new(std::cell::Cell::new(
+            resume.and_then(|r| r.seek_to()).unwrap_or(0),
+        ));
         let mut counted = Counted {
             inner: input,
             bytes: bytes.clone(),
@@ -454,9 +483,11 @@ impl Interop<'_> {
             .take(64 * 1024)
             .read_to_end(&mut head)
             .map_err(|e| Error::backend("import input", e))?;
-        let format = match options.format {
-            Some(f) => f,
-            None => Format::detect(&head).ok_or_else(|| {
+        let format = match (resume, options.format) {
+            (Some(ResumeAt::GeoJson { .. }), _) => Format::GeoJson,
+            (Some(ResumeAt::SlideRunner { .. }), _) => Format::SlideRunner,
+            (None, Some(f)) => f,
+            (None, None) => Format::detect(&head).ok_or_else(|| {
                 Error::invalid(
                     "format",
                     "cannot tell the file's format from its content; name it (--format)",
@@ -529,11 +560,13 @@ impl Interop<'_> {
                 Ok(())
             };
             match format {
-                Format::GeoJson => crate::geojson::read(&mut reader, &mut sink)?,
+                Format::GeoJson => crate::geojson::read_from(&mut reader, resume, &mut sink)?,
                 Format::Csv => crate::csv::read(&mut reader, &mut sink)?,
                 Format::Coco => crate::coco::read(&mut reader, &mut sink)?,
                 Format::ExactLabels => crate::labels::read(&mut reader, &mut sink)?,
-                Format::SlideRunner => crate::sliderunner::read(&mut reader, &mut sink)?,
+                Format::SlideRunner => {
+                    crate::sliderunner::read_from(&mut reader, resume, &mut sink)?
+                }
                 Format::Asap => crate::asap::read(
                     std::io::BufReader::with_capacity(1 << 16, &mut reader),
                     &mut sink,
@@ -557,13 +590,14 @@ impl Interop<'_> {
             return Ok(plan.report);
         }
         let (bytes_read, items_read) = (bytes.get(), plan.report.read);
-        self.carry_out(plan, &mut |written, to_write| {
+        self.carry_out(plan, &mut |written, to_write, resume_at| {
             progress(&ImportProgress {
                 phase: "writing",
                 bytes_read,
                 items_read,
                 to_write,
                 written,
+                resume_at,
             })
         })
     }
@@ -571,7 +605,7 @@ impl Interop<'_> {
     fn carry_out(
         &self,
         mut plan: Plan,
-        progress: &mut dyn FnMut(u64, u64),
+        progress: &mut dyn FnMut(u64, u64, Option<ResumeAt>),
     ) -> Result<ImportReport> {
         let c = self.0;
         let actor = plan.actor;
@@ -625,17 +659,23 @@ impl Interop<'_> {
         // Each batch's ids are consecutive: (first, count) is all it takes to take them back.
         let mut written: Vec<(u64, u64)> = Vec::new();
         let mut done = 0u64;
-        progress(0, total);
+        progress(0, total, None);
+        // The entry after the batch being filled, read ahead: its place in the file is where
+        // a later run reads on once the batch is written.
+        let mut ahead = reader
+            .next()
+            .map_err(|e| Error::backend("import spool", e))?;
+        let mut resume_at = None;
         let result = (|| -> Result<()> {
             loop {
                 let mut news = Vec::with_capacity(batch.min((total - done) as usize));
                 while news.len() < batch {
-                    let Some((image, atype, mut n)) = reader
-                        .next()
-                        .map_err(|e| Error::backend("import spool", e))?
-                    else {
+                    let Some((image, atype, _, mut n)) = ahead.take() else {
                         break;
                     };
+                    ahead = reader
+                        .next()
+                        .map_err(|e| Error::backend("import spool", e))?;
                     n.image = match image {
                         (false, id) => ImageId(id),
                         (true, i) => image_ids[i as usize],
@@ -653,8 +693,19 @@ impl Interop<'_> {
                 if let (Some(first), Some(last)) = (created.first(), created.last()) {
                     written.push((first.id.0, last.id.0 - first.id.0 + 1));
                 }
+                if plan.options.verify {
+                    for a in &created {
+                        c.verifications().verify(actor, a.id, true)?;
+                    }
+                }
                 done += created.len() as u64;
-                progress(done, total);
+                // After the last batch the place stays that of its first annotation: a run
+                // that stops before the job is recorded finished reads that batch again (its
+                // annotations are skipped as duplicates).
+                if let Some((_, _, Some(at), _)) = &ahead {
+                    resume_at = Some(*at);
+                }
+                progress(done, total, resume_at);
             }
         })();
         if let Err(e) = result {
@@ -678,14 +729,6 @@ impl Interop<'_> {
         plan.report.read = items_read;
         plan.report.created = done;
         plan.report.written = done > 0 || !image_ids.is_empty() || !type_ids.is_empty();
-        if plan.options.verify {
-            for (first, n) in &written {
-                for id in *first..first + n {
-                    c.verifications()
-                        .verify(actor, exact_core::AnnotationId(id), true)?;
-                }
-            }
-        }
         Ok(plan.report)
     }
 }

@@ -38,7 +38,7 @@ mod xmlio;
 
 pub use export::{ExportOptions, ExportSummary};
 pub use import::{BATCH, ImportOptions, ImportProgress, ImportReport, Refusal};
-pub use item::{Item, Shape, vector_type_from_name, vector_type_name};
+pub use item::{Item, ResumeAt, Shape, vector_type_from_name, vector_type_name};
 
 use exact_core::{Catalog, Error, Result};
 

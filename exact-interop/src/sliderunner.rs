@@ -11,7 +11,7 @@
 //! Exports write the current schema, which SlideRunner opens.
 
 use crate::export::{Head, Row, Sink};
-use crate::item::{Item, Shape};
+use crate::item::{Item, ResumeAt, Shape};
 use exact_core::model::VectorType;
 use exact_core::vector::Point;
 use exact_core::{Error, Result, Timestamp};
@@ -69,7 +69,31 @@ fn label_row(r: Option<&rusqlite::Row>) -> Result<Option<LabelRow>> {
 /// Reads a SlideRunner database (spooled to a temporary file first) and gives its annotations
 /// to `f`, slide by slide. A SQLite file without SlideRunner's tables is refused naming the
 /// missing table or column.
-pub fn read(mut r: impl Read, f: &mut dyn FnMut(Item) -> Result<()>) -> Result<()> {
+pub fn read(r: impl Read, f: &mut dyn FnMut(Item) -> Result<()>) -> Result<()> {
+    read_from(r, None, f)
+}
+
+/// [`read`], or with `at` (a [`ResumeAt::SlideRunner`] an earlier read of the same database
+/// put on an item) only the annotations from that one on: later slides whole, and of `at`'s
+/// slide the annotations from its uid on (slides and annotations are read in uid order).
+pub fn read_from(
+    mut r: impl Read,
+    at: Option<ResumeAt>,
+    f: &mut dyn FnMut(Item) -> Result<()>,
+) -> Result<()> {
+    let (from_slide, from_uid, mut row) = match at {
+        None => (i64::MIN, i64::MIN, 0u64),
+        Some(ResumeAt::SlideRunner { slide, uid, row }) => (slide, uid, row),
+        Some(other) => {
+            return Err(Error::invalid(
+                "resume",
+                format!(
+                    "a SlideRunner database cannot be read on from {}",
+                    other.describe()
+                ),
+            ));
+        }
+    };
     let mut tmp = tempfile::NamedTempFile::new().map_err(|e| Error::backend("import spool", e))?;
     std::io::copy(&mut r, &mut tmp).map_err(|e| Error::backend("import spool", e))?;
     let db = Connection::open_with_flags(tmp.path(), OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -161,40 +185,45 @@ pub fn read(mut r: impl Read, f: &mut dyn FnMut(Item) -> Result<()>) -> Result<(
         .map_err(db_err)?
     };
     let ann_sql = if current {
-        "SELECT uid, type, agreedClass, guid, deleted, lastModified, description FROM Annotations WHERE slide = ?1 ORDER BY uid"
+        "SELECT uid, type, agreedClass, guid, deleted, lastModified, description FROM Annotations WHERE slide = ?1 AND uid >= ?2 ORDER BY uid"
     } else {
-        "SELECT uid, type, agreedClass, NULL, 0, NULL, NULL FROM Annotations WHERE slide = ?1 ORDER BY uid"
+        "SELECT uid, type, agreedClass, NULL, 0, NULL, NULL FROM Annotations WHERE slide = ?1 AND uid >= ?2 ORDER BY uid"
     };
     let coord_sql = if zcol {
-        "SELECT annoId, coordinateX, coordinateY, coordinateZ FROM Annotations_coordinates WHERE annoId IN (SELECT uid FROM Annotations WHERE slide = ?1) ORDER BY annoId, orderIdx"
+        "SELECT annoId, coordinateX, coordinateY, coordinateZ FROM Annotations_coordinates WHERE annoId IN (SELECT uid FROM Annotations WHERE slide = ?1 AND uid >= ?2) ORDER BY annoId, orderIdx"
     } else {
-        "SELECT annoId, coordinateX, coordinateY, 0 FROM Annotations_coordinates WHERE annoId IN (SELECT uid FROM Annotations WHERE slide = ?1) ORDER BY annoId, orderIdx"
+        "SELECT annoId, coordinateX, coordinateY, 0 FROM Annotations_coordinates WHERE annoId IN (SELECT uid FROM Annotations WHERE slide = ?1 AND uid >= ?2) ORDER BY annoId, orderIdx"
     };
     let mut ann_st = db.prepare(ann_sql).map_err(db_err)?;
     let mut coord_st = db.prepare(coord_sql).map_err(db_err)?;
     let mut label_st = if labels_exist {
         Some(
-            db.prepare("SELECT annoId, person, class FROM Annotations_label WHERE annoId IN (SELECT uid FROM Annotations WHERE slide = ?1) ORDER BY annoId, uid")
+            db.prepare("SELECT annoId, person, class FROM Annotations_label WHERE annoId IN (SELECT uid FROM Annotations WHERE slide = ?1 AND uid >= ?2) ORDER BY annoId, uid")
                 .map_err(db_err)?,
         )
     } else {
         None
     };
-    for (slide, filename) in slides {
+    for (slide, filename) in slides.into_iter().filter(|(s, _)| *s >= from_slide) {
+        let min_uid = if slide == from_slide {
+            from_uid
+        } else {
+            i64::MIN
+        };
         // Annotations, their coordinates and their labels, each ordered by annotation, are
         // walked side by side (a merge join): one annotation's rows are in memory at a time,
         // whatever the database's size.
-        let mut coord_rows = coord_st.query(params![slide]).map_err(db_err)?;
+        let mut coord_rows = coord_st.query(params![slide, min_uid]).map_err(db_err)?;
         let mut next_coord = coord_row(coord_rows.next().map_err(db_err)?)?;
         let mut label_rows = match label_st.as_mut() {
-            Some(st) => Some(st.query(params![slide]).map_err(db_err)?),
+            Some(st) => Some(st.query(params![slide, min_uid]).map_err(db_err)?),
             None => None,
         };
         let mut next_label = match label_rows.as_mut() {
             Some(rows) => label_row(rows.next().map_err(db_err)?)?,
             None => None,
         };
-        let mut rows = ann_st.query(params![slide]).map_err(db_err)?;
+        let mut rows = ann_st.query(params![slide, min_uid]).map_err(db_err)?;
         while let Some(r) = rows.next().map_err(db_err)? {
             let uid: i64 = r.get(0).map_err(db_err)?;
             let place = format!("annotation uid {uid}");
@@ -213,6 +242,8 @@ pub fn read(mut r: impl Read, f: &mut dyn FnMut(Item) -> Result<()>) -> Result<(
                 None => (UNCLASSIFIED.to_owned(), None),
             };
             let mut item = Item::new(place.clone(), class);
+            item.resume = Some(ResumeAt::SlideRunner { slide, uid, row });
+            row += 1;
             item.image = Some(filename.clone());
             item.color = colour.map(|c| c.to_ascii_uppercase());
             item.deleted = deleted.unwrap_or(0) != 0;

@@ -1,10 +1,12 @@
 //! The import's spool: checked annotations wait here, in a temporary file, between reading the
 //! file and writing the store, so an import's memory does not grow with its size. Each entry
 //! is the image and type (an id, or the index of one the import will create) and the
-//! [`NewAnnotation`] in a compact binary form: little-endian fixed-width numbers,
+//! [`NewAnnotation`] in a compact binary form, with the item's place in the file to resume
+//! from ([`ResumeAt`]): little-endian fixed-width numbers,
 //! length-prefixed strings, `meta_data` as JSON text. The file is deleted when the spool or
 //! its reader is dropped.
 
+use crate::item::ResumeAt;
 use exact_core::catalog::NewAnnotation;
 use exact_core::vector::{Point, Vector};
 use exact_core::{AnnotationTypeId, ImageId, Timestamp, UserId};
@@ -13,6 +15,9 @@ use uuid::Uuid;
 
 /// An image or type: `(true, index)` of one to create, `(false, id)` of one that exists.
 pub(crate) type Ref = (bool, u64);
+
+/// One entry read back: image, type, where its item starts in the file, the annotation.
+pub(crate) type Entry = (Ref, Ref, Option<ResumeAt>, NewAnnotation);
 
 /// Checked annotations, written one after the other.
 #[derive(Default)]
@@ -56,6 +61,7 @@ impl Spool {
         &mut self,
         image: Ref,
         atype: Ref,
+        resume: Option<ResumeAt>,
         n: &NewAnnotation,
     ) -> std::io::Result<()> {
         let b = &mut self.buf;
@@ -65,6 +71,26 @@ impl Spool {
         b.push(u8::from(image.0) | u8::from(atype.0) << 1);
         b.extend_from_slice(&image.1.to_le_bytes());
         b.extend_from_slice(&atype.1.to_le_bytes());
+        match resume {
+            None => b.push(0),
+            Some(ResumeAt::GeoJson {
+                offset,
+                feature,
+                line,
+                line_start,
+            }) => {
+                b.push(1);
+                for v in [offset, feature, line, line_start] {
+                    b.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+            Some(ResumeAt::SlideRunner { slide, uid, row }) => {
+                b.push(2);
+                for v in [slide as u64, uid as u64, row] {
+                    b.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
         b.push(flags(n));
         if let Some(v) = &n.vector {
             b.extend_from_slice(&v.frame.unwrap_or(0).to_le_bytes());
@@ -156,8 +182,7 @@ impl<'a> Cursor<'a> {
 
 impl SpoolReader {
     /// The next entry, `None` after the last.
-    #[allow(clippy::type_complexity)]
-    pub(crate) fn next(&mut self) -> std::io::Result<Option<(Ref, Ref, NewAnnotation)>> {
+    pub(crate) fn next(&mut self) -> std::io::Result<Option<Entry>> {
         let Some(input) = self.input.as_mut().filter(|_| self.left > 0) else {
             return Ok(None);
         };
@@ -171,6 +196,21 @@ impl SpoolReader {
         let refs = c.u8()?;
         let image = (refs & 1 != 0, c.u64()?);
         let atype = (refs & 2 != 0, c.u64()?);
+        let resume = match c.u8()? {
+            0 => None,
+            1 => Some(ResumeAt::GeoJson {
+                offset: c.u64()?,
+                feature: c.u64()?,
+                line: c.u64()?,
+                line_start: c.u64()?,
+            }),
+            2 => Some(ResumeAt::SlideRunner {
+                slide: c.u64()? as i64,
+                uid: c.u64()? as i64,
+                row: c.u64()?,
+            }),
+            _ => return Err(corrupt("resume position")),
+        };
         let f = c.u8()?;
         let vector = if f & 8 != 0 {
             let frame = c.u32()?;
@@ -211,7 +251,7 @@ impl SpoolReader {
         if !c.0.is_empty() {
             n.meta_data = serde_json::from_slice(c.0).map_err(|_| corrupt("meta_data"))?;
         }
-        Ok(Some((image, atype, n)))
+        Ok(Some((image, atype, resume, n)))
     }
 }
 
@@ -237,15 +277,30 @@ mod tests {
         a.description = "ü \"x\"".into();
         a.meta_data = serde_json::json!({"k": [1, 2]});
         let b = NewAnnotation::new(AnnotationTypeId(0), ImageId(0), None);
-        s.push((false, 4), (true, 1), &a).unwrap();
-        s.push((true, 0), (false, 8), &b).unwrap();
-        assert_eq!(s.len(), 2);
+        let at = ResumeAt::GeoJson {
+            offset: 1 << 40,
+            feature: 12,
+            line: 3,
+            line_start: 77,
+        };
+        let row = ResumeAt::SlideRunner {
+            slide: -1,
+            uid: 5,
+            row: 9,
+        };
+        s.push((false, 4), (true, 1), Some(at), &a).unwrap();
+        s.push((true, 0), (false, 8), Some(row), &b).unwrap();
+        s.push((true, 0), (false, 8), None, &b).unwrap();
+        assert_eq!(s.len(), 3);
         let mut r = s.finish().unwrap();
-        let (i, t, back) = r.next().unwrap().unwrap();
-        assert_eq!((i, t), ((false, 4), (true, 1)));
+        let (i, t, p, back) = r.next().unwrap().unwrap();
+        assert_eq!((i, t, p), ((false, 4), (true, 1), Some(at)));
         assert_eq!(format!("{back:?}"), format!("{a:?}"));
-        let (i, t, back) = r.next().unwrap().unwrap();
-        assert_eq!((i, t), ((true, 0), (false, 8)));
+        let (i, t, p, back) = r.next().unwrap().unwrap();
+        assert_eq!((i, t, p), ((true, 0), (false, 8), Some(row)));
+        assert_eq!(format!("{back:?}"), format!("{b:?}"));
+        let (_, _, p, back) = r.next().unwrap().unwrap();
+        assert_eq!(p, None);
         assert_eq!(format!("{back:?}"), format!("{b:?}"));
         assert!(r.next().unwrap().is_none());
     }

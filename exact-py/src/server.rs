@@ -52,6 +52,10 @@ impl NativeServer {
             let _inside = rt.enter();
             exact_store::ConversionWorker::start(&exact).ok()
         };
+        // Import jobs a previous run left unfinished read on from their last written batch.
+        if let Err(e) = exact.resume_imports() {
+            eprintln!("exact_wsi.serve: unfinished import jobs not resumed: {e}");
+        }
         let app = exact_http::router(exact);
         // The accept loop of `exact serve`, with its timeouts and connection cap.
         let opts = exact_http::serve::ServeOptions {

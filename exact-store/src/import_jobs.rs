@@ -4,14 +4,20 @@
 //! written at the end. With a durable store the upload is moved to
 //! `<data_dir>/import-jobs/<job>.upload` and the options are recorded in the job, so
 //! [`Exact::resume_imports`] (called by `exact serve` at start-up) runs the unfinished jobs of
-//! a server that went away again: the whole file once more, the batches written before the
-//! restart skipped as duplicates. The upload is deleted when the job ends.
+//! a server that went away again. After each written batch the runner records in the job
+//! (`options.resume`) where in the file the first annotation not yet written starts and how
+//! many were written; a resumed job seeks there (GeoJSON: the byte offset; SlideRunner: the
+//! annotation row) and reads on, instead of reading the whole file again. What a run wrote
+//! after its last record (at most one batch, and the last batch until the job is finished) is
+//! skipped as duplicates. Formats read only whole start again from the beginning, with the
+//! written batches skipped as duplicates. The upload is deleted when the job ends.
 
 use crate::Exact;
 use exact_core::catalog::{ImportJob, ImportState, RESUME_AFTER_MICROS};
 use exact_core::{Actor, Error, ErrorKind, ImageSetId, Result};
-use exact_interop::{Format, ImportOptions, ImportProgress};
+use exact_interop::{Format, ImportOptions, ImportProgress, ResumeAt};
 use serde_json::{Value, json};
+use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -53,6 +59,28 @@ fn options_json(o: &ImportOptions) -> Value {
         "verify": o.verify,
         "batch_size": o.batch_size,
     })
+}
+
+/// Where an earlier run of a job stopped, as recorded after its last written batch.
+#[derive(Debug, Clone, Copy)]
+struct Resume {
+    at: ResumeAt,
+    /// Annotations written by the earlier runs.
+    written: u64,
+}
+
+impl Resume {
+    fn json(&self) -> Value {
+        json!({ "at": self.at, "written": self.written })
+    }
+
+    fn from_options(v: &Value) -> Option<Resume> {
+        let r = v.get("resume")?;
+        Some(Resume {
+            at: serde_json::from_value(r.get("at")?.clone()).ok()?,
+            written: r.get("written")?.as_u64()?,
+        })
+    }
 }
 
 /// The options back from a job's record.
@@ -125,7 +153,7 @@ impl Exact {
         } else {
             Upload::Temp(file)
         };
-        self.spawn_job(actor.clone(), set, job.id, upload, options)?;
+        self.spawn_job(actor.clone(), set, job.id, upload, options, None)?;
         Ok(job)
     }
 
@@ -136,18 +164,20 @@ impl Exact {
         id: u64,
         upload: Upload,
         options: ImportOptions,
+        resume: Option<Resume>,
     ) -> Result<()> {
         let exact = self.clone();
         std::thread::Builder::new()
             .name(format!("import-job-{id}"))
-            .spawn(move || run(exact, actor, set, id, upload, options))
+            .spawn(move || run(exact, actor, set, id, upload, options, resume))
             .map(|_| ())
             .map_err(|e| Error::backend("import job thread", e))
     }
 
     /// Resumes the import jobs a previous process left unfinished whose upload this server
     /// kept: each is claimed once its record has not moved for ten seconds (its runner is
-    /// gone) and runs again from the start of its file. Returns at once; a background thread
+    /// gone) and reads on from where its last written batch was recorded (else from the start
+    /// of its file). Returns at once; a background thread
     /// waits for the jobs that are not yet stale. In-memory stores have nothing to resume.
     pub fn resume_imports(&self) -> Result<()> {
         if !self.durable_jobs() {
@@ -219,15 +249,39 @@ impl Exact {
 
     fn resume_one(&self, job: &ImportJob) -> Result<()> {
         let actor = self.actor(job.user)?;
-        let options = options_from(job.options.as_ref().unwrap_or(&Value::Null))?;
+        let recorded = job.options.as_ref().unwrap_or(&Value::Null);
+        let options = options_from(recorded)?;
+        let resume = Resume::from_options(recorded);
         let path = PathBuf::from(job.upload.clone().unwrap_or_default());
-        tracing::info!(job = job.id, attempt = job.attempts, "resuming import job");
-        self.spawn_job(actor, job.image_set, job.id, Upload::Kept(path), options)
+        tracing::info!(
+            job = job.id,
+            attempt = job.attempts,
+            from = resume.map(|r| r.at.describe()),
+            "resuming import job"
+        );
+        self.spawn_job(
+            actor,
+            job.image_set,
+            job.id,
+            Upload::Kept(path),
+            options,
+            resume,
+        )
     }
 }
 
-fn run(exact: Exact, actor: Actor, set: ImageSetId, id: u64, file: Upload, options: ImportOptions) {
+fn run(
+    exact: Exact,
+    actor: Actor,
+    set: ImageSetId,
+    id: u64,
+    file: Upload,
+    options: ImportOptions,
+    resume: Option<Resume>,
+) {
     let jobs = exact.catalog().import_jobs();
+    // What the earlier runs did, added to this run's counts.
+    let (written_before, read_before) = resume.map_or((0, 0), |r| (r.written, r.at.items_before()));
     // The import's latest progress; a ticker writes it to the record every second (also
     // while one batch takes longer), which tells a restarted server the runner is alive.
     let latest = Arc::new(Mutex::new((
@@ -242,9 +296,23 @@ fn run(exact: Exact, actor: Actor, set: ImageSetId, id: u64, file: Upload, optio
             j.state = ImportState::Running;
             j.phase = p.phase.to_owned();
             j.bytes_read = p.bytes_read;
-            j.items_read = p.items_read;
-            j.to_write = p.to_write;
-            j.written = p.written;
+            j.items_read = read_before + p.items_read;
+            j.to_write = written_before + p.to_write;
+            j.written = written_before + p.written;
+            // Durable progress: the place after the last written batch, so a restarted
+            // server reads on from there.
+            if let Some(at) = p.resume_at {
+                let r = Resume {
+                    at,
+                    written: written_before + p.written,
+                };
+                match &mut j.options {
+                    Some(Value::Object(o)) => {
+                        o.insert("resume".into(), r.json());
+                    }
+                    _ => j.options = Some(json!({ "resume": r.json() })),
+                }
+            }
         });
         if let Err(e) = r {
             tracing::warn!(job = id, error = %e, "import job progress not recorded");
@@ -269,16 +337,33 @@ fn run(exact: Exact, actor: Actor, set: ImageSetId, id: u64, file: Upload, optio
             })
         };
         let outcome = std::fs::File::open(file.path())
+            .and_then(|mut f| {
+                if let Some(off) = resume.and_then(|r| r.at.seek_to()) {
+                    f.seek(SeekFrom::Start(off))?;
+                }
+                Ok(f)
+            })
             .map_err(|e| Error::backend("import spool", e))
             .and_then(|f| {
                 let mut input = std::io::BufReader::with_capacity(1 << 16, f);
-                exact
-                    .interop()
-                    .import(&actor, set, &mut input, &options, &mut |p| {
+                let mut recorded = None;
+                exact.interop().import_from(
+                    &actor,
+                    set,
+                    &mut input,
+                    &options,
+                    resume.map(|r| r.at),
+                    &mut |p| {
                         if let Ok(mut l) = latest.lock() {
                             l.0 = *p;
                         }
-                    })
+                        // Recorded at once (not by the ticker): a batch was just written.
+                        if p.resume_at.is_some() && p.resume_at != recorded {
+                            recorded = p.resume_at;
+                            note(p);
+                        }
+                    },
+                )
             });
         if let Ok(mut l) = latest.lock() {
             l.1 = true;
@@ -298,18 +383,34 @@ fn run(exact: Exact, actor: Actor, set: ImageSetId, id: u64, file: Upload, optio
             };
             j.phase = "finished".into();
             j.bytes_read = j.bytes_total;
-            j.items_read = report.read;
-            j.to_write = report.created;
-            j.written = report.created;
+            j.items_read = read_before + report.read;
+            j.to_write = written_before + report.created;
+            j.written = written_before + report.created;
             let mut report = serde_json::to_value(report).unwrap_or(Value::Null);
+            if resume.is_some() {
+                report["read"] = Value::from(read_before + report["read"].as_u64().unwrap_or(0));
+                report["created"] = Value::from(j.written);
+                report["resumed_from"] = resume.map(|r| r.json()).unwrap_or(Value::Null);
+            }
             if j.attempts > 1
                 && let Some(notes) = report.get_mut("notes").and_then(Value::as_array_mut)
             {
-                notes.push(Value::from(format!(
-                    "resumed after a server restart (attempt {}): annotations written before \
-                     the restart are counted as skipped duplicates",
-                    j.attempts
-                )));
+                notes.push(Value::from(match resume {
+                    Some(r) => format!(
+                        "resumed after a server restart (attempt {}) at {}: the {} annotations \
+                         written before it were not read again; any written after the last \
+                         recorded batch are counted as skipped duplicates",
+                        j.attempts,
+                        r.at.describe(),
+                        r.written
+                    ),
+                    None => format!(
+                        "resumed after a server restart (attempt {}) from the start of the \
+                         file: annotations written before the restart are counted as skipped \
+                         duplicates",
+                        j.attempts
+                    ),
+                }));
             }
             j.report = Some(report);
             if let Some(first) = refused_first {

@@ -245,8 +245,9 @@ def test_cli_import_and_export(tmp_path):
 
 def test_import_job_resumes_after_the_server_is_killed(tmp_path):
     """A server killed (SIGKILL) while an import job writes: the restarted server resumes the
-    job from its kept upload; at the end every annotation of the file is there exactly once
-    (the batches written before the kill are skipped as duplicates) and the upload is gone."""
+    job from its kept upload, reading on from the feature after the batch written before the
+    kill (recorded with that batch) instead of reading the file again; at the end every
+    annotation of the file is there exactly once and the upload is gone."""
     import signal
     import time
     data = tmp_path / "d"
@@ -315,9 +316,15 @@ def test_import_job_resumes_after_the_server_is_killed(tmp_path):
         job = wait_job(s, url, timeout=10)
         assert job["state"] == "done" and job["attempts"] == 2, job
         report = job["report"]
-        assert report["created"] + report["skipped_duplicates"] == n, report
-        assert report["skipped_duplicates"] >= written_before, report
-        assert any("resumed after a server restart" in note for note in report["notes"]), report
+        # The resumed run started at the first feature not written before the kill (one
+        # box per feature): nothing before it was read again, nothing was a duplicate.
+        resumed = report["resumed_from"]
+        assert resumed["written"] == written_before, report
+        assert resumed["at"]["format"] == "geojson" and resumed["at"]["feature"] == written_before, report
+        assert 0 < resumed["at"]["offset"] < len(body), report
+        assert report["created"] == n and report["read"] == n, report
+        assert report["skipped_duplicates"] == 0, report
+        assert any(f"at feature {written_before + 1} (byte" in note for note in report["notes"]), report
         assert count(s, set_id) == n
         assert not list((data / "import-jobs").iterdir()), "the upload is deleted when the job ends"
     finally:

@@ -3,6 +3,7 @@
 
 mod golden;
 mod malformed;
+mod resume;
 mod roundtrip;
 mod xml;
 

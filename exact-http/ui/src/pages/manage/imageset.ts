@@ -1,12 +1,14 @@
 // `/images/imageset/<id>/`: the set's images (thumbnail, size, state with the reason, annotation
 // count, a link into the viewer), filtered by annotation type / verified / unverified / none;
-// upload by drag and drop; a slide by URL (superusers); zip download; products; set versions
-// (create, list, compare with the live set); edit and delete (refused while images remain).
+// upload by drag and drop; annotation imports followed as jobs (imports.ts); a slide by URL
+// (superusers); zip download; products; set versions (create, list, compare with the live
+// set); edit and delete (refused while images remain).
 
 import { request } from '../../api/client';
 import type { AnnotationType, Id, Image, Page } from '../../api/types';
 import { h, pageId } from '../dom';
 import { A, type Product, type SetFull, type SetTag, type Team, action, all, field, form, frame, num, select, str, table } from './common';
+import { importer } from './imports';
 import { uploader } from './upload';
 
 interface SetVersion {
@@ -64,11 +66,14 @@ export async function imageSetPage(): Promise<void> {
     const f = filter.value;
     const extra =
       f === 'verified' ? '&verified=True' : f === 'unverified' ? '&verified=False' : f === 'none' ? '&num_annotations_max=0' : f.startsWith('type:') ? `&annotation_type=${f.slice(5)}` : '';
-    const images = await request<Page<Image>>('GET', `${A}/images/images/?image_set=${id}&omit=annotations&limit=10000${extra}`);
+    const images = await request<Page<Image & { original?: string; image_type?: number }>>('GET', `${A}/images/images/?image_set=${id}&omit=annotations&limit=10000${extra}`);
     const rows = images.results
       .sort((a, b) => a.name.localeCompare(b.name))
       .map((i) => {
-        const state = i.state ?? 'ready';
+        // An image registered by its metadata alone (e.g. created by an annotation import)
+        // has no file to show until one is attached.
+        const noFile = i.original === '' && i.image_type !== 2;
+        const state = noFile ? 'no-file' : (i.state ?? 'ready');
         const count = h('span', { class: 'count', 'data-count-of': i.id, text: '…' });
         return [
           state === 'ready'
@@ -76,7 +81,7 @@ export async function imageSetPage(): Promise<void> {
             : h('span', { class: 'muted', text: '—' }),
           state === 'ready' ? h('a', { href: `/annotations/${i.id}/`, class: 'open-viewer', text: i.name }) : i.name,
           i.width ? `${i.width} × ${i.height}` : '',
-          h('span', { class: `state state-${state}`, 'data-image': i.id, text: state === 'ready' ? 'ready' : `${state}${i.state_detail ? `: ${i.state_detail}` : ''}` }),
+          h('span', { class: `state state-${state}`, 'data-image': i.id, text: state === 'ready' ? 'ready' : state === 'no-file' ? 'no file yet' : `${state}${i.state_detail ? `: ${i.state_detail}` : ''}` }),
           count,
           action('Delete', async () => {
             if (!confirm(`Delete image ${i.name} and its annotations?`)) return;
@@ -106,6 +111,7 @@ export async function imageSetPage(): Promise<void> {
       refresh = window.setTimeout(() => void loadImages(), 200);
     }),
   );
+  main.append(importer(id, () => void loadImages()));
 
   if (me.is_superuser) {
     main.append(
