@@ -36,7 +36,25 @@ impl Processing<'_> {
         image: ImageId,
         region: Option<[u64; 4]>,
     ) -> Result<PluginJob> {
-        let job = self.new_job(actor, plugin, image, region)?;
+        self.create_job_with(actor, plugin, image, region, None)
+    }
+
+    /// [`Processing::create_job`] with the request's `prompts` (a JSON list of point and box
+    /// prompts in level-0 pixels, checked; see [`Prompt`]), passed to the model with each
+    /// region they touch.
+    pub fn create_job_with(
+        &self,
+        actor: &Actor,
+        plugin: PluginId,
+        image: ImageId,
+        region: Option<[u64; 4]>,
+        prompts: Option<&Value>,
+    ) -> Result<PluginJob> {
+        let mut job = self.new_job(actor, plugin, image, region)?;
+        if let Some(v) = prompts.filter(|v| !v.is_null()) {
+            let img: Image = self.0.load(image.0)?;
+            job.prompts = Prompt::parse_all(v, img.width, img.height)?;
+        }
         self.0.insert(job)
     }
 
@@ -163,6 +181,7 @@ impl Processing<'_> {
             tiles_total: 0,
             tiles_done: 0,
             proposals: 0,
+            prompts: Vec::new(),
         })
     }
 
