@@ -522,3 +522,60 @@ pub(crate) fn terms_of(kind: Kind, id: u64, bytes: &[u8], what: &str) -> Option<
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn prompts_are_checked_and_moved_into_regions() {
+        let v = json!([{"type": "point", "x": 10, "y": 20},
+                       {"type": "box", "x1": 90, "y1": 90, "x2": 300, "y2": 120}]);
+        let p = Prompt::parse_all(&v, 1000, 1000).unwrap();
+        assert_eq!(
+            p[0],
+            Prompt::Point {
+                x: 10.0,
+                y: 20.0,
+                label: 1
+            }
+        );
+        // The region at (0, 0) of 100 × 100 read at downsample 2: the point, and the box
+        // clipped to the region, in the region's pixels.
+        assert_eq!(
+            p[0].in_region(0.0, 0.0, 100.0, 100.0, 2.0),
+            Some(json!({"type": "point", "x": 5.0, "y": 10.0, "label": 1}))
+        );
+        assert_eq!(
+            p[1].in_region(0.0, 0.0, 100.0, 100.0, 2.0),
+            Some(json!({"type": "box", "x1": 45.0, "y1": 45.0, "x2": 50.0, "y2": 50.0}))
+        );
+        assert_eq!(p[0].in_region(100.0, 0.0, 100.0, 100.0, 1.0), None);
+        for (bad, why) in [
+            (json!([{"type": "point", "x": 10, "y": 2000}]), "outside"),
+            (
+                json!([{"type": "box", "x1": 5, "y1": 5, "x2": 5, "y2": 9}]),
+                "x2 > x1",
+            ),
+            (
+                json!([{"type": "point", "x": 1, "y": 1, "label": 7}]),
+                "label",
+            ),
+            (json!([{"type": "lasso"}]), "[0]"),
+            (json!({"type": "point"}), "a list"),
+            (
+                json!(vec![
+                    json!({"type": "point", "x": 1, "y": 1});
+                    MAX_PROMPTS + 1
+                ]),
+                "at most",
+            ),
+        ] {
+            let e = Prompt::parse_all(&bad, 1000, 1000).unwrap_err().to_string();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        assert_eq!(ModelInput::parse("JPG").unwrap(), ModelInput::Jpeg);
+        assert!(ModelInput::parse("tiff").is_err());
+    }
+}
