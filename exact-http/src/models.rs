@@ -425,32 +425,36 @@ async fn run_tiles(
             });
             (v.to_string().into_bytes(), "application/json")
         } else {
+            let jpeg = model.input == ModelInput::Jpeg;
+            let pixels = async {
+                let img = slide
+                    .read_region_rgb(x0 as i64, y0 as i64, level, w, h, [255, 255, 255])
+                    .await
+                    .map_err(|e| format!("tile {tile}: cannot read the region: {e}"))?;
+                exact_tiles::cpu::run(move || {
+                    if jpeg {
+                        img.encode_jpeg(90)
+                            .map(|b| (b, "image/jpeg"))
+                            .map_err(|e| e.to_string())
+                    } else {
+                        img.encode_png()
+                            .map(|b| (b, "image/png"))
+                            .map_err(|e| e.to_string())
+                    }
+                })
+                .await
+                .map_err(|e| format!("tile {tile}: cannot encode the region: {e}"))
+            };
             // Bounded: a read that never completes fails the job (resumable) instead of
             // leaving it running forever.
-            let read = slide.read_region_rgb(x0 as i64, y0 as i64, level, w, h, [255, 255, 255]);
-            let img = tokio::time::timeout(READ_TIMEOUT, read)
+            tokio::time::timeout(READ_TIMEOUT, pixels)
                 .await
                 .map_err(|_| {
                     format!(
                         "tile {tile}: the region was not read within {} s",
                         READ_TIMEOUT.as_secs()
                     )
-                })?
-                .map_err(|e| format!("tile {tile}: cannot read the region: {e}"))?;
-            let jpeg = model.input == ModelInput::Jpeg;
-            exact_tiles::cpu::run(move || {
-                if jpeg {
-                    img.encode_jpeg(90)
-                        .map(|b| (b, "image/jpeg"))
-                        .map_err(|e| e.to_string())
-                } else {
-                    img.encode_png()
-                        .map(|b| (b, "image/png"))
-                        .map_err(|e| e.to_string())
-                }
-            })
-            .await
-            .map_err(|e| format!("tile {tile}: cannot encode the region: {e}"))?
+                })??
         };
         // A job with prompts sends them with every tile (`[]` where none touches it).
         let prompts = (!job.prompts.is_empty()).then(|| Value::Array(prompts).to_string());
