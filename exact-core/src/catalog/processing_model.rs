@@ -576,6 +576,19 @@ mod tests {
             assert!(e.contains(why), "{bad}: {e}");
         }
         assert_eq!(ModelInput::parse("JPG").unwrap(), ModelInput::Jpeg);
+    }
+
+    #[test]
+    fn progress_fractions_round_trip_byte_for_byte() {
+        // Optimistic writes compare a record's stored bytes with its decoded-then-encoded
+        // form; 100 × 5 / 4661 did not survive serde_json's fast float parsing, so every
+        // update of such a job conflicted and the worker left it running forever.
+        for (done, total) in [(5u32, 4661u32), (692, 768), (52, 576)] {
+            let x = 100.0 * f64::from(done) / f64::from(total);
+            let text = serde_json::to_string(&x).unwrap();
+            let back: f64 = serde_json::from_str(&text).unwrap();
+            assert_eq!(back.to_bits(), x.to_bits(), "{text}");
+        }
         assert!(ModelInput::parse("tiff").is_err());
     }
 }

@@ -383,7 +383,7 @@ impl Processing<'_> {
         let r = self.0.modify(id.0, |j: &PluginJob| {
             if !from.contains(&j.state) {
                 return Err(Error::Conflict {
-                    what: "state moved".into(),
+                    what: STATE_MOVED.into(),
                 });
             }
             let mut j = j.clone();
@@ -408,7 +408,9 @@ impl Processing<'_> {
         });
         match r {
             Ok(j) => Ok(Some(j)),
-            Err(e) if e.kind() == ErrorKind::Conflict => Ok(None),
+            // Only a job no longer in `from` is "moved meanwhile"; a write that kept
+            // conflicting is an error (the worker must not take it for a cancel).
+            Err(Error::Conflict { what }) if what == STATE_MOVED => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -572,6 +574,9 @@ impl Processing<'_> {
         Ok(out)
     }
 }
+
+/// The conflict [`Processing::advance_job`] reports for a job no longer in the expected state.
+const STATE_MOVED: &str = "the job's state moved";
 
 /// Most images one set-wide job request starts jobs on.
 pub const MAX_SET_JOBS: usize = 10_000;
