@@ -602,6 +602,28 @@ fn serve(data: DataArgs, bind: SocketAddr, net: NetArgs) -> ExitCode {
             }
         };
         // Jobs of model plugins (issue 16): one at a time, tile by tile.
+        if let Some(base) = router_opts
+            .public_url
+            .as_ref()
+            .map(|u| u.to_string())
+            .or_else(|| {
+                listener.local_addr().ok().map(|a| {
+                    let ip = if a.ip().is_unspecified() {
+                        "127.0.0.1".to_owned()
+                    } else {
+                        a.ip().to_string()
+                    };
+                    let host = if ip.contains(':') {
+                        format!("[{ip}]")
+                    } else {
+                        ip
+                    };
+                    format!("http://{host}:{}", a.port())
+                })
+            })
+        {
+            exact_http::models::set_tile_base(&base);
+        }
         let _models = exact_http::models::start(&exact);
         let app = exact_http::router_with(exact, router_opts);
         match exact_http::serve::serve(listener, app, serve_opts, shutdown).await {

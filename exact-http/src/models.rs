@@ -1,7 +1,11 @@
 //! The worker that runs model plugins' jobs (issue 16): `EXACT_MODEL_WORKERS` jobs at a time
 //! (default 1), each tile by tile. Each
-//! tile's pixels go to the model as PNG (`POST <url>?image=&level=&x=&y=&w=&h=&tile=`, level-0
-//! `x`/`y`, level-`level` `w`/`h`) with a timeout and retries; the answer — GeoJSON in the
+//! tile's pixels go to the model as PNG or JPEG (`POST <url>?image=&level=&x=&y=&w=&h=&tile=`,
+//! level-0 `x`/`y`, level-`level` `w`/`h`) — or, for a plugin with `model_input: url`, as JSON
+//! naming the region with a `tile_url` and a `token` that reads only that image for a few
+//! minutes (the model fetches the pixels itself) — with, for a job with prompts, those inside
+//! the tile in the `X-Exact-Prompts` header (JSON, the tile's pixels), with a timeout and
+//! retries; the answer — GeoJSON in the
 //! tile's pixel coordinates, or `{"objects": [{"vector": {x1, y1, …}, "class", "score"}]}` —
 //! becomes annotations of the job's creator with provenance in `meta_data` (`generated`,
 //! `model`, `version`, `score`, `job`, `plugin`), written together with the tile's "done"
@@ -12,7 +16,9 @@
 //! store exactly one runs a job: it holds the job's lease while it works, and a job whose
 //! server died is queued again (and resumed) once its lease expired.
 
-use exact_core::catalog::{JobProgress, JobState, ModelEndpoint, NewAnnotation, Plugin, PluginJob};
+use exact_core::catalog::{
+    JobProgress, JobState, ModelEndpoint, ModelInput, NewAnnotation, Plugin, PluginJob,
+};
 use exact_core::model::VectorType;
 use exact_core::{Actor, AnnotationTypeId, Vector};
 use exact_store::Exact;
@@ -26,6 +32,64 @@ use tokio::sync::Notify;
 const MAX_ANSWER: usize = 32 << 20;
 /// Attempts per tile (the first plus retries) on timeouts, connection errors and 5xx.
 const ATTEMPTS: u32 = 2;
+
+/// How long an image read token of a `model_input: url` job lasts beyond the model's timeout;
+/// a new one is minted when half of it is gone, and it is revoked when the job stops.
+const TOKEN_TTL: Duration = Duration::from_secs(300);
+
+/// How long reading one region from the slide may take.
+const READ_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The server's own URL as models reach it (for `tile_url`), set once at start.
+static TILE_BASE: OnceLock<String> = OnceLock::new();
+
+/// Tells the worker where models reach this server (`EXACT_PUBLIC_URL`, else the address
+/// it listens on): the base of the `tile_url` a `model_input: url` model fetches.
+pub fn set_tile_base(url: &str) {
+    let _ = TILE_BASE.set(url.trim_end_matches('/').to_owned());
+}
+
+/// The image read token of a running job: minted on first use, renewed before it expires,
+/// revoked when dropped.
+struct Token {
+    exact: Exact,
+    user: exact_core::UserId,
+    image: exact_core::ImageId,
+    ttl: Duration,
+    current: Option<(String, std::time::Instant)>,
+}
+
+impl Token {
+    async fn get(&mut self) -> Result<String, String> {
+        if let Some((secret, at)) = &self.current
+            && at.elapsed() < self.ttl / 2
+        {
+            return Ok(secret.clone());
+        }
+        self.end();
+        let (e, user, image) = (self.exact.clone(), self.user, self.image);
+        let micros = i64::try_from(self.ttl.as_micros()).unwrap_or(i64::MAX);
+        let secret = blocking(move || e.trusted_accounts().start_image_token(user, image, micros))
+            .await
+            .map_err(|e| format!("cannot mint the image token: {e}"))?;
+        self.current = Some((secret.clone(), std::time::Instant::now()));
+        Ok(secret)
+    }
+
+    fn end(&mut self) {
+        if let Some((secret, _)) = self.current.take()
+            && let Err(e) = self.exact.trusted_accounts().end_image_token(&secret)
+        {
+            tracing::warn!("model worker: cannot revoke an image token (it expires): {e}");
+        }
+    }
+}
+
+impl Drop for Token {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
 
 fn notify() -> &'static Arc<Notify> {
     static N: OnceLock<Arc<Notify>> = OnceLock::new();
@@ -309,6 +373,19 @@ async fn run_tiles(
         },
     )
     .await;
+    let mut token = Token {
+        exact: exact.clone(),
+        user: creator,
+        image,
+        ttl: TOKEN_TTL + Duration::from_secs(model.timeout_secs.into()),
+        current: None,
+    };
+    let base = TILE_BASE.get();
+    if model.input == ModelInput::Url && base.is_none() {
+        return Err(
+            "the server does not know the URL models reach it at (set EXACT_PUBLIC_URL)".into(),
+        );
+    }
     for tile in 0..total {
         if done.contains(&tile) {
             continue;
@@ -330,20 +407,64 @@ async fn run_tiles(
         let h0 = step.min(ry + rh - y0);
         let w = ((w0 as f64 / ds).ceil() as u32).max(1);
         let h = ((h0 as f64 / ds).ceil() as u32).max(1);
-        let img = slide
-            .read_region_rgb(x0 as i64, y0 as i64, level, w, h, [255, 255, 255])
-            .await
-            .map_err(|e| format!("tile {tile}: cannot read the region: {e}"))?;
-        let png = exact_tiles::cpu::run(move || img.encode_png())
-            .await
-            .map_err(|e| format!("tile {tile}: cannot encode the region: {e}"))?;
+        let prompts: Vec<Value> = job
+            .prompts
+            .iter()
+            .filter_map(|p| p.in_region(x0 as f64, y0 as f64, w0 as f64, h0 as f64, ds))
+            .collect();
+        let (body, mime) = if model.input == ModelInput::Url {
+            let secret = token.get().await?;
+            let base = base.map(String::as_str).unwrap_or_default();
+            let v = json!({
+                "image": image.0, "level": level, "x": x0, "y": y0, "w": w, "h": h,
+                "tile": tile,
+                "tile_url": format!("{base}/api/v1/processing/model_tile/?x={x0}&y={y0}&level={level}&w={w}&h={h}"),
+                "token": secret,
+                "expires_in": token.ttl.as_secs() / 2,
+                "prompts": prompts,
+            });
+            (v.to_string().into_bytes(), "application/json")
+        } else {
+            let jpeg = model.input == ModelInput::Jpeg;
+            let pixels = async {
+                let img = slide
+                    .read_region_rgb(x0 as i64, y0 as i64, level, w, h, [255, 255, 255])
+                    .await
+                    .map_err(|e| format!("tile {tile}: cannot read the region: {e}"))?;
+                exact_tiles::cpu::run(move || {
+                    if jpeg {
+                        img.encode_jpeg(90)
+                            .map(|b| (b, "image/jpeg"))
+                            .map_err(|e| e.to_string())
+                    } else {
+                        img.encode_png()
+                            .map(|b| (b, "image/png"))
+                            .map_err(|e| e.to_string())
+                    }
+                })
+                .await
+                .map_err(|e| format!("tile {tile}: cannot encode the region: {e}"))
+            };
+            // Bounded: a read that never completes fails the job (resumable) instead of
+            // leaving it running forever.
+            tokio::time::timeout(READ_TIMEOUT, pixels)
+                .await
+                .map_err(|_| {
+                    format!(
+                        "tile {tile}: the region was not read within {} s",
+                        READ_TIMEOUT.as_secs()
+                    )
+                })??
+        };
+        // A job with prompts sends them with every tile (`[]` where none touches it).
+        let prompts = (!job.prompts.is_empty()).then(|| Value::Array(prompts).to_string());
         let url = format!(
             "{}{}image={}&level={level}&x={x0}&y={y0}&w={w}&h={h}&tile={tile}",
             model.url,
             if model.url.contains('?') { "&" } else { "?" },
             image.0
         );
-        let answer = call(client, &url, png, model.timeout_secs)
+        let answer = call(client, &url, (body, mime), prompts, model.timeout_secs)
             .await
             .map_err(|e| format!("tile {tile} ({x0}, {y0}): {e}"))?;
         let objects = parse_answer(&answer, model.max_objects, w, h)
@@ -410,7 +531,8 @@ async fn types_of(
 async fn call(
     client: &reqwest::Client,
     url: &str,
-    png: Vec<u8>,
+    (body, mime): (Vec<u8>, &str),
+    prompts: Option<String>,
     timeout: u32,
 ) -> Result<Vec<u8>, String> {
     let mut last = String::new();
@@ -418,13 +540,15 @@ async fn call(
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let sent = client
+        let mut req = client
             .post(url)
-            .header("Content-Type", "image/png")
+            .header("Content-Type", mime)
             .timeout(Duration::from_secs(timeout.into()))
-            .body(png.clone())
-            .send()
-            .await;
+            .body(body.clone());
+        if let Some(p) = &prompts {
+            req = req.header("X-Exact-Prompts", p);
+        }
+        let sent = req.send().await;
         let mut resp = match sent {
             Ok(r) => r,
             Err(e) if e.is_timeout() => {

@@ -32,6 +32,8 @@ class Models(BaseHTTPRequestHandler):
     answers = {}
     stall = threading.Event()
     gate = threading.Event()
+    token_gate = threading.Event()
+    tokens = []
 
     def do_POST(self):
         data = self.rfile.read(int(self.headers["Content-Length"]))
@@ -40,6 +42,16 @@ class Models(BaseHTTPRequestHandler):
         tile = int(self.path.split("tile=")[1].split("&")[0])
         if path == "/gate/" and tile >= 1:
             Models.gate.wait(30)
+        if path == "/token/":
+            # A model_input "url" request: keep it, and fetch the pixels with its token.
+            req = json.loads(data)
+            Models.tokens.append(req)
+            if tile >= 1:
+                Models.token_gate.wait(30)
+            got = requests.get(req["tile_url"], headers={"Authorization": "Bearer " + req["token"]})
+            if got.status_code != 200:
+                return self.answer(500, got.content)
+            data = got.content
         if path == "/flaky/" and tile >= 1:
             return self.answer(500, b"model crashed")
         if path == "/slow/":
@@ -81,14 +93,27 @@ def model_url():
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     Models.stall.set()
     Models.gate.set()
+    Models.token_gate.set()
     httpd.shutdown()
 
 
 @pytest.fixture(scope="module")
-def srv(model_url):
+def real_model():
+    """examples/colour_model.py as its own process, as a user would run it."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(REPO / "examples/colour_model.py"), str(port)])
+    url = f"http://127.0.0.1:{port}"
+    wait_for(url + "/", proc, "colour_model.py")
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def srv(model_url, real_model):
     data = Path(tempfile.mkdtemp(prefix="exact-processing-test-"))
     port = free_port()
-    env = dict(os.environ, EXACT_ADMIN_PASSWORD=PASSWORD, EXACT_MODEL_HOSTS=model_url + "/")
+    env = dict(os.environ, EXACT_ADMIN_PASSWORD=PASSWORD, EXACT_MODEL_HOSTS=f"{model_url}/,{real_model}/")
     log = open(data / "serve.log", "w")
     proc = subprocess.Popen([exact_bin(), "serve", "--data", str(data / "d"), "--bind",
                              f"127.0.0.1:{port}"], env=env, stdout=log, stderr=log)
@@ -462,3 +487,112 @@ def test_set_job_runs_every_image_and_cancels_together(srv, world, model_url):
     bad = srv.post("/api/v1/processing/pluginjobs/",
                    json={"plugin": plugin["id"], "image_set": world["set"], "image": 1})
     assert bad.status_code == 400 and "image_set" in bad.text, bad.text
+
+
+def rings(got):
+    return {tuple((a["vector"][f"x{i}"], a["vector"][f"y{i}"]) for i in range(1, 5)) for a in got}
+
+
+def test_real_model_takes_jpeg_a_tile_url_with_a_token_and_prompts(srv, world, real_model):
+    """The example model as its own process: PNG, JPEG and `model_input: url` (it fetches the
+    region with the token) agree; prompts reach it and keep only the blocks they touch."""
+    region = [512, 512, 512, 512]
+    png = run_job(srv, world, model_plugin(srv, world, real_model + "/", model_version="png"),
+                  region)
+    assert png["state"] == "done" and png["proposals"] > 2, png
+    want = rings(proposals(srv, world, png["id"]))
+    url_plugin = model_plugin(srv, world, real_model + "/", model_version="url", model_input="url")
+    assert url_plugin["model"]["input"] == "url", url_plugin
+    by_url = run_job(srv, world, url_plugin, region)
+    assert by_url["state"] == "done", by_url
+    assert rings(proposals(srv, world, by_url["id"])) == want  # the very pixels of the PNG job
+    jpeg = run_job(srv, world, model_plugin(srv, world, real_model + "/", model_version="jpeg",
+                                            model_input="jpeg"), region)
+    assert jpeg["state"] == "done", jpeg
+    got = rings(proposals(srv, world, jpeg["id"]))
+    assert len(got & want) >= 0.9 * len(want), (len(got & want), len(want))
+
+    # Prompts: a point inside one block and a box inside another keep just those two.
+    first, second = sorted(want)[:2]
+    point = {"type": "point", "x": first[0][0] + 5, "y": first[0][1] + 5}
+    box = {"type": "box", "x1": second[0][0] + 2, "y1": second[0][1] + 2,
+           "x2": second[0][0] + 9, "y2": second[0][1] + 9}
+    job = srv.ok(srv.post("/api/v1/processing/pluginjobs/", json={
+        "plugin": url_plugin["id"], "image": world["image"]["id"], "region": region,
+        "prompts": [point, box]}), 201).json()
+    assert job["prompts"] == [dict(point, label=1), box], job
+    job = wait_job(srv, job["id"], ("done", "failed"))
+    assert job["state"] == "done", job
+    assert rings(proposals(srv, world, job["id"])) == {first, second}
+    for bad, why in [({"type": "point", "x": -1, "y": 5}, "outside"),
+                     ({"type": "box", "x1": 5, "y1": 5, "x2": 4, "y2": 9}, "x2 > x1"),
+                     ({"type": "circle"}, "[0]"), ([point] * 101, "at most 100")]:
+        r = srv.post("/api/v1/processing/pluginjobs/", json={
+            "plugin": url_plugin["id"], "image": world["image"]["id"],
+            "prompts": bad if isinstance(bad, list) else [bad]})
+        assert r.status_code == 400 and "prompts" in r.text and why in r.text, r.text
+    r = srv.post("/api/v1/processing/plugins/", json={
+        "name": "bad input", "products": [world["product"]], "model_url": real_model + "/",
+        "model_input": "tiff"})
+    assert r.status_code == 400 and "model_input" in r.text, r.text
+
+
+def test_image_tokens_read_one_image_only_and_end_with_the_job(srv, world, model_url):
+    plugin = model_plugin(srv, world, model_url + "/token/", model_input="url")
+    Models.tokens.clear()
+    job = srv.ok(srv.post("/api/v1/processing/pluginjobs/", json={
+        "plugin": plugin["id"], "image": world["image"]["id"], "region": [0, 0, 512, 256]}),
+        201).json()
+    for _ in range(300):  # until the worker waits on tile 1
+        if len(Models.tokens) >= 2:
+            break
+        time.sleep(0.1)
+    req = Models.tokens[-1]
+    assert req["tile"] == 1 and req["image"] == world["image"]["id"] and req["w"] == 256
+    bearer = {"Authorization": "Bearer " + req["token"]}
+    tile = requests.get(req["tile_url"], headers=bearer)
+    assert tile.status_code == 200 and tile.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(tile.content)).size == (256, 256)
+    jpeg = requests.get(req["tile_url"] + "&format=jpeg&token=" + req["token"])
+    assert jpeg.status_code == 200 and jpeg.content[:2] == b"\xff\xd8"
+    # The token authenticates nothing else, not even reading the same image's record.
+    for path in [f"/api/v1/images/images/{world['image']['id']}/", "/api/v1/auth/me/",
+                 f"/api/v1/images/images/{world['image']['id']}/get_patch/?x=0&y=0&level=0"
+                 "&width=8&height=8"]:
+        assert requests.get(srv.url + path, headers=bearer).status_code == 401, path
+    # Basic credentials are not an image token.
+    r = requests.get(req["tile_url"], auth=("exact", PASSWORD))
+    assert r.status_code == 401 and "token" in r.json()["detail"], r.text
+    Models.token_gate.set()
+    assert wait_job(srv, job["id"], ("done", "failed"))["state"] == "done"
+    # Revoked when the job stopped.
+    assert requests.get(req["tile_url"], headers=bearer).status_code == 401
+
+
+def test_review_by_ids_is_atomic(srv, world, model_url):
+    plugin = model_plugin(srv, world, model_url + "/colour/", model_version="ids")
+    job = run_job(srv, world, plugin, [1024, 1024, 256, 256])
+    mine = sorted(proposals(srv, world, job["id"]), key=lambda a: (a["meta_data"]["score"], a["id"]))
+    assert len(mine) >= 3, job
+    low, second, third = mine[0]["id"], mine[1]["id"], mine[2]["id"]
+    r = srv.ok(srv.post("/api/v1/processing/review/accept/", json={"ids": [low]})).json()
+    assert r == {"accepted": 1, "ids": [low]}
+    a = srv.ok(srv.get(f"/api/v1/annotations/annotations/{low}/")).json()
+    assert a["meta_data"]["generated"] is False and a["meta_data"]["score"] == mine[0]["meta_data"]["score"]
+    # Not a proposal any more; an unknown id; a wrong image: refused, naming it, nothing written.
+    for body, why in [({"ids": [low]}, f"annotation {low} is not an unreviewed"),
+                      ({"ids": [second, 10**12]}, "ids"),
+                      ({"ids": [second], "image": world["image"]["id"] + 10**6}, ""),
+                      ({"ids": []}, "at least one")]:
+        r = srv.post("/api/v1/processing/review/reject/", json=body)
+        assert r.status_code in (400, 404) and why in r.text, (body, r.status_code, r.text)
+    assert srv.ok(srv.get(f"/api/v1/annotations/annotations/{second}/")).json()["deleted"] is False
+    r = srv.ok(srv.post("/api/v1/processing/review/reject/",
+                        params={"ids": f"{second},{third}", "image": world["image"]["id"]})).json()
+    assert r == {"rejected": 2, "ids": [second, third]}
+    queue = srv.ok(srv.get("/api/v1/processing/review/",
+                           params={"image": world["image"]["id"], "limit": 100000})).json()
+    left = {a["id"] for a in queue["results"]}
+    assert not left & {low, second, third}
+    history = srv.ok(srv.get(f"/api/v1/annotations/annotations/{low}/history/"))
+    assert history.status_code == 200

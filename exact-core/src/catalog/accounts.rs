@@ -13,7 +13,7 @@
 //! [`SESSION_TOKEN_NAME`], expiry bounds — live here, so HTTP, the CLI and Python agree.
 
 use super::{Catalog, NewUser, Tx, UserPatch, check_text};
-use crate::ids::UserId;
+use crate::ids::{ImageId, UserId};
 use crate::keys::Key;
 use crate::model::{AccessToken, AccessTokenId, Credential, CredentialId, User};
 use crate::permissions::Actor;
@@ -24,6 +24,10 @@ use crate::{Error, Result};
 /// The name under which browser sessions are stored as tokens; no personal token may take it
 /// (it would authenticate as a never-expiring session cookie).
 pub const SESSION_TOKEN_NAME: &str = "session";
+/// The name prefix of image read tokens (`image-read:<image id>`): minted for a model that
+/// fetches a job's regions itself, they read that one image's pixels and nothing else, and
+/// authenticate nowhere else.
+pub const IMAGE_TOKEN_PREFIX: &str = "image-read:";
 /// Shortest password accepted.
 pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Longest password accepted (bounds the cost of hashing it).
@@ -335,6 +339,12 @@ impl TrustedAccounts<'_> {
                 format!("{SESSION_TOKEN_NAME:?} is reserved for browser sessions"),
             ));
         }
+        if name.trim().starts_with(IMAGE_TOKEN_PREFIX) {
+            return Err(Error::invalid(
+                "name",
+                format!("names starting {IMAGE_TOKEN_PREFIX:?} are reserved for model jobs"),
+            ));
+        }
         if expires.is_some_and(|e| e <= self.c.now()) {
             return Err(Error::invalid("expires_at", "must be in the future"));
         }
@@ -376,7 +386,45 @@ impl TrustedAccounts<'_> {
     /// The live personal token with this secret (sessions do not count: they authenticate
     /// only as the session cookie).
     pub fn token(&self, secret: &str) -> Result<Option<AccessToken>> {
-        Ok(self.live(secret)?.filter(|t| t.name != SESSION_TOKEN_NAME))
+        Ok(self
+            .live(secret)?
+            .filter(|t| t.name != SESSION_TOKEN_NAME && !t.name.starts_with(IMAGE_TOKEN_PREFIX)))
+    }
+
+    /// Mints a token of `user` that reads only `image`'s pixels, lasting `ttl_micros`
+    /// (model jobs whose model fetches its regions itself); returns its secret.
+    pub fn start_image_token(
+        &self,
+        user: UserId,
+        image: ImageId,
+        ttl_micros: i64,
+    ) -> Result<String> {
+        let expires = Timestamp(self.c.now().0.saturating_add(ttl_micros));
+        let name = format!("{IMAGE_TOKEN_PREFIX}{}", image.0);
+        Ok(self.add_token(user, &name, Some(expires))?.secret)
+    }
+
+    /// The user and image of a live image read token with this secret.
+    pub fn image_token(&self, secret: &str) -> Result<Option<(UserId, ImageId)>> {
+        Ok(self.live(secret)?.and_then(|t| {
+            let image = t
+                .name
+                .strip_prefix(IMAGE_TOKEN_PREFIX)?
+                .parse::<u64>()
+                .ok()?;
+            Some((t.user, ImageId(image)))
+        }))
+    }
+
+    /// Ends an image read token early (idempotent).
+    pub fn end_image_token(&self, secret: &str) -> Result<()> {
+        if let Some(t) = self
+            .live(secret)?
+            .filter(|t| t.name.starts_with(IMAGE_TOKEN_PREFIX))
+        {
+            self.revoke(&t)?;
+        }
+        Ok(())
     }
 
     /// Starts a browser session of `user` lasting `ttl_micros`; returns its secret.

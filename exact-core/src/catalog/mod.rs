@@ -35,8 +35,8 @@ mod verified;
 mod versions;
 
 pub use accounts::{
-    Accounts, MAX_PASSWORD_BYTES, MAX_TOKEN_DAYS, MIN_PASSWORD_CHARS, MintedToken,
-    SESSION_TOKEN_NAME, Secrets, TrustedAccounts, check_password, expiry_in_days,
+    Accounts, IMAGE_TOKEN_PREFIX, MAX_PASSWORD_BYTES, MAX_TOKEN_DAYS, MIN_PASSWORD_CHARS,
+    MintedToken, SESSION_TOKEN_NAME, Secrets, TrustedAccounts, check_password, expiry_in_days,
 };
 pub use annotations::{AnnotationPatch, Annotations, NewAnnotation, Revision};
 pub use changes::{AnnotationsChanged, ChangeOp, ChangeSink};
@@ -61,12 +61,13 @@ pub use misc::{
 };
 pub use overviews::{MAX_SUMMARY_BYTES, OverviewSummary};
 pub use processing::{
-    Agreement, AgreementOptions, JobProgress, MAX_TRASHED_RECORDS, ModelAllowlist, PairAgreement,
-    Processing, ProposalFilter, Trashable,
+    Agreement, AgreementOptions, JobProgress, MAX_REVIEW_IDS, MAX_TRASHED_RECORDS, ModelAllowlist,
+    PairAgreement, Processing, ProposalFilter, Trashable,
 };
 pub use processing_model::{
-    JobState, ModelEndpoint, Plugin, PluginJob, PluginResult, PluginResultAnnotation,
-    PluginResultBitmap, PluginResultEntry, ProcessingTrash, TrashedEntry, TrashedRecord,
+    JobState, MAX_PROMPTS, ModelEndpoint, ModelInput, Plugin, PluginJob, PluginResult,
+    PluginResultAnnotation, PluginResultBitmap, PluginResultEntry, ProcessingTrash, Prompt,
+    TrashedEntry, TrashedRecord,
 };
 pub use query::{AnnotationExtras, AnnotationQuery};
 pub use registrations::{NewRegistration, Registrations};

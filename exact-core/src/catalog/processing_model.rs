@@ -36,6 +36,145 @@ pub struct ModelEndpoint {
     pub timeout_secs: u32,
     /// Objects accepted per tile; a tile with more fails the job (1..=100,000).
     pub max_objects: u32,
+    /// What the model is sent: the region's pixels (PNG or JPEG) or a URL to fetch them
+    /// from with a short-lived token.
+    #[serde(default)]
+    pub input: ModelInput,
+}
+
+/// How a model gets a region's pixels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelInput {
+    /// The request body is the region as PNG.
+    #[default]
+    Png,
+    /// The request body is the region as JPEG (quality 90).
+    Jpeg,
+    /// The request body is JSON naming the region, with `tile_url` and a `token` that reads
+    /// only this image and expires: the model fetches the pixels itself.
+    Url,
+}
+
+impl ModelInput {
+    /// The input a plugin's `model_input` names.
+    pub fn parse(text: &str) -> Result<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "png" => Ok(Self::Png),
+            "jpeg" | "jpg" => Ok(Self::Jpeg),
+            "url" => Ok(Self::Url),
+            other => Err(Error::invalid(
+                "model_input",
+                format!("{other:?} is not one of png, jpeg, url"),
+            )),
+        }
+    }
+}
+
+/// The most prompts one job may carry.
+pub const MAX_PROMPTS: usize = 100;
+
+/// A prompt passed through from a job request to the model (in level-0 slide pixels; the
+/// model gets those inside each region, in the region's pixels).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Prompt {
+    /// A point; `label` 1 = foreground, 0 = background (as interactive segmenters take).
+    Point {
+        /// x.
+        x: f64,
+        /// y.
+        y: f64,
+        /// 1 foreground (default), 0 background.
+        #[serde(default = "one")]
+        label: u8,
+    },
+    /// A box.
+    Box {
+        /// Left.
+        x1: f64,
+        /// Top.
+        y1: f64,
+        /// Right.
+        x2: f64,
+        /// Bottom.
+        y2: f64,
+    },
+}
+
+fn one() -> u8 {
+    1
+}
+
+impl Prompt {
+    /// The prompts of a job request's `prompts` (a JSON list), checked against the image's
+    /// size.
+    pub fn parse_all(v: &Value, width: u64, height: u64) -> Result<Vec<Prompt>> {
+        let bad = |i: usize, why: &str| Error::invalid("prompts", format!("[{i}]: {why}"));
+        let items = v
+            .as_array()
+            .ok_or_else(|| Error::invalid("prompts", "expected a list of point or box prompts"))?;
+        if items.len() > MAX_PROMPTS {
+            return Err(Error::invalid(
+                "prompts",
+                format!("at most {MAX_PROMPTS} prompts per job"),
+            ));
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let p: Prompt = serde_json::from_value(item.clone()).map_err(|e| {
+                bad(
+                    i,
+                    &format!("expected {{\"type\": \"point\", \"x\", \"y\"}} or {{\"type\": \"box\", \"x1\", \"y1\", \"x2\", \"y2\"}} ({e})"),
+                )
+            })?;
+            let inside = |x: f64, y: f64| {
+                x.is_finite()
+                    && y.is_finite()
+                    && x >= 0.0
+                    && y >= 0.0
+                    && x <= width as f64
+                    && y <= height as f64
+            };
+            match &p {
+                Prompt::Point { x, y, label } => {
+                    if !inside(*x, *y) {
+                        return Err(bad(i, "the point is outside the image"));
+                    }
+                    if *label > 1 {
+                        return Err(bad(i, "label must be 0 or 1"));
+                    }
+                }
+                Prompt::Box { x1, y1, x2, y2 } => {
+                    if !inside(*x1, *y1) || !inside(*x2, *y2) {
+                        return Err(bad(i, "the box is outside the image"));
+                    }
+                    if x2 <= x1 || y2 <= y1 {
+                        return Err(bad(i, "the box needs x2 > x1 and y2 > y1"));
+                    }
+                }
+            }
+            out.push(p);
+        }
+        Ok(out)
+    }
+
+    /// This prompt in the pixels of the region at level-0 `(x0, y0)` of `w0` × `h0` read at
+    /// downsample `ds`, if it touches the region (boxes clipped to it).
+    pub fn in_region(&self, x0: f64, y0: f64, w0: f64, h0: f64, ds: f64) -> Option<Value> {
+        let to = |v: f64, o: f64| ((v - o) / ds * 100.0).round() / 100.0;
+        match *self {
+            Prompt::Point { x, y, label } => (x >= x0 && y >= y0 && x < x0 + w0 && y < y0 + h0)
+                .then(|| serde_json::json!({"type": "point", "x": to(x, x0), "y": to(y, y0), "label": label})),
+            Prompt::Box { x1, y1, x2, y2 } => {
+                let (a, b) = (x1.max(x0), y1.max(y0));
+                let (c, d) = (x2.min(x0 + w0), y2.min(y0 + h0));
+                (c > a && d > b).then(|| {
+                    serde_json::json!({"type": "box", "x1": to(a, x0), "y1": to(b, y0), "x2": to(c, x0), "y2": to(d, y0)})
+                })
+            }
+        }
+    }
 }
 
 /// A processing plugin: EXACT's fields plus the model it runs, if any.
@@ -149,6 +288,9 @@ pub struct PluginJob {
     /// Proposals written.
     #[serde(default)]
     pub proposals: u64,
+    /// Point and box prompts passed to the model with each region they touch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prompts: Vec<Prompt>,
 }
 
 /// The result of a job.
@@ -379,4 +521,74 @@ pub(crate) fn terms_of(kind: Kind, id: u64, bytes: &[u8], what: &str) -> Option<
         Kind::ProcessingTrash => terms::<ProcessingTrash>(id, bytes, what),
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn prompts_are_checked_and_moved_into_regions() {
+        let v = json!([{"type": "point", "x": 10, "y": 20},
+                       {"type": "box", "x1": 90, "y1": 90, "x2": 300, "y2": 120}]);
+        let p = Prompt::parse_all(&v, 1000, 1000).unwrap();
+        assert_eq!(
+            p[0],
+            Prompt::Point {
+                x: 10.0,
+                y: 20.0,
+                label: 1
+            }
+        );
+        // The region at (0, 0) of 100 × 100 read at downsample 2: the point, and the box
+        // clipped to the region, in the region's pixels.
+        assert_eq!(
+            p[0].in_region(0.0, 0.0, 100.0, 100.0, 2.0),
+            Some(json!({"type": "point", "x": 5.0, "y": 10.0, "label": 1}))
+        );
+        assert_eq!(
+            p[1].in_region(0.0, 0.0, 100.0, 100.0, 2.0),
+            Some(json!({"type": "box", "x1": 45.0, "y1": 45.0, "x2": 50.0, "y2": 50.0}))
+        );
+        assert_eq!(p[0].in_region(100.0, 0.0, 100.0, 100.0, 1.0), None);
+        for (bad, why) in [
+            (json!([{"type": "point", "x": 10, "y": 2000}]), "outside"),
+            (
+                json!([{"type": "box", "x1": 5, "y1": 5, "x2": 5, "y2": 9}]),
+                "x2 > x1",
+            ),
+            (
+                json!([{"type": "point", "x": 1, "y": 1, "label": 7}]),
+                "label",
+            ),
+            (json!([{"type": "lasso"}]), "[0]"),
+            (json!({"type": "point"}), "a list"),
+            (
+                json!(vec![
+                    json!({"type": "point", "x": 1, "y": 1});
+                    MAX_PROMPTS + 1
+                ]),
+                "at most",
+            ),
+        ] {
+            let e = Prompt::parse_all(&bad, 1000, 1000).unwrap_err().to_string();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        assert_eq!(ModelInput::parse("JPG").unwrap(), ModelInput::Jpeg);
+    }
+
+    #[test]
+    fn progress_fractions_round_trip_byte_for_byte() {
+        // Optimistic writes compare a record's stored bytes with its decoded-then-encoded
+        // form; 100 × 5 / 4661 did not survive serde_json's fast float parsing, so every
+        // update of such a job conflicted and the worker left it running forever.
+        for (done, total) in [(5u32, 4661u32), (692, 768), (52, 576)] {
+            let x = 100.0 * f64::from(done) / f64::from(total);
+            let text = serde_json::to_string(&x).unwrap();
+            let back: f64 = serde_json::from_str(&text).unwrap();
+            assert_eq!(back.to_bits(), x.to_bits(), "{text}");
+        }
+        assert!(ModelInput::parse("tiff").is_err());
+    }
 }

@@ -74,6 +74,18 @@ pub(super) fn processing(ops: &mut Vec<Op>) {
         In::None,
         Out::Media(&["image/png"]),
     ));
+    ops.push(q(
+        op(
+            "get",
+            "/api/v1/processing/model_tile/",
+            TAG,
+            "A region of one image for a model that fetches its pixels itself: authenticated \
+             only by the job's short-lived image read token (Bearer or `token`)",
+            In::None,
+            Out::Media(&["image/png", "image/jpeg"]),
+        ),
+        &["token", "x", "y", "level", "w", "h", "format"],
+    ));
     ops.push(op(
         "post",
         "/api/v1/processing/pluginjobs/{id}/cancel/",
@@ -171,6 +183,7 @@ pub(super) fn processing(ops: &mut Vec<Op>) {
                 "annotation_type",
                 "min_score",
                 "max_score",
+                "ids",
             ],
         ));
     }

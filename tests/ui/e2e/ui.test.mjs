@@ -333,6 +333,61 @@ describe('browser UI', () => {
     clean(main);
   });
 
+  test('model proposals: the review queue least certain first, and the viewer layer by score', async () => {
+    const { page } = main;
+    const image = data.images[1];
+    const type = byType('Stroma box');
+    const made = [];
+    for (const [i, score] of [0.9, 0.2, 0.6, 0.4].entries()) {
+      const x = 100 + i * 200;
+      made.push(
+        await rest('POST', ANN, {
+          image: image.id,
+          annotation_type: type.id,
+          vector: { x1: x, y1: 100, x2: x + 100, y2: 180 },
+          meta_data: { generated: true, model: 'colour', version: '1.0', score },
+        }),
+      );
+    }
+    const [p9, p2, p6, p4] = made.map((a) => a.id);
+    // Opened on any proposal, the page shows the queue from its least certain one.
+    await page.goto(`${BASE}/annotations/${p9}/verify/`);
+    await page.waitForSelector('body[data-ready="1"]');
+    assert.equal(await page.$eval('#verify-mode', (e) => e.value), 'proposals');
+    await page.selectOption('#verify-scope', 'image');
+    await page.waitForFunction((id) => document.body.dataset.current === String(id), p2);
+    const status = await page.textContent('#verify-status');
+    assert.match(status, /1 \/ 4 .*score 0\.2000 · model colour 1\.0/);
+    await write(page, 'POST', '/api/v1/processing/review/accept/', () => page.keyboard.press('j'), 200);
+    await page.waitForFunction((id) => document.body.dataset.current === String(id), p4);
+    await write(page, 'POST', '/api/v1/processing/review/reject/', () => page.keyboard.press('k'), 200);
+    await page.waitForFunction((id) => document.body.dataset.current === String(id), p6);
+    assert.match(await page.textContent('#verify-status'), /1 \/ 2 .*score 0\.6000/);
+    await shot(page, '05b-review-queue');
+    const accepted = await rest('GET', `${ANN}${p2}/`);
+    assert.equal(accepted.meta_data.generated, false);
+    assert.equal(accepted.deleted, false);
+    assert.equal((await rest('GET', `${ANN}${p4}/`)).deleted, true);
+    const left = await rest('GET', `/api/v1/processing/review/?image=${image.id}&limit=1000`);
+    assert.deepEqual(left.results.map((a) => a.id), [p6, p9]);
+
+    // The viewer's proposals layer: off hides every proposal; a minimum score hides those below.
+    await openViewer(page, image.id, '?xmin=0&ymin=0&xmax=1600&ymax=1200');
+    const hidden = () => page.evaluate(() => window.exactProposals.hidden());
+    assert.deepEqual(await hidden(), []);
+    await page.click('#proposals-shown');
+    await page.waitForFunction((ids) => JSON.stringify(window.exactProposals.hidden()) === JSON.stringify(ids), [p6, p9].sort((a, b) => a - b));
+    await page.click('#proposals-shown');
+    await page.$eval('#proposals-min-score', (e) => {
+      e.value = '0.7';
+      e.dispatchEvent(new Event('input'));
+    });
+    await page.waitForFunction((ids) => JSON.stringify(window.exactProposals.hidden()) === JSON.stringify(ids), [p6]);
+    assert.equal(await page.textContent('#proposals-min-label'), '≥ 0.70');
+    await rest('POST', '/api/v1/processing/review/reject/', { ids: [p6, p9] });
+    clean(main);
+  });
+
   test('screen three cells and find the progress through the API', async () => {
     const { page } = main;
     const image = data.images[0];

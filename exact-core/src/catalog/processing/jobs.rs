@@ -36,7 +36,25 @@ impl Processing<'_> {
         image: ImageId,
         region: Option<[u64; 4]>,
     ) -> Result<PluginJob> {
-        let job = self.new_job(actor, plugin, image, region)?;
+        self.create_job_with(actor, plugin, image, region, None)
+    }
+
+    /// [`Processing::create_job`] with the request's `prompts` (a JSON list of point and box
+    /// prompts in level-0 pixels, checked; see [`Prompt`]), passed to the model with each
+    /// region they touch.
+    pub fn create_job_with(
+        &self,
+        actor: &Actor,
+        plugin: PluginId,
+        image: ImageId,
+        region: Option<[u64; 4]>,
+        prompts: Option<&Value>,
+    ) -> Result<PluginJob> {
+        let mut job = self.new_job(actor, plugin, image, region)?;
+        if let Some(v) = prompts.filter(|v| !v.is_null()) {
+            let img: Image = self.0.load(image.0)?;
+            job.prompts = Prompt::parse_all(v, img.width, img.height)?;
+        }
         self.0.insert(job)
     }
 
@@ -163,6 +181,7 @@ impl Processing<'_> {
             tiles_total: 0,
             tiles_done: 0,
             proposals: 0,
+            prompts: Vec::new(),
         })
     }
 
@@ -364,7 +383,7 @@ impl Processing<'_> {
         let r = self.0.modify(id.0, |j: &PluginJob| {
             if !from.contains(&j.state) {
                 return Err(Error::Conflict {
-                    what: "state moved".into(),
+                    what: STATE_MOVED.into(),
                 });
             }
             let mut j = j.clone();
@@ -389,7 +408,9 @@ impl Processing<'_> {
         });
         match r {
             Ok(j) => Ok(Some(j)),
-            Err(e) if e.kind() == ErrorKind::Conflict => Ok(None),
+            // Only a job no longer in `from` is "moved meanwhile"; a write that kept
+            // conflicting is an error (the worker must not take it for a cancel).
+            Err(Error::Conflict { what }) if what == STATE_MOVED => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -553,6 +574,9 @@ impl Processing<'_> {
         Ok(out)
     }
 }
+
+/// The conflict [`Processing::advance_job`] reports for a job no longer in the expected state.
+const STATE_MOVED: &str = "the job's state moved";
 
 /// Most images one set-wide job request starts jobs on.
 pub const MAX_SET_JOBS: usize = 10_000;

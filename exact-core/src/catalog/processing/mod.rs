@@ -16,7 +16,7 @@ mod review;
 mod trash;
 
 pub use agreement::{Agreement, AgreementOptions, PairAgreement};
-pub use review::ProposalFilter;
+pub use review::{MAX_REVIEW_IDS, ProposalFilter};
 pub use trash::{MAX_TRASHED_RECORDS, Trashable};
 
 use super::processing_model::*;

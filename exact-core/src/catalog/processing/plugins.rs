@@ -62,6 +62,7 @@ impl Processing<'_> {
             "model_classes",
             "model_timeout",
             "model_max_objects",
+            "model_input",
         ];
         if !keys.iter().any(|k| o.has(k)) {
             return Ok(old.cloned());
@@ -129,13 +130,17 @@ impl Processing<'_> {
                 1,
                 100_000,
             )?,
+            input: match o.str("model_input")? {
+                Some(t) => ModelInput::parse(&t)?,
+                None => old.map_or(ModelInput::Png, |m| m.input),
+            },
         }))
     }
 
     /// Registers a plugin from EXACT's fields (`name`, `author`, `package`, `contact`,
     /// `abouturl`, `products`) and, for a model plugin, `model_url`, `model_version`,
     /// `model_level`, `model_tile_size`, `model_classes` ({class: type id}),
-    /// `model_timeout` (s), `model_max_objects`. `icon` is the blob key of a stored icon.
+    /// `model_timeout` (s), `model_max_objects`, `model_input` (`png`, `jpeg` or `url`). `icon` is the blob key of a stored icon.
     pub fn create_plugin(
         &self,
         actor: &Actor,

@@ -12,7 +12,15 @@ pub struct ProposalFilter {
     pub min_score: Option<f64>,
     /// Only scores < this.
     pub max_score: Option<f64>,
+    /// Only these annotations (at most [`MAX_REVIEW_IDS`]); each must be a live proposal the
+    /// actor sees on the images given (or on any image when none are given) that passes the
+    /// other filters, else the review is refused naming it: one proposal can be accepted or
+    /// rejected by id.
+    pub ids: Option<Vec<AnnotationId>>,
 }
+
+/// The most ids one review may name.
+pub const MAX_REVIEW_IDS: usize = 10_000;
 
 fn score_of(a: &crate::model::Annotation) -> f64 {
     a.meta_data
@@ -46,6 +54,9 @@ impl Processing<'_> {
         images: &[ImageId],
         filter: &ProposalFilter,
     ) -> Result<Vec<crate::model::Annotation>> {
+        if let Some(ids) = &filter.ids {
+            return self.proposals_by_id(actor, images, filter, ids);
+        }
         let query = crate::catalog::AnnotationQuery {
             annotation_types: filter.annotation_type.map(|t| vec![t]),
             ..Default::default()
@@ -61,6 +72,67 @@ impl Processing<'_> {
                     out.push(a);
                 }
             }
+        }
+        out.sort_by(|a, b| score_of(a).total_cmp(&score_of(b)).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    /// The proposals `ids` names, checked one by one (see [`ProposalFilter::ids`]), in the
+    /// queue's order.
+    fn proposals_by_id(
+        &self,
+        actor: &Actor,
+        images: &[ImageId],
+        filter: &ProposalFilter,
+        ids: &[AnnotationId],
+    ) -> Result<Vec<crate::model::Annotation>> {
+        if ids.is_empty() {
+            return Err(Error::invalid("ids", "give at least one annotation id"));
+        }
+        if ids.len() > MAX_REVIEW_IDS {
+            return Err(Error::invalid(
+                "ids",
+                format!("at most {MAX_REVIEW_IDS} ids per review"),
+            ));
+        }
+        let mut seen = HashSet::new();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if !seen.insert(*id) {
+                continue;
+            }
+            let a = self
+                .0
+                .annotations()
+                .get(actor, *id)
+                .map_err(|e| field_of(e, "ids"))?;
+            let why = if a.deleted {
+                Some("is deleted")
+            } else if !is_proposal(&a) {
+                Some("is not an unreviewed model proposal")
+            } else if !images.is_empty() && !images.contains(&a.image) {
+                Some("is not on the image or set given")
+            } else if filter
+                .annotation_type
+                .is_some_and(|t| t != a.annotation_type)
+            {
+                Some("is not of the annotation type given")
+            } else if filter
+                .min_score
+                .is_some_and(|m| score_of(&a).total_cmp(&m).is_lt())
+                || filter
+                    .max_score
+                    .is_some_and(|m| score_of(&a).total_cmp(&m).is_ge())
+                || (score_of(&a).is_nan() && (filter.min_score, filter.max_score) != (None, None))
+            {
+                Some("has a score outside the range given")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(Error::invalid("ids", format!("annotation {} {why}", id.0)));
+            }
+            out.push(a);
         }
         out.sort_by(|a, b| score_of(a).total_cmp(&score_of(b)).then(a.id.cmp(&b.id)));
         Ok(out)

@@ -52,7 +52,7 @@ pub(super) async fn job(r: Req, Id(id): Id) -> ApiResult<Json<Value>> {
     .await
 }
 
-/// `POST pluginjobs/`: `{plugin, image, region?}` → the job; `{plugin, image_set}` → a job
+/// `POST pluginjobs/`: `{plugin, image, region?, prompts?}` → the job; `{plugin, image_set}` → a job
 /// on every image of the set (a list, all or none).
 pub(super) async fn create_job(r: Req, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {
     let o = body.object()?;
@@ -60,10 +60,13 @@ pub(super) async fn create_job(r: Req, body: Body) -> ApiResult<(StatusCode, Jso
         .created(move |r| {
             let plugin = PluginId(o.req_u64("plugin")?);
             if let Some(set) = o.u64("image_set")? {
-                if o.raw("image").is_some() || o.raw("region").is_some() {
+                if o.raw("image").is_some()
+                    || o.raw("region").is_some()
+                    || o.raw("prompts").is_some()
+                {
                     return Err(ApiError::bad(
                         "image_set",
-                        "give image (and region) or image_set, not both",
+                        "give image (and region, prompts) or image_set, not both",
                     ));
                 }
                 let jobs = r.exact.catalog().processing().create_set_jobs(
@@ -74,11 +77,13 @@ pub(super) async fn create_job(r: Req, body: Body) -> ApiResult<(StatusCode, Jso
                 return Ok(Value::Array(jobs.iter().map(render_job).collect()));
             }
             let image = ImageId(o.req_u64("image")?);
-            let job =
-                r.exact
-                    .catalog()
-                    .processing()
-                    .create_job(&r.actor, plugin, image, region(&o)?)?;
+            let job = r.exact.catalog().processing().create_job_with(
+                &r.actor,
+                plugin,
+                image,
+                region(&o)?,
+                o.raw("prompts"),
+            )?;
             Ok(render_job(&job))
         })
         .await;

@@ -6,13 +6,16 @@
 
 mod bitmaps;
 mod jobs;
+mod model_tile;
 mod overlay;
 mod plugins;
 mod results;
 mod review;
 mod trash;
 
-use self::{bitmaps::*, jobs::*, overlay::*, plugins::*, results::*, review::*, trash::*};
+use self::{
+    bitmaps::*, jobs::*, model_tile::*, overlay::*, plugins::*, results::*, review::*, trash::*,
+};
 use super::{Id, Req, json, with};
 use crate::AppState;
 use crate::body::Body;
@@ -155,6 +158,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/processing/review/", get(review_queue))
         .route("/api/v1/processing/review/accept/", post(review_accept))
         .route("/api/v1/processing/review/reject/", post(review_reject))
+        .route("/api/v1/processing/model_tile/", get(model_tile))
 }
 
 /// The prefixes model URLs may have: `EXACT_MODEL_HOSTS` (comma-separated), set by whoever

@@ -4,17 +4,21 @@ use super::*;
 
 // ---- review of model proposals ----
 
-/// The images and filter of a review: `image` or `image_set`, plus `annotation_type`,
-/// `min_score`, `max_score` (query parameters or body fields).
+/// The images and filter of a review: `image` or `image_set` (or neither with `ids`), plus
+/// `annotation_type`, `min_score`, `max_score`, `ids` (query parameters or body fields).
 pub(super) fn review_scope(r: &Req, o: &Obj) -> ApiResult<(Vec<ImageId>, ProposalFilter)> {
     let p = r.exact.catalog().processing();
+    let ids = o
+        .ids("ids")?
+        .map(|v| v.into_iter().map(exact_core::AnnotationId).collect());
     let images = match (o.u64("image")?, o.u64("image_set")?) {
         (Some(i), None) => vec![ImageId(i)],
         (None, Some(s)) => p.images_of_set(&r.actor, exact_core::ImageSetId(s))?,
+        (None, None) if ids.is_some() => Vec::new(),
         _ => {
             return Err(ApiError::bad(
                 "image",
-                "give exactly one of image and image_set",
+                "give exactly one of image and image_set (or ids)",
             ));
         }
     };
@@ -22,6 +26,7 @@ pub(super) fn review_scope(r: &Req, o: &Obj) -> ApiResult<(Vec<ImageId>, Proposa
         annotation_type: o.u64("annotation_type")?.map(exact_core::AnnotationTypeId),
         min_score: o.f64("min_score")?,
         max_score: o.f64("max_score")?,
+        ids,
     };
     Ok((images, filter))
 }

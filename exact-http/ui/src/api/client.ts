@@ -139,6 +139,12 @@ export const api = {
     request<Page<Verification>>('GET', `${A}/annotations/verifications/?${qs(params)}`),
   verify: (annotation: Id, verified: boolean) =>
     request<Verification>('POST', `${A}/annotations/verifications/`, { annotation, verified }),
+  /** Model proposals not yet reviewed, lowest score first (the review queue). */
+  proposals: (params: Record<string, string | number | undefined>) =>
+    request<Page<Annotation>>('GET', `${A}/processing/review/?${qs(params)}`),
+  /** Accepts (the proposals become normal annotations) or rejects (soft-deletes) these, atomically. */
+  review: (accept: boolean, ids: Id[]) =>
+    request<{ ids: Id[] }>('POST', `${A}/processing/review/${accept ? 'accept' : 'reject'}/`, { ids }),
   openScreening: (image: Id, x_resolution: number, y_resolution: number) =>
     request<ScreeningMode>('POST', `${A}/images/screening_modes/`, { image, x_resolution, y_resolution }),
   advanceScreening: (id: Id, current_index: number) =>

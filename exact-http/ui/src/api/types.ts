@@ -89,6 +89,8 @@ export interface Annotation {
   description: string;
   unique_identifier: string;
   verified_by_user?: boolean;
+  /** Free-form; a model proposal has `generated: true`, `model`, `version`, `score`. */
+  meta_data?: Record<string, unknown> | null;
 }
 
 export interface Verification {

@@ -4,6 +4,7 @@
 import type { AnnotationType, Id } from '../api/types';
 import { VectorType } from '../api/types';
 import type { AnnotationStore, Held } from '../state/annotations';
+import { hiddenProposal } from '../viewer/proposals';
 import {
   type Coords,
   distToPath,
@@ -50,7 +51,7 @@ export function hitTest(
   let bestArea = Infinity;
   for (const h of store.search({ minX: x - tol, minY: y - tol, maxX: x + tol, maxY: y + tol })) {
     const t = types.get(h.type);
-    if (!t || !h.coords || hidden.has(h.type)) continue;
+    if (!t || !h.coords || hidden.has(h.type) || hiddenProposal(h.raw)) continue;
     if (!contains(t, h.coords, x, y, tol)) continue;
     const area = (h.maxX - h.minX) * (h.maxY - h.minY);
     if (area < bestArea) {

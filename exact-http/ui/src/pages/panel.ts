@@ -10,6 +10,7 @@ import type { Held } from '../state/annotations';
 import { formatArea, formatLength, isRectLike, pathLength, polygonArea } from '../viewer/geometry';
 import { applyFilter } from '../viewer/osd';
 import { isClosed } from '../viewer/overlay';
+import { proposalControl } from '../viewer/proposals';
 import { h } from './dom';
 import type { ViewerPage } from './viewer';
 
@@ -39,6 +40,7 @@ export class Panel {
     this.root.replaceChildren(
       h('h2', { text: 'Annotation types' }),
       this.typesBox,
+      proposalControl(() => this.page.redraw()),
       this.modeBox(),
       this.rulerBox,
       h('h2', { text: 'Selected annotation' }),

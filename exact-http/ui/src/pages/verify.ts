@@ -1,6 +1,10 @@
 // `/annotations/<annotation_id>/verify/`: steps through the set's annotations of a type (all
 // or only those the user has not judged), showing a crop around each. d/s next/previous,
 // j accept, k reject, e edit (the viewer at the annotation); the next crops are preloaded.
+// The "model proposals" mode (`?mode=proposals`, the default when the page opens on a proposal)
+// steps through the set's or image's unreviewed computer-generated proposals lowest score
+// first (the review queue), showing score and model; j/k accept or reject the one shown
+// through the review endpoints (accepting makes it a normal annotation, keeping its history).
 
 import { ApiError, api } from '../api/client';
 import type { Annotation, AnnotationType, Id, Image, SlideInformation } from '../api/types';
@@ -37,6 +41,17 @@ export async function verifyPage(): Promise<void> {
 
   const typeSel = h('select', { id: 'verify-type' }, ...types.map((t) => h('option', { value: t.id, text: t.name, selected: t.id === start.annotation_type })));
   const unverified = h('input', { type: 'checkbox', id: 'verify-unverified' });
+  const asked = new URLSearchParams(location.search).get('mode');
+  const startsOnProposal = start.meta_data?.generated === true;
+  const modeSel = h(
+    'select',
+    { id: 'verify-mode' },
+    h('option', { value: 'annotations', text: 'annotations' }),
+    h('option', { value: 'proposals', text: 'model proposals, least certain first', selected: asked === 'proposals' || (asked === null && startsOnProposal) }),
+  );
+  const scopeSel = h('select', { id: 'verify-scope' }, h('option', { value: 'set', text: 'whole set' }), h('option', { value: 'image', text: `this image (${image.name})` }));
+  const unverifiedLabel = h('label', {}, unverified, ' unverified only');
+  const scopeLabel = h('label', {}, 'Scope ', scopeSel);
   const status = h('p', { id: 'verify-status', role: 'status' });
   const canvas = h('canvas', { id: 'verify-crop', width: CROP, height: CROP });
   const verdict = h('p', { id: 'verify-verdict' });
@@ -45,7 +60,7 @@ export async function verifyPage(): Promise<void> {
       'main',
       { class: 'verify' },
       h('header', { class: 'top' }, h('a', { href: '/', class: 'brand', text: 'EXACT' }), h('span', { text: `Verify · ${set.name}` }), h('span', { class: 'grow' }), h('span', { text: me.username })),
-      h('div', { class: 'verify-filters' }, h('label', {}, 'Type ', typeSel), h('label', {}, unverified, ' unverified only')),
+      h('div', { class: 'verify-filters' }, h('label', {}, 'Show ', modeSel), h('label', {}, 'Type ', typeSel), unverifiedLabel, scopeLabel),
       status,
       canvas,
       verdict,
@@ -53,6 +68,7 @@ export async function verifyPage(): Promise<void> {
     ),
   );
 
+  const proposals = () => modeSel.value === 'proposals';
   let queue: Annotation[] = [];
   let pos = 0;
   const mine = new Map<Id, boolean>();
@@ -106,14 +122,21 @@ export async function verifyPage(): Promise<void> {
     if (!ctx) return;
     ctx.clearRect(0, 0, canvas.width, canvas.height);
     if (!a) {
-      status.textContent = 'No annotations to verify with these filters.';
+      status.textContent = proposals() ? 'No unreviewed model proposals with these filters.' : 'No annotations to verify with these filters.';
       verdict.textContent = '';
       return;
     }
     const t = typeById.get(a.annotation_type);
     status.textContent = `${pos + 1} / ${queue.length} · #${a.id} ${t?.name ?? ''} · ${byImage.get(a.image)?.name ?? ''}`;
-    const v = mine.get(a.id);
-    verdict.textContent = v === undefined ? 'Your verdict: none' : v ? 'Your verdict: accepted' : 'Your verdict: rejected';
+    if (proposals()) {
+      const m = a.meta_data ?? {};
+      const score = typeof m.score === 'number' ? m.score.toFixed(4) : 'none';
+      status.textContent += ` · score ${score} · model ${String(m.model ?? '?')} ${String(m.version ?? '')}`.trimEnd();
+      verdict.textContent = 'Proposal: j accepts it as an annotation, k rejects it';
+    } else {
+      const v = mine.get(a.id);
+      verdict.textContent = v === undefined ? 'Your verdict: none' : v ? 'Your verdict: accepted' : 'Your verdict: rejected';
+    }
     document.body.dataset.current = String(a.id);
     const crop = await cropOf(a);
     if (!crop || !t) return;
@@ -140,6 +163,17 @@ export async function verifyPage(): Promise<void> {
 
   async function rebuild(keep: Id | null): Promise<void> {
     const type = Number(typeSel.value);
+    unverifiedLabel.hidden = proposals();
+    scopeLabel.hidden = !proposals();
+    if (proposals()) {
+      // The server's order: lowest score first, then by id.
+      const scope = scopeSel.value === 'image' ? { image: image.id } : { image_set: set.id };
+      const page = await api.proposals({ ...scope, annotation_type: type, limit: 100000 });
+      queue = page.results.filter((a) => a.vector !== null);
+      pos = Math.max(0, queue.findIndex((a) => a.id === keep));
+      await show();
+      return;
+    }
     const ids = images.map((i) => i.id).join(',');
     const [anns, ver] = await Promise.all([
       api.annotations({ image__in: ids, annotation_type: type, deleted: false, limit: 100000 }),
@@ -156,6 +190,19 @@ export async function verifyPage(): Promise<void> {
   async function judge(ok: boolean): Promise<void> {
     const a = queue[pos];
     if (!a) return;
+    if (proposals()) {
+      try {
+        await api.review(ok, [a.id]);
+        toast(`#${a.id} ${ok ? 'accepted: now a normal annotation' : 'rejected'}`);
+        // Reviewed: it leaves the queue; the next one takes its place.
+        queue.splice(pos, 1);
+        if (pos >= queue.length) pos = Math.max(0, queue.length - 1);
+        await show();
+      } catch (e) {
+        toast(`Review not saved: ${e instanceof ApiError ? e.detail : String(e)}`, 'error', 8000);
+      }
+      return;
+    }
     try {
       await api.verify(a.id, ok);
       mine.set(a.id, ok);
@@ -168,6 +215,8 @@ export async function verifyPage(): Promise<void> {
   }
 
   typeSel.addEventListener('change', () => void rebuild(null));
+  modeSel.addEventListener('change', () => void rebuild(queue[pos]?.id ?? null));
+  scopeSel.addEventListener('change', () => void rebuild(queue[pos]?.id ?? null));
   unverified.addEventListener('change', () => void rebuild(queue[pos]?.id ?? null));
   document.addEventListener('keydown', (e) => {
     if (typing(e) || e.ctrlKey || e.metaKey || e.altKey) return;
@@ -200,6 +249,7 @@ export async function verifyPage(): Promise<void> {
     }
     e.preventDefault();
   });
-  await rebuild(start.id);
+  // The review queue starts at its head (the least certain proposal).
+  await rebuild(proposals() ? null : start.id);
   document.body.dataset.ready = '1';
 }

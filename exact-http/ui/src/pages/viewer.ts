@@ -25,6 +25,7 @@ import {
 } from '../viewer/osd';
 import { Overlay, drawBatches, drawRuler, drawShape } from '../viewer/overlay';
 import { annotationFrame, hasPlanes, planeControl, planeFromUrl, planeQuery, stepFor, type Plane } from '../viewer/planes';
+import { proposalKey } from '../viewer/proposals';
 import { h, pageId, toast, typing } from './dom';
 import { type Grip, compatible, dragged, handleAt, hitTest } from './editing';
 import { Live } from './live';
@@ -280,7 +281,7 @@ export class ViewerPage {
    * colleague's new annotation) are stroked on top of what it shows. */
   private paintBase(t: Transform): void {
     const on = this.vectorsShown();
-    const key = `${t.s}|${t.ox}|${t.oy}|${this.overlay.baseSize()}|${on}|${[...this.hidden].join(',')}|${this.drag?.id ?? ''}`;
+    const key = `${t.s}|${t.ox}|${t.oy}|${this.overlay.baseSize()}|${on}|${[...this.hidden].join(',')}|${this.drag?.id ?? ''}|${proposalKey()}`;
     // Many additions (a viewport's page arriving) are drawn as a full repaint, in one go.
     let added = key === this.baseKey ? this.store.addedSince(this.baseVersion) : null;
     if (added && added.length > 64) added = null;

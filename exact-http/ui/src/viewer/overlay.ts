@@ -7,6 +7,7 @@ import { VectorType } from '../api/types';
 import type { Held } from '../state/annotations';
 import type { Coords } from './geometry';
 import type { Transform } from './osd';
+import { hiddenProposal } from './proposals';
 
 /** Two stacked canvases over the slide. `base` holds the annotations of the view and is only
  * repainted when the view moves or what is held changes (and a new annotation is just added to
@@ -105,7 +106,7 @@ export function drawBatches(
 ): void {
   const groups = new Map<Id, Held[]>();
   for (const h of items) {
-    if (!h.coords || hidden.has(h.type) || h.id === skip) continue;
+    if (!h.coords || hidden.has(h.type) || h.id === skip || hiddenProposal(h.raw)) continue;
     let g = groups.get(h.type);
     if (!g) groups.set(h.type, (g = []));
     g.push(h);
