@@ -148,7 +148,10 @@ fn a_row_writer_makes_a_pyramid_from_composed_rows_and_refuses_a_short_image() {
             .collect();
         out.push_row(&row).unwrap();
     }
-    assert_eq!(out.finish().unwrap(), vec![(600, 300), (300, 150), (150, 75)]);
+    assert_eq!(
+        out.finish().unwrap(),
+        vec![(600, 300), (300, 150), (150, 75)]
+    );
     let slide = futures::executor::block_on(Slide::open(output.to_str().unwrap())).unwrap();
     assert_eq!(slide.dimensions(), (600, 300));
     let px = futures::executor::block_on(slide.read_region(100, 100, 0, 1, 1)).unwrap();
