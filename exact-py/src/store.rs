@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use exact_core::catalog::{NewTeam, NewUser};
 use exact_core::{
-    Actor, AnnotationId, Error, ImageId, ImageSetId, Point, Result, TeamId, UserId, Vector,
+    Actor, AnnotationId, AnnotationTypeId, Error, ImageId, ImageSetId, Point, Result, TeamId, UserId, Vector,
 };
 use exact_store::{Exact, ExactConfig};
 use pyo3::prelude::*;
@@ -586,6 +586,92 @@ impl NativeStore {
                 m.insert("skipped_types".into(), made.skipped_types.into());
             }
             Ok(v)
+        })
+    }
+
+    /// EXACT's annotation maps of `image_set` (every type, or `annotation_type`): per map
+    /// `{name, image, annotations}`.
+    #[pyo3(signature = (user, image_set, annotation_type=None))]
+    fn annotation_maps_create(
+        &self,
+        py: Python<'_>,
+        user: u64,
+        image_set: u64,
+        annotation_type: Option<u64>,
+    ) -> PyResult<String> {
+        let e = self.handle()?;
+        let made = crate::runtime::block_on(py, async move {
+            let a = actor(&e, user)?;
+            e.annotation_maps()
+                .create(&a, ImageSetId(image_set), annotation_type.map(AnnotationTypeId))
+                .await
+        })?
+        .map_err(errors::core)?;
+        let rows: Vec<Value> = made
+            .iter()
+            .map(|m| json!({"name": m.image.name, "image": m.image.id.0, "annotations": m.annotations}))
+            .collect();
+        to_json(&rows).map_err(errors::core)
+    }
+
+    /// The classes given on `image_set`'s maps pushed back to the originals: `{id: change}`.
+    fn annotation_maps_sync(&self, py: Python<'_>, user: u64, image_set: u64) -> PyResult<String> {
+        let e = self.handle()?;
+        let updates = crate::runtime::block_on(py, async move {
+            let a = actor(&e, user)?;
+            e.annotation_maps().sync(&a, ImageSetId(image_set)).await
+        })?
+        .map_err(errors::core)?;
+        let updates: serde_json::Map<String, Value> = updates
+            .into_iter()
+            .map(|(id, text)| (id.0.to_string(), Value::String(text)))
+            .collect();
+        to_json(&updates).map_err(errors::core)
+    }
+
+    /// Estimates and stores the registration of `source` onto `target` from their pixels.
+    fn images_register(
+        &self,
+        py: Python<'_>,
+        user: u64,
+        source: u64,
+        target: u64,
+        inverse: bool,
+    ) -> PyResult<String> {
+        let e = self.handle()?;
+        let done = crate::runtime::block_on(py, async move {
+            let a = actor(&e, user)?;
+            let opts = exact_store::registration::RegisterOptions::default();
+            e.register_images(&a, ImageId(source), ImageId(target), opts, inverse)
+                .await
+        })?
+        .map_err(errors::core)?;
+        let mut v = serde_json::to_value(&done.registration).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut v {
+            m.insert("created".into(), done.created.into());
+        }
+        to_json(&v).map_err(errors::core)
+    }
+
+    fn registrations_list(&self, py: Python<'_>, user: u64) -> PyResult<String> {
+        self.json(py, user, |e, a| e.image_registrations().list(&a))
+    }
+
+    /// `vector` (JSON) in the target image's coordinates of registration `id`.
+    fn registrations_convert(
+        &self,
+        py: Python<'_>,
+        user: u64,
+        id: u64,
+        vector: String,
+    ) -> PyResult<String> {
+        self.json(py, user, move |e, a| {
+            let v = Vector::from_json(&parse(&vector)?)?
+                .ok_or_else(|| Error::invalid("vector", "a vector with at least one node"))?;
+            let out = e
+                .image_registrations()
+                .convert(&a, exact_core::RegistrationId(id), &v)?;
+            Ok(out.to_json())
         })
     }
 

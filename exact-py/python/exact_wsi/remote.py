@@ -577,6 +577,44 @@ class RemoteStore:
         return self._request("POST", f"api/v1/images/images/{_id('image', image)}/copy/",
                              body=body)
 
+    def make_annotation_maps(self, image_set: Any,
+                             annotation_type: Any = None) -> list[dict]:
+        """See :meth:`exact_wsi.Store.make_annotation_maps`."""
+        params = None if annotation_type is None else {
+            "annotation_type": _id("annotation_type", annotation_type)}
+        got = self._request(
+            "POST", f"images/imageset/{_id('image_set', image_set)}/annotation_map/create/",
+            params=params)
+        return [{"name": n, "image": got["Images"][n], "annotations": c}
+                for n, c in got["Names"].items()]
+
+    def sync_annotation_maps(self, image_set: Any) -> dict[int, str]:
+        """See :meth:`exact_wsi.Store.sync_annotation_maps`."""
+        got = self._request(
+            "POST", f"images/imageset/{_id('image_set', image_set)}/annotation_map/sync/")
+        return {int(k): v for k, v in got["Updates"].items()}
+
+    def register_images(self, source: Any, target: Any, *, inverse: bool = False) -> dict:
+        """See :meth:`exact_wsi.Store.register_images`."""
+        s, t = _id("source", source), _id("target", target)
+        known = any(r["source_image"] == s and r["target_image"] == t
+                    for r in self.registrations())
+        out = self._request("POST", f"api/v1/images/images/{s}/register_images/",
+                            body={"target_image": t, "create_inverse_registration": bool(inverse)})
+        out["created"] = not known
+        return out
+
+    def registrations(self) -> list[dict]:
+        """See :meth:`exact_wsi.Store.registrations`."""
+        return self._list("api/v1/images/registration/")
+
+    def convert_coordinates(self, registration: Any, vector: dict) -> dict:
+        """See :meth:`exact_wsi.Store.convert_coordinates`."""
+        return self._request(
+            "GET",
+            f"api/v1/images/registration/{_id('registration', registration)}/convert_coodinates/",
+            params={"vector": json.dumps(vector)})
+
     def create_version(self, name: str, imagesets: Sequence[Any]) -> dict:
         return self._request("POST", "api/v1/images/set_versions/", body={
             "name": name, "imagesets": [_id("imagesets", s) for s in imagesets]})

@@ -515,6 +515,39 @@ class Store:
             self._user, _id("image", image), _id("image_set", image_set), bool(annotations),
             name))
 
+    def make_annotation_maps(self, image_set: Any,
+                             annotation_type: Any = None) -> list[dict]:
+        """EXACT's annotation maps of ``image_set``: per type with live annotations (or only
+        ``annotation_type``), a server-generated image ``<product>_<type>.tiff`` collaging
+        every annotation (the type's default size + 15 % context) whose annotations keep their
+        originals' UUIDs. Returns ``[{"name", "image", "annotations"}]``."""
+        t = None if annotation_type is None else _id("annotation_type", annotation_type)
+        return json.loads(self._n.annotation_maps_create(
+            self._user, _id("image_set", image_set), t))
+
+    def sync_annotation_maps(self, image_set: Any) -> dict[int, str]:
+        """Give every original the type its copy has on ``image_set``'s maps (with history);
+        returns ``{annotation id: change}`` for those that changed."""
+        got = json.loads(self._n.annotation_maps_sync(self._user, _id("image_set", image_set)))
+        return {int(k): v for k, v in got.items()}
+
+    def register_images(self, source: Any, target: Any, *, inverse: bool = False) -> dict:
+        """Estimate the registration of ``source`` onto ``target`` (two slides of one tissue)
+        from their pixels and store it: the registration with its ``transformation_matrix``,
+        ``registration_error`` (px) and ``runtime`` (s), and ``created`` (False when the
+        pair's existing registration was recomputed). ``inverse`` stores target → source too."""
+        return json.loads(self._n.images_register(
+            self._user, _id("source", source), _id("target", target), bool(inverse)))
+
+    def registrations(self) -> list[dict]:
+        """The image registrations the acting user can read."""
+        return json.loads(self._n.registrations_list(self._user))
+
+    def convert_coordinates(self, registration: Any, vector: dict) -> dict:
+        """``vector`` (``{"x1": …, "y1": …}``) in the target image's coordinates."""
+        return json.loads(self._n.registrations_convert(
+            self._user, _id("registration", registration), json.dumps(vector)))
+
     def create_version(self, name: str, imagesets: Sequence[Any]) -> dict:
         """Snapshot the annotations of ``imagesets``."""
         return json.loads(self._n.versions_create(self._user, _str("name", name),
