@@ -65,8 +65,9 @@ impl Pixels {
         self.plane_deepzoom(image, opts, 1, 1).await
     }
 
-    /// [`Pixels::deepzoom`] of one plane: `z` and `frame` are 1-based, as EXACT's tile URLs;
-    /// a plane beyond the image's `depth`/`frames` is `NotFound` naming them.
+    /// [`Pixels::deepzoom`] of one plane of the image's series: `z` and `frame` are 1-based,
+    /// as EXACT's tile URLs; a plane beyond the image's `depth`/`frames` is `NotFound` naming
+    /// them, a series the file lacks is `NotFound` naming its series count.
     pub async fn plane_deepzoom(
         &self,
         image: &Image,
@@ -82,6 +83,7 @@ impl Pixels {
             ))));
         }
         let plane = (z, frame);
+        let series = image.series as usize;
         let settings = display_settings(image);
         let suffix = display_key(image);
         match self.location(image)? {
@@ -89,7 +91,7 @@ impl Pixels {
                 let u = url.clone();
                 self.slides
                     .plane_deepzoom_with(&format!("{url}{suffix}"), opts, plane, || async move {
-                        let mut s = Slide::open(&u).await?;
+                        let mut s = Slide::open(&u).await?.into_series(series)?;
                         s.set_display(&settings)?;
                         Ok(s)
                     })
@@ -105,7 +107,9 @@ impl Pixels {
                         opts,
                         plane,
                         || async move {
-                            let mut s = Slide::open_store(store, path).await?;
+                            let mut s = Slide::open_store(store, path)
+                                .await?
+                                .into_series(series)?;
                             s.set_display(&settings)?;
                             Ok(s)
                         },
@@ -154,17 +158,21 @@ pub fn display_settings(image: &Image) -> Vec<exact_tiles::ChannelSetting> {
         .collect()
 }
 
-/// What the open slide of an image with display settings is cached under, beside its file's
-/// key: images sharing a file (copies) may show its channels differently. Empty without
-/// settings.
+/// What the open slide of an image is cached under, beside its file's key: images sharing a
+/// file show different series of it (a several-series upload) or may show its channels
+/// differently (copies). Empty for series 0 without display settings.
 pub fn display_key(image: &Image) -> String {
     use std::hash::{Hash, Hasher};
+    let series = match image.series {
+        0 => String::new(),
+        n => format!("#series={n}"),
+    };
     if image.channel_display.is_empty() {
-        return String::new();
+        return series;
     }
     let mut h = std::collections::hash_map::DefaultHasher::new();
     image.channel_display.hash(&mut h);
-    format!("#display={:016x}", h.finish())
+    format!("{series}#display={:016x}", h.finish())
 }
 
 /// Why an image's pixels cannot be opened: a library error (not ready, failed, no file,

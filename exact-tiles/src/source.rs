@@ -152,6 +152,15 @@ impl Source {
         })
     }
 
+    /// The names of the objects this source reads: each part of a concatenated source, else
+    /// its own name.
+    pub fn part_names(&self) -> Vec<String> {
+        match &self.backend {
+            Backend::Concat(parts) => parts.iter().map(|p| p.name.to_string()).collect(),
+            _ => vec![self.name.to_string()],
+        }
+    }
+
     /// The same source named `name` in errors.
     pub fn renamed(mut self, name: impl Into<String>) -> Self {
         self.name = Arc::from(name.into());

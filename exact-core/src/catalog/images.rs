@@ -34,6 +34,8 @@ pub struct NewImage {
     pub original: String,
     pub frame_descriptions: Vec<FrameDescription>,
     pub frame_sources: Vec<String>,
+    /// The image series of the file this image shows (from 0).
+    pub series: u32,
 }
 
 impl NewImage {
@@ -59,6 +61,7 @@ impl NewImage {
             original: String::new(),
             frame_descriptions: Vec::new(),
             frame_sources: Vec::new(),
+            series: 0,
         }
     }
 }
@@ -139,6 +142,7 @@ impl Images<'_> {
             frame_descriptions: new.frame_descriptions,
             channel_display: Vec::new(),
             frame_sources: new.frame_sources,
+            series: new.series,
         };
         validate_image(&image)?;
         self.0.insert(image)

@@ -189,6 +189,12 @@ pub struct Image {
     /// order (converted together into one multi-page pyramid).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub frame_sources: Vec<String>,
+    /// Which image series of its file this image shows (an OME-TIFF's series, counted from 0
+    /// as tifffile and Bio-Formats count them); 0 for a single-series file and for records
+    /// written before images had a series. An upload of a several-series file makes one image
+    /// per series, all naming the same stored file.
+    #[serde(default)]
+    pub series: u32,
 }
 
 /// A name for one frame of an image (EXACT's `FrameDescription`: `description` up to 160

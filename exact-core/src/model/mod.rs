@@ -173,12 +173,19 @@ mod tests {
             frame_descriptions: Vec::new(),
             channel_display: Vec::new(),
             frame_sources: Vec::new(),
+            series: 0,
         };
         let v = serde_json::to_value(&i).unwrap();
         assert_eq!(v["state"], "converting");
         assert_eq!(v["objectivePower"], 40.0);
         assert_eq!(v["image_type"], 2);
         assert_eq!(v["defaultFrame"], 1);
+        // The series an image shows is in its JSON; records written before it read as 0.
+        assert_eq!(v["series"], 0);
+        let mut old = v.clone();
+        old.as_object_mut().unwrap().remove("series");
+        let back: Image = serde_json::from_value(old).unwrap();
+        assert_eq!((back.series, back), (0, i.clone()));
         let e = serde_json::from_value::<VectorType>(json!(9)).unwrap_err();
         assert!(e.to_string().contains("1, 2, 3, 4, 5, 6, 7"), "{e}");
         assert_eq!(

@@ -429,12 +429,16 @@ fn parse_tile(level: &str, tile: &str) -> ApiResult<(usize, u32, u32, Format)> {
     ))
 }
 
-/// A hash of the identity of the image's file (name, checksum, size): part of every tile's
+/// A hash of the identity of the image's file (name, checksum, size, series): part of every tile's
 /// validator and of the in-memory tile key, so a new file never answers with old tiles.
 fn file_version(image: &Image) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (&image.filename, &image.checksum, image.width, image.height).hash(&mut h);
+    // Images of one file's several series share its name and checksum (series 0: as before).
+    if image.series != 0 {
+        image.series.hash(&mut h);
+    }
     // Channel display settings change the composited pixels (none: the version as before).
     if !image.channel_display.is_empty() {
         image.channel_display.hash(&mut h);

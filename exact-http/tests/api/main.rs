@@ -18,6 +18,7 @@ mod parity;
 mod parity_legacy;
 mod parity_messages;
 mod planes;
+mod series;
 mod service;
 mod set_jobs;
 mod teams_and_sets;

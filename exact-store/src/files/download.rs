@@ -215,12 +215,18 @@ async fn write_zip(
 pub(super) async fn set_zip(exact: &Exact, images: Vec<Image>) -> Result<Option<SetZip>> {
     let mut entries = Vec::with_capacity(images.len());
     let mut names = std::collections::HashSet::new();
+    let mut keys = std::collections::HashSet::new();
     for image in &images {
         let key = if image.original.is_empty() {
             image.filename.clone()
         } else {
             image.original.clone()
         };
+        // The images of one file's series share it: the zip holds it once.
+        let fresh = keys.insert((image.image_type, key.clone()));
+        if image.series > 0 && !fresh {
+            continue;
+        }
         let Ok((store, path)) = object_of(exact, image, &key) else {
             continue;
         };

@@ -68,7 +68,7 @@ async fn ingest_files(
         Err(e) => return vec![failed(&got, e)],
     };
     if !is_zip(&head) {
-        return vec![register(exact, actor, set, image_type, got).await];
+        return register(exact, actor, set, image_type, got).await;
     }
     let entries = match unzip(blobs, &got, max_upload()).await {
         Ok(e) => e,
@@ -96,7 +96,7 @@ async fn ingest_files(
     let chosen: Vec<Received> = if index.is_empty() && !dicom.is_empty() {
         dicom.into_iter().cloned().collect()
     } else if index.is_empty() {
-        entries
+        without_companions(blobs, entries).await
     } else {
         index.into_iter().cloned().collect()
     };
@@ -108,9 +108,50 @@ async fn ingest_files(
     }
     let mut out = Vec::with_capacity(chosen.len());
     for e in chosen {
-        out.push(register(exact, actor, set, image_type, e).await);
+        out.extend(register(exact, actor, set, image_type, e).await);
     }
     out
+}
+
+/// Whether an archive entry is named as an OME-TIFF is.
+fn is_ome_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [".ome.tif", ".ome.tiff", ".ome.tf2", ".ome.tf8", ".ome.btf"]
+        .iter()
+        .any(|s| n.ends_with(s))
+}
+
+/// The entries of an archive less the other files of the multi-file OME-TIFFs among them: a
+/// multi-file OME-TIFF is one image, opened by the first of its files (by name), its other
+/// files staying beside it.
+async fn without_companions(blobs: &Blobs, mut entries: Vec<Received>) -> Vec<Received> {
+    let mut order: Vec<usize> = (0..entries.len())
+        .filter(|&i| is_ome_name(&entries[i].name))
+        .collect();
+    if order.len() < 2 {
+        return entries;
+    }
+    order.sort_by(|&a, &b| entries[a].key.cmp(&entries[b].key));
+    let mut covered = std::collections::HashSet::new();
+    for i in order {
+        let e = &entries[i];
+        if covered.contains(&e.key) {
+            continue;
+        }
+        let Ok(slide) = open_blob_slide(blobs, &e.key).await else {
+            continue;
+        };
+        let dir = e.key.rsplit_once('/').map_or("", |(d, _)| d);
+        for f in slide.files().iter().skip(1) {
+            let file = f.rsplit(['/', '\\']).next().unwrap_or(f);
+            let key = format!("{dir}/{file}");
+            if key != e.key {
+                covered.insert(key);
+            }
+        }
+    }
+    entries.retain(|e| !covered.contains(&e.key));
+    entries
 }
 
 /// What a slide says about itself.
@@ -259,7 +300,8 @@ async fn existing(
     }))
 }
 
-/// Registers one received file as an image: a slide the engine opens is ready at once; a
+/// Registers one received file as an image: a slide the engine opens is ready at once (a
+/// file of several image series gives one image per series, see [`series_images`]); a
 /// picture it can convert is registered as converting and queued for the conversion worker;
 /// anything else is refused and its blob removed.
 async fn register(
@@ -268,6 +310,118 @@ async fn register(
     set: ImageSetId,
     image_type: ImageType,
     got: Received,
+) -> Vec<Outcome> {
+    let mut series = Vec::new();
+    let first = register_first(exact, actor, set, image_type, got, &mut series).await;
+    let mut out = vec![first];
+    if matches!(out[0], Outcome::Created(_)) {
+        for (name, new) in series {
+            out.push(register_series(exact, actor, set, name, new).await);
+        }
+    }
+    out
+}
+
+/// The image of series `n` of a file named `file`, as Bio-Formats and QuPath name it:
+/// `file - <series name>`, or `file #<n + 1>` (their 1-based series number) when the series
+/// has no name.
+pub(crate) fn series_image_name(file: &str, series_name: Option<&str>, n: usize) -> String {
+    let named = series_name
+        .map(|s| s.chars().filter(|c| !c.is_control()).collect::<String>())
+        .filter(|s| !s.trim().is_empty());
+    let name = match named {
+        Some(s) => format!("{file} - {}", s.trim()),
+        None => format!("{file} #{}", n + 1),
+    };
+    name.chars().take(256).collect()
+}
+
+/// The further image series of a slide (OME-TIFF series 1, 2 …, not its label or macro), each
+/// as an image like `first` (same file, checksum and set) of its own size and planes: the
+/// image's name, and the image or why the series cannot be served.
+fn series_images(slide: Slide, first: &NewImage) -> Vec<(String, Result<NewImage>)> {
+    let names = slide.series_names();
+    let wanted = slide.image_series();
+    let slide = std::sync::Arc::new(slide);
+    wanted
+        .into_iter()
+        .filter(|&n| n > 0)
+        .map(|n| {
+            let name = series_image_name(
+                &first.name,
+                names.get(n).and_then(|s| s.as_deref()),
+                n,
+            );
+            let image = slide
+                .series(n)
+                .and_then(|s| s.check().map(|()| s))
+                .map(|s| {
+                    let p = describe(&s);
+                    let mut new = first.clone();
+                    new.name = name.clone();
+                    new.series = n as u32;
+                    new.width = p.width;
+                    new.height = p.height;
+                    new.mpp = p.mpp;
+                    new.objective_power = p.objective_power;
+                    (new.depth, new.frames, new.channels) = p.planes;
+                    new.frame_descriptions = p.descriptions;
+                    new
+                })
+                .map_err(|e| {
+                    Error::invalid("file", format!("series {n} is not a readable slide: {e}"))
+                });
+            (name, image)
+        })
+        .collect()
+}
+
+/// Registers the image of one further series of an upload whose first image was registered:
+/// a name the set holds already is refused (the other series stay).
+async fn register_series(
+    exact: &Exact,
+    actor: &Actor,
+    set: ImageSetId,
+    name: String,
+    new: Result<NewImage>,
+) -> Outcome {
+    let fail = |error: Error| Outcome::Failed {
+        name: name.clone(),
+        size: 0,
+        error,
+    };
+    let new = match new {
+        Ok(n) => n,
+        Err(e) => return fail(e),
+    };
+    let _registering = exact.registrations().lock(set, &name).await;
+    let (e, a, n) = (exact.clone(), actor.clone(), name.clone());
+    match blocking(move || e.catalog().images().by_name(&a, set, &n)).await {
+        Ok(None) => {}
+        Ok(Some(existing)) => {
+            return fail(Error::exists(format!(
+                "set {} already holds an image named {:?} (image {})",
+                set.0, existing.name, existing.id.0
+            )));
+        }
+        Err(e) => return fail(e),
+    }
+    let (e, a) = (exact.clone(), actor.clone());
+    match blocking(move || e.catalog().images().add(&a, new)).await {
+        Ok(image) => Outcome::Created(image),
+        Err(e) => fail(e),
+    }
+}
+
+/// [`register`] of the file itself (series 0); `series` receives the images of its further
+/// series, to be registered once this one is.
+async fn register_first(
+    exact: &Exact,
+    actor: &Actor,
+    set: ImageSetId,
+    image_type: ImageType,
+    got: Received,
+    series: &mut Vec<(String, Result<NewImage>)>,
 ) -> Outcome {
     let blobs = exact.blobs();
     let _registering = exact.registrations().lock(set, &got.name).await;
@@ -319,6 +473,9 @@ async fn register(
             new.objective_power = p.objective_power;
             (new.depth, new.frames, new.channels) = p.planes;
             new.frame_descriptions = p.descriptions;
+            if slide.series_count() > 1 {
+                *series = series_images(slide, &new);
+            }
             false
         }
         Err(slide_err) => {

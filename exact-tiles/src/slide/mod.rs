@@ -2,12 +2,14 @@
 //! native tiles (raw, passthrough JPEG, or decoded) read through a [`Source`].
 //!
 //! Formats: Aperio SVS (`aperio`), generic tiled TIFF pyramids (`generic-tiff`), OME-TIFF
-//! (`ome-tiff`, first series with its SubIFD pyramid), and striped TIFFs as a one-level
+//! (`ome-tiff`, every series with its planes and SubIFD pyramids, also spread over several
+//! files: see the `ome_files` submodule), and striped TIFFs as a one-level
 //! fallback, and DICOM whole-slide image series (`dicom`, see the `dicom` submodule). Level
 //! layout and properties follow OpenSlide's naming.
 
 mod check;
 mod dicom;
+mod ome_files;
 #[cfg(feature = "openslide")]
 mod openslide;
 mod planes;
@@ -216,7 +218,16 @@ impl Slide {
             return Self::open_dicom(source, head).await;
         }
         let dirs = tiff::read_directories(&source, head, &Limits::default()).await?;
+        if let Some(doc) = ome_files::multi_file_doc(&dirs, source.name())? {
+            return Self::open_ome_files(source, dirs, doc).await;
+        }
         Self::from_directories(source, dirs)
+    }
+
+    /// The files this slide reads: the opened file, then the other files of a multi-file
+    /// slide (a multi-file OME-TIFF's, a DICOM series' other instances), by URL or path.
+    pub fn files(&self) -> Vec<String> {
+        self.source.part_names()
     }
 
     fn from_directories(source: Source, dirs: Vec<Directory>) -> Result<Self> {
@@ -242,40 +253,11 @@ impl Slide {
                 }
             }
             "aperio"
-        } else if desc.contains("<OME")
-            && desc.contains("http://www.openmicroscopy.org/Schemas/OME")
-        {
+        } else if ome_files::is_ome(&desc) {
             props::resolution_mpp(first, &mut properties);
             props::ome_mpp(&desc, &mut properties);
-            let (mut all, associated) = planes::ome_layout(&desc, dirs, &name)?;
-            let (first_name, layout) = all.remove(0);
-            let mut top = Self::from_planes(
-                source.clone(),
-                "ome-tiff",
-                layout,
-                properties.clone(),
-                associated,
-            )?;
-            top.series_name = first_name;
-            top.series = all
-                .into_iter()
-                .map(|(series_name, layout)| planes::Series {
-                    name: series_name.clone(),
-                    slide: Self::from_planes(
-                        source.clone(),
-                        "ome-tiff",
-                        layout,
-                        properties.clone(),
-                        BTreeMap::new(),
-                    )
-                    .map(|mut s| {
-                        s.series_name = series_name;
-                        Arc::new(s)
-                    })
-                    .map_err(|e| e.to_string()),
-                })
-                .collect();
-            return Ok(top);
+            let layout = planes::ome_layout(&desc, dirs, &name)?;
+            return Self::from_ome(source, properties, layout);
         } else {
             props::resolution_mpp(first, &mut properties);
             // A pyramid, a stack of equal pages, or one striped level (callers may prefer
@@ -289,6 +271,47 @@ impl Slide {
             return Self::from_planes(source, vendor, layout, properties, associated);
         };
         Self::assemble(source, vendor, level_dirs, properties, associated, true)
+    }
+
+    /// The slide of an OME-TIFF's series 0, with the further series attached.
+    #[allow(clippy::type_complexity)]
+    fn from_ome(
+        source: Source,
+        properties: BTreeMap<String, String>,
+        layout: (
+            Vec<(Option<String>, planes::PlaneLayout)>,
+            BTreeMap<String, Associated>,
+        ),
+    ) -> Result<Self> {
+        let (mut all, associated) = layout;
+        let (first_name, layout) = all.remove(0);
+        let mut top = Self::from_planes(
+            source.clone(),
+            "ome-tiff",
+            layout,
+            properties.clone(),
+            associated,
+        )?;
+        top.series_name = first_name;
+        top.series = all
+            .into_iter()
+            .map(|(series_name, layout)| planes::Series {
+                name: series_name.clone(),
+                slide: Self::from_planes(
+                    source.clone(),
+                    "ome-tiff",
+                    layout,
+                    properties.clone(),
+                    BTreeMap::new(),
+                )
+                .map(|mut s| {
+                    s.series_name = series_name;
+                    Arc::new(s)
+                })
+                .map_err(|e| e.to_string()),
+            })
+            .collect();
+        Ok(top)
     }
 
     /// A slide of `level_dirs` (any order) and `associated` images: levels sorted finest

@@ -327,6 +327,43 @@ impl Slide {
             .map_err(|e| Error::corrupt(self.name(), format!("series {n}: {e}")))
     }
 
+    /// Series `n` of a slide just opened, by value (so its display and render budget can still
+    /// be set): this slide for 0, errors as [`Slide::series`]. The other series are dropped.
+    pub fn into_series(mut self, n: usize) -> Result<Slide> {
+        if n == 0 {
+            return Ok(self);
+        }
+        let count = self.series_count();
+        if n >= count {
+            return Err(Error::not_found(format!(
+                "series {n} of {} (it has {count}; series count from 0)",
+                self.name()
+            )));
+        }
+        let s = self.series.swap_remove(n - 1);
+        let slide = s
+            .slide
+            .map_err(|e| Error::corrupt(self.name(), format!("series {n}: {e}")))?;
+        Arc::try_unwrap(slide).map_err(|_| {
+            Error::invalid(
+                "series",
+                format!("series {n} of {} is in use elsewhere", self.name()),
+            )
+        })
+    }
+
+    /// The series that are images of their own (what an upload registers, one image each):
+    /// every series but those named as a slide's label, macro or thumbnail picture (QuPath's
+    /// and Bio-Formats' associated images), series 0 always first.
+    pub fn image_series(&self) -> Vec<usize> {
+        self.series_names()
+            .iter()
+            .enumerate()
+            .filter(|(i, name)| *i == 0 || !name.as_deref().is_some_and(is_associated_name))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     /// Each channel's display range (low, high stored values): the window set by
     /// [`Slide::set_display`], else the automatic one, computed once per slide.
     pub async fn display_ranges(&self) -> Result<Vec<(u16, u16)>> {
@@ -633,40 +670,73 @@ pub(super) fn ome_layout(
     Vec<(Option<String>, PlaneLayout)>,
     BTreeMap<String, Associated>,
 )> {
-    let images = ome::parse(desc, name)?;
-    let dirs: Vec<Arc<Directory>> = dirs.into_iter().map(Arc::new).collect();
-    let main: Vec<&Arc<Directory>> = dirs.iter().filter(|d| !d.is_subifd).collect();
-    let levels_of = |ifd: usize| -> Vec<Arc<Directory>> {
+    let doc = ome::parse_doc(desc, name)?;
+    ome_layout_parts(&doc, vec![dirs], &|_| Some(0), name)
+}
+
+/// [`ome_layout`] of planes in several files (a multi-file OME-TIFF): `parts` holds each
+/// file's directories (their offsets already in the concatenated source's address space),
+/// `part_of(file)` the part of a file `TiffData` names (`None`: the document's own file).
+#[allow(clippy::type_complexity)]
+pub(super) fn ome_layout_parts(
+    doc: &ome::OmeDoc,
+    parts: Vec<Vec<Directory>>,
+    part_of: &dyn Fn(Option<&str>) -> Option<usize>,
+    name: &str,
+) -> Result<(
+    Vec<(Option<String>, PlaneLayout)>,
+    BTreeMap<String, Associated>,
+)> {
+    let parts: Vec<Vec<Arc<Directory>>> = parts
+        .into_iter()
+        .map(|dirs| dirs.into_iter().map(Arc::new).collect())
+        .collect();
+    let mains: Vec<Vec<&Arc<Directory>>> = parts
+        .iter()
+        .map(|dirs| dirs.iter().filter(|d| !d.is_subifd).collect())
+        .collect();
+    let levels_of = |(part, ifd): (usize, usize)| -> Vec<Arc<Directory>> {
+        let main = &mains[part];
         let mut v = vec![main[ifd].clone()];
         v.extend(
-            dirs.iter()
+            parts[part]
+                .iter()
                 .filter(|d| d.is_subifd && d.index == main[ifd].index)
                 .cloned(),
         );
         v
     };
+    let total: usize = mains.iter().map(Vec::len).sum();
+    let ifds_in = |f: Option<&str>| part_of(f).and_then(|p| mains.get(p)).map(Vec::len);
     let mut start = 0;
     let mut all = Vec::new();
     let mut associated = BTreeMap::new();
-    for (s, img) in images.iter().enumerate() {
+    for (s, img) in doc.images.iter().enumerate() {
         let spp = img.channels.first().map_or(1, |c| c.samples_per_pixel);
-        let map = img.plane_map(spp, start, main.len(), name)?;
+        let map = img.plane_map_files(spp, start, total, &ifds_in, name)?;
         start += map.ifds.len();
-        let first = main[map.ifds[0]];
+        // Every plane's (part, IFD); `plane_map_files` checked both.
+        let at: Vec<(usize, usize)> = map
+            .ifds
+            .iter()
+            .zip(&map.files)
+            .map(|(&i, f)| (part_of(f.as_deref()).unwrap_or(0), i))
+            .collect();
+        let first = mains[at[0].0][at[0].1];
         if (u64::from(first.width), u64::from(first.height)) != img.size_xy {
+            let file = map.files[0].as_deref().unwrap_or(name);
             return Err(Error::corrupt(
                 name,
                 format!(
-                    "OME-XML: series {s} is {}x{} but its IFD {} is {}x{}",
+                    "OME-XML: series {s} is {}x{} but its IFD {} (of {file}) is {}x{}",
                     img.size_xy.0, img.size_xy.1, map.ifds[0], first.width, first.height
                 ),
             ));
         }
         let c = map.channels as usize;
-        let planes = map
-            .ifds
+        let planes = at
             .chunks(c)
-            .map(|plane| plane.iter().map(|&i| levels_of(i)).collect())
+            .map(|plane| plane.iter().map(|&p| levels_of(p)).collect())
             .collect();
         let named = img.channels.len() == c;
         let (z, frames) = img.plane_names();
@@ -688,7 +758,7 @@ pub(super) fn ome_layout(
         };
         all.push((img.name.clone(), this));
         // A single-plane series without a pyramid (label, macro) is also an associated image.
-        if s > 0 && map.ifds.len() == 1 && levels_of(map.ifds[0]).len() == 1 {
+        if s > 0 && at.len() == 1 && levels_of(at[0]).len() == 1 {
             let key = img.name.clone().unwrap_or_else(|| format!("series {s}"));
             associated.insert(key, Associated { dir: first.clone() });
         }
@@ -809,6 +879,14 @@ pub(super) fn stack_layout(dirs: Vec<Directory>, desc: &str) -> PlaneLayout {
     }
 }
 
+/// Whether a series name is that of a slide's associated picture (label, macro, thumbnail),
+/// as QuPath and Bio-Formats name them.
+fn is_associated_name(name: &str) -> bool {
+    let n = name.trim().to_ascii_lowercase();
+    let n = n.strip_suffix(" image").unwrap_or(&n);
+    matches!(n, "label" | "macro" | "thumbnail")
+}
+
 /// Refuse a channel directory the gray decoder cannot read.
 fn check_gray(d: &Directory, name: &str) -> Result<()> {
     let ok_compression = matches!(
@@ -892,6 +970,16 @@ pub(crate) fn decode_gray(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn associated_series_names() {
+        for n in ["label", "Macro", " macro image ", "thumbnail"] {
+            assert!(is_associated_name(n), "{n}");
+        }
+        for n in ["overview", "cells", "label 2", "labels"] {
+            assert!(!is_associated_name(n), "{n}");
+        }
+    }
 
     #[test]
     fn robust_range_ignores_outliers() {

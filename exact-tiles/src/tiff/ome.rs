@@ -31,86 +31,63 @@ pub struct TiffData {
     pub plane_count: Option<u64>,
     /// `UUID/@FileName`: the file holding these planes, where the document names one.
     pub file: Option<String>,
+    /// The `UUID` element's value: the UUID of the file holding these planes (its OME root's
+    /// `UUID`), where the document gives one.
+    pub uuid: Option<String>,
 }
 
-/// One series (`Image` element).
+/// A whole OME-XML document: its series and its own `UUID` (the root `OME` element's).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct OmeImage {
-    /// `Image/@Name`.
-    pub name: Option<String>,
-    /// `SizeX`, `SizeY`.
-    pub size_xy: (u64, u64),
-    /// `SizeZ`, `SizeC`, `SizeT`.
-    pub size_zct: [u64; 3],
-    /// `DimensionOrder` (`XYZCT`, `XYCZT` …).
-    pub dimension_order: String,
-    /// The channels, in order.
-    pub channels: Vec<OmeChannel>,
-    /// The plane-to-IFD map (empty: planes in consecutive IFDs).
-    pub tiff_data: Vec<TiffData>,
-    /// Where the planes were taken (`Plane` elements), in document order.
-    pub planes: Vec<OmePlane>,
+pub struct OmeDoc {
+    /// The series, in order.
+    pub images: Vec<OmeImage>,
+    /// `OME/@UUID`: the UUID of the file carrying the document.
+    pub uuid: Option<String>,
 }
 
-/// One `Plane` element: which plane (`TheZ`, `TheC`, `TheT`, from 0) and where it was taken.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct OmePlane {
-    /// `TheZ`, `TheC`, `TheT`.
-    pub the_zct: [u64; 3],
-    /// `PositionZ` with its unit (`PositionZUnit`, OME's default µm).
-    pub position_z: Option<(String, String)>,
-    /// `DeltaT` with its unit (`DeltaTUnit`, OME's default s).
-    pub delta_t: Option<(String, String)>,
-}
-
-impl OmeImage {
-    /// A name for each z plane and each time point, from the `Plane` elements of channel 0
-    /// (`z=1.5 µm`, `t=30 s`); `None` where the document says nothing.
-    pub fn plane_names(&self) -> (Vec<Option<String>>, Vec<Option<String>>) {
-        let [z, _, t] = self.size_zct;
-        // Sizes are checked against the IFD count before this is called; cap anyway.
-        let mut zs = vec![None; z.min(MAX_DIM) as usize];
-        let mut ts = vec![None; t.min(MAX_DIM) as usize];
-        for p in &self.planes {
-            let [pz, pc, pt] = p.the_zct;
-            if pc != 0 {
+impl OmeDoc {
+    /// The files the document's `TiffData` name (`UUID/@FileName`), each once, in order, with
+    /// the UUID the document gives each (`UUID` element's value), if any.
+    pub fn files(&self) -> Vec<(&str, Option<&str>)> {
+        let mut out: Vec<(&str, Option<&str>)> = Vec::new();
+        let mut at = std::collections::HashMap::new();
+        for td in self.images.iter().flat_map(|i| &i.tiff_data) {
+            let Some(f) = td.file.as_deref() else {
                 continue;
-            }
-            if let (Some((v, unit)), Some(slot)) = (&p.position_z, zs.get_mut(pz as usize))
-                && slot.is_none()
-            {
-                *slot = Some(format!("z={v} {unit}"));
-            }
-            if let (Some((v, unit)), Some(slot)) = (&p.delta_t, ts.get_mut(pt as usize))
-                && slot.is_none()
-            {
-                *slot = Some(format!("t={v} {unit}"));
+            };
+            match at.get(f) {
+                Some(&i) => {
+                    let slot: &mut (&str, Option<&str>) = &mut out[i];
+                    if slot.1.is_none() {
+                        slot.1 = td.uuid.as_deref();
+                    }
+                }
+                None => {
+                    at.insert(f, out.len());
+                    out.push((f, td.uuid.as_deref()));
+                }
             }
         }
-        (zs, ts)
+        out
+    }
+
+    /// True when the planes are spread over two or more files (Bio-Formats' multi-file
+    /// OME-TIFF): the IFD numbers of `TiffData` are then those of the named files.
+    pub fn is_multi_file(&self) -> bool {
+        self.files().len() > 1
     }
 }
 
-/// The planes of one series: `depth` × `frames` × `channels` IFDs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlaneMap {
-    /// Z planes.
-    pub depth: u32,
-    /// Time points.
-    pub frames: u32,
-    /// Channels stored in separate IFDs (1 for interleaved RGB).
-    pub channels: u32,
-    /// Main-chain IFD index of each plane, at `((t * depth) + z) * channels + c` (0-based).
-    pub ifds: Vec<usize>,
-}
-
-/// Sizes above this are refused before anything is allocated from them.
-const MAX_DIM: u64 = 1 << 20;
-
 /// Parse the series of an OME-XML document; `name` names the file in errors.
 pub fn parse(xml: &str, name: &str) -> Result<Vec<OmeImage>> {
+    parse_doc(xml, name).map(|d| d.images)
+}
+
+/// Parse an OME-XML document: its series and its own UUID; `name` names the file in errors.
+pub fn parse_doc(xml: &str, name: &str) -> Result<OmeDoc> {
     let bad = |what: String| Error::corrupt(name, format!("OME-XML: {what}"));
     let mut images: Vec<OmeImage> = Vec::new();
+    let mut uuid = None;
     let mut in_image = false;
     let mut rest = xml;
     while let Some(i) = rest.find('<') {
@@ -182,10 +159,23 @@ pub fn parse(xml: &str, name: &str) -> Result<Vec<OmeImage>> {
                     delta_t: measure("DeltaT", "DeltaTUnit", "s"),
                 });
             }
+            "OME" if uuid.is_none() => {
+                uuid = attr(attrs, "UUID").map(|u| u.trim().chars().take(256).collect());
+            }
             "UUID" if in_image => {
                 let img = images.last_mut().ok_or_else(|| bad("no Image".into()))?;
-                if let (Some(td), Some(f)) = (img.tiff_data.last_mut(), attr(attrs, "FileName")) {
-                    td.file = Some(f.chars().take(1024).collect());
+                if let Some(td) = img.tiff_data.last_mut() {
+                    if let Some(f) = attr(attrs, "FileName") {
+                        td.file = Some(f.chars().take(1024).collect());
+                    }
+                    // The element's text (up to the next tag) is the file's UUID.
+                    if !tag.ends_with('/') {
+                        let text = &rest[..rest.find('<').unwrap_or(rest.len())];
+                        let text = unescape(text.trim());
+                        if !text.is_empty() {
+                            td.uuid = Some(text.chars().take(256).collect());
+                        }
+                    }
                 }
             }
             "Pixels" | "Channel" | "TiffData" if in_image => {
@@ -252,6 +242,7 @@ pub fn parse(xml: &str, name: &str) -> Result<Vec<OmeImage>> {
                             ],
                             plane_count: num("PlaneCount")?,
                             file: None,
+                            uuid: None,
                         });
                     }
                 }
@@ -263,22 +254,29 @@ pub fn parse(xml: &str, name: &str) -> Result<Vec<OmeImage>> {
     if images.is_empty() {
         return Err(bad("no Image with Pixels".into()));
     }
-    // Planes spread over several files (TiffData naming two or more `UUID/@FileName`s): the
-    // IFD numbers are those of the other files, so reading them here would show wrong planes.
-    let mut files = images
-        .iter()
-        .flat_map(|i| i.tiff_data.iter().filter_map(|t| t.file.as_deref()));
-    if let Some(first) = files.next()
-        && let Some(other) = files.find(|f| *f != first)
-    {
-        return Err(Error::Unsupported {
-            what: format!(
-                "{name}: a multi-file OME-TIFF (its planes are in {first:?}, {other:?} …); \
-                 companion files are not read, convert it to one OME-TIFF (e.g. bfconvert)"
-            ),
-        });
+    Ok(OmeDoc { images, uuid })
+}
+
+/// The `UUID` of an OME-XML document's root `OME` element (also of a `BinaryOnly` document,
+/// which holds no series), if it has one.
+pub fn document_uuid(xml: &str) -> Option<String> {
+    let mut rest = xml;
+    while let Some(i) = rest.find('<') {
+        rest = &rest[i + 1..];
+        if rest.starts_with('?') || rest.starts_with('!') {
+            continue;
+        }
+        let end = tag_end(rest)?;
+        let tag = &rest[..end];
+        let (tag_name, attrs) = tag
+            .split_once(|c: char| c.is_ascii_whitespace())
+            .unwrap_or((tag, ""));
+        if tag_name.rsplit(':').next() == Some("OME") {
+            return attr(attrs, "UUID").map(|u| u.trim().chars().take(256).collect());
+        }
+        return None;
     }
-    Ok(images)
+    None
 }
 
 /// Where the `>` of the tag starting at `s` is, skipping quoted attribute values.
@@ -334,6 +332,21 @@ impl OmeImage {
         ifd_count: usize,
         name: &str,
     ) -> Result<PlaneMap> {
+        self.plane_map_files(spp, series_start, ifd_count, &|_| Some(ifd_count), name)
+    }
+
+    /// [`OmeImage::plane_map`] of planes spread over several files: `total_ifds` bounds the
+    /// plane count (the IFDs of every file), `ifds_in(file)` is the main-chain IFD count of a
+    /// file `TiffData` names (`None`: the document's own file), `None` for a file not read.
+    pub fn plane_map_files(
+        &self,
+        spp: u32,
+        series_start: usize,
+        total_ifds: usize,
+        ifds_in: &dyn Fn(Option<&str>) -> Option<usize>,
+        name: &str,
+    ) -> Result<PlaneMap> {
+        let ifd_count = total_ifds;
         let bad = |what: String| Error::corrupt(name, format!("OME-XML: {what}"));
         let [z, c, t] = self.size_zct;
         let c_ifd = if spp > 1 && c % u64::from(spp) == 0 {
@@ -380,10 +393,10 @@ impl OmeImage {
             s *= size(a);
         }
         let linear = |zct: [u64; 3]| zct[0] * stride[0] + zct[1] * stride[1] + zct[2] * stride[2];
-        let mut by_linear: Vec<Option<usize>> = vec![None; n];
+        let mut by_linear: Vec<Option<(usize, Option<&str>)>> = vec![None; n];
         if self.tiff_data.is_empty() {
             for (p, slot) in by_linear.iter_mut().enumerate() {
-                *slot = Some(series_start + p);
+                *slot = Some((series_start + p, None));
             }
         } else {
             for td in &self.tiff_data {
@@ -406,23 +419,36 @@ impl OmeImage {
                     )));
                 }
                 for k in 0..count as usize {
-                    by_linear[p0 + k] = Some((ifd0 as usize).saturating_add(k));
+                    by_linear[p0 + k] =
+                        Some(((ifd0 as usize).saturating_add(k), td.file.as_deref()));
                 }
             }
         }
         let mut ifds = Vec::with_capacity(n);
+        let mut files = Vec::with_capacity(n);
         for ti in 0..t {
             for zi in 0..z {
                 for ci in 0..c_ifd {
-                    let ifd = by_linear[linear([zi, ci, ti]) as usize].ok_or_else(|| {
+                    let (ifd, file) = by_linear[linear([zi, ci, ti]) as usize].ok_or_else(|| {
                         bad(format!("plane Z={zi} C={ci} T={ti} has no TiffData"))
                     })?;
-                    if ifd >= ifd_count {
+                    let count = ifds_in(file).ok_or_else(|| {
+                        bad(format!(
+                            "plane Z={zi} C={ci} T={ti} is in {:?}, a file that was not read",
+                            file.unwrap_or(name)
+                        ))
+                    })?;
+                    if ifd >= count {
+                        let which = match file {
+                            Some(f) => format!("{f:?}"),
+                            None => "the file".to_string(),
+                        };
                         return Err(bad(format!(
-                            "plane Z={zi} C={ci} T={ti} is in IFD {ifd}, but the file has {ifd_count} IFDs"
+                            "plane Z={zi} C={ci} T={ti} is in IFD {ifd} of {which}, but it has {count} IFDs"
                         )));
                     }
                     ifds.push(ifd);
+                    files.push(file.map(str::to_string));
                 }
             }
         }
@@ -431,6 +457,7 @@ impl OmeImage {
             frames: t as u32,
             channels: c_ifd as u32,
             ifds,
+            files,
         })
     }
 }
@@ -498,11 +525,12 @@ mod tests {
         }
     }
 
-    /// Bio-Formats' multi-file layout: each plane's TiffData names the file holding it. One
-    /// file named throughout (a single file that names itself) reads as before; two or more
-    /// files are refused as unsupported, naming them, instead of reading the wrong IFDs.
+    /// Bio-Formats' multi-file layout: each plane's TiffData names the file holding it and
+    /// that file's UUID. One file named throughout (a single file that names itself) reads as
+    /// before; with two or more, each plane maps to (file, IFD) and a plane past its file's
+    /// IFDs is an error naming the file.
     #[test]
-    fn multi_file_is_refused_by_name() {
+    fn multi_file_maps_planes_to_files() {
         let td = |z: u32, file: &str| {
             format!(
                 r#"<TiffData FirstZ="{z}" IFD="0" PlaneCount="1"><UUID FileName="{file}">urn:uuid:{z}</UUID></TiffData>"#
@@ -510,19 +538,51 @@ mod tests {
         };
         let doc = |a: &str, b: &str| {
             format!(
-                r#"<OME><Image ID="Image:0"><Pixels DimensionOrder="XYZCT" SizeX="8" SizeY="8" SizeC="1" SizeZ="2" SizeT="1">{}{}</Pixels></Image></OME>"#,
+                r#"<OME UUID="urn:uuid:0"><Image ID="Image:0"><Pixels DimensionOrder="XYZCT" SizeX="8" SizeY="8" SizeC="1" SizeZ="2" SizeT="1">{}{}</Pixels></Image></OME>"#,
                 td(0, a),
                 td(1, b)
             )
         };
-        let one = parse(&doc("s.ome.tif", "s.ome.tif"), "s.ome.tif").unwrap();
-        assert_eq!(one[0].tiff_data[1].file.as_deref(), Some("s.ome.tif"));
-        let err = parse(&doc("z0.ome.tif", "z1.ome.tif"), "z0.ome.tif").unwrap_err();
-        assert_eq!(err.kind(), crate::ErrorKind::Unsupported);
-        let msg = err.to_string();
-        assert!(
-            msg.contains("z0.ome.tif") && msg.contains("z1.ome.tif") && msg.contains("multi-file"),
-            "{msg}"
+        let one = parse_doc(&doc("s.ome.tif", "s.ome.tif"), "s.ome.tif").unwrap();
+        assert_eq!(one.images[0].tiff_data[1].file.as_deref(), Some("s.ome.tif"));
+        assert!(!one.is_multi_file());
+        let two = parse_doc(&doc("z0.ome.tif", "z1.ome.tif"), "z0.ome.tif").unwrap();
+        assert!(two.is_multi_file());
+        assert_eq!(
+            two.files(),
+            [
+                ("z0.ome.tif", Some("urn:uuid:0")),
+                ("z1.ome.tif", Some("urn:uuid:1"))
+            ]
+        );
+        assert_eq!(two.uuid.as_deref(), Some("urn:uuid:0"));
+        let one_each = |f: Option<&str>| f.map(|_| 1);
+        let m = two.images[0]
+            .plane_map_files(1, 0, 2, &one_each, "z0.ome.tif")
+            .unwrap();
+        assert_eq!(m.ifds, [0, 0]);
+        assert_eq!(
+            m.files,
+            [Some("z0.ome.tif".to_string()), Some("z1.ome.tif".to_string())]
+        );
+        // A TiffData pointing past its file's IFDs, or at a file that was not read.
+        let past = doc("z0.ome.tif", "z1.ome.tif").replace(
+            r#"FirstZ="1" IFD="0""#,
+            r#"FirstZ="1" IFD="3""#,
+        );
+        let err = parse_doc(&past, "z0.ome.tif").unwrap().images[0]
+            .plane_map_files(1, 0, 2, &one_each, "z0.ome.tif")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("z1.ome.tif") && err.contains("IFD 3"), "{err}");
+        let err = two.images[0]
+            .plane_map_files(1, 0, 2, &|_| None, "z0.ome.tif")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not read"), "{err}");
+        assert_eq!(
+            document_uuid(r#"<?xml?><ome:OME xmlns:ome="x" UUID="urn:uuid:7"><BinaryOnly/></ome:OME>"#),
+            Some("urn:uuid:7".to_string())
         );
     }
 }

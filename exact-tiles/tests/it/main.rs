@@ -2,6 +2,7 @@
 //! of them. One test binary (faster to link).
 
 mod hostile;
+mod ome_files;
 #[cfg(feature = "openslide")]
 mod openslide;
 mod stores;

@@ -1,0 +1,293 @@
+//! Image series as images (issue 17): an OME-TIFF of four series written by tifffile
+//! (`tests/fixtures/data/series-4.ome.tif`, made by `tests/fixtures/make_series.py`: "cells" an
+//! RGB pyramid, an unnamed RGB strip image tifffile calls "Image1", "stack" 8-bit grey with
+//! two z planes, and "label") uploaded through the API becomes three images sharing one stored
+//! file; each serves its own series' pixels (tiles equal to the arrays tifffile wrote, per
+//! plane, thumbnails, the original download); deleting one keeps the others readable.
+
+use crate::kit::Api;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use futures::TryStreamExt;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/fixtures/data/series-4.ome.tif"
+);
+
+/// What `make_series.py` writes: value(y, x, c) = (3x + 5y + 70c + 40 seed) mod 256.
+fn pattern(x: u32, y: u32, c: u32, seed: u32) -> u8 {
+    ((3 * x + 5 * y + 70 * c + 40 * seed) % 256) as u8
+}
+
+async fn get(api: &Api, uri: &str, auth: &str) -> (StatusCode, Vec<u8>) {
+    let req = Request::builder()
+        .uri(uri)
+        .header(header::HOST, "testserver")
+        .header(header::AUTHORIZATION, auth)
+        .body(Body::empty())
+        .unwrap();
+    let res = api.app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    (
+        status,
+        res.into_body().collect().await.unwrap().to_bytes().to_vec(),
+    )
+}
+
+async fn upload(api: &Api, auth: &str, set: u64, name: &str, bytes: &[u8]) -> Value {
+    let boundary = "SeRiEsBoUnDaRy";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"image_set\"\r\n\r\n{set}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file_path\"; filename=\"{name}\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let req = Request::post("/api/v1/images/images/")
+        .header(header::HOST, "testserver")
+        .header(header::AUTHORIZATION, auth)
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(Body::from(body))
+        .unwrap();
+    let res = api.app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    assert!(status.is_success(), "{status} {v}");
+    v
+}
+
+/// The whole level-`level` Deep Zoom tile 0_0 (OpenSlide's 254-px grid) of plane `z` as RGB.
+async fn tile(api: &Api, auth: &str, id: u64, z: u32, level: u32) -> image::RgbImage {
+    let (s, png) = get(
+        api,
+        &format!("/images/image/{id}/{z}/1/tile_files/{level}/0_0.png"),
+        auth,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&png));
+    image::load_from_memory(&png).unwrap().to_rgb8()
+}
+
+/// Asserts `img` is `w` × `h` and equals the pattern of `seed` (RGB: channels 0..3; grey: the
+/// one channel in each of R, G and B), sampled every `step` pixels.
+fn assert_pattern(img: &image::RgbImage, w: u32, h: u32, seed: u32, rgb: bool, step: u32) {
+    assert_eq!(img.dimensions(), (w, h));
+    for y in 0..h {
+        for x in 0..w {
+            let px = img.get_pixel(x, y).0;
+            for c in 0..3 {
+                let want = pattern(x * step, y * step, if rgb { c } else { 0 }, seed);
+                assert_eq!(px[c as usize], want, "pixel ({x}, {y}) channel {c}");
+            }
+        }
+    }
+}
+
+async fn blob_count(api: &Api) -> usize {
+    let (store, _) = api.exact.blobs().object_store();
+    let all: Vec<_> = store.list(None).try_collect().await.unwrap();
+    all.iter()
+        .filter(|m| m.location.as_ref().contains("images/"))
+        .count()
+}
+
+#[tokio::test]
+async fn every_series_is_an_image_sharing_one_file() {
+    let api = Api::new();
+    let auth = api.user("sena", false);
+    let (_, set, _, _) = api.world(&auth, "sena").await;
+    let before = blob_count(&api).await;
+    let bytes = std::fs::read(FIXTURE).unwrap();
+    let up = upload(&api, &auth, set, "series-4.ome.tif", &bytes).await;
+    let results = up["results"].as_array().unwrap();
+    let names: Vec<&str> = results.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    // Series 0 keeps the file's name; the label series is not an image of its own.
+    assert_eq!(
+        names,
+        [
+            "series-4.ome.tif",
+            "series-4.ome.tif - Image1",
+            "series-4.ome.tif - stack"
+        ],
+        "{up}"
+    );
+    let ids: Vec<u64> = results.iter().map(|r| r["id"].as_u64().unwrap()).collect();
+    // One stored file for the three images.
+    assert_eq!(blob_count(&api).await, before + 1);
+    let mut originals = Vec::new();
+    for (n, id) in ids.iter().enumerate() {
+        let img = api
+            .ok("GET", &format!("/api/v1/images/images/{id}/"), &auth, None)
+            .await;
+        assert_eq!(img["series"], n as u64, "{img}");
+        let me = api
+            .exact
+            .actor(api.exact.users().by_username("sena").unwrap().unwrap().id)
+            .unwrap();
+        originals.push(
+            api.exact
+                .images()
+                .get(&me, exact_core::ImageId(*id))
+                .unwrap()
+                .original,
+        );
+        let want = [(64, 48, 1), (40, 30, 1), (32, 24, 2)][n];
+        assert_eq!(
+            (&img["width"], &img["height"], &img["depth"]),
+            (
+                &Value::from(want.0),
+                &Value::from(want.1),
+                &Value::from(want.2)
+            ),
+            "{img}"
+        );
+    }
+    assert!(originals.iter().all(|o| o == &originals[0] && !o.is_empty()));
+
+    // Tiles: each image its own series, level by level and plane by plane.
+    let (cells, plain, stack) = (ids[0], ids[1], ids[2]);
+    assert_pattern(&tile(&api, &auth, cells, 1, 6).await, 64, 48, 0, true, 1);
+    assert_pattern(&tile(&api, &auth, cells, 1, 5).await, 32, 24, 0, true, 2);
+    assert_pattern(&tile(&api, &auth, plain, 1, 6).await, 40, 30, 1, true, 1);
+    assert_pattern(&tile(&api, &auth, stack, 1, 5).await, 32, 24, 2, false, 1);
+    assert_pattern(&tile(&api, &auth, stack, 2, 5).await, 32, 24, 3, false, 1);
+    // The native grid per series and plane.
+    let (s, dzi) = get(
+        &api,
+        &format!("/api/v1/images/images/{stack}/native.dzi?z=2"),
+        &auth,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&dzi).contains("Width=\"32\""));
+    // Thumbnails differ; downloads are the uploaded file, whole.
+    let mut thumbs = Vec::new();
+    for id in &ids {
+        let (s, png) = get(&api, &format!("/api/v1/images/images/{id}/thumbnail/"), &auth).await;
+        assert_eq!(s, StatusCode::OK);
+        thumbs.push(png);
+        let (s, got) = get(&api, &format!("/images/api/image/download/{id}/"), &auth).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(got == bytes, "image {id} downloads another file");
+    }
+    assert_ne!(thumbs[0], thumbs[1]);
+    assert_ne!(thumbs[1], thumbs[2]);
+
+    // Uploaded again: the same file, answered as the duplicate, no more images.
+    let again = upload(&api, &auth, set, "series-4.ome.tif", &bytes).await;
+    assert_eq!(again["results"].as_array().unwrap().len(), 1, "{again}");
+    assert_eq!(again["results"][0]["id"], ids[0], "{again}");
+
+    // Deleting one series' image leaves the file and the other series served.
+    api.ok(
+        "DELETE",
+        &format!("/api/v1/images/images/{plain}/"),
+        &auth,
+        None,
+    )
+    .await;
+    let (s, _) = get(&api, &format!("/api/v1/images/images/{plain}/"), &auth).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(blob_count(&api).await, before + 1);
+    assert_pattern(&tile(&api, &auth, cells, 1, 6).await, 64, 48, 0, true, 1);
+    assert_pattern(&tile(&api, &auth, stack, 2, 5).await, 32, 24, 3, false, 1);
+}
+
+/// An image record naming a series its file lacks (e.g. registered against another file):
+/// its pixels are a 404 that names the series count, not a panic or another series.
+#[tokio::test]
+async fn a_series_beyond_the_file_is_a_404_naming_the_count() {
+    let api = Api::new();
+    let auth = api.user("sami", false);
+    let (_, set, _, _) = api.world(&auth, "sami").await;
+    let bytes = std::fs::read(FIXTURE).unwrap();
+    let up = upload(&api, &auth, set, "series-4.ome.tif", &bytes).await;
+    let id = up["results"][0]["id"].as_u64().unwrap();
+    let me = api
+        .exact
+        .actor(api.exact.users().by_username("sami").unwrap().unwrap().id)
+        .unwrap();
+    let mut img = api.exact.images().get(&me, exact_core::ImageId(id)).unwrap();
+    img.series = 9;
+    img.name = "beyond".into();
+    let err = api
+        .exact
+        .pixel_cache()
+        .deepzoom(&img, None)
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    let e = exact_core::Error::from(err);
+    assert_eq!(e.kind(), exact_core::ErrorKind::NotFound, "{e}");
+    assert!(e.to_string().contains("series 9") && e.to_string().contains("it has 4"), "{e}");
+}
+
+fn zip_of(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, bytes) in entries {
+        w.start_file(
+            *name,
+            zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated),
+        )
+        .unwrap();
+        w.write_all(bytes).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+/// A multi-file OME-TIFF (three files, plane z in `multi_z{z}.ome.tif`, written by
+/// `tests/fixtures/make_series.py`) uploaded as a zip of its files is one image of three z
+/// planes, each served from its own file; the zip's other picture stays an image of its own.
+#[tokio::test]
+async fn a_zip_of_a_multi_file_ome_tiff_is_one_image() {
+    let api = Api::new();
+    let auth = api.user("mira", false);
+    let (_, set, _, _) = api.world(&auth, "mira").await;
+    let file = |n: &str| {
+        std::fs::read(format!(
+            "{}/../tests/fixtures/data/multifile/{n}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    };
+    let zip = zip_of(&[
+        ("case/multi_z1.ome.tif", file("multi_z1.ome.tif")),
+        ("case/multi_z0.ome.tif", file("multi_z0.ome.tif")),
+        ("case/multi_z2.ome.tif", file("multi_z2.ome.tif")),
+        ("series-4.ome.tif", std::fs::read(FIXTURE).unwrap()),
+    ]);
+    let up = upload(&api, &auth, set, "case.zip", &zip).await;
+    let results = up["results"].as_array().unwrap();
+    let names: Vec<&str> = results.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("multi_z")).count(),
+        1,
+        "{up}"
+    );
+    assert!(names.contains(&"series-4.ome.tif"), "{up}");
+    let multi = results
+        .iter()
+        .find(|r| r["name"].as_str().unwrap().starts_with("multi_z"))
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let img = api
+        .ok("GET", &format!("/api/v1/images/images/{multi}/"), &auth, None)
+        .await;
+    assert_eq!((&img["depth"], &img["series"]), (&Value::from(3), &Value::from(0)), "{img}");
+    for z in 0..3 {
+        assert_pattern(&tile(&api, &auth, multi, z + 1, 6).await, 64, 48, 10 + z, true, 1);
+        assert_pattern(&tile(&api, &auth, multi, z + 1, 5).await, 32, 24, 10 + z, true, 2);
+    }
+}
