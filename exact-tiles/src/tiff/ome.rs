@@ -78,6 +78,83 @@ impl OmeDoc {
     }
 }
 
+/// One series (`Image` element).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OmeImage {
+    /// `Image/@Name`.
+    pub name: Option<String>,
+    /// `SizeX`, `SizeY`.
+    pub size_xy: (u64, u64),
+    /// `SizeZ`, `SizeC`, `SizeT`.
+    pub size_zct: [u64; 3],
+    /// `DimensionOrder` (`XYZCT`, `XYCZT` …).
+    pub dimension_order: String,
+    /// The channels, in order.
+    pub channels: Vec<OmeChannel>,
+    /// The plane-to-IFD map (empty: planes in consecutive IFDs).
+    pub tiff_data: Vec<TiffData>,
+    /// Where the planes were taken (`Plane` elements), in document order.
+    pub planes: Vec<OmePlane>,
+}
+
+/// One `Plane` element: which plane (`TheZ`, `TheC`, `TheT`, from 0) and where it was taken.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OmePlane {
+    /// `TheZ`, `TheC`, `TheT`.
+    pub the_zct: [u64; 3],
+    /// `PositionZ` with its unit (`PositionZUnit`, OME's default µm).
+    pub position_z: Option<(String, String)>,
+    /// `DeltaT` with its unit (`DeltaTUnit`, OME's default s).
+    pub delta_t: Option<(String, String)>,
+}
+
+impl OmeImage {
+    /// A name for each z plane and each time point, from the `Plane` elements of channel 0
+    /// (`z=1.5 µm`, `t=30 s`); `None` where the document says nothing.
+    pub fn plane_names(&self) -> (Vec<Option<String>>, Vec<Option<String>>) {
+        let [z, _, t] = self.size_zct;
+        // Sizes are checked against the IFD count before this is called; cap anyway.
+        let mut zs = vec![None; z.min(MAX_DIM) as usize];
+        let mut ts = vec![None; t.min(MAX_DIM) as usize];
+        for p in &self.planes {
+            let [pz, pc, pt] = p.the_zct;
+            if pc != 0 {
+                continue;
+            }
+            if let (Some((v, unit)), Some(slot)) = (&p.position_z, zs.get_mut(pz as usize))
+                && slot.is_none()
+            {
+                *slot = Some(format!("z={v} {unit}"));
+            }
+            if let (Some((v, unit)), Some(slot)) = (&p.delta_t, ts.get_mut(pt as usize))
+                && slot.is_none()
+            {
+                *slot = Some(format!("t={v} {unit}"));
+            }
+        }
+        (zs, ts)
+    }
+}
+
+/// The planes of one series: `depth` × `frames` × `channels` IFDs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaneMap {
+    /// Z planes.
+    pub depth: u32,
+    /// Time points.
+    pub frames: u32,
+    /// Channels stored in separate IFDs (1 for interleaved RGB).
+    pub channels: u32,
+    /// Main-chain IFD index of each plane, at `((t * depth) + z) * channels + c` (0-based).
+    pub ifds: Vec<usize>,
+    /// The file of each plane (`TiffData`'s `UUID/@FileName`; `None`: the file carrying the
+    /// document), beside `ifds`.
+    pub files: Vec<Option<String>>,
+}
+
+/// Sizes above this are refused before anything is allocated from them.
+const MAX_DIM: u64 = 1 << 20;
+
 /// Parse the series of an OME-XML document; `name` names the file in errors.
 pub fn parse(xml: &str, name: &str) -> Result<Vec<OmeImage>> {
     parse_doc(xml, name).map(|d| d.images)
