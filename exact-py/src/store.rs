@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex, Weak};
 
 use exact_core::catalog::{NewTeam, NewUser};
 use exact_core::{
-    Actor, AnnotationId, AnnotationTypeId, Error, ImageId, ImageSetId, Point, Result, TeamId, UserId, Vector,
+    Actor, AnnotationId, AnnotationTypeId, Error, ImageId, ImageSetId, Point, Result, TeamId,
+    UserId, Vector,
 };
 use exact_store::{Exact, ExactConfig};
 use pyo3::prelude::*;
@@ -603,7 +604,11 @@ impl NativeStore {
         let made = crate::runtime::block_on(py, async move {
             let a = actor(&e, user)?;
             e.annotation_maps()
-                .create(&a, ImageSetId(image_set), annotation_type.map(AnnotationTypeId))
+                .create(
+                    &a,
+                    ImageSetId(image_set),
+                    annotation_type.map(AnnotationTypeId),
+                )
                 .await
         })?
         .map_err(errors::core)?;

@@ -107,9 +107,8 @@ impl Pixels {
                         opts,
                         plane,
                         || async move {
-                            let mut s = Slide::open_store(store, path)
-                                .await?
-                                .into_series(series)?;
+                            let mut s =
+                                Slide::open_store(store, path).await?.into_series(series)?;
                             s.set_display(&settings)?;
                             Ok(s)
                         },

@@ -109,7 +109,10 @@ async fn every_series_is_an_image_sharing_one_file() {
     let bytes = std::fs::read(FIXTURE).unwrap();
     let up = upload(&api, &auth, set, "series-4.ome.tif", &bytes).await;
     let results = up["results"].as_array().unwrap();
-    let names: Vec<&str> = results.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = results
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
     // Series 0 keeps the file's name; the label series is not an image of its own.
     assert_eq!(
         names,
@@ -151,7 +154,11 @@ async fn every_series_is_an_image_sharing_one_file() {
             "{img}"
         );
     }
-    assert!(originals.iter().all(|o| o == &originals[0] && !o.is_empty()));
+    assert!(
+        originals
+            .iter()
+            .all(|o| o == &originals[0] && !o.is_empty())
+    );
 
     // Tiles: each image its own series, level by level and plane by plane.
     let (cells, plain, stack) = (ids[0], ids[1], ids[2]);
@@ -172,7 +179,12 @@ async fn every_series_is_an_image_sharing_one_file() {
     // Thumbnails differ; downloads are the uploaded file, whole.
     let mut thumbs = Vec::new();
     for id in &ids {
-        let (s, png) = get(&api, &format!("/api/v1/images/images/{id}/thumbnail/"), &auth).await;
+        let (s, png) = get(
+            &api,
+            &format!("/api/v1/images/images/{id}/thumbnail/"),
+            &auth,
+        )
+        .await;
         assert_eq!(s, StatusCode::OK);
         thumbs.push(png);
         let (s, got) = get(&api, &format!("/images/api/image/download/{id}/"), &auth).await;
@@ -216,7 +228,11 @@ async fn a_series_beyond_the_file_is_a_404_naming_the_count() {
         .exact
         .actor(api.exact.users().by_username("sami").unwrap().unwrap().id)
         .unwrap();
-    let mut img = api.exact.images().get(&me, exact_core::ImageId(id)).unwrap();
+    let mut img = api
+        .exact
+        .images()
+        .get(&me, exact_core::ImageId(id))
+        .unwrap();
     img.series = 9;
     img.name = "beyond".into();
     let err = api
@@ -228,7 +244,10 @@ async fn a_series_beyond_the_file_is_a_404_naming_the_count() {
         .unwrap_err();
     let e = exact_core::Error::from(err);
     assert_eq!(e.kind(), exact_core::ErrorKind::NotFound, "{e}");
-    assert!(e.to_string().contains("series 9") && e.to_string().contains("it has 4"), "{e}");
+    assert!(
+        e.to_string().contains("series 9") && e.to_string().contains("it has 4"),
+        "{e}"
+    );
 }
 
 fn zip_of(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
@@ -269,7 +288,10 @@ async fn a_zip_of_a_multi_file_ome_tiff_is_one_image() {
     ]);
     let up = upload(&api, &auth, set, "case.zip", &zip).await;
     let results = up["results"].as_array().unwrap();
-    let names: Vec<&str> = results.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = results
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
     assert_eq!(
         names.iter().filter(|n| n.starts_with("multi_z")).count(),
         1,
@@ -283,11 +305,34 @@ async fn a_zip_of_a_multi_file_ome_tiff_is_one_image() {
         .as_u64()
         .unwrap();
     let img = api
-        .ok("GET", &format!("/api/v1/images/images/{multi}/"), &auth, None)
+        .ok(
+            "GET",
+            &format!("/api/v1/images/images/{multi}/"),
+            &auth,
+            None,
+        )
         .await;
-    assert_eq!((&img["depth"], &img["series"]), (&Value::from(3), &Value::from(0)), "{img}");
+    assert_eq!(
+        (&img["depth"], &img["series"]),
+        (&Value::from(3), &Value::from(0)),
+        "{img}"
+    );
     for z in 0..3 {
-        assert_pattern(&tile(&api, &auth, multi, z + 1, 6).await, 64, 48, 10 + z, true, 1);
-        assert_pattern(&tile(&api, &auth, multi, z + 1, 5).await, 32, 24, 10 + z, true, 2);
+        assert_pattern(
+            &tile(&api, &auth, multi, z + 1, 6).await,
+            64,
+            48,
+            10 + z,
+            true,
+            1,
+        );
+        assert_pattern(
+            &tile(&api, &auth, multi, z + 1, 5).await,
+            32,
+            24,
+            10 + z,
+            true,
+            2,
+        );
     }
 }

@@ -347,11 +347,7 @@ fn series_images(slide: Slide, first: &NewImage) -> Vec<(String, Result<NewImage
         .into_iter()
         .filter(|&n| n > 0)
         .map(|n| {
-            let name = series_image_name(
-                &first.name,
-                names.get(n).and_then(|s| s.as_deref()),
-                n,
-            );
+            let name = series_image_name(&first.name, names.get(n).and_then(|s| s.as_deref()), n);
             let image = slide
                 .series(n)
                 .and_then(|s| s.check().map(|()| s))

@@ -506,9 +506,10 @@ impl OmeImage {
         for ti in 0..t {
             for zi in 0..z {
                 for ci in 0..c_ifd {
-                    let (ifd, file) = by_linear[linear([zi, ci, ti]) as usize].ok_or_else(|| {
-                        bad(format!("plane Z={zi} C={ci} T={ti} has no TiffData"))
-                    })?;
+                    let (ifd, file) =
+                        by_linear[linear([zi, ci, ti]) as usize].ok_or_else(|| {
+                            bad(format!("plane Z={zi} C={ci} T={ti} has no TiffData"))
+                        })?;
                     let count = ifds_in(file).ok_or_else(|| {
                         bad(format!(
                             "plane Z={zi} C={ci} T={ti} is in {:?}, a file that was not read",
@@ -621,7 +622,10 @@ mod tests {
             )
         };
         let one = parse_doc(&doc("s.ome.tif", "s.ome.tif"), "s.ome.tif").unwrap();
-        assert_eq!(one.images[0].tiff_data[1].file.as_deref(), Some("s.ome.tif"));
+        assert_eq!(
+            one.images[0].tiff_data[1].file.as_deref(),
+            Some("s.ome.tif")
+        );
         assert!(!one.is_multi_file());
         let two = parse_doc(&doc("z0.ome.tif", "z1.ome.tif"), "z0.ome.tif").unwrap();
         assert!(two.is_multi_file());
@@ -640,13 +644,14 @@ mod tests {
         assert_eq!(m.ifds, [0, 0]);
         assert_eq!(
             m.files,
-            [Some("z0.ome.tif".to_string()), Some("z1.ome.tif".to_string())]
+            [
+                Some("z0.ome.tif".to_string()),
+                Some("z1.ome.tif".to_string())
+            ]
         );
         // A TiffData pointing past its file's IFDs, or at a file that was not read.
-        let past = doc("z0.ome.tif", "z1.ome.tif").replace(
-            r#"FirstZ="1" IFD="0""#,
-            r#"FirstZ="1" IFD="3""#,
-        );
+        let past = doc("z0.ome.tif", "z1.ome.tif")
+            .replace(r#"FirstZ="1" IFD="0""#, r#"FirstZ="1" IFD="3""#);
         let err = parse_doc(&past, "z0.ome.tif").unwrap().images[0]
             .plane_map_files(1, 0, 2, &one_each, "z0.ome.tif")
             .unwrap_err()
@@ -658,7 +663,9 @@ mod tests {
             .to_string();
         assert!(err.contains("not read"), "{err}");
         assert_eq!(
-            document_uuid(r#"<?xml?><ome:OME xmlns:ome="x" UUID="urn:uuid:7"><BinaryOnly/></ome:OME>"#),
+            document_uuid(
+                r#"<?xml?><ome:OME xmlns:ome="x" UUID="urn:uuid:7"><BinaryOnly/></ome:OME>"#
+            ),
             Some("urn:uuid:7".to_string())
         );
     }

@@ -74,7 +74,11 @@ fn the_files_are_found_beside_it_in_a_store() {
         let bytes = std::fs::read(data(&format!("multifile/{f}"))).unwrap();
         block(store.put(&Path::from(format!("case/{f}")), PutPayload::from(bytes))).unwrap();
     }
-    let slide = block(Slide::open_store(store, Path::from("case/multi_z1.ome.tif"))).unwrap();
+    let slide = block(Slide::open_store(
+        store,
+        Path::from("case/multi_z1.ome.tif"),
+    ))
+    .unwrap();
     assert_planes(slide);
 }
 
@@ -93,7 +97,11 @@ fn a_missing_file_is_named() {
     let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
     let bytes = std::fs::read(data("multifile/multi_z0.ome.tif")).unwrap();
     block(store.put(&Path::from("case/multi_z0.ome.tif"), bytes.into())).unwrap();
-    let err = block(Slide::open_store(store, Path::from("case/multi_z0.ome.tif"))).unwrap_err();
+    let err = block(Slide::open_store(
+        store,
+        Path::from("case/multi_z0.ome.tif"),
+    ))
+    .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     assert!(err.to_string().contains("multi_z1.ome.tif"), "{err}");
 }
