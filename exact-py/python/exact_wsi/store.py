@@ -568,7 +568,9 @@ class Store:
     def upload(self, image_set: Any, path_or_bytes: Any, name: str | None = None, *,
                wait: bool = True) -> dict:
         """Upload a slide, a picture or a zip archive of them into ``image_set`` and return the
-        image row (for an archive, its first image), as EXACT's upload does: the acting user
+        image row (for an archive, its first image; for an OME-TIFF of several image series,
+        series 0's, the others being images of the set too, one per series, each with its
+        ``series``), as EXACT's upload does: the acting user
         needs upload rights on the set; a file the set holds under the same name with the same
         bytes answers that image; a different file under that name raises
         ``AlreadyExistsError``; a file that is no image raises ``InvalidInputError``. Pictures
