@@ -336,3 +336,40 @@ async fn a_zip_of_a_multi_file_ome_tiff_is_one_image() {
         );
     }
 }
+
+/// One file of a multi-file OME-TIFF uploaded alone is refused, naming the files it lacks,
+/// rather than converted as a picture of its one plane.
+#[tokio::test]
+async fn one_file_of_a_multi_file_set_alone_is_refused_naming_the_others() {
+    let api = Api::new();
+    let auth = api.user("otto", false);
+    let (_, set, _, _) = api.world(&auth, "otto").await;
+    let me = api
+        .exact
+        .actor(api.exact.users().by_username("otto").unwrap().unwrap().id)
+        .unwrap();
+    let bytes = std::fs::read(format!(
+        "{}/../tests/fixtures/data/multifile/multi_z0.ome.tif",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let up = api
+        .exact
+        .images()
+        .upload(
+            &me,
+            exact_core::ImageSetId(set),
+            "multi_z0.ome.tif",
+            futures::stream::iter([Ok(bytes.into())]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(up.len(), 1);
+    let err = up[0].image().unwrap_err();
+    assert_eq!(err.kind(), exact_core::ErrorKind::InvalidInput, "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("multi_z1.ome.tif") && msg.contains("multi-file"),
+        "{msg}"
+    );
+}

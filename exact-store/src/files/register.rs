@@ -450,6 +450,18 @@ async fn register_first(
         Ok(slide) => slide.check().map(|()| slide),
         Err(e) => Err(e),
     };
+    // A file of a multi-file slide whose other files are not beside it: its own pixels are one
+    // plane of many, so it is refused (naming what is missing) rather than converted alone.
+    if let Err(e) = &probed
+        && e.kind() == exact_tiles::ErrorKind::NotFound
+    {
+        let e = e.to_string();
+        remove_blob(blobs, &got.key).await;
+        return failed(
+            &got,
+            Error::invalid("file", format!("not a readable slide: {e}")),
+        );
+    }
     if let Err(exact_tiles::Error::Corrupt { detail, .. }) = &probed {
         remove_blob(blobs, &got.key).await;
         return failed(
