@@ -440,6 +440,7 @@ fn info_json(s: &Slide) -> serde_json::Value {
                 s.properties().get("openslide.mpp-y").and_then(|v| v.parse::<f64>().ok())],
         "properties": s.properties(),
         "associated_images": s.associated_image_names(),
+        "files": s.files(),
     })
 }
 
@@ -532,6 +533,13 @@ fn info_text(s: &Slide) -> String {
     let _ = writeln!(o, "slide:       {}", s.name());
     let _ = writeln!(o, "vendor:      {}", s.vendor());
     let _ = writeln!(o, "reader:      {}", s.reader());
+    let files = s.files();
+    if files.len() > 1 {
+        let _ = writeln!(o, "files:       {} (the opened one first)", files.len());
+        for f in &files {
+            let _ = writeln!(o, "  {f}");
+        }
+    }
     let _ = writeln!(o, "dimensions:  {w} x {h}");
     if let (Some(x), Some(y)) = (
         s.properties().get("openslide.mpp-x"),
