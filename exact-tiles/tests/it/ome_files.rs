@@ -74,11 +74,23 @@ fn the_files_are_found_beside_it_in_a_store() {
         let bytes = std::fs::read(data(&format!("multifile/{f}"))).unwrap();
         block(store.put(&Path::from(format!("case/{f}")), PutPayload::from(bytes))).unwrap();
     }
+    // One GET per file to open (each file's head holds its IFDs), no listing, no HEAD.
+    let counting = exact_tiles::objects::CountingStore::new(store);
     let slide = block(Slide::open_store(
-        store,
+        Arc::new(counting.clone()),
         Path::from("case/multi_z1.ome.tif"),
     ))
     .unwrap();
+    let c = counting.counts();
+    assert_eq!((c.gets, c.heads), (3, 0), "{c:?}");
+    assert_eq!(
+        slide.files(),
+        [
+            "case/multi_z1.ome.tif",
+            "case/multi_z0.ome.tif",
+            "case/multi_z2.ome.tif"
+        ]
+    );
     assert_planes(slide);
 }
 
