@@ -212,6 +212,31 @@ async fn every_series_is_an_image_sharing_one_file() {
     assert_eq!(blob_count(&api).await, before + 1);
     assert_pattern(&tile(&api, &auth, cells, 1, 6).await, 64, 48, 0, true, 1);
     assert_pattern(&tile(&api, &auth, stack, 2, 5).await, 32, 24, 3, false, 1);
+
+    // Series 0 deleted too and the file uploaded again: series 0 and 1 are new images (of a
+    // new stored copy), the kept series 2 is answered as the duplicate it is.
+    api.ok(
+        "DELETE",
+        &format!("/api/v1/images/images/{cells}/"),
+        &auth,
+        None,
+    )
+    .await;
+    let third = upload(&api, &auth, set, "series-4.ome.tif", &bytes).await;
+    let r = third["results"].as_array().unwrap();
+    assert_eq!(r.len(), 3, "{third}");
+    assert!(r[0]["id"] != cells && r[1]["id"] != plain, "{third}");
+    assert_eq!(r[2]["id"], stack, "{third}");
+    assert_eq!(blob_count(&api).await, before + 2);
+    let new_plain = r[1]["id"].as_u64().unwrap();
+    assert_pattern(
+        &tile(&api, &auth, new_plain, 1, 6).await,
+        40,
+        30,
+        1,
+        true,
+        1,
+    );
 }
 
 /// An image record naming a series its file lacks (e.g. registered against another file):

@@ -373,7 +373,8 @@ fn series_images(slide: Slide, first: &NewImage) -> Vec<(String, Result<NewImage
 }
 
 /// Registers the image of one further series of an upload whose first image was registered:
-/// a name the set holds already is refused (the other series stay).
+/// the set's image of that name and file is answered as the duplicate; a different image
+/// under that name refuses this series (the other series stay).
 async fn register_series(
     exact: &Exact,
     actor: &Actor,
@@ -394,9 +395,12 @@ async fn register_series(
     let (e, a, n) = (exact.clone(), actor.clone(), name.clone());
     match blocking(move || e.catalog().images().by_name(&a, set, &n)).await {
         Ok(None) => {}
+        Ok(Some(existing)) if existing.checksum == new.checksum => {
+            return Outcome::Duplicate(existing);
+        }
         Ok(Some(existing)) => {
             return fail(Error::exists(format!(
-                "set {} already holds an image named {:?} (image {})",
+                "set {} already holds a different image named {:?} (image {})",
                 set.0, existing.name, existing.id.0
             )));
         }
