@@ -285,6 +285,7 @@ pub const IMAGE_FIELDS: &[&str] = &[
     "default_frame",
     "FrameDescriptions",
     "channel_display",
+    "series",
 ];
 
 /// A list field given as JSON, or (in a form) as JSON text.
@@ -369,6 +370,10 @@ pub fn new_image(o: &Obj) -> Result<NewImage> {
     }
     if let Some(v) = p.frame_descriptions {
         new.frame_descriptions = v;
+    }
+    // The image series of a slide linked by URL (from 0); set once, on registration.
+    if let Some(v) = o.u32("series")? {
+        new.series = v;
     }
     Ok(new)
 }

@@ -482,7 +482,7 @@ fn body_schema(o: &Op) -> Value {
             json!({"name": text(), "image_set": id(), "width": id(), "height": id(),
                 "filename": text(), "mpp": {"type": "number"}, "objectivePower": {"type": "number"},
                 "frames": int(), "depth": int(), "channels": int(), "image_type": int(),
-                "defaultFrame": int(),
+                "defaultFrame": int(), "series": int(),
                 "FrameDescriptions": {"type": "array", "items": {"type": "object",
                     "properties": {"frame_id": int(), "frame_type": {"type": "integer", "enum": [0, 1, 255]},
                         "description": {"type": "string", "maxLength": 160}},

@@ -398,3 +398,51 @@ async fn one_file_of_a_multi_file_set_alone_is_refused_naming_the_others() {
         "{msg}"
     );
 }
+
+/// A slide linked by URL names the image series it shows (`series`, from 0): the series'
+/// size, planes and pixels; named after the series when its name is the URL; a series the
+/// file lacks is a 400 naming the count.
+#[tokio::test]
+async fn a_linked_slide_shows_the_series_it_names() {
+    let api = Api::new();
+    let root = api.user("root", true);
+    let (_, set, _, _) = api.world(&root, "links").await;
+    let url = format!(
+        "file://{}",
+        std::fs::canonicalize(FIXTURE).unwrap().display()
+    );
+    let img = api
+        .ok(
+            "POST",
+            "/api/v1/images/images/",
+            &root,
+            Some(serde_json::json!({
+                "image_set": set, "name": url, "filename": url, "image_type": 2, "series": 2
+            })),
+        )
+        .await;
+    assert_eq!(
+        (&img["series"], &img["width"], &img["depth"], &img["name"]),
+        (
+            &Value::from(2),
+            &Value::from(32),
+            &Value::from(2),
+            &Value::from("series-4.ome.tif - stack")
+        ),
+        "{img}"
+    );
+    let id = img["id"].as_u64().unwrap();
+    assert_pattern(&tile(&api, &root, id, 2, 5).await, 32, 24, 3, false, 1);
+    let (s, v) = api
+        .call(
+            "POST",
+            "/api/v1/images/images/",
+            Some(&root),
+            Some(serde_json::json!({
+                "image_set": set, "name": "beyond", "filename": url, "image_type": 2, "series": 4
+            })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v.to_string().contains("it has 4"), "{v}");
+}

@@ -297,7 +297,8 @@ impl<'a> ImageFiles<'a> {
     /// Registers a slide in place by URL (`s3://…`, `file:///…` or an absolute path; EXACT's
     /// FILE_LINK image type), without copying it. Superusers only (the server reads the URL
     /// with its own credentials). The slide is opened and checked; its size, mpp and
-    /// objective power fill what `new` leaves at the defaults.
+    /// objective power fill what `new` leaves at the defaults. `new.series` links one image
+    /// series of the file (from 0; a several-series OME-TIFF is linked series by series).
     pub async fn link(&self, actor: &Actor, mut new: NewImage) -> Result<Image> {
         self.images.check_link(actor)?;
         let (exact, a, set) = (self.exact.clone(), actor.clone(), new.image_set);

@@ -239,13 +239,21 @@ fn describe(slide: &Slide) -> Probed {
     }
 }
 
-/// Opens a linked slide, checks it as an upload is checked, and fills what `new` leaves at
-/// the defaults (size, mpp, objective power, a name from the URL).
+/// Opens a linked slide (its image series `new.series`; one beyond the file is `InvalidInput`
+/// naming the count), checks it as an upload is checked, and fills what `new` leaves at the
+/// defaults (size, mpp, objective power, a name from the URL and the series).
 pub(super) async fn probe_link(new: &mut NewImage) -> Result<()> {
     let url = new.filename.clone();
-    let slide = Slide::open(&url)
+    let file = Slide::open(&url)
         .await
         .map_err(|e| crate::pixels::slide_error(&url, e))?;
+    // One series of the file (`series`, from 0): named after it unless a name was given.
+    let n = new.series as usize;
+    let series_name = file.series_names().get(n).cloned().flatten();
+    let slide = file.into_series(n).map_err(|e| match e.kind() {
+        exact_tiles::ErrorKind::NotFound => Error::invalid("series", e.to_string()),
+        _ => crate::pixels::slide_error(&url, e),
+    })?;
     // The same checks as an upload: a linked slide that is damaged is refused, not served.
     slide.check().map_err(|e| match e {
         exact_tiles::Error::Corrupt { detail, .. } => {
@@ -272,6 +280,9 @@ pub(super) async fn probe_link(new: &mut NewImage) -> Result<()> {
     }
     if new.name == new.filename || new.name.is_empty() {
         new.name = safe_name(&new.filename);
+        if n > 0 {
+            new.name = series_image_name(&new.name, series_name.as_deref(), n);
+        }
     }
     Ok(())
 }
