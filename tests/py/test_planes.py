@@ -120,3 +120,35 @@ def test_every_ome_series_from_python(tmp_path):
         assert np.array_equal(lab[..., 0], label)
         with pytest.raises(exact_wsi.NotFoundError):
             s.series(3)
+
+
+def test_every_series_of_an_upload_is_an_image(tmp_path):
+    """An OME-TIFF of four series written by tifffile (`tests/fixtures/make_series.py`) uploaded
+    with `Store.upload`: three images (the label stays an associated image) sharing the one
+    file, each with its `series`, and `Store.slide` of each reads that series equal to
+    tifffile's arrays, plane by plane."""
+    fixture = FIXTURE.parent / "series-4.ome.tif"
+    store = exact_wsi.Store.open(tmp_path)
+    team = store.create_team("seriesteam")
+    image_set = store.create_image_set("seriesset", team["id"])
+    first = store.upload(image_set["id"], fixture)
+    assert first["name"] == "series-4.ome.tif" and first["series"] == 0
+    images = sorted(store.images(image_set["id"]), key=lambda i: i["series"])
+    assert [(i["name"], i["series"]) for i in images] == [
+        ("series-4.ome.tif", 0),
+        ("series-4.ome.tif - Image1", 1),
+        ("series-4.ome.tif - stack", 2),
+    ]
+    with tifffile.TiffFile(fixture) as tf:
+        want = [tf.series[n].asarray() for n in range(3)]
+    for image, arr in zip(images, want):
+        s = store.slide(image["id"])
+        h, w = arr.shape[-3:-1] if arr.ndim == 3 and arr.shape[-1] == 3 else arr.shape[-2:]
+        assert s.dimensions == (w, h)
+        if image["series"] == 2:  # 8-bit grey, Z=2
+            for z in range(2):
+                got = s.read_region((0, 0), 0, (w, h), as_array=True, z=z + 1)
+                assert np.array_equal(got[..., 0], arr[z]), z
+        else:
+            got = s.read_region((0, 0), 0, (w, h), as_array=True)
+            assert np.array_equal(got[..., :3], arr)
