@@ -3,13 +3,13 @@
 //!
 //! Formats: Aperio SVS (`aperio`), generic tiled TIFF pyramids (`generic-tiff`), OME-TIFF
 //! (`ome-tiff`, every series with its planes and SubIFD pyramids, also spread over several
-//! files: see the `ome_files` submodule), and striped TIFFs as a one-level
+//! files: see the `ome` submodule), and striped TIFFs as a one-level
 //! fallback, and DICOM whole-slide image series (`dicom`, see the `dicom` submodule). Level
 //! layout and properties follow OpenSlide's naming.
 
 mod check;
 mod dicom;
-mod ome_files;
+mod ome;
 #[cfg(feature = "openslide")]
 mod openslide;
 mod planes;
@@ -141,7 +141,7 @@ pub struct Slide {
     /// Channels composited to RGB, shared by every plane.
     display: Option<Arc<planes::Display>>,
     /// The file's further image series (OME-TIFF series 1, 2 …), on series 0's slide.
-    series: Vec<planes::Series>,
+    series: Vec<ome::Series>,
     /// This series' name (OME `Image/@Name`), where the file gives one.
     series_name: Option<String>,
 }
@@ -218,7 +218,7 @@ impl Slide {
             return Self::open_dicom(source, head).await;
         }
         let dirs = tiff::read_directories(&source, head, &Limits::default()).await?;
-        if let Some(doc) = ome_files::multi_file_doc(&dirs, source.name())? {
+        if let Some(doc) = ome::multi_file_doc(&dirs, source.name())? {
             return Self::open_ome_files(source, dirs, doc).await;
         }
         Self::from_directories(source, dirs)
@@ -253,10 +253,10 @@ impl Slide {
                 }
             }
             "aperio"
-        } else if ome_files::is_ome(&desc) {
+        } else if ome::is_ome(&desc) {
             props::resolution_mpp(first, &mut properties);
             props::ome_mpp(&desc, &mut properties);
-            let layout = planes::ome_layout(&desc, dirs, &name)?;
+            let layout = ome::ome_layout(&desc, dirs, &name)?;
             return Self::from_ome(source, properties, layout);
         } else {
             props::resolution_mpp(first, &mut properties);
@@ -295,7 +295,7 @@ impl Slide {
         top.series_name = first_name;
         top.series = all
             .into_iter()
-            .map(|(series_name, layout)| planes::Series {
+            .map(|(series_name, layout)| ome::Series {
                 name: series_name.clone(),
                 slide: Self::from_planes(
                     source.clone(),

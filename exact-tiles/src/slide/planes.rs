@@ -21,7 +21,7 @@ use crate::codec::{MAX_DECODED_BYTES, TileCodec};
 use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::source::Source;
-use crate::tiff::{Directory, compression, ome};
+use crate::tiff::{Directory, compression};
 
 /// Tiles sampled (at most) per channel to find the default display range.
 const RANGE_SAMPLE_TILES: usize = 64;
@@ -294,74 +294,6 @@ impl Slide {
             Some(Some(s)) => Ok(s.clone()),
             _ => Ok(self.clone()),
         }
-    }
-
-    /// Image series in the file: 1, or an OME-TIFF's `Image` count. Series 0 is this slide.
-    pub fn series_count(&self) -> usize {
-        1 + self.series.len()
-    }
-
-    /// The name of each series (OME `Image/@Name`), where the file gives one; series 0 first.
-    pub fn series_names(&self) -> Vec<Option<String>> {
-        std::iter::once(self.series_name.clone())
-            .chain(self.series.iter().map(|s| s.name.clone()))
-            .collect()
-    }
-
-    /// Series `n` (from 0, as tifffile and Bio-Formats count) as a slide of its own, with its
-    /// planes and channels: this slide for 0, [`Error::NotFound`] past the last, and
-    /// [`Error::Corrupt`] (naming the series and why) for a series that cannot be read.
-    pub fn series(self: &Arc<Self>, n: usize) -> Result<Arc<Slide>> {
-        if n == 0 {
-            return Ok(self.clone());
-        }
-        let s = self.series.get(n - 1).ok_or_else(|| {
-            Error::not_found(format!(
-                "series {n} of {} (it has {}; series count from 0)",
-                self.name(),
-                self.series_count()
-            ))
-        })?;
-        s.slide
-            .clone()
-            .map_err(|e| Error::corrupt(self.name(), format!("series {n}: {e}")))
-    }
-
-    /// Series `n` of a slide just opened, by value (so its display and render budget can still
-    /// be set): this slide for 0, errors as [`Slide::series`]. The other series are dropped.
-    pub fn into_series(mut self, n: usize) -> Result<Slide> {
-        if n == 0 {
-            return Ok(self);
-        }
-        let count = self.series_count();
-        if n >= count {
-            return Err(Error::not_found(format!(
-                "series {n} of {} (it has {count}; series count from 0)",
-                self.name()
-            )));
-        }
-        let s = self.series.swap_remove(n - 1);
-        let slide = s
-            .slide
-            .map_err(|e| Error::corrupt(self.name(), format!("series {n}: {e}")))?;
-        Arc::try_unwrap(slide).map_err(|_| {
-            Error::invalid(
-                "series",
-                format!("series {n} of {} is in use elsewhere", self.name()),
-            )
-        })
-    }
-
-    /// The series that are images of their own (what an upload registers, one image each):
-    /// every series but those named as a slide's label, macro or thumbnail picture (QuPath's
-    /// and Bio-Formats' associated images), series 0 always first.
-    pub fn image_series(&self) -> Vec<usize> {
-        self.series_names()
-            .iter()
-            .enumerate()
-            .filter(|(i, name)| *i == 0 || !name.as_deref().is_some_and(is_associated_name))
-            .map(|(i, _)| i)
-            .collect()
     }
 
     /// Each channel's display range (low, high stored values): the window set by
@@ -648,127 +580,6 @@ pub(crate) fn composite(
     }
 }
 
-/// A further image series of the file (OME-TIFF series 1, 2 …): a slide of its own, or why it
-/// cannot be read (the file's first series still opens).
-#[derive(Debug)]
-pub(super) struct Series {
-    pub name: Option<String>,
-    pub slide: std::result::Result<Arc<Slide>, String>,
-}
-
-/// The planes of an OME-TIFF: its first series' Z × T × C planes with their SubIFD pyramids,
-/// and the same for every further series (openable with [`Slide::series`]); further
-/// single-plane series without a pyramid (label, macro) are also associated images named by
-/// the series.
-/// Returns every series (name, planes), series 0 first, and the associated images.
-#[allow(clippy::type_complexity)]
-pub(super) fn ome_layout(
-    desc: &str,
-    dirs: Vec<Directory>,
-    name: &str,
-) -> Result<(
-    Vec<(Option<String>, PlaneLayout)>,
-    BTreeMap<String, Associated>,
-)> {
-    let doc = ome::parse_doc(desc, name)?;
-    ome_layout_parts(&doc, vec![dirs], &|_| Some(0), name)
-}
-
-/// [`ome_layout`] of planes in several files (a multi-file OME-TIFF): `parts` holds each
-/// file's directories (their offsets already in the concatenated source's address space),
-/// `part_of(file)` the part of a file `TiffData` names (`None`: the document's own file).
-#[allow(clippy::type_complexity)]
-pub(super) fn ome_layout_parts(
-    doc: &ome::OmeDoc,
-    parts: Vec<Vec<Directory>>,
-    part_of: &dyn Fn(Option<&str>) -> Option<usize>,
-    name: &str,
-) -> Result<(
-    Vec<(Option<String>, PlaneLayout)>,
-    BTreeMap<String, Associated>,
-)> {
-    let parts: Vec<Vec<Arc<Directory>>> = parts
-        .into_iter()
-        .map(|dirs| dirs.into_iter().map(Arc::new).collect())
-        .collect();
-    let mains: Vec<Vec<&Arc<Directory>>> = parts
-        .iter()
-        .map(|dirs| dirs.iter().filter(|d| !d.is_subifd).collect())
-        .collect();
-    let levels_of = |(part, ifd): (usize, usize)| -> Vec<Arc<Directory>> {
-        let main = &mains[part];
-        let mut v = vec![main[ifd].clone()];
-        v.extend(
-            parts[part]
-                .iter()
-                .filter(|d| d.is_subifd && d.index == main[ifd].index)
-                .cloned(),
-        );
-        v
-    };
-    let total: usize = mains.iter().map(Vec::len).sum();
-    let ifds_in = |f: Option<&str>| part_of(f).and_then(|p| mains.get(p)).map(Vec::len);
-    let mut start = 0;
-    let mut all = Vec::new();
-    let mut associated = BTreeMap::new();
-    for (s, img) in doc.images.iter().enumerate() {
-        let spp = img.channels.first().map_or(1, |c| c.samples_per_pixel);
-        let map = img.plane_map_files(spp, start, total, &ifds_in, name)?;
-        start += map.ifds.len();
-        // Every plane's (part, IFD); `plane_map_files` checked both.
-        let at: Vec<(usize, usize)> = map
-            .ifds
-            .iter()
-            .zip(&map.files)
-            .map(|(&i, f)| (part_of(f.as_deref()).unwrap_or(0), i))
-            .collect();
-        let first = mains[at[0].0][at[0].1];
-        if (u64::from(first.width), u64::from(first.height)) != img.size_xy {
-            let file = map.files[0].as_deref().unwrap_or(name);
-            return Err(Error::corrupt(
-                name,
-                format!(
-                    "OME-XML: series {s} is {}x{} but its IFD {} (of {file}) is {}x{}",
-                    img.size_xy.0, img.size_xy.1, map.ifds[0], first.width, first.height
-                ),
-            ));
-        }
-        let c = map.channels as usize;
-        let planes = at
-            .chunks(c)
-            .map(|plane| plane.iter().map(|&p| levels_of(p)).collect())
-            .collect();
-        let named = img.channels.len() == c;
-        let (z, frames) = img.plane_names();
-        let this = PlaneLayout {
-            plane_names: PlaneNames { z, frames },
-            depth: map.depth,
-            frames: map.frames,
-            planes,
-            names: if named {
-                img.channels.iter().map(|c| c.name.clone()).collect()
-            } else {
-                Vec::new()
-            },
-            colors: if named {
-                img.channels.iter().map(|c| c.color).collect()
-            } else {
-                Vec::new()
-            },
-        };
-        all.push((img.name.clone(), this));
-        // A single-plane series without a pyramid (label, macro) is also an associated image.
-        if s > 0 && at.len() == 1 && levels_of(at[0]).len() == 1 {
-            let key = img.name.clone().unwrap_or_else(|| format!("series {s}"));
-            associated.insert(key, Associated { dir: first.clone() });
-        }
-    }
-    if all.is_empty() {
-        return Err(Error::corrupt(name, "OME-XML: no series"));
-    }
-    Ok((all, associated))
-}
-
 /// The planes of a TIFF that is not OME: equal pages (same size, samples and tiling, not
 /// reduced-resolution) are the frames of a stack (or an ImageJ hyperstack's channels × slices ×
 /// frames), each with its SubIFD pyramid; anything else is one plane, laid out as before.
@@ -879,14 +690,6 @@ pub(super) fn stack_layout(dirs: Vec<Directory>, desc: &str) -> PlaneLayout {
     }
 }
 
-/// Whether a series name is that of a slide's associated picture (label, macro, thumbnail),
-/// as QuPath and Bio-Formats name them.
-fn is_associated_name(name: &str) -> bool {
-    let n = name.trim().to_ascii_lowercase();
-    let n = n.strip_suffix(" image").unwrap_or(&n);
-    matches!(n, "label" | "macro" | "thumbnail")
-}
-
 /// Refuse a channel directory the gray decoder cannot read.
 fn check_gray(d: &Directory, name: &str) -> Result<()> {
     let ok_compression = matches!(
@@ -970,16 +773,6 @@ pub(crate) fn decode_gray(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn associated_series_names() {
-        for n in ["label", "Macro", " macro image ", "thumbnail"] {
-            assert!(is_associated_name(n), "{n}");
-        }
-        for n in ["overview", "cells", "label 2", "labels"] {
-            assert!(!is_associated_name(n), "{n}");
-        }
-    }
 
     #[test]
     fn robust_range_ignores_outliers() {
