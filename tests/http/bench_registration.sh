@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir="${1:-/tmp/exact-registration-bench}"
-py=.venv-http/bin/python
+py=${PY:-.venv-http/bin/python}
 truth=$("$py" tests/http/make_registration_pair.py "$dir")
 exact="${CARGO_TARGET_DIR:-target}/release/exact"
 [ -x "$exact" ] || cargo build --release -p exact-http --bin exact --quiet
