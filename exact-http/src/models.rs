@@ -40,6 +40,50 @@ const TOKEN_TTL: Duration = Duration::from_secs(300);
 /// How long reading one region from the slide may take.
 const READ_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Why a region could not be given to a model.
+#[derive(Debug)]
+pub(crate) enum RegionError {
+    Read(String),
+    Encode(String),
+}
+
+impl std::fmt::Display for RegionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegionError::Read(e) => write!(f, "cannot read the region: {e}"),
+            RegionError::Encode(e) => write!(f, "cannot encode the region: {e}"),
+        }
+    }
+}
+
+/// A region as models take it, from the job runner and from `processing/model_tile/` alike:
+/// read at `level` on white, encoded as JPEG (quality 90) or PNG, with its MIME type.
+pub(crate) async fn region_for_model(
+    slide: &exact_tiles::Slide,
+    (x, y): (i64, i64),
+    level: usize,
+    (w, h): (u32, u32),
+    jpeg: bool,
+) -> Result<(Vec<u8>, &'static str), RegionError> {
+    let img = slide
+        .read_region_rgb(x, y, level, w, h, [255, 255, 255])
+        .await
+        .map_err(|e| RegionError::Read(e.to_string()))?;
+    exact_tiles::cpu::run(move || {
+        if jpeg {
+            img.encode_jpeg(90)
+                .map(|b| (b, "image/jpeg"))
+                .map_err(|e| e.to_string())
+        } else {
+            img.encode_png()
+                .map(|b| (b, "image/png"))
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await
+    .map_err(RegionError::Encode)
+}
+
 /// The server's own URL as models reach it (for `tile_url`), set once at start.
 static TILE_BASE: OnceLock<String> = OnceLock::new();
 
@@ -427,23 +471,9 @@ async fn run_tiles(
         } else {
             let jpeg = model.input == ModelInput::Jpeg;
             let pixels = async {
-                let img = slide
-                    .read_region_rgb(x0 as i64, y0 as i64, level, w, h, [255, 255, 255])
+                region_for_model(&slide, (x0 as i64, y0 as i64), level, (w, h), jpeg)
                     .await
-                    .map_err(|e| format!("tile {tile}: cannot read the region: {e}"))?;
-                exact_tiles::cpu::run(move || {
-                    if jpeg {
-                        img.encode_jpeg(90)
-                            .map(|b| (b, "image/jpeg"))
-                            .map_err(|e| e.to_string())
-                    } else {
-                        img.encode_png()
-                            .map(|b| (b, "image/png"))
-                            .map_err(|e| e.to_string())
-                    }
-                })
-                .await
-                .map_err(|e| format!("tile {tile}: cannot encode the region: {e}"))
+                    .map_err(|e| format!("tile {tile}: {e}"))
             };
             // Bounded: a read that never completes fails the job (resumable) instead of
             // leaving it running forever.

@@ -80,30 +80,18 @@ pub(super) async fn model_tile(
     if x >= width || y >= height {
         return Err(ApiError::bad("x", format!("({x}, {y}) is outside {image}")));
     }
-    let img = slide
-        .read_region_rgb(
-            x as i64,
-            y as i64,
-            level,
-            w as u32,
-            h as u32,
-            [255, 255, 255],
-        )
-        .await
-        .map_err(|e| ApiError::bad("x", format!("cannot read the region: {e}")))?;
-    let (bytes, mime) = exact_tiles::cpu::run(move || {
-        if jpeg {
-            img.encode_jpeg(90)
-                .map(|b| (b, "image/jpeg"))
-                .map_err(|e| e.to_string())
-        } else {
-            img.encode_png()
-                .map(|b| (b, "image/png"))
-                .map_err(|e| e.to_string())
-        }
-    })
+    let (bytes, mime) = crate::models::region_for_model(
+        &slide,
+        (x as i64, y as i64),
+        level,
+        (w as u32, h as u32),
+        jpeg,
+    )
     .await
-    .map_err(|e| ApiError::bad("format", format!("cannot encode the region: {e}")))?;
+    .map_err(|e| match e {
+        crate::models::RegionError::Read(_) => ApiError::bad("x", e.to_string()),
+        crate::models::RegionError::Encode(_) => ApiError::bad("format", e.to_string()),
+    })?;
     Ok((
         [
             (CONTENT_TYPE, mime.to_owned()),
