@@ -4,11 +4,9 @@
 //! image, converted into one multi-page pyramid and served per plane.
 
 use crate::kit::Api;
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
-use serde_json::{Value, json};
-use tower::ServiceExt;
+use crate::{get_bytes as get, upload_files as upload};
+use axum::http::StatusCode;
+use serde_json::json;
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!(
@@ -16,65 +14,6 @@ fn fixture(name: &str) -> Vec<u8> {
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap()
-}
-
-async fn get(api: &Api, uri: &str, auth: &str) -> (StatusCode, Vec<u8>) {
-    let req = Request::get(uri)
-        .header(header::HOST, "testserver")
-        .header(header::AUTHORIZATION, auth)
-        .body(Body::empty())
-        .unwrap();
-    let res = api.app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    (
-        status,
-        res.into_body().collect().await.unwrap().to_bytes().to_vec(),
-    )
-}
-
-/// A multipart upload of `files` (name, bytes) with the text `fields`.
-async fn upload(
-    api: &Api,
-    auth: &str,
-    fields: &[(&str, String)],
-    files: &[(&str, Vec<u8>)],
-) -> (StatusCode, Value) {
-    let boundary = "FrAmEsBoUnDaRy";
-    let mut body = Vec::new();
-    for (k, v) in fields {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
-                .as_bytes(),
-        );
-    }
-    for (name, bytes) in files {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"file_path\"; filename=\"{name}\"\r\n\
-                 Content-Type: application/octet-stream\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    let req = Request::post("/api/v1/images/images/")
-        .header(header::HOST, "testserver")
-        .header(header::AUTHORIZATION, auth)
-        .header(
-            header::CONTENT_TYPE,
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(Body::from(body))
-        .unwrap();
-    let res = api.app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
 }
 
 #[tokio::test]

@@ -69,3 +69,63 @@ pub fn set_cookie(h: &axum::http::HeaderMap, name: &str) -> (String, String) {
     let value = c.split(';').next().unwrap()[name.len() + 1..].to_owned();
     (value, c)
 }
+
+/// GET `uri` as `auth`: the status and the body's bytes.
+pub async fn get_bytes(api: &kit::Api, uri: &str, auth: &str) -> (StatusCode, Vec<u8>) {
+    let req = Request::get(uri)
+        .header(header::HOST, "testserver")
+        .header(header::AUTHORIZATION, auth)
+        .body(Body::empty())
+        .unwrap();
+    let res = api.app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    (
+        status,
+        res.into_body().collect().await.unwrap().to_bytes().to_vec(),
+    )
+}
+
+/// A multipart `POST /api/v1/images/images/` of `files` (name, bytes) with the text `fields`.
+pub async fn upload_files(
+    api: &kit::Api,
+    auth: &str,
+    fields: &[(&str, String)],
+    files: &[(&str, Vec<u8>)],
+) -> (StatusCode, Value) {
+    let boundary = "FrAmEsBoUnDaRy";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    for (name, bytes) in files {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file_path\"; filename=\"{name}\"\r\n\
+                 Content-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let req = Request::post("/api/v1/images/images/")
+        .header(header::HOST, "testserver")
+        .header(header::AUTHORIZATION, auth)
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(Body::from(body))
+        .unwrap();
+    let res = api.app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}

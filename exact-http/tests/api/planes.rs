@@ -3,27 +3,10 @@
 //! `depth`, `frames` and `channels`; every plane has its own DZI and tiles at EXACT's URLs and
 //! on the native grid (`?z=&frame=`); a plane beyond the image is a 404 with a JSON reason.
 
+use crate::get_bytes as get;
 use crate::kit::Api;
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use serde_json::Value;
-use tower::ServiceExt;
-
-async fn get(api: &Api, uri: &str, auth: &str) -> (StatusCode, Vec<u8>) {
-    let req = Request::builder()
-        .uri(uri)
-        .header(header::HOST, "testserver")
-        .header(header::AUTHORIZATION, auth)
-        .body(Body::empty())
-        .unwrap();
-    let res = api.app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    (
-        status,
-        res.into_body().collect().await.unwrap().to_bytes().to_vec(),
-    )
-}
 
 /// Uploads the fixture into a fresh set of `auth`'s (with a box type): the image id and the
 /// type's.

@@ -5,13 +5,11 @@
 //! file; each serves its own series' pixels (tiles equal to the arrays tifffile wrote, per
 //! plane, thumbnails, the original download); deleting one keeps the others readable.
 
+use crate::get_bytes as get;
 use crate::kit::Api;
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
 use futures::TryStreamExt;
-use http_body_util::BodyExt;
 use serde_json::Value;
-use tower::ServiceExt;
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -23,44 +21,14 @@ fn pattern(x: u32, y: u32, c: u32, seed: u32) -> u8 {
     ((3 * x + 5 * y + 70 * c + 40 * seed) % 256) as u8
 }
 
-async fn get(api: &Api, uri: &str, auth: &str) -> (StatusCode, Vec<u8>) {
-    let req = Request::builder()
-        .uri(uri)
-        .header(header::HOST, "testserver")
-        .header(header::AUTHORIZATION, auth)
-        .body(Body::empty())
-        .unwrap();
-    let res = api.app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    (
-        status,
-        res.into_body().collect().await.unwrap().to_bytes().to_vec(),
-    )
-}
-
 async fn upload(api: &Api, auth: &str, set: u64, name: &str, bytes: &[u8]) -> Value {
-    let boundary = "SeRiEsBoUnDaRy";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"image_set\"\r\n\r\n{set}\r\n\
-         --{boundary}\r\nContent-Disposition: form-data; name=\"file_path\"; filename=\"{name}\"\r\n\
-         Content-Type: application/octet-stream\r\n\r\n"
+    let (status, v) = crate::upload_files(
+        api,
+        auth,
+        &[("image_set", set.to_string())],
+        &[(name, bytes.to_vec())],
     )
-    .into_bytes();
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let req = Request::post("/api/v1/images/images/")
-        .header(header::HOST, "testserver")
-        .header(header::AUTHORIZATION, auth)
-        .header(
-            header::CONTENT_TYPE,
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(Body::from(body))
-        .unwrap();
-    let res = api.app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    .await;
     assert!(status.is_success(), "{status} {v}");
     v
 }
