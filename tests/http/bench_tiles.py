@@ -4,10 +4,15 @@
     .venv-http/bin/python tests/http/bench_tiles.py [--slide PATH] [--runs 3] [--duration 10]
         [--skip-upload] [--native-only]
     EXACT_BIN=… EXACT_BIN_BEFORE=… bench_tiles.py --native-only   # before/after, same run
+    .venv-http/bin/python tests/http/bench_tiles.py --dicom --skip-upload   # a DICOM WSI series
 
 Needs wrk and nginx (apt-get install wrk nginx-light) and the venv of scripts/test-http.
 The default slide is the libvips 40,000 x 30,001 JPEG pyramid of the tile-engine tests
-(`.venv-tiles/bin/python tests/tiles/fixtures.py big` makes it).
+(`.venv-tiles/bin/python tests/tiles/fixtures.py big` makes it). With --dicom the slide is a
+DICOM WSI series that wsidicomizer converts from a 16,800 x 12,000 Aperio SVS
+(`.venv-tiles/bin/python tests/tiles/fixtures.py big-dicom` makes it; --slide may name another
+series' folder): exact gets a zip of its instances (one image), the reference server opens its
+level-0 instance with OpenSlide 4 (openslide-bin), which finds the other instances beside it.
 
 Measures, each as the median of --runs wrk runs at 32 connections:
 1. native tiles from native.dzi (random level-0 tiles, passthrough) — exact vs nginx serving
@@ -37,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 import requests
@@ -207,10 +213,15 @@ def main():
     ap.add_argument("--skip-upload", action="store_true")
     ap.add_argument("--native-only", action="store_true",
                     help="only part 1 against nginx (no openslide-python reference, no renders)")
+    ap.add_argument("--dicom", action="store_true",
+                    help="a DICOM WSI series (a folder of instances) instead of a TIFF")
     args = ap.parse_args()
+    if args.dicom and args.slide == ap.get_default("slide"):
+        args.slide = str(REPO / "tests/fixtures/cache/bench-dicom-16800x12000")
     slide = Path(args.slide)
     if not slide.exists():
-        raise SystemExit(f"{slide} is missing: run .venv-tiles/bin/python tests/tiles/fixtures.py big")
+        what = "big-dicom" if args.dicom else "big"
+        raise SystemExit(f"{slide} is missing: run .venv-tiles/bin/python tests/tiles/fixtures.py {what}")
     for tool in ["wrk", "nginx"]:
         if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
             raise SystemExit(f"{tool} is missing: apt-get install wrk nginx-light")
@@ -264,8 +275,18 @@ def main():
                   f"{size / dt / 1e6:.0f} MB/s, server RSS {before / 1024:.0f} MB before, peak "
                   f"{peak / 1024:.0f} MB (growth {(peak - before) / 1024:.0f} MB)")
 
-        with open(slide, "rb") as f:
-            r = http.post(base + "/api/v1/images/images/", files={"file_path": (slide.name, f)},
+        # A DICOM series goes up as a zip of its instances (one image); OpenSlide opens its
+        # level-0 instance and finds the others beside it.
+        upload = slide
+        if slide.is_dir():
+            instances = sorted(slide.glob("*.dcm"))
+            upload = work / (slide.name + ".zip")
+            with zipfile.ZipFile(upload, "w", zipfile.ZIP_STORED) as z:
+                for f in instances:
+                    z.write(f, f.name)
+            slide = max(instances, key=lambda f: f.stat().st_size)
+        with open(upload, "rb") as f:
+            r = http.post(base + "/api/v1/images/images/", files={"file_path": (upload.name, f)},
                           data={"image_set": str(set_id)})
         image = r.json()["results"][0]["id"]
         dzi = http.get(f"{base}/api/v1/images/images/{image}/native.dzi").text
@@ -315,9 +336,9 @@ http {{ access_log off; sendfile on; tcp_nopush on; tcp_nodelay on; keepalive_re
                 bt = http.post(before_base + "/api/v1/users/teams/", json={"name": "bench team"}).json()["id"]
                 bs = http.post(before_base + "/api/v1/images/image_sets/",
                                json={"name": "bench", "team": bt}).json()["id"]
-                with open(slide, "rb") as f:
+                with open(upload, "rb") as f:
                     r = http.post(before_base + "/api/v1/images/images/",
-                                  files={"file_path": (slide.name, f)}, data={"image_set": str(bs)})
+                                  files={"file_path": (upload.name, f)}, data={"image_set": str(bs)})
                 bimage = r.json()["results"][0]["id"]
                 before_paths = [p.replace(f"/images/{image}/", f"/images/{bimage}/") for p in native]
                 assert http.get(before_base + before_paths[0]).content == http.get(base + native[0]).content

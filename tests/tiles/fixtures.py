@@ -246,6 +246,10 @@ if __name__ == "__main__":
     import sys
     if sys.argv[1:] == ["big"]:
         print(vips_big_pyramid("bench-40000x30001.tif", 40000, 30001))
+    elif sys.argv[1:] == ["big-dicom"]:
+        # The DICOM benchmark series (tests/http/bench_tiles.py --dicom): its folder.
+        svs = aperio_svs("bench-aperio-16800x12000.svs", 16800, 12000)
+        print(wsi_dicom("bench-dicom-16800x12000", svs, tile_size=None).parent)
     else:
         for n, p in all_slides().items():
             print(n, p)
