@@ -126,6 +126,10 @@ def server(s3_env):
     env = dict(os.environ, EXACT_ADMIN_PASSWORD=PASSWORD, EXACT_MAX_UPLOAD=str(MAX_UPLOAD),
                **s3_env)
     env.pop("AWS_PROFILE", None)
+    # OpenSlide for the formats only it reads (MRXS): this venv's openslide-bin, loaded by
+    # the server at run time as a user's `pip install openslide-bin` would be.
+    import openslide_bin
+    env["EXACT_OPENSLIDE_LIB"] = str(Path(openslide_bin.__file__).parent / "libopenslide.so.1")
     log = open(data / "serve.log", "w")
     proc = subprocess.Popen([exact_bin(), "serve", "--data", str(data / "d"), "--bind",
                              f"127.0.0.1:{port}"], env=env, stdout=log, stderr=log)

@@ -223,6 +223,76 @@ def test_zip_upload_and_set_zip_download(server, tmp_path):
     assert server.get(f"/images/imageset/{empty}/download/").status_code == 204
 
 
+def dicom_series():
+    """The wsidicomizer series scripts/test-tiles makes (tests/tiles/fixtures.py), made here
+    with its venv when this suite runs alone."""
+    from conftest import REPO
+    folder = REPO / "tests/fixtures/cache/dicom-aperio-eot"
+    if not folder.is_dir():
+        py = REPO / ".venv-tiles/bin/python"
+        if not py.exists():
+            pytest.skip("the DICOM fixture needs scripts/test-tiles' venv (wsidicomizer)")
+        subprocess.run([str(py), "-c", "import fixtures; fixtures.dicom_slides()"],
+                       cwd=REPO / "tests/tiles", check=True)
+    return sorted(folder.glob("*.dcm"))
+
+
+def test_a_zip_of_a_dicom_series_is_one_image_and_its_set_zip_holds_every_instance(server, tmp_path):
+    instances = dicom_series()
+    assert len(instances) > 2
+    set_id = server.new_set("dicom")
+    up = tmp_path / "series.zip"
+    with zipfile.ZipFile(up, "w") as z:
+        for f in instances:
+            z.write(f, "case/" + f.name)
+    created = server.upload(set_id, up)["results"]
+    assert len(created) == 1, created
+    level0 = max(instances, key=lambda f: f.stat().st_size)
+    osr = openslide.OpenSlide(str(level0))
+    assert (created[0]["width"], created[0]["height"]) == osr.dimensions
+    # The set's zip: the series in a folder of its own, every instance byte-equal, so the
+    # archive opens in OpenSlide and uploads again as the same one image.
+    r = server.ok(server.get(f"/images/imageset/{set_id}/download/"))
+    z = zipfile.ZipFile(io.BytesIO(r.content))
+    folders = {n.split("/")[0] for n in z.namelist()}
+    assert len(folders) == 1 and all("/" in n for n in z.namelist()), z.namelist()
+    assert sorted(n.split("/", 1)[1] for n in z.namelist()) == [f.name for f in instances]
+    folder = next(iter(folders))
+    for f in instances:
+        assert z.read(f"{folder}/{f.name}") == f.read_bytes()
+    (tmp_path / "again.zip").write_bytes(r.content)
+    again = server.upload(server.new_set("dicom again"), tmp_path / "again.zip")["results"]
+    assert len(again) == 1, again
+    assert (again[0]["width"], again[0]["height"]) == osr.dimensions
+
+
+def test_a_zip_of_an_mrxs_and_its_folder_comes_back_whole_in_the_set_zip(server, tmp_path):
+    from conftest import REPO
+    # tests/tiles/fixtures.py's MIRAX slide: tiny.mrxs beside its folder tiny/.
+    mrxs = REPO / "tests/fixtures/cache/tiny-mrxs"
+    if not mrxs.exists():
+        py = REPO / ".venv-tiles/bin/python"
+        if not py.exists():
+            pytest.skip("the MRXS fixture needs scripts/test-tiles' venv")
+        subprocess.run([str(py), "-c", "import fixtures; fixtures.mrxs_slide('tiny.mrxs')"],
+                       cwd=REPO / "tests/tiles", check=True)
+    files = sorted(p for p in mrxs.rglob("*") if p.is_file())
+    set_id = server.new_set("mrxs")
+    up = tmp_path / "mrxs.zip"
+    with zipfile.ZipFile(up, "w") as z:
+        for f in files:
+            z.write(f, f.relative_to(mrxs).as_posix())
+    created = server.upload(set_id, up)["results"]
+    assert [i["name"] for i in created] == ["tiny.mrxs"], created
+    osr = openslide.OpenSlide(str(mrxs / "tiny.mrxs"))
+    assert (created[0]["width"], created[0]["height"]) == osr.dimensions
+    r = server.ok(server.get(f"/images/imageset/{set_id}/download/"))
+    z = zipfile.ZipFile(io.BytesIO(r.content))
+    assert sorted(z.namelist()) == sorted("tiny/" + f.relative_to(mrxs).as_posix() for f in files)
+    for f in files:
+        assert z.read("tiny/" + f.relative_to(mrxs).as_posix()) == f.read_bytes()
+
+
 def test_s3_linked_slide_serves_the_same_tiles(server, s3, cmu, tmp_path):
     s3.create_bucket(Bucket="slides")
     s3.upload_file(str(CMU), "slides", "cases/CMU-1-Small-Region.svs")

@@ -328,6 +328,40 @@ async fn a_zip_of_a_multi_file_ome_tiff_is_one_image() {
             2,
         );
     }
+    // The set's zip holds every file of the multi-file slide, in a folder of their own, so
+    // it opens again (and uploads again as one image); the one-file slide stays at the top.
+    let (s, zip) = get(&api, &format!("/images/imageset/{set}/download/"), &auth).await;
+    assert_eq!(s, StatusCode::OK);
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+    let mut entries: Vec<String> = archive
+        .file_names()
+        .map(|n| n.unwrap().into_owned())
+        .collect();
+    entries.sort();
+    assert_eq!(
+        entries,
+        [
+            "multi_z0/multi_z0.ome.tif",
+            "multi_z0/multi_z1.ome.tif",
+            "multi_z0/multi_z2.ome.tif",
+            "series-4.ome.tif"
+        ],
+        "{entries:?}"
+    );
+    for z in 0..3 {
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(
+            &mut archive
+                .by_name(&format!("multi_z0/multi_z{z}.ome.tif"))
+                .unwrap(),
+            &mut got,
+        )
+        .unwrap();
+        assert!(
+            got == file(&format!("multi_z{z}.ome.tif")),
+            "file {z} differs"
+        );
+    }
 }
 
 /// One file of a multi-file OME-TIFF uploaded alone is refused, naming the files it lacks,

@@ -121,11 +121,14 @@ pub(super) async fn image_file(exact: &Exact, image: Image, original: bool) -> R
     })
 }
 
+/// An archive entry: its name, and where its bytes are.
+type Located = (String, Arc<dyn ObjectStore>, object_store::path::Path);
+
 /// A set's images as one zip archive, produced while it is read (see
 /// [`super::ImageFiles::set_zip`]).
 #[derive(Debug)]
 pub struct SetZip {
-    entries: Vec<(String, Arc<dyn ObjectStore>, object_store::path::Path)>,
+    entries: Vec<Located>,
 }
 
 impl SetZip {
@@ -189,7 +192,7 @@ impl SharedBuf {
 }
 
 async fn write_zip(
-    entries: Vec<(String, Arc<dyn ObjectStore>, object_store::path::Path)>,
+    entries: Vec<Located>,
     tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
 ) -> std::io::Result<()> {
     use std::io::Write;
@@ -235,12 +238,110 @@ pub(super) async fn set_zip(exact: &Exact, images: Vec<Image>) -> Result<Option<
         if store.head(&path).await.is_err() {
             continue;
         }
-        let mut name = safe_name(&image.name);
-        if !names.insert(name.clone()) {
-            name = format!("{}_{name}", image.id.0);
+        let others = if key == image.filename {
+            companions(exact, image, &key).await
+        } else {
+            Vec::new()
+        };
+        let mut unique = |name: String| {
+            if names.insert(name.clone()) {
+                return name;
+            }
+            let name = format!("{}_{name}", image.id.0);
             names.insert(name.clone());
+            name
+        };
+        if others.is_empty() {
+            entries.push((unique(safe_name(&image.name)), store, path));
+            continue;
         }
-        entries.push((name, store, path));
+        // A slide of several files goes in a folder of its own, its files under their
+        // stored names beside each other, as they must be to open again (and to upload again
+        // as a zip, which makes it one image).
+        let stem = image
+            .name
+            .rsplit_once('.')
+            .map_or(image.name.as_str(), |(s, _)| s);
+        let stem = stem.strip_suffix(".ome").unwrap_or(stem);
+        let folder = unique(safe_name(if stem.is_empty() { "slide" } else { stem }));
+        let own = key.rsplit('/').next().unwrap_or(&key).to_owned();
+        entries.push((format!("{folder}/{own}"), store, path));
+        for (rel, store, path) in others {
+            entries.push((format!("{folder}/{rel}"), store, path));
+        }
     }
     Ok((!entries.is_empty()).then_some(SetZip { entries }))
+}
+
+/// The files of a slide stored as several besides the one it opens — a DICOM series' other
+/// instances, a multi-file OME-TIFF's other files, an MRXS's data folder — each with its path
+/// relative to the opened file's folder. Empty for a one-file slide, or one that does not
+/// open (its one file is still worth having).
+async fn companions(exact: &Exact, image: &Image, key: &str) -> Vec<Located> {
+    let lower = key.to_ascii_lowercase();
+    let (dir, file) = key.rsplit_once('/').unwrap_or(("", key));
+    let link = image.image_type == ImageType::FileLink;
+    if lower.ends_with(".mrxs") && !link {
+        // OpenSlide's MRXS: Slidedat.ini and the data files in a folder named as the slide.
+        let stem = &file[..file.len() - ".mrxs".len()];
+        let blobs = exact.blobs();
+        let store = blobs.object_store().0.clone();
+        let Ok(prefix) = blobs.path(&format!("{dir}/{stem}")) else {
+            return Vec::new();
+        };
+        let Ok(base) = blobs.path(dir) else {
+            return Vec::new();
+        };
+        let listed: Vec<_> = store.list(Some(&prefix)).collect().await;
+        return listed
+            .into_iter()
+            .filter_map(|m| {
+                let m = m.ok()?;
+                let rel = m
+                    .location
+                    .prefix_match(&base)?
+                    .map(|p| p.as_ref().to_owned());
+                Some((rel.collect::<Vec<_>>().join("/"), store.clone(), m.location))
+            })
+            .collect();
+    }
+    if !(lower.ends_with(".dcm") || super::register::is_ome_name(&lower)) {
+        return Vec::new();
+    }
+    let slide = if link {
+        exact_tiles::Slide::open(key).await
+    } else {
+        super::register::open_blob_slide(exact.blobs(), key).await
+    };
+    let Ok(slide) = slide else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    // The files a slide reads, less the one it was opened by (not always listed first: a
+    // DICOM series lists its instances by level).
+    let mut seen = std::collections::HashSet::from([file.to_owned()]);
+    for f in slide.files() {
+        let name = f.rsplit(['/', '\\']).next().unwrap_or(&f).to_owned();
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let located = if link {
+            exact_tiles::objects::object_from_url(&f).ok()
+        } else {
+            let k = if dir.is_empty() {
+                name.clone()
+            } else {
+                format!("{dir}/{name}")
+            };
+            exact
+                .blobs()
+                .path(&k)
+                .ok()
+                .map(|p| (exact.blobs().object_store().0.clone(), p))
+        };
+        if let Some((store, path)) = located {
+            out.push((name, store, path));
+        }
+    }
+    out
 }

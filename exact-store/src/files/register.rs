@@ -114,7 +114,7 @@ async fn ingest_files(
 }
 
 /// Whether an archive entry is named as an OME-TIFF is.
-fn is_ome_name(name: &str) -> bool {
+pub(super) fn is_ome_name(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     [".ome.tif", ".ome.tiff", ".ome.tf2", ".ome.tf8", ".ome.btf"]
         .iter()
@@ -195,7 +195,7 @@ pub(crate) fn frame_descriptions(names: &exact_tiles::PlaneNames) -> Vec<FrameDe
     out
 }
 
-async fn open_blob_slide(blobs: &Blobs, key: &str) -> exact_tiles::Result<Slide> {
+pub(super) async fn open_blob_slide(blobs: &Blobs, key: &str) -> exact_tiles::Result<Slide> {
     match blobs.object_url(key) {
         Ok(Some(url)) => Slide::open(&url).await,
         _ => {
