@@ -223,22 +223,22 @@ def test_zip_upload_and_set_zip_download(server, tmp_path):
     assert server.get(f"/images/imageset/{empty}/download/").status_code == 204
 
 
-def dicom_series():
-    """The wsidicomizer series scripts/test-tiles makes (tests/tiles/fixtures.py), made here
-    with its venv when this suite runs alone."""
+def tiles_fixture(folder, make):
+    """A slide scripts/test-tiles generates into tests/fixtures/cache (tests/tiles/fixtures.py,
+    `make` a call of it), made here with that script's venv when this suite runs alone."""
     from conftest import REPO
-    folder = REPO / "tests/fixtures/cache/dicom-aperio-eot"
-    if not folder.is_dir():
+    path = REPO / "tests/fixtures/cache" / folder
+    if not path.exists():
         py = REPO / ".venv-tiles/bin/python"
         if not py.exists():
-            pytest.skip("the DICOM fixture needs scripts/test-tiles' venv (wsidicomizer)")
-        subprocess.run([str(py), "-c", "import fixtures; fixtures.dicom_slides()"],
+            pytest.skip(f"{folder} needs scripts/test-tiles' venv (wsidicomizer, tifffile)")
+        subprocess.run([str(py), "-c", f"import fixtures; fixtures.{make}"],
                        cwd=REPO / "tests/tiles", check=True)
-    return sorted(folder.glob("*.dcm"))
+    return path
 
 
 def test_a_zip_of_a_dicom_series_is_one_image_and_its_set_zip_holds_every_instance(server, tmp_path):
-    instances = dicom_series()
+    instances = sorted(tiles_fixture("dicom-aperio-eot", "dicom_slides()").glob("*.dcm"))
     assert len(instances) > 2
     set_id = server.new_set("dicom")
     up = tmp_path / "series.zip"
@@ -267,15 +267,8 @@ def test_a_zip_of_a_dicom_series_is_one_image_and_its_set_zip_holds_every_instan
 
 
 def test_a_zip_of_an_mrxs_and_its_folder_comes_back_whole_in_the_set_zip(server, tmp_path):
-    from conftest import REPO
     # tests/tiles/fixtures.py's MIRAX slide: tiny.mrxs beside its folder tiny/.
-    mrxs = REPO / "tests/fixtures/cache/tiny-mrxs"
-    if not mrxs.exists():
-        py = REPO / ".venv-tiles/bin/python"
-        if not py.exists():
-            pytest.skip("the MRXS fixture needs scripts/test-tiles' venv")
-        subprocess.run([str(py), "-c", "import fixtures; fixtures.mrxs_slide('tiny.mrxs')"],
-                       cwd=REPO / "tests/tiles", check=True)
+    mrxs = tiles_fixture("tiny-mrxs", "mrxs_slide('tiny.mrxs')")
     files = sorted(p for p in mrxs.rglob("*") if p.is_file())
     set_id = server.new_set("mrxs")
     up = tmp_path / "mrxs.zip"
