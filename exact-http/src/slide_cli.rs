@@ -137,6 +137,16 @@ pub enum SlideCommand {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Copy a slide without its label and macro images (photographs of the glass, often
+    /// with the patient's name): their IFDs unlinked and their pixels zeroed, every other
+    /// byte kept. SVS and generic TIFF slides; others are refused, naming why.
+    Deidentify {
+        /// A local path or URL.
+        slide: String,
+        /// Output file (written beside it first, then renamed: never half-written).
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Write an associated image (label, macro, thumbnail) as PNG.
     Associated {
         /// A local path or URL.
@@ -243,6 +253,35 @@ async fn run_async(cmd: SlideCommand) -> Result<(), BoxError> {
                 if let Some(c) = &counting {
                     eprintln!("requests: {}", counts_json(c));
                 }
+            }
+        }
+        SlideCommand::Deidentify { slide, output } => {
+            let s = Slide::open(&slide).await?;
+            let name = output.file_name().unwrap_or_default().to_string_lossy();
+            let tmp = output.with_file_name(format!(".{name}.partial"));
+            let written = async {
+                let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+                let plan = s.write_deidentified(&mut w).await?;
+                w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+                std::fs::rename(&tmp, &output)?;
+                Ok::<_, BoxError>(plan)
+            }
+            .await;
+            let plan = written.inspect_err(|_| {
+                let _ = std::fs::remove_file(&tmp);
+            })?;
+            if plan.removed.is_empty() {
+                eprintln!(
+                    "no label or macro image: {} is an unchanged copy",
+                    output.display()
+                );
+            } else {
+                eprintln!(
+                    "{}: took out {} ({} byte ranges changed)",
+                    output.display(),
+                    plan.removed.join(", "),
+                    plan.edits.len()
+                );
             }
         }
         SlideCommand::Tile {

@@ -286,6 +286,39 @@ def test_a_zip_of_an_mrxs_and_its_folder_comes_back_whole_in_the_set_zip(server,
         assert z.read("tiny/" + f.relative_to(mrxs).as_posix()) == f.read_bytes()
 
 
+def test_set_zip_deidentified_takes_out_labels_and_refuses_dicom(server, tmp_path):
+    set_id = server.new_set("leaving the hospital")
+    gradient_png(tmp_path / "micro.png", 300, 200)
+    for f in (CMU, tmp_path / "micro.png"):
+        server.wait_ready(server.upload(set_id, f)["results"][0]["id"])
+    r = server.ok(server.get(f"/images/imageset/{set_id}/download/", params={"deidentify": "true"}))
+    assert "deidentified" in r.headers["Content-Disposition"]
+    z = zipfile.ZipFile(io.BytesIO(r.content))
+    assert sorted(z.namelist()) == ["CMU-1-Small-Region.svs", "micro.png"]
+    assert z.read("micro.png") == (tmp_path / "micro.png").read_bytes()
+    (tmp_path / "clean.svs").write_bytes(z.read("CMU-1-Small-Region.svs"))
+    a, b = openslide.OpenSlide(str(CMU)), openslide.OpenSlide(str(tmp_path / "clean.svs"))
+    assert {"label", "macro"} <= set(a.associated_images)
+    assert sorted(b.associated_images) == ["thumbnail"]
+    w, h = a.dimensions
+    assert np.array_equal(np.asarray(a.read_region((0, 0), 0, (w, h))),
+                          np.asarray(b.read_region((0, 0), 0, (w, h))))
+    # Without the flag the zip is the files as uploaded.
+    plain = zipfile.ZipFile(io.BytesIO(server.ok(server.get(f"/images/imageset/{set_id}/download/")).content))
+    assert plain.read("CMU-1-Small-Region.svs") == CMU.read_bytes()
+    # A DICOM series carries patient attributes in every instance: refused, naming it.
+    instances = sorted(tiles_fixture("dicom-aperio-eot", "dicom_slides()").glob("*.dcm"))
+    dicom_set = server.new_set("dicom to leave")
+    up = tmp_path / "series.zip"
+    with zipfile.ZipFile(up, "w") as zf:
+        for f in instances:
+            zf.write(f, f.name)
+    server.upload(dicom_set, up)
+    r = server.get(f"/images/imageset/{dicom_set}/download/", params={"deidentify": "true"})
+    assert r.status_code == 400, r.text
+    assert "DICOM" in r.json()["detail"] and "patient" in r.json()["detail"], r.text
+
+
 def test_s3_linked_slide_serves_the_same_tiles(server, s3, cmu, tmp_path):
     s3.create_bucket(Bucket="slides")
     s3.upload_file(str(CMU), "slides", "cases/CMU-1-Small-Region.svs")

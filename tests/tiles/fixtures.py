@@ -54,16 +54,17 @@ def vips_pyramid(name, width, height, **opts):
     return _cached(name, make)
 
 
-def aperio_svs(name, width, height, tile=240, levels=3):
+def aperio_svs(name, width, height, tile=240, levels=3, bigtiff=False, byteorder="<"):
     """An Aperio-style SVS written by tifffile: tiled JPEG levels (Photometric RGB, like real
-    Aperio files), a stripped thumbnail as IFD 1, then label and macro."""
+    Aperio files), a stripped thumbnail as IFD 1, then label and macro (BigTIFF with
+    `bigtiff`, as scanners write slides beyond 4 GB; big-endian with `byteorder=">"`)."""
     def make(tmp):
         import tifffile
         base = synthetic_rgb(width, height, seed=3)
         desc = (f"Aperio Image Library v12.0.15 \r\n{width}x{height} [0,0 {width}x{height}] "
                 f"({tile}x{tile}) JPEG/RGB Q=70|AppMag = 40|StripeWidth = 1000|"
                 "ScanScope ID = SS1234|Filename = synthetic|MPP = 0.2500|Date = 01/02/24")
-        with tifffile.TiffWriter(tmp, bigtiff=False) as tw:
+        with tifffile.TiffWriter(tmp, bigtiff=bigtiff, byteorder=byteorder) as tw:
             tw.write(base, tile=(tile, tile), compression="jpeg", compressionargs={"level": 85},
                      photometric="rgb", description=desc, subsampling=(1, 1), metadata=None)
             thumb = base[::16, ::16]
@@ -337,7 +338,7 @@ def ndpi_slide(name):
         import tifffile
         base = synthetic_rgb(1024, 768, seed=11)
         levels = [base, base[::2, ::2], base[::4, ::4]]
-        with tifffile.TiffWriter(tmp, bigtiff=False) as tw:
+        with tifffile.TiffWriter(tmp, bigtiff=bigtiff, byteorder=byteorder) as tw:
             for i, arr in enumerate(levels + [synthetic_rgb(200, 80, seed=12)]):
                 macro = i == len(levels)
                 h, w = arr.shape[:2]

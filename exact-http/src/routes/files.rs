@@ -479,9 +479,28 @@ async fn set_zip(
     State(s): State<AppState>,
     Authed(actor): Authed,
     Id(id): Id,
+    q: ListQuery,
 ) -> ApiResult<Response> {
-    let Some(zip) = s.exact.images().set_zip(&actor, ImageSetId(id)).await? else {
+    // `?deidentify=true`: every slide without its label and macro images.
+    let deidentify = q.bool("deidentify")?.unwrap_or(false);
+    let files = s.exact.images();
+    let zip = if deidentify {
+        files.set_zip_deidentified(&actor, ImageSetId(id)).await?
+    } else {
+        files.set_zip(&actor, ImageSetId(id)).await?
+    };
+    // `&check=true`: only whether it can be done (204, else the 400 naming the image), so
+    // a page can show the reason before it starts a download.
+    if q.bool("check")?.unwrap_or(false) {
         return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let Some(zip) = zip else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let id = if deidentify {
+        format!("{id}_deidentified")
+    } else {
+        id.to_string()
     };
     Ok((
         [

@@ -121,21 +121,30 @@ pub(super) async fn image_file(exact: &Exact, image: Image, original: bool) -> R
     })
 }
 
-/// An archive entry: its name, and where its bytes are.
+/// A file by name, and where its bytes are.
 type Located = (String, Arc<dyn ObjectStore>, object_store::path::Path);
+
+/// An archive entry: its name, where its bytes are, and the edits to apply to them as they
+/// are copied (a de-identified slide).
+type Entry = (
+    String,
+    Arc<dyn ObjectStore>,
+    object_store::path::Path,
+    Option<Arc<exact_tiles::slide::Deidentified>>,
+);
 
 /// A set's images as one zip archive, produced while it is read (see
 /// [`super::ImageFiles::set_zip`]).
 #[derive(Debug)]
 pub struct SetZip {
-    entries: Vec<Located>,
+    entries: Vec<Entry>,
 }
 
 impl SetZip {
     /// The entry names, in archive order (unique; a repeated image name is prefixed with
     /// the image id).
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|(n, _, _)| n.as_str())
+        self.entries.iter().map(|(n, ..)| n.as_str())
     }
 
     /// The archive as a stream of chunks of about 1 MiB. It is written by a task on the
@@ -192,22 +201,32 @@ impl SharedBuf {
 }
 
 async fn write_zip(
-    entries: Vec<Located>,
+    entries: Vec<Entry>,
     tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
 ) -> std::io::Result<()> {
     use std::io::Write;
     let buf = SharedBuf::default();
     let mut zip = zip::ZipWriter::new_stream(buf.clone());
-    for (name, store, path) in entries {
+    for (name, store, path, edits) in entries {
         let opts = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Stored)
             .large_file(true);
         zip.start_file(name, opts).map_err(std::io::Error::other)?;
         let got = store.get(&path).await.map_err(std::io::Error::other)?;
         let mut stream = got.into_stream();
+        let mut pos = 0u64;
         while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(std::io::Error::other)?;
             // Stored entries: the writer copies the chunk and updates its CRC, no compression.
-            zip.write_all(&chunk.map_err(std::io::Error::other)?)?;
+            match &edits {
+                Some(plan) => {
+                    let mut owned = chunk.to_vec();
+                    plan.apply(pos, &mut owned);
+                    zip.write_all(&owned)?;
+                }
+                None => zip.write_all(&chunk)?,
+            }
+            pos += chunk.len() as u64;
             buf.drain(tx, 1 << 20).await?;
         }
     }
@@ -215,7 +234,11 @@ async fn write_zip(
     buf.drain(tx, 0).await
 }
 
-pub(super) async fn set_zip(exact: &Exact, images: Vec<Image>) -> Result<Option<SetZip>> {
+pub(super) async fn set_zip(
+    exact: &Exact,
+    images: Vec<Image>,
+    deidentify: bool,
+) -> Result<Option<SetZip>> {
     let mut entries = Vec::with_capacity(images.len());
     let mut names = std::collections::HashSet::new();
     let mut keys = std::collections::HashSet::new();
@@ -243,6 +266,13 @@ pub(super) async fn set_zip(exact: &Exact, images: Vec<Image>) -> Result<Option<
         } else {
             Vec::new()
         };
+        // A converted picture's original (the key is not the served file) has no label.
+        let edits = if deidentify && key == image.filename {
+            let plan = deidentified(exact, image, &key).await?;
+            (!plan.edits.is_empty()).then(|| Arc::new(plan))
+        } else {
+            None
+        };
         let mut unique = |name: String| {
             if names.insert(name.clone()) {
                 return name;
@@ -252,7 +282,7 @@ pub(super) async fn set_zip(exact: &Exact, images: Vec<Image>) -> Result<Option<
             name
         };
         if others.is_empty() {
-            entries.push((unique(safe_name(&image.name)), store, path));
+            entries.push((unique(safe_name(&image.name)), store, path, edits));
             continue;
         }
         // A slide of several files goes in a folder of its own, its files under their
@@ -265,12 +295,35 @@ pub(super) async fn set_zip(exact: &Exact, images: Vec<Image>) -> Result<Option<
         let stem = stem.strip_suffix(".ome").unwrap_or(stem);
         let folder = unique(safe_name(if stem.is_empty() { "slide" } else { stem }));
         let own = key.rsplit('/').next().unwrap_or(&key).to_owned();
-        entries.push((format!("{folder}/{own}"), store, path));
+        entries.push((format!("{folder}/{own}"), store, path, edits));
         for (rel, store, path) in others {
-            entries.push((format!("{folder}/{rel}"), store, path));
+            entries.push((format!("{folder}/{rel}"), store, path, None));
         }
     }
     Ok((!entries.is_empty()).then_some(SetZip { entries }))
+}
+
+/// What taking `image`'s label and macro out of its file `key` takes; a slide that cannot be
+/// done is refused, naming the image.
+async fn deidentified(
+    exact: &Exact,
+    image: &Image,
+    key: &str,
+) -> Result<exact_tiles::slide::Deidentified> {
+    let refused = |e: exact_tiles::Error| {
+        Error::invalid(
+            "deidentify",
+            format!("image {:?} (id {}): {e}", image.name, image.id.0),
+        )
+    };
+    let slide = if image.image_type == ImageType::FileLink {
+        exact_tiles::Slide::open(key).await
+    } else {
+        super::register::open_blob_slide(exact.blobs(), key).await
+    };
+    // A file that does not open here (an MRXS without the OpenSlide library) is refused too:
+    // sending it whole could send its label.
+    slide.map_err(refused)?.deidentify().await.map_err(refused)
 }
 
 /// The files of a slide stored as several besides the one it opens — a DICOM series' other

@@ -324,7 +324,21 @@ impl<'a> ImageFiles<'a> {
     pub async fn set_zip(&self, actor: &Actor, set: ImageSetId) -> Result<Option<SetZip>> {
         let (exact, a) = (self.exact.clone(), actor.clone());
         let images = blocking(move || exact.catalog().image_sets().images(&a, set)).await?;
-        download::set_zip(self.exact, images).await
+        download::set_zip(self.exact, images, false).await
+    }
+
+    /// [`ImageFiles::set_zip`] with every slide's label and macro images taken out (see
+    /// [`exact_tiles::Slide::deidentify`]; pictures have none). Refused before a byte is
+    /// sent, naming the image, when a slide's format cannot be done (DICOM, the formats read
+    /// through OpenSlide, multi-file slides).
+    pub async fn set_zip_deidentified(
+        &self,
+        actor: &Actor,
+        set: ImageSetId,
+    ) -> Result<Option<SetZip>> {
+        let (exact, a) = (self.exact.clone(), actor.clone());
+        let images = blocking(move || exact.catalog().image_sets().images(&a, set)).await?;
+        download::set_zip(self.exact, images, true).await
     }
 }
 

@@ -8,6 +8,7 @@
 //! layout and properties follow OpenSlide's naming.
 
 mod check;
+mod deidentify;
 mod dicom;
 mod ome;
 #[cfg(feature = "openslide")]
@@ -21,6 +22,7 @@ mod runtime;
 pub use runtime::{LIB_ENV as OPENSLIDE_LIB_ENV, OPENSLIDE_ONLY, library as openslide_library};
 
 pub use check::max_expansion;
+pub use deidentify::{Deidentified, Edit, IDENTIFYING};
 pub use planes::{Channel, ChannelSetting, PlaneNames};
 pub use reduced::DIRECT_REGION_PIXELS;
 

@@ -260,6 +260,11 @@ describe('management pages', () => {
     ids.slide = images.find((i) => i.name === 'CMU-1-Small-Region.svs').id;
     await shot(page, 'manage-2-upload');
 
+    // The set's zip without label and macro images: checked, then downloaded.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#zip-deidentified')]);
+    assert.equal(download.suggestedFilename(), `imageset_${ids.set}_deidentified.zip`);
+    assert.equal(await page.locator('.action-error').first().textContent(), '');
+
     // Open the viewer from the set page.
     await Promise.all([page.waitForURL(new RegExp(`/annotations/${ids.slide}/`)), page.click('a.open-viewer:text("CMU-1-Small-Region.svs")')]);
     await page.waitForSelector('body[data-ready="1"]', { timeout: 30000 });

@@ -1,7 +1,7 @@
 // `/images/imageset/<id>/`: the set's images (thumbnail, size, state with the reason, annotation
 // count, a link into the viewer), filtered by annotation type / verified / unverified / none;
 // upload by drag and drop; annotation imports followed as jobs (imports.ts); a slide by URL
-// (superusers); zip download; products; set versions (create, list, compare with the live
+// (superusers); zip download (also without label and macro images); products; set versions (create, list, compare with the live
 // set); edit and delete (refused while images remain).
 
 import { request } from '../../api/client';
@@ -48,6 +48,13 @@ export async function imageSetPage(): Promise<void> {
       { class: 'toolbar' },
       h('a', { href: `/annotations/manage/annotation/${id}/`, id: 'manage-link', text: 'Manage annotations' }),
       h('a', { href: `/images/imageset/${id}/download/`, id: 'zip-link', download: `imageset_${id}.zip`, text: 'Download as zip' }),
+      // Before slides leave: the zip without label and macro images. Checked first, so a
+      // slide that cannot be done (DICOM …) shows the server's reason here, not a saved error.
+      action('Download without labels', async () => {
+        const url = `/images/imageset/${id}/download/?deidentify=true`;
+        await request('GET', `${url}&check=true`);
+        location.href = url;
+      }, { id: 'zip-deidentified' }),
     ),
   );
 
