@@ -126,11 +126,12 @@ impl Slide {
         for d in &chain {
             let (count_len, entry_len) = if bigtiff { (8, 20) } else { (2, 12) };
             let raw = src.read(d.offset..d.offset + count_len).await?;
-            let n = match (bigtiff, big_endian) {
-                (true, false) => u64::from_le_bytes(raw[..8].try_into().unwrap_or([0; 8])),
-                (true, true) => u64::from_be_bytes(raw[..8].try_into().unwrap_or([0; 8])),
-                (false, false) => u64::from(u16::from_le_bytes([raw[0], raw[1]])),
-                (false, true) => u64::from(u16::from_be_bytes([raw[0], raw[1]])),
+            let n = match (bigtiff, big_endian, raw.get(..count_len as usize)) {
+                (true, false, Some(b)) => u64::from_le_bytes(b.try_into().unwrap_or([0; 8])),
+                (true, true, Some(b)) => u64::from_be_bytes(b.try_into().unwrap_or([0; 8])),
+                (false, false, Some(b)) => u64::from(u16::from_le_bytes([b[0], b[1]])),
+                (false, true, Some(b)) => u64::from(u16::from_be_bytes([b[0], b[1]])),
+                (.., None) => return Err(Error::corrupt(&name, "an IFD past the end of the file")),
             };
             next_at.push(d.offset + count_len + n * entry_len);
         }
@@ -201,5 +202,46 @@ impl Slide {
             pos = end;
         }
         Ok(plan)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Edits land the same whatever the chunks a stream cuts the file into.
+    #[test]
+    fn edits_apply_across_any_chunking() {
+        let plan = Deidentified {
+            removed: vec!["label".into()],
+            edits: vec![
+                Edit::Write {
+                    at: 3,
+                    bytes: vec![7, 8, 9, 10],
+                },
+                Edit::Zero(10..17),
+                Edit::Write {
+                    at: 19,
+                    bytes: vec![1],
+                },
+            ],
+        };
+        let file: Vec<u8> = (100..120).collect();
+        let mut whole = file.clone();
+        plan.apply(0, &mut whole);
+        let mut want = file.clone();
+        want[3..7].copy_from_slice(&[7, 8, 9, 10]);
+        want[10..17].fill(0);
+        want[19] = 1;
+        assert_eq!(whole, want);
+        for size in 1..file.len() {
+            let mut got = Vec::new();
+            for (i, c) in file.chunks(size).enumerate() {
+                let mut c = c.to_vec();
+                plan.apply((i * size) as u64, &mut c);
+                got.extend(c);
+            }
+            assert_eq!(got, want, "chunks of {size}");
+        }
     }
 }
