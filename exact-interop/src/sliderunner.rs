@@ -16,7 +16,7 @@ use exact_core::model::VectorType;
 use exact_core::vector::Point;
 use exact_core::{Error, Result, Timestamp};
 use rusqlite::{Connection, OpenFlags, params};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use uuid::Uuid;
@@ -273,8 +273,8 @@ pub fn read_from(
         let mut rows = ann_st.query(params![slide, min_uid]).map_err(db_err)?;
         while let Some(r) = rows.next().map_err(db_err)? {
             let uid: i64 = r.get(0).map_err(db_err)?;
-            let place = format!("annotation uid {uid}");
-            let bad = |reason: String| Error::invalid(place.clone(), reason);
+            // The place is written out again only for a refusal, not copied for every row.
+            let bad = |reason: String| Error::invalid(format!("annotation uid {uid}"), reason);
             let kind: Option<i64> = r.get(1).map_err(db_err)?;
             let agreed: Option<i64> = r.get(2).map_err(db_err)?;
             let guid: Option<String> = r.get(3).map_err(db_err)?;
@@ -288,7 +288,7 @@ pub fn read_from(
                     .ok_or_else(|| bad(format!("agreedClass {c} is not in Classes")))?,
                 None => (UNCLASSIFIED.to_owned(), None),
             };
-            let mut item = Item::new(place.clone(), class);
+            let mut item = Item::new(format!("annotation uid {uid}"), class);
             item.resume = Some(ResumeAt::SlideRunner { slide, uid, row });
             row += 1;
             item.image = Some(filename.clone());
@@ -332,10 +332,16 @@ pub fn read_from(
                     break;
                 }
                 if id == uid {
-                    l.push(json!({
-                        "person": person.and_then(|p| persons.get(&p)).cloned(),
-                        "class": class.and_then(|c| classes.get(&c)).map(|c| c.0.clone()),
-                    }));
+                    // Built as a map directly: `json!` went through serde's `to_value`.
+                    let name =
+                        |v: Option<&String>| v.map_or(Value::Null, |n| Value::from(n.as_str()));
+                    let mut label = Map::new();
+                    label.insert("person".into(), name(person.and_then(|p| persons.get(&p))));
+                    label.insert(
+                        "class".into(),
+                        name(class.and_then(|c| classes.get(&c)).map(|c| &c.0)),
+                    );
+                    l.push(Value::Object(label));
                 }
                 next_label = match label_rows.as_mut() {
                     Some(rows) => label_row(rows.next().map_err(db_err)?)?,
@@ -413,7 +419,9 @@ pub fn read_from(
                 sr.insert("labels".into(), Value::Array(l));
             }
             if !sr.is_empty() {
-                item.meta_data = json!({ "sliderunner": sr });
+                let mut m = Map::new();
+                m.insert("sliderunner".into(), Value::Object(sr));
+                item.meta_data = Value::Object(m);
             }
             f(item)?;
         }
@@ -603,11 +611,11 @@ impl<W: Write> Sink for SlideRunnerSink<W> {
 mod tests {
     use super::*;
 
-    /// Reads `db` (from `at`) as (uid, slide's file, points, label persons) per annotation.
-    fn read_back(
-        db: &Connection,
-        at: Option<ResumeAt>,
-    ) -> Vec<(i64, String, Vec<(f64, f64)>, Vec<String>)> {
+    /// One annotation read: uid, slide's file, points, label persons.
+    type Got = (i64, String, Vec<(f64, f64)>, Vec<String>);
+
+    /// Reads `db` (from `at`).
+    fn read_back(db: &Connection, at: Option<ResumeAt>) -> Vec<Got> {
         let file = tempfile::NamedTempFile::new().unwrap();
         db.execute("VACUUM INTO ?1", params![file.path().to_str().unwrap()])
             .unwrap();
