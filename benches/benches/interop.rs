@@ -11,7 +11,9 @@
 //!
 //! Run: `cargo bench -p exact-benches --bench interop` (the Python baseline needs `shapely`
 //! in `EXACT_BENCH_PYTHON`, default `python3`). `EXACT_BENCH_ONLY=export` fills the store by
-//! the bulk-insert baseline alone and measures only the exports (for profiling them).
+//! the bulk-insert baseline alone and measures only the exports (for profiling them);
+//! `EXACT_BENCH_ONLY=sliderunner` fills it the same way and measures only the SlideRunner
+//! export and imports (no Python baseline either).
 
 use exact_benches::timed;
 use exact_core::VectorType;
@@ -53,7 +55,9 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let only_export = std::env::var("EXACT_BENCH_ONLY").is_ok_and(|v| v == "export");
+    let only = std::env::var("EXACT_BENCH_ONLY").unwrap_or_default();
+    let only_export = only == "export";
+    let only_sliderunner = only == "sliderunner";
     let dir = tempfile::tempdir().unwrap();
     let exact = Exact::open(ExactConfig::in_dir(dir.path().join("data"))).unwrap();
     let u = exact.users().register(NewUser::new("bench")).unwrap();
@@ -155,12 +159,18 @@ with open(sys.argv[2] + ".csv", "w", newline="") as f:
 dt_csv = time.perf_counter() - t
 print(f"{dt:.3f} {rss} {len(geoms)} {dt_json:.3f} {dt_csv:.3f}")
 "#;
-    let baseline = std::process::Command::new(&python)
-        .arg("-c")
-        .arg(script)
-        .arg(&geo)
-        .arg(dir.path().join("python-out"))
-        .output();
+    let baseline = if only_sliderunner {
+        Err(std::io::Error::other(
+            "not run (EXACT_BENCH_ONLY=sliderunner)",
+        ))
+    } else {
+        std::process::Command::new(&python)
+            .arg("-c")
+            .arg(script)
+            .arg(&geo)
+            .arg(dir.path().join("python-out"))
+            .output()
+    };
     let base = match &baseline {
         Ok(o) if o.status.success() => {
             let t = String::from_utf8_lossy(&o.stdout);
@@ -197,7 +207,7 @@ print(f"{dt:.3f} {rss} {len(geoms)} {dt_json:.3f} {dt_csv:.3f}")
     // Baseline 1: serde_json's own parse of the whole file into a `Value` (no checks,
     // nothing stored), the naive way to read it.
     let mut t_parse = std::time::Duration::ZERO;
-    if !only_export {
+    if only.is_empty() {
         let rss0 = reset_peak();
         let (v, t) = timed(|| {
             let f = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(&geo).unwrap());
@@ -270,6 +280,10 @@ print(f"{dt:.3f} {rss} {len(geoms)} {dt_json:.3f} {dt_csv:.3f}")
         export_bench(&exact, &me, set3.id, n, dir.path(), base.map(|b| b.2));
         return;
     }
+    if only_sliderunner {
+        sliderunner_bench(&exact, &me, set3.id, n, dir.path(), p.id, team.id);
+        return;
+    }
     // The reading half alone: a dry run parses and checks everything, writes nothing.
     let dry = ImportOptions {
         dry_run: true,
@@ -317,13 +331,47 @@ print(f"{dt:.3f} {rss} {len(geoms)} {dt_json:.3f} {dt_csv:.3f}")
         t.as_secs_f64() / t_bulk.as_secs_f64()
     );
     export_bench(&exact, &me, set.id, n, dir.path(), base.map(|b| b.2));
+    sliderunner_bench(&exact, &me, set.id, n, dir.path(), p.id, team.id);
+    // Re-import of the same file: everything is a duplicate, nothing written.
+    let rss0 = reset_peak();
+    let (r, t) = timed(|| {
+        let mut f = std::fs::File::open(&geo).unwrap();
+        exact
+            .interop()
+            .import(&me, set.id, &mut f, &ImportOptions::default(), &mut |_| {})
+    });
+    let r = r.unwrap();
+    println!(
+        "re-import (all duplicates): {:>5.2} s, created {}, skipped {}, peak +{:.0} MiB",
+        t.as_secs_f64(),
+        r.created,
+        r.skipped_duplicates,
+        mib(status("VmHWM:").saturating_sub(rss0))
+    );
+}
+
+/// The SlideRunner export of `from` (n annotations) and its imports (dry, then written) into
+/// a new set of `product`'s.
+fn sliderunner_bench(
+    exact: &Exact,
+    me: &exact_core::Actor,
+    from: exact_core::ImageSetId,
+    n: usize,
+    dir: &std::path::Path,
+    product: exact_core::ProductId,
+    team: exact_core::TeamId,
+) {
+    let dry = ImportOptions {
+        dry_run: true,
+        ..Default::default()
+    };
     // SlideRunner: the store exported to a SlideRunner database, imported into a second set.
-    let sr = dir.path().join("out.sqlite");
+    let sr = dir.join("out.sqlite");
     let (s, t) = timed(|| {
         let mut w = std::io::BufWriter::new(std::fs::File::create(&sr).unwrap());
         let s = exact.interop().export(
-            &me,
-            set.id,
+            me,
+            from,
             Format::SlideRunner,
             &ExportOptions::default(),
             &mut w,
@@ -340,19 +388,19 @@ print(f"{dt:.3f} {rss} {len(geoms)} {dt_json:.3f} {dt_csv:.3f}")
     );
     let set2 = exact
         .image_sets()
-        .create(&me, NewImageSet::new("bench 2", team.id))
+        .create(me, NewImageSet::new("bench 2", team))
         .unwrap();
-    exact.products().attach(&me, p.id, set2.id).unwrap();
+    exact.products().attach(me, product, set2.id).unwrap();
     exact
         .images()
-        .add(&me, NewImage::new(set2.id, "slide.svs", 200_000, 100_000))
+        .add(me, NewImage::new(set2.id, "slide.svs", 200_000, 100_000))
         .unwrap();
     let rss0 = reset_peak();
     let (r, t) = timed(|| {
         let mut f = std::fs::File::open(&sr).unwrap();
         exact
             .interop()
-            .import(&me, set2.id, &mut f, &dry, &mut |_| {})
+            .import(me, set2.id, &mut f, &dry, &mut |_| {})
     });
     assert_eq!(r.unwrap().read as usize, n);
     println!(
@@ -365,7 +413,7 @@ print(f"{dt:.3f} {rss} {len(geoms)} {dt_json:.3f} {dt_csv:.3f}")
         let mut f = std::fs::File::open(&sr).unwrap();
         exact
             .interop()
-            .import(&me, set2.id, &mut f, &ImportOptions::default(), &mut |_| {})
+            .import(me, set2.id, &mut f, &ImportOptions::default(), &mut |_| {})
     });
     let r = r.unwrap();
     assert_eq!(r.created as usize, n, "{:?}", r.refused);
@@ -373,22 +421,6 @@ print(f"{dt:.3f} {rss} {len(geoms)} {dt_json:.3f} {dt_csv:.3f}")
         "import SlideRunner → store: {:>5.2} s  ({:>9.0} annotations/s)  peak +{:.0} MiB  (target ≤ 10 s)",
         t.as_secs_f64(),
         n as f64 / t.as_secs_f64(),
-        mib(status("VmHWM:").saturating_sub(rss0))
-    );
-    // Re-import of the same file: everything is a duplicate, nothing written.
-    let rss0 = reset_peak();
-    let (r, t) = timed(|| {
-        let mut f = std::fs::File::open(&geo).unwrap();
-        exact
-            .interop()
-            .import(&me, set.id, &mut f, &ImportOptions::default(), &mut |_| {})
-    });
-    let r = r.unwrap();
-    println!(
-        "re-import (all duplicates): {:>5.2} s, created {}, skipped {}, peak +{:.0} MiB",
-        t.as_secs_f64(),
-        r.created,
-        r.skipped_duplicates,
         mib(status("VmHWM:").saturating_sub(rss0))
     );
 }

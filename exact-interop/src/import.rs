@@ -189,8 +189,10 @@ impl<'c> Plan<'c> {
     }
 
     fn image_of(&mut self, item: &Item) -> std::result::Result<ImageRef, String> {
-        let name = match item.image.as_deref().or(self.options.image.as_deref()) {
-            Some(n) => n.to_owned(),
+        // Borrowed: the name is copied only for an image to create, not for every item.
+        let options = self.options;
+        let name = match item.image.as_deref().or(options.image.as_deref()) {
+            Some(n) => n,
             None if self.images.len() == 1 => return Ok(ImageRef::Known(self.images[0].id)),
             None => {
                 return Err(format!(
@@ -199,10 +201,10 @@ impl<'c> Plan<'c> {
                 ));
             }
         };
-        if let Some(i) = self.by_name.get(&name) {
+        if let Some(i) = self.by_name.get(name) {
             return Ok(ImageRef::Known(self.images[*i].id));
         }
-        if let Some(list) = self.by_stem.get(stem(&name)) {
+        if let Some(list) = self.by_stem.get(stem(name)) {
             if list.len() == 1 {
                 return Ok(ImageRef::Known(self.images[list[0]].id));
             }
@@ -211,7 +213,7 @@ impl<'c> Plan<'c> {
                 list.len()
             ));
         }
-        if let Some(i) = self.new_image_index.get(&name) {
+        if let Some(i) = self.new_image_index.get(name) {
             return Ok(ImageRef::New(*i));
         }
         if !self.options.create_missing {
@@ -221,11 +223,12 @@ impl<'c> Plan<'c> {
             ));
         }
         self.new_images.push(PlannedImage {
-            name: name.clone(),
+            name: name.to_owned(),
             width: 1.0,
             height: 1.0,
         });
-        self.new_image_index.insert(name, self.new_images.len() - 1);
+        self.new_image_index
+            .insert(name.to_owned(), self.new_images.len() - 1);
         Ok(ImageRef::New(self.new_images.len() - 1))
     }
 
