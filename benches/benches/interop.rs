@@ -50,6 +50,23 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
+/// Imports the file at `path` into `set` with `opts`: the report, the time taken and the peak
+/// memory it added (MiB).
+fn import_measured(
+    exact: &Exact,
+    me: &exact_core::Actor,
+    set: exact_core::ImageSetId,
+    path: &std::path::Path,
+    opts: &ImportOptions,
+) -> (exact_interop::ImportReport, std::time::Duration, f64) {
+    let rss0 = reset_peak();
+    let (r, t) = timed(|| {
+        let mut f = std::fs::File::open(path).unwrap();
+        exact.interop().import(me, set, &mut f, opts, &mut |_| {})
+    });
+    (r.unwrap(), t, mib(status("VmHWM:").saturating_sub(rss0)))
+}
+
 fn main() {
     let n: usize = std::env::var("EXACT_BENCH_N")
         .ok()
@@ -289,34 +306,19 @@ print(f"{dt:.3f} {rss} {len(geoms)} {dt_json:.3f} {dt_csv:.3f}")
         dry_run: true,
         ..Default::default()
     };
-    let rss0 = reset_peak();
-    let (r, t) = timed(|| {
-        let mut f = std::fs::File::open(&geo).unwrap();
-        exact
-            .interop()
-            .import(&me, set.id, &mut f, &dry, &mut |_| {})
-    });
-    assert_eq!(r.unwrap().read as usize, n);
+    let (r, t, peak) = import_measured(&exact, &me, set.id, &geo, &dry);
+    assert_eq!(r.read as usize, n);
     println!(
-        "import GeoJSON, dry run (read + check, no write): {:>7.2} s, peak +{:.0} MiB",
+        "import GeoJSON, dry run (read + check, no write): {:>7.2} s, peak +{peak:.0} MiB",
         t.as_secs_f64(),
-        mib(status("VmHWM:").saturating_sub(rss0))
     );
-    let rss0 = reset_peak();
-    let (r, t) = timed(|| {
-        let mut f = std::fs::File::open(&geo).unwrap();
-        exact
-            .interop()
-            .import(&me, set.id, &mut f, &ImportOptions::default(), &mut |_| {})
-    });
-    let r = r.unwrap();
+    let (r, t, peak) = import_measured(&exact, &me, set.id, &geo, &ImportOptions::default());
     assert_eq!(r.created as usize, n, "{:?}", r.refused);
-    let peak = status("VmHWM:").saturating_sub(rss0);
     println!(
         "import GeoJSON → store:   {:>7.2} s  ({:>9.0} features/s)  peak +{:.0} MiB  (target ≤ 10 s)",
         t.as_secs_f64(),
         n as f64 / t.as_secs_f64(),
-        mib(peak)
+        peak
     );
     if let Some((bt, brss, _)) = base {
         println!(
@@ -333,20 +335,12 @@ print(f"{dt:.3f} {rss} {len(geoms)} {dt_json:.3f} {dt_csv:.3f}")
     export_bench(&exact, &me, set.id, n, dir.path(), base.map(|b| b.2));
     sliderunner_bench(&exact, &me, set.id, n, dir.path(), p.id, team.id);
     // Re-import of the same file: everything is a duplicate, nothing written.
-    let rss0 = reset_peak();
-    let (r, t) = timed(|| {
-        let mut f = std::fs::File::open(&geo).unwrap();
-        exact
-            .interop()
-            .import(&me, set.id, &mut f, &ImportOptions::default(), &mut |_| {})
-    });
-    let r = r.unwrap();
+    let (r, t, peak) = import_measured(&exact, &me, set.id, &geo, &ImportOptions::default());
     println!(
-        "re-import (all duplicates): {:>5.2} s, created {}, skipped {}, peak +{:.0} MiB",
+        "re-import (all duplicates): {:>5.2} s, created {}, skipped {}, peak +{peak:.0} MiB",
         t.as_secs_f64(),
         r.created,
         r.skipped_duplicates,
-        mib(status("VmHWM:").saturating_sub(rss0))
     );
 }
 
@@ -395,33 +389,18 @@ fn sliderunner_bench(
         .images()
         .add(me, NewImage::new(set2.id, "slide.svs", 200_000, 100_000))
         .unwrap();
-    let rss0 = reset_peak();
-    let (r, t) = timed(|| {
-        let mut f = std::fs::File::open(&sr).unwrap();
-        exact
-            .interop()
-            .import(me, set2.id, &mut f, &dry, &mut |_| {})
-    });
-    assert_eq!(r.unwrap().read as usize, n);
+    let (r, t, peak) = import_measured(exact, me, set2.id, &sr, &dry);
+    assert_eq!(r.read as usize, n);
     println!(
-        "import SlideRunner, dry run (read + check, no write): {:>5.2} s, peak +{:.0} MiB",
+        "import SlideRunner, dry run (read + check, no write): {:>5.2} s, peak +{peak:.0} MiB",
         t.as_secs_f64(),
-        mib(status("VmHWM:").saturating_sub(rss0))
     );
-    let rss0 = reset_peak();
-    let (r, t) = timed(|| {
-        let mut f = std::fs::File::open(&sr).unwrap();
-        exact
-            .interop()
-            .import(me, set2.id, &mut f, &ImportOptions::default(), &mut |_| {})
-    });
-    let r = r.unwrap();
+    let (r, t, peak) = import_measured(exact, me, set2.id, &sr, &ImportOptions::default());
     assert_eq!(r.created as usize, n, "{:?}", r.refused);
     println!(
-        "import SlideRunner → store: {:>5.2} s  ({:>9.0} annotations/s)  peak +{:.0} MiB  (target ≤ 10 s)",
+        "import SlideRunner → store: {:>5.2} s  ({:>9.0} annotations/s)  peak +{peak:.0} MiB  (target ≤ 10 s)",
         t.as_secs_f64(),
         n as f64 / t.as_secs_f64(),
-        mib(status("VmHWM:").saturating_sub(rss0))
     );
 }
 
