@@ -338,7 +338,7 @@ def ndpi_slide(name):
         import tifffile
         base = synthetic_rgb(1024, 768, seed=11)
         levels = [base, base[::2, ::2], base[::4, ::4]]
-        with tifffile.TiffWriter(tmp, bigtiff=bigtiff, byteorder=byteorder) as tw:
+        with tifffile.TiffWriter(tmp, bigtiff=False) as tw:
             for i, arr in enumerate(levels + [synthetic_rgb(200, 80, seed=12)]):
                 macro = i == len(levels)
                 h, w = arr.shape[:2]
