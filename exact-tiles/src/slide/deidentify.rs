@@ -70,9 +70,10 @@ impl Slide {
     /// the slide is.
     pub async fn deidentify(&self) -> Result<Deidentified> {
         let name = self.source.name().to_string();
+        // The reason alone: callers name the slide as their user knows it (a path, an image).
         let refuse = |what: &str| {
             Err(Error::unsupported(format!(
-                "{name}: the label and macro images can be taken out of single-file TIFF slides (SVS, generic TIFF) only; this is {what}"
+                "the label and macro images can be taken out of single-file TIFF slides (SVS, generic TIFF) only; this is {what}"
             )))
         };
         if self.reader() != "exact-tiles" {
